@@ -1,0 +1,133 @@
+# Makefile - build, test, benchmark and demo xlmig (GNU make).
+#
+#   make            build the library, xlmig, xlmigd, tests and benches
+#   make demo       install what is missing, build, run the demo
+#   make check      install what is missing, build, run every test
+#   make bench      run the benchmarks (JSON on stdout)
+#   make fuzz       run each fuzz harness for FUZZ_SECONDS (default 300)
+#   make xenlab     run every Xen lab scenario (real Xen under QEMU)
+#   make install    install into $(PREFIX) (default /usr/local)
+#
+# Sources are found by directory: every libxlmig/*.c and backup/*.c goes
+# into libxlmig.a (libxlmig/xen_*.c only when configure found libxen-dev),
+# tools/<prog>/*.c builds <prog>, tests/unit/*.c the unit-test runner,
+# tests/fuzz/fuzz_*.c one fuzzer each, bench/*.c one bench each.
+
+-include config.mk
+
+B        := build
+CC       ?= cc
+CLANG    ?= clang
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+BASEFLAGS := -std=gnu11 -g -D_GNU_SOURCE -pthread -Ilibxlmig -Ibackup $(DEP_CFLAGS)
+ifeq ($(HAVE_XEN),1)
+BASEFLAGS += -DXLMIG_HAVE_XEN=1 $(XEN_CFLAGS)
+LIBS     := $(XEN_LIBS) $(DEP_LIBS)
+else
+LIBS     := $(DEP_LIBS)
+endif
+CFLAGS   ?= -O2
+ALLFLAGS := $(WARN) $(BASEFLAGS) $(CFLAGS)
+ASANFLAGS := $(WARN) $(BASEFLAGS) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+LIB_SRCS := $(wildcard libxlmig/*.c backup/*.c)
+ifneq ($(HAVE_XEN),1)
+LIB_SRCS := $(filter-out libxlmig/xen_%.c,$(LIB_SRCS))
+endif
+HDRS      := $(wildcard libxlmig/*.h backup/*.h tests/unit/*.h tools/*/*.h)
+TOOLS     := $(sort $(patsubst tools/%/,%,$(dir $(wildcard tools/*/*.c))))
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
+
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o)
+ASAN_OBJS := $(LIB_SRCS:%.c=$(B)/asan/%.o)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(B)/fuzzobj/%.o)
+
+PROGS := $(TOOLS:%=$(B)/%) $(B)/unit $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
+
+.PHONY: all build deps setup check demo bench fuzz fuzz-build xenlab install clean asan
+all: build
+build: config.mk $(B)/libxlmig.a $(PROGS)
+
+config.mk: configure
+	./configure --quiet
+
+deps:
+	sh tools/install-deps.sh
+
+# setup: everything a bare Debian 12 machine lacks, then a fresh config.mk.
+setup: deps
+	./configure --quiet
+
+$(B)/obj/%.o: %.c $(HDRS) config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -c $< -o $@
+
+$(B)/asan/%.o: %.c $(HDRS) config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(ASANFLAGS) -c $< -o $@
+
+$(B)/libxlmig.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/libxlmig-asan.a: $(ASAN_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+define tool_rule
+$(B)/$(1): $(patsubst %.c,$(B)/obj/%.o,$(wildcard tools/$(1)/*.c)) $(B)/libxlmig.a
+	$$(CC) $$(ALLFLAGS) -o $$@ $$^ $$(LIBS)
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
+
+$(B)/unit: $(UNIT_SRCS:%.c=$(B)/obj/%.o) $(B)/libxlmig.a
+	$(CC) $(ALLFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/unit-asan: $(UNIT_SRCS:%.c=$(B)/asan/%.o) $(B)/libxlmig-asan.a
+	$(CC) $(ASANFLAGS) -o $@ $^ $(LIBS)
+
+asan: config.mk $(B)/unit-asan
+
+$(B)/bench/%: $(B)/obj/bench/%.o $(B)/libxlmig.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -o $@ $^ $(LIBS)
+
+# Fuzzers: clang with libFuzzer, ASan and UBSan, over the library sources.
+$(B)/fuzzobj/%.o: %.c $(HDRS) config.mk
+	@mkdir -p $(dir $@)
+	$(CLANG) $(WARN) $(BASEFLAGS) -O1 -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(WARN) $(BASEFLAGS) -O1 -fsanitize=fuzzer,address,undefined -Itests/fuzz -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
+
+fuzz-build: config.mk $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
+
+FUZZ_SECONDS ?= 300
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+check: setup
+	$(MAKE) build asan fuzz-build
+	tests/run.sh
+
+demo: setup
+	$(MAKE) build
+	tools/demo.sh
+
+bench: build
+	bench/run.sh
+
+xenlab: setup
+	$(MAKE) build
+	tests/xenlab/run.sh all
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/lib/xlmig/hooks
+	install -m 0755 $(TOOLS:%=$(B)/%) $(DESTDIR)$(PREFIX)/sbin/
+	-install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+clean:
+	rm -rf $(B)

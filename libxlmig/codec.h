@@ -1,0 +1,62 @@
+/*
+ * codec.h - the page codec: a batch of (pfn, 4 KiB page) in, one compact
+ * frame out, and back again exactly.
+ *
+ * Each page of a batch is coded as one of:
+ *   ZERO   all zero bytes: a flag, no payload
+ *   DELTA  the page was sent before and both ends remember that copy (the
+ *          delta cache): XOR against it, then run-length or zstd of the XOR
+ *   DATA   everything else: the batch's DATA pages go through one zstd
+ *          frame (level configurable), or raw when that is not smaller
+ *
+ * The delta cache is bounded (XLMIG_CODEC_DEFAULT_CACHE) and kept
+ * identical on both ends: insertion and eviction depend only on the order
+ * of batches, so the decoder must see batches in the order the encoder
+ * produced them.  A decoder never trusts a frame: every count, length and
+ * reference is checked, and a frame that refers to a page the cache does
+ * not hold is an error, not a guess.
+ */
+#ifndef XLMIG_CODEC_H
+#define XLMIG_CODEC_H
+
+#include "common.h"
+
+#define XLMIG_CODEC_DEFAULT_CACHE (64u << 20)  /* bytes of page copies */
+#define XLMIG_CODEC_DEFAULT_LEVEL 1            /* zstd level */
+#define XLMIG_CODEC_MAX_BATCH     1024u        /* pages per frame */
+
+struct xlmig_codec_opts {
+	int zstd_level;       /* 1..19; 0 = XLMIG_CODEC_DEFAULT_LEVEL */
+	size_t cache_bytes;   /* delta cache size; 0 = no delta coding */
+	bool no_zstd;         /* code DATA pages raw (zero/delta still apply) */
+};
+
+/* Per-batch statistics, added into by encode/decode. */
+struct xlmig_codec_stats {
+	uint64_t batches;
+	uint64_t pages_zero, pages_delta, pages_zstd, pages_raw;
+	uint64_t bytes_in;    /* guest bytes (pages x 4096) */
+	uint64_t bytes_out;   /* frame bytes */
+	uint64_t cpu_ns;      /* thread CPU time spent in the codec */
+};
+
+struct xlmig_codec;
+
+/* The encoder and the decoder of one stream must be created with the
+ * same cache_bytes (it is negotiated in the handshake). */
+struct xlmig_codec *xlmig_codec_new(const struct xlmig_codec_opts *opts);
+void xlmig_codec_free(struct xlmig_codec *c);
+
+/* Encode n pages (pages = n x 4096 bytes, pfns[i] the page's frame
+ * number) and append one frame to out.  1 <= n <= XLMIG_CODEC_MAX_BATCH. */
+int xlmig_codec_encode(struct xlmig_codec *c, const uint64_t *pfns,
+		       const uint8_t *pages, uint32_t n, struct xlmig_buf *out,
+		       struct xlmig_codec_stats *stats);
+
+/* Decode one frame of n pages into pages_out (n x 4096 bytes).  pfns
+ * must be the same array the encoder saw for this frame. */
+int xlmig_codec_decode(struct xlmig_codec *c, const uint8_t *frame, size_t len,
+		       const uint64_t *pfns, uint32_t n, uint8_t *pages_out,
+		       struct xlmig_codec_stats *stats);
+
+#endif

@@ -1,0 +1,276 @@
+/*
+ * common.c - error messages, logging, clocks, buffers and fd I/O shared by
+ * every xlmig module (see common.h).
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static __thread char errmsg[512];
+
+const char *xlmig_strerror(int err)
+{
+	switch (err) {
+	case XLMIG_OK:            return "success";
+	case XLMIG_E_NOMEM:       return "out of memory";
+	case XLMIG_E_IO:          return "I/O error";
+	case XLMIG_E_FORMAT:      return "malformed input";
+	case XLMIG_E_TRUNCATED:   return "input truncated";
+	case XLMIG_E_UNSUPPORTED: return "not supported";
+	case XLMIG_E_LIMIT:       return "over a limit";
+	case XLMIG_E_CANCELLED:   return "cancelled";
+	case XLMIG_E_TIMEOUT:     return "timed out";
+	case XLMIG_E_HV:          return "hypervisor error";
+	case XLMIG_E_INVAL:       return "invalid argument";
+	case XLMIG_E_AUTH:        return "authentication failed";
+	case XLMIG_E_PEER:        return "peer reported failure";
+	case XLMIG_E_NOSPC:       return "no space";
+	case XLMIG_E_NOTFOUND:    return "not found";
+	case XLMIG_E_EXISTS:      return "already exists";
+	case XLMIG_E_CONVERGE:    return "pre-copy did not converge";
+	case XLMIG_E_CLOSED:      return "connection closed by peer";
+	}
+	return "unknown error";
+}
+
+int xlmig_fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(errmsg, sizeof(errmsg), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int xlmig_fail_prefix(int err, const char *fmt, ...)
+{
+	char prefix[256], old[sizeof(errmsg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	memcpy(old, errmsg, sizeof(old));
+	/* Build the new message piecewise: truncation is fine, it is a log line. */
+	size_t n = strlen(prefix);
+	memcpy(errmsg, prefix, n);
+	errmsg[n] = '\0';
+	strncat(errmsg, ": ", sizeof(errmsg) - strlen(errmsg) - 1);
+	strncat(errmsg, old[0] ? old : xlmig_strerror(err),
+		sizeof(errmsg) - strlen(errmsg) - 1);
+	return err;
+}
+
+const char *xlmig_errmsg(void)
+{
+	return errmsg;
+}
+
+void xlmig_errclear(void)
+{
+	errmsg[0] = '\0';
+}
+
+/* ---- logging ---- */
+
+static int log_level = XLMIG_LOG_INFO;
+static FILE *log_stream;
+static const char *log_tag = "xlmig";
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void xlmig_log_set_level(int level) { log_level = level; }
+int xlmig_log_get_level(void) { return log_level; }
+void xlmig_log_set_stream(FILE *f) { log_stream = f; }
+void xlmig_log_set_tag(const char *tag) { log_tag = tag; }
+
+int xlmig_log_level_parse(const char *s)
+{
+	static const char *names[] = { "error", "warn", "info", "debug" };
+
+	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(names); i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+void xlmig_log(int level, const char *fmt, ...)
+{
+	static const char *names[] = { "error", "warning", "info", "debug" };
+	FILE *out = log_stream ? log_stream : stderr;
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+
+	/* One lock so lines from job threads never interleave. */
+	pthread_mutex_lock(&log_lock);
+	fprintf(out, "%s.%03ld %s %s: ", when, ts.tv_nsec / 1000000, log_tag,
+		names[level < 0 ? 0 : level > 3 ? 3 : level]);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
+	fflush(out);
+	pthread_mutex_unlock(&log_lock);
+}
+
+/* ---- clocks ---- */
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t xlmig_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+uint64_t xlmig_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+
+/* ---- buffers ---- */
+
+int xlmig_buf_reserve(struct xlmig_buf *b, size_t extra)
+{
+	size_t need, cap;
+	uint8_t *p;
+
+	if (extra > SIZE_MAX - b->len)
+		return xlmig_fail(XLMIG_E_NOMEM, "buffer size overflow");
+	need = b->len + extra;
+	if (need <= b->cap)
+		return XLMIG_OK;
+	cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	p = realloc(b->data, cap);
+	if (!p)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory growing a buffer to %zu bytes", cap);
+	b->data = p;
+	b->cap = cap;
+	return XLMIG_OK;
+}
+
+uint8_t *xlmig_buf_extend(struct xlmig_buf *b, size_t len)
+{
+	uint8_t *p;
+
+	if (xlmig_buf_reserve(b, len) != XLMIG_OK)
+		return NULL;
+	p = b->data + b->len;
+	b->len += len;
+	return p;
+}
+
+int xlmig_buf_append(struct xlmig_buf *b, const void *data, size_t len)
+{
+	uint8_t *p = xlmig_buf_extend(b, len);
+
+	if (!p)
+		return XLMIG_E_NOMEM;
+	if (len)
+		memcpy(p, data, len);
+	return XLMIG_OK;
+}
+
+void xlmig_buf_reset(struct xlmig_buf *b) { b->len = 0; }
+
+void xlmig_buf_free(struct xlmig_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+int xlmig_sink_buf_write(void *buf, const void *data, size_t len)
+{
+	return xlmig_buf_append(buf, data, len);
+}
+
+int xlmig_sink_fd_write(void *fdp, const void *data, size_t len)
+{
+	return xlmig_write_full(*(int *)fdp, data, len);
+}
+
+/* ---- fd I/O ---- */
+
+int xlmig_write_full(int fd, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return xlmig_fail(errno == ENOSPC ? XLMIG_E_NOSPC :
+					  errno == EPIPE ? XLMIG_E_CLOSED : XLMIG_E_IO,
+					  "write failed: %s", strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+	return XLMIG_OK;
+}
+
+int xlmig_read_full(int fd, void *data, size_t len)
+{
+	uint8_t *p = data;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, p + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return xlmig_fail(XLMIG_E_IO, "read failed: %s", strerror(errno));
+		if (n == 0)
+			return got ? xlmig_fail(XLMIG_E_TRUNCATED,
+						"end of input after %zu of %zu bytes", got, len)
+				   : xlmig_fail(XLMIG_E_CLOSED, "end of input");
+		got += (size_t)n;
+	}
+	return XLMIG_OK;
+}
+
+int xlmig_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return xlmig_fail(XLMIG_E_INVAL, "'%s' is not a size (examples: 4096, 64M, 8G)", s);
+	switch (*end) {
+	case '\0': break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default:
+		return xlmig_fail(XLMIG_E_INVAL, "'%s': unknown unit (use K, M, G or T)", s);
+	}
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B')
+		end++;
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return xlmig_fail(XLMIG_E_INVAL, "'%s' is not a size (examples: 4096, 64M, 8G)", s);
+	*out = (uint64_t)v << shift;
+	return XLMIG_OK;
+}

@@ -1,0 +1,92 @@
+/*
+ * precopy.h - the pre-copy policy: after each pre-copy iteration, decide
+ * whether to go on, stop and copy, or abort.
+ *
+ * The shape is libxenguest's precopy_policy_t (struct precopy_stats in,
+ * XGS_POLICY_* out), so one policy drives the sim engine and, through
+ * xc_domain_save's callback, real Xen.  Like that callback, the policy is
+ * only told the iteration number, pages written so far and pages dirty
+ * now; it measures time itself, and from that derives send rate, dirty
+ * rate and the downtime stop-and-copy would cost right now.
+ *
+ * Two policies:
+ *   XLMIG  stop when predicted downtime <= target; stop early when the
+ *          dirty set stops shrinking; bound iterations and total time;
+ *          optionally throttle the guest (auto-converge) when it dirties
+ *          faster than the link sends, or abort if not allowed to.
+ *   XEN    libxenguest's default: 5 iterations or fewer than 50 dirty pages.
+ */
+#ifndef XLMIG_PRECOPY_H
+#define XLMIG_PRECOPY_H
+
+#include "common.h"
+
+/* Same values as XGS_POLICY_* in xenguest.h. */
+enum {
+	XLMIG_POLICY_ABORT = -1,
+	XLMIG_POLICY_CONTINUE = 0,
+	XLMIG_POLICY_STOP_AND_COPY = 1,
+};
+
+/* Same fields as struct precopy_stats in xenguest.h. */
+struct xlmig_precopy_stats {
+	unsigned int iteration;     /* iterations completed (0 = first pass done) */
+	unsigned long total_written;/* pages sent so far */
+	long dirty_count;           /* pages dirty now, -1 if unknown */
+};
+
+enum xlmig_policy_kind {
+	XLMIG_POLICY_KIND_XLMIG = 0,
+	XLMIG_POLICY_KIND_XEN,
+};
+
+struct xlmig_policy_config {
+	enum xlmig_policy_kind kind;
+	uint64_t downtime_target_ns;   /* default 100 ms */
+	unsigned max_iterations;       /* default 30 */
+	uint64_t max_total_ns;         /* default 10 min; 0 = none */
+	bool auto_converge;            /* throttle instead of aborting */
+	unsigned throttle_step_pct;    /* default 20 */
+	unsigned throttle_max_pct;     /* default 99 */
+};
+
+/* What the policy saw and decided at one iteration (for progress, stats
+ * and the --json summary). */
+struct xlmig_iteration {
+	unsigned iteration;
+	uint64_t pages_sent;         /* in this iteration */
+	uint64_t ns;                 /* wall time of this iteration */
+	double send_rate;            /* pages/s over this iteration */
+	double dirty_rate;           /* pages/s dirtied during it */
+	long dirty_after;            /* pages dirty at its end */
+	uint64_t predicted_downtime_ns;
+	unsigned throttle_pct;       /* guest throttle in force after it */
+	int decision;                /* XLMIG_POLICY_* */
+};
+
+#define XLMIG_POLICY_MAX_ITER_LOG 64
+
+struct xlmig_policy {
+	struct xlmig_policy_config cfg;
+	uint64_t start_ns, last_ns;
+	unsigned long last_written;
+	long last_dirty;
+	unsigned non_shrinking;      /* iterations in a row with no progress */
+	unsigned throttle_pct;       /* current throttle the guest should get */
+	const char *reason;          /* why it stopped or aborted */
+	unsigned n_iter;
+	struct xlmig_iteration iter[XLMIG_POLICY_MAX_ITER_LOG];
+};
+
+void xlmig_policy_config_default(struct xlmig_policy_config *cfg);
+/* Parse "xlmig" or "xen". */
+int xlmig_policy_kind_parse(const char *s, enum xlmig_policy_kind *out);
+void xlmig_policy_init(struct xlmig_policy *p, const struct xlmig_policy_config *cfg);
+/* Call once when pre-copy starts (before iteration 0 is sent). */
+void xlmig_policy_start(struct xlmig_policy *p);
+/* The decision after an iteration; p->throttle_pct says how hard the
+ * backend should throttle the guest from now on. */
+int xlmig_precopy_policy_decide(struct xlmig_policy *p,
+				const struct xlmig_precopy_stats *st);
+
+#endif

@@ -1,0 +1,82 @@
+/* test_common.c - unit tests for common.c: errors, byte order, buffers, sizes. */
+#include "unit.h"
+#include "common.h"
+
+#include <unistd.h>
+
+TEST(common_byte_order)
+{
+	uint8_t b[8];
+
+	xlmig_put_be32(b, 0x01020304);
+	CHECK(b[0] == 1 && b[3] == 4);
+	CHECK_EQ(xlmig_get_be32(b), 0x01020304);
+	xlmig_put_le64(b, 0x1122334455667788ull);
+	CHECK(b[0] == 0x88 && b[7] == 0x11);
+	CHECK(xlmig_get_le64(b) == 0x1122334455667788ull);
+	xlmig_put_be64(b, 0x4c6962786c466d74ull);
+	CHECK(memcmp(b, "LibxlFmt", 8) == 0);
+	CHECK(xlmig_get_be64(b) == 0x4c6962786c466d74ull);
+	xlmig_put_le16(b, 0xabcd);
+	CHECK_EQ(xlmig_get_le16(b), 0xabcd);
+}
+
+TEST(common_buf_grows_and_keeps_bytes)
+{
+	struct xlmig_buf b = { 0 };
+
+	for (int i = 0; i < 100000; i++) {
+		uint8_t c = (uint8_t)i;
+		CHECK_OK(xlmig_buf_append(&b, &c, 1));
+	}
+	CHECK_EQ(b.len, 100000);
+	for (int i = 0; i < 100000; i++)
+		CHECK_EQ(b.data[i], (uint8_t)i);
+	xlmig_buf_reset(&b);
+	CHECK_EQ(b.len, 0);
+	xlmig_buf_free(&b);
+	CHECK(b.data == NULL);
+}
+
+TEST(common_error_message_and_prefix)
+{
+	int rc = xlmig_fail(XLMIG_E_FORMAT, "bad record at offset %d", 42);
+
+	CHECK_EQ(rc, XLMIG_E_FORMAT);
+	CHECK_STR(xlmig_errmsg(), "bad record at offset 42");
+	xlmig_fail_prefix(rc, "inspect %s", "f.save");
+	CHECK_STR(xlmig_errmsg(), "inspect f.save: bad record at offset 42");
+	CHECK_STR(xlmig_strerror(XLMIG_E_TRUNCATED), "input truncated");
+}
+
+TEST(common_parse_size)
+{
+	uint64_t v;
+
+	CHECK_OK(xlmig_parse_size("4096", &v));
+	CHECK_EQ(v, 4096);
+	CHECK_OK(xlmig_parse_size("64M", &v));
+	CHECK_EQ(v, 64ull << 20);
+	CHECK_OK(xlmig_parse_size("8GiB", &v));
+	CHECK(v == 8ull << 30);
+	CHECK(xlmig_parse_size("12X", &v) == XLMIG_E_INVAL);
+	CHECK(xlmig_parse_size("", &v) == XLMIG_E_INVAL);
+	CHECK(xlmig_parse_size("-1", &v) == XLMIG_E_INVAL);
+	CHECK(xlmig_parse_size("99999999999999T", &v) == XLMIG_E_INVAL);
+}
+
+TEST(common_read_full_reports_truncation)
+{
+	int p[2];
+	char buf[8];
+
+	CHECK(pipe(p) == 0);
+	CHECK_OK(xlmig_write_full(p[1], "abc", 3));
+	close(p[1]);
+	CHECK_EQ(xlmig_read_full(p[0], buf, 8), XLMIG_E_TRUNCATED);
+	close(p[0]);
+	CHECK(pipe(p) == 0);
+	close(p[1]);
+	CHECK_EQ(xlmig_read_full(p[0], buf, 8), XLMIG_E_CLOSED);
+	close(p[0]);
+}

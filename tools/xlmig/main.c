@@ -1,0 +1,65 @@
+/*
+ * main.c - the xlmig command line: global options, then dispatch to a
+ * subcommand (see commands.h).
+ */
+#include "commands.h"
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "help", NULL, "show this list" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: xlmig [-v|--debug] COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(commands); i++)
+		fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\n'xlmig COMMAND --help' describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	xlmig_log_set_tag("xlmig");
+	xlmig_log_set_level(XLMIG_LOG_WARN);
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
+			xlmig_log_set_level(XLMIG_LOG_INFO);
+		else if (!strcmp(argv[i], "--debug"))
+			xlmig_log_set_level(XLMIG_LOG_DEBUG);
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "xlmig: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i == argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (size_t c = 0; c < XLMIG_ARRAY_SIZE(commands); c++)
+		if (!strcmp(argv[i], commands[c].name)) {
+			if (!commands[c].run) {
+				usage(stdout);
+				return 0;
+			}
+			return commands[c].run(argc - i, argv + i);
+		}
+	fprintf(stderr, "xlmig: unknown command '%s'\n", argv[i]);
+	usage(stderr);
+	return 2;
+}
