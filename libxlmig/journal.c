@@ -1,0 +1,427 @@
+/*
+ * journal.c - job records and the commit journal in tdb (see journal.h).
+ *
+ * Keys: "job/<id>" holds a record as "key=value" lines, "stats/<id>" the
+ * final statistics, "next-id" the id counter.  Records are written inside
+ * tdb transactions, which tdb syncs to disk on commit: once put returns,
+ * a crash cannot lose the step.
+ */
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <tdb.h>
+#include <time.h>
+
+#define STATE_FILE "xlmig.tdb"
+#define RECORD_MAX 4096   /* a record is small; anything larger is corrupt */
+#define STATS_MAX (1u << 20)
+
+struct xlmig_journal {
+	struct tdb_context *tdb;
+	char path[512];
+};
+
+static const char *const step_names[] = {
+	[XLMIG_STEP_QUEUED] = "queued",
+	[XLMIG_STEP_SETUP] = "setup",
+	[XLMIG_STEP_PRECOPY] = "precopy",
+	[XLMIG_STEP_READY] = "ready",
+	[XLMIG_STEP_GO] = "go",
+	[XLMIG_STEP_DONE] = "done",
+	[XLMIG_STEP_FAILED] = "failed",
+	[XLMIG_STEP_CANCELLED] = "cancelled",
+	[XLMIG_STEP_UNKNOWN] = "unknown",
+};
+
+const char *xlmig_step_name(enum xlmig_job_step step)
+{
+	if ((unsigned)step < XLMIG_ARRAY_SIZE(step_names))
+		return step_names[step];
+	return "invalid";
+}
+
+static int step_parse(const char *s, enum xlmig_job_step *out)
+{
+	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(step_names); i++)
+		if (!strcmp(s, step_names[i])) {
+			*out = (enum xlmig_job_step)i;
+			return XLMIG_OK;
+		}
+	return xlmig_fail(XLMIG_E_FORMAT, "unknown job step '%s'", s);
+}
+
+bool xlmig_step_is_final(enum xlmig_job_step step)
+{
+	return step >= XLMIG_STEP_DONE;
+}
+
+const char *xlmig_role_name(enum xlmig_job_role role)
+{
+	return role == XLMIG_ROLE_SOURCE ? "source" : "destination";
+}
+
+static int role_parse(const char *s, enum xlmig_job_role *out)
+{
+	if (!strcmp(s, "source"))
+		*out = XLMIG_ROLE_SOURCE;
+	else if (!strcmp(s, "destination"))
+		*out = XLMIG_ROLE_DEST;
+	else
+		return xlmig_fail(XLMIG_E_FORMAT, "unknown job role '%s'", s);
+	return XLMIG_OK;
+}
+
+/* ---- text form ---- */
+
+static int put_field(struct xlmig_buf *out, const char *key, const char *value)
+{
+	char line[XLMIG_JOB_MSG_MAX + 64];
+	int n = snprintf(line, sizeof(line), "%s=%s\n", key, value);
+
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return xlmig_fail(XLMIG_E_LIMIT, "job record field %s is too long", key);
+	/* A value never spans lines: the message may quote a peer's text. */
+	for (char *p = line + strlen(key) + 1; p < line + n - 1; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	return xlmig_buf_append(out, line, (size_t)n);
+}
+
+static int put_num(struct xlmig_buf *out, const char *key, long long v)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%lld", v);
+	return put_field(out, key, num);
+}
+
+int xlmig_job_record_encode(const struct xlmig_job_record *rec, struct xlmig_buf *out)
+{
+	int rc;
+
+	if ((rc = put_field(out, "id", rec->id)) ||
+	    (rc = put_field(out, "role", xlmig_role_name(rec->role))) ||
+	    (rc = put_field(out, "step", xlmig_step_name(rec->step))) ||
+	    (rc = put_field(out, "domain", rec->domain)) ||
+	    (rc = put_num(out, "domid", rec->domid)) ||
+	    (rc = put_field(out, "peer", rec->peer)) ||
+	    (rc = put_num(out, "created", rec->created)) ||
+	    (rc = put_num(out, "updated", rec->updated)) ||
+	    (rc = put_num(out, "err", rec->err)) ||
+	    (rc = put_field(out, "message", rec->message)))
+		return rc;
+	return XLMIG_OK;
+}
+
+static int copy_str(char *dst, size_t cap, const char *key, const char *v)
+{
+	size_t len = strlen(v);
+
+	if (len >= cap)
+		return xlmig_fail(XLMIG_E_LIMIT, "job record field %s is %zu bytes long (at most %zu)",
+				  key, len, cap - 1);
+	memcpy(dst, v, len + 1);
+	return XLMIG_OK;
+}
+
+static int parse_ll(const char *key, const char *v, long long lo, long long hi,
+		    long long *out)
+{
+	char *end;
+
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno || end == v || *end || n < lo || n > hi)
+		return xlmig_fail(XLMIG_E_FORMAT, "job record field %s='%s' is not a number in range", key, v);
+	*out = n;
+	return XLMIG_OK;
+}
+
+static int decode_field(struct xlmig_job_record *r, const char *key, const char *v)
+{
+	long long n;
+	int rc = XLMIG_OK;
+
+	if (!strcmp(key, "id"))
+		rc = copy_str(r->id, sizeof(r->id), key, v);
+	else if (!strcmp(key, "role"))
+		rc = role_parse(v, &r->role);
+	else if (!strcmp(key, "step"))
+		rc = step_parse(v, &r->step);
+	else if (!strcmp(key, "domain"))
+		rc = copy_str(r->domain, sizeof(r->domain), key, v);
+	else if (!strcmp(key, "peer"))
+		rc = copy_str(r->peer, sizeof(r->peer), key, v);
+	else if (!strcmp(key, "message"))
+		rc = copy_str(r->message, sizeof(r->message), key, v);
+	else if (!strcmp(key, "domid")) {
+		if (!(rc = parse_ll(key, v, 0, UINT32_MAX, &n)))
+			r->domid = (uint32_t)n;
+	} else if (!strcmp(key, "created") || !strcmp(key, "updated")) {
+		if (!(rc = parse_ll(key, v, 0, INT64_MAX, &n)))
+			*(key[0] == 'c' ? &r->created : &r->updated) = n;
+	} else if (!strcmp(key, "err")) {
+		if (!(rc = parse_ll(key, v, -1000, 0, &n)))
+			r->err = (int)n;
+	}
+	/* Unknown keys are skipped: a newer xlmigd may add fields. */
+	return rc;
+}
+
+int xlmig_job_record_decode(const uint8_t *data, size_t len,
+			    struct xlmig_job_record *out)
+{
+	char text[RECORD_MAX + 1];
+	char *line, *save = NULL;
+	int rc = XLMIG_OK;
+
+	if (len > RECORD_MAX)
+		return xlmig_fail(XLMIG_E_LIMIT, "job record of %zu bytes (at most %d): the state file is damaged",
+				  len, RECORD_MAX);
+	memcpy(text, data, len);
+	text[len] = '\0';
+	if (strlen(text) != len)
+		return xlmig_fail(XLMIG_E_FORMAT, "job record contains a NUL byte: the state file is damaged");
+	memset(out, 0, sizeof(*out));
+	for (line = strtok_r(text, "\n", &save); line && !rc;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+		if (!eq) {
+			rc = xlmig_fail(XLMIG_E_FORMAT, "job record line without '=': the state file is damaged");
+			break;
+		}
+		*eq = '\0';
+		rc = decode_field(out, line, eq + 1);
+	}
+	if (!rc && !out->id[0])
+		rc = xlmig_fail(XLMIG_E_FORMAT, "job record without an id: the state file is damaged");
+	return rc;
+}
+
+/* ---- the database ---- */
+
+static TDB_DATA key_of(const char *s)
+{
+	TDB_DATA k = { .dptr = (unsigned char *)s, .dsize = strlen(s) };
+	return k;
+}
+
+static int tdb_failed(struct xlmig_journal *st, const char *what)
+{
+	return xlmig_fail(XLMIG_E_IO, "%s in %s failed: %s (check the disk and the state directory)",
+			  what, st->path, tdb_errorstr(st->tdb));
+}
+
+int xlmig_journal_open(const char *dir, struct xlmig_journal **out)
+{
+	struct xlmig_journal *st = calloc(1, sizeof(*st));
+	int rc = XLMIG_OK;
+
+	if (!st)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory opening the state");
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		rc = xlmig_fail(XLMIG_E_IO, "cannot create state directory %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if ((size_t)snprintf(st->path, sizeof(st->path), "%s/%s", dir, STATE_FILE) >= sizeof(st->path)) {
+		rc = xlmig_fail(XLMIG_E_LIMIT, "state directory path %s is too long", dir);
+		goto out;
+	}
+	st->tdb = tdb_open(st->path, 0, TDB_INCOMPATIBLE_HASH, O_RDWR | O_CREAT, 0600);
+	if (!st->tdb)
+		rc = xlmig_fail(XLMIG_E_IO, "cannot open state database %s: %s (is another xlmigd using this --state-dir?)",
+				st->path, strerror(errno));
+out:
+	if (rc)
+		free(st);
+	else
+		*out = st;
+	return rc;
+}
+
+void xlmig_journal_close(struct xlmig_journal *st)
+{
+	if (!st)
+		return;
+	tdb_close(st->tdb);
+	free(st);
+}
+
+/* Store one key inside its own synced transaction. */
+static int store_synced(struct xlmig_journal *st, const char *key,
+			const void *data, size_t len)
+{
+	TDB_DATA v = { .dptr = (unsigned char *)data, .dsize = len };
+
+	if (tdb_transaction_start(st->tdb) != 0)
+		return tdb_failed(st, "starting a transaction");
+	if (tdb_store(st->tdb, key_of(key), v, TDB_REPLACE) != 0) {
+		int rc = tdb_failed(st, "writing");
+		tdb_transaction_cancel(st->tdb);
+		return rc;
+	}
+	if (tdb_transaction_commit(st->tdb) != 0)
+		return tdb_failed(st, "committing");
+	return XLMIG_OK;
+}
+
+int xlmig_journal_new_id(struct xlmig_journal *st, char id[XLMIG_JOB_ID_MAX])
+{
+	TDB_DATA v;
+	uint8_t num[8];
+	uint64_t next = 1;
+
+	/* The transaction also serialises concurrent callers. */
+	if (tdb_transaction_start(st->tdb) != 0)
+		return tdb_failed(st, "starting a transaction");
+	v = tdb_fetch(st->tdb, key_of("next-id"));
+	if (v.dptr && v.dsize == sizeof(num))
+		next = xlmig_get_le64(v.dptr);
+	free(v.dptr);
+	xlmig_put_le64(num, next + 1);
+	v.dptr = num;
+	v.dsize = sizeof(num);
+	if (tdb_store(st->tdb, key_of("next-id"), v, TDB_REPLACE) != 0) {
+		int rc = tdb_failed(st, "writing the id counter");
+		tdb_transaction_cancel(st->tdb);
+		return rc;
+	}
+	if (tdb_transaction_commit(st->tdb) != 0)
+		return tdb_failed(st, "committing the id counter");
+	snprintf(id, XLMIG_JOB_ID_MAX, "%" PRIu64, next);
+	return XLMIG_OK;
+}
+
+static int job_key(char *key, size_t cap, const char *prefix, const char *id)
+{
+	if ((size_t)snprintf(key, cap, "%s/%s", prefix, id) >= cap)
+		return xlmig_fail(XLMIG_E_LIMIT, "job id '%.40s...' is too long", id);
+	return XLMIG_OK;
+}
+
+int xlmig_journal_put(struct xlmig_journal *st, struct xlmig_job_record *rec)
+{
+	struct xlmig_buf text = { 0 };
+	char key[64];
+	int rc;
+
+	rec->updated = (int64_t)time(NULL);
+	if (!rec->created)
+		rec->created = rec->updated;
+	if ((rc = job_key(key, sizeof(key), "job", rec->id)) ||
+	    (rc = xlmig_job_record_encode(rec, &text)))
+		goto out;
+	rc = store_synced(st, key, text.data, text.len);
+out:
+	xlmig_buf_free(&text);
+	return rc;
+}
+
+int xlmig_journal_get(struct xlmig_journal *st, const char *id,
+		    struct xlmig_job_record *out)
+{
+	char key[64];
+	TDB_DATA v;
+	int rc = job_key(key, sizeof(key), "job", id);
+
+	if (rc)
+		return rc;
+	v = tdb_fetch(st->tdb, key_of(key));
+	if (!v.dptr)
+		return xlmig_fail(XLMIG_E_NOTFOUND, "no job %s on this host ('xlmig jobs' lists them)", id);
+	rc = xlmig_job_record_decode(v.dptr, v.dsize, out);
+	free(v.dptr);
+	return rc;
+}
+
+int xlmig_journal_put_stats(struct xlmig_journal *st, const char *id, const char *json)
+{
+	char key[64];
+	int rc = job_key(key, sizeof(key), "stats", id);
+
+	return rc ? rc : store_synced(st, key, json, strlen(json));
+}
+
+int xlmig_journal_get_stats(struct xlmig_journal *st, const char *id, char **json)
+{
+	char key[64];
+	TDB_DATA v;
+	int rc = job_key(key, sizeof(key), "stats", id);
+
+	if (rc)
+		return rc;
+	v = tdb_fetch(st->tdb, key_of(key));
+	if (!v.dptr)
+		return xlmig_fail(XLMIG_E_NOTFOUND, "job %s has no statistics", id);
+	if (v.dsize > STATS_MAX || memchr(v.dptr, '\0', v.dsize)) {
+		free(v.dptr);
+		return xlmig_fail(XLMIG_E_FORMAT, "statistics of job %s are damaged", id);
+	}
+	*json = malloc(v.dsize + 1);
+	if (*json) {
+		memcpy(*json, v.dptr, v.dsize);
+		(*json)[v.dsize] = '\0';
+	}
+	free(v.dptr);
+	return *json ? XLMIG_OK : xlmig_fail(XLMIG_E_NOMEM, "out of memory reading statistics");
+}
+
+struct list_ctx {
+	struct xlmig_job_record *recs;
+	size_t n, cap;
+	int rc;
+};
+
+static int list_one(struct tdb_context *tdb, TDB_DATA key, TDB_DATA val, void *opaque)
+{
+	struct list_ctx *ctx = opaque;
+
+	if (key.dsize < 4 || memcmp(key.dptr, "job/", 4) != 0)
+		return 0;
+	if (ctx->n == ctx->cap) {
+		size_t cap = ctx->cap ? ctx->cap * 2 : 16;
+		struct xlmig_job_record *r = realloc(ctx->recs, cap * sizeof(*r));
+		if (!r) {
+			ctx->rc = xlmig_fail(XLMIG_E_NOMEM, "out of memory listing jobs");
+			return -1;
+		}
+		ctx->recs = r;
+		ctx->cap = cap;
+	}
+	/* A damaged record is skipped, not fatal: the others still matter. */
+	if (xlmig_job_record_decode(val.dptr, val.dsize, &ctx->recs[ctx->n]) == XLMIG_OK)
+		ctx->n++;
+	else
+		xlmig_warn("skipping a damaged job record: %s", xlmig_errmsg());
+	return 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct xlmig_job_record *x = a, *y = b;
+	unsigned long long ix = strtoull(x->id, NULL, 10), iy = strtoull(y->id, NULL, 10);
+
+	return ix < iy ? -1 : ix > iy;
+}
+
+int xlmig_journal_list(struct xlmig_journal *st, struct xlmig_job_record **out,
+		     size_t *n)
+{
+	struct list_ctx ctx = { 0 };
+
+	if (tdb_traverse_read(st->tdb, list_one, &ctx) < 0 && !ctx.rc)
+		ctx.rc = tdb_failed(st, "listing jobs");
+	if (ctx.rc) {
+		free(ctx.recs);
+		return ctx.rc;
+	}
+	if (ctx.n)
+		qsort(ctx.recs, ctx.n, sizeof(*ctx.recs), by_id);
+	*out = ctx.recs;
+	*n = ctx.n;
+	return XLMIG_OK;
+}
