@@ -15,6 +15,12 @@
  *          optionally throttle the guest (auto-converge) when it dirties
  *          faster than the link sends, or abort if not allowed to.
  *   XEN    libxenguest's default: 5 iterations or fewer than 50 dirty pages.
+ *
+ * Calls come in two kinds, as from xc_domain_save's send_memory_live():
+ * with dirty_count >= 0 (the dirty bitmap was just read: a measurement is
+ * taken and logged in iter[]) and with dirty_count == -1 (pages were just
+ * sent, nothing new is known: only the hard bounds are applied).  The sim
+ * engine makes only the first kind of call, once per iteration.
  */
 #ifndef XLMIG_PRECOPY_H
 #define XLMIG_PRECOPY_H
@@ -30,7 +36,7 @@ enum {
 
 /* Same fields as struct precopy_stats in xenguest.h. */
 struct xlmig_precopy_stats {
-	unsigned int iteration;     /* iterations completed (0 = first pass done) */
+	unsigned int iteration;     /* passes sent so far (1 = the full first pass) */
 	unsigned long total_written;/* pages sent so far */
 	long dirty_count;           /* pages dirty now, -1 if unknown */
 };
@@ -48,6 +54,13 @@ struct xlmig_policy_config {
 	bool auto_converge;            /* throttle instead of aborting */
 	unsigned throttle_step_pct;    /* default 20 */
 	unsigned throttle_max_pct;     /* default 99 */
+	unsigned stall_iterations;     /* default 3: measured iterations in a
+					* row without the dirty set shrinking
+					* by 5% before giving up on pre-copy */
+	uint64_t downtime_max_ns;      /* default 1 s: when pre-copy has to
+					* end early (stalled, out of iterations
+					* or time), stop-and-copy if predicted
+					* downtime is at most this, else abort */
 };
 
 /* What the policy saw and decided at one iteration (for progress, stats
@@ -68,14 +81,19 @@ struct xlmig_iteration {
 
 struct xlmig_policy {
 	struct xlmig_policy_config cfg;
+	bool started;
 	uint64_t start_ns, last_ns;
 	unsigned long last_written;
 	long last_dirty;
 	unsigned non_shrinking;      /* iterations in a row with no progress */
 	unsigned throttle_pct;       /* current throttle the guest should get */
-	const char *reason;          /* why it stopped or aborted */
-	unsigned n_iter;
+	const char *reason;          /* why it stopped or aborted (NULL while
+				      * it continues); points into reason_buf */
+	char reason_buf[192];
+	unsigned n_iter;             /* entries in iter[] (the latest ones) */
 	struct xlmig_iteration iter[XLMIG_POLICY_MAX_ITER_LOG];
+	/* The clock; NULL = xlmig_now_ns.  Tests put a fake clock here. */
+	uint64_t (*now_fn)(void);
 };
 
 void xlmig_policy_config_default(struct xlmig_policy_config *cfg);

@@ -1,0 +1,246 @@
+/*
+ * precopy.c - the pre-copy policies (see precopy.h).
+ */
+#include "precopy.h"
+
+#include <limits.h>
+#include <stdarg.h>
+
+/* libxenguest's simple_precopy_policy() constants. */
+#define XEN_MAX_ITERATIONS   5
+#define XEN_TARGET_DIRTY    50
+
+/* The dirty set "shrinks" when it is at least this much smaller than at
+ * the previous measurement; smaller changes are noise around a plateau. */
+#define SHRINK_PCT 5
+
+#define NS_PER_S  1000000000.0
+#define NS_PER_MS 1000000ull
+
+void xlmig_policy_config_default(struct xlmig_policy_config *cfg)
+{
+	*cfg = (struct xlmig_policy_config){
+		.kind = XLMIG_POLICY_KIND_XLMIG,
+		.downtime_target_ns = 100 * NS_PER_MS,
+		.max_iterations = 30,
+		.max_total_ns = 600 * 1000 * NS_PER_MS,
+		.auto_converge = false,
+		.throttle_step_pct = 20,
+		.throttle_max_pct = 99,
+		.stall_iterations = 3,
+		.downtime_max_ns = 1000 * NS_PER_MS,
+	};
+}
+
+int xlmig_policy_kind_parse(const char *s, enum xlmig_policy_kind *out)
+{
+	if (!strcmp(s, "xlmig"))
+		*out = XLMIG_POLICY_KIND_XLMIG;
+	else if (!strcmp(s, "xen"))
+		*out = XLMIG_POLICY_KIND_XEN;
+	else
+		return xlmig_fail(XLMIG_E_INVAL, "unknown pre-copy policy '%s' (use xlmig or xen)", s);
+	return XLMIG_OK;
+}
+
+void xlmig_policy_init(struct xlmig_policy *p, const struct xlmig_policy_config *cfg)
+{
+	memset(p, 0, sizeof(*p));
+	p->cfg = *cfg;
+	if (p->cfg.downtime_max_ns < p->cfg.downtime_target_ns)
+		p->cfg.downtime_max_ns = p->cfg.downtime_target_ns;
+	if (p->cfg.throttle_max_pct > 99)
+		p->cfg.throttle_max_pct = 99;
+	if (p->cfg.stall_iterations == 0)
+		p->cfg.stall_iterations = 1;
+	p->last_dirty = LONG_MAX;
+}
+
+static uint64_t policy_now(const struct xlmig_policy *p)
+{
+	return p->now_fn ? p->now_fn() : xlmig_now_ns();
+}
+
+void xlmig_policy_start(struct xlmig_policy *p)
+{
+	p->started = true;
+	p->start_ns = p->last_ns = policy_now(p);
+	p->last_written = 0;
+	p->last_dirty = LONG_MAX;
+	p->non_shrinking = 0;
+	p->n_iter = 0;
+	p->reason = NULL;
+}
+
+static int set_reason(struct xlmig_policy *p, int decision, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int set_reason(struct xlmig_policy *p, int decision, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->reason_buf, sizeof(p->reason_buf), fmt, ap);
+	va_end(ap);
+	p->reason = p->reason_buf;
+	return decision;
+}
+
+/* Append to iter[], keeping the latest entries when it is full. */
+static struct xlmig_iteration *log_slot(struct xlmig_policy *p)
+{
+	if (p->n_iter == XLMIG_POLICY_MAX_ITER_LOG) {
+		memmove(&p->iter[0], &p->iter[1],
+			sizeof(p->iter[0]) * (XLMIG_POLICY_MAX_ITER_LOG - 1));
+		p->n_iter--;
+	}
+	return &p->iter[p->n_iter++];
+}
+
+/* Take a measurement: the interval since the previous one covers sending
+ * the pages written since then, and the pages dirtied meanwhile. */
+static struct xlmig_iteration *measure(struct xlmig_policy *p,
+				       const struct xlmig_precopy_stats *st,
+				       uint64_t now, double *bandwidth)
+{
+	struct xlmig_iteration *it = log_slot(p);
+	uint64_t dt = now > p->last_ns ? now - p->last_ns : 1;
+	uint64_t total_dt = now > p->start_ns ? now - p->start_ns : 1;
+	unsigned long sent = st->total_written >= p->last_written ?
+			     st->total_written - p->last_written : 0;
+
+	*it = (struct xlmig_iteration){
+		.iteration = st->iteration,
+		.pages_sent = sent,
+		.ns = dt,
+		.send_rate = (double)sent * NS_PER_S / (double)dt,
+		.dirty_rate = (double)st->dirty_count * NS_PER_S / (double)dt,
+		.dirty_after = st->dirty_count,
+	};
+	/* Predict with the average over the whole pre-copy: the last
+	 * iteration alone may be a handful of pages whose rate is mostly
+	 * per-record latency, not link bandwidth. */
+	*bandwidth = (double)st->total_written * NS_PER_S / (double)total_dt;
+	if (st->dirty_count == 0)
+		it->predicted_downtime_ns = 0;
+	else if (*bandwidth <= 0)
+		it->predicted_downtime_ns = UINT64_MAX;
+	else
+		it->predicted_downtime_ns =
+			(uint64_t)((double)st->dirty_count / *bandwidth * NS_PER_S);
+
+	if (p->last_dirty != LONG_MAX &&
+	    st->dirty_count * 100 > p->last_dirty * (100 - SHRINK_PCT))
+		p->non_shrinking++;
+	else
+		p->non_shrinking = 0;
+	p->last_ns = now;
+	p->last_written = st->total_written;
+	p->last_dirty = st->dirty_count;
+	return it;
+}
+
+static int decide_xen(struct xlmig_policy *p, const struct xlmig_precopy_stats *st)
+{
+	if (st->dirty_count >= 0 && st->dirty_count < XEN_TARGET_DIRTY)
+		return set_reason(p, XLMIG_POLICY_STOP_AND_COPY,
+				  "%ld dirty pages left (fewer than %d)",
+				  st->dirty_count, XEN_TARGET_DIRTY);
+	if (st->iteration >= XEN_MAX_ITERATIONS)
+		return set_reason(p, XLMIG_POLICY_STOP_AND_COPY,
+				  "%d iterations done", XEN_MAX_ITERATIONS);
+	return XLMIG_POLICY_CONTINUE;
+}
+
+/* Pre-copy has to end before the target is met: accept the downtime if
+ * it is tolerable, otherwise give up and leave the guest running. */
+static int end_early(struct xlmig_policy *p, const struct xlmig_iteration *it,
+		     const char *why)
+{
+	unsigned long long ms = it->predicted_downtime_ns == UINT64_MAX ?
+				ULLONG_MAX : it->predicted_downtime_ns / NS_PER_MS;
+
+	if (it->predicted_downtime_ns <= p->cfg.downtime_max_ns)
+		return set_reason(p, XLMIG_POLICY_STOP_AND_COPY,
+				  "%s; predicted downtime %llu ms is within the %llu ms limit",
+				  why, ms, (unsigned long long)(p->cfg.downtime_max_ns / NS_PER_MS));
+	return set_reason(p, XLMIG_POLICY_ABORT,
+			  "did not converge: %s; predicted downtime %llu ms is over the %llu ms limit (%s)",
+			  why, ms, (unsigned long long)(p->cfg.downtime_max_ns / NS_PER_MS),
+			  p->cfg.auto_converge ? "guest already throttled to the maximum" :
+			  "enable auto-converge or raise the bandwidth");
+}
+
+static bool can_throttle(const struct xlmig_policy *p)
+{
+	return p->cfg.auto_converge && p->throttle_pct < p->cfg.throttle_max_pct;
+}
+
+static void raise_throttle(struct xlmig_policy *p)
+{
+	p->throttle_pct = XLMIG_MIN(p->throttle_pct + p->cfg.throttle_step_pct,
+				    p->cfg.throttle_max_pct);
+	/* Give the slower guest a fresh chance to shrink its dirty set. */
+	p->non_shrinking = 0;
+}
+
+static int decide_xlmig(struct xlmig_policy *p, const struct xlmig_precopy_stats *st,
+			struct xlmig_iteration *it, double bandwidth)
+{
+	uint64_t elapsed = p->last_ns - p->start_ns;
+	bool outrun = it->dirty_rate >= bandwidth;
+	bool stalled = p->non_shrinking >= p->cfg.stall_iterations;
+
+	/* Xen asks once before anything is sent: no rate is known yet. */
+	if (bandwidth <= 0 && st->dirty_count > 0)
+		return XLMIG_POLICY_CONTINUE;
+
+	if (it->predicted_downtime_ns <= p->cfg.downtime_target_ns)
+		return set_reason(p, XLMIG_POLICY_STOP_AND_COPY,
+				  "predicted downtime %llu ms meets the %llu ms target",
+				  (unsigned long long)(it->predicted_downtime_ns / NS_PER_MS),
+				  (unsigned long long)(p->cfg.downtime_target_ns / NS_PER_MS));
+	if (st->iteration >= p->cfg.max_iterations)
+		return end_early(p, it, "iteration limit reached");
+	if (p->cfg.max_total_ns && elapsed >= p->cfg.max_total_ns)
+		return end_early(p, it, "time limit reached");
+	if ((outrun || stalled) && can_throttle(p)) {
+		raise_throttle(p);
+		return XLMIG_POLICY_CONTINUE;
+	}
+	if (stalled)
+		return end_early(p, it, "dirty set stopped shrinking");
+	return XLMIG_POLICY_CONTINUE;
+}
+
+/* Xen's post-send call (dirty_count == -1): Xen's rule looks at the
+ * iteration count; xlmig's waits for the next measured call. */
+static int decide_unmeasured(struct xlmig_policy *p, const struct xlmig_precopy_stats *st)
+{
+	if (p->cfg.kind == XLMIG_POLICY_KIND_XEN)
+		return decide_xen(p, st);
+	return XLMIG_POLICY_CONTINUE;
+}
+
+int xlmig_precopy_policy_decide(struct xlmig_policy *p,
+				const struct xlmig_precopy_stats *st)
+{
+	uint64_t now = policy_now(p);
+	struct xlmig_iteration *it;
+	double bandwidth;
+	int decision;
+
+	if (!p->started)
+		xlmig_policy_start(p);
+	if (st->dirty_count < 0)
+		return decide_unmeasured(p, st);
+
+	it = measure(p, st, now, &bandwidth);
+	if (p->cfg.kind == XLMIG_POLICY_KIND_XEN)
+		decision = decide_xen(p, st);
+	else
+		decision = decide_xlmig(p, st, it, bandwidth);
+	it->throttle_pct = p->throttle_pct;
+	it->decision = decision;
+	return decision;
+}
