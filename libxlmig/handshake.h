@@ -1,0 +1,124 @@
+/*
+ * handshake.h - how two xlmig hosts agree to talk: protocol version,
+ * features, channel count and limits, and mutual authentication.
+ *
+ * First connection (the client is the source host):
+ *
+ *   client -> HELLO    format, min..max protocol version, auth flag,
+ *                      features wanted, channels wanted, delta cache
+ *                      size, largest payload accepted, client nonce
+ *   server -> WELCOME  chosen version, its own min..max, chosen features,
+ *                      granted channels, cache size, payload limit,
+ *                      session id, server nonce
+ *          or ERROR    UNSUPPORTED ("peer speaks xlmig protocol 2..3, this
+ *                      host 1..1; upgrade the destination") or AUTH
+ *   client -> AUTH     HMAC(key, "xlmig-1 client" || HELLO || WELCOME)
+ *   server -> READY    HMAC(key, "xlmig-1 server" || HELLO || WELCOME)
+ *          or ERROR    AUTH: wrong proof, nothing else happens
+ *
+ * The client proves first, so a peer without the key learns nothing but a
+ * nonce and the refusal; the client then checks the server's proof and, if
+ * wrong, sends ERROR AUTH before sending anything else.  Both proofs cover
+ * both nonces and every negotiated field, so a proof replayed from another
+ * session or altered parameters fail.
+ *
+ * Further channels connect to the same address:
+ *
+ *   client -> JOIN     session id, channel index, join nonce,
+ *                      HMAC(key, "xlmig-1 join" || T || id || index || nonce)
+ *   server -> JOINED   HMAC(key, "xlmig-1 joined" || T || id || index || nonce)
+ *
+ * where T is the SHA-256 of the first connection's HELLO and WELCOME, so a
+ * JOIN is only good for its own session.  The server reads the first frame
+ * of every accepted connection (xlmig_hs_read_first) and tells a new
+ * session from a JOIN; the caller finds the session by its id.
+ *
+ * Without a key ("insecure", only for transports that authenticate
+ * themselves, e.g. an ssh pipe) proofs are all zero and unchecked; both
+ * ends must agree on that, a mismatch is refused as AUTH.  Every read has
+ * a timeout.
+ */
+#ifndef XLMIG_HANDSHAKE_H
+#define XLMIG_HANDSHAKE_H
+
+#include "auth.h"
+#include "chan.h"
+#include "common.h"
+#include "wire.h"
+
+#define XLMIG_PROTO_MIN 1
+#define XLMIG_PROTO_MAX 1
+
+enum {
+	XLMIG_FEAT_ZSTD = 1u << 0,      /* zstd on stream bytes and pages */
+	XLMIG_FEAT_DELTA = 1u << 1,     /* delta cache in the page codec */
+	XLMIG_FEAT_MULTICHAN = 1u << 2, /* more than one channel */
+	XLMIG_FEAT_SIDE = 1u << 3,      /* side records */
+	XLMIG_FEAT_ALL = 0xfu,
+};
+
+#define XLMIG_MAX_CHANNELS    16u
+#define XLMIG_SESSION_ID_LEN  16u
+#define XLMIG_HS_HELLO_LEN    72u
+#define XLMIG_HS_WELCOME_LEN  80u
+#define XLMIG_HS_JOIN_LEN     88u
+
+/* What a client asks for, or the most a server allows. */
+struct xlmig_hs_offer {
+	uint16_t min_version, max_version;
+	uint32_t features;
+	uint32_t channels;
+	uint64_t cache_bytes;
+	uint32_t max_payload;
+};
+/* This build's versions, every feature, 4 channels, the codec's default
+ * cache, XLMIG_WIRE_MAX_PAYLOAD. */
+void xlmig_hs_offer_default(struct xlmig_hs_offer *o);
+
+/* What both ends agreed. */
+struct xlmig_hs_session {
+	uint16_t version;
+	uint32_t features;
+	uint32_t channels;
+	uint64_t cache_bytes;
+	uint32_t max_payload;
+	uint8_t id[XLMIG_SESSION_ID_LEN];
+	uint8_t transcript[32];   /* SHA-256 of HELLO and WELCOME */
+	bool authenticated;
+};
+
+/* The first message on an accepted connection. */
+struct xlmig_hs_first {
+	bool is_join;
+	uint8_t msg[XLMIG_WIRE_MAX_HANDSHAKE];
+	size_t len;
+	/* JOIN only */
+	uint8_t id[XLMIG_SESSION_ID_LEN];
+	uint32_t index;
+};
+
+int xlmig_hs_read_first(struct xlmig_chan *ch, int timeout_ms, struct xlmig_hs_first *first);
+
+/* key NULL = insecure. */
+int xlmig_hs_client(struct xlmig_chan *ch, const struct xlmig_key *key,
+		    const struct xlmig_hs_offer *offer, int timeout_ms,
+		    struct xlmig_hs_session *out);
+int xlmig_hs_server(struct xlmig_chan *ch, const struct xlmig_key *key,
+		    const struct xlmig_hs_offer *limits, const struct xlmig_hs_first *first,
+		    int timeout_ms, struct xlmig_hs_session *out);
+
+int xlmig_hs_join_client(struct xlmig_chan *ch, const struct xlmig_key *key,
+			 const struct xlmig_hs_session *s, uint32_t index, int timeout_ms);
+/* Check a JOIN against session s (id, index range, proof) and answer it
+ * (JOINED, or ERROR).  Whether the index is still free is the caller's. */
+int xlmig_hs_join_server(struct xlmig_chan *ch, const struct xlmig_key *key,
+			 const struct xlmig_hs_session *s, const struct xlmig_hs_first *first,
+			 int timeout_ms);
+
+/* Parsers, exposed for the fuzzers: each checks a message completely. */
+int xlmig_hs_parse_hello(const uint8_t *p, size_t len, struct xlmig_hs_offer *o,
+			 bool *auth, const uint8_t **nonce);
+int xlmig_hs_parse_welcome(const uint8_t *p, size_t len, const struct xlmig_hs_offer *asked,
+			   bool auth, struct xlmig_hs_session *s);
+
+#endif
