@@ -12,9 +12,18 @@
  * The delta cache is bounded (XLMIG_CODEC_DEFAULT_CACHE) and kept
  * identical on both ends: insertion and eviction depend only on the order
  * of batches, so the decoder must see batches in the order the encoder
- * produced them.  A decoder never trusts a frame: every count, length and
- * reference is checked, and a frame that refers to a page the cache does
- * not hold is an error, not a guess.
+ * produced them (frames carry a sequence number that the decoder checks).
+ * Every nonzero page sent is cached, replacing the pfn's older copy; a
+ * page sent as ZERO zeroes the pfn's cached copy if there is one (see
+ * pagecache.h for placement and eviction).  A decoder never trusts a
+ * frame: every count, length and reference is checked, and a frame that
+ * refers to a page the cache does not hold is an error, not a guess.
+ *
+ * A codec object is an encoder or a decoder, fixed by its first call.
+ * A frame that fails to decode changes nothing: the cache and the
+ * expected sequence number stay as they were, and the decoder stays
+ * usable for the right next frame.  An encoder that fails leaves no
+ * frame in out and its cache unchanged.  Frame layout: codec.c.
  */
 #ifndef XLMIG_CODEC_H
 #define XLMIG_CODEC_H
@@ -31,7 +40,7 @@ struct xlmig_codec_opts {
 	bool no_zstd;         /* code DATA pages raw (zero/delta still apply) */
 };
 
-/* Per-batch statistics, added into by encode/decode. */
+/* Per-batch statistics, added into by each successful encode/decode. */
 struct xlmig_codec_stats {
 	uint64_t batches;
 	uint64_t pages_zero, pages_delta, pages_zstd, pages_raw;
@@ -54,7 +63,8 @@ int xlmig_codec_encode(struct xlmig_codec *c, const uint64_t *pfns,
 		       struct xlmig_codec_stats *stats);
 
 /* Decode one frame of n pages into pages_out (n x 4096 bytes).  pfns
- * must be the same array the encoder saw for this frame. */
+ * must be the same array the encoder saw for this frame.  A malformed
+ * frame returns XLMIG_E_FORMAT and leaves pages_out untouched. */
 int xlmig_codec_decode(struct xlmig_codec *c, const uint8_t *frame, size_t len,
 		       const uint64_t *pfns, uint32_t n, uint8_t *pages_out,
 		       struct xlmig_codec_stats *stats);

@@ -1,0 +1,560 @@
+/*
+ * codec.c - the page codec (see codec.h): frame layout, encoder, decoder.
+ *
+ * Frame, version 1, little endian:
+ *     0  u16 magic "XC"         8  u32 seq (frames this stream coded before)
+ *     2  u8  version (1)       12  u32 delta_len (bytes of delta payloads)
+ *     3  u8  flags             16  u32 data_len  (bytes of the DATA section)
+ *     4  u16 n (pages)
+ *     6  u16 reserved (0)
+ *    20  kinds: 2 bits per page, page i in byte i/4 at bit 2*(i%4)
+ *        u16 length of each DELTA page's payload, in page order
+ *        the DELTA payloads, in page order
+ *        the DATA section: the DATA pages in page order, one zstd frame
+ *        (flags bit 0) or raw
+ *
+ * The sequence number catches a lost or reordered frame before it can
+ * desynchronise the two delta caches.
+ */
+#include "codec.h"
+#include "pagecache.h"
+#include "xorrle.h"
+
+#include <stdlib.h>
+#include <zstd.h>
+
+#define FRAME_MAGIC      0x4358u   /* "XC" */
+#define FRAME_VERSION    1u
+#define FRAME_HDR        20u
+#define FLAG_DATA_ZSTD   0x01u
+
+/* A delta bigger than half a page is assumed to do no better than the
+ * page itself in the batch's zstd frame. */
+#define DELTA_MAX        (XLMIG_PAGE_SIZE / 2)
+/* Run lists this short are kept without trying zstd on the XOR. */
+#define RLE_GOOD         256
+
+enum page_kind {
+	KIND_ZERO = 0,
+	KIND_DATA = 1,
+	KIND_DELTA_RLE = 2,
+	KIND_DELTA_ZSTD = 3,
+};
+
+enum codec_role { ROLE_NONE, ROLE_ENCODER, ROLE_DECODER };
+
+struct xlmig_codec {
+	struct xlmig_codec_opts opts;
+	enum codec_role role;
+	uint32_t seq;                    /* frames coded so far */
+	struct xlmig_pagecache *cache;   /* NULL: no delta coding */
+	ZSTD_CCtx *cctx;
+	ZSTD_DCtx *dctx;
+	struct xlmig_buf data;   /* DATA pages, gathered or decompressed */
+	struct xlmig_buf delta;  /* encoder: payloads; decoder: zstd XORs */
+	uint8_t kind[XLMIG_CODEC_MAX_BATCH];
+	uint16_t dlen[XLMIG_CODEC_MAX_BATCH];  /* payload length per page */
+	uint32_t off[XLMIG_CODEC_MAX_BATCH];   /* decoder: where it lies */
+	int64_t slot[XLMIG_CODEC_MAX_BATCH];   /* decoder: cache slot or -1 */
+	uint8_t xor_page[XLMIG_PAGE_SIZE];
+	uint8_t zdelta[DELTA_MAX];
+};
+
+/* What a frame holds, once its layout has been checked. */
+struct frame {
+	uint8_t flags;
+	uint32_t ndelta, ndata;
+	uint32_t delta_len, data_len;
+	const uint8_t *lens, *deltas, *data;
+};
+
+struct xlmig_codec *xlmig_codec_new(const struct xlmig_codec_opts *opts)
+{
+	struct xlmig_codec *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		xlmig_fail(XLMIG_E_NOMEM, "out of memory creating a page codec");
+		return NULL;
+	}
+	c->opts = *opts;
+	if (!c->opts.zstd_level)
+		c->opts.zstd_level = XLMIG_CODEC_DEFAULT_LEVEL;
+	if (c->opts.zstd_level < 1 || c->opts.zstd_level > 19) {
+		xlmig_fail(XLMIG_E_INVAL, "zstd level %d: use 1 (fastest) to "
+			   "19 (smallest)", opts->zstd_level);
+		goto fail;
+	}
+	if (c->opts.cache_bytes &&
+	    xlmig_pagecache_new(c->opts.cache_bytes, &c->cache) != XLMIG_OK)
+		goto fail;
+	return c;
+fail:
+	xlmig_codec_free(c);
+	return NULL;
+}
+
+void xlmig_codec_free(struct xlmig_codec *c)
+{
+	if (!c)
+		return;
+	xlmig_pagecache_free(c->cache);
+	ZSTD_freeCCtx(c->cctx);
+	ZSTD_freeDCtx(c->dctx);
+	xlmig_buf_free(&c->data);
+	xlmig_buf_free(&c->delta);
+	free(c);
+}
+
+/* A codec is an encoder or a decoder for good: the first call decides,
+ * since one delta cache cannot follow two streams. */
+static int take_role(struct xlmig_codec *c, enum codec_role role, uint32_t n)
+{
+	if (n == 0 || n > XLMIG_CODEC_MAX_BATCH)
+		return xlmig_fail(XLMIG_E_INVAL, "page batch of %u pages: a "
+				  "frame holds 1 to %u", n,
+				  XLMIG_CODEC_MAX_BATCH);
+	if (c->role != ROLE_NONE && c->role != role)
+		return xlmig_fail(XLMIG_E_INVAL, "page codec used to %s after "
+				  "it %s: use one codec per direction",
+				  role == ROLE_ENCODER ? "encode" : "decode",
+				  role == ROLE_ENCODER ? "decoded" : "encoded");
+	if (role == ROLE_ENCODER && !c->cctx)
+		c->cctx = ZSTD_createCCtx();
+	if (role == ROLE_DECODER && !c->dctx)
+		c->dctx = ZSTD_createDCtx();
+	if (role == ROLE_ENCODER ? !c->cctx : !c->dctx)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory creating a "
+				  "zstd context");
+	c->role = role;
+	return XLMIG_OK;
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	for (size_t off = 0; off < XLMIG_PAGE_SIZE; off += 64) {
+		uint64_t w[8];
+
+		memcpy(w, p + off, sizeof(w));
+		if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7])
+			return false;
+	}
+	return true;
+}
+
+static void set_kind(uint8_t *kinds, uint32_t i, enum page_kind k)
+{
+	kinds[i / 4] |= (uint8_t)(k << (2 * (i % 4)));
+}
+
+static enum page_kind get_kind(const uint8_t *kinds, uint32_t i)
+{
+	return (enum page_kind)(kinds[i / 4] >> (2 * (i % 4)) & 3);
+}
+
+static void add_stats(struct xlmig_codec_stats *stats, uint32_t n,
+		      const struct frame *f, size_t frame_len, uint64_t t0)
+{
+	if (!stats)
+		return;
+	stats->batches++;
+	stats->pages_delta += f->ndelta;
+	stats->pages_zero += n - f->ndelta - f->ndata;
+	if (f->flags & FLAG_DATA_ZSTD)
+		stats->pages_zstd += f->ndata;
+	else
+		stats->pages_raw += f->ndata;
+	stats->bytes_in += (uint64_t)n * XLMIG_PAGE_SIZE;
+	stats->bytes_out += frame_len;
+	stats->cpu_ns += xlmig_thread_cpu_ns() - t0;
+}
+
+/* ---- encoder ---- */
+
+/* Code page against base into dst (DELTA_MAX bytes): the payload length
+ * and its kind, or -1 when the page is better sent as DATA. */
+static int code_delta(struct xlmig_codec *c, const uint8_t *page,
+		      const uint8_t *base, uint8_t *dst, enum page_kind *kind)
+{
+	int len;
+	size_t z;
+
+	xlmig_xorrle_xor(c->xor_page, page, base);
+	len = xlmig_xorrle_encode(c->xor_page, dst, DELTA_MAX);
+	*kind = KIND_DELTA_RLE;
+	if ((len >= 0 && len <= RLE_GOOD) || c->opts.no_zstd)
+		return len;
+	z = ZSTD_compressCCtx(c->cctx, c->zdelta,
+			      len < 0 ? DELTA_MAX : (size_t)len - 1,
+			      c->xor_page, XLMIG_PAGE_SIZE, c->opts.zstd_level);
+	if (ZSTD_isError(z))
+		return len;   /* no smaller than the run list (or DELTA_MAX) */
+	memcpy(dst, c->zdelta, z);
+	*kind = KIND_DELTA_ZSTD;
+	return (int)z;
+}
+
+/* Decide each page's kind, code the deltas into c->delta, gather the
+ * DATA pages into c->data and bring the cache up to date.  Cannot fail
+ * once the buffers are reserved, so the cache never runs ahead of a
+ * frame that was not produced. */
+static void classify(struct xlmig_codec *c, const uint64_t *pfns,
+		     const uint8_t *pages, uint32_t n, uint8_t *kinds,
+		     struct frame *f)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *page = pages + (size_t)i * XLMIG_PAGE_SIZE;
+		enum page_kind kind = KIND_DATA;
+		uint32_t slot;
+		bool hit = false;
+		int len = -1;
+
+		if (page_is_zero(page)) {
+			int64_t s = c->cache ? xlmig_pagecache_find(c->cache, pfns[i]) : -1;
+
+			if (s >= 0)
+				memset(xlmig_pagecache_page(c->cache, (uint32_t)s), 0,
+				       XLMIG_PAGE_SIZE);
+			continue;   /* KIND_ZERO is 0: kinds start cleared */
+		}
+		if (c->cache) {
+			/* Without a journal a claim cannot fail. */
+			xlmig_pagecache_claim(c->cache, pfns[i], &slot, &hit);
+			if (hit)
+				len = code_delta(c, page,
+						 xlmig_pagecache_page(c->cache, slot),
+						 c->delta.data + c->delta.len, &kind);
+			memcpy(xlmig_pagecache_page(c->cache, slot), page,
+			       XLMIG_PAGE_SIZE);
+		}
+		if (len >= 0) {
+			c->dlen[f->ndelta++] = (uint16_t)len;
+			c->delta.len += (size_t)len;
+		} else {
+			kind = KIND_DATA;
+			memcpy(c->data.data + c->data.len, page, XLMIG_PAGE_SIZE);
+			c->data.len += XLMIG_PAGE_SIZE;
+			f->ndata++;
+		}
+		set_kind(kinds, i, kind);
+	}
+}
+
+/* The DATA section at dst (room for the raw pages): zstd if smaller. */
+static size_t write_data(struct xlmig_codec *c, uint8_t *dst, uint8_t *flags)
+{
+	size_t z;
+
+	if (!c->data.len)
+		return 0;
+	if (!c->opts.no_zstd) {
+		z = ZSTD_compressCCtx(c->cctx, dst, c->data.len - 1, c->data.data,
+				      c->data.len, c->opts.zstd_level);
+		if (!ZSTD_isError(z)) {
+			*flags |= FLAG_DATA_ZSTD;
+			return z;
+		}
+	}
+	memcpy(dst, c->data.data, c->data.len);
+	return c->data.len;
+}
+
+int xlmig_codec_encode(struct xlmig_codec *c, const uint64_t *pfns,
+		       const uint8_t *pages, uint32_t n, struct xlmig_buf *out,
+		       struct xlmig_codec_stats *stats)
+{
+	uint64_t t0 = xlmig_thread_cpu_ns();
+	size_t kbytes = (n + 3) / 4, start = out->len;
+	struct frame f = { 0 };
+	uint8_t *hdr, *p;
+	int rc;
+
+	rc = take_role(c, ROLE_ENCODER, n);
+	if (rc)
+		goto out;
+	/* Worst case: every page is DATA sent raw. */
+	xlmig_buf_reset(&c->data);
+	xlmig_buf_reset(&c->delta);
+	rc = xlmig_buf_reserve(&c->data, (size_t)n * XLMIG_PAGE_SIZE);
+	if (!rc)
+		rc = xlmig_buf_reserve(&c->delta, (size_t)n * DELTA_MAX);
+	if (!rc)
+		rc = xlmig_buf_reserve(out, FRAME_HDR + kbytes + 2 * (size_t)n +
+				       (size_t)n * XLMIG_PAGE_SIZE);
+	if (rc) {
+		xlmig_fail_prefix(rc, "encoding a batch of %u pages", n);
+		goto out;
+	}
+	hdr = out->data + start;
+	memset(hdr, 0, FRAME_HDR + kbytes);
+	classify(c, pfns, pages, n, hdr + FRAME_HDR, &f);
+
+	p = hdr + FRAME_HDR + kbytes;
+	for (uint32_t k = 0; k < f.ndelta; k++, p += 2)
+		xlmig_put_le16(p, c->dlen[k]);
+	memcpy(p, c->delta.data, c->delta.len);
+	p += c->delta.len;
+	f.data_len = (uint32_t)write_data(c, p, &f.flags);
+	p += f.data_len;
+
+	xlmig_put_le16(hdr, FRAME_MAGIC);
+	hdr[2] = FRAME_VERSION;
+	hdr[3] = f.flags;
+	xlmig_put_le16(hdr + 4, (uint16_t)n);
+	xlmig_put_le32(hdr + 8, c->seq++);
+	xlmig_put_le32(hdr + 12, (uint32_t)c->delta.len);
+	xlmig_put_le32(hdr + 16, f.data_len);
+	out->len = (size_t)(p - out->data);
+
+	add_stats(stats, n, &f, out->len - start, t0);
+out:
+	return rc;
+}
+
+/* ---- decoder ---- */
+
+static int bad_frame(const struct xlmig_codec *c, const char *what, uint64_t a,
+		     uint64_t b)
+{
+	return xlmig_fail(XLMIG_E_FORMAT, "page frame %u: %s (%llu vs %llu); "
+			  "the stream is corrupt or from an incompatible "
+			  "xlmig", c->seq, what, (unsigned long long)a,
+			  (unsigned long long)b);
+}
+
+/* Header fields, each checked against what this decoder expects. */
+static int parse_header(const struct xlmig_codec *c, const uint8_t *fr,
+			size_t len, uint32_t n, struct frame *f)
+{
+	if (len < FRAME_HDR)
+		return bad_frame(c, "shorter than the header", len, FRAME_HDR);
+	if (xlmig_get_le16(fr) != FRAME_MAGIC)
+		return bad_frame(c, "bad magic", xlmig_get_le16(fr), FRAME_MAGIC);
+	if (fr[2] != FRAME_VERSION)
+		return bad_frame(c, "unknown frame version", fr[2], FRAME_VERSION);
+	if (fr[3] & ~FLAG_DATA_ZSTD)
+		return bad_frame(c, "unknown flags", fr[3], FLAG_DATA_ZSTD);
+	if (xlmig_get_le16(fr + 4) != n)
+		return bad_frame(c, "page count differs from the batch",
+				 xlmig_get_le16(fr + 4), n);
+	if (xlmig_get_le16(fr + 6) != 0)
+		return bad_frame(c, "reserved field set", xlmig_get_le16(fr + 6), 0);
+	if (xlmig_get_le32(fr + 8) != c->seq)
+		return bad_frame(c, "out of sequence: frames were lost or "
+				 "reordered", xlmig_get_le32(fr + 8), c->seq);
+	f->flags = fr[3];
+	f->delta_len = xlmig_get_le32(fr + 12);
+	f->data_len = xlmig_get_le32(fr + 16);
+	return XLMIG_OK;
+}
+
+/* Kinds, delta lengths and section sizes: every byte of the frame is
+ * accounted for exactly. */
+static int parse_layout(struct xlmig_codec *c, const uint8_t *fr, size_t len,
+			uint32_t n, struct frame *f)
+{
+	size_t kbytes = (n + 3) / 4, pos = FRAME_HDR + kbytes;
+	const uint8_t *kinds = fr + FRAME_HDR;
+	uint64_t sum = 0, total;
+
+	if (len < pos)
+		return bad_frame(c, "too short for its page kinds", len, pos);
+	if (n % 4 && kinds[kbytes - 1] >> (2 * (n % 4)))
+		return bad_frame(c, "kinds set past the last page",
+				 kinds[kbytes - 1], 0);
+	for (uint32_t i = 0; i < n; i++) {
+		c->kind[i] = (uint8_t)get_kind(kinds, i);
+		if (c->kind[i] == KIND_DATA)
+			c->off[i] = f->ndata++;
+		else if (c->kind[i] != KIND_ZERO)
+			f->ndelta++;
+	}
+	if (f->ndelta && !c->cache)
+		return bad_frame(c, "delta pages but this decoder has no delta "
+				 "cache (cache sizes differ between the ends?)",
+				 f->ndelta, 0);
+	f->lens = fr + pos;
+	if (len - pos < 2 * (size_t)f->ndelta)
+		return bad_frame(c, "too short for its delta lengths", len,
+				 pos + 2 * (size_t)f->ndelta);
+	for (uint32_t i = 0, k = 0; i < n; i++) {
+		if (c->kind[i] < KIND_DELTA_RLE)
+			continue;
+		c->dlen[i] = xlmig_get_le16(f->lens + 2 * k++);
+		c->off[i] = (uint32_t)sum;
+		sum += c->dlen[i];
+	}
+	if (sum != f->delta_len)
+		return bad_frame(c, "delta lengths do not add up to the delta "
+				 "section", sum, f->delta_len);
+	pos += 2 * (size_t)f->ndelta;
+	total = (uint64_t)pos + f->delta_len + f->data_len;
+	if (total != len)
+		return bad_frame(c, "sections do not add up to the frame length",
+				 total, len);
+	if (!f->ndata && (f->data_len || f->flags))
+		return bad_frame(c, "DATA section without DATA pages",
+				 f->data_len, 0);
+	f->deltas = fr + pos;
+	f->data = f->deltas + f->delta_len;
+	return XLMIG_OK;
+}
+
+/* Decompress one zstd frame of exactly want bytes from src[0..len). */
+static int unzstd_exact(struct xlmig_codec *c, const uint8_t *src, size_t len,
+			uint8_t *dst, size_t want, const char *what)
+{
+	unsigned long long size = ZSTD_getFrameContentSize(src, len);
+	size_t got;
+
+	if (size != want)
+		return bad_frame(c, what, size, want);
+	if (ZSTD_findFrameCompressedSize(src, len) != len)
+		return bad_frame(c, "zstd frame does not fill its section",
+				 ZSTD_findFrameCompressedSize(src, len), len);
+	got = ZSTD_decompressDCtx(c->dctx, dst, want, src, len);
+	if (ZSTD_isError(got))
+		return xlmig_fail(XLMIG_E_FORMAT, "page frame %u: %s: %s",
+				  c->seq, what, ZSTD_getErrorName(got));
+	if (got != want)
+		return bad_frame(c, what, got, want);
+	return XLMIG_OK;
+}
+
+/* Check every delta payload and decompress the zstd ones and the DATA
+ * section, so that nothing can fail once the cache is touched. */
+static int unpack_payloads(struct xlmig_codec *c, uint32_t n, struct frame *f)
+{
+	uint32_t nz = 0;
+	size_t need = (size_t)f->ndata * XLMIG_PAGE_SIZE;
+	int rc = XLMIG_OK;
+
+	xlmig_buf_reset(&c->delta);
+	for (uint32_t i = 0; i < n && !rc; i++) {
+		const uint8_t *p = f->deltas + c->off[i];
+
+		if (c->kind[i] == KIND_DELTA_RLE) {
+			rc = xlmig_xorrle_check(p, c->dlen[i]);
+			if (rc)
+				xlmig_fail_prefix(rc, "page frame %u, page %u",
+						  c->seq, i);
+		} else if (c->kind[i] == KIND_DELTA_ZSTD) {
+			uint8_t *dst = xlmig_buf_extend(&c->delta, XLMIG_PAGE_SIZE);
+
+			rc = dst ? unzstd_exact(c, p, c->dlen[i], dst, XLMIG_PAGE_SIZE,
+						"zstd delta of the wrong size")
+				 : XLMIG_E_NOMEM;
+			c->off[i] = nz++;
+		}
+	}
+	if (rc || !f->ndata)
+		return rc;
+	if (!(f->flags & FLAG_DATA_ZSTD)) {
+		if (f->data_len != need)
+			return bad_frame(c, "raw DATA section of the wrong size",
+					 f->data_len, need);
+		return XLMIG_OK;
+	}
+	xlmig_buf_reset(&c->data);
+	rc = xlmig_buf_reserve(&c->data, need);
+	if (!rc)
+		rc = unzstd_exact(c, f->data, f->data_len, c->data.data, need,
+				  "zstd DATA section of the wrong size");
+	if (!rc)
+		f->data = c->data.data;
+	return rc;
+}
+
+/* Claim each page's cache slot in stream order, as the encoder did; a
+ * delta whose page the cache does not hold undoes every claim. */
+static int claim_slots(struct xlmig_codec *c, const uint64_t *pfns, uint32_t n)
+{
+	int rc = XLMIG_OK;
+
+	if (!c->cache)
+		return XLMIG_OK;
+	xlmig_pagecache_begin(c->cache);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t slot;
+		bool hit;
+
+		if (c->kind[i] == KIND_ZERO) {
+			c->slot[i] = xlmig_pagecache_find(c->cache, pfns[i]);
+			continue;
+		}
+		rc = xlmig_pagecache_claim(c->cache, pfns[i], &slot, &hit);
+		if (rc)
+			goto out;
+		if (c->kind[i] != KIND_DATA && !hit) {
+			rc = xlmig_fail(XLMIG_E_FORMAT, "page frame %u: page %u "
+					"(pfn %#llx) is a delta against a copy the "
+					"delta cache does not hold; the two ends' "
+					"caches differ", c->seq, i,
+					(unsigned long long)pfns[i]);
+			goto out;
+		}
+		c->slot[i] = slot;
+	}
+out:
+	if (rc)
+		xlmig_pagecache_rollback(c->cache);
+	else
+		xlmig_pagecache_commit(c->cache);
+	return rc;
+}
+
+/* Write the pages out and into the cache, in stream order. */
+static void place_pages(struct xlmig_codec *c, uint32_t n,
+			const struct frame *f, uint8_t *pages_out)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t *page = pages_out + (size_t)i * XLMIG_PAGE_SIZE;
+		uint8_t *cached = c->cache && c->slot[i] >= 0
+			? xlmig_pagecache_page(c->cache, (uint32_t)c->slot[i]) : NULL;
+
+		switch ((enum page_kind)c->kind[i]) {
+		case KIND_ZERO:
+			memset(page, 0, XLMIG_PAGE_SIZE);
+			break;
+		case KIND_DATA:
+			memcpy(page, f->data + (size_t)c->off[i] * XLMIG_PAGE_SIZE,
+			       XLMIG_PAGE_SIZE);
+			break;
+		case KIND_DELTA_RLE:
+			memcpy(page, cached, XLMIG_PAGE_SIZE);
+			xlmig_xorrle_apply(page, f->deltas + c->off[i], c->dlen[i]);
+			break;
+		case KIND_DELTA_ZSTD:
+			xlmig_xorrle_xor(page, cached, c->delta.data +
+					 (size_t)c->off[i] * XLMIG_PAGE_SIZE);
+			break;
+		}
+		if (cached)
+			memcpy(cached, page, XLMIG_PAGE_SIZE);
+	}
+}
+
+int xlmig_codec_decode(struct xlmig_codec *c, const uint8_t *frame, size_t len,
+		       const uint64_t *pfns, uint32_t n, uint8_t *pages_out,
+		       struct xlmig_codec_stats *stats)
+{
+	uint64_t t0 = xlmig_thread_cpu_ns();
+	struct frame f = { 0 };
+	int rc;
+
+	rc = take_role(c, ROLE_DECODER, n);
+	if (!rc)
+		rc = parse_header(c, frame, len, n, &f);
+	if (!rc)
+		rc = parse_layout(c, frame, len, n, &f);
+	if (!rc)
+		rc = unpack_payloads(c, n, &f);
+	if (!rc)
+		rc = claim_slots(c, pfns, n);
+	if (rc)
+		goto out;
+	place_pages(c, n, &f, pages_out);
+	c->seq++;
+	add_stats(stats, n, &f, len, t0);
+out:
+	return rc;
+}

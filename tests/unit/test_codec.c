@@ -1,0 +1,653 @@
+/* test_codec.c - unit tests for the page codec, its delta cache, the XOR
+ * run lists and the memory-image builder. */
+#include "unit.h"
+#include "codec.h"
+#include "memimage.h"
+#include "pagecache.h"
+#include "xorrle.h"
+
+#include <stdlib.h>
+
+#define PS XLMIG_PAGE_SIZE
+#define HDR_KINDS 20   /* offset of the kinds in a version 1 frame */
+
+static uint64_t rnd_state = 1;
+
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+static void fill_random(uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)rnd();
+}
+
+/* Compressible, like text: words from a small vocabulary. */
+static void fill_text(uint8_t *p)
+{
+	static const char *const words[] = { "page ", "frame ", "domain ",
+		"migrate ", "xen ", "dirty ", "bitmap ", "\n", "0x1000 " };
+	size_t i = 0;
+
+	while (i < PS) {
+		const char *w = words[rnd() % XLMIG_ARRAY_SIZE(words)];
+		size_t l = XLMIG_MIN(strlen(w), PS - i);
+
+		memcpy(p + i, w, l);
+		i += l;
+	}
+}
+
+/* A few bytes changed at a random place. */
+static void nudge(uint8_t *p)
+{
+	size_t off = rnd() % (PS - 8);
+
+	for (int i = 0; i < 8; i++)
+		p[off + i] ^= (uint8_t)(1 + rnd() % 255);
+}
+
+static struct xlmig_codec *codec(size_t cache, bool no_zstd)
+{
+	struct xlmig_codec_opts o = { .cache_bytes = cache, .no_zstd = no_zstd };
+
+	return xlmig_codec_new(&o);
+}
+
+/* Encode a batch with enc, decode it with dec, compare. */
+static int roundtrip(struct xlmig_codec *enc, struct xlmig_codec *dec,
+		     const uint64_t *pfns, const uint8_t *pages, uint32_t n,
+		     struct xlmig_codec_stats *st)
+{
+	struct xlmig_buf frame = { 0 };
+	uint8_t *out = malloc((size_t)n * PS);
+	int rc = out ? XLMIG_OK : XLMIG_E_NOMEM;
+
+	if (!rc)
+		rc = xlmig_codec_encode(enc, pfns, pages, n, &frame, st);
+	if (!rc)
+		rc = xlmig_codec_decode(dec, frame.data, frame.len, pfns, n, out, NULL);
+	for (uint32_t i = 0; !rc && i < n; i++)
+		if (memcmp(out + (size_t)i * PS, pages + (size_t)i * PS, PS))
+			rc = xlmig_fail(XLMIG_E_FORMAT, "page %u (pfn %llu) "
+					"decoded wrong", i, (unsigned long long)pfns[i]);
+	free(out);
+	xlmig_buf_free(&frame);
+	return rc;
+}
+
+static void seq_pfns(uint64_t *pfns, uint32_t n, uint64_t first)
+{
+	for (uint32_t i = 0; i < n; i++)
+		pfns[i] = first + i;
+}
+
+static int kind_of(const uint8_t *frame, uint32_t i)
+{
+	return frame[HDR_KINDS + i / 4] >> (2 * (i % 4)) & 3;
+}
+
+TEST(codec_roundtrip_each_kind)
+{
+	enum { N = 64 };
+	static uint8_t pages[N * PS];
+	uint64_t pfns[N];
+	struct xlmig_codec *enc = codec(XLMIG_CODEC_DEFAULT_CACHE, false);
+	struct xlmig_codec *dec = codec(XLMIG_CODEC_DEFAULT_CACHE, false);
+	struct xlmig_codec_stats st = { 0 };
+
+	CHECK(enc && dec);
+	seq_pfns(pfns, N, 1000);
+	memset(pages, 0, sizeof(pages));
+	for (int i = 0; i < N; i++)
+		if (i % 3 == 1)
+			fill_text(pages + i * PS);
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, N, &st));
+	CHECK_EQ(st.pages_zero, 43);
+	CHECK_EQ(st.pages_zstd, 21);
+	CHECK_EQ(st.pages_raw, 0);
+
+	/* random pages do not compress: sent raw */
+	seq_pfns(pfns, N, 5000);
+	fill_random(pages, sizeof(pages));
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, N, &st));
+	CHECK_EQ(st.pages_raw, N);
+
+	/* the same pfns again, slightly changed: deltas */
+	for (int i = 0; i < N; i++)
+		nudge(pages + i * PS);
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, N, &st));
+	CHECK_EQ(st.pages_delta, N);
+	CHECK_EQ(st.batches, 3);
+	CHECK_EQ(st.bytes_in, 3 * N * PS);
+	CHECK(st.bytes_out < 3 * N * PS);
+	xlmig_codec_free(enc);
+	xlmig_codec_free(dec);
+}
+
+TEST(codec_delta_forms)
+{
+	enum { N = 4 };
+	static uint8_t pages[N * PS];
+	uint64_t pfns[N] = { 7, 8, 9, 10 };
+	struct xlmig_codec *enc = codec(1 << 20, false), *dec = codec(1 << 20, false);
+	struct xlmig_buf f = { 0 };
+	static uint8_t out[N * PS];
+
+	CHECK(enc && dec);
+	fill_random(pages, sizeof(pages));
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, N, NULL));
+	nudge(pages);                               /* few bytes: run list */
+	for (int i = 0; i < 1500; i++)              /* long regular change: zstd */
+		pages[PS + 1000 + i] ^= (uint8_t)(i % 5 + 1);
+	/* pages[2] unchanged: an empty delta */
+	fill_random(pages + 3 * PS, PS);            /* rewritten: DATA */
+	CHECK_OK(xlmig_codec_encode(enc, pfns, pages, N, &f, NULL));
+	CHECK_EQ(kind_of(f.data, 0), 2);
+	CHECK_EQ(kind_of(f.data, 1), 3);
+	CHECK_EQ(kind_of(f.data, 2), 2);
+	CHECK_EQ(kind_of(f.data, 3), 1);
+	CHECK_INT(f.len, <, PS + 600);
+	CHECK_OK(xlmig_codec_decode(dec, f.data, f.len, pfns, N, out, NULL));
+	CHECK(memcmp(out, pages, sizeof(pages)) == 0);
+	xlmig_buf_free(&f);
+	xlmig_codec_free(enc);
+	xlmig_codec_free(dec);
+}
+
+TEST(codec_duplicate_pfn_in_one_batch)
+{
+	enum { N = 6 };
+	static uint8_t pages[N * PS];
+	uint64_t pfns[N] = { 3, 4, 3, 3, 4, 3 };
+	struct xlmig_codec *enc = codec(1 << 20, false), *dec = codec(1 << 20, false);
+	struct xlmig_codec_stats st = { 0 };
+
+	CHECK(enc && dec);
+	fill_text(pages);
+	fill_random(pages + PS, PS);
+	memcpy(pages + 2 * PS, pages, PS);
+	nudge(pages + 2 * PS);
+	memset(pages + 3 * PS, 0, PS);
+	memcpy(pages + 4 * PS, pages + PS, PS);
+	fill_text(pages + 5 * PS);
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, N, &st));
+	CHECK_EQ(st.pages_zero, 1);
+	CHECK_INT(st.pages_delta, >=, 2);
+	xlmig_codec_free(enc);
+	xlmig_codec_free(dec);
+}
+
+/* Many batches over more pages than a tiny cache holds: the caches
+ * evict all the time and must stay in step. */
+TEST(codec_delta_sync_under_eviction)
+{
+	enum { NPFN = 512, N = 96, ROUNDS = 300 };
+	uint8_t *mem = malloc(NPFN * PS), *batch = malloc(N * PS);
+	uint64_t pfns[N];
+	struct xlmig_codec *enc = codec(64 * PS + 3 * PS, false);
+	struct xlmig_codec *dec = codec(64 * PS + 3 * PS, false);
+	struct xlmig_codec_stats st = { 0 };
+
+	CHECK(mem && batch && enc && dec);
+	for (int p = 0; p < NPFN; p++)
+		p % 2 ? fill_text(mem + p * PS) : fill_random(mem + p * PS, PS);
+	for (int r = 0; r < ROUNDS; r++) {
+		/* a hot set of 48 pages plus a cold tail, as pre-copy sees */
+		for (int i = 0; i < N; i++) {
+			uint64_t pfn = i < N / 2 ? rnd() % 48 : rnd() % NPFN;
+
+			if (rnd() % 4)
+				nudge(mem + pfn * PS);
+			if (rnd() % 50 == 0)
+				memset(mem + pfn * PS, 0, PS);
+			pfns[i] = pfn;
+			memcpy(batch + i * PS, mem + pfn * PS, PS);
+		}
+		CHECK_OK(roundtrip(enc, dec, pfns, batch, N, &st));
+	}
+	CHECK_INT(st.pages_delta, >, ROUNDS * N / 4);
+	CHECK_INT(st.pages_zstd + st.pages_raw, >, ROUNDS * N / 10);
+	free(mem);
+	free(batch);
+	xlmig_codec_free(enc);
+	xlmig_codec_free(dec);
+}
+
+TEST(codec_cache_disabled)
+{
+	enum { N = 16 };
+	static uint8_t pages[N * PS];
+	uint64_t pfns[N];
+	struct xlmig_codec *enc = codec(0, false), *dec = codec(0, false);
+	struct xlmig_codec *enc2 = codec(1 << 20, false);
+	struct xlmig_codec_stats st = { 0 };
+	struct xlmig_buf f = { 0 };
+
+	CHECK(enc && dec && enc2);
+	seq_pfns(pfns, N, 0);
+	for (int i = 0; i < N; i++)
+		fill_text(pages + i * PS);
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, N, &st));
+	nudge(pages);
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, N, &st));
+	CHECK_EQ(st.pages_delta, 0);
+	CHECK_EQ(st.pages_zstd, 2 * N);
+
+	/* a decoder without a cache refuses delta pages */
+	xlmig_codec_free(dec);
+	dec = codec(0, false);
+	CHECK_OK(xlmig_codec_encode(enc2, pfns, pages, N, &f, NULL));
+	CHECK_OK(xlmig_codec_decode(dec, f.data, f.len, pfns, N, pages, NULL));
+	xlmig_buf_reset(&f);
+	CHECK_OK(xlmig_codec_encode(enc2, pfns, pages, N, &f, NULL));
+	CHECK_EQ(xlmig_codec_decode(dec, f.data, f.len, pfns, N, pages, NULL),
+		 XLMIG_E_FORMAT);
+	CHECK(strstr(xlmig_errmsg(), "no delta cache"));
+	xlmig_buf_free(&f);
+	xlmig_codec_free(enc);
+	xlmig_codec_free(enc2);
+	xlmig_codec_free(dec);
+}
+
+TEST(codec_no_zstd)
+{
+	enum { N = 32 };
+	static uint8_t pages[N * PS];
+	uint64_t pfns[N];
+	struct xlmig_codec *enc = codec(1 << 20, true), *dec = codec(1 << 20, false);
+	struct xlmig_codec_stats st = { 0 };
+	struct xlmig_buf f = { 0 };
+
+	CHECK(enc && dec);
+	seq_pfns(pfns, N, 77);
+	for (int i = 0; i < N; i++)
+		i % 4 ? fill_text(pages + i * PS) : memset(pages + i * PS, 0, PS);
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, N, &st));
+	CHECK_EQ(st.pages_zstd, 0);
+	CHECK_EQ(st.pages_raw, 24);
+	CHECK_EQ(st.pages_zero, 8);
+	for (int i = 0; i < N; i++)
+		for (int k = 0; k < 200; k++)   /* too big for a run list */
+			pages[i * PS + k * 20] ^= 0x55;
+	CHECK_OK(xlmig_codec_encode(enc, pfns, pages, N, &f, NULL));
+	for (int i = 0; i < N; i++)
+		CHECK(kind_of(f.data, (uint32_t)i) != 3);
+	xlmig_buf_free(&f);
+	xlmig_codec_free(enc);
+	xlmig_codec_free(dec);
+}
+
+/* A frame holding every kind, decodable after one priming frame; the
+ * priming frame is already decoded into dec. */
+struct fixture {
+	struct xlmig_codec *enc, *dec;
+	uint64_t pfns[12];
+	uint8_t pages[12 * PS];
+	struct xlmig_buf frame;
+};
+
+static int make_fixture(struct fixture *fx)
+{
+	struct xlmig_codec_stats st = { 0 };
+	int rc;
+
+	memset(fx, 0, sizeof(*fx));
+	fx->enc = codec(1 << 20, false);
+	fx->dec = codec(1 << 20, false);
+	if (!fx->enc || !fx->dec)
+		return XLMIG_E_NOMEM;
+	seq_pfns(fx->pfns, 12, 40);
+	for (int i = 0; i < 12; i++)
+		fill_text(fx->pages + i * PS);
+	rc = roundtrip(fx->enc, fx->dec, fx->pfns, fx->pages, 12, NULL);
+	for (int i = 100; i < 108; i++)                     /* 0: run list */
+		fx->pages[i] ^= 0x5a;
+	for (int i = 0; i < 1500; i++)                      /* 1: zstd delta */
+		fx->pages[PS + 1000 + i] ^= (uint8_t)(i % 5 + 1);
+	memset(fx->pages + 2 * PS, 0, PS);                  /* 2: zero */
+	for (int i = 3; i < 12; i++) {                      /* 3..: new, data */
+		fx->pfns[i] = 100 + (uint64_t)i;
+		fill_text(fx->pages + i * PS);
+	}
+	if (!rc)
+		rc = xlmig_codec_encode(fx->enc, fx->pfns, fx->pages, 12,
+					&fx->frame, &st);
+	if (!rc && (st.pages_delta != 2 || st.pages_zero != 1 || st.pages_zstd != 9))
+		rc = xlmig_fail(XLMIG_E_FORMAT, "fixture kinds %llu/%llu/%llu",
+				(unsigned long long)st.pages_delta,
+				(unsigned long long)st.pages_zero,
+				(unsigned long long)st.pages_zstd);
+	return rc;
+}
+
+static void free_fixture(struct fixture *fx)
+{
+	xlmig_codec_free(fx->enc);
+	xlmig_codec_free(fx->dec);
+	xlmig_buf_free(&fx->frame);
+}
+
+static int decode_fixture(struct fixture *fx, const uint8_t *frame, size_t len)
+{
+	static uint8_t out[12 * PS];
+	int rc = xlmig_codec_decode(fx->dec, frame, len, fx->pfns, 12, out, NULL);
+
+	if (!rc && memcmp(out, fx->pages, sizeof(out)))
+		rc = xlmig_fail(XLMIG_E_INVAL, "fixture decoded wrong");
+	return rc;
+}
+
+TEST(codec_rejects_corrupt_fields)
+{
+	static struct fixture fx;
+	/* byte of the frame, bits to flip.  The fixture's layout: kinds at
+	 * 20..22, two delta lengths at 23..26, the run list {100, 8, 8
+	 * bytes} at 27, the zstd delta after it, then the DATA section */
+	struct { const char *what; size_t off; uint8_t flip; } cases[] = {
+		{ "magic", 0, 1 }, { "version", 2, 3 }, { "flags", 3, 0x80 },
+		{ "page count", 4, 1 }, { "reserved", 6, 1 }, { "seq", 8, 1 },
+		{ "delta_len", 12, 0xff }, { "data_len", 16, 0x01 },
+		{ "data_len high", 19, 0x80 }, { "kind of page 1", 20, 0x0c },
+		{ "kind of page 8", 22, 0x03 }, { "delta length", 23, 0x01 },
+		{ "empty literal", 28, 0x08 }, { "long literal", 28, 0x77 },
+		{ "zero run varint", 27, 0xe4 },
+	};
+	uint8_t *copy;
+	size_t len, zdelta, data;
+
+	CHECK_OK(make_fixture(&fx));
+	len = fx.frame.len;
+	copy = malloc(len + 1);
+	CHECK(copy);
+	zdelta = 27 + xlmig_get_le16(fx.frame.data + 23);
+	data = zdelta + xlmig_get_le16(fx.frame.data + 25);
+	for (size_t k = 0; k < XLMIG_ARRAY_SIZE(cases); k++) {
+		memcpy(copy, fx.frame.data, len);
+		copy[cases[k].off] ^= cases[k].flip;
+		if (decode_fixture(&fx, copy, len) != XLMIG_E_FORMAT) {
+			unit_fail(__FILE__, __LINE__, "corrupt %s accepted",
+				  cases[k].what);
+			return;
+		}
+	}
+	/* the zstd payloads: delta and DATA section */
+	memcpy(copy, fx.frame.data, len);
+	copy[zdelta] ^= 0xff;
+	CHECK_EQ(decode_fixture(&fx, copy, len), XLMIG_E_FORMAT);
+	memcpy(copy, fx.frame.data, len);
+	copy[data] ^= 0xff;       /* zstd magic of the DATA section */
+	CHECK_EQ(decode_fixture(&fx, copy, len), XLMIG_E_FORMAT);
+	memcpy(copy, fx.frame.data, len);
+	copy[len] = 0;            /* one byte too many */
+	CHECK_EQ(decode_fixture(&fx, copy, len + 1), XLMIG_E_FORMAT);
+	CHECK(strstr(xlmig_errmsg(), "page frame 1"));
+	/* nothing above changed the decoder */
+	CHECK_OK(decode_fixture(&fx, fx.frame.data, len));
+	free(copy);
+	free_fixture(&fx);
+}
+
+TEST(codec_rejects_every_truncation)
+{
+	static struct fixture fx;
+
+	CHECK_OK(make_fixture(&fx));
+	for (size_t l = 0; l < fx.frame.len; l++)
+		CHECK_EQ(decode_fixture(&fx, fx.frame.data, l), XLMIG_E_FORMAT);
+	CHECK_OK(decode_fixture(&fx, fx.frame.data, fx.frame.len));
+	free_fixture(&fx);
+}
+
+TEST(codec_rejects_out_of_sequence)
+{
+	static struct fixture fx;
+	struct xlmig_buf f2 = { 0 };
+
+	CHECK_OK(make_fixture(&fx));
+	CHECK_OK(xlmig_codec_encode(fx.enc, fx.pfns, fx.pages, 12, &f2, NULL));
+	CHECK_EQ(decode_fixture(&fx, f2.data, f2.len), XLMIG_E_FORMAT);
+	CHECK(strstr(xlmig_errmsg(), "out of sequence"));
+	CHECK_OK(decode_fixture(&fx, fx.frame.data, fx.frame.len));
+	CHECK_OK(decode_fixture(&fx, f2.data, f2.len));
+	xlmig_buf_free(&f2);
+	free_fixture(&fx);
+}
+
+/* A delta whose page an earlier claim of the same frame evicted: the
+ * decoder rejects the frame and must undo that eviction, or its CLOCK
+ * state drifts from the encoder's and a later frame fails. */
+TEST(codec_failed_decode_leaves_cache_unchanged)
+{
+	enum { W = 8 };
+	static uint8_t pages[W * PS], out[W * PS];
+	uint64_t pfns[W], bad[W];
+	struct xlmig_codec *enc = codec(W * PS, false), *dec = codec(W * PS, false);
+	struct xlmig_buf f = { 0 };
+
+	CHECK(enc && dec);
+	seq_pfns(pfns, W, 0);
+	fill_random(pages, sizeof(pages));
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, W, NULL));
+	/* frame: pfn 50 new (evicts pfn 0), pfns 1..7 deltas */
+	pfns[0] = 50;
+	for (int i = 0; i < W; i++)
+		nudge(pages + i * PS);
+	CHECK_OK(xlmig_codec_encode(enc, pfns, pages, W, &f, NULL));
+	memcpy(bad, pfns, sizeof(bad));
+	bad[W - 1] = 0;   /* a delta for pfn 0, evicted by page 0 */
+	CHECK_EQ(xlmig_codec_decode(dec, f.data, f.len, bad, W, out, NULL),
+		 XLMIG_E_FORMAT);
+	CHECK(strstr(xlmig_errmsg(), "does not hold"));
+	CHECK_OK(xlmig_codec_decode(dec, f.data, f.len, pfns, W, out, NULL));
+	CHECK(memcmp(out, pages, sizeof(out)) == 0);
+	/* pfn 60 new, then pfn 1 again: right only if CLOCK stayed in step */
+	pfns[0] = 60;
+	nudge(pages + PS);
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, 2, NULL));
+	xlmig_buf_free(&f);
+	xlmig_codec_free(enc);
+	xlmig_codec_free(dec);
+}
+
+TEST(codec_bad_arguments)
+{
+	struct xlmig_codec_opts o = { .zstd_level = 25 };
+	struct xlmig_codec *enc = codec(1 << 20, false);
+	struct xlmig_buf f = { 0 };
+	static uint8_t page[PS];
+	uint64_t pfn = 1;
+
+	CHECK(xlmig_codec_new(&o) == NULL);
+	o = (struct xlmig_codec_opts){ .cache_bytes = 100 };
+	CHECK(xlmig_codec_new(&o) == NULL);
+	CHECK(enc);
+	CHECK_EQ(xlmig_codec_encode(enc, &pfn, page, 0, &f, NULL), XLMIG_E_INVAL);
+	CHECK_EQ(xlmig_codec_encode(enc, &pfn, page, XLMIG_CODEC_MAX_BATCH + 1,
+				    &f, NULL), XLMIG_E_INVAL);
+	CHECK_OK(xlmig_codec_encode(enc, &pfn, page, 1, &f, NULL));
+	CHECK_EQ(xlmig_codec_decode(enc, f.data, f.len, &pfn, 1, page, NULL),
+		 XLMIG_E_INVAL);
+	xlmig_buf_free(&f);
+	xlmig_codec_free(enc);
+}
+
+/* A 256 MiB guest with real content sent whole, then three pre-copy
+ * passes over the pages a workload touched; the destination's copy must
+ * end up identical. */
+TEST(codec_large_precopy)
+{
+	const uint64_t npages = (256u << 20) / PS;
+	struct xlmig_memimage_mix mix = { 60, 25, 15 };
+	struct xlmig_memimage_info info;
+	uint8_t *src = malloc(npages * PS), *dst = malloc(npages * PS);
+	uint64_t *dirty = malloc(npages * sizeof(*dirty)), pfns[XLMIG_CODEC_MAX_BATCH];
+	uint8_t *batch = malloc(XLMIG_CODEC_MAX_BATCH * PS);
+	struct xlmig_codec *enc = codec(XLMIG_CODEC_DEFAULT_CACHE, false);
+	struct xlmig_codec *dec = codec(XLMIG_CODEC_DEFAULT_CACHE, false);
+	struct xlmig_codec_stats st = { 0 };
+	struct xlmig_buf f = { 0 };
+	uint64_t nd;
+
+	CHECK(src && dst && dirty && batch && enc && dec);
+	CHECK_OK(xlmig_memimage_fill(src, npages, &mix, 42, NULL, &info));
+	for (uint64_t p = 0; p < npages; p++)
+		dirty[p] = p;
+	nd = npages;
+	for (int pass = 0; pass < 4; pass++) {
+		if (pass > 0)
+			nd = xlmig_memimage_touch(src, npages, 10, 100 + pass, dirty);
+		for (uint64_t i = 0; i < nd; i += XLMIG_CODEC_MAX_BATCH) {
+			uint32_t n = (uint32_t)XLMIG_MIN(nd - i, XLMIG_CODEC_MAX_BATCH);
+
+			for (uint32_t k = 0; k < n; k++) {
+				pfns[k] = dirty[i + k];
+				memcpy(batch + k * PS, src + pfns[k] * PS, PS);
+			}
+			xlmig_buf_reset(&f);
+			CHECK_OK(xlmig_codec_encode(enc, pfns, batch, n, &f, &st));
+			CHECK_OK(xlmig_codec_decode(dec, f.data, f.len, pfns, n,
+						    batch, NULL));
+			for (uint32_t k = 0; k < n; k++)
+				memcpy(dst + pfns[k] * PS, batch + k * PS, PS);
+		}
+	}
+	CHECK(memcmp(src, dst, npages * PS) == 0);
+	CHECK_INT(st.pages_delta, >, npages / 20);
+	CHECK_INT(st.bytes_out, <, st.bytes_in / 2);
+	xlmig_buf_free(&f);
+	free(src);
+	free(dst);
+	free(dirty);
+	free(batch);
+	xlmig_codec_free(enc);
+	xlmig_codec_free(dec);
+}
+
+TEST(codec_pagecache_clock_second_chance)
+{
+	struct xlmig_pagecache *pc;
+	uint32_t slot;
+	bool hit;
+
+	CHECK_OK(xlmig_pagecache_new(8 * PS, &pc));
+	CHECK_EQ(xlmig_pagecache_slots(pc), 8);
+	for (uint64_t p = 0; p < 8; p++) {
+		CHECK_OK(xlmig_pagecache_claim(pc, p, &slot, &hit));
+		CHECK(!hit);
+	}
+	CHECK_OK(xlmig_pagecache_claim(pc, 0, &slot, &hit));
+	CHECK(hit);
+	CHECK_OK(xlmig_pagecache_claim(pc, 8, &slot, &hit));
+	CHECK(!hit);
+	CHECK(xlmig_pagecache_find(pc, 0) >= 0);   /* resent: kept */
+	CHECK_EQ(xlmig_pagecache_find(pc, 1), -1); /* sent once: evicted */
+
+	xlmig_pagecache_begin(pc);
+	CHECK_OK(xlmig_pagecache_claim(pc, 9, &slot, &hit));
+	CHECK_OK(xlmig_pagecache_claim(pc, 10, &slot, &hit));
+	xlmig_pagecache_rollback(pc);
+	CHECK_EQ(xlmig_pagecache_find(pc, 9), -1);
+	CHECK(xlmig_pagecache_find(pc, 2) >= 0);
+	CHECK(xlmig_pagecache_find(pc, 3) >= 0);
+	xlmig_pagecache_free(pc);
+	CHECK_EQ(xlmig_pagecache_new(PS - 1, &pc), XLMIG_E_INVAL);
+}
+
+TEST(codec_pagecache_same_calls_same_contents)
+{
+	struct xlmig_pagecache *a, *b;
+
+	CHECK_OK(xlmig_pagecache_new(100 * PS, &a));
+	CHECK_OK(xlmig_pagecache_new(100 * PS, &b));
+	CHECK_EQ(xlmig_pagecache_slots(a), 96);
+	for (int i = 0; i < 20000; i++) {
+		uint64_t pfn = rnd() % 400;
+		uint32_t sa, sb;
+		bool ha, hb;
+
+		CHECK_OK(xlmig_pagecache_claim(a, pfn, &sa, &ha));
+		CHECK_OK(xlmig_pagecache_claim(b, pfn, &sb, &hb));
+		CHECK(sa == sb && ha == hb);
+	}
+	for (uint64_t p = 0; p < 400; p++)
+		CHECK_EQ(xlmig_pagecache_find(a, p), xlmig_pagecache_find(b, p));
+	xlmig_pagecache_free(a);
+	xlmig_pagecache_free(b);
+}
+
+TEST(codec_xorrle_roundtrip_and_checks)
+{
+	static uint8_t a[PS], b[PS], x[PS], enc[PS + 64];
+	static const uint8_t bad[][4] = {
+		{ 0x00, 0x00 },             /* empty literal */
+		{ 0x80, 0x40, 0x01, 0 },    /* run past the page */
+		{ 0x00, 0x05, 0x01 },       /* literal truncated */
+		{ 0x81, 0x81, 0x01 },       /* three-byte varint */
+	};
+	static const size_t bad_len[] = { 2, 4, 3, 3 };
+
+	for (int t = 0; t < 200; t++) {
+		unsigned changes = (unsigned)(rnd() % 40);
+		int len;
+
+		fill_random(a, PS);
+		memcpy(b, a, PS);
+		for (unsigned k = 0; k < changes; k++)
+			b[rnd() % PS] ^= (uint8_t)(1 + rnd() % 255);
+		xlmig_xorrle_xor(x, a, b);
+		len = xlmig_xorrle_encode(x, enc, sizeof(enc));
+		CHECK_INT(len, >=, 0);
+		CHECK_OK(xlmig_xorrle_check(enc, (size_t)len));
+		xlmig_xorrle_apply(a, enc, (size_t)len);
+		CHECK(memcmp(a, b, PS) == 0);
+	}
+	fill_random(x, PS);
+	CHECK_EQ(xlmig_xorrle_encode(x, enc, 2048), -1);
+	for (size_t k = 0; k < XLMIG_ARRAY_SIZE(bad); k++)
+		CHECK_EQ(xlmig_xorrle_check(bad[k], bad_len[k]), XLMIG_E_FORMAT);
+}
+
+TEST(codec_memimage_deterministic_mix)
+{
+	enum { NP = 4096 };
+	struct xlmig_memimage_mix mix;
+	struct xlmig_memimage_info info;
+	uint8_t *a = malloc(NP * PS), *b = malloc(NP * PS);
+	uint64_t *dirty = malloc(NP * sizeof(*dirty)), zero = 0, nd;
+	const char *none[] = { "/nonexistent-xlmig", NULL };
+
+	CHECK(a && b && dirty);
+	CHECK_OK(xlmig_memimage_mix_parse("60/25/15", &mix));
+	CHECK_EQ(xlmig_memimage_mix_parse("60/25/16", &mix), XLMIG_E_INVAL);
+	CHECK_OK(xlmig_memimage_fill(a, NP, &mix, 7, NULL, &info));
+	CHECK_EQ(info.file_pages, NP * 60 / 100);
+	CHECK_EQ(info.zero_pages, NP * 25 / 100);
+	CHECK_EQ(info.file_pages + info.zero_pages + info.random_pages, NP);
+	CHECK_INT(info.files_read, >, 0);
+	CHECK_OK(xlmig_memimage_fill(b, NP, &mix, 7, NULL, &info));
+	CHECK(memcmp(a, b, NP * PS) == 0);
+	CHECK_OK(xlmig_memimage_fill(b, NP, &mix, 8, NULL, &info));
+	CHECK(memcmp(a, b, NP * PS) != 0);
+	for (int p = 0; p < NP; p++) {
+		static const uint8_t z[PS];
+
+		zero += memcmp(a + p * PS, z, PS) == 0;
+	}
+	CHECK_INT(zero, >=, info.zero_pages);
+	memcpy(b, a, NP * PS);
+	nd = xlmig_memimage_touch(b, NP, 10, 1, dirty);
+	CHECK_INT(nd, >, NP / 20);
+	CHECK_INT(nd, <, NP / 5);
+	for (uint64_t i = 1; i < nd; i++)
+		CHECK(dirty[i] > dirty[i - 1]);
+	CHECK_EQ(xlmig_memimage_fill(b, NP, &mix, 7, none, &info), XLMIG_E_NOTFOUND);
+	free(a);
+	free(b);
+	free(dirty);
+}
