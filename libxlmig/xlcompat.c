@@ -1,0 +1,720 @@
+/*
+ * xlcompat.c - xl migrate / xl migrate-receive compatibility (see
+ * xlcompat.h; xl's side is tools/xl/xl_migrate.c, xl_saverestore.c and
+ * create_domain() in xl_vmcontrol.c).
+ */
+#include "xlcompat.h"
+#include "json.h"
+#include "stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- xl's save header ---- */
+
+int xlmig_xlhdr_parse(const uint8_t *data, size_t len, struct xlmig_xlhdr *h, size_t *used)
+{
+	uint32_t optlen, cfglen, badflags;
+	int rc = XLMIG_OK;
+
+	memset(h, 0, sizeof(*h));
+	if (len < XLMIG_XLHDR_LEN)
+		return xlmig_fail(XLMIG_E_TRUNCATED, "xl save header: %zu of %u bytes", len,
+				  XLMIG_XLHDR_LEN);
+	if (memcmp(data, XLMIG_XL_MAGIC, XLMIG_XL_MAGIC_LEN) != 0)
+		return xlmig_fail(XLMIG_E_FORMAT,
+				  "not an xl save stream: wrong magic (corrupt, or from another tool?)");
+	/* xl writes its header in the host's byte order; x86 is little. */
+	if (xlmig_get_le32(data + 32) != XLMIG_XL_BYTEORDER)
+		return xlmig_fail(XLMIG_E_FORMAT, "xl save header: wrong byte order");
+	h->mandatory_flags = xlmig_get_le32(data + 36);
+	h->optional_flags = xlmig_get_le32(data + 40);
+	optlen = xlmig_get_le32(data + 44);
+	badflags = h->mandatory_flags & ~(XLMIG_XL_FLAG_JSON | XLMIG_XL_FLAG_STREAMV2);
+	if (badflags)
+		return xlmig_fail(XLMIG_E_UNSUPPORTED,
+				  "xl save header has mandatory flag(s) 0x%x which xlmig does not know",
+				  badflags);
+	if (optlen > XLMIG_MAX_XL_OPTDATA)
+		return xlmig_fail(XLMIG_E_LIMIT, "xl save header: %u bytes of optional data (limit %u)",
+				  optlen, XLMIG_MAX_XL_OPTDATA);
+	if (len - XLMIG_XLHDR_LEN < optlen)
+		return xlmig_fail(XLMIG_E_TRUNCATED, "xl save header: optional data truncated");
+	if (optlen >= 4) {
+		cfglen = xlmig_get_le32(data + XLMIG_XLHDR_LEN);
+		if (cfglen > optlen - 4)
+			return xlmig_fail(XLMIG_E_FORMAT,
+					  "xl save header: config of %u bytes in %u bytes of optional data",
+					  cfglen, optlen - 4);
+		h->config_len = cfglen;
+	} else if (optlen) {
+		return xlmig_fail(XLMIG_E_FORMAT, "xl save header: %u bytes of optional data", optlen);
+	}
+	rc = xlmig_buf_append(&h->raw, data, XLMIG_XLHDR_LEN + (size_t)optlen);
+	if (rc)
+		return xlmig_fail(rc, "xl save header: out of memory");
+	if (h->config_len)
+		h->config = h->raw.data + XLMIG_XLHDR_LEN + 4;
+	if (used)
+		*used = XLMIG_XLHDR_LEN + (size_t)optlen;
+	return XLMIG_OK;
+}
+
+int xlmig_xlhdr_read(int fd, struct xlmig_xlhdr *h)
+{
+	struct xlmig_buf b = {0};
+	uint8_t *p;
+	uint32_t optlen;
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	p = xlmig_buf_extend(&b, XLMIG_XLHDR_LEN);
+	if (!p) {
+		rc = xlmig_fail(XLMIG_E_NOMEM, "xl save header: out of memory");
+		goto out;
+	}
+	rc = xlmig_read_full(fd, p, XLMIG_XLHDR_LEN);
+	if (rc) {
+		xlmig_fail_prefix(rc, "reading the xl save header");
+		goto out;
+	}
+	optlen = xlmig_get_le32(p + 44);
+	if (optlen > XLMIG_MAX_XL_OPTDATA) {
+		rc = xlmig_fail(XLMIG_E_LIMIT, "xl save header: %u bytes of optional data (limit %u)",
+				optlen, XLMIG_MAX_XL_OPTDATA);
+		goto out;
+	}
+	p = xlmig_buf_extend(&b, optlen);
+	if (!p) {
+		rc = xlmig_fail(XLMIG_E_NOMEM, "xl save header: out of memory for %u bytes", optlen);
+		goto out;
+	}
+	rc = xlmig_read_full(fd, p, optlen);
+	if (rc) {
+		xlmig_fail_prefix(rc, "reading the xl save header's optional data");
+		goto out;
+	}
+	rc = xlmig_xlhdr_parse(b.data, b.len, h, NULL);
+out:
+	xlmig_buf_free(&b);
+	return rc;
+}
+
+void xlmig_xlhdr_free(struct xlmig_xlhdr *h)
+{
+	xlmig_buf_free(&h->raw);
+	memset(h, 0, sizeof(*h));
+}
+
+static bool name_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_' || c == '.';
+}
+
+int xlmig_xl_config_name(const uint8_t *config, uint32_t len, char name[XLMIG_NAME_MAX])
+{
+	struct xlmig_json *root = NULL;
+	const char *s = NULL;
+	size_t n;
+	int rc;
+
+	/* xl counts the trailing NUL in the config's length. */
+	while (len && config[len - 1] == '\0')
+		len--;
+	rc = xlmig_json_parse((const char *)config, len, &root);
+	if (rc) {
+		xlmig_fail_prefix(rc, "domain config in the xl save header");
+		goto out;
+	}
+	rc = xlmig_json_get_str(root, "c_info.name", &s);
+	if (rc) {
+		rc = xlmig_fail(XLMIG_E_FORMAT, "domain config in the xl save header has no c_info.name");
+		goto out;
+	}
+	n = strlen(s);
+	/* Room for the --incoming / --migratedaway suffixes too. */
+	if (n == 0 || n + sizeof(XLMIG_MIGRATED_SUFFIX) > XLMIG_NAME_MAX) {
+		rc = xlmig_fail(XLMIG_E_LIMIT, "domain name of %zu bytes in the config (1..%zu allowed)",
+				n, XLMIG_NAME_MAX - sizeof(XLMIG_MIGRATED_SUFFIX));
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!name_char_ok(s[i])) {
+			rc = xlmig_fail(XLMIG_E_FORMAT,
+					"domain name in the config has a character xlmig does not accept (byte %zu)",
+					i);
+			goto out;
+		}
+	memcpy(name, s, n + 1);
+out:
+	xlmig_json_free(root);
+	return rc;
+}
+
+/* ---- options ---- */
+
+void xlmig_xl_migrate_opts_default(struct xlmig_xl_migrate_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->ssh_command = "ssh";
+	o->daemonize = true;
+	o->monitor = true;
+	xlmig_policy_config_default(&o->policy);
+}
+
+enum {
+	OPT_DEBUG = 0x100, OPT_LIVE, OPT_PLAIN, OPT_XL_RECEIVER, OPT_POLICY,
+	OPT_DOWNTIME, OPT_MAX_ITER, OPT_AUTO_CONVERGE, OPT_HELP,
+};
+
+static const char migrate_usage[] =
+	"usage: xlmig migrate [-s SSHCOMMAND] [-e] [-C CONFIG] [--debug] [-p] [-F] [--live]\n"
+	"                     [--plain] [--xl-receiver] [--policy xlmig|xen] [--downtime MS]\n"
+	"                     [--max-iter N] [--auto-converge] DOMAIN HOST";
+
+static int parse_uint(const char *s, const char *what, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v > max)
+		return xlmig_fail(XLMIG_E_INVAL, "%s: '%s' is not a number from 0 to %llu", what, s,
+				  (unsigned long long)max);
+	*out = v;
+	return XLMIG_OK;
+}
+
+static int migrate_own_option(int opt, const char *arg, struct xlmig_xl_migrate_opts *o)
+{
+	uint64_t v;
+	int rc = XLMIG_OK;
+
+	switch (opt) {
+	case OPT_PLAIN:
+		o->plain = true;
+		break;
+	case OPT_XL_RECEIVER:
+		o->plain = true;
+		o->xl_receiver = true;
+		break;
+	case OPT_POLICY:
+		rc = xlmig_policy_kind_parse(arg, &o->policy.kind);
+		break;
+	case OPT_DOWNTIME:
+		rc = parse_uint(arg, "--downtime (ms)", 3600000, &v);
+		o->policy.downtime_target_ns = v * 1000000;
+		break;
+	case OPT_MAX_ITER:
+		rc = parse_uint(arg, "--max-iter", 10000, &v);
+		o->policy.max_iterations = (unsigned)v;
+		break;
+	case OPT_AUTO_CONVERGE:
+		o->policy.auto_converge = true;
+		break;
+	default:
+		rc = xlmig_fail(XLMIG_E_INVAL, "%s", migrate_usage);
+	}
+	return rc;
+}
+
+static const struct option migrate_long[] = {
+	{ "debug", no_argument, NULL, OPT_DEBUG },
+	{ "live", no_argument, NULL, OPT_LIVE },
+	{ "plain", no_argument, NULL, OPT_PLAIN },
+	{ "xl-receiver", no_argument, NULL, OPT_XL_RECEIVER },
+	{ "policy", required_argument, NULL, OPT_POLICY },
+	{ "downtime", required_argument, NULL, OPT_DOWNTIME },
+	{ "max-iter", required_argument, NULL, OPT_MAX_ITER },
+	{ "auto-converge", no_argument, NULL, OPT_AUTO_CONVERGE },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int xlmig_xl_migrate_parse(int argc, char **argv, struct xlmig_xl_migrate_opts *o)
+{
+	int opt, rc = XLMIG_OK;
+
+	xlmig_xl_migrate_opts_default(o);
+	optind = 0;   /* GNU: full re-initialisation, so the parser can run twice */
+	opterr = 0;
+	while (!rc && (opt = getopt_long(argc, argv, "+FC:s:epDdh", migrate_long, NULL)) != -1) {
+		switch (opt) {
+		case 'C': o->config_file = optarg; break;
+		case 's': o->ssh_command = optarg; o->ssh_given = true; break;
+		case 'F': o->daemonize = false; break;
+		case 'e': o->daemonize = false; o->monitor = false; break;
+		case 'p': o->pause_after = true; break;
+		case 'D': o->preserve_domid = true; break;
+		case 'd': case OPT_DEBUG: o->debug = true; break;
+		case OPT_LIVE: break;   /* xm's option; always live */
+		case '?':
+			rc = xlmig_fail(XLMIG_E_INVAL, "unknown or incomplete option '%s'\n%s",
+					argv[optind - 1], migrate_usage);
+			break;
+		case 'h':
+			rc = xlmig_fail(XLMIG_E_INVAL, "%s", migrate_usage);
+			break;
+		default:
+			rc = migrate_own_option(opt, optarg, o);
+		}
+	}
+	if (rc)
+		return rc;
+	if (argc - optind != 2)
+		return xlmig_fail(XLMIG_E_INVAL, "expected DOMAIN and HOST\n%s", migrate_usage);
+	o->domain = argv[optind];
+	o->host = argv[optind + 1];
+	if (!strncmp(o->host, "ssh:", 4)) {
+		o->host += 4;
+		o->ssh_command = "ssh";
+		o->plain = true;
+	}
+	if (!o->host[0])
+		return xlmig_fail(XLMIG_E_INVAL, "empty HOST\n%s", migrate_usage);
+	return XLMIG_OK;
+}
+
+bool xlmig_xl_migrate_wants_plain(int argc, char **argv)
+{
+	struct xlmig_xl_migrate_opts o;
+
+	if (xlmig_xl_migrate_parse(argc, argv, &o))
+		return false;
+	return o.plain || o.ssh_given;
+}
+
+int xlmig_xl_rune(const struct xlmig_xl_migrate_opts *o, char **out)
+{
+	const char *receiver = o->xl_receiver ? "xl" : "xlmig";
+	int n;
+
+	if (!o->ssh_command[0])
+		n = asprintf(out, "%s", o->host);
+	else
+		n = asprintf(out, "exec %s %s %s migrate-receive%s%s%s", o->ssh_command, o->host,
+			     receiver, o->daemonize ? "" : " -e", o->debug ? " -d" : "",
+			     o->pause_after ? " -p" : "");
+	if (n < 0) {
+		*out = NULL;
+		return xlmig_fail(XLMIG_E_NOMEM, "building the migration command");
+	}
+	return XLMIG_OK;
+}
+
+/* ---- sender through a backend ---- */
+
+struct send_ctx {
+	struct xlmig_hv *hv;
+	struct xlmig_domain_info dom;
+	char away[XLMIG_NAME_MAX];
+	struct xlmig_save_opts save;
+	struct xlmig_save_result res;
+};
+
+static int sc_save(void *o, int fd)
+{
+	struct send_ctx *c = o;
+	return c->hv->ops->save_live(c->hv, c->dom.domid, fd, &c->save, &c->res);
+}
+static int sc_rename_away(void *o)
+{
+	struct send_ctx *c = o;
+	return c->hv->ops->rename(c->hv, c->dom.domid, c->away);
+}
+static int sc_rename_back(void *o)
+{
+	struct send_ctx *c = o;
+	return c->hv->ops->rename(c->hv, c->dom.domid, c->dom.name);
+}
+static int sc_resume(void *o)
+{
+	struct send_ctx *c = o;
+	return c->hv->ops->resume(c->hv, c->dom.domid);
+}
+static int sc_destroy(void *o)
+{
+	struct send_ctx *c = o;
+	return c->hv->ops->destroy(c->hv, c->dom.domid);
+}
+
+static const struct xlmig_xlsend_ops hv_send_ops = {
+	sc_save, sc_rename_away, sc_rename_back, sc_resume, sc_destroy,
+};
+
+int xlmig_xl_migrate_send_fds(struct xlmig_hv *hv, const struct xlmig_xl_migrate_opts *o,
+			      int send_fd, int recv_fd, const char *rune,
+			      struct xlmig_xlsend_result *res)
+{
+	struct xlmig_xlsend_result local;
+	struct xlmig_policy policy;
+	struct send_ctx c;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	if (!res)
+		res = &local;
+	if (o->preserve_domid)
+		return xlmig_fail(XLMIG_E_UNSUPPORTED,
+				  "-D (preserve the domain id) is not supported by xlmig: migrate without it");
+	rc = hv->ops->lookup(hv, o->domain, &c.dom);
+	if (rc)
+		return xlmig_fail_prefix(rc, "migrate %s", o->domain);
+	if ((size_t)snprintf(c.away, sizeof(c.away), "%s%s", c.dom.name, XLMIG_MIGRATED_SUFFIX) >=
+	    sizeof(c.away))
+		return xlmig_fail(XLMIG_E_LIMIT, "domain name '%s' too long to rename it away",
+				  c.dom.name);
+	xlmig_policy_init(&policy, &o->policy);
+	c.hv = hv;
+	c.save.policy = &policy;
+	c.save.debug = o->debug;
+	c.save.config_override = o->config_file;
+	rc = xlmig_xlproto_send(send_fd, recv_fd, rune, &hv_send_ops, &c, res);
+	if (rc)
+		return xlmig_fail_prefix(rc, "migrating domain %s (%u)", c.dom.name, c.dom.domid);
+	xlmig_info("Migration of %s successful: %u iterations, %llu pages sent.", c.dom.name,
+		   c.res.iterations, (unsigned long long)c.res.pages_sent);
+	return XLMIG_OK;
+}
+
+/* The transport: `sh -c RUNE` with its stdin and stdout ours, as xl. */
+static int spawn_rune(const char *rune, int *send_fd, int *recv_fd, pid_t *child)
+{
+	int to[2] = { -1, -1 }, from[2] = { -1, -1 };
+	int rc = XLMIG_OK;
+
+	if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC)) {
+		rc = xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	*child = fork();
+	if (*child < 0) {
+		rc = xlmig_fail(XLMIG_E_IO, "fork for the migration transport: %s", strerror(errno));
+		goto out;
+	}
+	if (*child == 0) {
+		dup2(to[0], 0);
+		dup2(from[1], 1);
+		execlp("sh", "sh", "-c", rune, (char *)NULL);
+		_exit(127);
+	}
+	/* A dead receiver then shows as an error, not as a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	*send_fd = to[1];
+	*recv_fd = from[0];
+	to[1] = from[0] = -1;
+out:
+	for (int i = 0; i < 2; i++) {
+		if (to[i] >= 0)
+			close(to[i]);
+		if (from[i] >= 0)
+			close(from[i]);
+	}
+	return rc;
+}
+
+/* Like xl's migration_child_report: wait up to 2 s, say how it ended. */
+static void reap_rune(pid_t child, const char *rune)
+{
+	uint64_t deadline = xlmig_now_ns() + 2000000000ull;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(child, &status, WNOHANG);
+		if (r == child) {
+			if (WIFEXITED(status) && WEXITSTATUS(status))
+				xlmig_warn("migration transport (%s) exited with status %d", rune,
+					   WEXITSTATUS(status));
+			else if (WIFSIGNALED(status))
+				xlmig_warn("migration transport (%s) killed by signal %d", rune,
+					   WTERMSIG(status));
+			return;
+		}
+		if (r < 0 || xlmig_now_ns() > deadline) {
+			xlmig_warn("migration transport [%ld] not exiting, no longer waiting", (long)child);
+			return;
+		}
+		usleep(1000);
+	}
+}
+
+int xlmig_xl_migrate_send(struct xlmig_hv *hv, const struct xlmig_xl_migrate_opts *o)
+{
+	int send_fd = -1, recv_fd = -1;
+	char *rune = NULL;
+	pid_t child = -1;
+	int rc;
+
+	rc = xlmig_xl_rune(o, &rune);
+	if (rc)
+		goto out;
+	rc = spawn_rune(rune, &send_fd, &recv_fd, &child);
+	if (rc)
+		goto out;
+	rc = xlmig_xl_migrate_send_fds(hv, o, send_fd, recv_fd, rune, NULL);
+out:
+	if (send_fd >= 0)
+		close(send_fd);
+	if (child > 0)
+		reap_rune(child, rune);
+	if (recv_fd >= 0)
+		close(recv_fd);
+	free(rune);
+	return rc;
+}
+
+/* ---- receiver through a backend ---- */
+
+int xlmig_xl_receive_parse(int argc, char **argv, struct xlmig_xl_receive_opts *o)
+{
+	static const struct option lopts[] = {
+		{ "colo", no_argument, NULL, 0x100 },
+		{ "coloft-script", required_argument, NULL, 0x200 },
+		{ "userspace-colo-proxy", no_argument, NULL, 0x300 },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	memset(o, 0, sizeof(*o));
+	o->daemonize = o->monitor = true;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+Fedrph", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 'F': o->daemonize = false; break;
+		case 'e': o->daemonize = false; o->monitor = false; break;
+		case 'd': o->debug = true; break;
+		case 'p': o->pause_after = true; break;
+		case 'r': case 0x100: case 0x200: case 0x300:
+			return xlmig_fail(XLMIG_E_UNSUPPORTED,
+					  "Remus and COLO streams (%s) are not supported by xlmig migrate-receive",
+					  argv[optind - 1]);
+		default:
+			return xlmig_fail(XLMIG_E_INVAL,
+					  "usage: xlmig migrate-receive [-F] [-e] [-d] [-p]");
+		}
+	}
+	if (optind != argc)
+		return xlmig_fail(XLMIG_E_INVAL, "usage: xlmig migrate-receive [-F] [-e] [-d] [-p]");
+	return XLMIG_OK;
+}
+
+/*
+ * The backend must restore under NAME--incoming, and NAME is only known
+ * once the header is read.  So the header is read here, and the backend
+ * is fed through a socketpair: the header again, then the rest of the
+ * stream, stopping exactly at the final END (the sender sends nothing
+ * more until it hears READY, so no handshake byte is taken).
+ */
+struct pump {
+	int in_fd, out_fd;
+	int wake[2];                 /* written to stop the pump */
+	const struct xlmig_buf *prefix;
+	struct xlmig_parser *parser;
+	int rc;
+	char msg[256];
+};
+
+static int pump_item(void *opaque, const struct xlmig_item *item)
+{
+	return XLMIG_OK;
+}
+
+static int pump_write(struct pump *p, const uint8_t *data, size_t len)
+{
+	int rc = xlmig_parser_feed(p->parser, data, len);
+
+	if (rc)
+		return xlmig_fail_prefix(rc, "incoming migration stream");
+	while (len) {
+		ssize_t n = send(p->out_fd, data, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return xlmig_fail(XLMIG_E_CLOSED, "the restore stopped reading the stream: %s",
+					  strerror(errno));
+		data += n;
+		len -= (size_t)n;
+	}
+	return XLMIG_OK;
+}
+
+static int pump_run(struct pump *p)
+{
+	uint8_t buf[65536];
+	struct pollfd pfd[2] = { { p->in_fd, POLLIN, 0 }, { p->wake[0], POLLIN, 0 } };
+	int rc;
+
+	rc = pump_write(p, p->prefix->data, p->prefix->len);
+	while (!rc && !xlmig_parser_done(p->parser)) {
+		ssize_t n;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = xlmig_fail(XLMIG_E_IO, "poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[1].revents) {
+			rc = xlmig_fail(XLMIG_E_CANCELLED, "restore ended before the stream did");
+			break;
+		}
+		n = read(p->in_fd, buf, sizeof(buf));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			rc = xlmig_fail(XLMIG_E_IO, "reading the migration stream: %s", strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			rc = xlmig_parser_finish(p->parser);
+			if (!rc)
+				rc = xlmig_fail(XLMIG_E_TRUNCATED, "migration stream ended early");
+			break;
+		}
+		rc = pump_write(p, buf, (size_t)n);
+	}
+	shutdown(p->out_fd, SHUT_WR);
+	return rc;
+}
+
+static void *pump_main(void *arg)
+{
+	struct pump *p = arg;
+
+	p->rc = pump_run(p);
+	if (p->rc)
+		snprintf(p->msg, sizeof(p->msg), "%s", xlmig_errmsg());
+	return NULL;
+}
+
+struct recv_ctx {
+	struct xlmig_hv *hv;
+	const struct xlmig_xl_receive_opts *opts;
+	char name[XLMIG_NAME_MAX];
+	char incoming[XLMIG_NAME_MAX];
+	uint32_t domid;
+};
+
+static int restore_through_pump(struct recv_ctx *c, int fd, const struct xlmig_xlhdr *h)
+{
+	struct xlmig_restore_opts ro = { .name = c->incoming, .debug = c->opts->debug };
+	struct pump p = { .in_fd = fd, .prefix = &h->raw, .wake = { -1, -1 } };
+	int sv[2] = { -1, -1 };
+	bool started = false;
+	pthread_t th;
+	int rc;
+
+	p.parser = xlmig_parser_new(pump_item, NULL);
+	if (!p.parser || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ||
+	    pipe2(p.wake, O_CLOEXEC)) {
+		rc = xlmig_fail(XLMIG_E_IO, "setting up the restore: %s", strerror(errno));
+		goto out;
+	}
+	p.out_fd = sv[1];
+	if (pthread_create(&th, NULL, pump_main, &p)) {
+		rc = xlmig_fail(XLMIG_E_IO, "starting the stream reader thread");
+		goto out;
+	}
+	started = true;
+	rc = c->hv->ops->restore(c->hv, sv[0], &ro, &c->domid);
+out:
+	if (started) {
+		if (write(p.wake[1], "x", 1) < 0)
+			xlmig_warn("waking the stream reader: %s", strerror(errno));
+		pthread_join(th, NULL);
+		if (!rc && p.rc) {
+			/* Restored, yet the stream did not end cleanly: keep nothing. */
+			c->hv->ops->destroy(c->hv, c->domid);
+			rc = xlmig_fail(p.rc, "%s", p.msg);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		if (sv[i] >= 0)
+			close(sv[i]);
+		if (p.wake[i] >= 0)
+			close(p.wake[i]);
+	}
+	xlmig_parser_free(p.parser);
+	return rc;
+}
+
+static int rc_restore(void *o, int fd)
+{
+	struct recv_ctx *c = o;
+	struct xlmig_xlhdr h;
+	int rc;
+
+	rc = xlmig_xlhdr_read(fd, &h);
+	if (rc)
+		goto out;
+	if (!h.config_len || !(h.mandatory_flags & XLMIG_XL_FLAG_JSON)) {
+		rc = xlmig_fail(XLMIG_E_UNSUPPORTED,
+				"the stream carries no JSON domain config (xl-format configs are not "
+				"supported by xlmig migrate-receive)");
+		goto out;
+	}
+	if (!(h.mandatory_flags & XLMIG_XL_FLAG_STREAMV2)) {
+		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "legacy (pre-Xen 4.6) migration stream");
+		goto out;
+	}
+	rc = xlmig_xl_config_name(h.config, h.config_len, c->name);
+	if (rc)
+		goto out;
+	if ((size_t)snprintf(c->incoming, sizeof(c->incoming), "%s%s", c->name,
+			     XLMIG_INCOMING_SUFFIX) >= sizeof(c->incoming)) {
+		rc = xlmig_fail(XLMIG_E_LIMIT, "domain name '%s' too long", c->name);
+		goto out;
+	}
+	xlmig_info("migration target: receiving domain %s as %s", c->name, c->incoming);
+	rc = restore_through_pump(c, fd, &h);
+out:
+	xlmig_xlhdr_free(&h);
+	return rc;
+}
+
+static int rc_rename_final(void *o)
+{
+	struct recv_ctx *c = o;
+	return c->hv->ops->rename(c->hv, c->domid, c->name);
+}
+static int rc_unpause(void *o)
+{
+	struct recv_ctx *c = o;
+	return c->hv->ops->unpause(c->hv, c->domid);
+}
+static int rc_destroy(void *o)
+{
+	struct recv_ctx *c = o;
+	return c->hv->ops->destroy(c->hv, c->domid);
+}
+
+static const struct xlmig_xlrecv_ops hv_recv_ops = {
+	rc_restore, rc_rename_final, rc_unpause, rc_destroy,
+};
+
+int xlmig_xl_migrate_receive(struct xlmig_hv *hv, int in_fd, int out_fd,
+			     const struct xlmig_xl_receive_opts *o,
+			     struct xlmig_xlrecv_result *res)
+{
+	struct xlmig_xlrecv_result local;
+	struct recv_ctx c = { .hv = hv, .opts = o };
+
+	if (!res)
+		res = &local;
+	/* A sender that goes away must show as an error, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	xlmig_info("migration target: Ready to receive domain.");
+	return xlmig_xlproto_receive(out_fd, in_fd, o->pause_after, &hv_recv_ops, &c, res);
+}

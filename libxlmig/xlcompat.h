@@ -1,0 +1,116 @@
+/*
+ * xlcompat.h - xl-compatible migration: `xl migrate`'s options with xl's
+ * meaning, the sender and receiver sides of xl's own protocol (xlproto.h)
+ * driven through any hypervisor backend (hv.h), and xl's save header.
+ *
+ * Interoperability this gives:
+ *   xlmig (plain mode)  ->  stock `xl migrate-receive`     (--xl-receiver)
+ *   stock `xl migrate`  ->  `xlmig migrate-receive`        (xl -s / rune)
+ *   xlmig (plain mode)  ->  `xlmig migrate-receive`        (default rune)
+ * The transport is whatever command the rune runs (ssh by default, as xl):
+ *   -s SSHCOMMAND  rune = "exec SSHCOMMAND HOST xlmig migrate-receive [-e] [-d] [-p]"
+ *   -s ""          rune = HOST, run as a shell command (xl's trick)
+ *   HOST given as "ssh:HOST" is the same as -s ssh HOST.
+ *
+ * How `xlmig migrate` (tools/xlmig/cmd_migrate.c) uses this:
+ *   if xlmig_xl_migrate_wants_plain(argc, argv) says the command line asks
+ *   for xl's transport (-s, an ssh: host, --plain or --xl-receiver), call
+ *   xlmig_xl_migrate_parse() on the arguments after "migrate", open the
+ *   backend (xlmig_hv_open), then xlmig_xl_migrate_send(hv, &opts) and
+ *   exit 0 if it returned 0, else print xlmig_errmsg() and exit 1.
+ *   Otherwise it runs a normal xlmig job and may still call
+ *   xlmig_xl_migrate_parse() to accept xl's options (-C, -p, --debug, -e,
+ *   -F, --live) for its own use.
+ * `xlmig migrate-receive` is xlmig_xl_receive_parse() then
+ *   xlmig_xl_migrate_receive(hv, 0, 1, &opts): stdin from the sender,
+ *   stdout back to it, exactly as xl's receiver.
+ */
+#ifndef XLMIG_XLCOMPAT_H
+#define XLMIG_XLCOMPAT_H
+
+#include "common.h"
+#include "hv.h"
+#include "precopy.h"
+#include "xlproto.h"
+
+/* ---- xl's save header, as the receiver reads it ---- */
+
+#define XLMIG_XLHDR_LEN 48   /* magic[32], byteorder, mandatory, optional, optdata_len */
+
+struct xlmig_xlhdr {
+	uint32_t mandatory_flags;
+	uint32_t optional_flags;
+	const uint8_t *config;   /* into raw; not NUL-terminated */
+	uint32_t config_len;     /* as sent (xl counts the trailing NUL) */
+	struct xlmig_buf raw;    /* the header and optional data, as read */
+};
+
+/* Read exactly the header and its optional data from fd (never more:
+ * the libxl stream follows).  Checks magic, byte order, unknown
+ * mandatory flags and every length before use.  Free with
+ * xlmig_xlhdr_free. */
+int xlmig_xlhdr_read(int fd, struct xlmig_xlhdr *h);
+/* The same over bytes already in memory (len must cover it exactly or
+ * more; *used tells how much was the header). */
+int xlmig_xlhdr_parse(const uint8_t *data, size_t len, struct xlmig_xlhdr *h, size_t *used);
+void xlmig_xlhdr_free(struct xlmig_xlhdr *h);
+/* c_info.name from a JSON config, checked to be a usable domain name. */
+int xlmig_xl_config_name(const uint8_t *config, uint32_t len, char name[XLMIG_NAME_MAX]);
+
+/* ---- xl migrate ---- */
+
+struct xlmig_xl_migrate_opts {
+	const char *domain;        /* name or id */
+	const char *host;
+	const char *ssh_command;   /* -s; default "ssh"; "" = host is the command */
+	bool ssh_given;            /* -s was on the command line */
+	const char *config_file;   /* -C: config sent instead of the stored one */
+	bool debug;                /* --debug (xl's -d for migrate) */
+	bool pause_after;          /* -p: leave the guest paused on the target */
+	bool preserve_domid;       /* -D */
+	bool daemonize;            /* cleared by -F and -e */
+	bool monitor;              /* cleared by -e */
+	/* xlmig's own */
+	bool plain;                /* --plain: xl's protocol instead of xlmig jobs */
+	bool xl_receiver;          /* --xl-receiver: target runs stock xl */
+	struct xlmig_policy_config policy;  /* --policy, --downtime, --max-iter,
+					     * --auto-converge */
+};
+
+void xlmig_xl_migrate_opts_default(struct xlmig_xl_migrate_opts *o);
+/* Parse xl migrate's command line: argv[0] is "migrate", then options,
+ * DOMAIN, HOST.  Strings point into argv.  XLMIG_E_INVAL with a usage
+ * message on error. */
+int xlmig_xl_migrate_parse(int argc, char **argv, struct xlmig_xl_migrate_opts *o);
+/* True if this command line asks for xl's transport (see above). */
+bool xlmig_xl_migrate_wants_plain(int argc, char **argv);
+/* The transport command, malloc'd (xl's rune). */
+int xlmig_xl_rune(const struct xlmig_xl_migrate_opts *o, char **out);
+/* Whole xl migrate: run the rune, speak xl's protocol over its stdin and
+ * stdout, save through hv. */
+int xlmig_xl_migrate_send(struct xlmig_hv *hv, const struct xlmig_xl_migrate_opts *o);
+/* Only the protocol, over given fds (in-process tests, other transports).
+ * rune may be NULL; res may be NULL. */
+int xlmig_xl_migrate_send_fds(struct xlmig_hv *hv, const struct xlmig_xl_migrate_opts *o,
+			      int send_fd, int recv_fd, const char *rune,
+			      struct xlmig_xlsend_result *res);
+
+/* ---- xl migrate-receive ---- */
+
+struct xlmig_xl_receive_opts {
+	bool debug;        /* -d */
+	bool pause_after;  /* -p */
+	bool daemonize;    /* cleared by -F, -e (xlmig keeps no monitor process) */
+	bool monitor;      /* cleared by -e */
+};
+
+/* argv[0] is "migrate-receive".  -r and --colo are refused. */
+int xlmig_xl_receive_parse(int argc, char **argv, struct xlmig_xl_receive_opts *o);
+/* Receive one domain from in_fd, answering on out_fd, as xl does:
+ * banner, restore as NAME--incoming (paused), READY, wait for GO, rename
+ * to NAME, unpause unless -p, report.  res may be NULL. */
+int xlmig_xl_migrate_receive(struct xlmig_hv *hv, int in_fd, int out_fd,
+			     const struct xlmig_xl_receive_opts *o,
+			     struct xlmig_xlrecv_result *res);
+
+#endif
