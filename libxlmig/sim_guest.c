@@ -1,0 +1,597 @@
+/*
+ * sim_guest.c - a simulated guest: memory, vCPU state, workload thread
+ * and dirty log (see sim_guest.h).
+ */
+#include "sim_guest.h"
+#include "memimage.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+
+/* Pages written between two looks at the pause flag: bounds how long
+ * pause waits (a few hundred microseconds). */
+#define SLICE_PAGES 256
+/* Idle sleep, and the time tick of the counter. */
+#define TICK_NS 1000000ull
+/* Rate debt allowed to build up, in ticks: no burst after a hiccup. */
+#define MAX_DEBT_TICKS 10
+/* Real-file pages the workload copies from (1 MiB per guest). */
+#define FILE_POOL_PAGES 256
+/* xlmig_memimage_fill() may write up to one extent (64 pages) past the
+ * end it was given; memory it fills gets this much room behind it. */
+#define FILL_SLACK_PAGES 64
+
+struct xlmig_sim_guest {
+	uint8_t *mem;
+	uint64_t mem_bytes, npages;
+	uint64_t map_bytes;             /* mem_bytes and the fill slack */
+	unsigned vcpus;
+	struct xlmig_sim_workload wl;
+	uint8_t *file_pool;             /* FILE_POOL_PAGES pages of files */
+
+	_Atomic uint64_t *dirty;
+	size_t dirty_words;
+	atomic_bool logdirty;
+	atomic_uint throttle;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool thread_started;
+	bool pause_req, parked, stop;   /* under lock */
+
+	/* Owned by the workload thread while it runs, by whoever paused
+	 * the guest while it is parked. */
+	struct xlmig_sim_vcpu vcpu;
+	double page_debt;               /* pages due but not yet written */
+	uint64_t last_ns;
+	_Atomic uint64_t counter;       /* mirror of vcpu.counter for readers */
+};
+
+/* ---- workload parameters ---- */
+
+void xlmig_sim_workload_default(struct xlmig_sim_workload *wl)
+{
+	*wl = (struct xlmig_sim_workload){
+		.rate = 0,
+		.pattern = XLMIG_SIM_UNIFORM,
+		.hot_bytes = 16ull << 20,
+		.zero_pct = 30,
+		.file_pct = 50,
+		.fill_pct = 100,
+		.seed = 1,
+	};
+}
+
+static const char *const pattern_names[] = {
+	[XLMIG_SIM_UNIFORM] = "uniform",
+	[XLMIG_SIM_HOTSET] = "hotset",
+	[XLMIG_SIM_SEQUENTIAL] = "sequential",
+};
+
+const char *xlmig_sim_pattern_name(enum xlmig_sim_pattern p)
+{
+	return (unsigned)p < XLMIG_ARRAY_SIZE(pattern_names) ? pattern_names[p] : "?";
+}
+
+int xlmig_sim_pattern_parse(const char *s, enum xlmig_sim_pattern *out)
+{
+	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(pattern_names); i++) {
+		if (!strcmp(s, pattern_names[i])) {
+			*out = (enum xlmig_sim_pattern)i;
+			return XLMIG_OK;
+		}
+	}
+	return xlmig_fail(XLMIG_E_INVAL, "unknown workload pattern '%s' (use uniform, hotset or sequential)", s);
+}
+
+int xlmig_sim_workload_check(const struct xlmig_sim_workload *wl, uint64_t mem_bytes)
+{
+	if (wl->rate > XLMIG_SIM_RATE_MAX)
+		return xlmig_fail(XLMIG_E_INVAL, "workload rate %llu B/s is over the %llu B/s limit",
+				  (unsigned long long)wl->rate, (unsigned long long)XLMIG_SIM_RATE_MAX);
+	if ((unsigned)wl->pattern >= XLMIG_ARRAY_SIZE(pattern_names))
+		return xlmig_fail(XLMIG_E_INVAL, "unknown workload pattern %u", (unsigned)wl->pattern);
+	if (wl->pattern == XLMIG_SIM_HOTSET &&
+	    (wl->hot_bytes < XLMIG_PAGE_SIZE || wl->hot_bytes > mem_bytes))
+		return xlmig_fail(XLMIG_E_INVAL, "hot set of %llu bytes does not fit a guest of %llu bytes",
+				  (unsigned long long)wl->hot_bytes, (unsigned long long)mem_bytes);
+	if (wl->zero_pct > 100 || wl->file_pct > 100 - wl->zero_pct)
+		return xlmig_fail(XLMIG_E_INVAL, "content mix zero %u%% + file %u%% is over 100%%",
+				  wl->zero_pct, wl->file_pct);
+	if (wl->fill_pct > 100)
+		return xlmig_fail(XLMIG_E_INVAL, "fill %u%% is over 100%%", wl->fill_pct);
+	return XLMIG_OK;
+}
+
+/* ---- randomness and content ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+	/* xorshift64*: fast, and its whole state fits the vCPU blob. */
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+static uint64_t rng_seed(uint64_t seed, uint64_t stream)
+{
+	uint64_t s = seed * 0x9e3779b97f4a7c15ull ^ (stream + 1) * 0xbf58476d1ce4e5b9ull;
+
+	return s ? s : 1;
+}
+
+static void fill_random(uint8_t *page, uint64_t *rng)
+{
+	for (unsigned i = 0; i < XLMIG_PAGE_SIZE; i += 8)
+		xlmig_put_le64(page + i, rng_next(rng));
+}
+
+/* Give a page new content drawn from the workload's mix: zero, a page
+ * of a real file (from the guest's pool), or random bytes. */
+static void fill_content(const struct xlmig_sim_guest *g, uint8_t *page, uint64_t *rng)
+{
+	unsigned pick = (unsigned)(rng_next(rng) % 100);
+
+	if (pick < g->wl.zero_pct)
+		memset(page, 0, XLMIG_PAGE_SIZE);
+	else if (pick < g->wl.zero_pct + g->wl.file_pct)
+		memcpy(page, g->file_pool + (rng_next(rng) % FILE_POOL_PAGES) * XLMIG_PAGE_SIZE,
+		       XLMIG_PAGE_SIZE);
+	else
+		fill_random(page, rng);
+}
+
+static struct xlmig_memimage_mix memimage_mix(const struct xlmig_sim_workload *wl)
+{
+	return (struct xlmig_memimage_mix){
+		.file_pct = wl->file_pct,
+		.zero_pct = wl->zero_pct,
+		.random_pct = 100 - wl->file_pct - wl->zero_pct,
+	};
+}
+
+/* ---- dirty log ---- */
+
+static void mark_dirty(struct xlmig_sim_guest *g, uint64_t pfn)
+{
+	if (atomic_load_explicit(&g->logdirty, memory_order_acquire))
+		atomic_fetch_or_explicit(&g->dirty[pfn / 64], 1ull << (pfn % 64),
+					 memory_order_release);
+}
+
+void xlmig_sim_guest_logdirty(struct xlmig_sim_guest *g, bool on)
+{
+	atomic_store_explicit(&g->logdirty, on, memory_order_release);
+	if (!on)
+		for (size_t i = 0; i < g->dirty_words; i++)
+			atomic_store_explicit(&g->dirty[i], 0, memory_order_relaxed);
+}
+
+size_t xlmig_sim_guest_bitmap_words(const struct xlmig_sim_guest *g)
+{
+	return g->dirty_words;
+}
+
+uint64_t xlmig_sim_guest_dirty_clean(struct xlmig_sim_guest *g, uint64_t *out)
+{
+	uint64_t count = 0;
+
+	for (size_t i = 0; i < g->dirty_words; i++) {
+		uint64_t w;
+
+		if (!atomic_load_explicit(&g->dirty[i], memory_order_relaxed))
+			continue;
+		w = atomic_exchange_explicit(&g->dirty[i], 0, memory_order_acquire);
+		out[i] |= w;
+		count += (uint64_t)__builtin_popcountll(w);
+	}
+	return count;
+}
+
+/* ---- the workload ---- */
+
+static void store_counter(struct xlmig_sim_guest *g)
+{
+	xlmig_put_le64(g->mem, g->vcpu.counter);
+	mark_dirty(g, 0);
+	atomic_store_explicit(&g->counter, g->vcpu.counter, memory_order_release);
+}
+
+static uint64_t next_pfn(struct xlmig_sim_guest *g)
+{
+	uint64_t span;
+
+	switch (g->wl.pattern) {
+	case XLMIG_SIM_SEQUENTIAL:
+		if (g->vcpu.pos == 0 || g->vcpu.pos >= g->npages)
+			g->vcpu.pos = 1;
+		return g->vcpu.pos++;
+	case XLMIG_SIM_HOTSET:
+		span = XLMIG_MAX(g->wl.hot_bytes / XLMIG_PAGE_SIZE, 2) - 1;
+		break;
+	default:
+		span = g->npages - 1;
+		break;
+	}
+	return 1 + rng_next(&g->vcpu.rng) % XLMIG_MIN(span, g->npages - 1);
+}
+
+static void write_one_page(struct xlmig_sim_guest *g)
+{
+	uint64_t pfn = next_pfn(g);
+
+	fill_content(g, g->mem + pfn * XLMIG_PAGE_SIZE, &g->vcpu.rng);
+	mark_dirty(g, pfn);
+	g->vcpu.pages_written++;
+	g->vcpu.counter++;
+	store_counter(g);
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
+			       .tv_nsec = (long)(ns % 1000000000ull) };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Run for up to one tick: write the pages the rate says are due. */
+static void run_slice(struct xlmig_sim_guest *g)
+{
+	uint64_t now = xlmig_now_ns();
+	unsigned throttle = atomic_load_explicit(&g->throttle, memory_order_relaxed);
+	double per_ns = (double)g->wl.rate / XLMIG_PAGE_SIZE / 1e9 * (100 - throttle) / 100.0;
+	unsigned n;
+
+	g->page_debt += per_ns * (double)(now - g->last_ns);
+	g->page_debt = XLMIG_MIN(g->page_debt, XLMIG_MAX(per_ns * MAX_DEBT_TICKS * TICK_NS, SLICE_PAGES));
+	g->last_ns = now;
+	for (n = 0; n < SLICE_PAGES && g->page_debt >= 1.0; n++, g->page_debt -= 1.0)
+		write_one_page(g);
+	g->vcpu.counter++;   /* the time tick */
+	store_counter(g);
+	if (g->page_debt < 1.0) {
+		uint64_t until_next = per_ns > 0 ? (uint64_t)((1.0 - g->page_debt) / per_ns) : TICK_NS;
+
+		sleep_ns(XLMIG_MIN(until_next, TICK_NS));
+	}
+}
+
+static void *workload_main(void *arg)
+{
+	struct xlmig_sim_guest *g = arg;
+
+	pthread_mutex_lock(&g->lock);
+	while (!g->stop) {
+		if (g->pause_req) {
+			g->parked = true;
+			pthread_cond_broadcast(&g->cond);
+			while (g->pause_req && !g->stop)
+				pthread_cond_wait(&g->cond, &g->lock);
+			g->parked = false;
+			/* Paused time is not run time: nothing falls due. */
+			g->last_ns = xlmig_now_ns();
+			continue;
+		}
+		pthread_mutex_unlock(&g->lock);
+		run_slice(g);
+		pthread_mutex_lock(&g->lock);
+	}
+	g->parked = true;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+int xlmig_sim_guest_pause(struct xlmig_sim_guest *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->pause_req = true;
+	while (!g->parked)
+		pthread_cond_wait(&g->cond, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+	return XLMIG_OK;
+}
+
+void xlmig_sim_guest_unpause(struct xlmig_sim_guest *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->pause_req = false;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+bool xlmig_sim_guest_paused(struct xlmig_sim_guest *g)
+{
+	bool paused;
+
+	pthread_mutex_lock(&g->lock);
+	paused = g->pause_req && g->parked;
+	pthread_mutex_unlock(&g->lock);
+	return paused;
+}
+
+void xlmig_sim_guest_set_throttle(struct xlmig_sim_guest *g, unsigned pct)
+{
+	atomic_store_explicit(&g->throttle, XLMIG_MIN(pct, 99u), memory_order_relaxed);
+}
+
+unsigned xlmig_sim_guest_throttle(const struct xlmig_sim_guest *g)
+{
+	return atomic_load_explicit(&g->throttle, memory_order_relaxed);
+}
+
+/* ---- creation ---- */
+
+/* A fresh boot: the first fill_pct of memory (after the counter page)
+ * gets the workload's content mix laid out as in a used guest; the rest
+ * stays untouched zeroes that cost no host memory. */
+static int boot_fill(struct xlmig_sim_guest *g)
+{
+	struct xlmig_memimage_mix mix = memimage_mix(&g->wl);
+	struct xlmig_memimage_info info;
+	uint64_t n = (g->npages - 1) * g->wl.fill_pct / 100;
+	int rc = XLMIG_OK;
+
+	if (n)
+		rc = xlmig_memimage_fill(g->mem + XLMIG_PAGE_SIZE, n, &mix, g->wl.seed, NULL, &info);
+	if (rc != XLMIG_OK)
+		return xlmig_fail_prefix(rc, "filling guest memory");
+	/* Pages past the filled share stay zero, overrun or not. */
+	if (n + 1 < g->npages)
+		memset(g->mem + (n + 1) * XLMIG_PAGE_SIZE, 0,
+		       XLMIG_MIN(FILL_SLACK_PAGES, g->npages - n - 1) * XLMIG_PAGE_SIZE);
+	return XLMIG_OK;
+}
+
+static int make_file_pool(struct xlmig_sim_guest *g)
+{
+	static const struct xlmig_memimage_mix files_only = { .file_pct = 100 };
+	struct xlmig_memimage_info info;
+	int rc;
+
+	if (g->wl.file_pct == 0)
+		return XLMIG_OK;
+	g->file_pool = malloc((size_t)(FILE_POOL_PAGES + FILL_SLACK_PAGES) * XLMIG_PAGE_SIZE);
+	if (!g->file_pool)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a workload's file pages");
+	rc = xlmig_memimage_fill(g->file_pool, FILE_POOL_PAGES, &files_only,
+				 g->wl.seed ^ 0x5eed, NULL, &info);
+	return rc != XLMIG_OK ? xlmig_fail_prefix(rc, "reading file pages for the workload") : XLMIG_OK;
+}
+
+static int check_shape(uint64_t mem_bytes, unsigned vcpus)
+{
+	if (mem_bytes < XLMIG_SIM_MEM_MIN || mem_bytes > XLMIG_SIM_MEM_MAX ||
+	    mem_bytes % XLMIG_PAGE_SIZE)
+		return xlmig_fail(XLMIG_E_INVAL,
+				  "guest memory of %llu bytes: sim guests have 64 MiB to 8 GiB in whole pages",
+				  (unsigned long long)mem_bytes);
+	if (vcpus < 1 || vcpus > XLMIG_SIM_VCPUS_MAX)
+		return xlmig_fail(XLMIG_E_INVAL, "%u vCPUs: sim guests have 1 to %u",
+				  vcpus, XLMIG_SIM_VCPUS_MAX);
+	return XLMIG_OK;
+}
+
+static int alloc_memory(struct xlmig_sim_guest *g)
+{
+	g->map_bytes = g->mem_bytes + FILL_SLACK_PAGES * XLMIG_PAGE_SIZE;
+	g->mem = mmap(NULL, g->map_bytes, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (g->mem == MAP_FAILED) {
+		g->mem = NULL;
+		return xlmig_fail(XLMIG_E_NOSPC, "cannot map %llu bytes of guest memory: %s",
+				  (unsigned long long)g->mem_bytes, strerror(errno));
+	}
+	g->dirty_words = (size_t)((g->npages + 63) / 64);
+	g->dirty = calloc(g->dirty_words, sizeof(*g->dirty));
+	if (!g->dirty)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a dirty bitmap of %zu words",
+				  g->dirty_words);
+	return XLMIG_OK;
+}
+
+int xlmig_sim_guest_new(uint64_t mem_bytes, unsigned vcpus,
+			const struct xlmig_sim_workload *wl, bool boot,
+			struct xlmig_sim_guest **out)
+{
+	struct xlmig_sim_guest *g = NULL;
+	int rc;
+
+	rc = check_shape(mem_bytes, vcpus);
+	if (rc == XLMIG_OK)
+		rc = xlmig_sim_workload_check(wl, mem_bytes);
+	if (rc != XLMIG_OK)
+		goto out;
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		rc = xlmig_fail(XLMIG_E_NOMEM, "out of memory for a sim guest");
+		goto out;
+	}
+	g->mem_bytes = mem_bytes;
+	g->npages = mem_bytes / XLMIG_PAGE_SIZE;
+	g->vcpus = vcpus;
+	g->wl = *wl;
+	g->vcpu = (struct xlmig_sim_vcpu){ .rng = rng_seed(wl->seed, 0), .pos = 1 };
+	g->pause_req = true;
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->cond, NULL);
+	rc = alloc_memory(g);
+	if (rc == XLMIG_OK)
+		rc = make_file_pool(g);
+	if (rc == XLMIG_OK && boot)
+		rc = boot_fill(g);
+	if (rc != XLMIG_OK)
+		goto out;
+	if (pthread_create(&g->thread, NULL, workload_main, g) != 0) {
+		rc = xlmig_fail(XLMIG_E_NOMEM, "cannot start the workload thread of a sim guest");
+		goto out;
+	}
+	g->thread_started = true;
+	rc = xlmig_sim_guest_pause(g);   /* wait until it is parked */
+out:
+	if (rc != XLMIG_OK) {
+		xlmig_sim_guest_free(g);
+		g = NULL;
+	}
+	*out = g;
+	return rc;
+}
+
+void xlmig_sim_guest_free(struct xlmig_sim_guest *g)
+{
+	if (!g)
+		return;
+	if (g->thread_started) {
+		pthread_mutex_lock(&g->lock);
+		g->stop = true;
+		pthread_cond_broadcast(&g->cond);
+		pthread_mutex_unlock(&g->lock);
+		pthread_join(g->thread, NULL);
+	}
+	if (g->mem)
+		munmap(g->mem, g->map_bytes);
+	free(g->dirty);
+	free(g->file_pool);
+	pthread_mutex_destroy(&g->lock);
+	pthread_cond_destroy(&g->cond);
+	free(g);
+}
+
+/* ---- accessors ---- */
+
+uint64_t xlmig_sim_guest_mem_bytes(const struct xlmig_sim_guest *g) { return g->mem_bytes; }
+uint64_t xlmig_sim_guest_npages(const struct xlmig_sim_guest *g) { return g->npages; }
+unsigned xlmig_sim_guest_vcpus(const struct xlmig_sim_guest *g) { return g->vcpus; }
+uint8_t *xlmig_sim_guest_mem(struct xlmig_sim_guest *g) { return g->mem; }
+
+const struct xlmig_sim_workload *xlmig_sim_guest_workload(const struct xlmig_sim_guest *g)
+{
+	return &g->wl;
+}
+
+uint64_t xlmig_sim_guest_counter(const struct xlmig_sim_guest *g)
+{
+	return atomic_load_explicit(&g->counter, memory_order_acquire);
+}
+
+uint64_t xlmig_sim_guest_mem_counter(const struct xlmig_sim_guest *g)
+{
+	return xlmig_get_le64(g->mem);
+}
+
+static int require_paused(struct xlmig_sim_guest *g, const char *what)
+{
+	if (!xlmig_sim_guest_paused(g))
+		return xlmig_fail(XLMIG_E_INVAL, "%s needs a paused guest", what);
+	return XLMIG_OK;
+}
+
+int xlmig_sim_guest_get_vcpu(struct xlmig_sim_guest *g, struct xlmig_sim_vcpu *out)
+{
+	int rc = require_paused(g, "reading the vCPU state");
+
+	if (rc == XLMIG_OK)
+		*out = g->vcpu;
+	return rc;
+}
+
+int xlmig_sim_guest_set_vcpu(struct xlmig_sim_guest *g, const struct xlmig_sim_vcpu *v)
+{
+	int rc = require_paused(g, "setting the vCPU state");
+
+	if (rc != XLMIG_OK)
+		return rc;
+	if (v->rng == 0 || v->pos >= g->npages)
+		return xlmig_fail(XLMIG_E_FORMAT, "vCPU state is invalid (random state %s, position %llu of %llu pages)",
+				  v->rng ? "set" : "zero", (unsigned long long)v->pos,
+				  (unsigned long long)g->npages);
+	g->vcpu = *v;
+	atomic_store_explicit(&g->counter, v->counter, memory_order_release);
+	return XLMIG_OK;
+}
+
+/* ---- the vCPU blob ---- */
+
+int xlmig_sim_guest_save_vcpu(struct xlmig_sim_guest *g,
+			      uint8_t blob[XLMIG_SIM_VCPU_BLOB_LEN])
+{
+	struct xlmig_sim_vcpu v;
+	int rc = xlmig_sim_guest_get_vcpu(g, &v);
+
+	if (rc != XLMIG_OK)
+		return rc;
+	memcpy(blob, XLMIG_SIM_VCPU_MAGIC, 8);
+	xlmig_put_le32(blob + 8, XLMIG_SIM_VCPU_VERSION);
+	xlmig_put_le32(blob + 12, g->vcpus);
+	xlmig_put_le64(blob + 16, g->mem_bytes);
+	xlmig_put_le64(blob + 24, v.counter);
+	xlmig_put_le64(blob + 32, v.rng);
+	xlmig_put_le64(blob + 40, v.pos);
+	xlmig_put_le64(blob + 48, v.pages_written);
+	return XLMIG_OK;
+}
+
+int xlmig_sim_guest_load_vcpu(struct xlmig_sim_guest *g, const uint8_t *blob, size_t len)
+{
+	struct xlmig_sim_vcpu v;
+	int rc = XLMIG_E_FORMAT;
+
+	if (len != XLMIG_SIM_VCPU_BLOB_LEN || memcmp(blob, XLMIG_SIM_VCPU_MAGIC, 8) != 0) {
+		xlmig_fail(rc, "HVM_CONTEXT is not a sim vCPU state (%zu bytes)", len);
+		goto out;
+	}
+	if (xlmig_get_le32(blob + 8) != XLMIG_SIM_VCPU_VERSION) {
+		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "sim vCPU state version %u (this xlmig reads %u)",
+				xlmig_get_le32(blob + 8), XLMIG_SIM_VCPU_VERSION);
+		goto out;
+	}
+	if (xlmig_get_le32(blob + 12) != g->vcpus || xlmig_get_le64(blob + 16) != g->mem_bytes) {
+		xlmig_fail(rc, "sim vCPU state is for %u vCPUs and %llu bytes, the config says %u and %llu",
+			   xlmig_get_le32(blob + 12), (unsigned long long)xlmig_get_le64(blob + 16),
+			   g->vcpus, (unsigned long long)g->mem_bytes);
+		goto out;
+	}
+	v = (struct xlmig_sim_vcpu){
+		.counter = xlmig_get_le64(blob + 24),
+		.rng = xlmig_get_le64(blob + 32),
+		.pos = xlmig_get_le64(blob + 40),
+		.pages_written = xlmig_get_le64(blob + 48),
+	};
+	if (v.counter != xlmig_sim_guest_mem_counter(g)) {
+		xlmig_fail(rc, "sim vCPU counter %llu disagrees with the counter in memory (%llu): the memory image is not the one paused with this state",
+			   (unsigned long long)v.counter,
+			   (unsigned long long)xlmig_sim_guest_mem_counter(g));
+		goto out;
+	}
+	rc = xlmig_sim_guest_set_vcpu(g, &v);
+out:
+	return rc;
+}
+
+/* ---- digest ---- */
+
+int xlmig_sim_guest_digest(struct xlmig_sim_guest *g, uint8_t out[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned len = 0;
+	int rc = XLMIG_OK;
+
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, g->mem, g->mem_bytes) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != 32)
+		rc = xlmig_fail(XLMIG_E_NOMEM, "SHA-256 of guest memory failed (OpenSSL)");
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}

@@ -1,0 +1,350 @@
+/* test_sim_guest.c - the simulated guest: dirty log, pause, throttle,
+ * rate, patterns, vCPU blob, digest. */
+#include "unit.h"
+#include "sim_guest.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#define MIB (1ull << 20)
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* A guest whose memory starts as zeroes and whose workload writes only
+ * random pages, so "page is not zero" means "page was written". */
+static struct xlmig_sim_guest *random_writer(uint64_t rate, enum xlmig_sim_pattern pat,
+					     uint64_t hot_bytes)
+{
+	struct xlmig_sim_workload wl;
+	struct xlmig_sim_guest *g = NULL;
+
+	xlmig_sim_workload_default(&wl);
+	wl.rate = rate;
+	wl.pattern = pat;
+	wl.hot_bytes = hot_bytes;
+	wl.zero_pct = 0;
+	wl.file_pct = 0;
+	wl.fill_pct = 0;
+	if (xlmig_sim_guest_new(64 * MIB, 1, &wl, true, &g) != XLMIG_OK)
+		return NULL;
+	return g;
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	for (unsigned i = 0; i < XLMIG_PAGE_SIZE; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static bool bit(const uint64_t *bm, uint64_t pfn)
+{
+	return bm[pfn / 64] >> (pfn % 64) & 1;
+}
+
+TEST(sim_guest_dirty_log_marks_exactly_the_written_pages)
+{
+	struct xlmig_sim_guest *g = random_writer(32 * MIB, XLMIG_SIM_UNIFORM, 0);
+	uint64_t npages, *bm, count, nonzero = 0;
+	uint8_t *before;
+
+	CHECK(g != NULL);
+	npages = xlmig_sim_guest_npages(g);
+	bm = calloc(xlmig_sim_guest_bitmap_words(g), sizeof(*bm));
+	CHECK(bm != NULL);
+	/* Round 1: from all-zero memory, the written pages are the non-zero ones. */
+	xlmig_sim_guest_logdirty(g, true);
+	xlmig_sim_guest_unpause(g);
+	sleep_ms(100);
+	CHECK_OK(xlmig_sim_guest_pause(g));
+	count = xlmig_sim_guest_dirty_clean(g, bm);
+	for (uint64_t pfn = 0; pfn < npages; pfn++) {
+		bool written = !page_is_zero(xlmig_sim_guest_mem(g) + pfn * XLMIG_PAGE_SIZE);
+
+		nonzero += written;
+		if (written != bit(bm, pfn)) {
+			CHECK_EQ(pfn, UINT64_MAX);   /* report the first mismatch */
+		}
+	}
+	CHECK_EQ(count, nonzero);
+	CHECK(count > 100);   /* 32 MiB/s for 100 ms is ~800 pages */
+	/* Paused: nothing more is logged. */
+	memset(bm, 0, xlmig_sim_guest_bitmap_words(g) * sizeof(*bm));
+	CHECK_EQ(xlmig_sim_guest_dirty_clean(g, bm), 0);
+
+	/* Round 2: the pages that changed are exactly the marked ones. */
+	before = malloc(npages * XLMIG_PAGE_SIZE);
+	CHECK(before != NULL);
+	memcpy(before, xlmig_sim_guest_mem(g), npages * XLMIG_PAGE_SIZE);
+	xlmig_sim_guest_unpause(g);
+	sleep_ms(50);
+	CHECK_OK(xlmig_sim_guest_pause(g));
+	count = xlmig_sim_guest_dirty_clean(g, bm);
+	CHECK(count > 10);
+	for (uint64_t pfn = 0; pfn < npages; pfn++) {
+		bool changed = memcmp(before + pfn * XLMIG_PAGE_SIZE,
+				      xlmig_sim_guest_mem(g) + pfn * XLMIG_PAGE_SIZE,
+				      XLMIG_PAGE_SIZE) != 0;
+
+		if (changed != bit(bm, pfn)) {
+			CHECK_EQ(pfn, UINT64_MAX);
+		}
+	}
+	/* Log-dirty off: writes are not logged. */
+	xlmig_sim_guest_logdirty(g, false);
+	xlmig_sim_guest_unpause(g);
+	sleep_ms(20);
+	CHECK_OK(xlmig_sim_guest_pause(g));
+	memset(bm, 0, xlmig_sim_guest_bitmap_words(g) * sizeof(*bm));
+	CHECK_EQ(xlmig_sim_guest_dirty_clean(g, bm), 0);
+	free(before);
+	free(bm);
+	xlmig_sim_guest_free(g);
+}
+
+TEST(sim_guest_pause_is_consistent)
+{
+	struct xlmig_sim_guest *g = random_writer(200 * MIB, XLMIG_SIM_UNIFORM, 0);
+	struct xlmig_sim_vcpu v;
+	uint64_t last = 0;
+
+	CHECK(g != NULL);
+	CHECK(xlmig_sim_guest_paused(g));   /* created paused */
+	for (int i = 0; i < 20; i++) {
+		xlmig_sim_guest_unpause(g);
+		sleep_ms(5);
+		CHECK_OK(xlmig_sim_guest_pause(g));
+		CHECK(xlmig_sim_guest_paused(g));
+		CHECK_OK(xlmig_sim_guest_get_vcpu(g, &v));
+		CHECK_EQ(v.counter, xlmig_sim_guest_mem_counter(g));
+		CHECK_EQ(v.counter, xlmig_sim_guest_counter(g));
+		CHECK(v.counter > last);
+		last = v.counter;
+		sleep_ms(5);   /* a paused guest does nothing */
+		CHECK_EQ(xlmig_sim_guest_counter(g), last);
+		CHECK_EQ(xlmig_sim_guest_mem_counter(g), last);
+	}
+	/* The vCPU state is only readable while paused. */
+	xlmig_sim_guest_unpause(g);
+	CHECK_EQ(xlmig_sim_guest_get_vcpu(g, &v), XLMIG_E_INVAL);
+	xlmig_sim_guest_free(g);
+}
+
+TEST(sim_guest_idle_counter_ticks_with_time)
+{
+	struct xlmig_sim_guest *g = random_writer(0, XLMIG_SIM_UNIFORM, 0);
+	struct xlmig_sim_vcpu v;
+
+	CHECK(g != NULL);
+	xlmig_sim_guest_unpause(g);
+	sleep_ms(100);
+	CHECK_OK(xlmig_sim_guest_pause(g));
+	CHECK_OK(xlmig_sim_guest_get_vcpu(g, &v));
+	CHECK_EQ(v.pages_written, 0);
+	CHECK(v.counter >= 20);    /* ~1 tick per ms */
+	CHECK(v.counter <= 200);
+	xlmig_sim_guest_free(g);
+}
+
+static uint64_t pages_written_in(struct xlmig_sim_guest *g, unsigned ms)
+{
+	struct xlmig_sim_vcpu a, b;
+
+	if (xlmig_sim_guest_get_vcpu(g, &a) != XLMIG_OK)
+		return UINT64_MAX;
+	xlmig_sim_guest_unpause(g);
+	sleep_ms(ms);
+	xlmig_sim_guest_pause(g);
+	if (xlmig_sim_guest_get_vcpu(g, &b) != XLMIG_OK)
+		return UINT64_MAX;
+	return b.pages_written - a.pages_written;
+}
+
+TEST(sim_guest_rate_and_throttle)
+{
+	struct xlmig_sim_guest *g = random_writer(40 * MIB, XLMIG_SIM_UNIFORM, 0);
+	uint64_t full, slow;
+
+	CHECK(g != NULL);
+	/* 40 MiB/s = 10240 pages/s: ~3072 in 300 ms. */
+	full = pages_written_in(g, 300);
+	CHECK(full > 3072 * 6 / 10);
+	CHECK(full < 3072 * 14 / 10);
+	xlmig_sim_guest_set_throttle(g, 80);
+	CHECK_EQ(xlmig_sim_guest_throttle(g), 80);
+	slow = pages_written_in(g, 300);
+	CHECK(slow < full / 3);
+	CHECK(slow > 0);
+	xlmig_sim_guest_set_throttle(g, 150);   /* clamped */
+	CHECK_EQ(xlmig_sim_guest_throttle(g), 99);
+	xlmig_sim_guest_free(g);
+}
+
+static uint64_t dirty_after_run(struct xlmig_sim_guest *g, uint64_t *bm, unsigned ms)
+{
+	xlmig_sim_guest_logdirty(g, true);
+	xlmig_sim_guest_unpause(g);
+	sleep_ms(ms);
+	xlmig_sim_guest_pause(g);
+	return xlmig_sim_guest_dirty_clean(g, bm);
+}
+
+TEST(sim_guest_hotset_stays_in_the_hot_set)
+{
+	struct xlmig_sim_guest *g = random_writer(100 * MIB, XLMIG_SIM_HOTSET, 1 * MIB);
+	uint64_t *bm;
+
+	CHECK(g != NULL);
+	bm = calloc(xlmig_sim_guest_bitmap_words(g), sizeof(*bm));
+	CHECK(bm != NULL);
+	CHECK(dirty_after_run(g, bm, 100) > 100);
+	for (uint64_t pfn = 256; pfn < xlmig_sim_guest_npages(g); pfn++)
+		if (bit(bm, pfn))
+			CHECK_EQ(pfn, 0);
+	free(bm);
+	xlmig_sim_guest_free(g);
+}
+
+TEST(sim_guest_sequential_sweeps_in_order)
+{
+	struct xlmig_sim_guest *g = random_writer(20 * MIB, XLMIG_SIM_SEQUENTIAL, 0);
+	struct xlmig_sim_vcpu v;
+	uint64_t *bm, n;
+
+	CHECK(g != NULL);
+	bm = calloc(xlmig_sim_guest_bitmap_words(g), sizeof(*bm));
+	CHECK(bm != NULL);
+	n = dirty_after_run(g, bm, 100);
+	CHECK_OK(xlmig_sim_guest_get_vcpu(g, &v));
+	/* pfn 0 (counter) and the pages 1 .. pos-1, nothing else. */
+	CHECK_EQ(n, v.pos);
+	for (uint64_t pfn = 0; pfn < xlmig_sim_guest_npages(g); pfn++)
+		CHECK_EQ(bit(bm, pfn), pfn < v.pos);
+	free(bm);
+	xlmig_sim_guest_free(g);
+}
+
+TEST(sim_guest_boot_fill_and_content_mix)
+{
+	struct xlmig_sim_workload wl;
+	struct xlmig_sim_guest *g;
+	uint64_t npages, zero_first = 0, zero_second = 0;
+
+	xlmig_sim_workload_default(&wl);
+	wl.fill_pct = 50;
+	wl.zero_pct = 10;
+	wl.file_pct = 60;
+	CHECK_OK(xlmig_sim_guest_new(64 * MIB, 2, &wl, true, &g));
+	npages = xlmig_sim_guest_npages(g);
+	for (uint64_t pfn = 1; pfn < npages; pfn++) {
+		bool z = page_is_zero(xlmig_sim_guest_mem(g) + pfn * XLMIG_PAGE_SIZE);
+
+		if (pfn < npages / 2 - 1)
+			zero_first += z;
+		else
+			zero_second += z;
+	}
+	/* The filled half is mostly content, the rest untouched. */
+	CHECK(zero_first < npages / 2 * 20 / 100);
+	CHECK(zero_first > 0);
+	CHECK_EQ(zero_second, npages - 1 - (npages - 1) / 2);
+	CHECK_EQ(xlmig_sim_guest_vcpus(g), 2);
+	xlmig_sim_guest_free(g);
+}
+
+TEST(sim_guest_rejects_bad_shapes_and_workloads)
+{
+	struct xlmig_sim_workload wl;
+	struct xlmig_sim_guest *g = (void *)1;
+	enum xlmig_sim_pattern pat;
+
+	xlmig_sim_workload_default(&wl);
+	CHECK_EQ(xlmig_sim_guest_new(32 * MIB, 1, &wl, false, &g), XLMIG_E_INVAL);
+	CHECK(g == NULL);
+	CHECK_EQ(xlmig_sim_guest_new(16ull << 30, 1, &wl, false, &g), XLMIG_E_INVAL);
+	CHECK_EQ(xlmig_sim_guest_new(64 * MIB + 1, 1, &wl, false, &g), XLMIG_E_INVAL);
+	CHECK_EQ(xlmig_sim_guest_new(64 * MIB, 0, &wl, false, &g), XLMIG_E_INVAL);
+	CHECK(strstr(xlmig_errmsg(), "vCPUs") != NULL);
+	wl.zero_pct = 60;
+	wl.file_pct = 50;
+	CHECK_EQ(xlmig_sim_workload_check(&wl, 64 * MIB), XLMIG_E_INVAL);
+	xlmig_sim_workload_default(&wl);
+	wl.pattern = XLMIG_SIM_HOTSET;
+	wl.hot_bytes = 128 * MIB;
+	CHECK_EQ(xlmig_sim_workload_check(&wl, 64 * MIB), XLMIG_E_INVAL);
+	xlmig_sim_workload_default(&wl);
+	wl.rate = XLMIG_SIM_RATE_MAX + 1;
+	CHECK_EQ(xlmig_sim_workload_check(&wl, 64 * MIB), XLMIG_E_INVAL);
+	xlmig_sim_workload_default(&wl);
+	wl.fill_pct = 101;
+	CHECK_EQ(xlmig_sim_workload_check(&wl, 64 * MIB), XLMIG_E_INVAL);
+	CHECK_OK(xlmig_sim_pattern_parse("hotset", &pat));
+	CHECK_EQ(pat, XLMIG_SIM_HOTSET);
+	CHECK_STR(xlmig_sim_pattern_name(XLMIG_SIM_SEQUENTIAL), "sequential");
+	CHECK_EQ(xlmig_sim_pattern_parse("zigzag", &pat), XLMIG_E_INVAL);
+}
+
+TEST(sim_guest_vcpu_blob_round_trip_and_checks)
+{
+	struct xlmig_sim_guest *a = random_writer(10 * MIB, XLMIG_SIM_SEQUENTIAL, 0);
+	struct xlmig_sim_guest *b = random_writer(0, XLMIG_SIM_SEQUENTIAL, 0);
+	uint8_t blob[XLMIG_SIM_VCPU_BLOB_LEN], bad[XLMIG_SIM_VCPU_BLOB_LEN];
+	struct xlmig_sim_vcpu va, vb;
+
+	CHECK(a != NULL && b != NULL);
+	xlmig_sim_guest_unpause(a);
+	sleep_ms(30);
+	CHECK_OK(xlmig_sim_guest_pause(a));
+	CHECK_OK(xlmig_sim_guest_save_vcpu(a, blob));
+	CHECK(memcmp(blob, "XLMIGSIM", 8) == 0);
+	/* The counter in memory must agree: bring pfn 0 over first. */
+	CHECK_EQ(xlmig_sim_guest_load_vcpu(b, blob, sizeof(blob)), XLMIG_E_FORMAT);
+	CHECK(strstr(xlmig_errmsg(), "counter") != NULL);
+	memcpy(xlmig_sim_guest_mem(b), xlmig_sim_guest_mem(a), XLMIG_PAGE_SIZE);
+	CHECK_EQ(xlmig_sim_guest_load_vcpu(b, blob, sizeof(blob) - 1), XLMIG_E_FORMAT);
+	memcpy(bad, blob, sizeof(bad));
+	bad[0] = 'Y';
+	CHECK_EQ(xlmig_sim_guest_load_vcpu(b, bad, sizeof(bad)), XLMIG_E_FORMAT);
+	memcpy(bad, blob, sizeof(bad));
+	xlmig_put_le32(bad + 8, 2);
+	CHECK_EQ(xlmig_sim_guest_load_vcpu(b, bad, sizeof(bad)), XLMIG_E_UNSUPPORTED);
+	memcpy(bad, blob, sizeof(bad));
+	xlmig_put_le64(bad + 16, 128 * MIB);
+	CHECK_EQ(xlmig_sim_guest_load_vcpu(b, bad, sizeof(bad)), XLMIG_E_FORMAT);
+	memcpy(bad, blob, sizeof(bad));
+	xlmig_put_le64(bad + 32, 0);     /* rng state 0 */
+	CHECK_EQ(xlmig_sim_guest_load_vcpu(b, bad, sizeof(bad)), XLMIG_E_FORMAT);
+	memcpy(bad, blob, sizeof(bad));
+	xlmig_put_le64(bad + 40, 1ull << 40);   /* position beyond memory */
+	CHECK_EQ(xlmig_sim_guest_load_vcpu(b, bad, sizeof(bad)), XLMIG_E_FORMAT);
+	CHECK_OK(xlmig_sim_guest_load_vcpu(b, blob, sizeof(blob)));
+	CHECK_OK(xlmig_sim_guest_get_vcpu(a, &va));
+	CHECK_OK(xlmig_sim_guest_get_vcpu(b, &vb));
+	CHECK(memcmp(&va, &vb, sizeof(va)) == 0);
+	CHECK_EQ(xlmig_sim_guest_counter(b), va.counter);
+	xlmig_sim_guest_free(a);
+	xlmig_sim_guest_free(b);
+}
+
+TEST(sim_guest_digest_follows_memory)
+{
+	struct xlmig_sim_guest *a = random_writer(0, XLMIG_SIM_UNIFORM, 0);
+	struct xlmig_sim_guest *b = random_writer(0, XLMIG_SIM_UNIFORM, 0);
+	uint8_t da[32], db[32];
+
+	CHECK(a != NULL && b != NULL);
+	CHECK_OK(xlmig_sim_guest_digest(a, da));
+	CHECK_OK(xlmig_sim_guest_digest(b, db));
+	CHECK(memcmp(da, db, 32) == 0);
+	xlmig_sim_guest_mem(b)[12345] = 1;
+	CHECK_OK(xlmig_sim_guest_digest(b, db));
+	CHECK(memcmp(da, db, 32) != 0);
+	xlmig_sim_guest_free(a);
+	xlmig_sim_guest_free(b);
+}
