@@ -6,5 +6,12 @@
 #define XLMIG_COMMANDS_H
 
 /* Each returns the process exit status (0 success, 1 failure, 2 usage). */
+int xlmig_cmd_create(int argc, char **argv);
+int xlmig_cmd_list(int argc, char **argv);
+int xlmig_cmd_migrate(int argc, char **argv);
+int xlmig_cmd_status(int argc, char **argv);
+int xlmig_cmd_jobs(int argc, char **argv);
+int xlmig_cmd_cancel(int argc, char **argv);
+int xlmig_cmd_destroy(int argc, char **argv);
 
 #endif

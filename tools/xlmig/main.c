@@ -16,12 +16,19 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "create", xlmig_cmd_create, "create a simulated guest (sim backend)" },
+	{ "list", xlmig_cmd_list, "list the domains on this host" },
+	{ "migrate", xlmig_cmd_migrate, "live-migrate a domain to another host" },
+	{ "status", xlmig_cmd_status, "progress of running migrations, or one job's result" },
+	{ "jobs", xlmig_cmd_jobs, "every migration job of this host" },
+	{ "cancel", xlmig_cmd_cancel, "cancel a migration before its point of no return" },
+	{ "destroy", xlmig_cmd_destroy, "destroy a domain" },
 	{ "help", NULL, "show this list" },
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: xlmig [-v|--debug] COMMAND [ARGS...]\n\ncommands:\n");
+	fprintf(out, "usage: xlmig [-v|--debug] [-S SOCKET] COMMAND [ARGS...]\n\ncommands:\n");
 	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(commands); i++)
 		fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\n'xlmig COMMAND --help' describes a command.\n");
@@ -36,6 +43,8 @@ int main(int argc, char **argv)
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
 			xlmig_log_set_level(XLMIG_LOG_INFO);
+		else if ((!strcmp(argv[i], "-S") || !strcmp(argv[i], "--socket")) && i + 1 < argc)
+			setenv("XLMIG_SOCKET", argv[++i], 1);
 		else if (!strcmp(argv[i], "--debug"))
 			xlmig_log_set_level(XLMIG_LOG_DEBUG);
 		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {

@@ -1,0 +1,133 @@
+/*
+ * job.h - migration jobs: the source side (send a running guest to
+ * another host) and the destination side (receive one), and the commit
+ * protocol between them that never loses a guest and never runs it twice.
+ *
+ *   source                                   destination
+ *   lookup domain, connect, handshake  ──▶   (session accepted)
+ *   PREFLIGHT name, memory, backend    ──▶   name free? memory there?
+ *                                      ◀──   PREFLIGHT_OK | error
+ *   save_live ─pipe─▶ xfer_send  ═══════▶   xfer_recv ─pipe─▶ restore
+ *                                            (digest checked at END,
+ *                                             guest paused as NAME--incoming)
+ *                                      ◀──   READY
+ *   rename NAME--migratedaway, journal GO
+ *   GO                                 ──▶   journal GO, rename NAME, unpause
+ *                                      ◀──   DONE | FAILED (then destroyed)
+ *   destroy own copy (DONE) or rename back and resume (FAILED)
+ *
+ * Before GO any failure or cancel rolls back: the source resumes its guest,
+ * the destination destroys its partial one.  After GO with no answer the
+ * state is unknown; the source keeps its copy paused and renamed away and
+ * says so, as xl does.  Each step is journaled (journal.h) before it is
+ * acted on, and xlmig_job_recover() finishes or rolls back what a previous
+ * daemon left half done.
+ *
+ * A job runs in its own thread (xlmig_job_run); progress and cancel may be
+ * used from any thread.
+ */
+#ifndef XLMIG_JOB_H
+#define XLMIG_JOB_H
+
+#include "auth.h"
+#include "common.h"
+#include "hv.h"
+#include "journal.h"
+#include "precopy.h"
+
+#include <pthread.h>
+
+#define XLMIG_DEFAULT_PORT 8002
+#define XLMIG_HOST_MAX 256
+#define XLMIG_CHANNELS_MAX 16
+
+/* What `xlmig migrate` asks for. */
+struct xlmig_migrate_opts {
+	char host[XLMIG_HOST_MAX];
+	uint16_t port;
+	unsigned channels;            /* 1..XLMIG_CHANNELS_MAX */
+	bool compress;                /* zero/delta/zstd page codecs */
+	int zstd_level;
+	uint64_t bandwidth;           /* bytes/s on the wire, 0 = no cap */
+	struct xlmig_policy_config policy;
+	bool debug;                   /* xl -d: VERIFY records */
+	bool verify;                  /* sim: compare memory digests at both ends */
+};
+void xlmig_migrate_opts_default(struct xlmig_migrate_opts *o);
+
+/* What a job shares with its daemon. */
+struct xlmig_job_env {
+	struct xlmig_hv *hv;
+	pthread_mutex_t *hv_lock;     /* serialises backend calls across jobs */
+	struct xlmig_journal *journal;
+	const struct xlmig_key *key;  /* pre-shared key for the channels */
+	/* Called from the job's thread at every step change (may be NULL). */
+	void (*on_step)(void *opaque, const char *job_id, enum xlmig_job_step step);
+	void *opaque;
+};
+
+/* A consistent snapshot of a running job, for `xlmig status`. */
+struct xlmig_job_progress {
+	enum xlmig_job_step step;
+	unsigned iteration;
+	double percent;               /* of the current iteration's pages */
+	double send_rate;             /* bytes/s on the wire, recent */
+	double dirty_rate;            /* bytes/s the guest dirties */
+	uint64_t expected_downtime_ns;
+	unsigned throttle_pct;
+	uint64_t bytes_wire;
+	uint64_t bytes_stream;        /* uncompressed Xen stream bytes */
+	uint64_t mem_bytes;
+	uint64_t elapsed_ns;
+};
+
+/* Final figures, also written to the journal as JSON. */
+struct xlmig_job_stats {
+	uint64_t total_ns;
+	uint64_t setup_ns;            /* start .. first stream byte */
+	uint64_t downtime_ns;         /* paused on source .. running on destination */
+	uint64_t bytes_wire;
+	uint64_t bytes_stream;
+	uint64_t mem_bytes;
+	uint64_t pages_total;
+	uint64_t pages_sent;
+	unsigned iterations;
+	unsigned n_iter;
+	struct xlmig_iteration iter[XLMIG_POLICY_MAX_ITER_LOG];
+	const char *policy_reason;
+};
+
+struct xlmig_job;
+
+/* An outgoing job for DOMAIN (name or id); journaled as queued. */
+int xlmig_job_new_source(const struct xlmig_job_env *env, const char *domain,
+			 const struct xlmig_migrate_opts *opts, struct xlmig_job **out);
+/* An incoming job on an accepted, authenticated connection (conn.h's
+ * struct xlmig_conn, taken over by the job). */
+struct xlmig_conn;
+int xlmig_job_new_dest(const struct xlmig_job_env *env, struct xlmig_conn *conn,
+		       const char *peer, struct xlmig_job **out);
+void xlmig_job_free(struct xlmig_job *job);
+
+/* Run the job to a final step; returns its result.  Blocking. */
+int xlmig_job_run(struct xlmig_job *job);
+/* Ask a job to stop.  Refused (XLMIG_E_INVAL) once the job has started
+ * to commit: from then on only finishing is safe. */
+int xlmig_job_cancel(struct xlmig_job *job);
+
+const char *xlmig_job_id(const struct xlmig_job *job);
+enum xlmig_job_role xlmig_job_role(const struct xlmig_job *job);
+const char *xlmig_job_domain(const struct xlmig_job *job);
+void xlmig_job_get_progress(struct xlmig_job *job, struct xlmig_job_progress *out);
+/* The record as journaled (step, message, error). */
+void xlmig_job_get_record(struct xlmig_job *job, struct xlmig_job_record *out);
+/* Valid once xlmig_job_run returned. */
+const struct xlmig_job_stats *xlmig_job_stats(const struct xlmig_job *job);
+/* Stats as one JSON object (appended to out). */
+int xlmig_job_stats_json(const struct xlmig_job_stats *st, struct xlmig_buf *out);
+
+/* At daemon start: finish or roll back every job the journal shows as
+ * unfinished.  Returns how many were handled in *n (may be NULL). */
+int xlmig_job_recover(const struct xlmig_job_env *env, unsigned *n);
+
+#endif

@@ -1,0 +1,223 @@
+/*
+ * cmd_migrate.c - `xlmig migrate DOMAIN HOST[:PORT]`: ask xlmigd to send a
+ * running guest to another host, then follow the job: a live progress
+ * line on a terminal, a summary (or --json statistics) at the end.
+ */
+#include "cmd_client.h"
+#include "commands.h"
+#include "job.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define POLL_MS 200
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: xlmig migrate DOMAIN HOST[:PORT] [options]\n"
+		"  --channels N        parallel TCP channels (default 4)\n"
+		"  --no-compress       send pages as they are\n"
+		"  --zstd-level N      zstd level for pages and stream (default 1)\n"
+		"  --bandwidth RATE    cap on the wire, e.g. 100M (bytes/s)\n"
+		"  --downtime MS       downtime target (default 100)\n"
+		"  --max-iters N       pre-copy iterations at most (default 30)\n"
+		"  --policy xlmig|xen  pre-copy policy (default xlmig)\n"
+		"  --auto-converge     throttle the guest if it dirties memory too fast\n"
+		"  --verify            (sim) compare memory digests on both hosts\n"
+		"  --json              print the final statistics as JSON\n"
+		"  --wait | --detach   follow the job to its end (default) or return its id\n");
+}
+
+static int parse_num(const char *opt, const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || *out > max)
+		return xlmig_fail(XLMIG_E_INVAL, "%s wants a number up to %lu, not '%s'", opt, max, s);
+	return XLMIG_OK;
+}
+
+/* HOST, HOST:PORT, [V6]:PORT */
+static int parse_target(const char *s, struct xlmig_json_writer *w)
+{
+	char host[XLMIG_HOST_MAX];
+	const char *colon = strrchr(s, ':');
+	unsigned long port = XLMIG_DEFAULT_PORT;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || (close[1] && close[1] != ':'))
+			return xlmig_fail(XLMIG_E_INVAL, "bad host '%s': use [ADDR]:PORT for IPv6", s);
+		snprintf(host, sizeof(host), "%.*s", (int)(close - s - 1), s + 1);
+		colon = close[1] ? close + 1 : NULL;
+	} else if (colon && strchr(s, ':') == colon) {
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - s), s);
+	} else {
+		snprintf(host, sizeof(host), "%s", s);
+		colon = NULL;
+	}
+	if (colon && (parse_num("port", colon + 1, 65535, &port) || port == 0))
+		return xlmig_fail(XLMIG_E_INVAL, "bad port in '%s'", s);
+	if (!host[0])
+		return xlmig_fail(XLMIG_E_INVAL, "no host in '%s'", s);
+	xlmig_json_kv_str(w, "host", host);
+	xlmig_json_kv_uint(w, "port", port);
+	return XLMIG_OK;
+}
+
+struct follow {
+	bool json, tty;
+};
+
+/* Poll the job until it reaches a final step; print progress meanwhile. */
+static int follow_job(const char *id, const struct follow *f)
+{
+	struct xlmig_ctl_client c;
+	struct xlmig_json *reply = NULL;
+	const struct xlmig_json *job = NULL;
+	bool final = false;
+	const char *step = "";
+	int rc = xlmig_ctl_connect(xlmig_cli_socket(), &c);
+
+	while (!rc) {
+		if ((rc = xlmig_cli_job_status(&c, id, &reply, &job)))
+			break;
+		xlmig_json_get_bool(job, "final", &final);
+		if (final)
+			break;
+		if (f->tty)
+			xlmig_cli_print_progress(stderr, job, true);
+		xlmig_json_free(reply);
+		reply = NULL;
+		usleep(POLL_MS * 1000);
+	}
+	xlmig_ctl_disconnect(&c);
+	if (rc)
+		return xlmig_fail_prefix(rc, "following job %s ('xlmig status %s' shows it)", id, id);
+	if (f->tty)
+		fprintf(stderr, "\r\033[K");
+	if (f->json)
+		xlmig_cli_print_json(job);
+	else
+		xlmig_cli_print_summary(stdout, job);
+	xlmig_json_get_str(job, "step", &step);
+	if (!strcmp(step, "unknown"))
+		fprintf(stderr,
+			"** Migration failed during the final handshake **\n"
+			"The domain's state is now undefined: check both hosts for running instances\n"
+			"('xlmig list'), then rename and resume at most one of them.  Two instances\n"
+			"running at once would probably cause severe data loss.\n");
+	rc = strcmp(step, "done") ? XLMIG_E_PEER : XLMIG_OK;
+	xlmig_json_free(reply);
+	return rc;
+}
+
+static int add_option(int c, const char *arg, struct xlmig_json_writer *w)
+{
+	unsigned long n;
+	uint64_t v;
+	int rc = XLMIG_OK;
+
+	switch (c) {
+	case 'c':
+		if (!(rc = parse_num("--channels", arg, XLMIG_CHANNELS_MAX, &n)))
+			xlmig_json_kv_uint(w, "channels", n);
+		break;
+	case 'n': xlmig_json_kv_bool(w, "compress", false); break;
+	case 'z':
+		if (!(rc = parse_num("--zstd-level", arg, 19, &n)))
+			xlmig_json_kv_uint(w, "zstd_level", n);
+		break;
+	case 'b':
+		if (xlmig_parse_rate(arg, &v))
+			return xlmig_fail(XLMIG_E_INVAL, "--bandwidth wants a rate such as 100M (bytes/s), not '%s'", arg);
+		xlmig_json_kv_uint(w, "bandwidth", v);
+		break;
+	case 'd':
+		if (!(rc = parse_num("--downtime", arg, 600000, &n)))
+			xlmig_json_kv_uint(w, "downtime_ms", n);
+		break;
+	case 'i':
+		if (!(rc = parse_num("--max-iters", arg, XLMIG_POLICY_MAX_ITER_LOG, &n)))
+			xlmig_json_kv_uint(w, "max_iters", n);
+		break;
+	case 'p': xlmig_json_kv_str(w, "policy", arg); break;
+	case 'a': xlmig_json_kv_bool(w, "auto_converge", true); break;
+	case 'v': xlmig_json_kv_bool(w, "verify", true); break;
+	}
+	return rc;
+}
+
+int xlmig_cmd_migrate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "channels", required_argument, NULL, 'c' },
+		{ "no-compress", no_argument, NULL, 'n' },
+		{ "zstd-level", required_argument, NULL, 'z' },
+		{ "bandwidth", required_argument, NULL, 'b' },
+		{ "downtime", required_argument, NULL, 'd' },
+		{ "max-iters", required_argument, NULL, 'i' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "auto-converge", no_argument, NULL, 'a' },
+		{ "verify", no_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "wait", no_argument, NULL, 'W' },
+		{ "detach", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct xlmig_buf req = { 0 };
+	struct xlmig_json_writer w;
+	struct xlmig_json *reply = NULL;
+	struct follow f = { .tty = isatty(2) };
+	bool detach = false;
+	const char *id = NULL;
+	int c, rc = XLMIG_OK, status = 1;
+
+	xlmig_cli_request(&w, &req, "migrate");
+	optind = 1;
+	while (!rc && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h' || c == '?') {
+			usage(c == 'h' ? stdout : stderr);
+			xlmig_buf_free(&req);
+			return c == 'h' ? 0 : 2;
+		}
+		if (c == 'J')
+			f.json = true;
+		else if (c == 'W' || c == 'D')
+			detach = c == 'D';
+		else
+			rc = add_option(c, optarg, &w);
+	}
+	if (!rc && optind != argc - 2) {
+		usage(stderr);
+		xlmig_buf_free(&req);
+		return 2;
+	}
+	if (!rc) {
+		xlmig_json_kv_str(&w, "domain", argv[optind]);
+		rc = parse_target(argv[optind + 1], &w);
+	}
+	if (!rc)
+		rc = xlmig_cli_call_once(&w, &req, &reply);
+	if (!rc && xlmig_json_get_str(reply, "job", &id))
+		rc = xlmig_fail(XLMIG_E_FORMAT, "xlmigd did not name the new job: check its log");
+	if (!rc && detach) {
+		printf("%s\n", id);
+		status = 0;
+	} else if (!rc) {
+		rc = follow_job(id, &f);
+		status = rc ? 1 : 0;
+		rc = rc == XLMIG_E_PEER ? XLMIG_OK : rc;  /* the summary said why */
+	}
+	if (rc)
+		xlmig_cli_error("migrate");
+	xlmig_json_free(reply);
+	xlmig_buf_free(&req);
+	return status;
+}
