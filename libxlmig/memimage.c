@@ -229,7 +229,8 @@ int xlmig_memimage_fill(uint8_t *pages, uint64_t npages,
 		int kind = pick < left[K_FILE] ? K_FILE
 			 : pick < left[K_FILE] + left[K_ZERO] ? K_ZERO : K_RANDOM;
 
-		len = XLMIG_MIN(1 + rnd_next(&rnd) % EXTENT_MAX_PAGES, left[kind]);
+		len = 1 + rnd_next(&rnd) % EXTENT_MAX_PAGES;
+		len = XLMIG_MIN(len, left[kind]);
 		rc = fill_extent(kind, pages + done * XLMIG_PAGE_SIZE, len, &rnd, &src);
 		left[kind] -= len;
 		done += len;
