@@ -193,8 +193,8 @@ static int code_delta(struct xlmig_codec *c, const uint8_t *page,
 	return (int)z;
 }
 
-/* Decide each page's kind, code the deltas into c->delta, gather the
- * DATA pages into c->data and bring the cache up to date.  Cannot fail
+/* Decide each page's kind (into kinds and c->kind), code the deltas into
+ * c->delta and bring the cache up to date.  Cannot fail
  * once the buffers are reserved, so the cache never runs ahead of a
  * frame that was not produced. */
 static void classify(struct xlmig_codec *c, const uint64_t *pfns,
@@ -214,6 +214,7 @@ static void classify(struct xlmig_codec *c, const uint64_t *pfns,
 			if (s >= 0)
 				memset(xlmig_pagecache_page(c->cache, (uint32_t)s), 0,
 				       XLMIG_PAGE_SIZE);
+			c->kind[i] = KIND_ZERO;
 			continue;   /* KIND_ZERO is 0: kinds start cleared */
 		}
 		if (c->cache) {
@@ -231,31 +232,48 @@ static void classify(struct xlmig_codec *c, const uint64_t *pfns,
 			c->delta.len += (size_t)len;
 		} else {
 			kind = KIND_DATA;
-			memcpy(c->data.data + c->data.len, page, XLMIG_PAGE_SIZE);
-			c->data.len += XLMIG_PAGE_SIZE;
 			f->ndata++;
 		}
+		c->kind[i] = (uint8_t)kind;
 		set_kind(kinds, i, kind);
 	}
 }
 
-/* The DATA section at dst (room for the raw pages): zstd if smaller. */
-static size_t write_data(struct xlmig_codec *c, uint8_t *dst, uint8_t *flags)
+/* The DATA pages side by side: the batch itself when every page is
+ * DATA (a first pass, mostly), else gathered into c->data. */
+static const uint8_t *data_pages(struct xlmig_codec *c, const uint8_t *pages,
+				 uint32_t n, uint32_t ndata)
 {
-	size_t z;
+	if (ndata == n)
+		return pages;
+	for (uint32_t i = 0, k = 0; i < n; i++)   /* c->data is reserved */
+		if (c->kind[i] == KIND_DATA)
+			memcpy(c->data.data + (size_t)k++ * XLMIG_PAGE_SIZE,
+			       pages + (size_t)i * XLMIG_PAGE_SIZE, XLMIG_PAGE_SIZE);
+	return c->data.data;
+}
 
-	if (!c->data.len)
+/* The DATA section at dst (room for the raw pages): zstd if smaller. */
+static size_t write_data(struct xlmig_codec *c, const uint8_t *pages,
+			 uint32_t n, const struct frame *f, uint8_t *dst,
+			 uint8_t *flags)
+{
+	size_t len = (size_t)f->ndata * XLMIG_PAGE_SIZE, z;
+	const uint8_t *src;
+
+	if (!len)
 		return 0;
+	src = data_pages(c, pages, n, f->ndata);
 	if (!c->opts.no_zstd) {
-		z = ZSTD_compressCCtx(c->cctx, dst, c->data.len - 1, c->data.data,
-				      c->data.len, c->opts.zstd_level);
+		z = ZSTD_compressCCtx(c->cctx, dst, len - 1, src, len,
+				      c->opts.zstd_level);
 		if (!ZSTD_isError(z)) {
 			*flags |= FLAG_DATA_ZSTD;
 			return z;
 		}
 	}
-	memcpy(dst, c->data.data, c->data.len);
-	return c->data.len;
+	memcpy(dst, src, len);
+	return len;
 }
 
 int xlmig_codec_encode(struct xlmig_codec *c, const uint64_t *pfns,
@@ -293,7 +311,7 @@ int xlmig_codec_encode(struct xlmig_codec *c, const uint64_t *pfns,
 		xlmig_put_le16(p, c->dlen[k]);
 	memcpy(p, c->delta.data, c->delta.len);
 	p += c->delta.len;
-	f.data_len = (uint32_t)write_data(c, p, &f.flags);
+	f.data_len = (uint32_t)write_data(c, pages, n, &f, p, &f.flags);
 	p += f.data_len;
 
 	xlmig_put_le16(hdr, FRAME_MAGIC);
@@ -420,9 +438,11 @@ static int unzstd_exact(struct xlmig_codec *c, const uint8_t *src, size_t len,
 	return XLMIG_OK;
 }
 
-/* Check every delta payload and decompress the zstd ones and the DATA
- * section, so that nothing can fail once the cache is touched. */
-static int unpack_payloads(struct xlmig_codec *c, uint32_t n, struct frame *f)
+/* Check every delta payload and decompress the zstd ones, and the DATA
+ * section into the front of pages_out (place_data moves the pages to
+ * their places), so that nothing can fail once the cache is touched. */
+static int unpack_payloads(struct xlmig_codec *c, uint32_t n, struct frame *f,
+			   uint8_t *pages_out)
 {
 	uint32_t nz = 0;
 	size_t need = (size_t)f->ndata * XLMIG_PAGE_SIZE;
@@ -454,14 +474,28 @@ static int unpack_payloads(struct xlmig_codec *c, uint32_t n, struct frame *f)
 					 f->data_len, need);
 		return XLMIG_OK;
 	}
-	xlmig_buf_reset(&c->data);
-	rc = xlmig_buf_reserve(&c->data, need);
-	if (!rc)
-		rc = unzstd_exact(c, f->data, f->data_len, c->data.data, need,
-				  "zstd DATA section of the wrong size");
-	if (!rc)
-		f->data = c->data.data;
-	return rc;
+	return unzstd_exact(c, f->data, f->data_len, pages_out, need,
+			    "zstd DATA section of the wrong size");
+}
+
+/* DATA page k (k-th in the frame) belongs at its index i >= k.  From the
+ * raw section each is copied; decompressed ones sit at the front of
+ * pages_out and move back, last first, so none is overwritten before
+ * it has moved: a source k is always below every index still to fill. */
+static void place_data(struct xlmig_codec *c, uint32_t n,
+		       const struct frame *f, uint8_t *pages_out)
+{
+	bool raw = !(f->flags & FLAG_DATA_ZSTD);
+
+	for (uint32_t i = n; i-- > 0;) {
+		size_t k = c->off[i];
+
+		if (c->kind[i] != KIND_DATA || (!raw && k == i))
+			continue;
+		memcpy(pages_out + (size_t)i * XLMIG_PAGE_SIZE,
+		       (raw ? f->data : pages_out) + k * XLMIG_PAGE_SIZE,
+		       XLMIG_PAGE_SIZE);
+	}
 }
 
 /* Claim each page's cache slot in stream order, as the encoder did; a
@@ -502,7 +536,7 @@ out:
 	return rc;
 }
 
-/* Write the pages out and into the cache, in stream order. */
+/* Write the other pages out, and all into the cache, in stream order. */
 static void place_pages(struct xlmig_codec *c, uint32_t n,
 			const struct frame *f, uint8_t *pages_out)
 {
@@ -515,9 +549,7 @@ static void place_pages(struct xlmig_codec *c, uint32_t n,
 		case KIND_ZERO:
 			memset(page, 0, XLMIG_PAGE_SIZE);
 			break;
-		case KIND_DATA:
-			memcpy(page, f->data + (size_t)c->off[i] * XLMIG_PAGE_SIZE,
-			       XLMIG_PAGE_SIZE);
+		case KIND_DATA:   /* placed by place_data */
 			break;
 		case KIND_DELTA_RLE:
 			memcpy(page, cached, XLMIG_PAGE_SIZE);
@@ -547,11 +579,12 @@ int xlmig_codec_decode(struct xlmig_codec *c, const uint8_t *frame, size_t len,
 	if (!rc)
 		rc = parse_layout(c, frame, len, n, &f);
 	if (!rc)
-		rc = unpack_payloads(c, n, &f);
+		rc = unpack_payloads(c, n, &f, pages_out);
 	if (!rc)
 		rc = claim_slots(c, pfns, n);
 	if (rc)
 		goto out;
+	place_data(c, n, &f, pages_out);
 	place_pages(c, n, &f, pages_out);
 	c->seq++;
 	add_stats(stats, n, &f, len, t0);

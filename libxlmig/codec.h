@@ -64,7 +64,7 @@ int xlmig_codec_encode(struct xlmig_codec *c, const uint64_t *pfns,
 
 /* Decode one frame of n pages into pages_out (n x 4096 bytes).  pfns
  * must be the same array the encoder saw for this frame.  A malformed
- * frame returns XLMIG_E_FORMAT and leaves pages_out untouched. */
+ * frame returns XLMIG_E_FORMAT; pages_out then holds no useful data. */
 int xlmig_codec_decode(struct xlmig_codec *c, const uint8_t *frame, size_t len,
 		       const uint64_t *pfns, uint32_t n, uint8_t *pages_out,
 		       struct xlmig_codec_stats *stats);
