@@ -1,0 +1,71 @@
+/*
+ * xfer.h - the stream transfer: the source's Xen stream in, frames over
+ * the session's channels, the identical stream out at the destination.
+ *
+ * Sender (xlmig_xfer_send): reads the producer's stream from an fd, parses
+ * it incrementally (stream.h) and turns each PAGE_DATA record into a PAGES
+ * frame (its header and pfn array verbatim or zstd, its pages through the
+ * codec), everything else into STREAM frames of up to stream_chunk bytes.
+ * Frames are numbered and striped over the channels (least backlog first,
+ * or round robin), one writer thread per channel, all paying the session's
+ * token bucket.  Each channel's queue is bounded in bytes, so memory stays
+ * bounded whatever the speeds of the producer and the links.  The END
+ * frame carries the SHA-256 and length of the stream read.  A thread
+ * watches channel 0 for the destination's ERROR/ABORT (and keeps any CTRL
+ * message for later), so a failure there stops the sender at once.
+ *
+ * Receiver (xlmig_xfer_recv): one reader thread per channel puts frames
+ * into a reorder buffer; the caller's thread takes them in sequence order
+ * (the codec's delta cache needs the sender's order), rebuilds the stream
+ * and writes it to an fd (the consumer).  The buffer is bounded in bytes:
+ * once over reorder_bytes, a reader only goes on reading while the last
+ * sequence number its channel delivered is below the next one needed.
+ * The needed frame can only arrive on such a channel (each channel's
+ * frames are in increasing order), so this never deadlocks, and memory
+ * stays under reorder_bytes plus one frame per channel.  At END the
+ * digest and length of the rebuilt stream must match the source's, else
+ * the transfer fails and the commit must not happen.
+ *
+ * A dropped connection, a truncated or malformed frame, a cancel, or a
+ * peer's ERROR ends a transfer with a clear error after every thread has
+ * been joined; the peer is told why when the link still works.  A failed
+ * transfer leaves the session interrupted: close it.  A successful one
+ * leaves it ready for the commit protocol's CTRL messages.
+ */
+#ifndef XLMIG_XFER_H
+#define XLMIG_XFER_H
+
+#include "codec.h"
+#include "common.h"
+#include "conn.h"
+
+struct xlmig_xfer_opts {
+	size_t queue_bytes;     /* sender: frame bytes queued per channel (8 MiB) */
+	size_t reorder_bytes;   /* receiver: out-of-order bytes held (32 MiB) */
+	size_t stream_chunk;    /* sender: STREAM frame size (256 KiB) */
+	int zstd_level;         /* sender: 0 = the session's option */
+	bool round_robin;       /* sender: stripe in turn, not by backlog */
+};
+void xlmig_xfer_opts_default(struct xlmig_xfer_opts *o);
+
+/* stream_bytes and wire_bytes grow while the transfer runs (progress);
+ * the rest is filled at the end. */
+struct xlmig_xfer_stats {
+	uint64_t stream_bytes;          /* Xen stream bytes read / written */
+	uint64_t wire_bytes;            /* frame bytes sent / received */
+	uint64_t frames, frames_stream, frames_pages;
+	struct xlmig_codec_stats codec;
+	uint64_t elapsed_ns;
+	unsigned channels;
+	uint64_t chan_bytes[XLMIG_MAX_CHANNELS];
+	uint64_t reorder_peak;          /* receiver: most bytes held out of order */
+	uint8_t digest[32];             /* SHA-256 of the stream */
+};
+
+/* cancel (may be NULL): nonzero stops the transfer (XLMIG_E_CANCELLED). */
+int xlmig_xfer_send(struct xlmig_conn *c, int stream_fd, const struct xlmig_xfer_opts *o,
+		    struct xlmig_xfer_stats *stats, volatile int *cancel);
+int xlmig_xfer_recv(struct xlmig_conn *c, int out_fd, const struct xlmig_xfer_opts *o,
+		    struct xlmig_xfer_stats *stats, volatile int *cancel);
+
+#endif
