@@ -13,7 +13,11 @@
  *
  * The parser is incremental: feed it bytes in chunks of any size and it
  * calls back once per complete item (header or record) with the item's
- * exact bytes and its decoded fields.  Every field is checked before use;
+ * exact bytes and its decoded fields.  The pointers in an item are valid
+ * only during the callback: they point into the caller's chunk when the
+ * item lies whole inside it (no copy), else into the parser's buffer for
+ * the one item that straddles chunks (so memory stays bounded by the
+ * largest record, XLMIG_MAX_RECORD_BODY).  Every field is checked before use;
  * no allocation is sized by an unchecked field.  The writer emits the same
  * items, so that parsing a valid stream and writing each item back gives
  * the identical bytes.  The generator (stream_gen.c) writes valid streams
@@ -101,6 +105,16 @@ int xlmig_pfn_type_has_data(unsigned type);
 #define XLMIG_MAX_RECORD_BODY      (1024u * 4096 + 1024 * 8 + 8) /* largest PAGE_DATA */
 #define XLMIG_MAX_XL_OPTDATA       (16u << 20)        /* xl config and friends */
 
+/* Sizes of the fixed parts. */
+#define XLMIG_XL_HEADER_LEN        48u /* magic + 4 x u32, before optdata */
+#define XLMIG_LIBXL_HEADER_LEN     16u
+#define XLMIG_LIBXC_IHDR_LEN       24u
+#define XLMIG_LIBXC_DHDR_LEN       16u
+#define XLMIG_RECORD_HDR_LEN       8u  /* type, body_length (both layers) */
+/* Header, body and padding of a record with this body length. */
+static inline uint64_t xlmig_record_len(uint32_t body_len)
+{ return XLMIG_RECORD_HDR_LEN + (((uint64_t)body_len + 7) & ~7ull); }
+
 /* ---- parsed items ---- */
 
 enum xlmig_item_kind {
@@ -126,7 +140,13 @@ struct xlmig_item {
 	union {
 		struct {           /* XL_HEADER */
 			uint32_t mandatory_flags, optional_flags;
-			const uint8_t *config;  /* JSON config (not NUL-terminated) */
+			const uint8_t *optdata; /* all optional data, as stored */
+			uint32_t optdata_len;
+			/* The config inside the optional data: JSON when
+			 * mandatory_flags has XLMIG_XL_FLAG_JSON.  xl counts
+			 * its terminating NUL in config_len.  NULL / 0 when
+			 * the header has no optional data. */
+			const uint8_t *config;
 			uint32_t config_len;
 		} xl;
 		struct {           /* LIBXL_HEADER */
@@ -139,7 +159,7 @@ struct xlmig_item {
 		struct {           /* LIBXC_DOMAIN_HEADER */
 			uint32_t guest_type;
 			uint16_t page_shift;
-			uint16_t xen_major, xen_minor;
+			uint32_t xen_major, xen_minor;
 		} domain;
 		struct {           /* LIBXC_RECORD of type PAGE_DATA */
 			uint32_t count;          /* entries in the pfn array */
@@ -180,16 +200,23 @@ const char *xlmig_libxl_rec_name(uint32_t type);
 /* ---- writer ---- */
 
 /* Each writes one item to the sink.  Padding is zeroes. */
+/* The xl header with optional data laid out as xl does: le32 config_len,
+ * then the config (pass the length including a terminating NUL, as xl). */
 int xlmig_write_xl_header(const struct xlmig_sink *s, uint32_t mandatory_flags,
 			  uint32_t optional_flags, const void *config, uint32_t config_len);
+/* The xl header with the optional data given whole (what write_item uses,
+ * so that any valid header, including one without a config, round trips). */
+int xlmig_write_xl_header_optdata(const struct xlmig_sink *s, uint32_t mandatory_flags,
+				  uint32_t optional_flags, const void *optdata,
+				  uint32_t optdata_len);
 int xlmig_write_libxl_header(const struct xlmig_sink *s, uint32_t options);
 int xlmig_write_libxl_record(const struct xlmig_sink *s, uint32_t type,
 			     const void *body, uint32_t len);
 int xlmig_write_libxc_image_header(const struct xlmig_sink *s, uint32_t version,
 				   uint16_t options);
 int xlmig_write_libxc_domain_header(const struct xlmig_sink *s, uint32_t guest_type,
-				    uint16_t page_shift, uint16_t xen_major,
-				    uint16_t xen_minor);
+				    uint16_t page_shift, uint32_t xen_major,
+				    uint32_t xen_minor);
 int xlmig_write_libxc_record(const struct xlmig_sink *s, uint32_t type,
 			     const void *body, uint32_t len);
 /* PAGE_DATA: pfns[i] = type << 60 | pfn; data holds one page for each
