@@ -30,6 +30,7 @@
 #define XLMIG_JOB_H
 
 #include "auth.h"
+#include "codec.h"
 #include "common.h"
 #include "hv.h"
 #include "journal.h"
@@ -95,6 +96,7 @@ struct xlmig_job_stats {
 	unsigned n_iter;
 	struct xlmig_iteration iter[XLMIG_POLICY_MAX_ITER_LOG];
 	const char *policy_reason;
+	struct xlmig_codec_stats codec;
 };
 
 struct xlmig_job;
@@ -123,8 +125,9 @@ void xlmig_job_get_progress(struct xlmig_job *job, struct xlmig_job_progress *ou
 void xlmig_job_get_record(struct xlmig_job *job, struct xlmig_job_record *out);
 /* Valid once xlmig_job_run returned. */
 const struct xlmig_job_stats *xlmig_job_stats(const struct xlmig_job *job);
-/* Stats as one JSON object (appended to out). */
-int xlmig_job_stats_json(const struct xlmig_job_stats *st, struct xlmig_buf *out);
+/* The stats as members of the JSON object open in w. */
+struct xlmig_json_writer;
+void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_writer *w);
 
 /* At daemon start: finish or roll back every job the journal shows as
  * unfinished.  Returns how many were handled in *n (may be NULL). */

@@ -20,7 +20,7 @@ static void usage(FILE *out)
 }
 
 /* "hot:64M" -> the hot set pattern with a 64 MiB hot set; "uniform", "seq".
- * xlmigd checks the names against its sim backend. */
+ * The sim backend calls them uniform, hotset and sequential. */
 static int parse_pattern(const char *s, struct xlmig_json_writer *w)
 {
 	const char *colon = strchr(s, ':');
@@ -31,7 +31,7 @@ static int parse_pattern(const char *s, struct xlmig_json_writer *w)
 	if (!strcmp(name, "hot") != !!colon || (colon && xlmig_parse_size(colon + 1, &hot)) ||
 	    (strcmp(name, "hot") && strcmp(name, "uniform") && strcmp(name, "seq")))
 		return xlmig_fail(XLMIG_E_INVAL, "--pattern is uniform, hot:SIZE (e.g. hot:64M) or seq, not '%s'", s);
-	xlmig_json_kv_str(w, "pattern", name);
+	xlmig_json_kv_str(w, "pattern", !strcmp(name, "hot") ? "hotset" : !strcmp(name, "seq") ? "sequential" : name);
 	if (hot)
 		xlmig_json_kv_uint(w, "hot_bytes", hot);
 	return XLMIG_OK;

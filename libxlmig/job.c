@@ -1,0 +1,1022 @@
+/*
+ * job.c - source and destination migration jobs and their commit protocol
+ * (see job.h for the message sequence and the guarantees).
+ *
+ * The commit messages are CTRL frames on channel 0 whose body is a JSON
+ * object, so either side can add fields without breaking the other.
+ */
+#include "job.h"
+#include "conn.h"
+#include "hv_sim.h"
+#include "json.h"
+#include "xfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+enum ctrl_type {
+	CTRL_PREFLIGHT = 1,      /* source: name, memory, vcpus, backend */
+	CTRL_PREFLIGHT_OK = 2,   /* destination: it can take the guest */
+	CTRL_READY = 3,          /* destination: guest restored, paused */
+	CTRL_GO = 4,             /* source: the guest is yours */
+	CTRL_DONE = 5,           /* destination: {"ok":bool} after unpause */
+};
+
+#define PREFLIGHT_TIMEOUT_MS 30000
+#define READY_TIMEOUT_MS     120000   /* the destination's restore */
+#define GO_TIMEOUT_MS        60000
+#define DONE_TIMEOUT_MS      60000
+#define CTRL_TIMEOUT_MS      10000
+
+struct xlmig_job {
+	struct xlmig_job_env env;
+	struct xlmig_migrate_opts opts;     /* source */
+	pthread_mutex_t lock;               /* guards everything below */
+	struct xlmig_job_record rec;
+	struct xlmig_job_progress prog;
+	struct xlmig_conn *conn;
+	volatile int cancel;
+	bool committing;                    /* past the last cancel point */
+	bool renamed_away;
+	struct xlmig_job_stats stats;
+	struct xlmig_xfer_stats xs;         /* grows while the transfer runs */
+	uint64_t start_ns;
+	uint64_t rate_ns, rate_bytes;       /* last send-rate sample */
+	/* --verify figures: memory digest and counter at each end */
+	char digest_src[65], digest_dst[65];
+	uint64_t counter_src, counter_dst, verify_ns;
+};
+
+/* ---- small helpers ---- */
+
+void xlmig_migrate_opts_default(struct xlmig_migrate_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->port = XLMIG_DEFAULT_PORT;
+	o->channels = 4;
+	o->compress = true;
+	o->zstd_level = 1;
+	xlmig_policy_config_default(&o->policy);
+}
+
+static void hv_lock(struct xlmig_job *job)
+{
+	if (job->env.hv_lock)
+		pthread_mutex_lock(job->env.hv_lock);
+}
+
+static void hv_unlock(struct xlmig_job *job)
+{
+	if (job->env.hv_lock)
+		pthread_mutex_unlock(job->env.hv_lock);
+}
+
+static struct xlmig_hv *hv(struct xlmig_job *job)
+{
+	return job->env.hv;
+}
+
+static void hex32(const uint8_t d[32], char out[65])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Journal the step (synced) before acting on it. */
+static int set_step(struct xlmig_job *job, enum xlmig_job_step step)
+{
+	struct xlmig_job_record rec;
+	int rc;
+
+	pthread_mutex_lock(&job->lock);
+	job->rec.step = step;
+	job->prog.step = step;
+	rec = job->rec;
+	pthread_mutex_unlock(&job->lock);
+	rc = xlmig_journal_put(job->env.journal, &rec);
+	if (rc)
+		xlmig_fail_prefix(rc, "journaling job %s step %s", rec.id, xlmig_step_name(step));
+	else if (job->env.on_step)
+		job->env.on_step(job->env.opaque, rec.id, step);
+	return rc;
+}
+
+static void set_message(struct xlmig_job *job, int err, const char *msg)
+{
+	pthread_mutex_lock(&job->lock);
+	job->rec.err = err;
+	/* Long messages are cut: the record has a fixed size. */
+	snprintf(job->rec.message, sizeof(job->rec.message), "%.*s",
+		 (int)sizeof(job->rec.message) - 1, msg);
+	pthread_mutex_unlock(&job->lock);
+}
+
+static bool cancelled(struct xlmig_job *job)
+{
+	return __atomic_load_n(&job->cancel, __ATOMIC_ACQUIRE) != 0;
+}
+
+static int check_cancel(struct xlmig_job *job)
+{
+	return cancelled(job) ? xlmig_fail(XLMIG_E_CANCELLED, "cancelled by the administrator") : XLMIG_OK;
+}
+
+static int new_job(const struct xlmig_job_env *env, enum xlmig_job_role role,
+		   struct xlmig_job **out)
+{
+	struct xlmig_job *job = calloc(1, sizeof(*job));
+	int rc;
+
+	if (!job)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory creating a job");
+	job->env = *env;
+	pthread_mutex_init(&job->lock, NULL);
+	job->rec.role = role;
+	job->start_ns = xlmig_now_ns();
+	if ((rc = xlmig_journal_new_id(env->journal, job->rec.id))) {
+		pthread_mutex_destroy(&job->lock);
+		free(job);
+		return rc;
+	}
+	*out = job;
+	return XLMIG_OK;
+}
+
+/* ---- CTRL messages: a JSON object body ---- */
+
+static int send_json(struct xlmig_job *job, uint32_t type, struct xlmig_json_writer *w)
+{
+	int rc;
+
+	xlmig_json_object_close(w);
+	if ((rc = xlmig_json_finish(w)))
+		return xlmig_fail(rc, "cannot encode a commit message");
+	return xlmig_conn_send_ctrl(job->conn, type, w->out->data, w->out->len, CTRL_TIMEOUT_MS);
+}
+
+static void begin_json(struct xlmig_json_writer *w, struct xlmig_buf *b)
+{
+	xlmig_buf_reset(b);
+	xlmig_json_writer_init(w, b);
+	xlmig_json_object_open(w);
+}
+
+/* Wait for CTRL message `want`; anything else is a protocol error. */
+static int recv_json(struct xlmig_job *job, uint32_t want, int timeout_ms,
+		     struct xlmig_json **out)
+{
+	struct xlmig_buf body = { 0 };
+	uint32_t type = 0;
+	int rc = xlmig_conn_recv_ctrl(job->conn, &type, &body, timeout_ms);
+
+	if (rc)
+		goto out;
+	if (type != want) {
+		rc = xlmig_fail(XLMIG_E_FORMAT, "the %s sent commit message %u where %u was due: are both hosts running the same xlmig?",
+				xlmig_conn_peer_role(job->conn), type, want);
+		goto out;
+	}
+	rc = xlmig_json_parse(body.len ? (const char *)body.data : "{}", body.len ? body.len : 2, out);
+	if (rc)
+		xlmig_fail_prefix(rc, "commit message %u from the %s", type, xlmig_conn_peer_role(job->conn));
+out:
+	xlmig_buf_free(&body);
+	return rc;
+}
+
+/* ---- progress ---- */
+
+static void on_save_progress(void *opaque, const struct xlmig_iteration *it, uint64_t pages_total)
+{
+	struct xlmig_job *job = opaque;
+
+	pthread_mutex_lock(&job->lock);
+	job->prog.iteration = it->iteration + 1;
+	job->prog.dirty_rate = it->dirty_rate * XLMIG_PAGE_SIZE;
+	job->prog.expected_downtime_ns = it->predicted_downtime_ns;
+	job->prog.throttle_pct = it->throttle_pct;
+	job->prog.percent = 100.0 * (double)it->iteration / (double)XLMIG_MAX(job->opts.policy.max_iterations, 1u);
+	if (job->stats.n_iter < XLMIG_POLICY_MAX_ITER_LOG)
+		job->stats.iter[job->stats.n_iter++] = *it;
+	pthread_mutex_unlock(&job->lock);
+}
+
+/* The transfer's counters grow in its own threads; read them atomically
+ * and derive the send rate from the previous query's sample. */
+void xlmig_job_get_progress(struct xlmig_job *job, struct xlmig_job_progress *out)
+{
+	uint64_t now = xlmig_now_ns();
+	uint64_t wire = __atomic_load_n(&job->xs.wire_bytes, __ATOMIC_RELAXED);
+	uint64_t stream = __atomic_load_n(&job->xs.stream_bytes, __ATOMIC_RELAXED);
+
+	pthread_mutex_lock(&job->lock);
+	if (job->rate_ns && now - job->rate_ns >= 100000000ull) {
+		job->prog.send_rate = (double)(wire - job->rate_bytes) * 1e9 / (double)(now - job->rate_ns);
+		job->rate_ns = 0;
+	}
+	if (!job->rate_ns) {
+		job->rate_ns = now;
+		job->rate_bytes = wire;
+	}
+	job->prog.bytes_wire = wire;
+	job->prog.bytes_stream = stream;
+	/* The first iteration sends all of memory: show how far it got. */
+	if (job->prog.iteration == 0 && job->prog.mem_bytes)
+		job->prog.percent = XLMIG_MIN(100.0, 100.0 * (double)stream / (double)job->prog.mem_bytes);
+	*out = job->prog;
+	out->elapsed_ns = now - job->start_ns;
+	pthread_mutex_unlock(&job->lock);
+}
+
+void xlmig_job_get_record(struct xlmig_job *job, struct xlmig_job_record *out)
+{
+	pthread_mutex_lock(&job->lock);
+	*out = job->rec;
+	pthread_mutex_unlock(&job->lock);
+}
+
+const char *xlmig_job_id(const struct xlmig_job *job) { return job->rec.id; }
+enum xlmig_job_role xlmig_job_role(const struct xlmig_job *job) { return job->rec.role; }
+const char *xlmig_job_domain(const struct xlmig_job *job) { return job->rec.domain; }
+const struct xlmig_job_stats *xlmig_job_stats(const struct xlmig_job *job) { return &job->stats; }
+
+int xlmig_job_cancel(struct xlmig_job *job)
+{
+	int rc = XLMIG_OK;
+
+	pthread_mutex_lock(&job->lock);
+	if (job->committing) {
+		rc = xlmig_fail(XLMIG_E_INVAL, "job %s is committing (past the point of no return): it can no longer be cancelled",
+				job->rec.id);
+	} else {
+		__atomic_store_n(&job->cancel, 1, __ATOMIC_RELEASE);
+		/* Wake the job wherever it blocks on the network; it rolls back. */
+		if (job->conn)
+			xlmig_conn_interrupt(job->conn);
+	}
+	pthread_mutex_unlock(&job->lock);
+	return rc;
+}
+
+/* The last moment a cancel is honoured: afterwards the job commits. */
+static int enter_commit(struct xlmig_job *job)
+{
+	int rc = XLMIG_OK;
+
+	pthread_mutex_lock(&job->lock);
+	if (job->cancel)
+		rc = xlmig_fail(XLMIG_E_CANCELLED, "cancelled by the administrator");
+	else
+		job->committing = true;
+	pthread_mutex_unlock(&job->lock);
+	return rc;
+}
+
+static void set_conn(struct xlmig_job *job, struct xlmig_conn *conn)
+{
+	pthread_mutex_lock(&job->lock);
+	job->conn = conn;
+	pthread_mutex_unlock(&job->lock);
+	/* A cancel that came before the connection existed had nothing to
+	 * interrupt: do it now. */
+	if (conn && cancelled(job))
+		xlmig_conn_interrupt(conn);
+}
+
+/* ---- statistics ---- */
+
+void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_writer *w)
+{
+	const struct xlmig_codec_stats *c = &st->codec;
+
+	xlmig_json_kv_uint(w, "total_ms", st->total_ns / 1000000);
+	xlmig_json_kv_uint(w, "setup_ms", st->setup_ns / 1000000);
+	xlmig_json_kv_uint(w, "downtime_ms", st->downtime_ns / 1000000);
+	xlmig_json_kv_uint(w, "bytes_wire", st->bytes_wire);
+	xlmig_json_kv_uint(w, "bytes_stream", st->bytes_stream);
+	xlmig_json_kv_uint(w, "mem_bytes", st->mem_bytes);
+	xlmig_json_kv_double(w, "wire_ratio", st->bytes_wire ? (double)st->bytes_stream / (double)st->bytes_wire : 0.0);
+	xlmig_json_kv_uint(w, "pages_total", st->pages_total);
+	xlmig_json_kv_uint(w, "pages_sent", st->pages_sent);
+	xlmig_json_kv_uint(w, "iterations", st->iterations);
+	xlmig_json_kv_str(w, "policy_reason", st->policy_reason ? st->policy_reason : "");
+	xlmig_json_key(w, "codec");
+	xlmig_json_object_open(w);
+	xlmig_json_kv_uint(w, "pages_zero", c->pages_zero);
+	xlmig_json_kv_uint(w, "pages_delta", c->pages_delta);
+	xlmig_json_kv_uint(w, "pages_zstd", c->pages_zstd);
+	xlmig_json_kv_uint(w, "pages_raw", c->pages_raw);
+	xlmig_json_kv_double(w, "ratio", c->bytes_out ? (double)c->bytes_in / (double)c->bytes_out : 0.0);
+	xlmig_json_kv_uint(w, "cpu_ms", c->cpu_ns / 1000000);
+	xlmig_json_object_close(w);
+	xlmig_json_key(w, "iters");
+	xlmig_json_array_open(w);
+	for (unsigned i = 0; i < st->n_iter; i++) {
+		const struct xlmig_iteration *it = &st->iter[i];
+		xlmig_json_object_open(w);
+		xlmig_json_kv_uint(w, "iteration", it->iteration);
+		xlmig_json_kv_uint(w, "pages", it->pages_sent);
+		xlmig_json_kv_uint(w, "ms", it->ns / 1000000);
+		xlmig_json_kv_double(w, "send_rate", it->send_rate);
+		xlmig_json_kv_double(w, "dirty_rate", it->dirty_rate);
+		xlmig_json_kv_int(w, "dirty_after", it->dirty_after);
+		xlmig_json_kv_uint(w, "predicted_downtime_ms", it->predicted_downtime_ns / 1000000);
+		xlmig_json_kv_uint(w, "throttle_pct", it->throttle_pct);
+		xlmig_json_kv_int(w, "decision", it->decision);
+		xlmig_json_object_close(w);
+	}
+	xlmig_json_array_close(w);
+}
+
+/* The stats plus the --verify figures, journaled next to the record. */
+static void save_stats(struct xlmig_job *job)
+{
+	struct xlmig_buf b = { 0 };
+	struct xlmig_json_writer w;
+	int rc;
+
+	job->stats.total_ns = xlmig_now_ns() - job->start_ns;
+	xlmig_json_writer_init(&w, &b);
+	xlmig_json_object_open(&w);
+	xlmig_job_stats_write(&job->stats, &w);
+	if (job->digest_src[0] || job->digest_dst[0]) {
+		xlmig_json_kv_str(&w, "digest_source", job->digest_src);
+		xlmig_json_kv_str(&w, "digest_dest", job->digest_dst);
+		xlmig_json_kv_uint(&w, "counter_source", job->counter_src);
+		xlmig_json_kv_uint(&w, "counter_dest", job->counter_dst);
+		xlmig_json_kv_uint(&w, "verify_ms", job->verify_ns / 1000000);
+	}
+	xlmig_json_object_close(&w);
+	rc = xlmig_json_finish(&w);
+	if (!rc && !(rc = xlmig_buf_append(&b, "", 1)))
+		rc = xlmig_journal_put_stats(job->env.journal, job->rec.id, (const char *)b.data);
+	if (rc)
+		xlmig_warn("job %s: statistics not saved: %s", job->rec.id, xlmig_errmsg());
+	xlmig_buf_free(&b);
+}
+
+/* ---- source ---- */
+
+int xlmig_job_new_source(const struct xlmig_job_env *env, const char *domain,
+			 const struct xlmig_migrate_opts *opts, struct xlmig_job **out)
+{
+	struct xlmig_job *job;
+	int rc;
+
+	if (strlen(domain) >= XLMIG_NAME_MAX || !domain[0])
+		return xlmig_fail(XLMIG_E_INVAL, "domain name '%.40s' is empty or too long", domain);
+	if ((rc = new_job(env, XLMIG_ROLE_SOURCE, &job)))
+		return rc;
+	job->opts = *opts;
+	snprintf(job->rec.domain, sizeof(job->rec.domain), "%s", domain);
+	snprintf(job->rec.peer, sizeof(job->rec.peer), "%.*s:%u",
+		 (int)sizeof(job->rec.peer) - 8, opts->host, opts->port);
+	if ((rc = set_step(job, XLMIG_STEP_QUEUED))) {
+		xlmig_job_free(job);
+		return rc;
+	}
+	*out = job;
+	return XLMIG_OK;
+}
+
+void xlmig_job_free(struct xlmig_job *job)
+{
+	if (!job)
+		return;
+	if (job->conn)
+		xlmig_conn_close(job->conn);
+	pthread_mutex_destroy(&job->lock);
+	free(job);
+}
+
+static int source_connect(struct xlmig_job *job)
+{
+	struct xlmig_conn_opts co;
+	struct xlmig_conn *conn = NULL;
+	char port[8];
+	int rc;
+
+	xlmig_conn_opts_default(&co);
+	co.channels = job->opts.channels;
+	co.compress = job->opts.compress;
+	co.zstd_level = job->opts.zstd_level;
+	co.bandwidth = job->opts.bandwidth;
+	snprintf(port, sizeof(port), "%u", job->opts.port);
+	rc = xlmig_conn_connect(job->opts.host, port, &co, job->env.key, &conn);
+	if (rc)
+		return xlmig_fail_prefix(rc, "connecting to %s:%s (is xlmigd running there, with the same key?)",
+					 job->opts.host, port);
+	set_conn(job, conn);
+	return check_cancel(job);
+}
+
+static int source_preflight(struct xlmig_job *job, const struct xlmig_domain_info *di)
+{
+	struct xlmig_buf b = { 0 };
+	struct xlmig_json_writer w;
+	struct xlmig_json *reply = NULL;
+	int rc;
+
+	begin_json(&w, &b);
+	xlmig_json_kv_str(&w, "name", di->name);
+	xlmig_json_kv_uint(&w, "memory", di->mem_bytes);
+	xlmig_json_kv_uint(&w, "vcpus", di->vcpus);
+	xlmig_json_kv_str(&w, "backend", hv(job)->ops->name);
+	xlmig_json_kv_bool(&w, "verify", job->opts.verify);
+	rc = send_json(job, CTRL_PREFLIGHT, &w);
+	if (!rc)
+		rc = recv_json(job, CTRL_PREFLIGHT_OK, PREFLIGHT_TIMEOUT_MS, &reply);
+	xlmig_json_free(reply);
+	xlmig_buf_free(&b);
+	return rc ? xlmig_fail_prefix(rc, "preflight") : XLMIG_OK;
+}
+
+struct producer {
+	struct xlmig_job *job;
+	uint32_t domid;
+	int fd;
+	struct xlmig_policy policy;
+	struct xlmig_save_result res;
+	int rc;
+	char msg[512];
+};
+
+/* Runs the backend's live save into the pipe; its end of the pipe is
+ * closed when it returns, which ends the transfer's input. */
+static void *producer_main(void *arg)
+{
+	struct producer *p = arg;
+	struct xlmig_job *job = p->job;
+	struct xlmig_save_opts so = {
+		.policy = &p->policy, .progress = on_save_progress, .progress_opaque = job,
+		.cancel = &job->cancel, .debug = job->opts.debug,
+	};
+
+	xlmig_policy_init(&p->policy, &job->opts.policy);
+	p->rc = hv(job)->ops->save_live(hv(job), p->domid, p->fd, &so, &p->res);
+	close(p->fd);
+	p->fd = -1;
+	if (p->rc)
+		snprintf(p->msg, sizeof(p->msg), "%s", xlmig_errmsg());
+	return NULL;
+}
+
+/* The verify figures of a stopped sim guest: digest and counter. */
+static int sim_figures(struct xlmig_job *job, uint32_t domid, char digest[65], uint64_t *counter)
+{
+	uint8_t d[32];
+	int rc;
+
+	if (!xlmig_hv_is_sim(hv(job)))
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "--verify needs the sim backend on both hosts");
+	hv_lock(job);
+	rc = xlmig_hv_sim_digest(hv(job), domid, d);
+	if (!rc)
+		rc = xlmig_hv_sim_counter(hv(job), domid, counter);
+	hv_unlock(job);
+	if (!rc)
+		hex32(d, digest);
+	return rc;
+}
+
+/* Stream the live save over the session. */
+static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info *di,
+			   struct producer *p)
+{
+	struct xlmig_xfer_opts xo;
+	pthread_t tid;
+	int fds[2], rc, err;
+
+	xlmig_xfer_opts_default(&xo);
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));
+	p->job = job;
+	p->domid = di->domid;
+	p->fd = fds[1];
+	if ((err = pthread_create(&tid, NULL, producer_main, p))) {
+		close(fds[0]);
+		close(fds[1]);
+		return xlmig_fail(XLMIG_E_NOMEM, "cannot start the save thread: %s", strerror(err));
+	}
+	job->stats.setup_ns = xlmig_now_ns() - job->start_ns;
+	rc = xlmig_xfer_send(job->conn, fds[0], &xo, &job->xs, &job->cancel);
+	if (rc) {
+		/* The save may be blocked writing into the pipe: unblock it. */
+		__atomic_store_n(&job->cancel, 1, __ATOMIC_RELEASE);
+	}
+	close(fds[0]);
+	pthread_join(tid, NULL);
+	job->stats.bytes_wire = job->xs.wire_bytes;
+	job->stats.bytes_stream = job->xs.stream_bytes;
+	job->stats.codec = job->xs.codec;
+	job->stats.pages_total = p->res.pages_total;
+	job->stats.pages_sent = p->res.pages_sent;
+	job->stats.iterations = p->res.iterations;
+	job->stats.policy_reason = p->policy.reason;
+	if (!rc && p->rc)
+		rc = xlmig_fail(p->rc, "%s", p->msg);
+	return rc;
+}
+
+/* Before GO: give the guest back to the source, running and unchanged. */
+static void source_rollback(struct xlmig_job *job, uint32_t domid, int err)
+{
+	struct xlmig_domain_info di;
+	char msg[XLMIG_JOB_MSG_MAX];
+	int rc = XLMIG_OK;
+
+	snprintf(msg, sizeof(msg), "%s", xlmig_errmsg());
+	if (job->conn && err != XLMIG_E_CANCELLED && !cancelled(job))
+		xlmig_conn_report_failure(job->conn, err);
+	else if (job->conn) {
+		xlmig_fail(XLMIG_E_CANCELLED, "cancelled on the source");
+		xlmig_conn_report_failure(job->conn, XLMIG_E_CANCELLED);
+	}
+	hv_lock(job);
+	if (job->renamed_away && !(rc = hv(job)->ops->rename(hv(job), domid, job->rec.domain)))
+		job->renamed_away = false;
+	if (!rc && hv(job)->ops->lookup(hv(job), job->rec.domain, &di) == XLMIG_OK &&
+	    di.state != XLMIG_DOM_RUNNING)
+		rc = hv(job)->ops->resume(hv(job), domid);
+	hv_unlock(job);
+	if (rc) {
+		char m[XLMIG_JOB_MSG_MAX + 128];
+		snprintf(m, sizeof(m), "%s; resuming the guest here failed too: %s (check 'xlmig list')",
+			 msg, xlmig_errmsg());
+		set_message(job, err, m);
+	} else {
+		char m[XLMIG_JOB_MSG_MAX + 64];
+		snprintf(m, sizeof(m), "%s; the guest runs on here", msg);
+		set_message(job, err, m);
+	}
+	set_step(job, err == XLMIG_E_CANCELLED || cancelled(job) ? XLMIG_STEP_CANCELLED
+								   : XLMIG_STEP_FAILED);
+}
+
+static int check_ready(struct xlmig_job *job, const struct xlmig_json *ready)
+{
+	const char *digest = "";
+	int64_t verify_ms = 0;
+
+	if (!job->opts.verify)
+		return XLMIG_OK;
+	xlmig_json_get_str(ready, "digest", &digest);
+	xlmig_json_get_u64(ready, "counter", &job->counter_dst);
+	xlmig_json_get_i64(ready, "verify_ms", &verify_ms);
+	job->verify_ns = (uint64_t)(verify_ms > 0 ? verify_ms : 0) * 1000000;
+	snprintf(job->digest_dst, sizeof(job->digest_dst), "%s", digest);
+	if (strcmp(job->digest_src, job->digest_dst) || job->counter_src != job->counter_dst)
+		return xlmig_fail(XLMIG_E_PEER, "--verify: the destination's memory digest or counter differs from the source's at pause (counter %" PRIu64 " vs %" PRIu64 "): migration aborted",
+				  job->counter_src, job->counter_dst);
+	return XLMIG_OK;
+}
+
+/* READY received: rename away, journal GO, say GO, wait for DONE. */
+static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_at)
+{
+	struct xlmig_buf b = { 0 };
+	struct xlmig_json_writer w;
+	struct xlmig_json *done = NULL;
+	char away[XLMIG_NAME_MAX + sizeof(XLMIG_MIGRATED_SUFFIX)];
+	bool ok = false;
+	const char *why = "the destination gave no reason";
+	int rc;
+
+	snprintf(away, sizeof(away), "%s%s", job->rec.domain, XLMIG_MIGRATED_SUFFIX);
+	hv_lock(job);
+	rc = hv(job)->ops->rename(hv(job), domid, away);
+	hv_unlock(job);
+	if (rc)
+		return xlmig_fail_prefix(rc, "renaming the source copy to %s", away);
+	job->renamed_away = true;
+	if ((rc = set_step(job, XLMIG_STEP_GO)))
+		return rc;
+	/* Point of no return: from here the guest must never run here again
+	 * unless the destination says it destroyed its copy. */
+	begin_json(&w, &b);
+	rc = send_json(job, CTRL_GO, &w);
+	if (!rc)
+		rc = recv_json(job, CTRL_DONE, DONE_TIMEOUT_MS, &done);
+	xlmig_buf_free(&b);
+	if (rc) {
+		xlmig_fail_prefix(rc, "after GO: the domain's state is unknown; check both hosts for running instances, "
+				  "and rename and resume at most one ('%s' is kept paused here)", away);
+		set_message(job, rc, xlmig_errmsg());
+		set_step(job, XLMIG_STEP_UNKNOWN);
+		return rc;
+	}
+	job->stats.downtime_ns = xlmig_now_ns() - paused_at;
+	xlmig_json_get_bool(done, "ok", &ok);
+	xlmig_json_get_str(done, "error", &why);
+	if (!ok) {
+		/* Like xl: the destination destroyed its copy; ours may resume. */
+		rc = xlmig_fail(XLMIG_E_PEER, "the destination failed to start the guest: %s", why);
+		xlmig_json_free(done);
+		return rc;
+	}
+	xlmig_json_free(done);
+	hv_lock(job);
+	rc = hv(job)->ops->destroy(hv(job), domid);
+	hv_unlock(job);
+	if (rc)
+		xlmig_warn("job %s: the guest runs on the destination but destroying %s here failed: %s (destroy it by hand)",
+			   job->rec.id, away, xlmig_errmsg());
+	set_message(job, 0, "the guest runs on the destination");
+	return set_step(job, XLMIG_STEP_DONE);
+}
+
+static int run_source(struct xlmig_job *job)
+{
+	struct xlmig_domain_info di;
+	struct producer *p = calloc(1, sizeof(*p));
+	struct xlmig_json *ready = NULL;
+	bool stream_started = false;
+	int rc;
+
+	if (!p)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
+	if ((rc = check_cancel(job)) || (rc = set_step(job, XLMIG_STEP_SETUP)))
+		goto fail_early;
+	hv_lock(job);
+	rc = hv(job)->ops->lookup(hv(job), job->rec.domain, &di);
+	hv_unlock(job);
+	if (rc)
+		goto fail_early;
+	if (di.state != XLMIG_DOM_RUNNING && di.state != XLMIG_DOM_PAUSED) {
+		rc = xlmig_fail(XLMIG_E_INVAL, "domain %s is not running", di.name);
+		goto fail_early;
+	}
+	job->rec.domid = di.domid;
+	job->prog.mem_bytes = job->stats.mem_bytes = di.mem_bytes;
+	if ((rc = source_connect(job)) || (rc = source_preflight(job, &di)) ||
+	    (rc = check_cancel(job)) || (rc = set_step(job, XLMIG_STEP_PRECOPY)))
+		goto fail;
+	stream_started = true;
+	if ((rc = source_transfer(job, &di, p)))
+		goto fail;
+	if (job->opts.verify && (rc = sim_figures(job, di.domid, job->digest_src, &job->counter_src)))
+		goto fail;
+	if ((rc = recv_json(job, CTRL_READY, READY_TIMEOUT_MS, &ready)) ||
+	    (rc = check_ready(job, ready)) || (rc = set_step(job, XLMIG_STEP_READY)) ||
+	    (rc = enter_commit(job)))
+		goto fail;
+	rc = source_commit(job, di.domid, p->res.paused_at_ns);
+	if (rc && job->rec.step == XLMIG_STEP_GO && job->renamed_away) {
+		/* DONE said the destination failed and destroyed its copy. */
+		source_rollback(job, di.domid, rc);
+	}
+	goto out;
+fail:
+	source_rollback(job, di.domid, rc);
+	goto out;
+fail_early:
+	set_message(job, rc, xlmig_errmsg());
+	set_step(job, rc == XLMIG_E_CANCELLED ? XLMIG_STEP_CANCELLED : XLMIG_STEP_FAILED);
+out:
+	(void)stream_started;
+	xlmig_json_free(ready);
+	free(p);
+	return rc;
+}
+
+/* ---- destination ---- */
+
+int xlmig_job_new_dest(const struct xlmig_job_env *env, struct xlmig_conn *conn,
+		       const char *peer, struct xlmig_job **out)
+{
+	struct xlmig_job *job;
+	int rc = new_job(env, XLMIG_ROLE_DEST, &job);
+
+	if (rc) {
+		xlmig_conn_close(conn);
+		return rc;
+	}
+	job->conn = conn;
+	snprintf(job->rec.peer, sizeof(job->rec.peer), "%s", peer);
+	if ((rc = set_step(job, XLMIG_STEP_SETUP))) {
+		xlmig_job_free(job);
+		return rc;
+	}
+	*out = job;
+	return XLMIG_OK;
+}
+
+/* Enough free memory for a guest: MemAvailable of this host. */
+static int check_memory(uint64_t need)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	unsigned long long kb = 0;
+
+	if (!f)
+		return XLMIG_OK;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	if (kb && need / 1024 > kb)
+		return xlmig_fail(XLMIG_E_NOSPC, "this host has %llu MiB available, the guest needs %" PRIu64 " MiB: free memory or pick another host",
+				  kb / 1024, need >> 20);
+	return XLMIG_OK;
+}
+
+static int name_free(struct xlmig_job *job, const char *name)
+{
+	struct xlmig_domain_info di;
+	int rc;
+
+	hv_lock(job);
+	rc = hv(job)->ops->lookup(hv(job), name, &di);
+	hv_unlock(job);
+	if (rc == XLMIG_OK)
+		return xlmig_fail(XLMIG_E_EXISTS, "a domain named %s already exists on the destination (domid %u): destroy or rename it first",
+				  name, di.domid);
+	return XLMIG_OK;
+}
+
+/* Check the source's PREFLIGHT and answer it. */
+static int dest_preflight(struct xlmig_job *job, bool *verify)
+{
+	struct xlmig_json *pf = NULL;
+	struct xlmig_buf b = { 0 };
+	struct xlmig_json_writer w;
+	const char *name, *backend;
+	char incoming[XLMIG_NAME_MAX + sizeof(XLMIG_INCOMING_SUFFIX)];
+	uint64_t mem = 0;
+	int rc = recv_json(job, CTRL_PREFLIGHT, PREFLIGHT_TIMEOUT_MS, &pf);
+
+	if (rc)
+		goto out;
+	if (xlmig_json_get_str(pf, "name", &name) || xlmig_json_get_u64(pf, "memory", &mem) ||
+	    xlmig_json_get_str(pf, "backend", &backend) || !name[0] ||
+	    strlen(name) + sizeof(XLMIG_INCOMING_SUFFIX) > XLMIG_NAME_MAX) {
+		rc = xlmig_fail(XLMIG_E_FORMAT, "preflight from the source lacks a valid name, memory or backend");
+		goto out;
+	}
+	xlmig_json_get_bool(pf, "verify", verify);
+	pthread_mutex_lock(&job->lock);
+	snprintf(job->rec.domain, sizeof(job->rec.domain), "%s", name);
+	job->prog.mem_bytes = job->stats.mem_bytes = mem;
+	pthread_mutex_unlock(&job->lock);
+	snprintf(incoming, sizeof(incoming), "%s%s", name, XLMIG_INCOMING_SUFFIX);
+	if (strcmp(backend, hv(job)->ops->name))
+		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "the source runs the %s backend, this host %s: migrate between hosts of the same kind",
+				backend, hv(job)->ops->name);
+	if (!rc && !(rc = name_free(job, name)) && !(rc = name_free(job, incoming)))
+		rc = check_memory(mem);
+	if (rc)
+		goto out;
+	begin_json(&w, &b);
+	rc = send_json(job, CTRL_PREFLIGHT_OK, &w);
+out:
+	if (rc)
+		xlmig_conn_report_failure(job->conn, rc);
+	xlmig_json_free(pf);
+	xlmig_buf_free(&b);
+	return rc;
+}
+
+struct consumer {
+	struct xlmig_job *job;
+	int fd;
+	char name[XLMIG_NAME_MAX + sizeof(XLMIG_INCOMING_SUFFIX)];
+	uint32_t domid;
+	int rc;
+	char msg[512];
+};
+
+static void *consumer_main(void *arg)
+{
+	struct consumer *c = arg;
+	struct xlmig_restore_opts ro = { .name = c->name };
+
+	c->rc = hv(c->job)->ops->restore(hv(c->job), c->fd, &ro, &c->domid);
+	if (c->rc)
+		snprintf(c->msg, sizeof(c->msg), "%s", xlmig_errmsg());
+	close(c->fd);
+	return NULL;
+}
+
+/* Receive the stream into the backend's restore; the guest ends paused
+ * as NAME--incoming. */
+static int dest_transfer(struct xlmig_job *job, uint32_t *domid)
+{
+	struct consumer c = { .job = job, .domid = 0 };
+	struct xlmig_xfer_opts xo;
+	pthread_t tid;
+	int fds[2], rc, err;
+
+	xlmig_xfer_opts_default(&xo);
+	snprintf(c.name, sizeof(c.name), "%s%s", job->rec.domain, XLMIG_INCOMING_SUFFIX);
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));
+	c.fd = fds[0];
+	if ((err = pthread_create(&tid, NULL, consumer_main, &c))) {
+		close(fds[0]);
+		close(fds[1]);
+		return xlmig_fail(XLMIG_E_NOMEM, "cannot start the restore thread: %s", strerror(err));
+	}
+	rc = xlmig_xfer_recv(job->conn, fds[1], &xo, &job->xs, &job->cancel);
+	close(fds[1]);   /* the restore sees the end of the stream */
+	pthread_join(tid, NULL);
+	job->stats.bytes_wire = job->xs.wire_bytes;
+	job->stats.bytes_stream = job->xs.stream_bytes;
+	job->stats.codec = job->xs.codec;
+	*domid = c.domid;
+	if (!rc && c.rc)
+		rc = xlmig_fail(c.rc, "restoring the guest: %s", c.msg);
+	return rc;
+}
+
+static int dest_ready(struct xlmig_job *job, uint32_t domid, bool verify)
+{
+	struct xlmig_buf b = { 0 };
+	struct xlmig_json_writer w;
+	int rc = XLMIG_OK;
+
+	begin_json(&w, &b);
+	if (verify) {
+		uint64_t t0 = xlmig_now_ns();
+		if ((rc = sim_figures(job, domid, job->digest_dst, &job->counter_dst)))
+			goto out;
+		job->verify_ns = xlmig_now_ns() - t0;
+		xlmig_json_kv_str(&w, "digest", job->digest_dst);
+		xlmig_json_kv_uint(&w, "counter", job->counter_dst);
+		xlmig_json_kv_uint(&w, "verify_ms", job->verify_ns / 1000000);
+	}
+	if (!(rc = set_step(job, XLMIG_STEP_READY)))
+		rc = send_json(job, CTRL_READY, &w);
+out:
+	xlmig_buf_free(&b);
+	return rc;
+}
+
+/* GO received: take the name, run, report. */
+static int dest_start_guest(struct xlmig_job *job, uint32_t domid)
+{
+	struct xlmig_buf b = { 0 };
+	struct xlmig_json_writer w;
+	int rc, src;
+
+	hv_lock(job);
+	rc = hv(job)->ops->rename(hv(job), domid, job->rec.domain);
+	if (!rc)
+		rc = hv(job)->ops->unpause(hv(job), domid);
+	if (rc) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", xlmig_errmsg());
+		if (hv(job)->ops->destroy(hv(job), domid))
+			xlmig_error("job %s: destroying the failed copy of %s failed too: %s",
+				    job->rec.id, job->rec.domain, xlmig_errmsg());
+		xlmig_fail(rc, "%s", msg);
+	}
+	hv_unlock(job);
+	begin_json(&w, &b);
+	xlmig_json_kv_bool(&w, "ok", rc == XLMIG_OK);
+	if (rc)
+		xlmig_json_kv_str(&w, "error", xlmig_errmsg());
+	src = send_json(job, CTRL_DONE, &w);
+	if (src)
+		xlmig_warn("job %s: could not tell the source the outcome: %s", job->rec.id, xlmig_errmsg());
+	xlmig_buf_free(&b);
+	return rc;
+}
+
+static int run_dest(struct xlmig_job *job)
+{
+	struct xlmig_json *go = NULL;
+	uint32_t domid = 0;
+	bool verify = false;
+	int rc;
+
+	if ((rc = dest_preflight(job, &verify)) || (rc = set_step(job, XLMIG_STEP_PRECOPY)) ||
+	    (rc = dest_transfer(job, &domid)))
+		goto fail;
+	job->rec.domid = domid;
+	if ((rc = dest_ready(job, domid, verify)) ||
+	    (rc = recv_json(job, CTRL_GO, GO_TIMEOUT_MS, &go)) || (rc = enter_commit(job)) ||
+	    (rc = set_step(job, XLMIG_STEP_GO)))
+		goto fail;
+	rc = dest_start_guest(job, domid);
+	set_message(job, rc, rc ? xlmig_errmsg() : "the guest runs on this host");
+	set_step(job, rc ? XLMIG_STEP_FAILED : XLMIG_STEP_DONE);
+	goto out;
+fail:
+	{
+		char msg[XLMIG_JOB_MSG_MAX];
+		snprintf(msg, sizeof(msg), "%s", xlmig_errmsg());
+		if (rc != XLMIG_E_PEER && rc != XLMIG_E_CLOSED)
+			xlmig_conn_report_failure(job->conn, rc);
+		if (domid) {
+			hv_lock(job);
+			if (hv(job)->ops->destroy(hv(job), domid))
+				xlmig_error("job %s: destroying the partial guest failed: %s", job->rec.id, xlmig_errmsg());
+			hv_unlock(job);
+		}
+		set_message(job, rc, msg);
+		set_step(job, rc == XLMIG_E_CANCELLED || cancelled(job) ? XLMIG_STEP_CANCELLED : XLMIG_STEP_FAILED);
+	}
+out:
+	xlmig_json_free(go);
+	return rc;
+}
+
+int xlmig_job_run(struct xlmig_job *job)
+{
+	int rc;
+
+	if (job->rec.role == XLMIG_ROLE_SOURCE)
+		rc = run_source(job);
+	else
+		rc = run_dest(job);
+	save_stats(job);
+	return rc;
+}
+
+/* ---- recovery after a restart ---- */
+
+static int recover_source(const struct xlmig_job_env *env, struct xlmig_job_record *r)
+{
+	struct xlmig_hv *h = env->hv;
+	struct xlmig_domain_info di;
+	char away[XLMIG_NAME_MAX + sizeof(XLMIG_MIGRATED_SUFFIX)];
+	int rc = XLMIG_OK;
+
+	snprintf(away, sizeof(away), "%s%s", r->domain, XLMIG_MIGRATED_SUFFIX);
+	if (r->step >= XLMIG_STEP_GO) {
+		r->step = XLMIG_STEP_UNKNOWN;
+		snprintf(r->message, sizeof(r->message),
+			 "xlmigd restarted after GO: check both hosts, then resume at most one copy ('%s' here)", away);
+		xlmig_error("job %s: %s", r->id, r->message);
+		return XLMIG_OK;
+	}
+	if (h->ops->lookup(h, away, &di) == XLMIG_OK)
+		rc = h->ops->rename(h, di.domid, r->domain);
+	if (!rc && h->ops->lookup(h, r->domain, &di) == XLMIG_OK) {
+		if (di.state != XLMIG_DOM_RUNNING)
+			rc = h->ops->resume(h, di.domid);
+		snprintf(r->message, sizeof(r->message), rc ? "rolled back after an xlmigd restart; resuming failed: %s"
+			 : "rolled back after an xlmigd restart%s; the guest runs here", rc ? xlmig_errmsg() : "");
+	} else if (!rc) {
+		snprintf(r->message, sizeof(r->message), "rolled back after an xlmigd restart; domain %s is no longer on this host",
+			 r->domain);
+	}
+	r->step = XLMIG_STEP_FAILED;
+	r->err = XLMIG_E_CANCELLED;
+	return XLMIG_OK;
+}
+
+static int recover_dest(const struct xlmig_job_env *env, struct xlmig_job_record *r)
+{
+	struct xlmig_hv *h = env->hv;
+	struct xlmig_domain_info di;
+	char incoming[XLMIG_NAME_MAX + sizeof(XLMIG_INCOMING_SUFFIX)];
+	bool have = false;
+
+	snprintf(incoming, sizeof(incoming), "%s%s", r->domain, XLMIG_INCOMING_SUFFIX);
+	have = r->domain[0] && h->ops->lookup(h, incoming, &di) == XLMIG_OK;
+	if (r->step >= XLMIG_STEP_GO) {
+		/* The source committed: finishing is the only safe way. */
+		int rc = have ? h->ops->rename(h, di.domid, r->domain) : XLMIG_OK;
+		if (have && !rc)
+			rc = h->ops->unpause(h, di.domid);
+		r->step = have && !rc ? XLMIG_STEP_DONE : XLMIG_STEP_UNKNOWN;
+		snprintf(r->message, sizeof(r->message), "%s",
+			 r->step == XLMIG_STEP_DONE ? "finished after an xlmigd restart; the guest runs here"
+			 : "xlmigd restarted after GO and the incoming guest is gone: check the source host");
+		return XLMIG_OK;
+	}
+	if (have && h->ops->destroy(h, di.domid))
+		xlmig_error("job %s: destroying %s failed: %s", r->id, incoming, xlmig_errmsg());
+	r->step = XLMIG_STEP_FAILED;
+	r->err = XLMIG_E_CANCELLED;
+	snprintf(r->message, sizeof(r->message), "rolled back after an xlmigd restart; no copy kept here");
+	return XLMIG_OK;
+}
+
+int xlmig_job_recover(const struct xlmig_job_env *env, unsigned *n)
+{
+	struct xlmig_job_record *recs = NULL;
+	size_t count = 0;
+	unsigned handled = 0;
+	int rc = xlmig_journal_list(env->journal, &recs, &count);
+
+	for (size_t i = 0; !rc && i < count; i++) {
+		struct xlmig_job_record *r = &recs[i];
+		if (xlmig_step_is_final(r->step))
+			continue;
+		xlmig_info("job %s (%s %s) was left at step %s: recovering", r->id,
+			   xlmig_role_name(r->role), r->domain, xlmig_step_name(r->step));
+		rc = r->role == XLMIG_ROLE_SOURCE ? recover_source(env, r) : recover_dest(env, r);
+		if (!rc)
+			rc = xlmig_journal_put(env->journal, r);
+		handled++;
+	}
+	free(recs);
+	if (n)
+		*n = handled;
+	return rc;
+}
