@@ -1,0 +1,363 @@
+# lib.sh - what the lab scenarios share inside dom0 (busybox sh).
+#
+# Verdicts and figures go to the console, where the host reads them:
+#   RESULT: PASS NAME [(note)]      RESULT: FAIL NAME (why)
+#   FIGURE NAME key=value ...
+# A scenario ends with pass or fail (both exit its shell).
+#
+# The guest is the lab's workload guest (guest/workload.c): it counts once
+# a second ("XLG n=N boot=ID ..."), reports every pause it lived through
+# ("XLG gap n=N boot=ID ms=MS") and dirties memory on command.  Scenarios
+# share one guest per host when they can, because booting it costs about
+# 15 s under the emulator; each checks the guest is sound before use.
+
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/xen-4.17/bin
+LAB_RUN=/run/lab
+LAB_CONSOLE_LOGS=/var/log/xen/console
+LAB_GUEST_DIR=/lab/guest
+LAB_XL_PORT=5555        # stock xl migrate-receive behind socat
+LAB_SYNC_PORT=5600      # the pair's rendezvous, served by host b
+XLMIG_KEY=/etc/xlmig/key
+LAB_SCENARIO=${LAB_SCENARIO:-none}
+
+# ---- verdicts, figures, diagnostics ----
+
+lab_log() { echo "LAB: $*"; }
+
+pass() {
+	echo "RESULT: PASS $LAB_SCENARIO${1:+ ($*)}"
+	exit 0
+}
+
+fail() {
+	echo "RESULT: FAIL $LAB_SCENARIO ($*)"
+	lab_diagnose
+	exit 1
+}
+
+figure() { echo "FIGURE $LAB_SCENARIO $*"; }
+
+# What an administrator would look at first, after a failure.
+lab_diagnose() {
+	echo "--- diagnostics for $LAB_SCENARIO on $LAB_HOST"
+	xl list 2>&1
+	for f in "$LAB_CONSOLE_LOGS"/guest-*.log; do
+		[ -e "$f" ] || continue
+		echo "--- tail of $f"
+		tail -n 8 "$f"
+	done
+	[ -e "$LAB_RUN/xlmigd.log" ] && { echo "--- tail of xlmigd.log"; tail -n 30 "$LAB_RUN/xlmigd.log"; }
+	echo "--- xl dmesg (tail)"
+	xl dmesg 2>&1 | tail -n 15
+	echo "--- end of diagnostics"
+}
+
+now_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+
+# ratio A B: A/B with two decimals ("n/a" when B is 0 or missing).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+
+# Keep a background process to be stopped when the scenario ends.
+lab_background() { echo "$1" >> "$LAB_RUN/background.pids"; }
+
+lab_stop_background() {
+	[ -e "$LAB_RUN/background.pids" ] || return 0
+	while read -r pid; do
+		kill "$pid" 2>/dev/null
+	done < "$LAB_RUN/background.pids"
+	rm -f "$LAB_RUN/background.pids"
+}
+
+# ---- hosts and the link between a pair ----
+
+lab_host_setup() {
+	case $LAB_HOST in
+	a) lab_net_up 10.99.0.1 ;;
+	b) lab_net_up 10.99.0.2 ;;
+	esac
+}
+
+lab_net_up() { # address
+	local i=0
+	while ! ip link show eth0 > /dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -gt 10 ] && { lab_log "no eth0"; return 1; }
+		sleep 1
+	done
+	ip addr add "$1/24" dev eth0
+	ip link set eth0 up
+}
+
+lab_peer_ip() {
+	case $LAB_HOST in
+	a) echo 10.99.0.2 ;;
+	b) echo 10.99.0.1 ;;
+	*) echo 127.0.0.1 ;;
+	esac
+}
+
+# The interface whose counters measure the bytes a migration puts on the wire.
+lab_wire_if() { [ "$LAB_HOST" = local ] && echo lo || echo eth0; }
+
+# Bytes through the wire interface, both directions counted once: on lo
+# every packet is sent once, on eth0 a packet is either sent or received.
+wire_bytes() {
+	local s=/sys/class/net/$(lab_wire_if)/statistics
+	if [ "$LAB_HOST" = local ]; then
+		cat "$s/tx_bytes"
+	else
+		echo $(($(cat "$s/tx_bytes") + $(cat "$s/rx_bytes")))
+	fi
+}
+
+# lab_sync TAG [VALUE]: meet the peer at TAG; print the peer's VALUE.
+# Host b serves, host a calls.  Fails after LAB_SYNC_TIMEOUT seconds
+# (default 180) or when the peer is at another TAG.
+lab_sync() {
+	local tag="$LAB_SCENARIO:$1" value=${2:--} limit=${LAB_SYNC_TIMEOUT:-180} line end
+	if [ "$LAB_HOST" = b ]; then
+		echo "$tag $value" > "$LAB_RUN/sync.out"
+		rm -f "$LAB_RUN/sync.in"
+		timeout "$limit" socat TCP-LISTEN:$LAB_SYNC_PORT,reuseaddr EXEC:/lab/sync-reply.sh
+		line=$(cat "$LAB_RUN/sync.in" 2>/dev/null)
+	else
+		end=$(($(now_ms) + limit * 1000))
+		line=""
+		while [ -z "$line" ] && [ "$(now_ms)" -lt $end ]; do
+			line=$(echo "$tag $value" | timeout 10 socat -t 10 - TCP:10.99.0.2:$LAB_SYNC_PORT 2>/dev/null)
+			[ -n "$line" ] || sleep 0.5
+		done
+	fi
+	case $line in
+	"$tag "*) echo "${line#"$tag "}" ;;
+	"") lab_log "sync $tag: peer never came"; return 1 ;;
+	*) lab_log "sync $tag: peer is at '${line%% *}'"; return 1 ;;
+	esac
+}
+
+# ---- the guest ----
+
+guest_cfg() { # name type [extra-cfg-line...]
+	local name=$1 type=$2
+	shift 2
+	{
+		echo "name = \"$name\""
+		echo "type = \"$type\""
+		echo "kernel = \"$LAB_GUEST_DIR/vmlinuz\""
+		echo "ramdisk = \"$LAB_GUEST_DIR/guest.cpio\""
+		echo "memory = ${LAB_GUEST_MEM:-128}"
+		echo "vcpus = 1"
+		echo "on_crash = \"preserve\""
+		# Xen traps RDTSCP for an emulated TSC and TCG's SVM cannot
+		# decode it for Xen (no NRIPS): keep the TSC native.
+		echo "tsc_mode = \"native\""
+		for l in "$@"; do echo "$l"; done
+	} > "$LAB_RUN/$name.cfg"
+	[ -n "${LAB_GUEST_EXTRA:-}" ] || LAB_GUEST_EXTRA=""
+	echo "extra = \"console=hvc0 rdinit=/init loglevel=4 $LAB_GUEST_EXTRA\"" >> "$LAB_RUN/$name.cfg"
+}
+
+# guest_create NAME [TYPE] [cfg-line...]: a fresh guest, its old console
+# logs removed; returns when xl create does.
+guest_create() {
+	local name=$1 type=${2:-pvh}
+	[ $# -ge 2 ] && shift 2 || shift 1
+	rm -f "$LAB_CONSOLE_LOGS/guest-$name.log" "$LAB_CONSOLE_LOGS/guest-$name--incoming.log"
+	guest_cfg "$name" "$type" "$@"
+	xl create "$LAB_RUN/$name.cfg"
+}
+
+# Every console line the guest NAME printed on this host, under any name.
+guest_log() { cat "$LAB_CONSOLE_LOGS/guest-$1.log" "$LAB_CONSOLE_LOGS/guest-$1--incoming.log" 2>/dev/null; }
+
+guest_last_n() {
+	guest_log "$1" | sed -n 's/^XLG n=\([0-9]*\) .*/\1/p' | sort -n | tail -n 1
+}
+
+guest_boot_id() {
+	guest_log "$1" | sed -n 's/^XLG n=[0-9]* boot=\([0-9a-f]*\) .*/\1/p' | tail -n 1
+}
+
+# How many different boots of the guest this host has seen.
+guest_boot_count() {
+	guest_log "$1" | sed -n 's/^XLG .*boot=\([0-9a-f]*\).*/\1/p' | sort -u | wc -l
+}
+
+guest_wait_n() { # name min timeout
+	local end=$(($(now_ms) + $3 * 1000)) n
+	while [ "$(now_ms)" -lt $end ]; do
+		n=$(guest_last_n "$1")
+		[ -n "$n" ] && [ "$n" -ge "$2" ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+# The longest pause the guest reported from counter value FROM on, in ms
+# (0 when it reported none: every pause was under its 100 ms threshold).
+guest_max_gap() { # name from
+	guest_log "$1" | awk -v from="$2" '
+		/^XLG gap / { split($3, n, "="); split($5, m, "=");
+			      if (n[2] + 0 >= from + 0 && m[2] + 0 > max) max = m[2] + 0 }
+		END { print max + 0 }'
+}
+
+# Send a command line to the guest's workload through its console.
+guest_send() { # name command
+	local id tty
+	id=$(xl domid "$1") || return 1
+	tty=$(xenstore-read "/local/domain/$id/console/tty") || return 1
+	echo "$2" > "$tty"
+}
+
+guest_running() { # name
+	xl list "$1" 2>/dev/null | awk -v n="$1" '$1 == n && $6 !~ /[pcd]/ { ok = 1 } END { exit !ok }'
+}
+
+# A guest that runs, counts, and was booted once.
+guest_sound() { # name
+	local n
+	guest_running "$1" || return 1
+	n=$(guest_last_n "$1")
+	[ -n "$n" ] && guest_wait_n "$1" $((n + 1)) 5 && [ "$(guest_boot_count "$1")" = 1 ]
+}
+
+# guest_ensure NAME: the guest runs and counts, booting it if needed.
+guest_ensure() {
+	guest_sound "$1" && return 0
+	lab_destroy_all
+	guest_create "$1" pvh || fail "xl create $1 failed"
+	guest_wait_n "$1" 2 120 || fail "guest $1 never started counting"
+}
+
+lab_destroy_all() {
+	local d
+	for d in $(xl list | awk 'NR > 1 && $2 != 0 { print $2 }'); do
+		xl destroy "$d"
+	done
+}
+
+# Domains a migration must not leave behind, on this host.
+lab_leftovers() {
+	xl list | awk 'NR > 1 && ($1 ~ /--incoming$/ || $1 ~ /--migratedaway$/) { print $1 }'
+}
+
+# ---- xlmig ----
+
+xlmig_built() { [ -x /usr/sbin/xlmig ] && { [ "$1" != xlmigd ] || [ -x /usr/sbin/xlmigd ]; }; }
+
+need_xlmig() { # xlmig | xlmigd
+	xlmig_built "$1" || fail "$1 is not built in this tree (build/$1 missing): nothing to test"
+}
+
+# Start xlmigd on this host unless it runs; its log goes to xlmigd.log.
+xlmigd_start() {
+	if [ -e "$LAB_RUN/xlmigd.pid" ] && kill -0 "$(cat "$LAB_RUN/xlmigd.pid")" 2>/dev/null; then
+		return 0
+	fi
+	xlmigd --foreground --hv xen --key "$XLMIG_KEY" >> "$LAB_RUN/xlmigd.log" 2>&1 &
+	echo $! > "$LAB_RUN/xlmigd.pid"
+	local i=0
+	while [ ! -S /run/xlmig/xlmigd.sock ]; do
+		i=$((i + 1))
+		kill -0 "$(cat "$LAB_RUN/xlmigd.pid")" 2>/dev/null || { tail -n 20 "$LAB_RUN/xlmigd.log"; return 1; }
+		[ $i -gt 40 ] && return 1
+		sleep 0.25
+	done
+}
+
+xlmigd_stop() {
+	[ -e "$LAB_RUN/xlmigd.pid" ] || return 0
+	kill "$(cat "$LAB_RUN/xlmigd.pid")" 2>/dev/null
+	rm -f "$LAB_RUN/xlmigd.pid"
+}
+
+# ---- migration methods ----
+# A method is SENDER-RECEIVER:
+#   xl-xl        stock xl migrate to stock xl migrate-receive (behind socat)
+#   xlmig-xlmigd xlmig migrate through xlmigd to the peer's xlmigd
+#   xlmig-xl     xlmig migrate, xl transport, to stock xl migrate-receive
+#   xl-xlmig     stock xl migrate to xlmig migrate-receive (behind socat)
+
+method_receiver_start() { # method
+	case $1 in
+	*-xlmigd) need_xlmig xlmigd; xlmigd_start || fail "xlmigd did not start" ;;
+	*-xlmig)
+		need_xlmig xlmig
+		socat -b 262144 TCP-LISTEN:$LAB_XL_PORT,reuseaddr EXEC:"xlmig migrate-receive" \
+			> "$LAB_RUN/receiver.log" 2>&1 &
+		echo $! > "$LAB_RUN/receiver.pid" ;;
+	*-xl)
+		socat -b 262144 TCP-LISTEN:$LAB_XL_PORT,reuseaddr EXEC:"xl migrate-receive" \
+			> "$LAB_RUN/receiver.log" 2>&1 &
+		echo $! > "$LAB_RUN/receiver.pid" ;;
+	esac
+}
+
+# Wait for a socat-hosted receiver to finish; print its status.
+method_receiver_wait() { # timeout
+	local pid rc=0
+	[ -e "$LAB_RUN/receiver.pid" ] || return 0
+	pid=$(cat "$LAB_RUN/receiver.pid")
+	rm -f "$LAB_RUN/receiver.pid"
+	timeout "$1" sh -c "while kill -0 $pid 2>/dev/null; do sleep 0.2; done" || rc=1
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	sed 's/^/receiver: /' "$LAB_RUN/receiver.log"
+	return $rc
+}
+
+# method_send METHOD NAME DEST: the migration command, output in send.log.
+method_send() {
+	local transport="socat -b 262144 - TCP:$3:$LAB_XL_PORT,retry=60,interval=0.5"
+	case $1 in
+	xl-*) xl migrate -s "" "$2" "$transport" ;;
+	xlmig-xlmigd) need_xlmig xlmigd; xlmigd_start && xlmig migrate --hv xen "$2" "$3" ;;
+	xlmig-*) need_xlmig xlmig; xlmig migrate --hv xen -s "" "$2" "$transport" ;;
+	esac > "$LAB_RUN/send.log" 2>&1
+}
+
+# ---- the checks every migration scenario makes ----
+
+# The guest left this host: no domain of that name, nothing renamed aside.
+check_left() { # name
+	xl domid "$1" > /dev/null 2>&1 && fail "$1 still on the source after migrating"
+	[ -z "$(lab_leftovers)" ] || fail "left behind on the source: $(lab_leftovers)"
+}
+
+# The guest runs here as a different domain, its counter went on from
+# BEFORE, and it is the same boot: migrated, not restarted.
+check_arrived() { # name old-domid before-n boot-id
+	local id
+	id=$(xl domid "$1" 2>/dev/null) || fail "$1 not running on the destination"
+	[ "$id" != "$2" ] || fail "$1 kept domid $id: it never moved"
+	guest_running "$1" || fail "$1 is not running after migration ($(xl list "$1" | tail -n 1))"
+	guest_wait_n "$1" $(($3 + 2)) 30 || fail "$1's counter stopped at $(guest_last_n "$1") (was $3 before)"
+	[ "$(guest_log "$1" | sed -n 's/^XLG n=[0-9]* boot=\([0-9a-f]*\) .*/\1/p' | tail -n 1)" = "$4" ] ||
+		fail "$1 runs with another boot id: it was restarted, not migrated"
+	[ -z "$(lab_leftovers)" ] || fail "left behind on the destination: $(lab_leftovers)"
+}
+
+# migrate_local METHOD NAME: migrate the guest to this same host and check
+# it; prints figures time_ms, downtime_ms (as the guest saw it), wire_bytes.
+migrate_local() {
+	local method=$1 name=$2 id0 n0 boot t0 t1 b0 b1 rc=0
+	guest_ensure "$name"
+	id0=$(xl domid "$name")
+	n0=$(guest_last_n "$name")
+	boot=$(guest_boot_id "$name")
+	method_receiver_start "$method"
+	b0=$(wire_bytes)
+	t0=$(now_ms)
+	method_send "$method" "$name" 127.0.0.1 || rc=$?
+	t1=$(now_ms)
+	b1=$(wire_bytes)
+	method_receiver_wait 30 || lab_log "receiver did not finish"
+	sed 's/^/sender: /' "$LAB_RUN/send.log"
+	guest_log "$name" | tail -n 12 | sed 's/^/guest: /'
+	[ $rc = 0 ] || fail "$method migration exited $rc: $(tail -n 1 "$LAB_RUN/send.log")"
+	check_arrived "$name" "$id0" "$n0" "$boot"
+	figure "method=$method time_ms=$((t1 - t0)) downtime_ms=$(guest_max_gap "$name" "$n0")" \
+		"wire_bytes=$((b1 - b0)) domid=$id0->$(xl domid "$name")"
+	echo "$((t1 - t0)) $(guest_max_gap "$name" "$n0") $((b1 - b0))" > "$LAB_RUN/last-figures"
+}

@@ -1,0 +1,27 @@
+#!/bin/sh
+# runner.sh - run the lab scenarios one after the other inside dom0.
+#
+#   runner.sh HOST NAME+NAME+...      HOST: local, or a / b of a pair
+#
+# Each scenario runs in its own shell under its time limit, and must print
+# its verdict ("RESULT: PASS|FAIL NAME ..."); one that prints none, or runs
+# out of time, is failed here.  Between scenarios whatever a scenario
+# started in the background is stopped, so the next one starts clean; the
+# guest may stay, and the next scenario checks it before using it.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/xen-4.17/bin
+export LAB_HOST=$1
+. /lab/lib.sh
+
+lab_host_setup
+for s in $(echo "$2" | tr '+' ' '); do
+	out=$LAB_RUN/$s.out
+	limit=$(sed -n 's/^# xenlab-timeout: *//p' "/lab/scenarios/$s.sh")
+	echo "LAB: scenario $s begin uptime=$(cut -d' ' -f1 /proc/uptime)"
+	LAB_SCENARIO=$s timeout "${limit:-120}" sh "/lab/scenarios/$s.sh" 2>&1 | tee "$out"
+	if ! grep -q "^RESULT: [A-Z]* $s\( \|$\)" "$out"; then
+		echo "RESULT: FAIL $s (no verdict within ${limit:-120}s: timed out or died)"
+		LAB_SCENARIO=$s lab_diagnose
+	fi
+	lab_stop_background
+	echo "LAB: scenario $s end uptime=$(cut -d' ' -f1 /proc/uptime)"
+done
