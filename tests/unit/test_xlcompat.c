@@ -1,0 +1,148 @@
+/*
+ * test_xlcompat.c - xl migrate's options with xl's meaning, the rune xl
+ * would run, and xl's save header read from recorded bytes.
+ */
+#include "unit.h"
+#include "common.h"
+#include "xlcompat.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#define ARGV(...) ((char *[]){ __VA_ARGS__, NULL })
+#define ARGC(...) ((int)(sizeof((char *[]){ __VA_ARGS__ }) / sizeof(char *)))
+
+TEST(xlcompat_parse_xl_options)
+{
+	struct xlmig_xl_migrate_opts o;
+	char **v = ARGV("migrate", "-s", "ssh -p 2222", "-e", "-C", "/etc/xen/web1.json", "--debug",
+			"-p", "--live", "web1", "host2");
+	char *rune;
+
+	CHECK_OK(xlmig_xl_migrate_parse(11, v, &o));
+	CHECK_STR(o.domain, "web1");
+	CHECK_STR(o.host, "host2");
+	CHECK_STR(o.ssh_command, "ssh -p 2222");
+	CHECK_STR(o.config_file, "/etc/xen/web1.json");
+	CHECK(o.debug && o.pause_after && !o.daemonize && !o.monitor && o.ssh_given);
+	CHECK_OK(xlmig_xl_rune(&o, &rune));
+	CHECK_STR(rune, "exec ssh -p 2222 host2 xlmig migrate-receive -e -d -p");
+	free(rune);
+}
+
+TEST(xlcompat_rune_variants)
+{
+	struct xlmig_xl_migrate_opts o;
+	char *rune;
+
+	CHECK_OK(xlmig_xl_migrate_parse(3, ARGV("migrate", "web1", "ssh:host3"), &o));
+	CHECK(o.plain);
+	CHECK_STR(o.host, "host3");
+	CHECK_OK(xlmig_xl_rune(&o, &rune));
+	CHECK_STR(rune, "exec ssh host3 xlmig migrate-receive");
+	free(rune);
+	/* -s "": the host is the command (xl's trick for local tests) */
+	CHECK_OK(xlmig_xl_migrate_parse(5, ARGV("migrate", "-s", "", "web1", "xlmig migrate-receive"), &o));
+	CHECK_OK(xlmig_xl_rune(&o, &rune));
+	CHECK_STR(rune, "xlmig migrate-receive");
+	free(rune);
+	CHECK_OK(xlmig_xl_migrate_parse(5, ARGV("migrate", "--xl-receiver", "-F", "web1", "h"), &o));
+	CHECK_OK(xlmig_xl_rune(&o, &rune));
+	CHECK_STR(rune, "exec ssh h xl migrate-receive -e");
+	free(rune);
+	CHECK(xlmig_xl_migrate_wants_plain(5, ARGV("migrate", "-s", "ssh", "web1", "h")));
+	CHECK(!xlmig_xl_migrate_wants_plain(3, ARGV("migrate", "web1", "h")));
+}
+
+TEST(xlcompat_parse_own_options_and_errors)
+{
+	struct xlmig_xl_migrate_opts o;
+
+	CHECK_OK(xlmig_xl_migrate_parse(9, ARGV("migrate", "--policy", "xen", "--downtime", "250",
+						"--auto-converge", "-D", "web1", "h"), &o));
+	CHECK_EQ(o.policy.kind, XLMIG_POLICY_KIND_XEN);
+	CHECK_EQ(o.policy.downtime_target_ns, 250000000ull);
+	CHECK(o.policy.auto_converge && o.preserve_domid);
+	CHECK_EQ(xlmig_xl_migrate_parse(2, ARGV("migrate", "web1"), &o), XLMIG_E_INVAL);
+	CHECK_EQ(xlmig_xl_migrate_parse(4, ARGV("migrate", "-x", "web1", "h"), &o), XLMIG_E_INVAL);
+	CHECK_EQ(xlmig_xl_migrate_parse(5, ARGV("migrate", "--downtime", "-3", "web1", "h"), &o),
+		 XLMIG_E_INVAL);
+}
+
+TEST(xlcompat_receive_options)
+{
+	struct xlmig_xl_receive_opts o;
+
+	CHECK_OK(xlmig_xl_receive_parse(3, ARGV("migrate-receive", "-e", "-p"), &o));
+	CHECK(o.pause_after && !o.daemonize && !o.monitor && !o.debug);
+	CHECK_EQ(xlmig_xl_receive_parse(2, ARGV("migrate-receive", "-r"), &o), XLMIG_E_UNSUPPORTED);
+	CHECK_EQ(xlmig_xl_receive_parse(2, ARGV("migrate-receive", "--colo"), &o), XLMIG_E_UNSUPPORTED);
+	CHECK_EQ(xlmig_xl_receive_parse(2, ARGV("migrate-receive", "extra"), &o), XLMIG_E_INVAL);
+}
+
+/* A header as xl writes it: magic, byte order 0x01020304, mandatory
+ * flags JSON|STREAMv2 = 3, optional flags 0, optional data length, then
+ * le32 config length (NUL included) and the config. */
+static size_t recorded_header(uint8_t *out, const char *json)
+{
+	static const char magic[32] = "Xen saved domain, xl format\n \0 \r";
+	uint32_t clen = (uint32_t)strlen(json) + 1;
+
+	memcpy(out, magic, 32);
+	memcpy(out + 32, "\x04\x03\x02\x01" "\x03\x00\x00\x00" "\x00\x00\x00\x00", 12);
+	xlmig_put_le32(out + 44, clen + 4);
+	xlmig_put_le32(out + 48, clen);
+	memcpy(out + 52, json, clen);
+	return 52 + clen;
+}
+
+TEST(xlcompat_header_from_recorded_bytes)
+{
+	const char json[] = "{\"c_info\":{\"type\":\"pvh\",\"name\":\"web1\"},\"b_info\":{}}";
+	uint8_t buf[256];
+	struct xlmig_xlhdr h;
+	char name[XLMIG_NAME_MAX];
+	size_t len = recorded_header(buf, json), used;
+	int p[2];
+
+	CHECK_OK(xlmig_xlhdr_parse(buf, len + 10, &h, &used));
+	CHECK_EQ(used, len);
+	CHECK_EQ(h.mandatory_flags, 3);
+	CHECK_EQ(h.config_len, sizeof(json));
+	CHECK_OK(xlmig_xl_config_name(h.config, h.config_len, name));
+	CHECK_STR(name, "web1");
+	xlmig_xlhdr_free(&h);
+	/* from an fd, leaving what follows the header unread */
+	CHECK(pipe(p) == 0);
+	CHECK(write(p[1], buf, len) == (ssize_t)len && write(p[1], "LibxlFmt", 8) == 8);
+	CHECK_OK(xlmig_xlhdr_read(p[0], &h));
+	CHECK_EQ(h.raw.len, len);
+	CHECK(read(p[0], buf, 8) == 8 && !memcmp(buf, "LibxlFmt", 8));
+	xlmig_xlhdr_free(&h);
+	close(p[0]);
+	close(p[1]);
+}
+
+TEST(xlcompat_header_rejects_bad_input)
+{
+	const char json[] = "{\"c_info\":{\"name\":\"a b\"}}";
+	uint8_t buf[256];
+	struct xlmig_xlhdr h;
+	char name[XLMIG_NAME_MAX];
+	size_t len = recorded_header(buf, json);
+
+	CHECK_EQ(xlmig_xlhdr_parse(buf, len - 1, &h, NULL), XLMIG_E_TRUNCATED);
+	buf[0] ^= 1;
+	CHECK_EQ(xlmig_xlhdr_parse(buf, len, &h, NULL), XLMIG_E_FORMAT);
+	buf[0] ^= 1;
+	buf[36] |= 0x80;   /* unknown mandatory flag */
+	CHECK_EQ(xlmig_xlhdr_parse(buf, len, &h, NULL), XLMIG_E_UNSUPPORTED);
+	buf[36] &= 0x7f;
+	xlmig_put_le32(buf + 48, 1000);   /* config longer than the optional data */
+	CHECK_EQ(xlmig_xlhdr_parse(buf, len, &h, NULL), XLMIG_E_FORMAT);
+	xlmig_put_le32(buf + 44, 0x7fffffff);
+	CHECK_EQ(xlmig_xlhdr_parse(buf, len, &h, NULL), XLMIG_E_LIMIT);
+	/* a name with a space is refused */
+	CHECK_EQ(xlmig_xl_config_name((const uint8_t *)json, sizeof(json), name), XLMIG_E_FORMAT);
+	CHECK_EQ(xlmig_xl_config_name((const uint8_t *)"{}", 3, name), XLMIG_E_FORMAT);
+}
