@@ -23,6 +23,7 @@ static const struct command commands[] = {
 	{ "jobs", xlmig_cmd_jobs, "every migration job of this host" },
 	{ "cancel", xlmig_cmd_cancel, "cancel a migration before its point of no return" },
 	{ "destroy", xlmig_cmd_destroy, "destroy a domain" },
+	{ "inspect", xlmig_cmd_inspect, "show what a save file or migration stream holds" },
 	{ "help", NULL, "show this list" },
 };
 
