@@ -1,0 +1,426 @@
+/*
+ * test_handshake.c - negotiation, mutual authentication and joins; key
+ * files; sessions over TCP with control messages and side records.
+ */
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "handshake.h"
+#include "unit.h"
+
+static const struct xlmig_key key_a = { .len = 16, .bytes = "0123456789abcdef" };
+static const struct xlmig_key key_b = { .len = 16, .bytes = "0123456789abcdeF" };
+
+/* The destination side of one handshake, run in a thread. */
+struct server {
+	struct xlmig_chan *ch;
+	const struct xlmig_key *key;
+	struct xlmig_hs_offer limits;
+	struct xlmig_hs_session sess;
+	int rc;
+	char msg[512];
+	pthread_t thread;
+};
+
+static void *server_main(void *arg)
+{
+	struct server *s = arg;
+	struct xlmig_hs_first first;
+
+	s->rc = xlmig_hs_read_first(s->ch, 2000, &first);
+	if (s->rc == XLMIG_OK)
+		s->rc = xlmig_hs_server(s->ch, s->key, &s->limits, &first, 2000, &s->sess);
+	snprintf(s->msg, sizeof(s->msg), "%s", xlmig_errmsg());
+	return NULL;
+}
+
+static int chan_pair(struct xlmig_chan **a, struct xlmig_chan **b)
+{
+	int sv[2], rc;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return XLMIG_E_IO;
+	rc = xlmig_chan_from_fds(sv[0], sv[0], "client end", a);
+	if (rc == XLMIG_OK)
+		rc = xlmig_chan_from_fds(sv[1], sv[1], "server end", b);
+	return rc;
+}
+
+/* Run a client handshake against a server thread; both results. */
+static int run_pair(const struct xlmig_key *ckey, const struct xlmig_hs_offer *offer,
+		    struct server *s, struct xlmig_hs_session *cs, struct xlmig_chan **keep)
+{
+	struct xlmig_chan *c;
+	int rc = chan_pair(&c, &s->ch);
+
+	if (rc != XLMIG_OK)
+		return rc;
+	pthread_create(&s->thread, NULL, server_main, s);
+	rc = xlmig_hs_client(c, ckey, offer, 2000, cs);
+	pthread_join(s->thread, NULL);
+	if (keep && rc == XLMIG_OK && s->rc == XLMIG_OK) {
+		*keep = c;
+		return rc;
+	}
+	xlmig_chan_free(c);
+	xlmig_chan_free(s->ch);
+	s->ch = NULL;
+	return rc;
+}
+
+TEST(handshake_agrees)
+{
+	struct server s = { .key = &key_a };
+	struct xlmig_hs_offer offer;
+	struct xlmig_hs_session cs;
+	struct xlmig_chan *c = NULL;
+
+	xlmig_hs_offer_default(&s.limits);
+	s.limits.channels = 3;
+	s.limits.features &= ~(uint32_t)XLMIG_FEAT_SIDE;
+	xlmig_hs_offer_default(&offer);
+	offer.channels = 8;
+	offer.cache_bytes = 1 << 20;
+	CHECK_OK(run_pair(&key_a, &offer, &s, &cs, &c));
+	CHECK_OK(s.rc);
+	CHECK_EQ(cs.version, XLMIG_PROTO_MAX);
+	CHECK_EQ(cs.channels, 3);
+	CHECK_EQ(s.sess.channels, 3);
+	CHECK_EQ(cs.cache_bytes, 1 << 20);
+	CHECK_EQ(cs.features, XLMIG_FEAT_ALL & ~(uint32_t)XLMIG_FEAT_SIDE);
+	CHECK(cs.authenticated && s.sess.authenticated);
+	CHECK(memcmp(cs.id, s.sess.id, sizeof(cs.id)) == 0);
+	CHECK(memcmp(cs.transcript, s.sess.transcript, sizeof(cs.transcript)) == 0);
+	xlmig_chan_free(c);
+	xlmig_chan_free(s.ch);
+}
+
+TEST(handshake_version_refused)
+{
+	struct server s = { .key = &key_a };
+	struct xlmig_hs_offer offer;
+	struct xlmig_hs_session cs;
+
+	xlmig_hs_offer_default(&s.limits);
+	xlmig_hs_offer_default(&offer);
+	offer.min_version = XLMIG_PROTO_MAX + 1;
+	offer.max_version = XLMIG_PROTO_MAX + 2;
+	CHECK_EQ(run_pair(&key_a, &offer, &s, &cs, NULL), XLMIG_E_UNSUPPORTED);
+	CHECK(strstr(xlmig_errmsg(), "upgrade the destination") != NULL);
+	CHECK(strstr(xlmig_errmsg(), "protocol 2..3") != NULL);
+	CHECK_EQ(s.rc, XLMIG_E_UNSUPPORTED);
+	/* an older source is told to upgrade itself */
+	s.limits.min_version = 2;
+	s.limits.max_version = 4;
+	xlmig_hs_offer_default(&offer);
+	CHECK_EQ(run_pair(&key_a, &offer, &s, &cs, NULL), XLMIG_E_UNSUPPORTED);
+	CHECK(strstr(xlmig_errmsg(), "upgrade the source") != NULL);
+}
+
+TEST(handshake_wrong_key_refused_both_sides)
+{
+	struct server s = { .key = &key_b };
+	struct xlmig_hs_offer offer;
+	struct xlmig_hs_session cs;
+
+	xlmig_hs_offer_default(&s.limits);
+	xlmig_hs_offer_default(&offer);
+	CHECK_EQ(run_pair(&key_a, &offer, &s, &cs, NULL), XLMIG_E_AUTH);
+	CHECK_EQ(s.rc, XLMIG_E_AUTH);
+	CHECK(strstr(s.msg, "key") != NULL);
+	/* a source without a key gets nowhere with a keyed destination */
+	s.key = &key_a;
+	CHECK_EQ(run_pair(NULL, &offer, &s, &cs, NULL), XLMIG_E_AUTH);
+	CHECK_EQ(s.rc, XLMIG_E_AUTH);
+	/* nor a keyed source with an unkeyed destination */
+	s.key = NULL;
+	CHECK_EQ(run_pair(&key_a, &offer, &s, &cs, NULL), XLMIG_E_AUTH);
+	/* both explicitly without a key: agreed, unauthenticated */
+	CHECK_OK(run_pair(NULL, &offer, &s, &cs, NULL));
+	CHECK(!cs.authenticated);
+}
+
+/* A destination that answers with a valid WELCOME but a forged READY:
+ * the source must refuse it and say so. */
+struct forger {
+	struct xlmig_chan *ch;
+	int got_error;
+};
+
+static void *forger_main(void *arg)
+{
+	struct forger *fg = arg;
+	struct xlmig_frame f = { 0 };
+	uint8_t welcome[XLMIG_HS_WELCOME_LEN] = { 0 }, proof[XLMIG_MAC_LEN];
+
+	xlmig_wire_recv(fg->ch, 4096, 2000, 2000, &f);                 /* HELLO */
+	xlmig_put_le16(welcome, XLMIG_PROTO_MIN);
+	xlmig_put_le16(welcome + 2, XLMIG_PROTO_MIN);
+	xlmig_put_le16(welcome + 4, XLMIG_PROTO_MAX);
+	xlmig_put_le16(welcome + 6, 1);                                /* auth */
+	xlmig_put_le32(welcome + 12, 1);                               /* channels */
+	xlmig_put_le32(welcome + 24, XLMIG_WIRE_MAX_PAYLOAD);
+	xlmig_wire_send(fg->ch, XLMIG_FRAME_WELCOME, 0, 0, welcome, sizeof(welcome), 2000);
+	xlmig_wire_recv(fg->ch, 4096, 2000, 2000, &f);                 /* AUTH */
+	memset(proof, 0x42, sizeof(proof));
+	xlmig_wire_send(fg->ch, XLMIG_FRAME_READY, 0, 0, proof, sizeof(proof), 2000);
+	fg->got_error = xlmig_wire_recv(fg->ch, 4096, 2000, 2000, &f) == XLMIG_OK &&
+			f.hdr.type == XLMIG_FRAME_ERROR;
+	xlmig_frame_free(&f);
+	return NULL;
+}
+
+TEST(handshake_source_refuses_forged_destination)
+{
+	struct forger fg = { 0 };
+	struct xlmig_hs_offer offer;
+	struct xlmig_hs_session cs;
+	struct xlmig_chan *c;
+	pthread_t t;
+
+	CHECK_OK(chan_pair(&c, &fg.ch));
+	xlmig_hs_offer_default(&offer);
+	pthread_create(&t, NULL, forger_main, &fg);
+	CHECK_EQ(xlmig_hs_client(c, &key_a, &offer, 2000, &cs), XLMIG_E_AUTH);
+	pthread_join(t, NULL);
+	CHECK(fg.got_error);
+	xlmig_chan_free(c);
+	xlmig_chan_free(fg.ch);
+}
+
+TEST(handshake_timeout)
+{
+	struct xlmig_chan *a, *b;
+	struct xlmig_hs_first first;
+	struct xlmig_hs_offer offer;
+	struct xlmig_hs_session cs;
+	uint64_t start = xlmig_now_ns();
+
+	CHECK_OK(chan_pair(&a, &b));
+	CHECK_EQ(xlmig_hs_read_first(b, 100, &first), XLMIG_E_TIMEOUT);
+	xlmig_hs_offer_default(&offer);
+	CHECK_EQ(xlmig_hs_client(a, &key_a, &offer, 100, &cs), XLMIG_E_TIMEOUT);
+	CHECK_INT(xlmig_now_ns() - start, <, 1000000000ull);
+	xlmig_chan_free(a);
+	xlmig_chan_free(b);
+}
+
+/* A session between a client and server, then a JOIN with this client's
+ * idea of the session and key; both results. */
+struct joiner {
+	struct xlmig_chan *ch;
+	const struct xlmig_key *key;
+	struct xlmig_hs_session sess;
+	uint32_t index;
+	int rc;
+};
+
+static void *join_main(void *arg)
+{
+	struct joiner *j = arg;
+
+	j->rc = xlmig_hs_join_client(j->ch, j->key, &j->sess, j->index, 2000);
+	return NULL;
+}
+
+static int try_join(const struct xlmig_hs_session *server_sess, struct joiner *j)
+{
+	struct xlmig_chan *srv;
+	struct xlmig_hs_first first;
+	pthread_t t;
+	int rc = chan_pair(&j->ch, &srv);
+
+	if (rc != XLMIG_OK)
+		return rc;
+	pthread_create(&t, NULL, join_main, j);
+	rc = xlmig_hs_read_first(srv, 2000, &first);
+	if (rc == XLMIG_OK)
+		rc = xlmig_hs_join_server(srv, &key_a, server_sess, &first, 2000);
+	pthread_join(t, NULL);
+	xlmig_chan_free(srv);
+	xlmig_chan_free(j->ch);
+	return rc;
+}
+
+TEST(handshake_join_checks)
+{
+	struct server s = { .key = &key_a };
+	struct xlmig_hs_offer offer;
+	struct joiner j = { .key = &key_a, .index = 1 };
+
+	xlmig_hs_offer_default(&s.limits);
+	xlmig_hs_offer_default(&offer);
+	CHECK_OK(run_pair(&key_a, &offer, &s, &j.sess, NULL));
+	CHECK_EQ(j.sess.channels, 4);
+	CHECK_OK(try_join(&s.sess, &j));
+	CHECK_OK(j.rc);
+	/* wrong key */
+	j.key = &key_b;
+	CHECK_EQ(try_join(&s.sess, &j), XLMIG_E_AUTH);
+	CHECK_EQ(j.rc, XLMIG_E_AUTH);
+	/* another session */
+	j.key = &key_a;
+	j.sess.id[0] ^= 1;
+	CHECK_EQ(try_join(&s.sess, &j), XLMIG_E_AUTH);
+	CHECK_EQ(j.rc, XLMIG_E_AUTH);
+	/* same id, another transcript: the proof is wrong */
+	j.sess.id[0] ^= 1;
+	j.sess.transcript[5] ^= 1;
+	CHECK_EQ(try_join(&s.sess, &j), XLMIG_E_AUTH);
+	/* channel index out of range, and 0 (taken by the first connection) */
+	j.sess.transcript[5] ^= 1;
+	j.index = 4;
+	CHECK_EQ(try_join(&s.sess, &j), XLMIG_E_AUTH);
+	j.index = 0;
+	CHECK_EQ(try_join(&s.sess, &j), XLMIG_E_AUTH);
+}
+
+TEST(handshake_key_files)
+{
+	const char *text = "# comment\n0011 2233 4455 6677\n8899aabbccddeeff\n";
+	char path[512];
+	struct xlmig_key k;
+
+	snprintf(path, sizeof(path), "%s/key", unit_tmpdir());
+	CHECK_OK(xlmig_key_generate(path));
+	CHECK_EQ(xlmig_key_generate(path), XLMIG_E_EXISTS);
+	CHECK_OK(xlmig_key_load(path, &k));
+	CHECK_EQ(k.len, XLMIG_KEY_GEN_LEN);
+	CHECK(chmod(path, 0644) == 0);
+	CHECK_EQ(xlmig_key_load(path, &k), XLMIG_E_AUTH);
+	CHECK(strstr(xlmig_errmsg(), "chmod 600") != NULL);
+	CHECK(chmod(path, 0640) == 0);
+	CHECK_OK(xlmig_key_load(path, &k));
+	CHECK_OK(xlmig_key_parse(text, strlen(text), &k));
+	CHECK_EQ(k.len, 16);
+	CHECK_EQ(k.bytes[15], 0xff);
+	CHECK_EQ(xlmig_key_parse("0011", 4, &k), XLMIG_E_FORMAT);           /* short */
+	CHECK_EQ(xlmig_key_parse("00112233445566778899aabbccddeefg", 32, &k), XLMIG_E_FORMAT);
+	CHECK_EQ(xlmig_key_parse("00112233445566778899aabbccddeef", 31, &k), XLMIG_E_FORMAT);
+}
+
+/* ---- sessions over TCP ---- */
+
+struct acceptor {
+	int lfd;
+	struct xlmig_conn_opts o;
+	const struct xlmig_key *key;
+	struct xlmig_conn *conn;
+	int rc;
+	pthread_t thread;
+};
+
+static void *accept_main(void *arg)
+{
+	struct acceptor *a = arg;
+
+	a->rc = xlmig_conn_listen_accept(a->lfd, &a->o, a->key, &a->conn);
+	return NULL;
+}
+
+static int side_seen;
+
+static int on_side(void *opaque, uint32_t type, const uint8_t *data, size_t len)
+{
+	side_seen = type == 9 && len == 4 && memcmp(data, "conf", 4) == 0;
+	return XLMIG_OK;
+}
+
+TEST(handshake_session_tcp_ctrl_side)
+{
+	struct acceptor a = { .key = &key_a };
+	struct xlmig_conn_opts o;
+	struct xlmig_conn *c = NULL;
+	struct xlmig_buf msg = { 0 };
+	char port[16];
+	uint16_t p;
+	uint32_t type;
+
+	CHECK_OK(xlmig_tcp_listen("127.0.0.1", "0", &a.lfd, &p));
+	snprintf(port, sizeof(port), "%u", p);
+	xlmig_conn_opts_default(&a.o);
+	xlmig_conn_opts_default(&o);
+	o.channels = 4;
+	pthread_create(&a.thread, NULL, accept_main, &a);
+	CHECK_OK(xlmig_conn_connect("127.0.0.1", port, &o, &key_a, &c));
+	pthread_join(a.thread, NULL);
+	CHECK_OK(a.rc);
+	CHECK_EQ(xlmig_conn_channels(c), 4);
+	CHECK_EQ(xlmig_conn_channels(a.conn), 4);
+	CHECK(memcmp(xlmig_conn_session(c)->id, xlmig_conn_session(a.conn)->id,
+		     XLMIG_SESSION_ID_LEN) == 0);
+
+	xlmig_conn_set_side_handler(a.conn, on_side, NULL);
+	CHECK_OK(xlmig_conn_send_side(c, 9, "conf", 4));
+	CHECK_OK(xlmig_conn_send_ctrl(c, 7, "go", 2, 1000));
+	CHECK_OK(xlmig_conn_recv_ctrl(a.conn, &type, &msg, 1000));
+	CHECK(side_seen);
+	CHECK_EQ(type, 7);
+	CHECK_EQ(msg.len, 2);
+	CHECK_EQ(xlmig_conn_recv_ctrl(a.conn, &type, &msg, 50), XLMIG_E_TIMEOUT);
+	/* a failure report ends the other side's wait with the peer's words */
+	xlmig_fail(XLMIG_E_NOSPC, "no memory for the guest");
+	xlmig_conn_report_failure(a.conn, XLMIG_E_NOSPC);
+	CHECK_EQ(xlmig_conn_recv_ctrl(c, &type, &msg, 1000), XLMIG_E_PEER);
+	CHECK(strstr(xlmig_errmsg(), "no memory for the guest") != NULL);
+	xlmig_buf_free(&msg);
+	xlmig_conn_close(c);
+	xlmig_conn_close(a.conn);
+	close(a.lfd);
+}
+
+TEST(handshake_session_refuses_without_key)
+{
+	struct xlmig_conn_opts o;
+	struct xlmig_conn *c = NULL;
+
+	xlmig_conn_opts_default(&o);
+	CHECK(!o.insecure);
+	CHECK_EQ(xlmig_conn_connect("127.0.0.1", "1", &o, NULL, &c), XLMIG_E_AUTH);
+}
+
+struct pipe_end {
+	int rfd, wfd;
+	struct xlmig_conn_opts o;
+	struct xlmig_conn *conn;
+	int rc;
+};
+
+static void *pipe_server_main(void *arg)
+{
+	struct pipe_end *e = arg;
+
+	e->rc = xlmig_conn_over_fds(e->rfd, e->wfd, true, &e->o, NULL, &e->conn);
+	return NULL;
+}
+
+TEST(handshake_session_over_pipes)
+{
+	struct xlmig_conn_opts o;
+	struct xlmig_conn *c = NULL;
+	struct pipe_end srv;
+	struct xlmig_buf msg = { 0 };
+	uint32_t type;
+	pthread_t t;
+	int ab[2], ba[2];
+
+	CHECK(pipe(ab) == 0 && pipe(ba) == 0);
+	xlmig_conn_opts_default(&o);
+	o.insecure = true;
+	srv = (struct pipe_end){ .rfd = ab[0], .wfd = ba[1], .o = o };
+	pthread_create(&t, NULL, pipe_server_main, &srv);
+	CHECK_OK(xlmig_conn_over_fds(ba[0], ab[1], false, &o, NULL, &c));
+	pthread_join(t, NULL);
+	CHECK_OK(srv.rc);
+	CHECK_EQ(xlmig_conn_channels(c), 1);
+	CHECK(!xlmig_conn_session(c)->authenticated);
+	CHECK_OK(xlmig_conn_send_ctrl(srv.conn, 3, "ready", 5, 1000));
+	CHECK_OK(xlmig_conn_recv_ctrl(c, &type, &msg, 1000));
+	CHECK_EQ(type, 3);
+	xlmig_buf_free(&msg);
+	xlmig_conn_close(c);
+	xlmig_conn_close(srv.conn);
+}
