@@ -118,7 +118,7 @@ demo: setup
 	tools/demo.sh
 
 bench: build
-	bench/run.sh
+	B=$(B) bench/run.sh
 
 xenlab: setup
 	$(MAKE) build
