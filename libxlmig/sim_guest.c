@@ -22,14 +22,10 @@
 #define MAX_DEBT_TICKS 10
 /* Real-file pages the workload copies from (1 MiB per guest). */
 #define FILE_POOL_PAGES 256
-/* xlmig_memimage_fill() may write up to one extent (64 pages) past the
- * end it was given; memory it fills gets this much room behind it. */
-#define FILL_SLACK_PAGES 64
 
 struct xlmig_sim_guest {
 	uint8_t *mem;
 	uint64_t mem_bytes, npages;
-	uint64_t map_bytes;             /* mem_bytes and the fill slack */
 	unsigned vcpus;
 	struct xlmig_sim_workload wl;
 	uint8_t *file_pool;             /* FILE_POOL_PAGES pages of files */
@@ -346,13 +342,7 @@ static int boot_fill(struct xlmig_sim_guest *g)
 
 	if (n)
 		rc = xlmig_memimage_fill(g->mem + XLMIG_PAGE_SIZE, n, &mix, g->wl.seed, NULL, &info);
-	if (rc != XLMIG_OK)
-		return xlmig_fail_prefix(rc, "filling guest memory");
-	/* Pages past the filled share stay zero, overrun or not. */
-	if (n + 1 < g->npages)
-		memset(g->mem + (n + 1) * XLMIG_PAGE_SIZE, 0,
-		       XLMIG_MIN(FILL_SLACK_PAGES, g->npages - n - 1) * XLMIG_PAGE_SIZE);
-	return XLMIG_OK;
+	return rc != XLMIG_OK ? xlmig_fail_prefix(rc, "filling guest memory") : XLMIG_OK;
 }
 
 static int make_file_pool(struct xlmig_sim_guest *g)
@@ -363,7 +353,7 @@ static int make_file_pool(struct xlmig_sim_guest *g)
 
 	if (g->wl.file_pct == 0)
 		return XLMIG_OK;
-	g->file_pool = malloc((size_t)(FILE_POOL_PAGES + FILL_SLACK_PAGES) * XLMIG_PAGE_SIZE);
+	g->file_pool = malloc((size_t)FILE_POOL_PAGES * XLMIG_PAGE_SIZE);
 	if (!g->file_pool)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a workload's file pages");
 	rc = xlmig_memimage_fill(g->file_pool, FILE_POOL_PAGES, &files_only,
@@ -386,8 +376,7 @@ static int check_shape(uint64_t mem_bytes, unsigned vcpus)
 
 static int alloc_memory(struct xlmig_sim_guest *g)
 {
-	g->map_bytes = g->mem_bytes + FILL_SLACK_PAGES * XLMIG_PAGE_SIZE;
-	g->mem = mmap(NULL, g->map_bytes, PROT_READ | PROT_WRITE,
+	g->mem = mmap(NULL, g->mem_bytes, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (g->mem == MAP_FAILED) {
 		g->mem = NULL;
@@ -461,7 +450,7 @@ void xlmig_sim_guest_free(struct xlmig_sim_guest *g)
 		pthread_join(g->thread, NULL);
 	}
 	if (g->mem)
-		munmap(g->mem, g->map_bytes);
+		munmap(g->mem, g->mem_bytes);
 	free(g->dirty);
 	free(g->file_pool);
 	pthread_mutex_destroy(&g->lock);

@@ -234,7 +234,7 @@ TEST(sim_guest_boot_fill_and_content_mix)
 {
 	struct xlmig_sim_workload wl;
 	struct xlmig_sim_guest *g;
-	uint64_t npages, zero_first = 0, zero_second = 0;
+	uint64_t npages, filled, zero_first = 0, zero_second = 0;
 
 	xlmig_sim_workload_default(&wl);
 	wl.fill_pct = 50;
@@ -242,18 +242,19 @@ TEST(sim_guest_boot_fill_and_content_mix)
 	wl.file_pct = 60;
 	CHECK_OK(xlmig_sim_guest_new(64 * MIB, 2, &wl, true, &g));
 	npages = xlmig_sim_guest_npages(g);
+	filled = (npages - 1) / 2;     /* pfns 1 .. filled */
 	for (uint64_t pfn = 1; pfn < npages; pfn++) {
 		bool z = page_is_zero(xlmig_sim_guest_mem(g) + pfn * XLMIG_PAGE_SIZE);
 
-		if (pfn < npages / 2 - 1)
+		if (pfn <= filled)
 			zero_first += z;
 		else
 			zero_second += z;
 	}
 	/* The filled half is mostly content, the rest untouched. */
-	CHECK(zero_first < npages / 2 * 20 / 100);
+	CHECK(zero_first < filled * 20 / 100);
 	CHECK(zero_first > 0);
-	CHECK_EQ(zero_second, npages - 1 - (npages - 1) / 2);
+	CHECK_EQ(zero_second, npages - 1 - filled);
 	CHECK_EQ(xlmig_sim_guest_vcpus(g), 2);
 	xlmig_sim_guest_free(g);
 }
