@@ -203,15 +203,19 @@ static void qframe_free(struct qframe *q)
 	}
 }
 
+/* The channel with the least queued, scanning from the one after the last
+ * choice so that ties (idle links) rotate over every channel. */
 static unsigned pick_writer(struct sender *s)
 {
-	unsigned best = 0;
+	unsigned best = s->rr % s->n;
 
-	if (s->o.round_robin)
-		return s->rr++ % s->n;
-	for (unsigned i = 1; i < s->n; i++)
+	for (unsigned k = 1; k < s->n && !s->o.round_robin; k++) {
+		unsigned i = (s->rr + k) % s->n;
+
 		if (s->w[i].queued < s->w[best].queued)
 			best = i;
+	}
+	s->rr = best + 1;
 	return best;
 }
 

@@ -1,0 +1,628 @@
+/*
+ * test_xfer.c - end-to-end transfers over loopback TCP: the rebuilt stream
+ * is byte-identical with 1 and 4 channels, with and without compression;
+ * the reorder bound holds with a slow channel; corruption, a dropped
+ * connection, a truncated stream and cancel on either side end both
+ * sides with an error.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "stream_gen.h"
+#include "unit.h"
+#include "xfer.h"
+
+static const struct xlmig_key test_key = { .len = 16, .bytes = "xfer-test-key-01" };
+
+/* ---- a TCP proxy that can slow, corrupt or cut the links ---- */
+
+struct proxy;
+
+struct relay {
+	struct proxy *px;
+	int a, b;            /* source side, destination side */
+	unsigned index;      /* order of acceptance = channel index */
+	pthread_t thread;
+};
+
+struct proxy {
+	int lfd;
+	char port[16];
+	char dst_port[16];
+	int slow_index;      /* this channel crawls (-1: none) */
+	uint64_t cut_after;  /* drop every link after this many bytes (0: never) */
+	int64_t flip_at;     /* corrupt this byte of channel 0 (-1: never) */
+	atomic_uint_fast64_t total;
+	volatile int stop;
+	pthread_t thread;
+	struct relay r[XLMIG_MAX_CHANNELS];
+	unsigned n;
+};
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Move one chunk from one side to the other; -1 when the link is over. */
+static int relay_chunk(struct relay *r, int from, int to, bool forward, uint64_t *pos)
+{
+	struct proxy *px = r->px;
+	uint8_t buf[16384];
+	ssize_t n = recv(from, buf, sizeof(buf), 0);
+
+	if (n <= 0)
+		return -1;
+	if (forward && r->index == 0 && px->flip_at >= 0 && (uint64_t)px->flip_at >= *pos &&
+	    (uint64_t)px->flip_at < *pos + (uint64_t)n)
+		buf[px->flip_at - (int64_t)*pos] ^= 0x5a;
+	if (forward)
+		*pos += (uint64_t)n;
+	if (px->cut_after && atomic_fetch_add(&px->total, (uint64_t)n) > px->cut_after)
+		return -1;
+	if (forward && (int)r->index == px->slow_index)
+		usleep(5000);
+	return write_all(to, buf, (size_t)n);
+}
+
+static void *relay_main(void *arg)
+{
+	struct relay *r = arg;
+	uint64_t pos = 0;
+
+	while (!r->px->stop) {
+		struct pollfd pfd[2] = { { .fd = r->a, .events = POLLIN },
+					 { .fd = r->b, .events = POLLIN } };
+
+		if (poll(pfd, 2, 50) <= 0)
+			continue;
+		if (pfd[0].revents && relay_chunk(r, r->a, r->b, true, &pos) < 0)
+			break;
+		if (pfd[1].revents && relay_chunk(r, r->b, r->a, false, &pos) < 0)
+			break;
+	}
+	shutdown(r->a, SHUT_RDWR);
+	shutdown(r->b, SHUT_RDWR);
+	return NULL;
+}
+
+static void *proxy_main(void *arg)
+{
+	struct proxy *px = arg;
+
+	while (!px->stop && px->n < XLMIG_MAX_CHANNELS) {
+		struct relay *r = &px->r[px->n];
+
+		if (xlmig_tcp_accept(px->lfd, 50, &r->a, NULL, 0) != XLMIG_OK)
+			continue;
+		if (xlmig_tcp_connect("127.0.0.1", px->dst_port, 1000, &r->b) != XLMIG_OK) {
+			close(r->a);
+			continue;
+		}
+		r->px = px;
+		r->index = px->n++;
+		pthread_create(&r->thread, NULL, relay_main, r);
+	}
+	return NULL;
+}
+
+static int proxy_start(struct proxy *px, uint16_t dst_port)
+{
+	uint16_t p;
+	int rc = xlmig_tcp_listen("127.0.0.1", "0", &px->lfd, &p);
+
+	snprintf(px->port, sizeof(px->port), "%u", p);
+	snprintf(px->dst_port, sizeof(px->dst_port), "%u", dst_port);
+	if (rc == XLMIG_OK)
+		pthread_create(&px->thread, NULL, proxy_main, px);
+	return rc;
+}
+
+static void proxy_stop(struct proxy *px)
+{
+	px->stop = 1;
+	pthread_join(px->thread, NULL);
+	for (unsigned i = 0; i < px->n; i++) {
+		pthread_join(px->r[i].thread, NULL);
+		close(px->r[i].a);
+		close(px->r[i].b);
+	}
+	close(px->lfd);
+}
+
+/* ---- sessions and transfers ---- */
+
+struct acceptor {
+	int lfd;
+	struct xlmig_conn_opts o;
+	struct xlmig_conn *conn;
+	int rc;
+};
+
+static void *accept_main(void *arg)
+{
+	struct acceptor *a = arg;
+
+	a->rc = xlmig_conn_listen_accept(a->lfd, &a->o, &test_key, &a->conn);
+	return NULL;
+}
+
+struct setup {
+	unsigned channels;
+	bool compress;
+	uint64_t bandwidth;
+	struct proxy *px;   /* optional, set up to the listener's port */
+};
+
+/* A session of s->channels channels: *src on the source, *dst on the
+ * destination. */
+static int session(const struct setup *s, struct xlmig_conn **src, struct xlmig_conn **dst)
+{
+	struct acceptor a = { 0 };
+	struct xlmig_conn_opts o;
+	pthread_t t;
+	char port[16];
+	uint16_t p;
+	int rc = xlmig_tcp_listen("127.0.0.1", "0", &a.lfd, &p);
+
+	if (rc != XLMIG_OK)
+		return rc;
+	snprintf(port, sizeof(port), "%u", p);
+	if (s->px && (rc = proxy_start(s->px, p)) != XLMIG_OK)
+		return rc;
+	xlmig_conn_opts_default(&o);
+	o.channels = s->channels;
+	o.compress = s->compress;
+	o.cache_bytes = s->compress ? XLMIG_CODEC_DEFAULT_CACHE : 0;
+	o.bandwidth = s->bandwidth;
+	o.io_timeout_ms = 5000;
+	a.o = o;
+	pthread_create(&t, NULL, accept_main, &a);
+	rc = xlmig_conn_connect("127.0.0.1", s->px ? s->px->port : port, &o, &test_key, src);
+	pthread_join(t, NULL);
+	close(a.lfd);
+	if (rc == XLMIG_OK && a.rc != XLMIG_OK) {
+		xlmig_conn_close(*src);
+		rc = a.rc;
+	} else if (rc != XLMIG_OK && a.rc == XLMIG_OK) {
+		xlmig_conn_close(a.conn);
+	}
+	*dst = a.conn;
+	return rc;
+}
+
+struct sending {
+	struct xlmig_conn *conn;
+	int fd;
+	struct xlmig_xfer_opts o;
+	struct xlmig_xfer_stats st;
+	volatile int cancel;
+	int rc;
+	char msg[512];
+};
+
+static void *send_main(void *arg)
+{
+	struct sending *s = arg;
+
+	s->rc = xlmig_xfer_send(s->conn, s->fd, &s->o, &s->st, &s->cancel);
+	snprintf(s->msg, sizeof(s->msg), "%s", xlmig_errmsg());
+	return NULL;
+}
+
+/* A file in the test's directory holding data; an fd open on it. */
+static int file_with(const char *name, const void *data, size_t len)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", unit_tmpdir(), name);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0 && len && xlmig_write_full(fd, data, len) != XLMIG_OK) {
+		close(fd);
+		return -1;
+	}
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_SET);
+	return fd;
+}
+
+static bool file_equals(int fd, const struct xlmig_buf *want)
+{
+	struct xlmig_buf got = { 0 };
+	uint8_t *p;
+	bool same;
+
+	if (lseek(fd, 0, SEEK_END) != (off_t)want->len || lseek(fd, 0, SEEK_SET) != 0)
+		return false;
+	p = xlmig_buf_extend(&got, want->len);
+	same = p && xlmig_read_full(fd, p, want->len) == XLMIG_OK &&
+	       memcmp(p, want->data, want->len) == 0;
+	xlmig_buf_free(&got);
+	return same;
+}
+
+static int make_stream(const struct xlmig_gen_params *p, struct xlmig_buf *out)
+{
+	struct xlmig_sink sink = { .write = xlmig_sink_buf_write, .opaque = out };
+
+	return xlmig_gen_stream(p, &sink);
+}
+
+/* One transfer of stream over a fresh session; results in *snd and the
+ * receiver's rc and stats. */
+struct run {
+	struct setup setup;
+	struct xlmig_xfer_opts so, ro;
+	struct sending snd;
+	struct xlmig_xfer_stats rst;
+	int rrc;
+	int out_fd;
+	volatile int rcancel;
+	uint64_t cancel_receiver_after_ms;
+};
+
+static void *cancel_later(void *arg)
+{
+	struct run *r = arg;
+
+	usleep((useconds_t)r->cancel_receiver_after_ms * 1000);
+	r->rcancel = 1;
+	return NULL;
+}
+
+static int run_transfer(struct run *r, const struct xlmig_buf *stream)
+{
+	struct xlmig_conn *src, *dst;
+	pthread_t t, canceller;
+	int rc = session(&r->setup, &src, &dst);
+
+	if (rc != XLMIG_OK)
+		return rc;
+	r->snd.conn = src;
+	r->snd.fd = file_with("in", stream->data, stream->len);
+	r->snd.o = r->so;
+	r->out_fd = file_with("out", NULL, 0);
+	pthread_create(&t, NULL, send_main, &r->snd);
+	if (r->cancel_receiver_after_ms)
+		pthread_create(&canceller, NULL, cancel_later, r);
+	r->rrc = xlmig_xfer_recv(dst, r->out_fd, &r->ro, &r->rst, &r->rcancel);
+	pthread_join(t, NULL);
+	if (r->cancel_receiver_after_ms)
+		pthread_join(canceller, NULL);
+	xlmig_conn_close(src);
+	xlmig_conn_close(dst);
+	close(r->snd.fd);
+	if (r->setup.px)
+		proxy_stop(r->setup.px);
+	return XLMIG_OK;
+}
+
+static void run_init(struct run *r, unsigned channels, bool compress)
+{
+	memset(r, 0, sizeof(*r));
+	r->setup.channels = channels;
+	r->setup.compress = compress;
+	xlmig_xfer_opts_default(&r->so);
+	xlmig_xfer_opts_default(&r->ro);
+}
+
+/* Transfer a stream and check identity, digest and stats. */
+static void identity_case(unsigned channels, bool compress, const struct xlmig_gen_params *p)
+{
+	struct xlmig_buf stream = { 0 };
+	uint64_t chan_sum = 0;
+	struct run r;
+
+	CHECK_OK(make_stream(p, &stream));
+	run_init(&r, channels, compress);
+	CHECK_OK(run_transfer(&r, &stream));
+	if (r.snd.rc != XLMIG_OK)
+		unit_fail(__FILE__, __LINE__, "sender: %s", r.snd.msg);
+	CHECK_OK(r.rrc);
+	CHECK_OK(r.snd.rc);
+	CHECK(file_equals(r.out_fd, &stream));
+	CHECK_EQ(r.snd.st.stream_bytes, stream.len);
+	CHECK_EQ(r.rst.stream_bytes, stream.len);
+	CHECK(memcmp(r.snd.st.digest, r.rst.digest, 32) == 0);
+	CHECK_EQ(r.snd.st.frames, r.rst.frames);
+	CHECK_EQ(r.snd.st.channels, channels);
+	CHECK_INT(r.snd.st.frames_pages, >, 0);
+	CHECK_EQ(r.snd.st.codec.pages_zero + r.snd.st.codec.pages_delta +
+		 r.snd.st.codec.pages_zstd + r.snd.st.codec.pages_raw,
+		 r.rst.codec.pages_zero + r.rst.codec.pages_delta + r.rst.codec.pages_zstd +
+		 r.rst.codec.pages_raw);
+	if (compress)
+		CHECK_INT(r.snd.st.wire_bytes, <, stream.len);
+	for (unsigned i = 0; i < channels; i++) {
+		chan_sum += r.snd.st.chan_bytes[i];
+		if (r.snd.st.frames >= 4 * channels)
+			CHECK_INT(r.snd.st.chan_bytes[i], >, 0);
+	}
+	CHECK_EQ(chan_sum, r.snd.st.wire_bytes);
+	close(r.out_fd);
+	xlmig_buf_free(&stream);
+}
+
+TEST(xfer_identity_one_channel_compressed)
+{
+	struct xlmig_gen_params p;
+
+	xlmig_gen_defaults(&p);
+	p.pages = 2048;
+	identity_case(1, true, &p);
+}
+
+TEST(xfer_identity_four_channels_compressed)
+{
+	struct xlmig_gen_params p;
+
+	xlmig_gen_defaults(&p);
+	p.pages = 4096;
+	p.batch = 256;
+	p.dirty_pages = 512;
+	identity_case(4, true, &p);
+}
+
+TEST(xfer_identity_four_channels_plain)
+{
+	struct xlmig_gen_params p;
+
+	xlmig_gen_defaults(&p);
+	p.pages = 2048;
+	p.batch = 100;
+	identity_case(4, false, &p);
+}
+
+TEST(xfer_identity_random_streams)
+{
+	uint64_t seed = xlmig_now_ns();
+
+	srand((unsigned)seed);
+	for (int i = 0; i < 4 && !unit_failed(); i++) {
+		struct xlmig_gen_params p;
+
+		xlmig_gen_defaults(&p);
+		p.seed = (uint64_t)rand();
+		p.pages = 1 + (uint64_t)(rand() % 3000);
+		p.batch = 1 + (unsigned)(rand() % XLMIG_MAX_PAGES_PER_RECORD);
+		p.iterations = (unsigned)(rand() % 3);
+		p.dirty_pages = (uint64_t)rand() % (p.pages + 1);
+		p.holes = rand() % 2;
+		p.guest_type = rand() % 2 ? XLMIG_GUEST_X86_PV : XLMIG_GUEST_X86_HVM;
+		p.libxc_version = 2 + (uint32_t)(rand() % 2);
+		p.xl_header = rand() % 2;
+		p.libxl = p.xl_header || rand() % 2;
+		p.content = (enum xlmig_gen_content)(1 + rand() % 4);
+		identity_case(1 + (unsigned)(rand() % 4), rand() % 2, &p);
+		if (unit_failed())
+			unit_fail(__FILE__, __LINE__, "seed %llu, case %d", (unsigned long long)seed, i);
+	}
+}
+
+TEST(xfer_reorder_bound_with_slow_channel)
+{
+	struct proxy px = { .slow_index = 1, .flip_at = -1 };
+	struct xlmig_gen_params p;
+	struct xlmig_buf stream = { 0 };
+	struct run r;
+	const uint64_t frame_max = 64 * XLMIG_PAGE_SIZE + 4096;
+
+	xlmig_gen_defaults(&p);
+	p.pages = 3000;
+	p.batch = 64;
+	p.content = XLMIG_GEN_RANDOM;
+	CHECK_OK(make_stream(&p, &stream));
+	run_init(&r, 4, true);
+	r.setup.px = &px;
+	r.so.round_robin = true;
+	r.ro.reorder_bytes = 512u << 10;
+	CHECK_OK(run_transfer(&r, &stream));
+	CHECK_OK(r.rrc);
+	CHECK_OK(r.snd.rc);
+	CHECK(file_equals(r.out_fd, &stream));
+	/* the slow channel made frames wait, but never more than the bound
+	 * plus one frame per channel */
+	CHECK_INT(r.rst.reorder_peak, >, r.ro.reorder_bytes / 2);
+	CHECK_INT(r.rst.reorder_peak, <=, r.ro.reorder_bytes + 4 * (frame_max + 128));
+	close(r.out_fd);
+	xlmig_buf_free(&stream);
+}
+
+TEST(xfer_corruption_in_flight_fails)
+{
+	struct proxy px = { .slow_index = -1, .flip_at = 300000 };
+	struct xlmig_gen_params p;
+	struct xlmig_buf stream = { 0 };
+	struct run r;
+
+	xlmig_gen_defaults(&p);
+	p.pages = 2048;
+	CHECK_OK(make_stream(&p, &stream));
+	run_init(&r, 1, false);
+	r.setup.px = &px;
+	CHECK_OK(run_transfer(&r, &stream));
+	CHECK(r.rrc != XLMIG_OK);
+	CHECK(r.snd.rc != XLMIG_OK || r.rrc == XLMIG_E_FORMAT);
+	close(r.out_fd);
+	xlmig_buf_free(&stream);
+}
+
+TEST(xfer_dropped_connection_fails_both_sides)
+{
+	struct proxy px = { .slow_index = -1, .flip_at = -1, .cut_after = 2u << 20 };
+	struct xlmig_gen_params p;
+	struct xlmig_buf stream = { 0 };
+	struct run r;
+	uint64_t start = xlmig_now_ns();
+
+	xlmig_gen_defaults(&p);
+	p.pages = 8192;
+	p.content = XLMIG_GEN_RANDOM;
+	CHECK_OK(make_stream(&p, &stream));
+	run_init(&r, 4, true);
+	r.setup.px = &px;
+	CHECK_OK(run_transfer(&r, &stream));
+	CHECK(r.rrc != XLMIG_OK);
+	CHECK(r.snd.rc != XLMIG_OK);
+	CHECK_INT(xlmig_now_ns() - start, <, 5000000000ull);
+	close(r.out_fd);
+	xlmig_buf_free(&stream);
+}
+
+static void *cancel_sender_later(void *arg)
+{
+	struct sending *s = arg;
+
+	usleep(200000);
+	s->cancel = 1;
+	return NULL;
+}
+
+TEST(xfer_cancel_on_source)
+{
+	struct xlmig_gen_params p;
+	struct xlmig_buf stream = { 0 };
+	struct xlmig_conn *src, *dst;
+	struct xlmig_xfer_opts ro;
+	struct xlmig_xfer_stats rst;
+	struct setup s = { .channels = 2, .compress = false, .bandwidth = 4u << 20 };
+	struct sending snd = { 0 };
+	pthread_t t, c;
+	int out, rrc;
+	uint64_t start = xlmig_now_ns();
+
+	xlmig_gen_defaults(&p);
+	p.pages = 8192;
+	p.content = XLMIG_GEN_RANDOM;
+	CHECK_OK(make_stream(&p, &stream));
+	CHECK_OK(session(&s, &src, &dst));
+	snd.conn = src;
+	snd.fd = file_with("in", stream.data, stream.len);
+	xlmig_xfer_opts_default(&snd.o);
+	xlmig_xfer_opts_default(&ro);
+	out = file_with("out", NULL, 0);
+	pthread_create(&t, NULL, send_main, &snd);
+	pthread_create(&c, NULL, cancel_sender_later, &snd);
+	rrc = xlmig_xfer_recv(dst, out, &ro, &rst, NULL);
+	pthread_join(t, NULL);
+	pthread_join(c, NULL);
+	CHECK_EQ(snd.rc, XLMIG_E_CANCELLED);
+	CHECK_EQ(rrc, XLMIG_E_CANCELLED);
+	CHECK(strstr(xlmig_errmsg(), "source cancelled") != NULL);
+	CHECK_INT(xlmig_now_ns() - start, <, 2000000000ull);
+	xlmig_conn_close(src);
+	xlmig_conn_close(dst);
+	close(snd.fd);
+	close(out);
+	xlmig_buf_free(&stream);
+}
+
+TEST(xfer_cancel_on_destination)
+{
+	struct xlmig_gen_params p;
+	struct xlmig_buf stream = { 0 };
+	struct run r;
+
+	xlmig_gen_defaults(&p);
+	p.pages = 8192;
+	p.content = XLMIG_GEN_RANDOM;
+	CHECK_OK(make_stream(&p, &stream));
+	run_init(&r, 3, true);
+	r.setup.bandwidth = 4u << 20;
+	r.cancel_receiver_after_ms = 200;
+	CHECK_OK(run_transfer(&r, &stream));
+	CHECK_EQ(r.rrc, XLMIG_E_CANCELLED);
+	CHECK_EQ(r.snd.rc, XLMIG_E_CANCELLED);
+	CHECK(strstr(r.snd.msg, "destination cancelled") != NULL);
+	close(r.out_fd);
+	xlmig_buf_free(&stream);
+}
+
+TEST(xfer_truncated_source_stream)
+{
+	struct xlmig_gen_params p;
+	struct xlmig_buf stream = { 0 };
+	struct run r;
+
+	xlmig_gen_defaults(&p);
+	CHECK_OK(make_stream(&p, &stream));
+	stream.len -= 100;
+	run_init(&r, 2, true);
+	CHECK_OK(run_transfer(&r, &stream));
+	CHECK_EQ(r.snd.rc, XLMIG_E_TRUNCATED);
+	CHECK_EQ(r.rrc, XLMIG_E_PEER);
+	CHECK(strstr(xlmig_errmsg(), "source reported") != NULL);
+	close(r.out_fd);
+	xlmig_buf_free(&stream);
+}
+
+/* The producer writes into a pipe while the sender reads it, as the
+ * hypervisor backend does. */
+struct producer {
+	int fd;
+	const struct xlmig_buf *stream;
+};
+
+static void *produce(void *arg)
+{
+	struct producer *pr = arg;
+
+	for (size_t off = 0; off < pr->stream->len; off += 10000)
+		if (xlmig_write_full(pr->fd, pr->stream->data + off,
+				     XLMIG_MIN((size_t)10000, pr->stream->len - off)) != XLMIG_OK)
+			break;
+	close(pr->fd);
+	return NULL;
+}
+
+TEST(xfer_from_a_pipe)
+{
+	struct xlmig_gen_params p;
+	struct xlmig_buf stream = { 0 };
+	struct xlmig_conn *src, *dst;
+	struct xlmig_xfer_opts ro;
+	struct xlmig_xfer_stats rst;
+	struct setup s = { .channels = 2, .compress = true };
+	struct sending snd = { 0 };
+	struct producer pr;
+	pthread_t t, pt;
+	int pfd[2], out;
+
+	xlmig_gen_defaults(&p);
+	p.pages = 1024;
+	CHECK_OK(make_stream(&p, &stream));
+	CHECK(pipe(pfd) == 0);
+	pr = (struct producer){ .fd = pfd[1], .stream = &stream };
+	CHECK_OK(session(&s, &src, &dst));
+	snd.conn = src;
+	snd.fd = pfd[0];
+	xlmig_xfer_opts_default(&snd.o);
+	xlmig_xfer_opts_default(&ro);
+	out = file_with("out", NULL, 0);
+	pthread_create(&pt, NULL, produce, &pr);
+	pthread_create(&t, NULL, send_main, &snd);
+	CHECK_OK(xlmig_xfer_recv(dst, out, &ro, &rst, NULL));
+	pthread_join(t, NULL);
+	pthread_join(pt, NULL);
+	CHECK_OK(snd.rc);
+	CHECK(file_equals(out, &stream));
+	xlmig_conn_close(src);
+	xlmig_conn_close(dst);
+	close(pfd[0]);
+	close(out);
+	xlmig_buf_free(&stream);
+}
