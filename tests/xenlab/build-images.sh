@@ -110,7 +110,8 @@ add_xlmig() { # root
 
 add_lab() { # root
 	local r=$1
-	mkdir -p "$r/lab/scenarios" "$r/lab/guest"
+	mkdir -p "$r/lab/scenarios" "$r/lab/guest" "$r/lab/bin"
+	gcc -static -O2 -Wall -Wextra -Werror -Wshadow -o "$r/lab/bin/labclock" "$here/dom0/labclock.c"
 	install -m 755 "$here/dom0/init" "$r/init"
 	install -m 755 "$here/dom0/runner.sh" "$r/lab/runner.sh"
 	install -m 644 "$here/dom0/lib.sh" "$r/lab/lib.sh"

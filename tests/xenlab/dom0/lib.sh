@@ -11,12 +11,13 @@
 # share one guest per host when they can, because booting it costs about
 # 15 s under the emulator; each checks the guest is sound before use.
 
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/xen-4.17/bin
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/xen-4.17/bin:/lab/bin
 LAB_RUN=/run/lab
 LAB_CONSOLE_LOGS=/var/log/xen/console
 LAB_GUEST_DIR=/lab/guest
 LAB_XL_PORT=5555        # stock xl migrate-receive behind socat
 LAB_SYNC_PORT=5600      # the pair's rendezvous, served by host b
+LAB_CLOCK_PORT=5601     # host b's clock, for labclock
 XLMIG_KEY=/etc/xlmig/key
 LAB_SCENARIO=${LAB_SCENARIO:-none}
 
@@ -73,8 +74,23 @@ lab_stop_background() {
 lab_host_setup() {
 	case $LAB_HOST in
 	a) lab_net_up 10.99.0.1 ;;
-	b) lab_net_up 10.99.0.2 ;;
+	b) lab_net_up 10.99.0.2
+	   labclock serve $LAB_CLOCK_PORT &
+	   ;;
 	esac
+}
+
+# Host a takes host b's time (see labclock.c), so the guest's own view of
+# a migration between them is not skewed by the hosts' clocks.
+lab_clock_sync() {
+	local i=0 out
+	[ "$LAB_HOST" = a ] || return 0
+	until out=$(labclock sync 10.99.0.2 $LAB_CLOCK_PORT 2> /dev/null); do
+		i=$((i + 1))
+		[ $i -gt 60 ] && { lab_log "clock sync with host b failed"; return 1; }
+		sleep 1
+	done
+	lab_log "clock set to host b's: $out"
 }
 
 lab_net_up() { # address
@@ -278,6 +294,7 @@ xlmigd_stop() {
 #   xlmig-xlmigd xlmig migrate through xlmigd to the peer's xlmigd
 #   xlmig-xl     xlmig migrate, xl transport, to stock xl migrate-receive
 #   xl-xlmig     stock xl migrate to xlmig migrate-receive (behind socat)
+#   xlmig-xlmig  xlmig migrate --plain (xl's protocol) to xlmig migrate-receive
 
 method_receiver_start() { # method
 	case $1 in
@@ -308,12 +325,14 @@ method_receiver_wait() { # timeout
 }
 
 # method_send METHOD NAME DEST: the migration command, output in send.log.
+# XLMIG_OPTS adds options to xlmig migrate (e.g. --policy xen).
 method_send() {
 	local transport="socat -b 262144 - TCP:$3:$LAB_XL_PORT,retry=60,interval=0.5"
 	case $1 in
 	xl-*) xl migrate -s "" "$2" "$transport" ;;
-	xlmig-xlmigd) need_xlmig xlmigd; xlmigd_start && xlmig migrate --hv xen "$2" "$3" ;;
-	xlmig-*) need_xlmig xlmig; xlmig migrate --hv xen -s "" "$2" "$transport" ;;
+	xlmig-xlmigd) need_xlmig xlmigd; xlmigd_start && xlmig migrate ${XLMIG_OPTS:-} "$2" "$3" ;;
+	xlmig-xl) need_xlmig xlmig; xlmig migrate --xl-receiver ${XLMIG_OPTS:-} -s "" "$2" "$transport" ;;
+	xlmig-xlmig) need_xlmig xlmig; xlmig migrate --plain ${XLMIG_OPTS:-} -s "" "$2" "$transport" ;;
 	esac > "$LAB_RUN/send.log" 2>&1
 }
 
@@ -325,12 +344,13 @@ check_left() { # name
 	[ -z "$(lab_leftovers)" ] || fail "left behind on the source: $(lab_leftovers)"
 }
 
-# The guest runs here as a different domain, its counter went on from
+# The guest runs here as a different domain (not checked when OLD-DOMID
+# is "-": it was another host's), its counter went on from
 # BEFORE, and it is the same boot: migrated, not restarted.
 check_arrived() { # name old-domid before-n boot-id
 	local id
 	id=$(xl domid "$1" 2>/dev/null) || fail "$1 not running on the destination"
-	[ "$id" != "$2" ] || fail "$1 kept domid $id: it never moved"
+	[ "$2" = - ] || [ "$id" != "$2" ] || fail "$1 kept domid $id: it never moved"
 	guest_running "$1" || fail "$1 is not running after migration ($(xl list "$1" | tail -n 1))"
 	guest_wait_n "$1" $(($3 + 2)) 30 || fail "$1's counter stopped at $(guest_last_n "$1") (was $3 before)"
 	[ "$(guest_log "$1" | sed -n 's/^XLG n=[0-9]* boot=\([0-9a-f]*\) .*/\1/p' | tail -n 1)" = "$4" ] ||
@@ -360,4 +380,77 @@ migrate_local() {
 	figure "method=$method time_ms=$((t1 - t0)) downtime_ms=$(guest_max_gap "$name" "$n0")" \
 		"wire_bytes=$((b1 - b0)) domid=$id0->$(xl domid "$name")"
 	echo "$((t1 - t0)) $(guest_max_gap "$name" "$n0") $((b1 - b0))" > "$LAB_RUN/last-figures"
+}
+
+# ---- two hosts ----
+
+# pair_roles NAME: the host that holds the guest sends it (LAB_ROLE=src),
+# the other receives (dst); when neither does, host a boots one.  The
+# clocks are synced again, as emulated clocks drift.
+pair_roles() {
+	local mine=0 theirs
+	guest_sound "$1" && mine=1
+	theirs=$(lab_sync roles $mine) || fail "the peer host never met us at the start"
+	if [ $mine = 1 ] && { [ "$theirs" = 0 ] || [ "$LAB_HOST" = a ]; }; then
+		LAB_ROLE=src
+	elif [ "$theirs" = 1 ]; then
+		LAB_ROLE=dst
+	else
+		[ "$LAB_HOST" = a ] && LAB_ROLE=src || LAB_ROLE=dst
+	fi
+	[ $LAB_ROLE = dst ] && lab_destroy_all
+	lab_clock_sync
+	lab_sync clock > /dev/null || fail "the peer host did not come back after the clock sync"
+	lab_log "$LAB_HOST is the $LAB_ROLE of $1"
+}
+
+# migrate_pair METHOD NAME: move the guest to the other host; the sender
+# reports time and bytes, the receiver what the guest saw.
+migrate_pair() {
+	pair_roles "$2"
+	if [ $LAB_ROLE = src ]; then
+		migrate_pair_send "$@"
+	else
+		migrate_pair_receive "$@"
+	fi
+}
+
+migrate_pair_send() { # method name
+	local method=$1 name=$2 peer n0 boot t0 t1 b0 b1 rc=0 seen
+	guest_ensure "$name"
+	n0=$(guest_last_n "$name")
+	boot=$(guest_boot_id "$name")
+	peer=$(lab_peer_ip)
+	lab_sync ready "$n0 $boot" > /dev/null || fail "the receiver never got ready"
+	b0=$(wire_bytes)
+	t0=$(now_ms)
+	method_send "$method" "$name" "$peer" || rc=$?
+	t1=$(now_ms)
+	b1=$(wire_bytes)
+	sed 's/^/sender: /' "$LAB_RUN/send.log"
+	lab_sync sent $rc > /dev/null || fail "the receiver went away"
+	[ $rc = 0 ] || fail "$method migration exited $rc: $(tail -n 1 "$LAB_RUN/send.log")"
+	check_left "$name"
+	seen=$(lab_sync seen) || fail "the receiver did not report"
+	[ "$seen" = fail ] && fail "the receiver found the guest wrong (see its log)"
+	figure "method=$method time_ms=$((t1 - t0)) downtime_ms=$seen wire_bytes=$((b1 - b0))"
+	pass "sent to $peer"
+}
+
+migrate_pair_receive() { # method name
+	local method=$1 name=$2 info n0 boot rc
+	method_receiver_start "$method"
+	info=$(lab_sync ready) || fail "the sender never came"
+	n0=${info% *}
+	boot=${info#* }
+	rc=$(LAB_SYNC_TIMEOUT=300 lab_sync sent) || fail "the sender never finished"
+	method_receiver_wait 30 || lab_log "receiver did not finish"
+	if [ "$rc" != 0 ]; then
+		lab_sync seen fail > /dev/null
+		fail "the sender's migration failed (exit $rc)"
+	fi
+	( check_arrived "$name" - "$n0" "$boot" ) || { lab_sync seen fail > /dev/null; exit 1; }
+	guest_log "$name" | tail -n 6 | sed 's/^/guest: /'
+	lab_sync seen "$(guest_max_gap "$name" "$n0")" > /dev/null
+	pass "received"
 }

@@ -1,0 +1,7 @@
+# xenlab-boot: local
+# xenlab-core: no
+# xenlab-timeout: 150
+# xenlab-about: interop: xlmig migrate (xl protocol) to a stock xl migrate-receive
+. /lab/lib.sh
+migrate_local xlmig-xl g1
+pass
