@@ -15,6 +15,7 @@ struct sim_dom {
 	char name[XLMIG_NAME_MAX];
 	enum xlmig_dom_state state;
 	bool saving;               /* a save_live is running on it */
+	unsigned pins;             /* long calls using g outside the lock */
 	struct xlmig_sim_guest *g;
 	struct sim_dom *next;
 };
@@ -198,17 +199,47 @@ int xlmig_hv_sim_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *counter)
 	return with_guest(hv, domid, read_counter, counter);
 }
 
-static int read_digest(struct sim_dom *d, void *arg)
+/* Take a reference on a domain for a long call made outside the lock
+ * (a memory digest, a save): destroy waits for nobody and refuses. */
+static int pin_dom(struct sim_host *h, uint32_t domid, bool stopped_only,
+		   struct sim_dom **out)
 {
-	if (d->state == XLMIG_DOM_RUNNING || d->saving)
-		return xlmig_fail(XLMIG_E_INVAL, "domain %u is running: pause it before taking a memory digest",
-				  d->domid);
-	return xlmig_sim_guest_digest(d->g, arg);
+	struct sim_dom *d;
+	int rc;
+
+	pthread_mutex_lock(&h->lock);
+	rc = get_dom(h, domid, &d);
+	if (rc == XLMIG_OK && stopped_only && (d->state == XLMIG_DOM_RUNNING || d->saving))
+		rc = xlmig_fail(XLMIG_E_INVAL, "domain %u is running: pause it before taking a memory digest",
+				domid);
+	if (rc == XLMIG_OK) {
+		d->pins++;
+		*out = d;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+static void unpin_dom(struct sim_host *h, struct sim_dom *d)
+{
+	pthread_mutex_lock(&h->lock);
+	d->pins--;
+	pthread_mutex_unlock(&h->lock);
 }
 
 int xlmig_hv_sim_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32])
 {
-	return with_guest(hv, domid, read_digest, out);
+	struct sim_dom *d;
+	int rc;
+
+	if (!xlmig_hv_is_sim(hv))
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "this call needs the sim backend");
+	rc = pin_dom(host_of(hv), domid, true, &d);
+	if (rc != XLMIG_OK)
+		return rc;
+	rc = xlmig_sim_guest_digest(d->g, out);
+	unpin_dom(host_of(hv), d);
+	return rc;
 }
 
 static int read_workload(struct sim_dom *d, void *arg)
@@ -294,6 +325,11 @@ static int sim_pause(struct xlmig_hv *hv, uint32_t domid)
 
 static int do_unpause(struct sim_dom *d, void *arg)
 {
+	/* The save pauses the guest for stop-and-copy; running it then
+	 * would change memory behind the final pass. */
+	if (d->saving)
+		return xlmig_fail(XLMIG_E_INVAL, "domain %u is being saved: cancel the migration to run it again",
+				  d->domid);
 	if (d->state == XLMIG_DOM_SUSPENDED)
 		return xlmig_fail(XLMIG_E_INVAL, "domain %u is suspended after a save: resume or destroy it",
 				  d->domid);
@@ -362,8 +398,8 @@ static int sim_destroy(struct xlmig_hv *hv, uint32_t domid)
 	d = *pp;
 	if (!d)
 		rc = xlmig_fail(XLMIG_E_NOTFOUND, "no sim domain with id %u", domid);
-	else if (d->saving)
-		rc = xlmig_fail(XLMIG_E_INVAL, "domain %u is being saved: cancel the migration first", domid);
+	else if (d->saving || d->pins)
+		rc = xlmig_fail(XLMIG_E_INVAL, "domain %u is being saved or read: cancel the migration first", domid);
 	else
 		*pp = d->next;
 	pthread_mutex_unlock(&h->lock);

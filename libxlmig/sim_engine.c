@@ -122,7 +122,7 @@ struct save_ctx {
 	uint8_t *gathered;          /* BATCH_PAGES pages */
 	uint64_t pages_sent;
 	unsigned iterations;
-	bool paused;
+	bool paused;                /* by the save: undo on failure */
 };
 
 static bool cancelled(const struct save_ctx *c)
@@ -383,11 +383,13 @@ static int send_verify(struct save_ctx *c)
 
 static int stop_and_copy(struct save_ctx *c, struct xlmig_save_result *res)
 {
+	/* A guest the administrator paused stays paused if the save fails. */
+	bool was_paused = xlmig_sim_guest_paused(c->g);
 	int rc = xlmig_sim_guest_pause(c->g);
 
 	if (rc != XLMIG_OK)
 		return rc;
-	c->paused = true;
+	c->paused = !was_paused;
 	res->paused_at_ns = xlmig_now_ns();
 	xlmig_sim_guest_dirty_clean(c->g, c->bitmap);
 	rc = send_marked(c);

@@ -506,6 +506,7 @@ TEST(sim_hv_save_refuses_stopped_and_busy_domains)
 	sleep_ms(100);
 	CHECK_EQ(hv->ops->save_live(hv, id, -1, &opts, &res), XLMIG_E_INVAL);
 	CHECK_EQ(hv->ops->destroy(hv, id), XLMIG_E_INVAL);
+	CHECK_EQ(hv->ops->unpause(hv, id), XLMIG_E_INVAL);
 	cancel = 1;
 	pthread_join(s.thread, NULL);
 	pthread_join(r.thread, NULL);
