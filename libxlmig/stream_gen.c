@@ -348,7 +348,7 @@ static int hvm_state(struct gen *g)
 	xlmig_put_le32(params, HVM_PARAM_COUNT);
 	for (unsigned i = 0; i < HVM_PARAM_COUNT; i++) {
 		xlmig_put_le64(params + 8 + 16 * i, i + 1);              /* index */
-		xlmig_put_le64(params + 16 + 16 * i, g->p->pages - 1 - i); /* a pfn */
+		xlmig_put_le64(params + 16 + 16 * i, g->p->pages - 1 - i % g->p->pages); /* a pfn */
 	}
 	return rc ? rc : rec(g, XLMIG_REC_HVM_PARAMS, params, sizeof(params));
 }
@@ -444,7 +444,7 @@ static int libxl_tail(struct gen *g)
 static int check_params(const struct xlmig_gen_params *p)
 {
 	if ((p->guest_type != XLMIG_GUEST_X86_PV && p->guest_type != XLMIG_GUEST_X86_HVM) ||
-	    p->libxc_version < 2 || p->libxc_version > 3 || p->pages < 16 ||
+	    p->libxc_version < 2 || p->libxc_version > 3 || p->pages < 1 ||
 	    p->pages > XLMIG_PFN_MASK || p->batch < 1 || p->batch > XLMIG_MAX_PAGES_PER_RECORD ||
 	    (p->xl_header && !p->libxl) || !p->name)
 		return xlmig_fail(XLMIG_E_INVAL, "generator: inconsistent parameters (guest type "

@@ -1,0 +1,42 @@
+#!/bin/bash
+# run.sh - run every built fuzzer for SECONDS each and end with the line
+# "N passed, N failed" (exit status 1 if any failed).
+#
+#   tests/fuzz/run.sh SECONDS        B=DIR selects the build (default build)
+#
+# Builds nothing: each $B/fuzz/fuzz_NAME runs over a temporary copy of
+# tests/fuzz/corpus/NAME/ (so the tree is never modified).  A crashing
+# input is kept in $B/fuzz-artifacts/ and its log tail is shown.
+set -u
+cd "$(dirname "$0")/../.."
+secs=${1:?usage: tests/fuzz/run.sh SECONDS}
+B=${B:-build}
+pass=0
+fail=0
+shopt -s nullglob
+
+for fuzzer in "$B"/fuzz/fuzz_*; do
+	[ -f "$fuzzer" ] && [ -x "$fuzzer" ] || continue
+	name=$(basename "$fuzzer")
+	work=$(mktemp -d "${TMPDIR:-/tmp}/xlmig-$name.XXXXXX")
+	mkdir -p "$work/corpus" "$work/artifacts"
+	if [ -d "tests/fuzz/corpus/${name#fuzz_}" ]; then
+		cp -R "tests/fuzz/corpus/${name#fuzz_}/." "$work/corpus/"
+	fi
+	if "$fuzzer" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 \
+		-artifact_prefix="$work/artifacts/" "$work/corpus" >"$work/log" 2>&1; then
+		echo "ok $name"
+		pass=$((pass + 1))
+	else
+		echo "FAIL $name"
+		tail -n 30 "$work/log"
+		mkdir -p "$B/fuzz-artifacts"
+		cp "$work"/artifacts/* "$B/fuzz-artifacts/" 2>/dev/null &&
+			echo "  crashing input kept in $B/fuzz-artifacts/"
+		fail=$((fail + 1))
+	fi
+	rm -rf "$work"
+done
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
