@@ -312,35 +312,36 @@ static int count_only(void *opaque, const struct xlmig_item *it)
 	return 0;
 }
 
-/* Parse speed over a stream in memory (the figure is printed). */
+/* Parse speed over a stream in memory, in chunks as a socket or a file
+ * delivers them and in one piece (the figures are printed). */
 TEST(stream_parse_throughput)
 {
+	static const size_t chunks[] = { 64u << 10, 1u << 20, SIZE_MAX };
 	struct xlmig_gen_params gp;
 	struct xlmig_buf in = { 0 };
 	struct xlmig_parser *p;
-	uint64_t seen = 0, t0, t1;
-	const size_t chunk = 1u << 20;
+	uint64_t seen, t0, t1;
 
 	xlmig_gen_defaults(&gp);
 	gp.pages = 128u << 8; /* 128 MiB */
 	gp.iterations = 0;
 	gp.content = XLMIG_GEN_ZERO;
 	CHECK_OK(generate(&gp, &in));
-	for (int whole = 0; whole < 2; whole++) {
+	for (size_t c = 0; c < XLMIG_ARRAY_SIZE(chunks); c++) {
+		size_t chunk = XLMIG_MIN(chunks[c], in.len);
+
 		seen = 0;
 		p = xlmig_parser_new(count_only, &seen);
 		CHECK(p != NULL);
 		t0 = xlmig_now_ns();
-		for (size_t off = 0; off < in.len; off += whole ? in.len : chunk)
-			CHECK_OK(xlmig_parser_feed(p, in.data + off,
-						   XLMIG_MIN(whole ? in.len : chunk, in.len - off)));
+		for (size_t off = 0; off < in.len; off += chunk)
+			CHECK_OK(xlmig_parser_feed(p, in.data + off, XLMIG_MIN(chunk, in.len - off)));
 		CHECK_OK(xlmig_parser_finish(p));
 		t1 = xlmig_now_ns();
 		xlmig_parser_free(p);
 		CHECK(seen == in.len);
-		fprintf(stderr, "    parse %zu MiB in %s: %.0f MB/s\n", in.len >> 20,
-			whole ? "one chunk" : "1 MiB chunks",
-			(double)in.len / 1e6 / ((double)(t1 - t0 + 1) / 1e9));
+		fprintf(stderr, "    parse %.0f MB in %zu-byte chunks: %.0f MB/s\n",
+			(double)in.len / 1e6, chunk, (double)in.len / 1e6 / ((double)(t1 - t0 + 1) / 1e9));
 	}
 	xlmig_buf_free(&in);
 }
