@@ -337,9 +337,24 @@ static int sc_rename_back(void *o)
 	struct send_ctx *c = o;
 	return c->hv->ops->rename(c->hv, c->dom.domid, c->dom.name);
 }
+/* A save that fails before the guest stops leaves it running (the sim
+ * engine guarantees it; libxl may or may not have suspended it), and a
+ * running guest has nothing to resume: asking the backend would fail. */
 static int sc_resume(void *o)
 {
 	struct send_ctx *c = o;
+	struct xlmig_domain_info now;
+	char id[16];
+	int rc;
+
+	snprintf(id, sizeof(id), "%u", c->dom.domid);
+	rc = c->hv->ops->lookup(c->hv, id, &now);
+	if (rc)
+		return xlmig_fail_prefix(rc, "looking for domain %u to resume it", c->dom.domid);
+	if (now.state == XLMIG_DOM_RUNNING) {
+		xlmig_info("domain %u never stopped: nothing to resume", c->dom.domid);
+		return XLMIG_OK;
+	}
 	return c->hv->ops->resume(c->hv, c->dom.domid);
 }
 static int sc_destroy(void *o)
@@ -354,16 +369,20 @@ static const struct xlmig_xlsend_ops hv_send_ops = {
 
 int xlmig_xl_migrate_send_fds(struct xlmig_hv *hv, const struct xlmig_xl_migrate_opts *o,
 			      int send_fd, int recv_fd, const char *rune,
-			      struct xlmig_xlsend_result *res)
+			      struct xlmig_xl_send_report *rep)
 {
-	struct xlmig_xlsend_result local;
+	struct xlmig_xl_send_report local;
 	struct xlmig_policy policy;
 	struct send_ctx c;
 	int rc;
 
 	memset(&c, 0, sizeof(c));
-	if (!res)
-		res = &local;
+	if (!rep)
+		rep = &local;
+	memset(rep, 0, sizeof(*rep));
+	rep->proto.failed_in = XLMIG_XLSEND_BANNER;
+	rep->proto.outcome = XLMIG_XLSEND_UNTOUCHED;
+	rep->proto.peer_status = -1;
 	if (o->preserve_domid)
 		return xlmig_fail(XLMIG_E_UNSUPPORTED,
 				  "-D (preserve the domain id) is not supported by xlmig: migrate without it");
@@ -379,7 +398,8 @@ int xlmig_xl_migrate_send_fds(struct xlmig_hv *hv, const struct xlmig_xl_migrate
 	c.save.policy = &policy;
 	c.save.debug = o->debug;
 	c.save.config_override = o->config_file;
-	rc = xlmig_xlproto_send(send_fd, recv_fd, rune, &hv_send_ops, &c, res);
+	rc = xlmig_xlproto_send(send_fd, recv_fd, rune, &hv_send_ops, &c, &rep->proto);
+	rep->save = c.res;
 	if (rc)
 		return xlmig_fail_prefix(rc, "migrating domain %s (%u)", c.dom.name, c.dom.domid);
 	xlmig_info("Migration of %s successful: %u iterations, %llu pages sent.", c.dom.name,

@@ -89,11 +89,17 @@ int xlmig_xl_rune(const struct xlmig_xl_migrate_opts *o, char **out);
 /* Whole xl migrate: run the rune, speak xl's protocol over its stdin and
  * stdout, save through hv. */
 int xlmig_xl_migrate_send(struct xlmig_hv *hv, const struct xlmig_xl_migrate_opts *o);
+/* What became of a send: the protocol's outcome and the save's figures
+ * (the save's are zero when it never ran). */
+struct xlmig_xl_send_report {
+	struct xlmig_xlsend_result proto;
+	struct xlmig_save_result save;
+};
 /* Only the protocol, over given fds (in-process tests, other transports).
- * rune may be NULL; res may be NULL. */
+ * rune may be NULL; rep may be NULL. */
 int xlmig_xl_migrate_send_fds(struct xlmig_hv *hv, const struct xlmig_xl_migrate_opts *o,
 			      int send_fd, int recv_fd, const char *rune,
-			      struct xlmig_xlsend_result *res);
+			      struct xlmig_xl_send_report *rep);
 
 /* ---- xl migrate-receive ---- */
 
