@@ -60,7 +60,9 @@ int xlmig_sim_save(struct xlmig_sim_guest *g, const char *name, int fd,
 		   const struct xlmig_save_opts *opts, bool want_digest,
 		   struct xlmig_save_result *res);
 /* Read a whole stream from fd (up to libxl END) and build a paused guest
- * from it; name gets the config's c_info.name.  *out is set only on
+ * from it; name gets the config's c_info.name.  The fd must carry the
+ * stream alone: it is read in large chunks, and bytes after the final
+ * END are an error.  *out is set only on
  * success; on failure nothing is left. */
 int xlmig_sim_restore(int fd, struct xlmig_sim_guest **out, char name[XLMIG_NAME_MAX]);
 

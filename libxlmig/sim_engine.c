@@ -348,6 +348,8 @@ static int precopy(struct save_ctx *c)
 	xlmig_sim_guest_logdirty(c->g, true);
 	mark_all(c);
 	for (;;) {
+		if (cancelled(c))
+			return xlmig_fail(XLMIG_E_CANCELLED, "save cancelled");
 		rc = send_marked(c);
 		if (rc != XLMIG_OK)
 			return rc;

@@ -839,3 +839,35 @@ TEST(sim_hv_restore_refuses_a_taken_name_before_reading)
 	CHECK_EQ(dom_count(hv), 1);
 	xlmig_hv_close(hv);
 }
+
+TEST(sim_hv_xen_policy_stops_after_five_iterations)
+{
+	struct xlmig_policy_config cfg;
+	struct xlmig_policy policy;
+	struct xlmig_hv *hv;
+	struct reader r;
+	struct saver s = { 0 };
+	uint32_t id;
+	int rfd;
+
+	xlmig_policy_config_default(&cfg);
+	cfg.kind = XLMIG_POLICY_KIND_XEN;
+	xlmig_policy_init(&policy, &cfg);
+	CHECK_OK(xlmig_hv_open("sim", &hv));
+	/* Over a 64 MB/s link far more than 50 pages are dirty after every
+	 * pass: only the iteration count ends it. */
+	CHECK_OK(make_guest(hv, "vm", 64 * MIB, 200 * MIB, XLMIG_SIM_HOTSET, 16 * MIB, 0, &id));
+	rfd = start_save(&s, hv, id, &policy);
+	CHECK(rfd >= 0);
+	CHECK_EQ(start_reader(&r, rfd, 64 * MIB, false), 0);
+	pthread_join(s.thread, NULL);
+	pthread_join(r.thread, NULL);
+	CHECK_OK(s.rc);
+	CHECK_EQ(policy.n_iter, 5);
+	CHECK(policy.iter[3].dirty_after >= 50);
+	CHECK_EQ(policy.iter[4].decision, XLMIG_POLICY_STOP_AND_COPY);
+	CHECK(strstr(policy.reason, "5 iterations") != NULL);
+	CHECK_EQ(s.res.iterations, 6);   /* five passes and the final one */
+	CHECK_EQ(policy.throttle_pct, 0);
+	xlmig_hv_close(hv);
+}
