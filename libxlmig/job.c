@@ -38,7 +38,8 @@ struct xlmig_job {
 	struct xlmig_job_record rec;
 	struct xlmig_job_progress prog;
 	struct xlmig_conn *conn;
-	volatile int cancel;
+	volatile int cancel;                /* the administrator's cancel */
+	volatile int stop_save;             /* the save must stop (cancel or failure) */
 	bool committing;                    /* past the last cancel point */
 	bool renamed_away;
 	struct xlmig_job_stats stats;
@@ -253,6 +254,7 @@ int xlmig_job_cancel(struct xlmig_job *job)
 				job->rec.id);
 	} else {
 		__atomic_store_n(&job->cancel, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&job->stop_save, 1, __ATOMIC_RELEASE);
 		/* Wake the job wherever it blocks on the network; it rolls back. */
 		if (job->conn)
 			xlmig_conn_interrupt(job->conn);
@@ -452,7 +454,7 @@ static void *producer_main(void *arg)
 	struct xlmig_job *job = p->job;
 	struct xlmig_save_opts so = {
 		.policy = &p->policy, .progress = on_save_progress, .progress_opaque = job,
-		.cancel = &job->cancel, .debug = job->opts.debug,
+		.cancel = &job->stop_save, .debug = job->opts.debug,
 	};
 
 	xlmig_policy_init(&p->policy, &job->opts.policy);
@@ -504,8 +506,8 @@ static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info
 	job->stats.setup_ns = xlmig_now_ns() - job->start_ns;
 	rc = xlmig_xfer_send(job->conn, fds[0], &xo, &job->xs, &job->cancel);
 	if (rc) {
-		/* The save may be blocked writing into the pipe: unblock it. */
-		__atomic_store_n(&job->cancel, 1, __ATOMIC_RELEASE);
+		/* The save may be blocked writing into the pipe: stop it. */
+		__atomic_store_n(&job->stop_save, 1, __ATOMIC_RELEASE);
 	}
 	close(fds[0]);
 	pthread_join(tid, NULL);
@@ -926,6 +928,7 @@ out:
 
 int xlmig_job_run(struct xlmig_job *job)
 {
+	struct xlmig_conn *conn;
 	int rc;
 
 	if (job->rec.role == XLMIG_ROLE_SOURCE)
@@ -933,6 +936,14 @@ int xlmig_job_run(struct xlmig_job *job)
 	else
 		rc = run_dest(job);
 	save_stats(job);
+	/* Close now, not when the job is freed: the peer learns at once that
+	 * this side is finished (a dropped session is its cue to roll back). */
+	pthread_mutex_lock(&job->lock);
+	conn = job->conn;
+	job->conn = NULL;
+	pthread_mutex_unlock(&job->lock);
+	if (conn)
+		xlmig_conn_close(conn);
 	return rc;
 }
 

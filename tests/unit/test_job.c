@@ -1,0 +1,518 @@
+/*
+ * test_job.c - the migration jobs and their commit protocol (job.h),
+ * end to end over a loopback session between two in-process "hosts",
+ * each with a scripted hypervisor backend that can be told to fail at
+ * any step, and the recovery of half-done jobs from the journal.
+ */
+#include "conn.h"
+#include "job.h"
+#include "stream_gen.h"
+#include "unit.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- a scripted backend: domains are names and states ---- */
+
+#define FAKE_MAX 8
+
+struct fake_dom {
+	bool used;
+	uint32_t domid;
+	char name[XLMIG_NAME_MAX];
+	enum xlmig_dom_state state;
+	uint64_t mem;
+};
+
+struct fake_hv {
+	struct xlmig_hv hv;
+	struct fake_dom doms[FAKE_MAX];
+	uint32_t next_domid;
+	bool fail_save, fail_restore, fail_unpause, fail_rename;
+	bool hold_save;     /* save waits (in pre-copy) until cancelled */
+	unsigned resumes;
+};
+
+static struct fake_dom *find(struct fake_hv *f, const char *name_or_id)
+{
+	for (int i = 0; i < FAKE_MAX; i++)
+		if (f->doms[i].used && (!strcmp(f->doms[i].name, name_or_id) ||
+					(unsigned)atoi(name_or_id) == f->doms[i].domid))
+			return &f->doms[i];
+	return NULL;
+}
+
+static struct fake_dom *by_id(struct fake_hv *f, uint32_t domid)
+{
+	for (int i = 0; i < FAKE_MAX; i++)
+		if (f->doms[i].used && f->doms[i].domid == domid)
+			return &f->doms[i];
+	return NULL;
+}
+
+static struct fake_dom *add(struct fake_hv *f, const char *name, enum xlmig_dom_state st)
+{
+	for (int i = 0; i < FAKE_MAX; i++)
+		if (!f->doms[i].used) {
+			struct fake_dom *d = &f->doms[i];
+			*d = (struct fake_dom){ .used = true, .domid = f->next_domid++, .state = st,
+						.mem = 4 << 20 };
+			snprintf(d->name, sizeof(d->name), "%s", name);
+			return d;
+		}
+	return NULL;
+}
+
+static struct fake_hv *F(struct xlmig_hv *hv) { return (struct fake_hv *)hv; }
+
+static void f_close(struct xlmig_hv *hv) { (void)hv; }
+
+static int f_list(struct xlmig_hv *hv, struct xlmig_domain_info **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	return XLMIG_OK;
+}
+
+static int f_lookup(struct xlmig_hv *hv, const char *name, struct xlmig_domain_info *out)
+{
+	struct fake_dom *d = find(F(hv), name);
+
+	if (!d)
+		return xlmig_fail(XLMIG_E_NOTFOUND, "no domain %s", name);
+	memset(out, 0, sizeof(*out));
+	out->domid = d->domid;
+	snprintf(out->name, sizeof(out->name), "%s", d->name);
+	out->mem_bytes = d->mem;
+	out->vcpus = 1;
+	out->state = d->state;
+	return XLMIG_OK;
+}
+
+static int f_save(struct xlmig_hv *hv, uint32_t domid, int fd, const struct xlmig_save_opts *o,
+		  struct xlmig_save_result *res)
+{
+	struct xlmig_gen_params p;
+	struct xlmig_sink sink = { .write = xlmig_sink_fd_write, .opaque = &fd };
+	struct fake_dom *d = by_id(F(hv), domid);
+	int rc;
+
+	if (F(hv)->fail_save || (o->cancel && *o->cancel))
+		return xlmig_fail(XLMIG_E_HV, "scripted save failure");
+	for (int i = 0; F(hv)->hold_save && i < 500; i++) {
+		if (*o->cancel)
+			return xlmig_fail(XLMIG_E_CANCELLED, "save cancelled");
+		usleep(10000);
+	}
+	xlmig_gen_defaults(&p);
+	p.pages = 256;
+	d->state = XLMIG_DOM_SUSPENDED;
+	memset(res, 0, sizeof(*res));
+	res->paused_at_ns = xlmig_now_ns();
+	res->pages_total = p.pages;
+	rc = xlmig_gen_stream(&p, &sink);
+	if (rc)
+		d->state = XLMIG_DOM_RUNNING;  /* as a backend must on failure */
+	return rc;
+}
+
+static int f_restore(struct xlmig_hv *hv, int fd, const struct xlmig_restore_opts *o,
+		     uint32_t *domid)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	if (F(hv)->fail_restore)
+		return xlmig_fail(XLMIG_E_HV, "scripted restore failure");
+	*domid = add(F(hv), o->name, XLMIG_DOM_PAUSED)->domid;
+	return XLMIG_OK;
+}
+
+static int f_pause(struct xlmig_hv *hv, uint32_t domid)
+{
+	by_id(F(hv), domid)->state = XLMIG_DOM_PAUSED;
+	return XLMIG_OK;
+}
+
+static int f_unpause(struct xlmig_hv *hv, uint32_t domid)
+{
+	if (F(hv)->fail_unpause)
+		return xlmig_fail(XLMIG_E_HV, "scripted unpause failure");
+	by_id(F(hv), domid)->state = XLMIG_DOM_RUNNING;
+	return XLMIG_OK;
+}
+
+static int f_rename(struct xlmig_hv *hv, uint32_t domid, const char *name)
+{
+	if (F(hv)->fail_rename)
+		return xlmig_fail(XLMIG_E_HV, "scripted rename failure");
+	snprintf(by_id(F(hv), domid)->name, XLMIG_NAME_MAX, "%s", name);
+	return XLMIG_OK;
+}
+
+static int f_destroy(struct xlmig_hv *hv, uint32_t domid)
+{
+	by_id(F(hv), domid)->used = false;
+	return XLMIG_OK;
+}
+
+static int f_resume(struct xlmig_hv *hv, uint32_t domid)
+{
+	by_id(F(hv), domid)->state = XLMIG_DOM_RUNNING;
+	F(hv)->resumes++;
+	return XLMIG_OK;
+}
+
+static int f_throttle(struct xlmig_hv *hv, uint32_t domid, unsigned pct) { return XLMIG_OK; }
+
+static const struct xlmig_hv_ops fake_ops = {
+	.name = "fake", .close = f_close, .list = f_list, .lookup = f_lookup,
+	.save_live = f_save, .restore = f_restore, .pause = f_pause, .unpause = f_unpause,
+	.rename = f_rename, .destroy = f_destroy, .resume = f_resume, .set_throttle = f_throttle,
+};
+
+/* ---- two hosts ---- */
+
+struct host {
+	struct fake_hv fake;
+	struct xlmig_journal *journal;
+	struct xlmig_job_env env;
+};
+
+struct world {
+	struct host src, dst;
+	struct xlmig_key key;
+	int listen_fd;
+	uint16_t port;
+};
+
+static int host_init(struct host *h, const char *dir)
+{
+	memset(h, 0, sizeof(*h));
+	h->fake.hv.ops = &fake_ops;
+	h->fake.next_domid = 1;
+	h->env.hv = &h->fake.hv;
+	if (mkdir(dir, 0700) != 0)
+		return XLMIG_E_IO;
+	return xlmig_journal_open(dir, &h->journal);
+}
+
+static int world_init(struct world *w)
+{
+	char a[512], b[512];
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	snprintf(a, sizeof(a), "%s/a", unit_tmpdir());
+	snprintf(b, sizeof(b), "%s/b", unit_tmpdir());
+	if ((rc = host_init(&w->src, a)) || (rc = host_init(&w->dst, b)))
+		return rc;
+	w->key.len = 32;
+	memset(w->key.bytes, 0x5a, 32);
+	w->src.env.journal = w->src.journal;
+	w->dst.env.journal = w->dst.journal;
+	w->src.env.key = w->dst.env.key = &w->key;
+	add(&w->src.fake, "vm", XLMIG_DOM_RUNNING);
+	return xlmig_tcp_listen("127.0.0.1", "0", &w->listen_fd, &w->port);
+}
+
+static void world_fini(struct world *w)
+{
+	close(w->listen_fd);
+	xlmig_journal_close(w->src.journal);
+	xlmig_journal_close(w->dst.journal);
+}
+
+struct dest_run {
+	struct world *w;
+	int rc;
+	struct xlmig_job_record rec;
+};
+
+static void *dest_main(void *arg)
+{
+	struct dest_run *d = arg;
+	struct xlmig_conn_opts co;
+	struct xlmig_conn *conn;
+	struct xlmig_job *job;
+
+	xlmig_conn_opts_default(&co);
+	d->rc = xlmig_conn_listen_accept(d->w->listen_fd, &co, &d->w->key, &conn);
+	if (d->rc)
+		return NULL;
+	d->rc = xlmig_job_new_dest(&d->w->dst.env, conn, "test", &job);
+	if (d->rc)
+		return NULL;
+	d->rc = xlmig_job_run(job);
+	xlmig_job_get_record(job, &d->rec);
+	xlmig_job_free(job);
+	return NULL;
+}
+
+struct src_run {
+	struct xlmig_job *job;
+	int rc;
+};
+
+static void *src_main(void *arg)
+{
+	struct src_run *r = arg;
+
+	r->rc = xlmig_job_run(r->job);
+	return NULL;
+}
+
+/* Migrate "vm" from src to dst; returns the source job's result. */
+static int migrate(struct world *w, struct xlmig_job_record *src_rec, struct dest_run *d,
+		   bool cancel_first)
+{
+	struct xlmig_migrate_opts o;
+	struct xlmig_job *job;
+	pthread_t tid;
+	int rc;
+
+	*d = (struct dest_run){ .w = w };
+	if (!cancel_first)
+		pthread_create(&tid, NULL, dest_main, d);
+	xlmig_migrate_opts_default(&o);
+	snprintf(o.host, sizeof(o.host), "127.0.0.1");
+	o.port = w->port;
+	o.channels = 2;
+	rc = xlmig_job_new_source(&w->src.env, "vm", &o, &job);
+	if (!rc) {
+		if (cancel_first)
+			xlmig_job_cancel(job);
+		rc = xlmig_job_run(job);
+		xlmig_job_get_record(job, src_rec);
+		xlmig_job_free(job);
+	}
+	if (!cancel_first)
+		pthread_join(tid, NULL);
+	return rc;
+}
+
+static int count_domains(struct fake_hv *f)
+{
+	int n = 0;
+
+	for (int i = 0; i < FAKE_MAX; i++)
+		n += f->doms[i].used;
+	return n;
+}
+
+TEST(job_migrate_commits)
+{
+	struct world w;
+	struct xlmig_job_record src, stored;
+	struct dest_run d;
+	struct xlmig_domain_info di;
+
+	CHECK_OK(world_init(&w));
+	CHECK_OK(migrate(&w, &src, &d, false));
+	CHECK_OK(d.rc);
+	CHECK_EQ(src.step, XLMIG_STEP_DONE);
+	CHECK_EQ(d.rec.step, XLMIG_STEP_DONE);
+	/* Exactly one copy, running, under its own name, on the destination. */
+	CHECK_EQ(count_domains(&w.src.fake), 0);
+	CHECK_EQ(count_domains(&w.dst.fake), 1);
+	CHECK_OK(f_lookup(&w.dst.fake.hv, "vm", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	CHECK_OK(xlmig_journal_get(w.src.journal, src.id, &stored));
+	CHECK_EQ(stored.step, XLMIG_STEP_DONE);
+	CHECK_OK(xlmig_journal_get(w.dst.journal, d.rec.id, &stored));
+	CHECK_EQ(stored.step, XLMIG_STEP_DONE);
+	CHECK_STR(stored.domain, "vm");
+	world_fini(&w);
+}
+
+static void check_source_kept(struct world *w)
+{
+	struct xlmig_domain_info di;
+
+	CHECK_OK(f_lookup(&w->src.fake.hv, "vm", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	CHECK_EQ(count_domains(&w->dst.fake), 0);
+}
+
+TEST(job_restore_failure_rolls_back)
+{
+	struct world w;
+	struct xlmig_job_record src;
+	struct dest_run d;
+
+	CHECK_OK(world_init(&w));
+	w.dst.fake.fail_restore = true;
+	CHECK(migrate(&w, &src, &d, false) != XLMIG_OK);
+	CHECK_EQ(src.step, XLMIG_STEP_FAILED);
+	CHECK_EQ(d.rec.step, XLMIG_STEP_FAILED);
+	CHECK_EQ(w.src.fake.resumes, 1);
+	check_source_kept(&w);
+	if (unit_failed())
+		return;
+	CHECK(strstr(src.message, "scripted restore failure") != NULL);
+	world_fini(&w);
+}
+
+TEST(job_start_failure_after_go_gives_guest_back)
+{
+	struct world w;
+	struct xlmig_job_record src;
+	struct dest_run d;
+
+	CHECK_OK(world_init(&w));
+	w.dst.fake.fail_unpause = true;
+	CHECK(migrate(&w, &src, &d, false) != XLMIG_OK);
+	/* As xl: the destination destroyed its copy, the source resumed. */
+	CHECK_EQ(d.rec.step, XLMIG_STEP_FAILED);
+	CHECK_EQ(src.step, XLMIG_STEP_FAILED);
+	check_source_kept(&w);
+	world_fini(&w);
+}
+
+TEST(job_preflight_refuses_name_in_use)
+{
+	struct world w;
+	struct xlmig_job_record src;
+	struct dest_run d;
+	struct xlmig_domain_info di;
+
+	CHECK_OK(world_init(&w));
+	add(&w.dst.fake, "vm", XLMIG_DOM_RUNNING);
+	CHECK(migrate(&w, &src, &d, false) != XLMIG_OK);
+	CHECK_EQ(src.step, XLMIG_STEP_FAILED);
+	CHECK(strstr(src.message, "already exists") != NULL);
+	CHECK_OK(f_lookup(&w.src.fake.hv, "vm", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	/* The save never started: nothing to resume. */
+	CHECK_EQ(w.src.fake.resumes, 0);
+	CHECK_EQ(count_domains(&w.dst.fake), 1);
+	world_fini(&w);
+}
+
+TEST(job_save_failure_leaves_guest_running)
+{
+	struct world w;
+	struct xlmig_job_record src;
+	struct dest_run d;
+
+	CHECK_OK(world_init(&w));
+	w.src.fake.fail_save = true;
+	CHECK(migrate(&w, &src, &d, false) != XLMIG_OK);
+	CHECK_EQ(src.step, XLMIG_STEP_FAILED);
+	CHECK(d.rec.step == XLMIG_STEP_FAILED || d.rec.step == XLMIG_STEP_CANCELLED);
+	check_source_kept(&w);
+	world_fini(&w);
+}
+
+TEST(job_cancel_before_start)
+{
+	struct world w;
+	struct xlmig_job_record src;
+	struct dest_run d;
+
+	CHECK_OK(world_init(&w));
+	CHECK_EQ(migrate(&w, &src, &d, true), XLMIG_E_CANCELLED);
+	CHECK_EQ(src.step, XLMIG_STEP_CANCELLED);
+	check_source_kept(&w);
+	world_fini(&w);
+}
+
+static void put(struct host *h, const char *id, enum xlmig_job_role role,
+		enum xlmig_job_step step)
+{
+	struct xlmig_job_record r = { .role = role, .step = step };
+
+	snprintf(r.id, sizeof(r.id), "%s", id);
+	snprintf(r.domain, sizeof(r.domain), "vm%s", id);
+	xlmig_journal_put(h->journal, &r);
+}
+
+TEST(job_recover_rolls_back_or_finishes)
+{
+	struct host h;
+	struct xlmig_job_record r;
+	struct xlmig_domain_info di;
+	char dir[512];
+	unsigned n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/h", unit_tmpdir());
+	CHECK_OK(host_init(&h, dir));
+	h.env.journal = h.journal;
+	/* 1: source suspended and renamed away before GO -> back, running */
+	add(&h.fake, "vm1--migratedaway", XLMIG_DOM_SUSPENDED);
+	put(&h, "1", XLMIG_ROLE_SOURCE, XLMIG_STEP_READY);
+	/* 2: destination holding a paused copy before GO -> destroyed */
+	add(&h.fake, "vm2--incoming", XLMIG_DOM_PAUSED);
+	put(&h, "2", XLMIG_ROLE_DEST, XLMIG_STEP_READY);
+	/* 3: destination after GO -> takes the name and runs */
+	add(&h.fake, "vm3--incoming", XLMIG_DOM_PAUSED);
+	put(&h, "3", XLMIG_ROLE_DEST, XLMIG_STEP_GO);
+	/* 4: source after GO -> unknown, copy left alone */
+	add(&h.fake, "vm4--migratedaway", XLMIG_DOM_SUSPENDED);
+	put(&h, "4", XLMIG_ROLE_SOURCE, XLMIG_STEP_GO);
+	/* 5: finished long ago -> untouched */
+	put(&h, "5", XLMIG_ROLE_SOURCE, XLMIG_STEP_DONE);
+
+	CHECK_OK(xlmig_job_recover(&h.env, &n));
+	CHECK_EQ(n, 4);
+	CHECK_OK(f_lookup(&h.fake.hv, "vm1", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	CHECK_OK(xlmig_journal_get(h.journal, "1", &r));
+	CHECK_EQ(r.step, XLMIG_STEP_FAILED);
+	CHECK(find(&h.fake, "vm2--incoming") == NULL);
+	CHECK_OK(xlmig_journal_get(h.journal, "2", &r));
+	CHECK_EQ(r.step, XLMIG_STEP_FAILED);
+	CHECK_OK(f_lookup(&h.fake.hv, "vm3", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	CHECK_OK(xlmig_journal_get(h.journal, "3", &r));
+	CHECK_EQ(r.step, XLMIG_STEP_DONE);
+	CHECK_OK(f_lookup(&h.fake.hv, "vm4--migratedaway", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_SUSPENDED);
+	CHECK_OK(xlmig_journal_get(h.journal, "4", &r));
+	CHECK_EQ(r.step, XLMIG_STEP_UNKNOWN);
+	/* A second start has nothing left to do. */
+	CHECK_OK(xlmig_job_recover(&h.env, &n));
+	CHECK_EQ(n, 0);
+	xlmig_journal_close(h.journal);
+}
+
+TEST(job_cancel_during_precopy_rolls_back)
+{
+	struct world w;
+	struct xlmig_migrate_opts o;
+	struct xlmig_job_record rec;
+	struct dest_run d;
+	struct src_run r = { 0 };
+	pthread_t dtid, stid;
+
+	CHECK_OK(world_init(&w));
+	w.src.fake.hold_save = true;
+	d = (struct dest_run){ .w = &w };
+	pthread_create(&dtid, NULL, dest_main, &d);
+	xlmig_migrate_opts_default(&o);
+	snprintf(o.host, sizeof(o.host), "127.0.0.1");
+	o.port = w.port;
+	CHECK_OK(xlmig_job_new_source(&w.src.env, "vm", &o, &r.job));
+	pthread_create(&stid, NULL, src_main, &r);
+	for (int i = 0; i < 500; i++) {
+		xlmig_job_get_record(r.job, &rec);
+		if (rec.step == XLMIG_STEP_PRECOPY)
+			break;
+		usleep(10000);
+	}
+	CHECK_EQ(rec.step, XLMIG_STEP_PRECOPY);
+	CHECK_OK(xlmig_job_cancel(r.job));
+	pthread_join(stid, NULL);
+	pthread_join(dtid, NULL);
+	CHECK_EQ(r.rc, XLMIG_E_CANCELLED);
+	xlmig_job_get_record(r.job, &rec);
+	xlmig_job_free(r.job);
+	CHECK_EQ(rec.step, XLMIG_STEP_CANCELLED);
+	CHECK(d.rec.step == XLMIG_STEP_CANCELLED || d.rec.step == XLMIG_STEP_FAILED);
+	check_source_kept(&w);
+	world_fini(&w);
+}

@@ -1,0 +1,226 @@
+/*
+ * listener.c - incoming migrations.  The event loop accepts TCP
+ * connections and hands each to a thread, which reads its first message:
+ * a HELLO starts a session (handshake, wait for its channels, then the
+ * destination job runs in that same thread); a JOIN attaches its channel
+ * to the session it names.
+ */
+#include "xlmigd.h"
+#include "conn.h"
+
+#include <errno.h>
+#include <event2/listener.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define FIRST_MSG_TIMEOUT_MS 10000
+#define CHANNELS_TIMEOUT_MS 15000
+#define MAX_PENDING 32
+
+/* Sessions still waiting for their JOINs, found by session id. */
+struct pending {
+	struct xlmig_conn *conn;
+	struct pending *next;
+};
+
+struct listener {
+	struct xlmigd *d;
+	struct evconnlistener *ev;
+	pthread_mutex_t lock;
+	struct pending *pending;
+	unsigned npending;
+};
+
+struct accepted {
+	struct listener *l;
+	int fd;
+	char peer[XLMIG_PEER_MAX];
+};
+
+static int pending_add(struct listener *l, struct xlmig_conn *conn, struct pending *p)
+{
+	int rc = XLMIG_OK;
+
+	pthread_mutex_lock(&l->lock);
+	if (l->npending >= MAX_PENDING) {
+		rc = xlmig_fail(XLMIG_E_LIMIT, "too many sessions setting up at once");
+	} else {
+		p->conn = conn;
+		p->next = l->pending;
+		l->pending = p;
+		l->npending++;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}
+
+static void pending_del(struct listener *l, struct pending *p)
+{
+	pthread_mutex_lock(&l->lock);
+	for (struct pending **pp = &l->pending; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			l->npending--;
+			break;
+		}
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Attach a JOIN under the lock, so its session cannot go away meanwhile. */
+static void join_session(struct listener *l, struct xlmig_incoming *in, const char *peer)
+{
+	const uint8_t *id = xlmig_incoming_session_id(in);
+	struct xlmig_conn *conn = NULL;
+	int rc;
+
+	pthread_mutex_lock(&l->lock);
+	for (struct pending *p = l->pending; p && !conn; p = p->next)
+		if (!memcmp(xlmig_conn_session(p->conn)->id, id, XLMIG_SESSION_ID_LEN))
+			conn = p->conn;
+	if (conn)
+		rc = xlmig_conn_join(conn, in);
+	else {
+		xlmig_incoming_free(in);
+		rc = xlmig_fail(XLMIG_E_NOTFOUND, "JOIN for a session that is not setting up");
+	}
+	pthread_mutex_unlock(&l->lock);
+	if (rc)
+		xlmig_warn("refused a channel from %s: %s", peer, xlmig_errmsg());
+}
+
+static void run_session(struct listener *l, struct xlmig_incoming *in, const char *peer)
+{
+	struct xlmigd *d = l->d;
+	struct xlmig_conn_opts co;
+	struct xlmig_conn *conn = NULL;
+	struct xlmig_job *job = NULL;
+	struct pending p;
+	int rc;
+
+	xlmig_conn_opts_default(&co);
+	co.max_channels = XLMIG_CHANNELS_MAX;
+	rc = xlmig_conn_accept(in, &co, &d->key, &conn);
+	if (rc) {
+		xlmig_warn("refused a migration from %s: %s", peer, xlmig_errmsg());
+		return;
+	}
+	if ((rc = pending_add(l, conn, &p))) {
+		xlmig_conn_report_failure(conn, rc);
+		xlmig_conn_close(conn);
+		return;
+	}
+	rc = xlmig_conn_wait_channels(conn, CHANNELS_TIMEOUT_MS);
+	pending_del(l, &p);
+	if (rc) {
+		xlmig_warn("migration from %s: %s", peer, xlmig_errmsg());
+		xlmig_conn_report_failure(conn, rc);
+		xlmig_conn_close(conn);
+		return;
+	}
+	if ((rc = xlmig_job_new_dest(&d->env, conn, peer, &job))) {
+		xlmig_error("migration from %s: %s", peer, xlmig_errmsg());
+		return;
+	}
+	xlmig_info("job %s: incoming migration from %s on %u channel(s)", xlmig_job_id(job), peer,
+		   xlmig_conn_channels(conn));
+	xlmigd_jobs_post_incoming(d, job);
+	if (xlmig_job_run(job))
+		xlmig_warn("job %s (incoming) failed: %s", xlmig_job_id(job), xlmig_errmsg());
+	else
+		xlmig_info("job %s: %s now runs here", xlmig_job_id(job), xlmig_job_domain(job));
+	xlmigd_jobs_post_incoming_done(d, job);
+}
+
+static void *connection_main(void *arg)
+{
+	struct accepted *a = arg;
+	struct xlmig_incoming *in = NULL;
+
+	if (xlmig_incoming_read(a->fd, a->peer, FIRST_MSG_TIMEOUT_MS, &in))
+		xlmig_warn("connection from %s: %s", a->peer, xlmig_errmsg());
+	else if (xlmig_incoming_is_join(in))
+		join_session(a->l, in, a->peer);
+	else
+		run_session(a->l, in, a->peer);
+	free(a);
+	return NULL;
+}
+
+static void describe(const struct sockaddr *sa, char *out, size_t len)
+{
+	char host[64] = "?";
+	unsigned port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		evutil_inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		evutil_inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(out, len, "%s:%u", host, port);
+}
+
+static void on_accept(struct evconnlistener *ev, evutil_socket_t fd,
+		      struct sockaddr *sa, int socklen, void *arg)
+{
+	struct listener *l = arg;
+	struct accepted *a = calloc(1, sizeof(*a));
+	pthread_attr_t attr;
+	pthread_t tid;
+
+	if (!a || l->d->stopping) {
+		free(a);
+		close(fd);
+		return;
+	}
+	a->l = l;
+	a->fd = fd;
+	describe(sa, a->peer, sizeof(a->peer));
+	xlmig_tcp_tune(fd);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&tid, &attr, connection_main, a) != 0) {
+		xlmig_error("cannot start a thread for the connection from %s", a->peer);
+		close(fd);
+		free(a);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+int xlmigd_listener_start(struct xlmigd *d)
+{
+	struct listener *l = calloc(1, sizeof(*l));
+	char port[8];
+	uint16_t bound = 0;
+	int fd = -1, rc;
+
+	if (!l)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
+	l->d = d;
+	pthread_mutex_init(&l->lock, NULL);
+	d->listener = l;
+	snprintf(port, sizeof(port), "%u", d->cfg.port);
+	if ((rc = xlmig_tcp_listen(d->cfg.listen_addr, port, &fd, &bound)))
+		return xlmig_fail_prefix(rc, "listening for migrations (use --port or --listen)");
+	l->ev = evconnlistener_new(d->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (!l->ev) {
+		close(fd);
+		return xlmig_fail(XLMIG_E_NOMEM, "cannot watch the migration socket");
+	}
+	return XLMIG_OK;
+}
+
+void xlmigd_listener_stop(struct xlmigd *d)
+{
+	struct listener *l = d->listener;
+
+	if (!l)
+		return;
+	if (l->ev)
+		evconnlistener_free(l->ev);
+	l->ev = NULL;
+	/* Threads still running hold l: it lives until the process ends. */
+}

@@ -1,0 +1,512 @@
+/*
+ * requests.c - the control protocol's commands (see ctl.h): each request
+ * is parsed, checked field by field, and answered with one JSON object.
+ */
+#include "xlmigd.h"
+#include "ctl.h"
+#include "hv_sim.h"
+#include "json.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+struct request {
+	struct xlmigd *d;
+	const struct xlmig_json *args;
+	struct xlmig_json_writer *w;     /* reply object, "ok":true written */
+};
+
+typedef int (*handler_fn)(struct request *r);
+
+/* ---- argument helpers: a missing optional field keeps the default ---- */
+
+static int arg_str(struct request *r, const char *key, bool required, const char **out)
+{
+	int rc = xlmig_json_get_str(r->args, key, out);
+
+	if (rc == XLMIG_E_NOTFOUND && !required)
+		return XLMIG_OK;
+	if (rc)
+		return xlmig_fail(XLMIG_E_INVAL, "request field '%s' %s", key,
+				  rc == XLMIG_E_NOTFOUND ? "is missing" : "must be a string");
+	return XLMIG_OK;
+}
+
+static int arg_u64(struct request *r, const char *key, uint64_t max, uint64_t *out)
+{
+	uint64_t v;
+	int rc = xlmig_json_get_u64(r->args, key, &v);
+
+	if (rc == XLMIG_E_NOTFOUND)
+		return XLMIG_OK;
+	if (rc || v > max)
+		return xlmig_fail(XLMIG_E_INVAL, "request field '%s' must be a number up to %" PRIu64, key, max);
+	*out = v;
+	return XLMIG_OK;
+}
+
+static int arg_bool(struct request *r, const char *key, bool *out)
+{
+	int rc = xlmig_json_get_bool(r->args, key, out);
+
+	if (rc == XLMIG_E_NOTFOUND)
+		return XLMIG_OK;
+	return rc ? xlmig_fail(XLMIG_E_INVAL, "request field '%s' must be true or false", key) : XLMIG_OK;
+}
+
+static void hv_lock(struct xlmigd *d) { pthread_mutex_lock(&d->hv_lock); }
+static void hv_unlock(struct xlmigd *d) { pthread_mutex_unlock(&d->hv_lock); }
+
+static const char *dom_state_name(enum xlmig_dom_state s)
+{
+	switch (s) {
+	case XLMIG_DOM_RUNNING: return "running";
+	case XLMIG_DOM_PAUSED: return "paused";
+	case XLMIG_DOM_SUSPENDED: return "suspended";
+	case XLMIG_DOM_DYING: return "dying";
+	}
+	return "unknown";
+}
+
+static void hex_digest(const uint8_t d[32], char out[65])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static int require_sim(struct xlmigd *d, const char *what)
+{
+	if (!xlmig_hv_is_sim(d->hv))
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "%s needs the sim backend; this xlmigd runs '%s' (start it with --hv sim)",
+				  what, d->hv->ops->name);
+	return XLMIG_OK;
+}
+
+/* ---- create (sim guests) ---- */
+
+static int parse_pattern(struct request *r, struct xlmig_sim_workload *wl)
+{
+	const char *pattern = NULL;
+	int rc = arg_str(r, "pattern", false, &pattern);
+
+	if (rc || !pattern)
+		return rc;
+	if ((rc = xlmig_sim_pattern_parse(pattern, &wl->pattern)))
+		return xlmig_fail(XLMIG_E_INVAL, "unknown pattern '%s': use uniform, hot:SIZE or seq", pattern);
+	return XLMIG_OK;
+}
+
+static int req_create(struct request *r)
+{
+	struct xlmig_sim_create c = { .vcpus = 1 };
+	uint64_t vcpus = 1, zero, file, seed;
+	uint32_t domid;
+	int rc;
+
+	if ((rc = require_sim(r->d, "creating guests")))
+		return rc;
+	xlmig_sim_workload_default(&c.wl);
+	zero = c.wl.zero_pct;
+	file = c.wl.file_pct;
+	seed = c.wl.seed;
+	if ((rc = arg_str(r, "name", true, &c.name)) ||
+	    (rc = arg_u64(r, "memory", XLMIG_SIM_MEM_MAX, &c.mem_bytes)) ||
+	    (rc = arg_u64(r, "vcpus", XLMIG_SIM_VCPUS_MAX, &vcpus)) ||
+	    (rc = arg_u64(r, "rate", XLMIG_SIM_RATE_MAX, &c.wl.rate)) ||
+	    (rc = arg_u64(r, "hot_bytes", XLMIG_SIM_MEM_MAX, &c.wl.hot_bytes)) ||
+	    (rc = arg_u64(r, "zero_pct", 100, &zero)) ||
+	    (rc = arg_u64(r, "file_pct", 100, &file)) ||
+	    (rc = arg_u64(r, "seed", UINT64_MAX, &seed)) ||
+	    (rc = arg_bool(r, "paused", &c.paused)) || (rc = parse_pattern(r, &c.wl)))
+		return rc;
+	c.vcpus = (unsigned)vcpus;
+	c.wl.zero_pct = (unsigned)zero;
+	c.wl.file_pct = (unsigned)file;
+	c.wl.seed = seed;
+	if (!c.mem_bytes)
+		return xlmig_fail(XLMIG_E_INVAL, "create needs a memory size (--memory 1G)");
+	if ((rc = xlmig_sim_workload_check(&c.wl, c.mem_bytes)))
+		return rc;
+	hv_lock(r->d);
+	rc = xlmig_hv_sim_create(r->d->hv, &c, &domid);
+	hv_unlock(r->d);
+	if (rc)
+		return rc;
+	xlmig_info("created sim guest %s (domid %u, %" PRIu64 " MiB)", c.name, domid, c.mem_bytes >> 20);
+	xlmig_json_kv_uint(r->w, "domid", domid);
+	xlmig_json_kv_str(r->w, "name", c.name);
+	return XLMIG_OK;
+}
+
+/* ---- list, guest-info, destroy ---- */
+
+static void write_domain(struct xlmig_json_writer *w, const struct xlmig_domain_info *di)
+{
+	xlmig_json_object_open(w);
+	xlmig_json_kv_uint(w, "domid", di->domid);
+	xlmig_json_kv_str(w, "name", di->name);
+	xlmig_json_kv_uint(w, "memory", di->mem_bytes);
+	xlmig_json_kv_uint(w, "vcpus", di->vcpus);
+	xlmig_json_kv_str(w, "state", dom_state_name(di->state));
+	xlmig_json_object_close(w);
+}
+
+static int req_list(struct request *r)
+{
+	struct xlmig_domain_info *doms = NULL;
+	size_t n = 0;
+	int rc;
+
+	hv_lock(r->d);
+	rc = r->d->hv->ops->list(r->d->hv, &doms, &n);
+	hv_unlock(r->d);
+	if (rc)
+		return rc;
+	xlmig_json_key(r->w, "domains");
+	xlmig_json_array_open(r->w);
+	for (size_t i = 0; i < n; i++)
+		write_domain(r->w, &doms[i]);
+	xlmig_json_array_close(r->w);
+	free(doms);
+	return XLMIG_OK;
+}
+
+static int lookup(struct request *r, struct xlmig_domain_info *di)
+{
+	const char *name;
+	int rc = arg_str(r, "domain", true, &name);
+
+	if (rc)
+		return rc;
+	hv_lock(r->d);
+	rc = r->d->hv->ops->lookup(r->d->hv, name, di);
+	hv_unlock(r->d);
+	return rc;
+}
+
+/* Counter and, when asked, the memory digest.  A running guest is paused
+ * for the digest (the only way to get a consistent one) and resumed. */
+static int req_guest_info(struct request *r)
+{
+	struct xlmig_domain_info di;
+	struct xlmig_hv *hv = r->d->hv;
+	bool want_digest = false, paused_here = false;
+	uint64_t counter = 0;
+	uint8_t digest[32];
+	char hex[65];
+	int rc;
+
+	if ((rc = require_sim(r->d, "guest-info")) || (rc = arg_bool(r, "digest", &want_digest)) ||
+	    (rc = lookup(r, &di)))
+		return rc;
+	hv_lock(r->d);
+	if (want_digest && di.state == XLMIG_DOM_RUNNING) {
+		rc = hv->ops->pause(hv, di.domid);
+		paused_here = rc == XLMIG_OK;
+	}
+	if (!rc)
+		rc = xlmig_hv_sim_counter(hv, di.domid, &counter);
+	if (!rc && want_digest)
+		rc = xlmig_hv_sim_digest(hv, di.domid, digest);
+	if (paused_here) {
+		int urc = hv->ops->unpause(hv, di.domid);
+		rc = rc ? rc : urc;
+	}
+	hv_unlock(r->d);
+	if (rc)
+		return rc;
+	xlmig_json_key(r->w, "domain");
+	write_domain(r->w, &di);
+	xlmig_json_kv_uint(r->w, "counter", counter);
+	if (want_digest) {
+		hex_digest(digest, hex);
+		xlmig_json_kv_str(r->w, "digest", hex);
+	}
+	return XLMIG_OK;
+}
+
+static int req_destroy(struct request *r)
+{
+	struct xlmig_domain_info di;
+	int rc = lookup(r, &di);
+
+	if (rc)
+		return rc;
+	for (struct xlmigd_job *dj = r->d->jobs; dj; dj = dj->next)
+		if (!strcmp(xlmig_job_domain(dj->job), di.name))
+			return xlmig_fail(XLMIG_E_EXISTS, "domain %s is being migrated by job %s: cancel it first ('xlmig cancel %s')",
+					  di.name, xlmig_job_id(dj->job), xlmig_job_id(dj->job));
+	hv_lock(r->d);
+	rc = r->d->hv->ops->destroy(r->d->hv, di.domid);
+	hv_unlock(r->d);
+	if (!rc)
+		xlmig_info("destroyed domain %s (domid %u)", di.name, di.domid);
+	return rc;
+}
+
+/* ---- migrate ---- */
+
+static int migrate_opts(struct request *r, struct xlmig_migrate_opts *o)
+{
+	const char *host, *policy = NULL;
+	uint64_t port = o->port, channels = o->channels, level = (uint64_t)o->zstd_level;
+	uint64_t downtime_ms = o->policy.downtime_target_ns / 1000000, iters = o->policy.max_iterations;
+	int rc;
+
+	if ((rc = arg_str(r, "host", true, &host)) || (rc = arg_u64(r, "port", 65535, &port)) ||
+	    (rc = arg_u64(r, "channels", XLMIG_CHANNELS_MAX, &channels)) ||
+	    (rc = arg_bool(r, "compress", &o->compress)) ||
+	    (rc = arg_u64(r, "zstd_level", 19, &level)) ||
+	    (rc = arg_u64(r, "bandwidth", UINT64_MAX, &o->bandwidth)) ||
+	    (rc = arg_u64(r, "downtime_ms", 600000, &downtime_ms)) ||
+	    (rc = arg_u64(r, "max_iters", XLMIG_POLICY_MAX_ITER_LOG, &iters)) ||
+	    (rc = arg_bool(r, "auto_converge", &o->policy.auto_converge)) ||
+	    (rc = arg_bool(r, "verify", &o->verify)) ||
+	    (rc = arg_str(r, "policy", false, &policy)))
+		return rc;
+	if (policy && xlmig_policy_kind_parse(policy, &o->policy.kind))
+		return xlmig_fail(XLMIG_E_INVAL, "unknown policy '%s': use xlmig or xen", policy);
+	if (strlen(host) >= sizeof(o->host) || !host[0])
+		return xlmig_fail(XLMIG_E_INVAL, "destination host '%.40s' is empty or too long", host);
+	if (channels == 0 || port == 0 || iters == 0 || downtime_ms == 0)
+		return xlmig_fail(XLMIG_E_INVAL, "channels, port, max_iters and downtime must be at least 1");
+	snprintf(o->host, sizeof(o->host), "%s", host);
+	o->port = (uint16_t)port;
+	o->channels = (unsigned)channels;
+	o->zstd_level = (int)level;
+	o->policy.downtime_target_ns = downtime_ms * 1000000;
+	o->policy.max_iterations = (unsigned)iters;
+	return XLMIG_OK;
+}
+
+static int req_migrate(struct request *r)
+{
+	struct xlmig_migrate_opts o;
+	struct xlmig_job *job = NULL;
+	const char *domain;
+	int rc;
+
+	xlmig_migrate_opts_default(&o);
+	if ((rc = arg_str(r, "domain", true, &domain)) || (rc = migrate_opts(r, &o)))
+		return rc;
+	for (struct xlmigd_job *dj = r->d->jobs; dj; dj = dj->next)
+		if (!strcmp(xlmig_job_domain(dj->job), domain))
+			return xlmig_fail(XLMIG_E_EXISTS, "domain %s is already being migrated by job %s ('xlmig status %s')",
+					  domain, xlmig_job_id(dj->job), xlmig_job_id(dj->job));
+	if ((rc = xlmig_job_new_source(&r->d->env, domain, &o, &job)))
+		return rc;
+	if ((rc = xlmigd_jobs_add_source(r->d, job))) {
+		xlmig_job_cancel(job);
+		xlmig_job_run(job);
+		xlmig_job_free(job);
+		return rc;
+	}
+	xlmig_json_kv_str(r->w, "job", xlmig_job_id(job));
+	return XLMIG_OK;
+}
+
+/* ---- status, jobs, cancel ---- */
+
+static void write_record(struct xlmig_json_writer *w, const struct xlmig_job_record *rec)
+{
+	xlmig_json_kv_str(w, "id", rec->id);
+	xlmig_json_kv_str(w, "role", xlmig_role_name(rec->role));
+	xlmig_json_kv_str(w, "step", xlmig_step_name(rec->step));
+	xlmig_json_kv_bool(w, "final", xlmig_step_is_final(rec->step));
+	xlmig_json_kv_str(w, "domain", rec->domain);
+	xlmig_json_kv_str(w, "peer", rec->peer);
+	xlmig_json_kv_int(w, "created", rec->created);
+	xlmig_json_kv_int(w, "updated", rec->updated);
+	xlmig_json_kv_int(w, "code", rec->err);
+	xlmig_json_kv_str(w, "message", rec->message);
+}
+
+static void write_progress(struct xlmig_json_writer *w, const struct xlmig_job_progress *p)
+{
+	xlmig_json_key(w, "progress");
+	xlmig_json_object_open(w);
+	xlmig_json_kv_uint(w, "iteration", p->iteration);
+	xlmig_json_kv_double(w, "percent", p->percent);
+	xlmig_json_kv_double(w, "send_rate", p->send_rate);
+	xlmig_json_kv_double(w, "dirty_rate", p->dirty_rate);
+	xlmig_json_kv_uint(w, "expected_downtime_ms", p->expected_downtime_ns / 1000000);
+	xlmig_json_kv_uint(w, "throttle_pct", p->throttle_pct);
+	xlmig_json_kv_uint(w, "bytes_wire", p->bytes_wire);
+	xlmig_json_kv_uint(w, "bytes_stream", p->bytes_stream);
+	xlmig_json_kv_uint(w, "mem_bytes", p->mem_bytes);
+	xlmig_json_kv_uint(w, "elapsed_ms", p->elapsed_ns / 1000000);
+	xlmig_json_object_close(w);
+}
+
+/* Final statistics are stored as JSON text: re-emit them as a value. */
+static void write_stats(struct request *r, const char *id)
+{
+	struct xlmig_json *stats = NULL;
+	char *text = NULL;
+
+	if (xlmig_journal_get_stats(r->d->journal, id, &text) == XLMIG_OK &&
+	    xlmig_json_parse(text, strlen(text), &stats) == XLMIG_OK) {
+		xlmig_json_key(r->w, "stats");
+		xlmig_json_value(r->w, stats);
+	}
+	xlmig_json_free(stats);
+	free(text);
+}
+
+static int write_job(struct request *r, const char *id)
+{
+	struct xlmig_job *job = xlmigd_jobs_find(r->d, id);
+	struct xlmig_job_record rec;
+	int rc = XLMIG_OK;
+
+	xlmig_json_object_open(r->w);
+	if (job) {
+		struct xlmig_job_progress p;
+		xlmig_job_get_record(job, &rec);
+		xlmig_job_get_progress(job, &p);
+		write_record(r->w, &rec);
+		write_progress(r->w, &p);
+	} else if ((rc = xlmig_journal_get(r->d->journal, id, &rec)) == XLMIG_OK) {
+		write_record(r->w, &rec);
+		write_stats(r, id);
+	}
+	xlmig_json_object_close(r->w);
+	return rc;
+}
+
+static int req_status(struct request *r)
+{
+	const char *id = NULL;
+	int rc = arg_str(r, "job", false, &id);
+
+	if (rc)
+		return rc;
+	if (id) {
+		struct xlmig_job_record rec;
+		if (!xlmigd_jobs_find(r->d, id) && (rc = xlmig_journal_get(r->d->journal, id, &rec)))
+			return rc;
+		xlmig_json_key(r->w, "job");
+		return write_job(r, id);
+	}
+	xlmig_json_key(r->w, "jobs");
+	xlmig_json_array_open(r->w);
+	for (struct xlmigd_job *dj = r->d->jobs; dj && !rc; dj = dj->next)
+		rc = write_job(r, xlmig_job_id(dj->job));
+	xlmig_json_array_close(r->w);
+	return rc;
+}
+
+static int req_jobs(struct request *r)
+{
+	struct xlmig_job_record *recs = NULL;
+	size_t n = 0;
+	int rc = xlmig_journal_list(r->d->journal, &recs, &n);
+
+	if (rc)
+		return rc;
+	xlmig_json_key(r->w, "jobs");
+	xlmig_json_array_open(r->w);
+	for (size_t i = 0; i < n; i++) {
+		struct xlmig_job *live = xlmigd_jobs_find(r->d, recs[i].id);
+		if (live)
+			xlmig_job_get_record(live, &recs[i]);
+		xlmig_json_object_open(r->w);
+		write_record(r->w, &recs[i]);
+		xlmig_json_object_close(r->w);
+	}
+	xlmig_json_array_close(r->w);
+	free(recs);
+	return XLMIG_OK;
+}
+
+static int req_cancel(struct request *r)
+{
+	const char *id;
+	struct xlmig_job *job;
+	struct xlmig_job_record rec;
+	int rc = arg_str(r, "job", true, &id);
+
+	if (rc)
+		return rc;
+	job = xlmigd_jobs_find(r->d, id);
+	if (!job) {
+		if (xlmig_journal_get(r->d->journal, id, &rec) == XLMIG_OK)
+			return xlmig_fail(XLMIG_E_INVAL, "job %s already ended (%s): nothing to cancel",
+					  id, xlmig_step_name(rec.step));
+		return xlmig_fail(XLMIG_E_NOTFOUND, "no job %s on this host ('xlmig jobs' lists them)", id);
+	}
+	if ((rc = xlmig_job_cancel(job)))
+		return rc;
+	xlmig_info("job %s: cancel requested", id);
+	return XLMIG_OK;
+}
+
+static const struct {
+	const char *name;
+	handler_fn fn;
+} handlers[] = {
+	{ "create", req_create },
+	{ "list", req_list },
+	{ "guest-info", req_guest_info },
+	{ "destroy", req_destroy },
+	{ "migrate", req_migrate },
+	{ "status", req_status },
+	{ "jobs", req_jobs },
+	{ "cancel", req_cancel },
+};
+
+static handler_fn find_handler(const char *cmd)
+{
+	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(handlers); i++)
+		if (!strcmp(handlers[i].name, cmd))
+			return handlers[i].fn;
+	return NULL;
+}
+
+static void reply_error(struct xlmig_buf *out, int code)
+{
+	struct xlmig_json_writer w;
+
+	xlmig_buf_reset(out);
+	xlmig_json_writer_init(&w, out);
+	xlmig_json_object_open(&w);
+	xlmig_json_kv_bool(&w, "ok", false);
+	xlmig_json_kv_int(&w, "code", code);
+	xlmig_json_kv_str(&w, "error", xlmig_errmsg()[0] ? xlmig_errmsg() : xlmig_strerror(code));
+	xlmig_json_object_close(&w);
+	if (xlmig_json_finish(&w)) {
+		xlmig_buf_reset(out);
+		xlmig_buf_append(out, "{\"ok\":false,\"code\":-1,\"error\":\"out of memory\"}", 46);
+	}
+}
+
+void xlmigd_request(struct xlmigd *d, const char *line, struct xlmig_buf *out)
+{
+	struct xlmig_json *req = NULL;
+	struct xlmig_json_writer w;
+	const char *cmd;
+	handler_fn fn;
+	int rc;
+
+	xlmig_errclear();
+	if ((rc = xlmig_json_parse(line, strlen(line), &req)) ||
+	    (rc = xlmig_json_get_str(req, "cmd", &cmd))) {
+		rc = xlmig_fail(XLMIG_E_FORMAT, "a control request is one JSON object with a \"cmd\" string");
+		goto out;
+	}
+	if (!(fn = find_handler(cmd))) {
+		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "unknown command '%.40s' (this xlmigd may be older than xlmig)", cmd);
+		goto out;
+	}
+	xlmig_json_writer_init(&w, out);
+	xlmig_json_object_open(&w);
+	xlmig_json_kv_bool(&w, "ok", true);
+	rc = fn(&(struct request){ .d = d, .args = req, .w = &w });
+	xlmig_json_object_close(&w);
+	if (!rc)
+		rc = xlmig_json_finish(&w);
+out:
+	if (rc)
+		reply_error(out, rc);
+	xlmig_json_free(req);
+}

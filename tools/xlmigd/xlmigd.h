@@ -1,0 +1,84 @@
+/*
+ * xlmigd.h - what the parts of the daemon share: its configuration, the
+ * event loop, the job table, and the entry points of each part
+ * (control.c serves the control socket, jobs.c runs jobs in threads,
+ * listener.c accepts incoming migrations, requests.c answers requests).
+ *
+ * Threads: the event loop owns the job table.  Job threads never touch it;
+ * they post messages (struct xlmigd_note) through a socketpair that the
+ * loop reads.  A running job's progress is read under the job's own lock.
+ */
+#ifndef XLMIGD_H
+#define XLMIGD_H
+
+#include "auth.h"
+#include "common.h"
+#include "hv.h"
+#include "job.h"
+#include "journal.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+
+struct xlmigd_config {
+	const char *state_dir;
+	const char *socket_path;
+	const char *listen_addr;     /* NULL = all addresses */
+	uint16_t port;
+	const char *key_file;
+	const char *hv_name;
+	unsigned max_jobs;           /* outgoing jobs at once */
+	int log_level;
+	const char *log_file;
+	bool foreground;
+};
+
+struct xlmigd_job {
+	struct xlmig_job *job;
+	bool started;                /* has a thread */
+	struct xlmigd_job *next;
+};
+
+struct xlmigd {
+	struct xlmigd_config cfg;
+	struct event_base *base;
+	struct xlmig_hv *hv;
+	pthread_mutex_t hv_lock;
+	struct xlmig_journal *journal;
+	struct xlmig_key key;
+	struct xlmig_job_env env;
+	int note_fd[2];              /* [1] written by job threads */
+	struct event *note_ev;
+	struct xlmigd_job *jobs;     /* live jobs, oldest first */
+	unsigned running_out;        /* outgoing jobs with a thread */
+	unsigned running_in;
+	bool stopping;
+	void *control;               /* control.c's state */
+	void *listener;              /* listener.c's state */
+};
+
+/* jobs.c */
+int xlmigd_jobs_init(struct xlmigd *d);
+void xlmigd_jobs_fini(struct xlmigd *d);
+/* Queue an outgoing job (it starts when a slot is free). */
+int xlmigd_jobs_add_source(struct xlmigd *d, struct xlmig_job *job);
+/* From a listener thread: the incoming job it is about to run. */
+void xlmigd_jobs_post_incoming(struct xlmigd *d, struct xlmig_job *job);
+/* From a listener thread: that incoming job finished (job is freed by the loop). */
+void xlmigd_jobs_post_incoming_done(struct xlmigd *d, struct xlmig_job *job);
+struct xlmig_job *xlmigd_jobs_find(struct xlmigd *d, const char *id);
+/* Cancel every job and stop the loop once none runs. */
+void xlmigd_jobs_shutdown(struct xlmigd *d);
+
+/* control.c */
+int xlmigd_control_start(struct xlmigd *d);
+void xlmigd_control_stop(struct xlmigd *d);
+
+/* listener.c */
+int xlmigd_listener_start(struct xlmigd *d);
+void xlmigd_listener_stop(struct xlmigd *d);
+
+/* requests.c: answer one request line; the reply is appended to out. */
+void xlmigd_request(struct xlmigd *d, const char *line, struct xlmig_buf *out);
+
+#endif
