@@ -1,0 +1,187 @@
+/*
+ * fuzz_handshake.c - libFuzzer harness for the handshake messages.
+ *
+ * First input byte even: the rest is what a would-be source sends to a
+ * destination: its first message (HELLO or JOIN) and what follows, read
+ * by the destination's side of the handshake (with a key, and a session
+ * for JOINs to aim at).  First byte odd: the rest is what a would-be
+ * destination answers, read by the source's side.  Every message may be
+ * refused; nothing may crash, hang or leak, and nothing unauthenticated
+ * may be accepted.
+ *
+ * XLMIG_FUZZ_WRITE_SEEDS=DIR writes seeds (a real HELLO + AUTH, a JOIN, a
+ * real WELCOME + READY, recorded from the handshake code) into DIR.
+ */
+#include <stdlib.h>
+
+#include "handshake.h"
+
+static const struct xlmig_key key = { .len = 16, .bytes = "fuzzing-key-0123" };
+
+struct mem {
+	const uint8_t *p;
+	size_t len, off;
+	struct xlmig_buf *record;   /* what the code under test wrote */
+};
+
+static ssize_t mem_read(void *ctx, void *buf, size_t len)
+{
+	struct mem *m = ctx;
+	size_t n = XLMIG_MIN(len, m->len - m->off);
+
+	if (n)
+		memcpy(buf, m->p + m->off, n);
+	m->off += n;
+	return (ssize_t)n;
+}
+
+static ssize_t mem_write(void *ctx, const void *buf, size_t len)
+{
+	struct mem *m = ctx;
+
+	if (m->record && xlmig_buf_append(m->record, buf, len) != XLMIG_OK)
+		return -1;
+	return (ssize_t)len;
+}
+
+static int mem_pollfd(void *ctx, bool for_write) { return -1; }
+static bool mem_pending(void *ctx) { return true; }
+static void mem_close(void *ctx) { free(ctx); }
+
+static const struct xlmig_chan_ops mem_ops = {
+	.read = mem_read, .write = mem_write, .pollfd = mem_pollfd,
+	.pending = mem_pending, .close = mem_close,
+};
+
+static struct xlmig_chan *mem_chan(const uint8_t *data, size_t size, struct xlmig_buf *record)
+{
+	struct mem *m = calloc(1, sizeof(*m));
+	struct xlmig_chan *ch = NULL;
+
+	if (!m)
+		abort();
+	*m = (struct mem){ .p = data, .len = size, .record = record };
+	if (xlmig_chan_new(&mem_ops, m, "fuzz", &ch) != XLMIG_OK)
+		abort();
+	return ch;
+}
+
+/* The session a fuzzed JOIN aims at. */
+static void target_session(struct xlmig_hs_session *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->version = XLMIG_PROTO_MIN;
+	s->channels = 4;
+	s->authenticated = true;
+	memset(s->id, 0x11, sizeof(s->id));
+	memset(s->transcript, 0x22, sizeof(s->transcript));
+}
+
+/* A JOIN recorded for the fixed target session is a valid JOIN (in real
+ * sessions the transcript is fresh), so only a completed session
+ * handshake counts as an accepted forgery: *forged. */
+static int as_destination(const uint8_t *data, size_t size, struct xlmig_buf *record,
+			  bool *forged)
+{
+	struct xlmig_chan *ch = mem_chan(data, size, record);
+	struct xlmig_hs_offer limits;
+	struct xlmig_hs_session s;
+	struct xlmig_hs_first first;
+	int rc = xlmig_hs_read_first(ch, 0, &first);
+
+	xlmig_hs_offer_default(&limits);
+	if (rc == XLMIG_OK && first.is_join) {
+		target_session(&s);
+		rc = xlmig_hs_join_server(ch, &key, &s, &first, 0);
+	} else if (rc == XLMIG_OK) {
+		rc = xlmig_hs_server(ch, &key, &limits, &first, 0, &s);
+		*forged = rc == XLMIG_OK;
+	}
+	xlmig_chan_free(ch);
+	return rc;
+}
+
+static int as_source(const uint8_t *data, size_t size, struct xlmig_buf *record)
+{
+	struct xlmig_chan *ch = mem_chan(data, size, record);
+	struct xlmig_hs_offer offer;
+	struct xlmig_hs_session s;
+	int rc;
+
+	xlmig_hs_offer_default(&offer);
+	rc = xlmig_hs_client(ch, &key, &offer, 0, &s);
+	xlmig_chan_free(ch);
+	return rc;
+}
+
+static void put_seed(const char *dir, const char *name, uint8_t mode, const struct xlmig_buf *b)
+{
+	char path[4096];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "wb");
+	if (!fp || fwrite(&mode, 1, 1, fp) != 1 || fwrite(b->data, 1, b->len, fp) != b->len)
+		abort();
+	fclose(fp);
+}
+
+static void write_seeds(const char *dir)
+{
+	struct xlmig_buf hello = { 0 }, welcome = { 0 }, join = { 0 };
+	struct xlmig_frame_hdr h = { .type = XLMIG_FRAME_AUTH, .len = XLMIG_MAC_LEN };
+	struct xlmig_hs_session s;
+	struct xlmig_chan *ch;
+	bool forged;
+
+	as_source(NULL, 0, &hello);                 /* records the HELLO frame */
+	xlmig_wire_hdr_encode(xlmig_buf_extend(&hello, XLMIG_WIRE_HDR_LEN), &h);
+	memset(xlmig_buf_extend(&hello, XLMIG_MAC_LEN), 0, XLMIG_MAC_LEN);
+	put_seed(dir, "hello-auth", 0, &hello);
+	as_destination(hello.data, hello.len, &welcome, &forged); /* WELCOME, refusal */
+	put_seed(dir, "welcome", 1, &welcome);
+	target_session(&s);
+	ch = mem_chan(NULL, 0, &join);
+	xlmig_hs_join_client(ch, &key, &s, 1, 0);
+	xlmig_chan_free(ch);
+	put_seed(dir, "join", 0, &join);
+	xlmig_buf_free(&hello);
+	xlmig_buf_free(&welcome);
+	xlmig_buf_free(&join);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *dir = getenv("XLMIG_FUZZ_WRITE_SEEDS");
+
+	xlmig_log_set_level(-1);
+	if (dir) {
+		write_seeds(dir);
+		exit(0);
+	}
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct xlmig_hs_offer o;
+	struct xlmig_hs_session s;
+	const uint8_t *nonce;
+	bool auth, forged = false;
+
+	if (size < 1)
+		return 0;
+	/* The message parsers on the raw bytes too. */
+	xlmig_hs_offer_default(&o);
+	xlmig_hs_parse_welcome(data + 1, size - 1, &o, true, &s);
+	xlmig_hs_parse_hello(data + 1, size - 1, &o, &auth, &nonce);
+	if (data[0] & 1)
+		forged = as_source(data + 1, size - 1, NULL) == XLMIG_OK;
+	else
+		as_destination(data + 1, size - 1, NULL, &forged);
+	/* Without the key no input can complete a session handshake: the
+	 * proofs cover fresh random nonces. */
+	if (forged)
+		abort();
+	return 0;
+}
