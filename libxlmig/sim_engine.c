@@ -581,6 +581,24 @@ out:
 	return rc;
 }
 
+static bool page_is_zero(const uint8_t *p)
+{
+	uint64_t acc = 0;
+
+	for (unsigned i = 0; i < XLMIG_PAGE_SIZE; i += 8)
+		acc |= xlmig_get_le64(p + i);
+	return acc == 0;
+}
+
+/* A zero page over a zero page is left alone, so memory the guest never
+ * used stays unbacked on this host too (and costs no page fault). */
+static void put_page(uint8_t *dst, const uint8_t *src)
+{
+	if (page_is_zero(src) && page_is_zero(dst))
+		return;
+	memcpy(dst, src, XLMIG_PAGE_SIZE);
+}
+
 static int apply_pages(struct restore_ctx *r, const struct xlmig_item *it)
 {
 	uint8_t *mem = xlmig_sim_guest_mem(r->g);
@@ -609,7 +627,7 @@ static int apply_pages(struct restore_ctx *r, const struct xlmig_item *it)
 			return xlmig_fail(XLMIG_E_FORMAT, "VERIFY: pfn %#llx differs from the copy restored earlier",
 					  (unsigned long long)pfn);
 		if (!r->verifying)
-			memcpy(page, data, XLMIG_PAGE_SIZE);
+			put_page(page, data);
 		data += XLMIG_PAGE_SIZE;
 	}
 	return XLMIG_OK;
