@@ -48,7 +48,9 @@ struct xlmig_conn_opts {
 };
 void xlmig_conn_opts_default(struct xlmig_conn_opts *o);
 
-/* Side record handler (destination); nonzero return fails the transfer. */
+/* Side record handler (destination); nonzero return fails the transfer.
+ * It runs on the thread reading channel 0: the transfer's reader thread
+ * while a transfer runs, the caller of xlmig_conn_recv_ctrl() otherwise. */
 typedef int (*xlmig_side_fn)(void *opaque, uint32_t type, const uint8_t *data, size_t len);
 
 struct xlmig_conn;

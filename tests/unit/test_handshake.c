@@ -420,7 +420,10 @@ TEST(handshake_session_over_pipes)
 	CHECK_OK(xlmig_conn_send_ctrl(srv.conn, 3, "ready", 5, 1000));
 	CHECK_OK(xlmig_conn_recv_ctrl(c, &type, &msg, 1000));
 	CHECK_EQ(type, 3);
+	/* the other end gone: an error, not a SIGPIPE death */
+	xlmig_conn_close(srv.conn);
+	CHECK_EQ(xlmig_conn_send_ctrl(c, 4, "x", 1, 1000), XLMIG_E_CLOSED);
+	CHECK_EQ(xlmig_conn_recv_ctrl(c, &type, &msg, 1000), XLMIG_E_CLOSED);
 	xlmig_buf_free(&msg);
 	xlmig_conn_close(c);
-	xlmig_conn_close(srv.conn);
 }
