@@ -560,6 +560,9 @@ static int on_xl_header(struct restore_ctx *r, const struct xlmig_item *it)
 	unsigned vcpus = 0;
 	int rc;
 
+	if (r->g)
+		return xlmig_fail(XLMIG_E_FORMAT, "a second xl header at offset %llu",
+				  (unsigned long long)it->offset);
 	if (it->u.xl.mandatory_flags != want)
 		return xlmig_fail(XLMIG_E_UNSUPPORTED, "xl header mandatory flags %#x, the sim restores only JSON|STREAMv2 (%#x)",
 				  it->u.xl.mandatory_flags, want);

@@ -17,6 +17,9 @@
  * after clearing its bit therefore either sees the final content or the
  * page is marked again.
  *
+ * The vCPU count is the guest's shape (it travels in the config and the
+ * vCPU blob); one workload thread does the guest's work whatever it is.
+ *
  * A guest is created paused.  Pause returns once the workload stands at a
  * consistent point (no page half written, counter in memory equal to the
  * vCPU counter).  The vCPU state may only be read or replaced while
