@@ -51,11 +51,16 @@ pack() { # root output
 }
 
 build_guest() { # -> $work/guest.cpio
-	local r=$work/guest
+	local r=$work/guest ko
 	mkdir -p "$r"/{proc,sys,dev}
 	add_busybox "$r"
 	gcc -static -O2 -Wall -Wextra -Werror -Wshadow -o "$r/bin/workload" "$here/guest/workload.c"
 	install -m 755 "$here/guest/init" "$r/init"
+	# netfront, for the scenarios that give the guest a vif
+	mkdir -p "$r/lib/modules"
+	for ko in $(modprobe -S "$kver" --show-depends xen-netfront | awk '$1 == "insmod" {print $2}'); do
+		cp "$ko" "$r/lib/modules/"
+	done
 	pack "$r" "$work/guest.cpio"
 }
 
@@ -104,8 +109,8 @@ add_xlmig() { # root
 		cp -a "$XENLAB_SRC/hooks/." "$r/usr/lib/xlmig/hooks/"
 	fi
 	# One key for every lab host: they are all the same initramfs.
-	(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$r/etc/xlmig/key" &&
-		echo >> "$r/etc/xlmig/key")
+	(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$r/etc/xlmig/xlmig.key" &&
+		echo >> "$r/etc/xlmig/xlmig.key")
 }
 
 add_lab() { # root

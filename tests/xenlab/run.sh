@@ -105,7 +105,10 @@ run_group() {
 	lab_say "booting $kind host(s) for: $*"
 	"run_$kind" "$name" "$@"
 	if boot_broke "$kind" "$name"; then
-		for f in $(serials_of "$kind" "$name"); do cp "$f" "${f%.serial}.try1.serial"; done
+		for f in $(serials_of "$kind" "$name"); do
+			cp "$f" "${f%.serial}.try1.serial"
+			cp "${f%.serial}.qemu" "${f%.serial}.try1.qemu"
+		done
 		lab_say "the emulated $kind boot broke (see $logs/$name*.try1.serial); booting once more"
 		note=" (retried after emulator failure)"
 		"run_$kind" "$name" "$@"
@@ -164,6 +167,9 @@ main() {
 	}
 	scenarios=$(select_scenarios "$@") || usage
 	mkdir -p "$logs" "$results"
+	# Two runs in one directory would write into each other's serial logs.
+	exec 9> "$XENLAB_DIR/lock"
+	flock -n 9 || { lab_say "another lab run uses $XENLAB_DIR; set XENLAB_DIR to run beside it"; return 2; }
 	rm -f "$results/figures.txt" "$results/compare.txt" "$logs"/*.serial "$logs"/*.qemu
 	t0=$(date +%s)
 	if ! why=$(lab_prerequisites) ||

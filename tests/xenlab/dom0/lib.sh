@@ -18,7 +18,7 @@ LAB_GUEST_DIR=/lab/guest
 LAB_XL_PORT=5555        # stock xl migrate-receive behind socat
 LAB_SYNC_PORT=5600      # the pair's rendezvous, served by host b
 LAB_CLOCK_PORT=5601     # host b's clock, for labclock
-XLMIG_KEY=/etc/xlmig/key
+XLMIG_KEY=/etc/xlmig/xlmig.key
 LAB_SCENARIO=${LAB_SCENARIO:-none}
 
 # ---- verdicts, figures, diagnostics ----
@@ -168,9 +168,9 @@ guest_cfg() { # name type [extra-cfg-line...]
 		# decode it for Xen (no NRIPS): keep the TSC native.
 		echo "tsc_mode = \"native\""
 		for l in "$@"; do echo "$l"; done
+		# LAB_GUEST_EXTRA: more guest kernel arguments (xlg_ip=...)
+		echo "extra = \"console=hvc0 rdinit=/init loglevel=4 ${LAB_GUEST_EXTRA:-}\""
 	} > "$LAB_RUN/$name.cfg"
-	[ -n "${LAB_GUEST_EXTRA:-}" ] || LAB_GUEST_EXTRA=""
-	echo "extra = \"console=hvc0 rdinit=/init loglevel=4 $LAB_GUEST_EXTRA\"" >> "$LAB_RUN/$name.cfg"
 }
 
 # guest_create NAME [TYPE] [cfg-line...]: a fresh guest, its old console
@@ -246,9 +246,11 @@ guest_ensure() {
 	guest_wait_n "$1" 2 120 || fail "guest $1 never started counting"
 }
 
-lab_destroy_all() {
+lab_destroy_all() { lab_destroy_all_but ""; }
+
+lab_destroy_all_but() { # name to keep ("" for none)
 	local d
-	for d in $(xl list | awk 'NR > 1 && $2 != 0 { print $2 }'); do
+	for d in $(xl list | awk -v keep="$1" 'NR > 1 && $2 != 0 && $1 != keep { print $2 }'); do
 		xl destroy "$d"
 	done
 }
@@ -405,7 +407,9 @@ pair_roles() {
 }
 
 # migrate_pair METHOD NAME: move the guest to the other host; the sender
-# reports time and bytes, the receiver what the guest saw.
+# reports time and bytes, the receiver what the guest saw.  With
+# LAB_GUEST_BUSY set (a workload command such as "dirty 8 32") the guest
+# dirties memory during the migration.
 migrate_pair() {
 	pair_roles "$2"
 	if [ $LAB_ROLE = src ]; then
@@ -418,6 +422,10 @@ migrate_pair() {
 migrate_pair_send() { # method name
 	local method=$1 name=$2 peer n0 boot t0 t1 b0 b1 rc=0 seen
 	guest_ensure "$name"
+	if [ -n "${LAB_GUEST_BUSY:-}" ]; then
+		guest_send "$name" "$LAB_GUEST_BUSY" || fail "cannot reach the guest's console"
+		sleep 2
+	fi
 	n0=$(guest_last_n "$name")
 	boot=$(guest_boot_id "$name")
 	peer=$(lab_peer_ip)
@@ -451,6 +459,83 @@ migrate_pair_receive() { # method name
 	fi
 	( check_arrived "$name" - "$n0" "$boot" ) || { lab_sync seen fail > /dev/null; exit 1; }
 	guest_log "$name" | tail -n 6 | sed 's/^/guest: /'
+	[ -n "${LAB_GUEST_BUSY:-}" ] && guest_send "$name" idle
 	lab_sync seen "$(guest_max_gap "$name" "$n0")" > /dev/null
 	pass "received"
+}
+
+# ---- failures ----
+
+# The guest is still here as the same domain, running, counting on from
+# BEFORE, the same boot; nothing half-made is left next to it.
+check_stayed() { # name domid before-n boot-id
+	local id
+	id=$(xl domid "$1" 2>/dev/null) || fail "$1 is gone from the source"
+	[ "$id" = "$2" ] || fail "$1 is now domid $id, was $2"
+	guest_running "$1" || fail "$1 is not running on the source ($(xl list "$1" | tail -n 1))"
+	guest_wait_n "$1" $(($3 + 2)) 30 || fail "$1's counter stopped at $(guest_last_n "$1")"
+	[ "$(guest_boot_id "$1")" = "$4" ] || fail "$1 was restarted"
+	[ -z "$(lab_leftovers)" ] || fail "left behind: $(lab_leftovers)"
+}
+
+# Wait until this host is restoring NAME (the stream is flowing).
+wait_incoming() { # name timeout
+	local end=$(($(now_ms) + $2 * 1000))
+	while [ "$(now_ms)" -lt $end ]; do
+		xl domid "$1--incoming" > /dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# The sender of a migration that must fail, in the background; the guest
+# dirties memory so the migration lasts long enough to be interrupted.
+failing_send_start() { # method name dest
+	guest_ensure "$2"
+	guest_send "$2" "dirty 8 32" || fail "cannot reach the guest's console"
+	sleep 1
+	FAIL_ID=$(xl domid "$2")
+	FAIL_N0=$(guest_last_n "$2")
+	FAIL_BOOT=$(guest_boot_id "$2")
+	( method_send "$@"; echo $? > "$LAB_RUN/send.rc" ) &
+	FAIL_PID=$!
+	rm -f "$LAB_RUN/send.rc"
+}
+
+# Wait for that sender; it must report failure.
+failing_send_finish() { # timeout
+	timeout "$1" sh -c "while kill -0 $FAIL_PID 2>/dev/null; do sleep 0.5; done" ||
+		fail "the sender did not give up within $1 s"
+	sed 's/^/sender: /' "$LAB_RUN/send.log"
+	[ "$(cat "$LAB_RUN/send.rc" 2>/dev/null)" != 0 ] || fail "the sender claims success"
+}
+
+# ---- bridged guest networking ----
+
+# Put eth0 and this host's address on a bridge, as a Xen host with
+# bridged guests has it (the guest's vif joins it through vif-bridge).
+lab_bridge_up() { # bridge
+	local addr
+	addr=$(ip -4 -o addr show dev eth0 | awk '{ print $4 }')
+	ip link add "$1" type bridge stp_state 0 forward_delay 0 || return 1
+	ip addr flush dev eth0
+	ip link set eth0 master "$1"
+	ip addr add "$addr" dev "$1"
+	ip link set "$1" up
+}
+
+lab_bridge_down() { # bridge
+	local addr
+	addr=$(ip -4 -o addr show dev "$1" | awk '{ print $4 }')
+	ip link set eth0 nomaster
+	ip link del "$1"
+	[ -n "$addr" ] && ip addr add "$addr" dev eth0
+	ip link set eth0 up
+}
+
+# The bridge the guest's first vif is attached to ("" if none).
+guest_vif_bridge() { # name
+	local id
+	id=$(xl domid "$1") || return 1
+	ip -o link show "vif$id.0" 2>/dev/null | sed -n 's/.* master \([^ ]*\) .*/\1/p'
 }

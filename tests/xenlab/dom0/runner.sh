@@ -6,8 +6,9 @@
 # Each scenario runs in its own shell under its time limit, and must print
 # its verdict ("RESULT: PASS|FAIL NAME ..."); one that prints none, or runs
 # out of time, is failed here.  Between scenarios whatever a scenario
-# started in the background is stopped, so the next one starts clean; the
-# guest may stay, and the next scenario checks it before using it.
+# started in the background is stopped and every guest but the shared one
+# (g1) destroyed, so the next one starts clean; g1 may stay, and the next
+# scenario checks it before using it.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/xen-4.17/bin
 export LAB_HOST=$1
 . /lab/lib.sh
@@ -23,5 +24,6 @@ for s in $(echo "$2" | tr '+' ' '); do
 		LAB_SCENARIO=$s lab_diagnose
 	fi
 	lab_stop_background
+	lab_destroy_all_but g1
 	echo "LAB: scenario $s end uptime=$(cut -d' ' -f1 /proc/uptime)"
 done

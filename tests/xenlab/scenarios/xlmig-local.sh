@@ -1,0 +1,7 @@
+# xenlab-boot: local
+# xenlab-core: no
+# xenlab-timeout: 180
+# xenlab-about: xlmig migrate through xlmigd (xen backend) to localhost, guest idle
+. /lab/lib.sh
+migrate_local xlmig-xlmigd g1
+pass

@@ -1,0 +1,6 @@
+# xenlab-boot: pair
+# xenlab-core: no
+# xenlab-timeout: 240
+# xenlab-about: xlmig migrate through xlmigd between two Xen hosts, guest idle
+. /lab/lib.sh
+migrate_pair xlmig-xlmigd g1
