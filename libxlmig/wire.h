@@ -27,8 +27,9 @@
  *   END     SHA-256 of the original stream (32 bytes), le64 its length
  *   SIDE    le32 side record type, record bytes (opaque here)
  *   CTRL    le32 message type, up to XLMIG_WIRE_MAX_CTRL bytes
- *   ERROR   le32 xlmig error code (positive), up to XLMIG_WIRE_MAX_TEXT
- *   ABORT   bytes of text: the peer failed (ERROR) or was cancelled (ABORT)
+ *   ERROR   le32 xlmig error code (positive), then up to
+ *   ABORT   XLMIG_WIRE_MAX_TEXT bytes of text: the peer failed (ERROR) or
+ *           was cancelled (ABORT)
  *
  * SIDE, CTRL, ERROR and ABORT are outside the stream sequence and travel on
  * channel 0 only.  Nothing here trusts a byte: every header and payload is
