@@ -48,7 +48,9 @@ struct xlmig_save_opts {
 	void *progress_opaque;
 	volatile int *cancel;            /* nonzero: stop, return CANCELLED */
 	bool debug;                      /* xl -d: also send VERIFY data */
-	const char *config_override;     /* xl -C: JSON/xl config to send */
+	const char *config_override;     /* xl -C: the JSON config to send */
+	bool preserve_domid;             /* xl -D: the config asks the receiver
+					  * for this domain id (xen only) */
 };
 
 struct xlmig_save_result {
@@ -64,6 +66,8 @@ struct xlmig_save_result {
 struct xlmig_restore_opts {
 	const char *name;                /* create under this name, paused */
 	bool debug;
+	uint32_t domid;                  /* xl -D: create with this id, which
+					  * must be free; 0 = the backend picks */
 };
 
 struct xlmig_hv;

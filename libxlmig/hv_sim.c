@@ -464,6 +464,10 @@ static int sim_restore(struct xlmig_hv *hv, int fd, const struct xlmig_restore_o
 	struct xlmig_sim_guest *g;
 	int rc = XLMIG_OK;
 
+	if (opts->domid)
+		return xlmig_fail(XLMIG_E_UNSUPPORTED,
+				  "domain id %u was asked for (-D): the sim backend numbers its domains itself",
+				  opts->domid);
 	/* Refuse a taken name before reading gigabytes; add_dom checks
 	 * again in case it was taken meanwhile. */
 	if (opts->name) {

@@ -125,9 +125,11 @@ static int xen_save_live(struct xlmig_hv *hv, uint32_t domid, int fd,
 	return xlmig_xen_save_live(&priv_of(hv)->h, domid, fd, opts, res);
 }
 
-/* The config from xl's header, renamed, as create_domain() prepares it. */
+/* The config from xl's header, renamed, as create_domain() prepares it.
+ * A guest domid in the config (the sender's xl -D) or in domid is asked
+ * of Xen, as xl does; otherwise Xen picks. */
 static int restore_config(libxl_ctx *ctx, const struct xlmig_xlhdr *hdr, const char *name,
-			  libxl_domain_config *cfg)
+			  uint32_t domid, libxl_domain_config *cfg)
 {
 	char *json;
 	int lrc;
@@ -148,6 +150,8 @@ static int restore_config(libxl_ctx *ctx, const struct xlmig_xlhdr *hdr, const c
 		if (!cfg->c_info.name)
 			return xlmig_fail(XLMIG_E_NOMEM, "copying the domain name");
 	}
+	if (domid)
+		cfg->c_info.domid = domid;
 	if (!libxl_domid_valid_guest(cfg->c_info.domid))
 		cfg->c_info.domid = INVALID_DOMID;   /* let Xen choose, as xl's default policy */
 	return XLMIG_OK;
@@ -171,7 +175,7 @@ static int xen_restore(struct xlmig_hv *hv, int fd, const struct xlmig_restore_o
 		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "legacy (pre-Xen 4.6) migration stream");
 		goto out;
 	}
-	rc = restore_config(ctx, &hdr, opts->name, &cfg);
+	rc = restore_config(ctx, &hdr, opts->name, opts->domid, &cfg);
 	if (rc)
 		goto out;
 	params.checkpointed_stream = LIBXL_CHECKPOINTED_STREAM_NONE;
@@ -183,6 +187,9 @@ static int xen_restore(struct xlmig_hv *hv, int fd, const struct xlmig_restore_o
 		rc = xlmig_xen_libxl_fail(lrc, *domid == NO_DOMID ? UINT32_MAX : *domid,
 					  "libxl_domain_create_restore");
 		xlmig_fail_prefix(rc, "restoring %s", cfg.c_info.name ? cfg.c_info.name : "domain");
+		if (libxl_domid_valid_guest(cfg.c_info.domid))
+			xlmig_fail_prefix(rc, "domain id %u was asked for (xl -D): it must be free on "
+					  "this host", cfg.c_info.domid);
 		/* ERROR_ABORTED may leave a half-created domain: remove it. */
 		if (*domid != NO_DOMID && libxl_domain_destroy(ctx, *domid, NULL))
 			xlmig_warn("could not destroy the half-restored domain %u", *domid);

@@ -82,68 +82,19 @@ out:
 
 /* ---- the config xl puts in its header ---- */
 
-static int read_config_file(const char *path, char **out, size_t *len)
-{
-	FILE *f = fopen(path, "r");
-	struct xlmig_buf b = {0};
-	int rc = XLMIG_OK;
-	size_t n;
-
-	if (!f)
-		return xlmig_fail(XLMIG_E_NOTFOUND, "config file %s: %s", path, strerror(errno));
-	for (;;) {
-		uint8_t *p = xlmig_buf_extend(&b, 65536);
-		if (!p) {
-			rc = xlmig_fail(XLMIG_E_NOMEM, "reading %s", path);
-			break;
-		}
-		n = fread(p, 1, 65536, f);
-		b.len -= 65536 - n;
-		if (b.len > XLMIG_MAX_XL_OPTDATA - 5) {
-			rc = xlmig_fail(XLMIG_E_LIMIT, "config file %s is over %u bytes", path,
-					XLMIG_MAX_XL_OPTDATA);
-			break;
-		}
-		if (n < 65536)
-			break;
-	}
-	if (!rc && ferror(f))
-		rc = xlmig_fail(XLMIG_E_IO, "reading %s: %s", path, strerror(errno));
-	if (!rc && xlmig_buf_append(&b, "", 1))
-		rc = xlmig_fail(XLMIG_E_NOMEM, "reading %s", path);
-	fclose(f);
-	if (rc) {
-		xlmig_buf_free(&b);
-		return rc;
-	}
-	*out = (char *)b.data;
-	*len = b.len - 1;
-	return XLMIG_OK;
-}
-
 /* The domain's config as JSON, as save_domain_core_begin makes it: the
- * stored config (or -C's), with the domid cleared so the target picks
- * its own.  *json is malloc'd. */
-static int config_json(libxl_ctx *ctx, uint32_t domid, const char *override, char **json)
+ * stored config (or -C's JSON text), with the domid cleared so the target
+ * picks its own, unless -D asks to keep ours (xl ignores -D with -C,
+ * xlmig applies it to both).  *json is malloc'd. */
+static int config_json(libxl_ctx *ctx, uint32_t domid, const char *override,
+		       bool preserve_domid, char **json)
 {
 	libxl_domain_config cfg;
-	char *text = NULL;
-	size_t len = 0;
 	int rc = XLMIG_OK, lrc;
 
 	libxl_domain_config_init(&cfg);
 	if (override) {
-		rc = read_config_file(override, &text, &len);
-		if (rc)
-			goto out;
-		if (text[strspn(text, " \t\r\n")] != '{') {
-			rc = xlmig_fail(XLMIG_E_UNSUPPORTED,
-					"%s is an xl-format config; xlmig sends JSON configs: convert it "
-					"with `xl -N create %s > FILE.json` and pass that to -C",
-					override, override);
-			goto out;
-		}
-		lrc = libxl_domain_config_from_json(ctx, &cfg, text);
+		lrc = libxl_domain_config_from_json(ctx, &cfg, override);
 		if (lrc) {
 			rc = xlmig_xen_libxl_fail(lrc, domid, "libxl_domain_config_from_json (-C)");
 			goto out;
@@ -155,12 +106,11 @@ static int config_json(libxl_ctx *ctx, uint32_t domid, const char *override, cha
 			goto out;
 		}
 	}
-	cfg.c_info.domid = 0;
+	cfg.c_info.domid = preserve_domid ? domid : 0;
 	*json = libxl_domain_config_to_json(ctx, &cfg);
 	if (!*json)
 		rc = xlmig_fail(XLMIG_E_HV, "domain %u: libxl_domain_config_to_json failed", domid);
 out:
-	free(text);
 	libxl_domain_config_dispose(&cfg);
 	return rc;
 }
@@ -575,7 +525,7 @@ int xlmig_xen_save_live(const struct xlmig_xen_handles *h, uint32_t domid, int f
 		rc = xlmig_xen_libxl_fail(lrc, domid, "libxl_domain_info");
 		goto out;
 	}
-	rc = config_json(h->ctx, domid, opts->config_override, &json);
+	rc = config_json(h->ctx, domid, opts->config_override, opts->preserve_domid, &json);
 	if (!rc)
 		rc = write_xl_header(fd, domid, json);
 	if (rc)

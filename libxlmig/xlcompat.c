@@ -120,6 +120,19 @@ static bool name_char_ok(char c)
 	       c == '-' || c == '_' || c == '.';
 }
 
+static int parse_config(const uint8_t *config, uint32_t len, struct xlmig_json **root)
+{
+	int rc;
+
+	/* xl counts the trailing NUL in the config's length. */
+	while (len && config[len - 1] == '\0')
+		len--;
+	rc = xlmig_json_parse((const char *)config, len, root);
+	if (rc)
+		return xlmig_fail_prefix(rc, "domain config in the xl save header");
+	return XLMIG_OK;
+}
+
 int xlmig_xl_config_name(const uint8_t *config, uint32_t len, char name[XLMIG_NAME_MAX])
 {
 	struct xlmig_json *root = NULL;
@@ -127,14 +140,9 @@ int xlmig_xl_config_name(const uint8_t *config, uint32_t len, char name[XLMIG_NA
 	size_t n;
 	int rc;
 
-	/* xl counts the trailing NUL in the config's length. */
-	while (len && config[len - 1] == '\0')
-		len--;
-	rc = xlmig_json_parse((const char *)config, len, &root);
-	if (rc) {
-		xlmig_fail_prefix(rc, "domain config in the xl save header");
+	rc = parse_config(config, len, &root);
+	if (rc)
 		goto out;
-	}
 	rc = xlmig_json_get_str(root, "c_info.name", &s);
 	if (rc) {
 		rc = xlmig_fail(XLMIG_E_FORMAT, "domain config in the xl save header has no c_info.name");
@@ -158,6 +166,159 @@ int xlmig_xl_config_name(const uint8_t *config, uint32_t len, char name[XLMIG_NA
 out:
 	xlmig_json_free(root);
 	return rc;
+}
+
+/* Xen's first reserved domid (DOMID_FIRST_RESERVED): ids from here on
+ * are not guests'. */
+#define FIRST_RESERVED_DOMID 0x7ff0u
+
+int xlmig_xl_config_domid(const uint8_t *config, uint32_t len, uint32_t *domid)
+{
+	struct xlmig_json *root = NULL;
+	uint64_t v = 0;
+	int rc;
+
+	*domid = 0;
+	rc = parse_config(config, len, &root);
+	if (rc)
+		goto out;
+	if (!xlmig_json_get(root, "c_info.domid"))
+		goto out;
+	if (xlmig_json_get_u64(root, "c_info.domid", &v) || v >= FIRST_RESERVED_DOMID) {
+		rc = xlmig_fail(XLMIG_E_FORMAT,
+				"domain config in the xl save header: c_info.domid is not a domain id");
+		goto out;
+	}
+	*domid = (uint32_t)v;
+out:
+	xlmig_json_free(root);
+	return rc;
+}
+
+/* ---- xl migrate -C ---- */
+
+/* All of fd, at most limit bytes, NUL-terminated. */
+static int read_all(int fd, const char *what, size_t limit, char **out)
+{
+	struct xlmig_buf b = {0};
+	int rc = XLMIG_OK;
+
+	for (;;) {
+		uint8_t *p = xlmig_buf_extend(&b, 65536);
+		ssize_t n;
+
+		if (!p) {
+			rc = xlmig_fail(XLMIG_E_NOMEM, "reading %s", what);
+			break;
+		}
+		n = read(fd, p, 65536);
+		if (n < 0 && errno == EINTR)
+			n = 0;
+		if (n < 0) {
+			rc = xlmig_fail(XLMIG_E_IO, "reading %s: %s", what, strerror(errno));
+			break;
+		}
+		b.len -= 65536 - (size_t)n;
+		if (b.len > limit) {
+			rc = xlmig_fail(XLMIG_E_LIMIT, "%s is over %zu bytes", what, limit);
+			break;
+		}
+		if (n == 0)
+			break;
+	}
+	if (!rc && xlmig_buf_append(&b, "", 1))
+		rc = xlmig_fail(XLMIG_E_NOMEM, "reading %s", what);
+	if (rc) {
+		xlmig_buf_free(&b);
+		return rc;
+	}
+	*out = (char *)b.data;
+	return XLMIG_OK;
+}
+
+static bool looks_like_json(const char *text)
+{
+	return text[strspn(text, " \t\r\n")] == '{';
+}
+
+/* What the receiver will need of it: JSON with a usable c_info.name. */
+static int check_json_config(const char *text, const char *what)
+{
+	char name[XLMIG_NAME_MAX];
+	int rc = xlmig_xl_config_name((const uint8_t *)text, (uint32_t)strlen(text), name);
+
+	return rc ? xlmig_fail_prefix(rc, "%s", what) : XLMIG_OK;
+}
+
+/* `xl -N create path`: xl's parser, dry run, JSON on its stdout. */
+static int xl_convert(const char *path, const char *xl, char **out)
+{
+	int pfd[2] = { -1, -1 };
+	pid_t child;
+	int status, rc;
+
+	if (pipe2(pfd, O_CLOEXEC))
+		return xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));
+	child = fork();
+	if (child < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return xlmig_fail(XLMIG_E_IO, "fork: %s", strerror(errno));
+	}
+	if (child == 0) {
+		dup2(pfd[1], 1);
+		execlp(xl, xl, "-N", "create", path, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	rc = read_all(pfd[0], "the output of xl -N create", XLMIG_MAX_XL_OPTDATA - 5, out);
+	close(pfd[0]);
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!rc && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		free(*out);
+		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "`%s -N create %s` %s %d",
+				xl, path, WIFEXITED(status) ? "exited with status" : "was killed by signal",
+				WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	}
+	return rc;
+}
+
+int xlmig_xl_config_load(const char *path, const char *xl, char **out)
+{
+	char *text = NULL, what[300];
+	int fd, rc;
+
+	*out = NULL;
+	snprintf(what, sizeof(what), "config file %s", path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return xlmig_fail(XLMIG_E_NOTFOUND, "%s: %s", what, strerror(errno));
+	rc = read_all(fd, what, XLMIG_MAX_XL_OPTDATA - 5, &text);
+	close(fd);
+	if (rc)
+		return rc;
+	if (!looks_like_json(text)) {
+		free(text);
+		text = NULL;
+		xlmig_info("%s is in xl format: converting it with `%s -N create`", path, xl ? xl : "xl");
+		rc = xl_convert(path, xl ? xl : "xl", &text);
+		if (rc) {
+			return xlmig_fail_prefix(rc,
+				"%s is in xl format, which xlmig reads through xl's own parser, and "
+				"that failed (is xl installed, is the file valid?); convert it on a Xen "
+				"host with `xl -N create %s > FILE.json` and pass FILE.json to -C",
+				path, path);
+		}
+		snprintf(what, sizeof(what), "%s as converted by xl", path);
+	}
+	rc = check_json_config(text, what);
+	if (rc) {
+		free(text);
+		return rc;
+	}
+	*out = text;
+	return XLMIG_OK;
 }
 
 /* ---- options ---- */
@@ -374,6 +535,7 @@ int xlmig_xl_migrate_send_fds(struct xlmig_hv *hv, const struct xlmig_xl_migrate
 	struct xlmig_xl_send_report local;
 	struct xlmig_policy policy;
 	struct send_ctx c;
+	char *config = NULL;
 	int rc;
 
 	memset(&c, 0, sizeof(c));
@@ -383,9 +545,12 @@ int xlmig_xl_migrate_send_fds(struct xlmig_hv *hv, const struct xlmig_xl_migrate
 	rep->proto.failed_in = XLMIG_XLSEND_BANNER;
 	rep->proto.outcome = XLMIG_XLSEND_UNTOUCHED;
 	rep->proto.peer_status = -1;
-	if (o->preserve_domid)
+	/* xl -D travels as c_info.domid in the config, which only the xen
+	 * backend writes from the domain's own. */
+	if (o->preserve_domid && strcmp(hv->ops->name, "xen"))
 		return xlmig_fail(XLMIG_E_UNSUPPORTED,
-				  "-D (preserve the domain id) is not supported by xlmig: migrate without it");
+				  "-D (keep the domain id) needs the xen backend; the %s backend numbers "
+				  "its domains itself: migrate without -D", hv->ops->name);
 	rc = hv->ops->lookup(hv, o->domain, &c.dom);
 	if (rc)
 		return xlmig_fail_prefix(rc, "migrate %s", o->domain);
@@ -397,9 +562,16 @@ int xlmig_xl_migrate_send_fds(struct xlmig_hv *hv, const struct xlmig_xl_migrate
 	c.hv = hv;
 	c.save.policy = &policy;
 	c.save.debug = o->debug;
-	c.save.config_override = o->config_file;
+	c.save.preserve_domid = o->preserve_domid;
+	if (o->config_file) {
+		rc = xlmig_xl_config_load(o->config_file, NULL, &config);
+		if (rc)
+			return xlmig_fail_prefix(rc, "-C");
+		c.save.config_override = config;
+	}
 	rc = xlmig_xlproto_send(send_fd, recv_fd, rune, &hv_send_ops, &c, &rep->proto);
 	rep->save = c.res;
+	free(config);
 	if (rc)
 		return xlmig_fail_prefix(rc, "migrating domain %s (%u)", c.dom.name, c.dom.domid);
 	xlmig_info("Migration of %s successful: %u iterations, %llu pages sent.", c.dom.name,
@@ -624,12 +796,14 @@ struct recv_ctx {
 	const struct xlmig_xl_receive_opts *opts;
 	char name[XLMIG_NAME_MAX];
 	char incoming[XLMIG_NAME_MAX];
+	uint32_t domid_asked;        /* the sender's xl -D, 0 if none */
 	uint32_t domid;
 };
 
 static int restore_through_pump(struct recv_ctx *c, int fd, const struct xlmig_xlhdr *h)
 {
-	struct xlmig_restore_opts ro = { .name = c->incoming, .debug = c->opts->debug };
+	struct xlmig_restore_opts ro = { .name = c->incoming, .debug = c->opts->debug,
+					 .domid = c->domid_asked };
 	struct pump p = { .in_fd = fd, .prefix = &h->raw, .wake = { -1, -1 } };
 	int sv[2] = { -1, -1 };
 	bool started = false;
@@ -690,6 +864,8 @@ static int rc_restore(void *o, int fd)
 		goto out;
 	}
 	rc = xlmig_xl_config_name(h.config, h.config_len, c->name);
+	if (!rc)
+		rc = xlmig_xl_config_domid(h.config, h.config_len, &c->domid_asked);
 	if (rc)
 		goto out;
 	if ((size_t)snprintf(c->incoming, sizeof(c->incoming), "%s%s", c->name,

@@ -56,6 +56,21 @@ int xlmig_xlhdr_parse(const uint8_t *data, size_t len, struct xlmig_xlhdr *h, si
 void xlmig_xlhdr_free(struct xlmig_xlhdr *h);
 /* c_info.name from a JSON config, checked to be a usable domain name. */
 int xlmig_xl_config_name(const uint8_t *config, uint32_t len, char name[XLMIG_NAME_MAX]);
+/* c_info.domid from a JSON config: the id the sender's xl -D asks for;
+ * 0 when absent or 0 (the receiver picks).  Not a guest id: FORMAT. */
+int xlmig_xl_config_domid(const uint8_t *config, uint32_t len, uint32_t *domid);
+
+/* ---- xl migrate -C ---- */
+
+/* The config file -C names, as the JSON text xlmig sends (*out malloc'd,
+ * NUL-terminated).  A JSON file is taken as it is, once checked to parse.
+ * An xl-format file is converted by xl's own parser, as `xl migrate -C`
+ * does: xlmig runs `XL -N create FILE` (XL is "xl" unless given), whose
+ * dry run prints the libxl config as JSON.  xlmig has no xl-format parser
+ * of its own: libxlutil only tokenises, the mapping to libxl's config is
+ * xl's parse_config_data.  So an xl-format -C needs xl on this host, and
+ * the message says how to convert by hand where it is missing. */
+int xlmig_xl_config_load(const char *path, const char *xl, char **out);
 
 /* ---- xl migrate ---- */
 

@@ -7,6 +7,7 @@
 #include "xlcompat.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ARGV(...) ((char *[]){ __VA_ARGS__, NULL })
@@ -145,4 +146,92 @@ TEST(xlcompat_header_rejects_bad_input)
 	/* a name with a space is refused */
 	CHECK_EQ(xlmig_xl_config_name((const uint8_t *)json, sizeof(json), name), XLMIG_E_FORMAT);
 	CHECK_EQ(xlmig_xl_config_name((const uint8_t *)"{}", 3, name), XLMIG_E_FORMAT);
+}
+
+static const uint8_t *u8(const char *s)
+{
+	return (const uint8_t *)s;
+}
+
+TEST(xlcompat_config_domid_is_the_senders_preserve_request)
+{
+	const char *none = "{\"c_info\":{\"name\":\"web1\"}}";
+	const char *zero = "{\"c_info\":{\"name\":\"web1\",\"domid\":0}}";
+	const char *seven = "{\"c_info\":{\"name\":\"web1\",\"domid\":7}}";
+	const char *reserved = "{\"c_info\":{\"name\":\"web1\",\"domid\":32752}}";
+	const char *text = "{\"c_info\":{\"name\":\"web1\",\"domid\":\"7\"}}";
+	uint32_t d = 99;
+
+	CHECK_OK(xlmig_xl_config_domid(u8(none), (uint32_t)strlen(none) + 1, &d));
+	CHECK_EQ(d, 0);
+	CHECK_OK(xlmig_xl_config_domid(u8(zero), (uint32_t)strlen(zero), &d));
+	CHECK_EQ(d, 0);
+	CHECK_OK(xlmig_xl_config_domid(u8(seven), (uint32_t)strlen(seven) + 1, &d));
+	CHECK_EQ(d, 7);
+	CHECK_EQ(xlmig_xl_config_domid(u8(reserved), (uint32_t)strlen(reserved), &d), XLMIG_E_FORMAT);
+	CHECK_EQ(xlmig_xl_config_domid(u8(text), (uint32_t)strlen(text), &d), XLMIG_E_FORMAT);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+	chmod(path, mode);
+}
+
+TEST(xlcompat_config_load_takes_json_as_it_is)
+{
+	char path[512], *text = NULL;
+	const char *json = " {\"c_info\":{\"type\":\"pvh\",\"name\":\"web1\"}}\n";
+
+	snprintf(path, sizeof(path), "%s/web1.json", unit_tmpdir());
+	write_file(path, json, 0600);
+	/* xl is never run for JSON: a program that does not exist proves it */
+	CHECK_OK(xlmig_xl_config_load(path, "/nonexistent/xl", &text));
+	CHECK_STR(text, json);
+	free(text);
+	write_file(path, "{\"c_info\":{}}", 0600);
+	CHECK_EQ(xlmig_xl_config_load(path, "/nonexistent/xl", &text), XLMIG_E_FORMAT);
+	write_file(path, "{\"c_info\":", 0600);
+	CHECK(xlmig_xl_config_load(path, "/nonexistent/xl", &text) != 0);
+	snprintf(path, sizeof(path), "%s/missing.json", unit_tmpdir());
+	CHECK_EQ(xlmig_xl_config_load(path, NULL, &text), XLMIG_E_NOTFOUND);
+	CHECK(text == NULL);
+}
+
+TEST(xlcompat_config_load_converts_xl_format_through_xl)
+{
+	char cfg[512], xl[512], *text = NULL;
+
+	snprintf(cfg, sizeof(cfg), "%s/web1.cfg", unit_tmpdir());
+	write_file(cfg, "name = \"web1\"\ntype = \"pvh\"\nmemory = 128\n", 0600);
+	/* An xl that checks it was asked for a dry run of this very file. */
+	snprintf(xl, sizeof(xl), "%s/xl", unit_tmpdir());
+	write_file(xl,
+		   "#!/bin/sh\n"
+		   "[ \"$1\" = -N ] && [ \"$2\" = create ] && grep -q 'name = \"web1\"' \"$3\" || exit 3\n"
+		   "echo '{\"c_info\":{\"type\":\"pvh\",\"name\":\"web1\"},\"b_info\":{\"max_memkb\":131072}}'\n",
+		   0700);
+	CHECK_OK(xlmig_xl_config_load(cfg, xl, &text));
+	CHECK(strstr(text, "\"max_memkb\":131072") != NULL);
+	free(text);
+	text = NULL;
+	/* xl refuses the file: the message says how to convert by hand */
+	write_file(cfg, "name = web1 nonsense\n", 0600);
+	CHECK_EQ(xlmig_xl_config_load(cfg, xl, &text), XLMIG_E_UNSUPPORTED);
+	CHECK(strstr(xlmig_errmsg(), "status 3") != NULL);
+	CHECK(strstr(xlmig_errmsg(), "xl -N create") != NULL);
+	CHECK(text == NULL);
+	/* no xl on this host */
+	CHECK_EQ(xlmig_xl_config_load(cfg, "/nonexistent/xl", &text), XLMIG_E_UNSUPPORTED);
+	CHECK(strstr(xlmig_errmsg(), "status 127") != NULL);
+	/* xl printing something that is not a config */
+	write_file(cfg, "name = \"web1\"\n", 0600);
+	write_file(xl, "#!/bin/sh\necho 'Parsing config from x'\n", 0700);
+	CHECK(xlmig_xl_config_load(cfg, xl, &text) != 0);
+	CHECK(text == NULL);
 }

@@ -83,7 +83,8 @@ static void *sender_main(void *arg)
 
 static int start_sender(struct sender *s, struct xlmig_hv *hv, const char *domain, int fd)
 {
-	xlmig_xl_migrate_opts_default(&s->o);
+	if (!s->o.ssh_command)
+		xlmig_xl_migrate_opts_default(&s->o);
 	s->o.domain = domain;
 	s->o.host = "test";
 	s->hv = hv;
@@ -341,6 +342,75 @@ TEST(xlcompat_e2e_truncated_stream_leaves_nothing_on_the_receiver)
 	CHECK_EQ(dom_count(dst), 0);
 	close(sv[1]);
 	xlmig_buf_free(&stream);
+	xlmig_hv_close(src);
+	xlmig_hv_close(dst);
+}
+
+TEST(xlcompat_e2e_preserve_domid_refused_on_sim_before_anything_happens)
+{
+	struct xlmig_hv *src;
+	struct xlmig_xl_send_report rep;
+	struct xlmig_xl_migrate_opts o;
+	uint64_t c1, c2;
+	uint32_t id;
+	int sv[2];
+
+	CHECK_OK(xlmig_hv_open("sim", &src));
+	CHECK_OK(make_guest(src, "web1", &id));
+	CHECK_OK(pair(sv));
+	xlmig_xl_migrate_opts_default(&o);
+	o.domain = "web1";
+	o.host = "test";
+	o.preserve_domid = true;
+	CHECK_EQ(xlmig_xl_migrate_send_fds(src, &o, sv[0], sv[0], NULL, &rep), XLMIG_E_UNSUPPORTED);
+	CHECK(strstr(xlmig_errmsg(), "-D") != NULL);
+	CHECK_EQ(rep.proto.outcome, XLMIG_XLSEND_UNTOUCHED);
+	CHECK_EQ(dom_state(src, "web1"), XLMIG_DOM_RUNNING);
+	CHECK_OK(xlmig_hv_sim_counter(src, id, &c1));
+	sleep_ms(30);
+	CHECK_OK(xlmig_hv_sim_counter(src, id, &c2));
+	CHECK(c2 > c1);
+	close(sv[0]);
+	close(sv[1]);
+	xlmig_hv_close(src);
+}
+
+/* -C: the config in the file is what the receiver creates from; here it
+ * renames the guest, as an edited config would. */
+TEST(xlcompat_e2e_config_file_replaces_the_sent_config)
+{
+	const char *cfg = "{\"c_info\":{\"type\":\"pvh\",\"name\":\"web2\"},"
+			  "\"b_info\":{\"max_vcpus\":1,\"max_memkb\":65536,\"target_memkb\":65536},"
+			  "\"xlmig_sim\":{\"rate\":0,\"pattern\":\"uniform\",\"hot_bytes\":0,"
+			  "\"zero_pct\":0,\"file_pct\":0,\"fill_pct\":0,\"seed\":1}}";
+	struct xlmig_xl_receive_opts ro = { 0 };
+	struct xlmig_hv *src, *dst;
+	struct sender s = { 0 };
+	char path[512];
+	uint32_t id;
+	int sv[2];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/web2.json", unit_tmpdir());
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	fputs(cfg, f);
+	fclose(f);
+	CHECK_OK(xlmig_hv_open("sim", &src));
+	CHECK_OK(xlmig_hv_open("sim", &dst));
+	CHECK_OK(make_guest(src, "web1", &id));
+	CHECK_OK(pair(sv));
+	xlmig_xl_migrate_opts_default(&s.o);
+	s.o.config_file = path;
+	CHECK_OK(start_sender(&s, src, "web1", sv[0]));
+	CHECK_OK(xlmig_xl_migrate_receive(dst, sv[1], sv[1], &ro, NULL));
+	pthread_join(s.th, NULL);
+	CHECK_OK(s.rc);
+	CHECK_EQ(dom_state(dst, "web2"), XLMIG_DOM_RUNNING);
+	CHECK_EQ(dom_state(dst, "web1"), -1);
+	CHECK_EQ(dom_count(src), 0);
+	close(sv[0]);
+	close(sv[1]);
 	xlmig_hv_close(src);
 	xlmig_hv_close(dst);
 }
