@@ -304,7 +304,7 @@ void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_w
 	xlmig_json_kv_uint(w, "pages_total", st->pages_total);
 	xlmig_json_kv_uint(w, "pages_sent", st->pages_sent);
 	xlmig_json_kv_uint(w, "iterations", st->iterations);
-	xlmig_json_kv_str(w, "policy_reason", st->policy_reason ? st->policy_reason : "");
+	xlmig_json_kv_str(w, "policy_reason", st->policy_reason);
 	xlmig_json_key(w, "codec");
 	xlmig_json_object_open(w);
 	xlmig_json_kv_uint(w, "pages_zero", c->pages_zero);
@@ -517,7 +517,8 @@ static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info
 	job->stats.pages_total = p->res.pages_total;
 	job->stats.pages_sent = p->res.pages_sent;
 	job->stats.iterations = p->res.iterations;
-	job->stats.policy_reason = p->policy.reason;
+	snprintf(job->stats.policy_reason, sizeof(job->stats.policy_reason), "%s",
+		 p->policy.reason ? p->policy.reason : "");
 	if (!rc && p->rc)
 		rc = xlmig_fail(p->rc, "%s", p->msg);
 	return rc;

@@ -95,7 +95,7 @@ struct xlmig_job_stats {
 	unsigned iterations;
 	unsigned n_iter;
 	struct xlmig_iteration iter[XLMIG_POLICY_MAX_ITER_LOG];
-	const char *policy_reason;
+	char policy_reason[128];      /* why pre-copy stopped */
 	struct xlmig_codec_stats codec;
 };
 

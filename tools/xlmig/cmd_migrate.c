@@ -82,13 +82,15 @@ static int follow_job(const char *id, const struct follow *f)
 	const struct xlmig_json *job = NULL;
 	bool final = false;
 	const char *step = "";
+	unsigned stats_wait = 0;
 	int rc = xlmig_ctl_connect(xlmig_cli_socket(), &c);
 
 	while (!rc) {
 		if ((rc = xlmig_cli_job_status(&c, id, &reply, &job)))
 			break;
 		xlmig_json_get_bool(job, "final", &final);
-		if (final)
+		/* Statistics are written just after the final step. */
+		if (final && (xlmig_json_member(job, "stats") || ++stats_wait > 10))
 			break;
 		if (f->tty)
 			xlmig_cli_print_progress(stderr, job, true);

@@ -16,6 +16,7 @@
 #define FIRST_MSG_TIMEOUT_MS 10000
 #define CHANNELS_TIMEOUT_MS 15000
 #define MAX_PENDING 32
+#define JOIN_WAIT_MS 3000
 
 /* Sessions still waiting for their JOINs, found by session id. */
 struct pending {
@@ -66,7 +67,18 @@ static void pending_del(struct listener *l, struct pending *p)
 	pthread_mutex_unlock(&l->lock);
 }
 
-/* Attach a JOIN under the lock, so its session cannot go away meanwhile. */
+static struct xlmig_conn *pending_find(struct listener *l, const uint8_t *id)
+{
+	for (struct pending *p = l->pending; p; p = p->next)
+		if (!memcmp(xlmig_conn_session(p->conn)->id, id, XLMIG_SESSION_ID_LEN))
+			return p->conn;
+	return NULL;
+}
+
+/* Attach a JOIN under the lock, so its session cannot go away meanwhile.
+ * The source sends its JOINs as soon as the handshake ends, so one may
+ * get here before the session's own thread has registered it: wait a
+ * little for it. */
 static void join_session(struct listener *l, struct xlmig_incoming *in, const char *peer)
 {
 	const uint8_t *id = xlmig_incoming_session_id(in);
@@ -74,9 +86,11 @@ static void join_session(struct listener *l, struct xlmig_incoming *in, const ch
 	int rc;
 
 	pthread_mutex_lock(&l->lock);
-	for (struct pending *p = l->pending; p && !conn; p = p->next)
-		if (!memcmp(xlmig_conn_session(p->conn)->id, id, XLMIG_SESSION_ID_LEN))
-			conn = p->conn;
+	for (int waited = 0; !(conn = pending_find(l, id)) && waited < JOIN_WAIT_MS; waited += 10) {
+		pthread_mutex_unlock(&l->lock);
+		usleep(10000);
+		pthread_mutex_lock(&l->lock);
+	}
 	if (conn)
 		rc = xlmig_conn_join(conn, in);
 	else {
@@ -205,6 +219,8 @@ int xlmigd_listener_start(struct xlmigd *d)
 	snprintf(port, sizeof(port), "%u", d->cfg.port);
 	if ((rc = xlmig_tcp_listen(d->cfg.listen_addr, port, &fd, &bound)))
 		return xlmig_fail_prefix(rc, "listening for migrations (use --port or --listen)");
+	/* The loop must never block in accept(). */
+	evutil_make_socket_nonblocking(fd);
 	l->ev = evconnlistener_new(d->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, fd);
 	if (!l->ev) {
 		close(fd);

@@ -6,6 +6,7 @@
  */
 #include "xlmigd.h"
 #include "ctl.h"
+#include "hv_sim.h"
 
 #include <errno.h>
 #include <event2/thread.h>
@@ -172,6 +173,10 @@ static int start(struct xlmigd *d)
 	    (rc = xlmig_hv_open(d->cfg.hv_name, &d->hv)))
 		return rc;
 	pthread_mutex_init(&d->hv_lock, NULL);
+	/* Jobs take their own digests when asked (--verify); the backend's
+	 * would only lengthen every downtime. */
+	if (xlmig_hv_is_sim(d->hv))
+		xlmig_hv_sim_set_save_digest(d->hv, false);
 	d->env = (struct xlmig_job_env){
 		.hv = d->hv, .hv_lock = &d->hv_lock, .journal = d->journal,
 		.key = &d->key, .on_step = on_step, .opaque = d,

@@ -360,9 +360,12 @@ static int write_job(struct request *r, const char *id)
 	int rc = XLMIG_OK;
 
 	xlmig_json_object_open(r->w);
-	if (job) {
-		struct xlmig_job_progress p;
+	if (job)
 		xlmig_job_get_record(job, &rec);
+	/* A job that reached its final step is reported from the journal,
+	 * with its statistics, even before the loop has retired it. */
+	if (job && !xlmig_step_is_final(rec.step)) {
+		struct xlmig_job_progress p;
 		xlmig_job_get_progress(job, &p);
 		write_record(r->w, &rec);
 		write_progress(r->w, &p);
