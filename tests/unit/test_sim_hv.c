@@ -515,8 +515,10 @@ TEST(sim_hv_save_refuses_stopped_and_busy_domains)
 	xlmig_hv_close(hv);
 }
 
-/* A guest dirtying a 16 MiB hot set at 200 MB/s over a 64 MB/s link:
- * each pass leaves ~250 ms of dirty pages, more than a 150 ms ceiling. */
+/* A guest dirtying a 16 MiB hot set at up to 200 MB/s over a 32 MB/s
+ * link: a pass takes ~0.5 s, after which up to 500 ms of pages are dirty;
+ * even a guest starved of CPU down to a tenth of its rate leaves more
+ * than the 150 ms ceiling. */
 static void run_outrun(struct saver *s, struct xlmig_policy *policy, bool auto_converge,
 		       struct xlmig_hv **hvp, uint32_t *idp)
 {
@@ -526,6 +528,7 @@ static void run_outrun(struct saver *s, struct xlmig_policy *policy, bool auto_c
 
 	xlmig_policy_config_default(&cfg);
 	cfg.auto_converge = auto_converge;
+	cfg.throttle_step_pct = 50;
 	cfg.downtime_max_ns = 150 * MS;
 	xlmig_policy_init(policy, &cfg);
 	s->rc = XLMIG_E_INVAL;
@@ -533,7 +536,7 @@ static void run_outrun(struct saver *s, struct xlmig_policy *policy, bool auto_c
 	    make_guest(*hvp, "hot", 64 * MIB, 200 * MIB, XLMIG_SIM_HOTSET, 16 * MIB, 0, idp) != XLMIG_OK)
 		return;
 	rfd = start_save(s, *hvp, *idp, policy);
-	if (rfd < 0 || start_reader(&r, rfd, 64 * MIB, false) != 0)
+	if (rfd < 0 || start_reader(&r, rfd, 32 * MIB, false) != 0)
 		return;
 	pthread_join(s->thread, NULL);
 	pthread_join(r.thread, NULL);
