@@ -372,6 +372,53 @@ TEST(handshake_session_tcp_ctrl_side)
 	close(a.lfd);
 }
 
+static void *join_again(void *arg)
+{
+	struct joiner *j = arg;
+
+	j->rc = xlmig_hs_join_client(j->ch, &key_a, &j->sess, j->index, 2000);
+	xlmig_chan_free(j->ch);
+	return NULL;
+}
+
+/* A second JOIN for a channel already attached is refused. */
+TEST(handshake_session_refuses_taken_channel)
+{
+	struct acceptor a = { .key = &key_a };
+	struct xlmig_conn_opts o;
+	struct xlmig_conn *c = NULL;
+	struct xlmig_incoming *in;
+	struct joiner j = { .index = 1 };
+	char port[16];
+	uint16_t p;
+	pthread_t t;
+	int sv[2];
+
+	CHECK_OK(xlmig_tcp_listen("127.0.0.1", "0", &a.lfd, &p));
+	snprintf(port, sizeof(port), "%u", p);
+	xlmig_conn_opts_default(&a.o);
+	xlmig_conn_opts_default(&o);
+	o.channels = 2;
+	pthread_create(&a.thread, NULL, accept_main, &a);
+	CHECK_OK(xlmig_conn_connect("127.0.0.1", port, &o, &key_a, &c));
+	pthread_join(a.thread, NULL);
+	CHECK_OK(a.rc);
+	CHECK_OK(xlmig_conn_wait_channels(a.conn, 100));
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	CHECK_OK(xlmig_chan_from_fds(sv[0], sv[0], "again", &j.ch));
+	j.sess = *xlmig_conn_session(c);
+	pthread_create(&t, NULL, join_again, &j);
+	CHECK_OK(xlmig_incoming_read(sv[1], "again", 2000, &in));
+	CHECK(xlmig_incoming_is_join(in));
+	CHECK(memcmp(xlmig_incoming_session_id(in), j.sess.id, XLMIG_SESSION_ID_LEN) == 0);
+	CHECK_EQ(xlmig_conn_join(a.conn, in), XLMIG_E_AUTH);
+	pthread_join(t, NULL);
+	CHECK_EQ(j.rc, XLMIG_E_AUTH);
+	xlmig_conn_close(c);
+	xlmig_conn_close(a.conn);
+	close(a.lfd);
+}
+
 TEST(handshake_session_refuses_without_key)
 {
 	struct xlmig_conn_opts o;
