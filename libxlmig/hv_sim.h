@@ -21,6 +21,9 @@
  *   HVM_PARAMS, libxc END, libxl END.
  * The CPU policy records describe the sim's virtual CPU and are checked
  * for shape only on restore: a sim host has no CPU features to match.
+ * Such a stream is for a sim destination only: its HVM_CONTEXT is the sim
+ * vCPU blob, not Xen's, and a stream without an xlmig_sim config section
+ * (one saved by real Xen) is refused by the sim restore.
  */
 #ifndef XLMIG_HV_SIM_H
 #define XLMIG_HV_SIM_H

@@ -332,9 +332,16 @@ static int write_tail(struct save_ctx *c, uint64_t run_ns)
 static void report(struct save_ctx *c)
 {
 	struct xlmig_policy *p = c->policy;
+	const struct xlmig_iteration *it;
 
-	if (c->opts->progress && p->n_iter)
-		c->opts->progress(c->opts->progress_opaque, &p->iter[p->n_iter - 1], c->npages);
+	if (!p->n_iter)
+		return;
+	it = &p->iter[p->n_iter - 1];
+	xlmig_debug("sim save: iteration %u sent %llu pages, %ld dirty, predicted downtime %llu ms, throttle %u%%",
+		    it->iteration, (unsigned long long)it->pages_sent, it->dirty_after,
+		    (unsigned long long)(it->predicted_downtime_ns / 1000000), it->throttle_pct);
+	if (c->opts->progress)
+		c->opts->progress(c->opts->progress_opaque, it, c->npages);
 }
 
 /* Iterate until the policy says stop-and-copy; the last dirty set read
