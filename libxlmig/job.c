@@ -86,6 +86,28 @@ static void hex32(const uint8_t d[32], char out[65])
 		snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
+static bool cancelled(struct xlmig_job *job)
+{
+	return __atomic_load_n(&job->cancel, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* Fault injection for the integration tests: XLMIG_TEST_STALL=STEP:MS
+ * (e.g. "ready:3000") holds every job for MS milliseconds right after it
+ * journals STEP, so a test can cancel it or kill a daemon at that point.
+ * A cancel ends the wait early. */
+static void test_stall(struct xlmig_job *job, enum xlmig_job_step step)
+{
+	const char *env = getenv("XLMIG_TEST_STALL");
+	const char *colon = env ? strchr(env, ':') : NULL;
+	size_t len = strlen(xlmig_step_name(step));
+
+	if (!colon || (size_t)(colon - env) != len || strncmp(env, xlmig_step_name(step), len))
+		return;
+	xlmig_warn("job %s: stalling at step %s (XLMIG_TEST_STALL)", job->rec.id, xlmig_step_name(step));
+	for (long ms = atol(colon + 1); ms > 0 && !cancelled(job); ms -= 10)
+		usleep(10000);
+}
+
 /* Journal the step (synced) before acting on it. */
 static int set_step(struct xlmig_job *job, enum xlmig_job_step step)
 {
@@ -102,6 +124,8 @@ static int set_step(struct xlmig_job *job, enum xlmig_job_step step)
 		xlmig_fail_prefix(rc, "journaling job %s step %s", rec.id, xlmig_step_name(step));
 	else if (job->env.on_step)
 		job->env.on_step(job->env.opaque, rec.id, step);
+	if (!rc)
+		test_stall(job, step);
 	return rc;
 }
 
@@ -113,11 +137,6 @@ static void set_message(struct xlmig_job *job, int err, const char *msg)
 	snprintf(job->rec.message, sizeof(job->rec.message), "%.*s",
 		 (int)sizeof(job->rec.message) - 1, msg);
 	pthread_mutex_unlock(&job->lock);
-}
-
-static bool cancelled(struct xlmig_job *job)
-{
-	return __atomic_load_n(&job->cancel, __ATOMIC_ACQUIRE) != 0;
 }
 
 static int check_cancel(struct xlmig_job *job)

@@ -1,0 +1,159 @@
+# lib.sh - shared by the integration tests (sourced): two xlmig hosts,
+# each an xlmigd with the sim backend in its own network namespace, the
+# two joined by a veth pair (or, where namespaces are not available, two
+# daemons on loopback ports).  Everything started is stopped on exit.
+#
+#   hosts_up                    create the hosts and start both daemons
+#   host_start a|b [VAR=val..]  (re)start one daemon, env for it
+#   host_kill a|b               SIGKILL one daemon
+#   xa ARGS / xb ARGS           run xlmig against host a / b
+#   addr_b                      where host a reaches host b (HOST:PORT)
+#   shape_link RATE [DELAY]     tbf (and netem delay) on a's side of the link
+#   ok NAME / fail NAME WHY     one result line
+#   check NAME CMD...           ok if CMD succeeds, else fail
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN=${B:-$ROOT/build}
+case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
+XLMIG=$BIN/xlmig
+XLMIGD=$BIN/xlmigd
+PORT_A=8002
+PORT_B=8002
+ID=$$
+WORK=$(mktemp -d /tmp/xlmig-it.XXXXXX)
+NS_A=xlmig-$ID-a
+NS_B=xlmig-$ID-b
+VETH_A=xva$ID
+VETH_B=xvb$ID
+IP_A=10.231.0.1
+IP_B=10.231.0.2
+USE_NETNS=0
+declare -A PID=()
+
+ok() { echo "ok   $*"; }
+fail() { local name=$1; shift; echo "FAIL $name: $*"; }
+check() { local name=$1; shift; if "$@" >/dev/null 2>&1; then ok "$name"; else fail "$name" "$* failed"; fi; }
+
+netns_up() {
+	ip netns add "$NS_A" 2>/dev/null || return 1
+	ip netns add "$NS_B" || return 1
+	ip link add "$VETH_A" netns "$NS_A" type veth peer name "$VETH_B" netns "$NS_B" || return 1
+	ip -n "$NS_A" addr add $IP_A/24 dev "$VETH_A" &&
+	ip -n "$NS_B" addr add $IP_B/24 dev "$VETH_B" &&
+	ip -n "$NS_A" link set "$VETH_A" up && ip -n "$NS_B" link set "$VETH_B" up &&
+	ip -n "$NS_A" link set lo up && ip -n "$NS_B" link set lo up
+}
+
+netns_down() {
+	ip netns del "$NS_A" 2>/dev/null
+	ip netns del "$NS_B" 2>/dev/null
+}
+
+cleanup() {
+	local h
+	for h in "${!PID[@]}"; do
+		kill -9 "${PID[$h]}" 2>/dev/null
+		wait "${PID[$h]}" 2>/dev/null
+	done
+	[ $USE_NETNS = 1 ] && netns_down
+	if [ -n "${KEEP_WORK:-}" ]; then echo "# work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+sock() { echo "$WORK/$1/xlmigd.sock"; }
+xa() { "$XLMIG" -S "$(sock a)" "$@"; }
+xb() { "$XLMIG" -S "$(sock b)" "$@"; }
+addr_b() { if [ $USE_NETNS = 1 ]; then echo "$IP_B:$PORT_B"; else echo "127.0.0.1:$PORT_B"; fi; }
+
+host_start() { # a|b [VAR=value...]
+	local h=$1; shift
+	local port=$PORT_A ns=$NS_A
+	[ "$h" = b ] && port=$PORT_B ns=$NS_B
+	mkdir -p "$WORK/$h"
+	local cmd=(env "$@" "$XLMIGD" -f --hv sim -s "$WORK/$h/state" -S "$(sock "$h")"
+		   -p "$port" -k "$WORK/key" --log-level debug --log-file "$WORK/$h/log")
+	if [ $USE_NETNS = 1 ]; then
+		ip netns exec "$ns" "${cmd[@]}" </dev/null >>"$WORK/$h/out" 2>&1 &
+	else
+		"${cmd[@]}" </dev/null >>"$WORK/$h/out" 2>&1 &
+	fi
+	PID[$h]=$!
+	local i
+	for i in $(seq 100); do
+		"$XLMIG" -S "$(sock "$h")" list >/dev/null 2>&1 && return 0
+		kill -0 "${PID[$h]}" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "# xlmigd $h did not start; its log:" >&2
+	tail -n 20 "$WORK/$h/log" "$WORK/$h/out" >&2
+	return 1
+}
+
+host_kill() {
+	kill -9 "${PID[$1]}" 2>/dev/null
+	wait "${PID[$1]}" 2>/dev/null
+	unset "PID[$1]"
+}
+
+host_stop() {
+	kill -TERM "${PID[$1]}" 2>/dev/null
+	wait "${PID[$1]}" 2>/dev/null
+	unset "PID[$1]"
+}
+
+hosts_up() {
+	[ -x "$XLMIGD" ] && [ -x "$XLMIG" ] || { echo "FAIL setup: build first ($XLMIGD missing)"; exit 1; }
+	if [ "$(id -u)" = 0 ] && [ -z "${XLMIG_NO_NETNS:-}" ] && netns_up; then
+		USE_NETNS=1
+	else
+		netns_down
+		PORT_A=$((20000 + RANDOM % 20000)); PORT_B=$((PORT_A + 1))
+		echo "# network namespaces unavailable: two daemons on loopback ports $PORT_A and $PORT_B"
+	fi
+	[ -f "$WORK/key" ] || "$XLMIGD" --gen-key "$WORK/key" || exit 1
+	host_start a "${STALL_A[@]}" && host_start b "${STALL_B[@]}" || exit 1
+}
+STALL_A=()
+STALL_B=()
+
+shape_link() { # RATE [DELAY]: shape what a sends to b
+	[ $USE_NETNS = 1 ] || return 1
+	ip netns exec "$NS_A" tc qdisc replace dev "$VETH_A" root tbf rate "$1" burst 64kb latency 100ms || return 1
+	if [ -n "${2:-}" ]; then
+		ip netns exec "$NS_B" tc qdisc replace dev "$VETH_B" root netem delay "$2"
+	fi
+}
+
+# ---- guest checks ----
+
+json() { jq -r "$1"; }
+counter() { "$XLMIG" -S "$(sock "$1")" list "$2" --json 2>/dev/null | jq -r .counter; }
+state() { "$XLMIG" -S "$(sock "$1")" list "$2" --json 2>/dev/null | jq -r .domain.state; }
+has_guest() { "$XLMIG" -S "$(sock "$1")" list "$2" >/dev/null 2>&1; }
+no_guests() { [ "$("$XLMIG" -S "$(sock "$1")" list --json | jq '.domains | length')" = 0 ]; }
+
+# The guest runs on host $1: its counter advances.
+runs_on() {
+	local c1 c2
+	c1=$(counter "$1" "$2") || return 1
+	sleep 0.3
+	c2=$(counter "$1" "$2") || return 1
+	[ "$(state "$1" "$2")" = running ] && [ "$c2" -gt "$c1" ]
+}
+
+# Wait until job $2 on host $1 reaches a step matching $3 (regex).
+wait_step() {
+	local i step
+	for i in $(seq 400); do
+		step=$("$XLMIG" -S "$(sock "$1")" status "$2" --json 2>/dev/null | jq -r .step)
+		[[ $step =~ ^($3)$ ]] && return 0
+		sleep 0.05
+	done
+	echo "# job $2 on $1 is at '$step', wanted $3" >&2
+	return 1
+}
+
+wait_final() { wait_step "$1" "$2" 'done|failed|cancelled|unknown'; }
+step_of() { "$XLMIG" -S "$(sock "$1")" status "$2" --json | jq -r .step; }

@@ -1,0 +1,41 @@
+#!/bin/bash
+# t_kill.sh - kill the receiving xlmigd at setup, during pre-copy and with
+# the guest restored there: the source rolls back (guest running, counter
+# advancing), and once restarted the destination has no copy and has
+# closed its journaled job.
+. "$(dirname "$0")/lib.sh"
+
+kill_at() { # PHASE STALL MIGRATE-OPTIONS...
+	local phase=$1 stall=$2; shift 2
+	STALL_B=(); [ -n "$stall" ] && STALL_B=("XLMIG_TEST_STALL=$stall")
+	hosts_up
+	xa create vm --memory 256M --rate 30M >/dev/null
+	local job i bstep=""
+	job=$(xa migrate vm "$(addr_b)" --detach "$@") || { fail "kill at $phase" "migrate refused"; return; }
+	for i in $(seq 200); do
+		bstep=$(xb jobs --json 2>/dev/null | jq -r '.jobs[-1].step // empty')
+		[ "$bstep" = "$phase" ] && break
+		sleep 0.05
+	done
+	[ "$bstep" = "$phase" ] || { fail "kill at $phase" "destination never reached $phase ($bstep)"; return; }
+	host_kill b
+	wait_final a "$job"
+	local step
+	step=$(step_of a "$job")
+	[ "$step" = failed ] && ok "kill at $phase: source job failed and rolled back" ||
+		fail "kill at $phase" "source job ended $step"
+	check "kill at $phase: guest runs on the source" runs_on a vm
+	STALL_B=()
+	host_start b
+	check "kill at $phase: no guest on the restarted destination" no_guests b
+	bstep=$(xb jobs --json | jq -r '.jobs[-1].step')
+	[ "$bstep" = failed ] && ok "kill at $phase: destination journal rolled back on restart" ||
+		fail "kill at $phase" "destination job is $bstep after restart"
+	host_kill a; host_kill b
+	[ $USE_NETNS = 1 ] && netns_down
+	rm -rf "$WORK"/a "$WORK"/b
+}
+
+kill_at setup setup:3000
+kill_at precopy "" --bandwidth 20M
+kill_at ready ready:3000

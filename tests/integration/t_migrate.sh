@@ -1,0 +1,50 @@
+#!/bin/bash
+# t_migrate.sh - idle and busy guests of several sizes, rates, channel
+# counts, with and without compression, there and back.  After each: the
+# destination's memory digest equals the source's at pause, the counter
+# resumes from exactly where it stopped and advances, and the source has
+# no copy left.
+. "$(dirname "$0")/lib.sh"
+hosts_up
+
+# migrate_case NAME FROM TO OPTIONS...: the guest exists on FROM.
+migrate_case() {
+	local name=$1 from=$2 to=$3; shift 3
+	local target out
+	if [ "$to" = b ]; then target=$(addr_b); else target=${IP_A}:$PORT_A; [ $USE_NETNS = 1 ] || target=127.0.0.1:$PORT_A; fi
+	out=$("$XLMIG" -S "$(sock "$from")" migrate "$name" "$target" --verify --json "$@")
+	local tag="$name $from->$to ${*:-defaults}"
+	if [ "$(json .step <<<"$out")" != done ]; then
+		fail "$tag" "job ended $(json .step <<<"$out"): $(json .message <<<"$out")"
+		return
+	fi
+	ok "$tag: done in $(json .stats.total_ms <<<"$out") ms, downtime $(json .stats.downtime_ms <<<"$out") ms, wire $(( $(json .stats.bytes_wire <<<"$out") >> 20 )) MiB"
+	[ "$(json .stats.digest_source <<<"$out")" = "$(json .stats.digest_dest <<<"$out")" ] &&
+		[ -n "$(json .stats.digest_dest <<<"$out")" ] &&
+		ok "$tag: memory digest equal at both ends" ||
+		fail "$tag" "memory digests differ"
+	local cs cd now
+	cs=$(json .stats.counter_source <<<"$out"); cd=$(json .stats.counter_dest <<<"$out")
+	now=$(counter "$to" "$name")
+	[ "$cs" = "$cd" ] && [ "$now" -gt "$cd" ] &&
+		ok "$tag: counter continues ($cs at pause, $cd on resume, $now now)" ||
+		fail "$tag" "counter $cs at pause, $cd on resume, $now now"
+	check "$tag: runs on the destination" runs_on "$to" "$name"
+	if has_guest "$from" "$name" || has_guest "$from" "$name--migratedaway"; then
+		fail "$tag" "a copy is left on the source"
+	else
+		ok "$tag: no copy left on the source"
+	fi
+}
+
+xa create idle --memory 256M >/dev/null
+migrate_case idle a b --channels 1
+
+xa create busy --memory 512M --rate 40M >/dev/null
+migrate_case busy a b --channels 4
+
+xa create hot --memory 256M --rate 20M --pattern hot:32M --mix zero=10,file=30,random=60 >/dev/null
+migrate_case hot a b --channels 2 --no-compress
+
+# and back, with the other policy
+migrate_case busy b a --channels 3 --policy xen
