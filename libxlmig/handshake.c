@@ -408,23 +408,23 @@ int xlmig_hs_join_server(struct xlmig_chan *ch, const struct xlmig_key *key,
 {
 	const uint8_t *nonce = first->msg + XLMIG_SESSION_ID_LEN + 8;
 	uint8_t want[XLMIG_MAC_LEN], mine[XLMIG_MAC_LEN];
-	int rc;
+	int rc = XLMIG_OK;
 
 	if (!first->is_join || first->len != XLMIG_HS_JOIN_LEN)
 		return xlmig_fail(XLMIG_E_INVAL, "not a JOIN");
 	if (!xlmig_auth_equal(first->id, s->id, XLMIG_SESSION_ID_LEN) ||
 	    first->index == 0 || first->index >= s->channels)
-		return refuse(ch, xlmig_fail(XLMIG_E_AUTH,
-					     "JOIN for channel %u of an unknown session", first->index),
-			      timeout_ms);
-	rc = join_proof(key, LABEL_JOIN, s, first->index, nonce, want);
+		rc = refuse(ch, xlmig_fail(XLMIG_E_AUTH, "JOIN for channel %u of an unknown session",
+					   first->index), timeout_ms);
+	if (rc == XLMIG_OK)
+		rc = join_proof(key, LABEL_JOIN, s, first->index, nonce, want);
 	if (rc == XLMIG_OK)
 		rc = join_proof(key, LABEL_JOINED, s, first->index, nonce, mine);
-	if (rc != XLMIG_OK)
-		return rc;
-	if (!proof_ok(key, want, nonce + XLMIG_NONCE_LEN))
-		return refuse(ch, xlmig_fail(XLMIG_E_AUTH,
-					     "JOIN for channel %u with a wrong proof: connection refused",
-					     first->index), timeout_ms);
-	return xlmig_wire_send(ch, XLMIG_FRAME_JOINED, 0, 0, mine, sizeof(mine), timeout_ms);
+	if (rc == XLMIG_OK && !proof_ok(key, want, nonce + XLMIG_NONCE_LEN))
+		rc = refuse(ch, xlmig_fail(XLMIG_E_AUTH,
+					   "JOIN for channel %u with a wrong proof: connection refused",
+					   first->index), timeout_ms);
+	if (rc == XLMIG_OK)
+		rc = xlmig_wire_send(ch, XLMIG_FRAME_JOINED, 0, 0, mine, sizeof(mine), timeout_ms);
+	return rc;
 }

@@ -975,37 +975,40 @@ static int check_prefix(const uint8_t *p, uint32_t len, uint32_t data_pages, uin
 static int put_pages(struct receiver *r, const struct xlmig_frame *f)
 {
 	struct xlmig_wire_pages wp;
-	uint32_t count = 0, n;
+	uint32_t count = 0, n = 0;
 	uint8_t *pages;
 	int rc = xlmig_wire_pages_parse(&f->hdr, f->payload.data, &wp);
 
-	if (rc != XLMIG_OK)
-		return rc;
-	if (wp.prefix_len > MAX_PREFIX)
-		return xlmig_fail(XLMIG_E_FORMAT, "PAGES frame with a %u-byte pfn array",
-				  wp.prefix_len);
-	xlmig_buf_reset(&r->rec);
-	rc = wp.prefix_zstd ? inflate(r, wp.prefix, wp.prefix_stored_len, wp.prefix_len, &r->rec)
-			    : xlmig_buf_append(&r->rec, wp.prefix, wp.prefix_len);
+	if (rc == XLMIG_OK && wp.prefix_len > MAX_PREFIX)
+		rc = xlmig_fail(XLMIG_E_FORMAT, "PAGES frame with a %u-byte pfn array",
+				wp.prefix_len);
+	if (rc == XLMIG_OK) {
+		xlmig_buf_reset(&r->rec);
+		rc = wp.prefix_zstd ? inflate(r, wp.prefix, wp.prefix_stored_len, wp.prefix_len,
+					      &r->rec)
+				    : xlmig_buf_append(&r->rec, wp.prefix, wp.prefix_len);
+	}
 	if (rc == XLMIG_OK && r->rec.len != wp.prefix_len)
 		rc = xlmig_fail(XLMIG_E_FORMAT, "PAGES frame: pfn array of %zu bytes, announced %u",
 				r->rec.len, wp.prefix_len);
 	if (rc == XLMIG_OK)
 		rc = check_prefix(r->rec.data, wp.prefix_len, wp.data_pages, &count);
-	if (rc != XLMIG_OK)
-		return rc;
-	data_pfns(r->rec.data + PREFIX_FIXED, count, r->pfns, &n);
-	if (n != wp.data_pages)
-		return xlmig_fail(XLMIG_E_FORMAT, "PAGES frame: %u pages announced, pfn array has %u",
-				  wp.data_pages, n);
-	if (n) {
-		pages = xlmig_buf_extend(&r->rec, (size_t)n * XLMIG_PAGE_SIZE);
-		if (!pages)
-			return xlmig_fail(XLMIG_E_NOMEM, "out of memory for %u pages", n);
-		rc = xlmig_codec_decode(r->codec, wp.codec, wp.codec_len, r->pfns, n, pages,
-					&r->st->codec);
+	if (rc == XLMIG_OK) {
+		data_pfns(r->rec.data + PREFIX_FIXED, count, r->pfns, &n);
+		if (n != wp.data_pages)
+			rc = xlmig_fail(XLMIG_E_FORMAT,
+					"PAGES frame: %u pages announced, pfn array has %u",
+					wp.data_pages, n);
 	}
-	return rc == XLMIG_OK ? write_out(r, r->rec.data, r->rec.len) : rc;
+	if (rc == XLMIG_OK && n) {
+		pages = xlmig_buf_extend(&r->rec, (size_t)n * XLMIG_PAGE_SIZE);
+		rc = pages ? xlmig_codec_decode(r->codec, wp.codec, wp.codec_len, r->pfns, n, pages,
+						&r->st->codec)
+			   : xlmig_fail(XLMIG_E_NOMEM, "out of memory for %u pages", n);
+	}
+	if (rc == XLMIG_OK)
+		rc = write_out(r, r->rec.data, r->rec.len);
+	return rc;
 }
 
 static int check_end(struct receiver *r, const struct xlmig_frame *f)
