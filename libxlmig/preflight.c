@@ -2,8 +2,14 @@
  * preflight.c - destination checks before a migration (see preflight.h).
  */
 #include "preflight.h"
+#include "stream.h"
+#ifdef XLMIG_HAVE_XEN
+#include "xen_preflight.h"
+#endif
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 int xlmig_preflight_memory(const char *guest, uint64_t need_bytes, uint64_t free_bytes)
@@ -182,4 +188,287 @@ int xlmig_preflight_bridges(const char *guest, const char *const *bridges, size_
 {
 	return check_all(guest, "bridge", ": create it, or the guest's NIC has nowhere to plug in",
 			 bridges, n, exists ? exists : bridge_exists);
+}
+
+/* ---- the facts ---- */
+
+void xlmig_preflight_guest_free(struct xlmig_preflight_guest *g)
+{
+	for (size_t i = 0; i < g->n_disks; i++)
+		free(g->disks[i]);
+	for (size_t i = 0; i < g->n_bridges; i++)
+		free(g->bridges[i]);
+	memset(g, 0, sizeof(*g));
+}
+
+static int add_item(char **items, size_t *n, const char *what, const char *s)
+{
+	size_t len = strlen(s);
+
+	if (*n >= XLMIG_PREFLIGHT_MAX_ITEMS)
+		return xlmig_fail(XLMIG_E_LIMIT, "more than %d %ss", XLMIG_PREFLIGHT_MAX_ITEMS, what);
+	if (len == 0 || len >= XLMIG_PREFLIGHT_MAX_PATH)
+		return xlmig_fail(XLMIG_E_LIMIT, "%s name of %zu bytes (1..%d allowed)", what, len,
+				  XLMIG_PREFLIGHT_MAX_PATH - 1);
+	items[*n] = strdup(s);
+	if (!items[*n])
+		return xlmig_fail(XLMIG_E_NOMEM, "copying a %s name", what);
+	(*n)++;
+	return XLMIG_OK;
+}
+
+int xlmig_preflight_add_disk(struct xlmig_preflight_guest *g, const char *path)
+{
+	return add_item(g->disks, &g->n_disks, "disk", path);
+}
+
+int xlmig_preflight_add_bridge(struct xlmig_preflight_guest *g, const char *bridge)
+{
+	return add_item(g->bridges, &g->n_bridges, "bridge", bridge);
+}
+
+static void write_strings(struct xlmig_json_writer *w, const char *key, char *const *v, size_t n)
+{
+	xlmig_json_key(w, key);
+	xlmig_json_array_open(w);
+	for (size_t i = 0; i < n; i++)
+		xlmig_json_string(w, v[i]);
+	xlmig_json_array_close(w);
+}
+
+void xlmig_preflight_guest_write(const struct xlmig_preflight_guest *g,
+				 struct xlmig_json_writer *w)
+{
+	xlmig_json_object_open(w);
+	xlmig_json_kv_str(w, "name", g->name);
+	xlmig_json_kv_uint(w, "need_bytes", g->need_bytes);
+	xlmig_json_kv_uint(w, "xen_major", g->xen_major);
+	xlmig_json_kv_uint(w, "xen_minor", g->xen_minor);
+	xlmig_json_kv_bool(w, "hvm", g->hvm);
+	if (g->have_cpu) {
+		xlmig_json_key(w, "cpu_featureset");
+		xlmig_json_array_open(w);
+		for (unsigned i = 0; i < XLMIG_FEATURESET_WORDS; i++)
+			xlmig_json_uint(w, g->cpu_fs[i]);
+		xlmig_json_array_close(w);
+	}
+	write_strings(w, "disks", g->disks, g->n_disks);
+	write_strings(w, "bridges", g->bridges, g->n_bridges);
+	xlmig_json_object_close(w);
+}
+
+static int read_uint(const struct xlmig_json *obj, const char *key, uint64_t max, uint64_t *out)
+{
+	if (xlmig_json_get_u64(obj, key, out) || *out > max)
+		return xlmig_fail(XLMIG_E_FORMAT, "preflight facts: %s missing or over %llu", key,
+				  (unsigned long long)max);
+	return XLMIG_OK;
+}
+
+static int read_featureset(const struct xlmig_json *arr, uint32_t fs[XLMIG_FEATURESET_WORDS])
+{
+	const struct xlmig_json *el = arr->child;
+
+	if (arr->type != XLMIG_JSON_ARRAY || arr->count != XLMIG_FEATURESET_WORDS)
+		return xlmig_fail(XLMIG_E_FORMAT, "preflight facts: cpu_featureset is not %d numbers",
+				  XLMIG_FEATURESET_WORDS);
+	for (unsigned i = 0; el; el = el->next, i++) {
+		uint64_t v;
+
+		if (xlmig_json_get_u64(el, "", &v) || v > UINT32_MAX)
+			return xlmig_fail(XLMIG_E_FORMAT, "preflight facts: cpu_featureset word %u is not a 32-bit number", i);
+		fs[i] = (uint32_t)v;
+	}
+	return XLMIG_OK;
+}
+
+static int read_strings(const struct xlmig_json *obj, const char *key,
+			struct xlmig_preflight_guest *g,
+			int (*add)(struct xlmig_preflight_guest *, const char *))
+{
+	const struct xlmig_json *arr = xlmig_json_member(obj, key);
+	int rc = XLMIG_OK;
+
+	if (!arr)
+		return XLMIG_OK;
+	if (arr->type != XLMIG_JSON_ARRAY || arr->count > XLMIG_PREFLIGHT_MAX_ITEMS)
+		return xlmig_fail(XLMIG_E_FORMAT, "preflight facts: %s is not a list of at most %d names",
+				  key, XLMIG_PREFLIGHT_MAX_ITEMS);
+	for (const struct xlmig_json *el = arr->child; el && !rc; el = el->next) {
+		if (el->type != XLMIG_JSON_STRING || strlen(el->text) != el->text_len)
+			return xlmig_fail(XLMIG_E_FORMAT, "preflight facts: an entry of %s is not a name", key);
+		rc = add(g, el->text);
+	}
+	return rc ? xlmig_fail_prefix(rc, "preflight facts") : XLMIG_OK;
+}
+
+int xlmig_preflight_guest_read(const struct xlmig_json *obj, struct xlmig_preflight_guest *g)
+{
+	const struct xlmig_json *fs;
+	const char *name;
+	uint64_t v;
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+	if (!obj || obj->type != XLMIG_JSON_OBJECT)
+		return xlmig_fail(XLMIG_E_FORMAT, "preflight facts are not a JSON object");
+	if (xlmig_json_get_str(obj, "name", &name) || !name[0] || strlen(name) >= XLMIG_NAME_MAX) {
+		rc = xlmig_fail(XLMIG_E_FORMAT, "preflight facts: no usable guest name");
+		goto out;
+	}
+	memcpy(g->name, name, strlen(name) + 1);
+	if ((rc = read_uint(obj, "need_bytes", UINT64_MAX, &g->need_bytes)))
+		goto out;
+	if ((rc = read_uint(obj, "xen_major", 1000, &v)))
+		goto out;
+	g->xen_major = (unsigned)v;
+	if ((rc = read_uint(obj, "xen_minor", 1000, &v)))
+		goto out;
+	g->xen_minor = (unsigned)v;
+	if (xlmig_json_get_bool(obj, "hvm", &g->hvm)) {
+		rc = xlmig_fail(XLMIG_E_FORMAT, "preflight facts: hvm is not true or false");
+		goto out;
+	}
+	fs = xlmig_json_member(obj, "cpu_featureset");
+	if (fs) {
+		rc = read_featureset(fs, g->cpu_fs);
+		g->have_cpu = !rc;
+	}
+	if (!rc)
+		rc = read_strings(obj, "disks", g, xlmig_preflight_add_disk);
+	if (!rc)
+		rc = read_strings(obj, "bridges", g, xlmig_preflight_add_bridge);
+out:
+	if (rc)
+		xlmig_preflight_guest_free(g);
+	return rc;
+}
+
+/* ---- all checks ---- */
+
+struct verdict {
+	int first;              /* first failure's code */
+	unsigned n;
+	struct xlmig_buf why;   /* "; "-joined messages */
+};
+
+static void note(struct verdict *v, int rc)
+{
+	const char *msg = xlmig_errmsg();
+
+	if (!rc)
+		return;
+	if (!v->first)
+		v->first = rc;
+	if (v->n++)
+		xlmig_buf_append(&v->why, "; ", 2);
+	xlmig_buf_append(&v->why, msg, strlen(msg));
+}
+
+int xlmig_preflight_check(const struct xlmig_preflight_guest *g,
+			  const struct xlmig_preflight_host *h,
+			  bool (*disk_ok)(const char *path),
+			  bool (*bridge_ok)(const char *bridge))
+{
+	struct verdict v = { 0 };
+	int rc = XLMIG_OK;
+
+	note(&v, xlmig_preflight_memory(g->name, g->need_bytes, h->free_bytes));
+	/* A sim side has no Xen version (0.0) and nothing to compare. */
+	if (g->xen_major && h->xen_major)
+		note(&v, xlmig_preflight_xen_version(g->xen_major, g->xen_minor, h->xen_major,
+						     h->xen_minor));
+	if (g->have_cpu && h->have_cpu)
+		note(&v, xlmig_preflight_cpu(g->name, g->cpu_fs, g->hvm ? h->hvm_max : h->pv_max));
+	note(&v, xlmig_preflight_disks(g->name, (const char *const *)g->disks, g->n_disks,
+				       disk_ok));
+	note(&v, xlmig_preflight_bridges(g->name, (const char *const *)g->bridges, g->n_bridges,
+					 bridge_ok));
+	if (v.n)
+		rc = xlmig_fail(v.first, "%u preflight check(s) failed: %.*s", v.n, (int)v.why.len,
+				v.why.len ? (const char *)v.why.data : "");
+	xlmig_buf_free(&v.why);
+	return rc;
+}
+
+/* ---- live facts ---- */
+
+/* What the sim knows of a guest: its memory.  A sim guest has no disks,
+ * bridges or CPU policy. */
+static int sim_collect(struct xlmig_hv *hv, const char *domain, struct xlmig_preflight_guest *g)
+{
+	struct xlmig_domain_info di;
+	int rc = hv->ops->lookup(hv, domain, &di);
+
+	if (rc)
+		return rc;
+	memcpy(g->name, di.name, sizeof(g->name));
+	g->need_bytes = di.mem_bytes;
+	g->hvm = di.guest_type != XLMIG_GUEST_X86_PV;
+	return XLMIG_OK;
+}
+
+/* Memory an ordinary host can give: MemAvailable. */
+static int meminfo_available(uint64_t *out)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	unsigned long long kb = 0;
+	bool found = false;
+
+	if (!f)
+		return xlmig_fail(XLMIG_E_IO, "reading /proc/meminfo: %s", strerror(errno));
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+	fclose(f);
+	if (!found)
+		return xlmig_fail(XLMIG_E_FORMAT, "/proc/meminfo has no MemAvailable line");
+	*out = (uint64_t)kb * 1024;
+	return XLMIG_OK;
+}
+
+#ifdef XLMIG_HAVE_XEN
+static bool is_xen(const struct xlmig_hv *hv)
+{
+	return !strcmp(hv->ops->name, "xen");
+}
+#endif
+
+int xlmig_preflight_collect(struct xlmig_hv *hv, const char *domain,
+			    struct xlmig_preflight_guest *g)
+{
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+#ifdef XLMIG_HAVE_XEN
+	if (is_xen(hv))
+		rc = xlmig_xen_preflight_collect(hv, domain, g);
+	else
+#endif
+		rc = sim_collect(hv, domain, g);
+	if (rc) {
+		xlmig_preflight_guest_free(g);
+		return xlmig_fail_prefix(rc, "preflight facts of %s", domain);
+	}
+	return XLMIG_OK;
+}
+
+int xlmig_preflight_host_read(struct xlmig_hv *hv, struct xlmig_preflight_host *h)
+{
+	memset(h, 0, sizeof(*h));
+#ifdef XLMIG_HAVE_XEN
+	if (is_xen(hv))
+		return xlmig_xen_preflight_host(hv, h);
+#endif
+	return meminfo_available(&h->free_bytes);
+}
+
+int xlmig_preflight_here(struct xlmig_hv *hv, const struct xlmig_preflight_guest *g)
+{
+	struct xlmig_preflight_host h;
+	int rc = xlmig_preflight_host_read(hv, &h);
+
+	if (rc)
+		return xlmig_fail_prefix(rc, "reading what this host offers");
+	return xlmig_preflight_check(g, &h, NULL, NULL);
 }

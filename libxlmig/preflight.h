@@ -1,13 +1,31 @@
 /*
- * preflight.h - can this guest run on the destination?  Pure decisions
- * over data read from Xen (or recorded from it): memory, Xen version
- * (older -> newer only), CPU features, disks and bridges.  Each check
- * fails with a message naming what is missing and what to change.
+ * preflight.h - can this guest run on the destination?  Decisions over
+ * data read from Xen (or recorded from it): memory, Xen version (older ->
+ * newer only), CPU features, disks and bridges.  Each check fails with a
+ * message naming what is missing and what to change.
+ *
+ * The facts travel from source to destination as JSON:
+ *   source:       xlmig_preflight_collect(hv, domain, &g)      what the guest needs
+ *                 xlmig_preflight_guest_write(&g, &w)           into the message
+ *   destination:  xlmig_preflight_guest_read(node, &g)          checked on the way in
+ *                 xlmig_preflight_here(hv, &g)                  every check, one message
+ * How the migration job uses it (job.c's PREFLIGHT message): the source
+ * adds a member "guest" holding xlmig_preflight_guest_write()'s object
+ * (xlmig_json_key(w, "guest") then the call); the destination, if the
+ * member is there, reads it and calls xlmig_preflight_here() in place of
+ * its own memory check, answering the failure as for any other.  A source
+ * that sends no "guest" member loses nothing but the checks.
+ * `xlmig preflight DOMAIN` prints the JSON on a source and `xlmig
+ * preflight --check FILE` runs the checks on a destination (cmd_preflight.c).
+ * On Xen the facts are live (xen_preflight.h); on sim there is no CPU,
+ * Xen version, disk or bridge to check, only memory.
  */
 #ifndef XLMIG_PREFLIGHT_H
 #define XLMIG_PREFLIGHT_H
 
 #include "common.h"
+#include "hv.h"
+#include "json.h"
 
 /* Featureset words as Xen numbers them (cpufeatureset.h): 0..18. */
 #define XLMIG_FEATURESET_WORDS 19
@@ -35,5 +53,62 @@ int xlmig_preflight_disks(const char *guest, const char *const *paths, size_t n,
 			  bool (*exists)(const char *path));
 int xlmig_preflight_bridges(const char *guest, const char *const *bridges, size_t n,
 			    bool (*exists)(const char *bridge));
+
+/* ---- the facts, and all checks at once ---- */
+
+#define XLMIG_PREFLIGHT_MAX_ITEMS 64     /* disks, bridges */
+#define XLMIG_PREFLIGHT_MAX_PATH 4096
+
+/* What the guest needs of a destination, as its source knows it. */
+struct xlmig_preflight_guest {
+	char name[XLMIG_NAME_MAX];
+	uint64_t need_bytes;            /* memory, with Xen's overhead */
+	unsigned xen_major, xen_minor;  /* the source's Xen; 0.0 on sim */
+	bool have_cpu;                  /* cpu_fs is known */
+	bool hvm;                       /* HVM or PVH: checked against hvm_max */
+	uint32_t cpu_fs[XLMIG_FEATURESET_WORDS];
+	char *disks[XLMIG_PREFLIGHT_MAX_ITEMS];    /* paths, malloc'd */
+	size_t n_disks;
+	char *bridges[XLMIG_PREFLIGHT_MAX_ITEMS];  /* bridge names, malloc'd */
+	size_t n_bridges;
+};
+
+/* What a destination offers. */
+struct xlmig_preflight_host {
+	uint64_t free_bytes;
+	unsigned xen_major, xen_minor;  /* 0.0 on sim */
+	bool have_cpu;
+	uint32_t pv_max[XLMIG_FEATURESET_WORDS];
+	uint32_t hvm_max[XLMIG_FEATURESET_WORDS];
+};
+
+void xlmig_preflight_guest_free(struct xlmig_preflight_guest *g);
+/* Add a disk path / bridge (copied); LIMIT past XLMIG_PREFLIGHT_MAX_ITEMS. */
+int xlmig_preflight_add_disk(struct xlmig_preflight_guest *g, const char *path);
+int xlmig_preflight_add_bridge(struct xlmig_preflight_guest *g, const char *bridge);
+
+/* The facts as one JSON object (written at w's current position). */
+void xlmig_preflight_guest_write(const struct xlmig_preflight_guest *g,
+				 struct xlmig_json_writer *w);
+/* And back, every field checked (types, ranges, counts, lengths). */
+int xlmig_preflight_guest_read(const struct xlmig_json *obj, struct xlmig_preflight_guest *g);
+
+/* Every check of g against h.  All failures are named in one message;
+ * the code is the first failure's.  disk_ok and bridge_ok as
+ * for xlmig_preflight_disks/bridges (NULL = this host). */
+int xlmig_preflight_check(const struct xlmig_preflight_guest *g,
+			  const struct xlmig_preflight_host *h,
+			  bool (*disk_ok)(const char *path),
+			  bool (*bridge_ok)(const char *bridge));
+
+/* ---- live facts through a backend ---- */
+
+/* The source: the facts of DOMAIN (name or id). */
+int xlmig_preflight_collect(struct xlmig_hv *hv, const char *domain,
+			    struct xlmig_preflight_guest *g);
+/* This host's offer. */
+int xlmig_preflight_host_read(struct xlmig_hv *hv, struct xlmig_preflight_host *h);
+/* The destination: read this host, then check g against it. */
+int xlmig_preflight_here(struct xlmig_hv *hv, const struct xlmig_preflight_guest *g);
 
 #endif

@@ -27,6 +27,11 @@ static struct xen_priv *priv_of(struct xlmig_hv *hv)
 	return hv->priv;
 }
 
+const struct xlmig_xen_handles *xlmig_xen_handles(struct xlmig_hv *hv)
+{
+	return &priv_of(hv)->h;
+}
+
 static enum xlmig_dom_state state_of(const libxl_dominfo *d)
 {
 	if (d->dying)

@@ -21,6 +21,8 @@ struct xlmig_xen_handles {
 	xc_interface *xch;
 	struct xs_handle *xsh;
 };
+/* The handles of an open xen backend (hv->ops->name is "xen"). */
+const struct xlmig_xen_handles *xlmig_xen_handles(struct xlmig_hv *hv);
 
 /* Which producer a save uses. */
 enum xlmig_xen_save_path {
