@@ -539,3 +539,22 @@ guest_vif_bridge() { # name
 	id=$(xl domid "$1") || return 1
 	ip -o link show "vif$id.0" 2>/dev/null | sed -n 's/.* master \([^ ]*\) .*/\1/p'
 }
+
+# inspect_save_file FILE NAME KIND: xlmig inspect reads the stock xl save
+# file and reports the domain and pages; --rewrite gives identical bytes.
+inspect_save_file() {
+	local file=$1 name=$2 kind=$3 out=$LAB_RUN/inspect.txt
+	xlmig inspect "$file" > "$out" 2>&1 || { cat "$out"; fail "xlmig inspect $name's save file: $(tail -n 1 "$out")"; }
+	sed "s/^/inspect $name: /" "$out"
+	grep -q "^domain: *name $name," "$out" || fail "inspect did not report domain $name"
+	grep -q "^libxc stream: .*$kind guest" "$out" || fail "inspect did not report an x86 $kind guest for $name"
+	grep -q "^pages: *[1-9]" "$out" || fail "inspect saw no pages in $name's save file"
+	xlmig inspect "$file" --rewrite "$file.rewritten" > /dev/null 2>&1 ||
+		fail "xlmig inspect --rewrite of $name's save file failed"
+	cmp "$file" "$file.rewritten" ||
+		fail "--rewrite of $name's save file changed the bytes: $(cmp "$file" "$file.rewritten" 2>&1 | head -n 1)," \
+			"sizes $(wc -c < "$file") and $(wc -c < "$file.rewritten"), second cmp $(cmp "$file" "$file.rewritten" > /dev/null && echo same || echo differs)"
+	figure "guest=$name kind=$kind file_bytes=$(wc -c < "$file") identical=yes"
+	rm -f "$file" "$file.rewritten"
+}
+

@@ -25,5 +25,6 @@ for s in $(echo "$2" | tr '+' ' '); do
 	fi
 	lab_stop_background
 	lab_destroy_all_but g1
+	guest_send g1 idle 2> /dev/null
 	echo "LAB: scenario $s end uptime=$(cut -d' ' -f1 /proc/uptime)"
 done
