@@ -538,7 +538,11 @@ static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info
 	job->stats.iterations = p->res.iterations;
 	snprintf(job->stats.policy_reason, sizeof(job->stats.policy_reason), "%s",
 		 p->policy.reason ? p->policy.reason : "");
-	if (!rc && p->rc)
+	/* The save failing first (non-convergence, a backend error) cuts the
+	 * stream short, and the transfer's complaint about that would hide
+	 * the cause.  A save stopped because the transfer failed ends with
+	 * CANCELLED or a broken pipe: then the transfer's error is the cause. */
+	if (p->rc && (!rc || (p->rc != XLMIG_E_CANCELLED && p->rc != XLMIG_E_IO)))
 		rc = xlmig_fail(p->rc, "%s", p->msg);
 	return rc;
 }
