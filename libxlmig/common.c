@@ -246,6 +246,33 @@ int xlmig_read_full(int fd, void *data, size_t len)
 	return XLMIG_OK;
 }
 
+int xlmig_read_all(int fd, size_t limit, struct xlmig_buf *out)
+{
+	for (;;) {
+		uint8_t *p = xlmig_buf_extend(out, 65536);
+		ssize_t n;
+
+		if (!p)
+			return xlmig_fail(XLMIG_E_NOMEM, "out of memory after %zu bytes", out->len);
+		n = read(fd, p, 65536);
+		if (n < 0 && errno == EINTR)
+			n = 0;
+		if (n < 0) {
+			out->len -= 65536;
+			return xlmig_fail(XLMIG_E_IO, "read failed: %s", strerror(errno));
+		}
+		out->len -= 65536 - (size_t)n;
+		if (out->len > limit)
+			return xlmig_fail(XLMIG_E_LIMIT, "input over %zu bytes", limit);
+		if (n == 0)
+			break;
+	}
+	if (xlmig_buf_append(out, "", 1))
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
+	out->len--;
+	return XLMIG_OK;
+}
+
 int xlmig_parse_size(const char *s, uint64_t *out)
 {
 	char *end;

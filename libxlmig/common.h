@@ -133,6 +133,10 @@ int xlmig_sink_fd_write(void *fdp, const void *data, size_t len);
  * XLMIG_E_TRUNCATED on EOF part way through. */
 int xlmig_write_full(int fd, const void *data, size_t len);
 int xlmig_read_full(int fd, void *data, size_t len);
+/* Append everything up to EOF to out (XLMIG_E_LIMIT past limit bytes in
+ * all), and keep a NUL after it that out->len does not count, so text
+ * can be used as a string. */
+int xlmig_read_all(int fd, size_t limit, struct xlmig_buf *out);
 
 /* Parse a size such as "512", "64M", "8G" (binary units) into bytes. */
 int xlmig_parse_size(const char *s, uint64_t *out);

@@ -197,40 +197,15 @@ out:
 
 /* ---- xl migrate -C ---- */
 
-/* All of fd, at most limit bytes, NUL-terminated. */
+/* All of fd, at most limit bytes, as a malloc'd string. */
 static int read_all(int fd, const char *what, size_t limit, char **out)
 {
 	struct xlmig_buf b = {0};
-	int rc = XLMIG_OK;
+	int rc = xlmig_read_all(fd, limit, &b);
 
-	for (;;) {
-		uint8_t *p = xlmig_buf_extend(&b, 65536);
-		ssize_t n;
-
-		if (!p) {
-			rc = xlmig_fail(XLMIG_E_NOMEM, "reading %s", what);
-			break;
-		}
-		n = read(fd, p, 65536);
-		if (n < 0 && errno == EINTR)
-			n = 0;
-		if (n < 0) {
-			rc = xlmig_fail(XLMIG_E_IO, "reading %s: %s", what, strerror(errno));
-			break;
-		}
-		b.len -= 65536 - (size_t)n;
-		if (b.len > limit) {
-			rc = xlmig_fail(XLMIG_E_LIMIT, "%s is over %zu bytes", what, limit);
-			break;
-		}
-		if (n == 0)
-			break;
-	}
-	if (!rc && xlmig_buf_append(&b, "", 1))
-		rc = xlmig_fail(XLMIG_E_NOMEM, "reading %s", what);
 	if (rc) {
 		xlmig_buf_free(&b);
-		return rc;
+		return xlmig_fail_prefix(rc, "reading %s", what);
 	}
 	*out = (char *)b.data;
 	return XLMIG_OK;
