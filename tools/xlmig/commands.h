@@ -9,6 +9,7 @@
 int xlmig_cmd_create(int argc, char **argv);
 int xlmig_cmd_list(int argc, char **argv);
 int xlmig_cmd_migrate(int argc, char **argv);
+int xlmig_cmd_migrate_plain(int argc, char **argv);   /* xl-style, see cmd_migrate_plain.c */
 int xlmig_cmd_migrate_receive(int argc, char **argv);
 int xlmig_cmd_preflight(int argc, char **argv);
 int xlmig_cmd_status(int argc, char **argv);
