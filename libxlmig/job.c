@@ -544,6 +544,9 @@ static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info
 	 * CANCELLED or a broken pipe: then the transfer's error is the cause. */
 	if (p->rc && (!rc || (p->rc != XLMIG_E_CANCELLED && p->rc != XLMIG_E_IO)))
 		rc = xlmig_fail(p->rc, "%s", p->msg);
+	/* Whatever broke while a cancel was under way, the cancel is why. */
+	if (rc && cancelled(job))
+		rc = xlmig_fail(XLMIG_E_CANCELLED, "cancelled by the administrator during pre-copy");
 	return rc;
 }
 

@@ -99,7 +99,9 @@ static int f_save(struct xlmig_hv *hv, uint32_t domid, int fd, const struct xlmi
 	struct fake_dom *d = by_id(F(hv), domid);
 	int rc;
 
-	if (F(hv)->fail_save || (o->cancel && *o->cancel))
+	if (o->cancel && *o->cancel)
+		return xlmig_fail(XLMIG_E_CANCELLED, "save cancelled");
+	if (F(hv)->fail_save)
 		return xlmig_fail(XLMIG_E_HV, "scripted save failure");
 	for (int i = 0; F(hv)->hold_save && i < 500; i++) {
 		if (*o->cancel)
