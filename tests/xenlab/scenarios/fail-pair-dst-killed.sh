@@ -19,6 +19,7 @@ if [ $LAB_ROLE = src ]; then
 else
 	lab_sync ready > /dev/null || fail "the source never came"
 	wait_incoming g1 120 || { lab_sync after "no incoming domain seen" > /dev/null; fail "the stream never started"; }
+	sleep 3   # well into the stream
 	kill -9 "$(cat "$LAB_RUN/xlmigd.pid")"
 	lab_log "xlmigd killed while restoring g1"
 	sleep 2
