@@ -41,6 +41,7 @@ struct xlmig_job {
 	volatile int cancel;                /* the administrator's cancel */
 	volatile int stop_save;             /* the save must stop (cancel or failure) */
 	bool committing;                    /* past the last cancel point */
+	bool in_xfer;                       /* the transfer watches cancel itself */
 	bool renamed_away;
 	struct xlmig_job_stats stats;
 	struct xlmig_xfer_stats xs;         /* grows while the transfer runs */
@@ -274,8 +275,9 @@ int xlmig_job_cancel(struct xlmig_job *job)
 	} else {
 		__atomic_store_n(&job->cancel, 1, __ATOMIC_RELEASE);
 		__atomic_store_n(&job->stop_save, 1, __ATOMIC_RELEASE);
-		/* Wake the job wherever it blocks on the network; it rolls back. */
-		if (job->conn)
+		/* The transfer polls the flag and tells the peer why it stops;
+		 * anywhere else the job may block on the network: wake it. */
+		if (job->conn && !job->in_xfer)
 			xlmig_conn_interrupt(job->conn);
 	}
 	pthread_mutex_unlock(&job->lock);
@@ -294,6 +296,16 @@ static int enter_commit(struct xlmig_job *job)
 		job->committing = true;
 	pthread_mutex_unlock(&job->lock);
 	return rc;
+}
+
+static void set_in_xfer(struct xlmig_job *job, bool on)
+{
+	pthread_mutex_lock(&job->lock);
+	job->in_xfer = on;
+	pthread_mutex_unlock(&job->lock);
+	/* A cancel that came as the transfer ended found nothing to wake. */
+	if (!on && cancelled(job))
+		xlmig_conn_interrupt(job->conn);
 }
 
 static void set_conn(struct xlmig_job *job, struct xlmig_conn *conn)
@@ -523,7 +535,9 @@ static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info
 		return xlmig_fail(XLMIG_E_NOMEM, "cannot start the save thread: %s", strerror(err));
 	}
 	job->stats.setup_ns = xlmig_now_ns() - job->start_ns;
+	set_in_xfer(job, true);
 	rc = xlmig_xfer_send(job->conn, fds[0], &xo, &job->xs, &job->cancel);
+	set_in_xfer(job, false);
 	if (rc) {
 		/* The save may be blocked writing into the pipe: stop it. */
 		__atomic_store_n(&job->stop_save, 1, __ATOMIC_RELEASE);
@@ -542,7 +556,8 @@ static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info
 	 * stream short, and the transfer's complaint about that would hide
 	 * the cause.  A save stopped because the transfer failed ends with
 	 * CANCELLED or a broken pipe: then the transfer's error is the cause. */
-	if (p->rc && (!rc || (p->rc != XLMIG_E_CANCELLED && p->rc != XLMIG_E_IO)))
+	if (p->rc && (!rc || (p->rc != XLMIG_E_CANCELLED && p->rc != XLMIG_E_IO &&
+			      p->rc != XLMIG_E_CLOSED)))
 		rc = xlmig_fail(p->rc, "%s", p->msg);
 	/* Whatever broke while a cancel was under way, the cancel is why. */
 	if (rc && cancelled(job))
@@ -581,8 +596,9 @@ static void source_rollback(struct xlmig_job *job, uint32_t domid, int err)
 		snprintf(m, sizeof(m), "%s; the guest runs on here", msg);
 		set_message(job, err, m);
 	}
-	set_step(job, err == XLMIG_E_CANCELLED || cancelled(job) ? XLMIG_STEP_CANCELLED
-								   : XLMIG_STEP_FAILED);
+	/* Only this host's own cancel makes a job "cancelled"; a peer that
+	 * gave up is a failure here. */
+	set_step(job, cancelled(job) ? XLMIG_STEP_CANCELLED : XLMIG_STEP_FAILED);
 }
 
 static int check_ready(struct xlmig_job *job, const struct xlmig_json *ready)
@@ -703,7 +719,7 @@ fail:
 	goto out;
 fail_early:
 	set_message(job, rc, xlmig_errmsg());
-	set_step(job, rc == XLMIG_E_CANCELLED ? XLMIG_STEP_CANCELLED : XLMIG_STEP_FAILED);
+	set_step(job, cancelled(job) ? XLMIG_STEP_CANCELLED : XLMIG_STEP_FAILED);
 out:
 	(void)stream_started;
 	xlmig_json_free(ready);
@@ -848,7 +864,9 @@ static int dest_transfer(struct xlmig_job *job, uint32_t *domid)
 		close(fds[1]);
 		return xlmig_fail(XLMIG_E_NOMEM, "cannot start the restore thread: %s", strerror(err));
 	}
+	set_in_xfer(job, true);
 	rc = xlmig_xfer_recv(job->conn, fds[1], &xo, &job->xs, &job->cancel);
+	set_in_xfer(job, false);
 	close(fds[1]);   /* the restore sees the end of the stream */
 	pthread_join(tid, NULL);
 	job->stats.bytes_wire = job->xs.wire_bytes;
@@ -946,7 +964,7 @@ fail:
 			hv_unlock(job);
 		}
 		set_message(job, rc, msg);
-		set_step(job, rc == XLMIG_E_CANCELLED || cancelled(job) ? XLMIG_STEP_CANCELLED : XLMIG_STEP_FAILED);
+		set_step(job, cancelled(job) ? XLMIG_STEP_CANCELLED : XLMIG_STEP_FAILED);
 	}
 out:
 	xlmig_json_free(go);

@@ -39,3 +39,27 @@ kill_at() { # PHASE STALL MIGRATE-OPTIONS...
 kill_at setup setup:3000
 kill_at precopy "" --bandwidth 20M
 kill_at ready ready:3000
+
+# SIGTERM is a clean stop: the receiving daemon cancels its incoming job
+# and tells the source, which rolls back at once.
+stop_receiver() {
+	hosts_up
+	xa create vm --memory 256M --rate 30M >/dev/null
+	local job
+	job=$(xa migrate vm "$(addr_b)" --detach --bandwidth 20M) || { fail "stop receiver" "migrate refused"; return; }
+	wait_step a "$job" precopy && sleep 0.5
+	host_stop b
+	wait_final a "$job"
+	local msg
+	msg=$(xa status "$job" --json | jq -r .message)
+	[ "$(step_of a "$job")" = failed ] && grep -q "destination cancelled" <<<"$msg" &&
+		ok "stop receiver: source told the destination cancelled" ||
+		fail "stop receiver" "source job $(step_of a "$job"): $msg"
+	check "stop receiver: guest runs on the source" runs_on a vm
+	host_start b
+	check "stop receiver: no guest on the destination" no_guests b
+	[ "$(xb jobs --json | jq -r '.jobs[-1].step')" = cancelled ] &&
+		ok "stop receiver: destination journaled its job as cancelled" ||
+		fail "stop receiver" "destination job is $(xb jobs --json | jq -r '.jobs[-1].step')"
+}
+stop_receiver
