@@ -341,7 +341,9 @@ static void *watcher_main(void *arg)
 		if (rc == XLMIG_OK)
 			rc = xlmig_conn_dispatch(s->c, &f);
 	}
-	if (rc != XLMIG_OK && !s->fail.stop) {
+	/* A closed connection is not a failure by itself: all may have been
+	 * sent, and if not, the writers find out. */
+	if (rc != XLMIG_OK && rc != XLMIG_E_CLOSED && !s->fail.stop) {
 		xlmig_fail_prefix(rc, "while sending");
 		failure_set(&s->fail, rc);
 		pthread_mutex_lock(&s->lock);
@@ -704,6 +706,7 @@ struct reader {
 	pthread_t thread;
 	bool started;
 	bool any;
+	bool closed;         /* the peer closed this channel between frames */
 	uint64_t last_seq;
 };
 
@@ -887,6 +890,15 @@ static void *reader_main(void *arg)
 		if (rc == XLMIG_OK)
 			rc = read_one(r, rd, ch);
 	}
+	/* Closed between frames: fine if the frames it carried were all;
+	 * the decoder finds out (next_frame_lost) if not. */
+	if (rc == XLMIG_E_CLOSED) {
+		pthread_mutex_lock(&r->lock);
+		rd->closed = true;
+		pthread_cond_broadcast(&r->arrived);
+		pthread_mutex_unlock(&r->lock);
+		rc = XLMIG_OK;
+	}
 	if (rc != XLMIG_OK && !r->fail.stop) {
 		xlmig_fail_prefix(rc, "while receiving");
 		receiver_fail(r, rc);
@@ -1030,6 +1042,18 @@ static int check_end(struct receiver *r, const struct xlmig_frame *f)
 	return XLMIG_OK;
 }
 
+/* True when no channel can still deliver the next frame: each channel's
+ * frames come in increasing order, and every channel is closed or past it.
+ * Without this check a peer that skips a number would leave the readers
+ * waiting for room and the decoder waiting for the frame, for ever. */
+static bool next_frame_lost(const struct receiver *r)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (!r->rd[i].closed && (!r->rd[i].any || r->rd[i].last_seq < r->next_seq))
+			return false;
+	return true;
+}
+
 /* The next frame in sequence, waiting for it; NULL with the error. */
 static struct held *next_in_order(struct receiver *r, int *rc)
 {
@@ -1038,9 +1062,13 @@ static struct held *next_in_order(struct receiver *r, int *rc)
 
 	pthread_mutex_lock(&r->lock);
 	while (!r->fail.stop && !(r->heap_len && r->heap[0]->seq == r->next_seq)) {
-		if (cancelled(r->cancel)) {
+		if (cancelled(r->cancel) || next_frame_lost(r)) {
+			*rc = cancelled(r->cancel)
+			      ? xlmig_fail(XLMIG_E_CANCELLED, "migration cancelled")
+			      : xlmig_fail(XLMIG_E_TRUNCATED,
+					   "frame %llu never came: the source skipped it or "
+					   "closed the connection", (unsigned long long)r->next_seq);
 			pthread_mutex_unlock(&r->lock);
-			*rc = xlmig_fail(XLMIG_E_CANCELLED, "migration cancelled");
 			return NULL;
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);

@@ -1,19 +1,37 @@
 /*
  * fuzz_wire.c - libFuzzer harness for frames: the input is what a peer
- * sent on a channel.  Frames are read from it one after another, as the
- * receiver does, and every payload goes through its parser.  Anything may
- * be refused, nothing may crash, read out of bounds or leak.
+ * sent on a channel.
  *
- * XLMIG_FUZZ_WRITE_SEEDS=DIR writes the seed corpus (one file of valid
- * frames of every type) into DIR and exits.
+ * First byte even: frames are read from the rest one after another and
+ * every payload goes through its parser.  First byte odd: the rest
+ * follows a (keyless) handshake into a whole receiving transfer
+ * (xlmig_xfer_recv): reorder, decompression, PAGES rebuild through the
+ * codec, END digest.  Anything may be refused; nothing may crash, hang,
+ * read out of bounds or leak.
+ *
+ * XLMIG_FUZZ_WRITE_SEEDS=DIR writes the seed corpus (valid frames of
+ * every type; a valid transfer of a STREAM, a PAGES and an END frame)
+ * into DIR and exits.
  */
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include "wire.h"
+#include "stream.h"
+#include "xfer.h"
+
+#define CACHE (1u << 20)   /* the delta cache the recorded HELLO asks for */
+
+static struct xlmig_buf prologue;   /* HELLO + AUTH of a keyless source */
+static int devnull = -1;
 
 struct mem {
 	const uint8_t *p;
 	size_t len, off;
+	struct xlmig_buf *record;  /* what the code under test wrote */
 };
 
 static ssize_t mem_read(void *ctx, void *buf, size_t len)
@@ -27,7 +45,14 @@ static ssize_t mem_read(void *ctx, void *buf, size_t len)
 	return (ssize_t)n;
 }
 
-static ssize_t mem_write(void *ctx, const void *buf, size_t len) { return (ssize_t)len; }
+static ssize_t mem_write(void *ctx, const void *buf, size_t len)
+{
+	struct mem *m = ctx;
+
+	if (m->record && xlmig_buf_append(m->record, buf, len) != XLMIG_OK)
+		return -1;
+	return (ssize_t)len;
+}
 static int mem_pollfd(void *ctx, bool for_write) { return -1; }
 static bool mem_pending(void *ctx) { return true; }
 static void mem_close(void *ctx) { free(ctx); }
@@ -82,12 +107,24 @@ static void frame(struct xlmig_buf *out, uint8_t type, uint8_t flags, uint64_t s
 	xlmig_buf_append(out, payload->data, payload->len);
 }
 
-static void write_seeds(const char *dir)
+static int receive(const uint8_t *data, size_t size);
+
+static void put_seed(const char *dir, const char *name, uint8_t mode, const struct xlmig_buf *b)
+{
+	char path[4096];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "wb");
+	if (!fp || fwrite(&mode, 1, 1, fp) != 1 || fwrite(b->data, 1, b->len, fp) != b->len)
+		abort();
+	fclose(fp);
+}
+
+static void frames_seed(const char *dir)
 {
 	struct xlmig_buf all = { 0 }, pl = { 0 };
 	uint8_t digest[32] = { 1 };
-	char path[4096];
-	FILE *fp;
 
 	xlmig_buf_append(&pl, "stream bytes", 12);
 	frame(&all, XLMIG_FRAME_STREAM, 0, 0, &pl);
@@ -105,13 +142,81 @@ static void write_seeds(const char *dir)
 	xlmig_buf_reset(&pl);
 	xlmig_wire_error_build(&pl, XLMIG_E_AUTH, "refused");
 	frame(&all, XLMIG_FRAME_ERROR, 0, 0, &pl);
-	snprintf(path, sizeof(path), "%s/frames", dir);
-	fp = fopen(path, "wb");
-	if (!fp || fwrite(all.data, 1, all.len, fp) != all.len)
-		abort();
-	fclose(fp);
+	put_seed(dir, "frames", 0, &all);
 	xlmig_buf_free(&all);
 	xlmig_buf_free(&pl);
+}
+
+/* A transfer the receiver accepts: stream bytes, one PAGE_DATA record of
+ * two pages (one zero, one patterned), END with the right digest. */
+static void transfer_seed(const char *dir)
+{
+	struct xlmig_codec_opts co = { .cache_bytes = CACHE };
+	struct xlmig_codec *codec = xlmig_codec_new(&co);
+	struct xlmig_buf all = { 0 }, pl = { 0 }, rec = { 0 };
+	uint64_t pfns[2] = { 5, 9 };
+	uint8_t pages[2 * XLMIG_PAGE_SIZE] = { 0 }, digest[32];
+	uint8_t *p;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	for (size_t i = 0; i < XLMIG_PAGE_SIZE; i++)
+		pages[XLMIG_PAGE_SIZE + i] = (uint8_t)(i * 7);
+	p = xlmig_buf_extend(&rec, 16 + 16);
+	xlmig_put_le32(p, XLMIG_REC_PAGE_DATA);
+	xlmig_put_le32(p + 4, 8 + 16 + 2 * XLMIG_PAGE_SIZE);
+	xlmig_put_le32(p + 8, 2);
+	xlmig_put_le32(p + 12, 0);
+	xlmig_put_le64(p + 16, pfns[0]);
+	xlmig_put_le64(p + 24, pfns[1]);
+	xlmig_buf_append(&pl, "some stream", 11);
+	frame(&all, XLMIG_FRAME_STREAM, 0, 0, &pl);
+	xlmig_buf_reset(&pl);
+	xlmig_wire_pages_hdr_build(&pl, 32, 32, 2);
+	xlmig_buf_append(&pl, rec.data, 32);
+	if (!codec || xlmig_codec_encode(codec, pfns, pages, 2, &pl, NULL) != XLMIG_OK)
+		abort();
+	frame(&all, XLMIG_FRAME_PAGES, 0, 1, &pl);
+	xlmig_buf_append(&rec, pages, sizeof(pages));
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestUpdate(md, "some stream", 11);
+	EVP_DigestUpdate(md, rec.data, rec.len);
+	EVP_DigestFinal_ex(md, digest, NULL);
+	xlmig_buf_reset(&pl);
+	xlmig_wire_end_build(&pl, digest, 11 + rec.len);
+	frame(&all, XLMIG_FRAME_END, 0, 2, &pl);
+	put_seed(dir, "transfer", 1, &all);
+	if (receive(all.data, all.len) != XLMIG_OK) {
+		fprintf(stderr, "the transfer seed is refused: %s\n", xlmig_errmsg());
+		abort();
+	}
+	EVP_MD_CTX_free(md);
+	xlmig_codec_free(codec);
+	xlmig_buf_free(&all);
+	xlmig_buf_free(&pl);
+	xlmig_buf_free(&rec);
+}
+
+/* Record what a keyless one-channel source sends first, plus its AUTH. */
+static void record_prologue(void)
+{
+	struct xlmig_frame_hdr h = { .type = XLMIG_FRAME_AUTH, .len = XLMIG_MAC_LEN };
+	struct mem *m = calloc(1, sizeof(*m));
+	struct xlmig_hs_offer offer;
+	struct xlmig_hs_session s;
+	struct xlmig_chan *ch;
+
+	if (!m)
+		abort();
+	m->record = &prologue;
+	if (xlmig_chan_new(&mem_ops, m, "record", &ch) != XLMIG_OK)
+		abort();
+	xlmig_hs_offer_default(&offer);
+	offer.channels = 1;
+	offer.cache_bytes = CACHE;
+	xlmig_hs_client(ch, NULL, &offer, 0, &s);  /* fails at the missing WELCOME */
+	xlmig_chan_free(ch);
+	xlmig_wire_hdr_encode(xlmig_buf_extend(&prologue, XLMIG_WIRE_HDR_LEN), &h);
+	memset(xlmig_buf_extend(&prologue, XLMIG_MAC_LEN), 0, XLMIG_MAC_LEN);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -119,14 +224,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	const char *dir = getenv("XLMIG_FUZZ_WRITE_SEEDS");
 
 	xlmig_log_set_level(-1);
+	record_prologue();
+	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if (dir) {
-		write_seeds(dir);
+		frames_seed(dir);
+		transfer_seed(dir);
 		exit(0);
 	}
 	return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void parse_frames(const uint8_t *data, size_t size)
 {
 	struct mem *m = calloc(1, sizeof(*m));
 	struct xlmig_frame f = { 0 };
@@ -136,7 +244,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m->len = size;
 	if (xlmig_chan_new(&mem_ops, m, "fuzz", &ch) != XLMIG_OK) {
 		free(m);
-		return 0;
+		return;
 	}
 	while (xlmig_wire_recv(ch, XLMIG_WIRE_MAX_PAYLOAD, 0, 0, &f) == XLMIG_OK) {
 		if (f.payload.len != f.hdr.len)
@@ -145,5 +253,66 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	xlmig_frame_free(&f);
 	xlmig_chan_free(ch);
+}
+
+/* The source's end of the socket: the handshake, the fuzzed frames, then
+ * end of input; whatever the destination answers is read and dropped. */
+struct feeder {
+	int fd;
+	const uint8_t *p;
+	size_t len;
+};
+
+static void *feed_main(void *arg)
+{
+	struct feeder *fd = arg;
+	uint8_t sink[4096];
+
+	if (xlmig_write_full(fd->fd, prologue.data, prologue.len) == XLMIG_OK)
+		xlmig_write_full(fd->fd, fd->p, fd->len);
+	shutdown(fd->fd, SHUT_WR);
+	while (read(fd->fd, sink, sizeof(sink)) > 0)
+		;
+	close(fd->fd);
+	return NULL;
+}
+
+static int receive(const uint8_t *data, size_t size)
+{
+	struct xlmig_conn_opts o;
+	struct xlmig_xfer_opts xo;
+	struct xlmig_xfer_stats st;
+	struct xlmig_conn *c = NULL;
+	struct feeder fd = { .p = data, .len = size };
+	pthread_t t;
+	int sv[2], rc;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	fd.fd = sv[1];
+	pthread_create(&t, NULL, feed_main, &fd);
+	xlmig_conn_opts_default(&o);
+	o.insecure = true;
+	o.cache_bytes = CACHE;
+	o.timeout_ms = o.io_timeout_ms = 2000;
+	xlmig_xfer_opts_default(&xo);
+	xo.reorder_bytes = 64u << 10;
+	rc = xlmig_conn_over_fds(sv[0], sv[0], true, &o, NULL, &c);
+	if (rc == XLMIG_OK) {
+		rc = xlmig_xfer_recv(c, devnull, &xo, &st, NULL);
+		xlmig_conn_close(c);
+	}
+	pthread_join(t, NULL);
+	return rc;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	if (data[0] & 1)
+		receive(data + 1, size - 1);
+	else
+		parse_frames(data + 1, size - 1);
 	return 0;
 }

@@ -626,3 +626,92 @@ TEST(xfer_from_a_pipe)
 	close(out);
 	xlmig_buf_free(&stream);
 }
+
+/* A one-channel keyless session over pipes: *src and *dst. */
+struct pipe_dst {
+	int rfd, wfd;
+	struct xlmig_conn *conn;
+	int rc;
+};
+
+static void *pipe_dst_main(void *arg)
+{
+	struct pipe_dst *d = arg;
+	struct xlmig_conn_opts o;
+
+	xlmig_conn_opts_default(&o);
+	o.insecure = true;
+	o.io_timeout_ms = 5000;
+	d->rc = xlmig_conn_over_fds(d->rfd, d->wfd, true, &o, NULL, &d->conn);
+	return NULL;
+}
+
+static int pipe_session(struct xlmig_conn **src, struct xlmig_conn **dst)
+{
+	struct xlmig_conn_opts o;
+	struct pipe_dst d;
+	pthread_t t;
+	int ab[2], ba[2], rc;
+
+	if (pipe(ab) < 0 || pipe(ba) < 0 || fcntl(ab[1], F_SETPIPE_SZ, 1 << 20) < 0)
+		return XLMIG_E_IO;
+	d = (struct pipe_dst){ .rfd = ab[0], .wfd = ba[1] };
+	xlmig_conn_opts_default(&o);
+	o.insecure = true;
+	o.io_timeout_ms = 5000;
+	pthread_create(&t, NULL, pipe_dst_main, &d);
+	rc = xlmig_conn_over_fds(ba[0], ab[1], false, &o, NULL, src);
+	pthread_join(t, NULL);
+	*dst = d.conn;
+	return rc != XLMIG_OK ? rc : d.rc;
+}
+
+TEST(xfer_skipped_frame_is_an_error)
+{
+	struct xlmig_conn *src, *dst;
+	struct xlmig_xfer_opts ro;
+	struct xlmig_xfer_stats rst;
+	int out = file_with("out", NULL, 0);
+
+	CHECK_OK(pipe_session(&src, &dst));
+	CHECK_OK(xlmig_wire_send(xlmig_conn_chan(src, 0), XLMIG_FRAME_STREAM, 0, 1, "abc", 3, 1000));
+	xlmig_xfer_opts_default(&ro);
+	CHECK_EQ(xlmig_xfer_recv(dst, out, &ro, &rst, NULL), XLMIG_E_TRUNCATED);
+	CHECK(strstr(xlmig_errmsg(), "frame 0 never came") != NULL);
+	xlmig_conn_close(src);
+	xlmig_conn_close(dst);
+	close(out);
+}
+
+/* The source may hang up as soon as END is out: the transfer still
+ * completes on the destination. */
+TEST(xfer_source_hangs_up_after_end)
+{
+	struct xlmig_gen_params p;
+	struct xlmig_buf stream = { 0 };
+	struct xlmig_conn *src, *dst;
+	struct xlmig_xfer_opts ro;
+	struct xlmig_xfer_stats rst;
+	struct sending snd = { 0 };
+	int out = file_with("out", NULL, 0);
+
+	xlmig_gen_defaults(&p);
+	p.pages = 64;
+	CHECK_OK(make_stream(&p, &stream));
+	CHECK_OK(pipe_session(&src, &dst));
+	snd.conn = src;
+	snd.fd = file_with("in", stream.data, stream.len);
+	xlmig_xfer_opts_default(&snd.o);
+	/* the whole stream fits the pipe and the channel buffers: send it
+	 * all and close before the destination reads a byte */
+	send_main(&snd);
+	CHECK_OK(snd.rc);
+	xlmig_conn_close(src);
+	xlmig_xfer_opts_default(&ro);
+	CHECK_OK(xlmig_xfer_recv(dst, out, &ro, &rst, NULL));
+	CHECK(file_equals(out, &stream));
+	xlmig_conn_close(dst);
+	close(snd.fd);
+	close(out);
+	xlmig_buf_free(&stream);
+}
