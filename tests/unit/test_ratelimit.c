@@ -72,7 +72,11 @@ TEST(ratelimit_shared_accuracy)
 	}
 	expect = (double)(total - burst) / (double)rate;
 	ratio = (double)(xlmig_now_ns() - start) / 1e9 / expect;
-	CHECK(ratio > 0.95 && ratio < 1.15);
+	/* Never faster than the cap; slower only by scheduling delays (the
+	 * exact arithmetic is checked above on a fake clock), which a loaded
+	 * test machine makes long. */
+	CHECK(ratio > 0.95);
+	CHECK(ratio < 1.5);
 	xlmig_ratelimit_free(rl);
 }
 
