@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "hv_sim.h"
 #include "json.h"
+#include "preflight.h"
 #include "xfer.h"
 
 #include <errno.h>
@@ -81,7 +82,7 @@ static struct xlmig_hv *hv(struct xlmig_job *job)
 	return job->env.hv;
 }
 
-static void hex32(const uint8_t d[32], char out[65])
+void xlmig_digest_hex(const uint8_t d[32], char out[65])
 {
 	for (int i = 0; i < 32; i++)
 		snprintf(out + 2 * i, 3, "%02x", d[i]);
@@ -511,7 +512,7 @@ static int sim_figures(struct xlmig_job *job, uint32_t domid, char digest[65], u
 		rc = xlmig_hv_sim_counter(hv(job), domid, counter);
 	hv_unlock(job);
 	if (!rc)
-		hex32(d, digest);
+		xlmig_digest_hex(d, digest);
 	return rc;
 }
 
@@ -678,7 +679,6 @@ static int run_source(struct xlmig_job *job)
 	struct xlmig_domain_info di;
 	struct producer *p = calloc(1, sizeof(*p));
 	struct xlmig_json *ready = NULL;
-	bool stream_started = false;
 	int rc;
 
 	if (!p)
@@ -699,7 +699,6 @@ static int run_source(struct xlmig_job *job)
 	if ((rc = source_connect(job)) || (rc = source_preflight(job, &di)) ||
 	    (rc = check_cancel(job)) || (rc = set_step(job, XLMIG_STEP_PRECOPY)))
 		goto fail;
-	stream_started = true;
 	if ((rc = source_transfer(job, &di, p)))
 		goto fail;
 	if (job->opts.verify && (rc = sim_figures(job, di.domid, job->digest_src, &job->counter_src)))
@@ -721,7 +720,6 @@ fail_early:
 	set_message(job, rc, xlmig_errmsg());
 	set_step(job, cancelled(job) ? XLMIG_STEP_CANCELLED : XLMIG_STEP_FAILED);
 out:
-	(void)stream_started;
 	xlmig_json_free(ready);
 	free(p);
 	return rc;
@@ -749,8 +747,9 @@ int xlmig_job_new_dest(const struct xlmig_job_env *env, struct xlmig_conn *conn,
 	return XLMIG_OK;
 }
 
-/* Enough free memory for a guest: MemAvailable of this host. */
-static int check_memory(uint64_t need)
+/* Enough free memory for a guest: this host's MemAvailable (a sim host
+ * keeps guests in its own memory; on Xen the backend checks again). */
+static int check_memory(const char *name, uint64_t need)
 {
 	FILE *f = fopen("/proc/meminfo", "r");
 	char line[128];
@@ -762,10 +761,7 @@ static int check_memory(uint64_t need)
 		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
 			break;
 	fclose(f);
-	if (kb && need / 1024 > kb)
-		return xlmig_fail(XLMIG_E_NOSPC, "this host has %llu MiB available, the guest needs %" PRIu64 " MiB: free memory or pick another host",
-				  kb / 1024, need >> 20);
-	return XLMIG_OK;
+	return kb ? xlmig_preflight_memory(name, need, (uint64_t)kb * 1024) : XLMIG_OK;
 }
 
 static int name_free(struct xlmig_job *job, const char *name)
@@ -811,7 +807,7 @@ static int dest_preflight(struct xlmig_job *job, bool *verify)
 		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "the source runs the %s backend, this host %s: migrate between hosts of the same kind",
 				backend, hv(job)->ops->name);
 	if (!rc && !(rc = name_free(job, name)) && !(rc = name_free(job, incoming)))
-		rc = check_memory(mem);
+		rc = check_memory(name, mem);
 	if (rc)
 		goto out;
 	begin_json(&w, &b);

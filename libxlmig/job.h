@@ -129,6 +129,9 @@ const struct xlmig_job_stats *xlmig_job_stats(const struct xlmig_job *job);
 struct xlmig_json_writer;
 void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_writer *w);
 
+/* A SHA-256 digest as 64 hex digits, as jobs report memory digests. */
+void xlmig_digest_hex(const uint8_t d[32], char out[65]);
+
 /* At daemon start: finish or roll back every job the journal shows as
  * unfinished.  Returns how many were handled in *n (may be NULL). */
 int xlmig_job_recover(const struct xlmig_job_env *env, unsigned *n);

@@ -68,12 +68,6 @@ static const char *dom_state_name(enum xlmig_dom_state s)
 	return "unknown";
 }
 
-static void hex_digest(const uint8_t d[32], char out[65])
-{
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
 static int require_sim(struct xlmigd *d, const char *what)
 {
 	if (!xlmig_hv_is_sim(d->hv))
@@ -219,7 +213,7 @@ static int req_guest_info(struct request *r)
 	write_domain(r->w, &di);
 	xlmig_json_kv_uint(r->w, "counter", counter);
 	if (want_digest) {
-		hex_digest(digest, hex);
+		xlmig_digest_hex(digest, hex);
 		xlmig_json_kv_str(r->w, "digest", hex);
 	}
 	return XLMIG_OK;
