@@ -93,7 +93,7 @@ int xlmig_key_load(const char *path, struct xlmig_key *key)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return xlmig_fail(errno == ENOENT ? XLMIG_E_NOTFOUND : XLMIG_E_IO,
-				  "cannot open key file %s: %s (create one with xlmig keygen)",
+				  "cannot open key file %s: %s (create one with xlmigd --gen-key FILE)",
 				  path, strerror(errno));
 	rc = check_key_file(fd, path);
 	if (rc == XLMIG_OK) {

@@ -85,7 +85,7 @@ static int pick_key(const struct xlmig_conn_opts *o, const struct xlmig_key *key
 	}
 	if (!key)
 		return xlmig_fail(XLMIG_E_AUTH,
-				  "no migration key configured: create one with xlmig keygen "
+				  "no migration key configured: create one with xlmigd --gen-key FILE "
 				  "and copy it to both hosts");
 	*out = key;
 	return XLMIG_OK;
