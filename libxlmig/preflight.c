@@ -125,6 +125,12 @@ static void append_feature(struct xlmig_buf *names, struct xlmig_buf *mask, unsi
 	}
 }
 
+/* On AMD, 0x80000001.edx repeats 18 bits of 0x1.edx (fpu..fxsr), and
+ * Xen copies them into an AMD guest's policy; they are not features of
+ * word 2 of their own (the max featuresets never set them: Xen gen-cpuid's
+ * "common 1d" list), and word 0 already compares them. */
+#define E1D_COMMON_WITH_1D 0x0183f3ffu
+
 int xlmig_preflight_cpu(const char *guest, const uint32_t guest_fs[XLMIG_FEATURESET_WORDS],
 			const uint32_t dst_fs[XLMIG_FEATURESET_WORDS])
 {
@@ -134,6 +140,9 @@ int xlmig_preflight_cpu(const char *guest, const uint32_t guest_fs[XLMIG_FEATURE
 
 	for (unsigned w = 0; w < XLMIG_FEATURESET_WORDS; w++) {
 		uint32_t lack = guest_fs[w] & ~dst_fs[w];
+
+		if (w == 2)
+			lack &= ~E1D_COMMON_WITH_1D;
 		for (unsigned b = 0; b < 32; b++)
 			if (lack & (1u << b)) {
 				append_feature(&names, &mask, w, b);

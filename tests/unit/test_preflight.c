@@ -276,3 +276,25 @@ TEST(preflight_live_on_a_sim_host)
 	CHECK_EQ(xlmig_preflight_collect(hv, "nosuch", &g), XLMIG_E_NOTFOUND);
 	xlmig_hv_close(hv);
 }
+
+/* Recorded in the Xen lab (Xen 4.17 under QEMU, AMD CPU model): an HVM
+ * guest's featureset read by xlmig preflight, and its host's HVM max
+ * featureset as Xen reports the e1d word: without the bits AMD repeats
+ * from 1.edx (fpu..fxsr), which Xen copies into the guest's policy. */
+TEST(preflight_cpu_amd_e1d_copies_of_1d_are_not_missing_features)
+{
+	const uint32_t lab_guest[XLMIG_FEATURESET_WORDS] = {
+		533462013, 3338150403, 3990092797, 113, 5, 25691016, 12, 0, 1048576, 0, 0, 4,
+	};
+	uint32_t host[XLMIG_FEATURESET_WORDS];
+
+	memcpy(host, lab_guest, sizeof(host));
+	host[2] &= ~0x0183f3ffu;
+	CHECK_OK(xlmig_preflight_cpu("g1", lab_guest, host));
+	/* A real word-2 feature (rdtscp, bit 27) is still judged. */
+	CHECK(lab_guest[2] & (1u << 27));
+	host[2] &= ~(1u << 27);
+	CHECK_EQ(xlmig_preflight_cpu("g1", lab_guest, host), XLMIG_E_UNSUPPORTED);
+	CHECK(strstr(xlmig_errmsg(), "1 CPU feature") != NULL);
+	CHECK(strstr(xlmig_errmsg(), "rdtscp") != NULL);
+}
