@@ -338,6 +338,11 @@ method_send() {
 	esac > "$LAB_RUN/send.log" 2>&1
 }
 
+# The line of send.log that says what went wrong.
+send_error() {
+	grep -m 1 -i 'fail\|error\|unrecognized\|refus' "$LAB_RUN/send.log" || tail -n 1 "$LAB_RUN/send.log"
+}
+
 # ---- the checks every migration scenario makes ----
 
 # The guest left this host: no domain of that name, nothing renamed aside.
@@ -377,7 +382,7 @@ migrate_local() {
 	method_receiver_wait 30 || lab_log "receiver did not finish"
 	sed 's/^/sender: /' "$LAB_RUN/send.log"
 	guest_log "$name" | tail -n 12 | sed 's/^/guest: /'
-	[ $rc = 0 ] || fail "$method migration exited $rc: $(tail -n 1 "$LAB_RUN/send.log")"
+	[ $rc = 0 ] || fail "$method migration exited $rc: $(send_error)"
 	check_arrived "$name" "$id0" "$n0" "$boot"
 	figure "method=$method time_ms=$((t1 - t0)) downtime_ms=$(guest_max_gap "$name" "$n0")" \
 		"wire_bytes=$((b1 - b0)) domid=$id0->$(xl domid "$name")"
@@ -406,20 +411,25 @@ pair_roles() {
 	lab_log "$LAB_HOST is the $LAB_ROLE of $1"
 }
 
-# migrate_pair METHOD NAME: move the guest to the other host; the sender
+# pair_move METHOD NAME: move the guest to the other host; the sender
 # reports time and bytes, the receiver what the guest saw.  With
 # LAB_GUEST_BUSY set (a workload command such as "dirty 8 32") the guest
-# dirties memory during the migration.
-migrate_pair() {
+# dirties memory during the migration; LAB_MOVE_LABEL tags the figures.
+pair_move() {
 	pair_roles "$2"
 	if [ $LAB_ROLE = src ]; then
-		migrate_pair_send "$@"
+		pair_move_send "$@"
 	else
-		migrate_pair_receive "$@"
+		pair_move_receive "$@"
 	fi
 }
 
-migrate_pair_send() { # method name
+migrate_pair() { # method name
+	pair_move "$@"
+	pass "$LAB_ROLE"
+}
+
+pair_move_send() { # method name
 	local method=$1 name=$2 peer n0 boot t0 t1 b0 b1 rc=0 seen
 	guest_ensure "$name"
 	if [ -n "${LAB_GUEST_BUSY:-}" ]; then
@@ -437,15 +447,15 @@ migrate_pair_send() { # method name
 	b1=$(wire_bytes)
 	sed 's/^/sender: /' "$LAB_RUN/send.log"
 	lab_sync sent $rc > /dev/null || fail "the receiver went away"
-	[ $rc = 0 ] || fail "$method migration exited $rc: $(tail -n 1 "$LAB_RUN/send.log")"
+	[ $rc = 0 ] || fail "$method migration exited $rc: $(send_error)"
 	check_left "$name"
 	seen=$(lab_sync seen) || fail "the receiver did not report"
 	[ "$seen" = fail ] && fail "the receiver found the guest wrong (see its log)"
-	figure "method=$method time_ms=$((t1 - t0)) downtime_ms=$seen wire_bytes=$((b1 - b0))"
-	pass "sent to $peer"
+	figure "${LAB_MOVE_LABEL:+label=$LAB_MOVE_LABEL }method=$method time_ms=$((t1 - t0))" \
+		"downtime_ms=$seen wire_bytes=$((b1 - b0))"
 }
 
-migrate_pair_receive() { # method name
+pair_move_receive() { # method name
 	local method=$1 name=$2 info n0 boot rc
 	method_receiver_start "$method"
 	info=$(lab_sync ready) || fail "the sender never came"
@@ -461,7 +471,6 @@ migrate_pair_receive() { # method name
 	guest_log "$name" | tail -n 6 | sed 's/^/guest: /'
 	[ -n "${LAB_GUEST_BUSY:-}" ] && guest_send "$name" idle
 	lab_sync seen "$(guest_max_gap "$name" "$n0")" > /dev/null
-	pass "received"
 }
 
 # ---- failures ----

@@ -1,5 +1,5 @@
 # xenlab-boot: pair
-# xenlab-core: no
+# xenlab-core: yes
 # xenlab-timeout: 240
 # xenlab-about: xlmig migrate through xlmigd between two Xen hosts, guest idle
 . /lab/lib.sh
