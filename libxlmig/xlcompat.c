@@ -549,8 +549,12 @@ int xlmig_xl_migrate_send_fds(struct xlmig_hv *hv, const struct xlmig_xl_migrate
 	free(config);
 	if (rc)
 		return xlmig_fail_prefix(rc, "migrating domain %s (%u)", c.dom.name, c.dom.domid);
-	xlmig_info("Migration of %s successful: %u iterations, %llu pages sent.", c.dom.name,
-		   c.res.iterations, (unsigned long long)c.res.pages_sent);
+	/* libxl's own save (Xen's policy) reports no figures. */
+	if (c.res.iterations)
+		xlmig_info("Migration of %s successful: %u iterations, %llu pages sent.", c.dom.name,
+			   c.res.iterations, (unsigned long long)c.res.pages_sent);
+	else
+		xlmig_info("Migration of %s successful.", c.dom.name);
 	return XLMIG_OK;
 }
 
