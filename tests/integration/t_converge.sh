@@ -8,7 +8,7 @@ if ! shape_link 200mbit; then
 	ok "# skipped: no network namespaces to shape a link in"
 	exit 0
 fi
-xa create vm --memory 128M --rate 64M --pattern hot:32M --mix zero=0,file=0,random=100 >/dev/null
+xa create vm --memory 64M --rate 64M --pattern hot:48M --mix zero=0,file=0,random=100 >/dev/null
 
 out=$(xa migrate vm "$(addr_b)" --json --max-iters 8)
 step=$(json .step <<<"$out")
