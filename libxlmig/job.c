@@ -48,6 +48,7 @@ struct xlmig_job {
 	struct xlmig_xfer_stats xs;         /* grows while the transfer runs */
 	uint64_t start_ns;
 	uint64_t rate_ns, rate_bytes;       /* last send-rate sample */
+	uint64_t iter_stream0, iter_bytes;  /* current iteration: start, expected size */
 	/* --verify figures: memory digest and counter at each end */
 	char digest_src[65], digest_dst[65];
 	uint64_t counter_src, counter_dst, verify_ns;
@@ -119,6 +120,8 @@ static int set_step(struct xlmig_job *job, enum xlmig_job_step step)
 	pthread_mutex_lock(&job->lock);
 	job->rec.step = step;
 	job->prog.step = step;
+	if (step == XLMIG_STEP_PRECOPY)
+		job->prog.iteration = 1;
 	rec = job->rec;
 	pthread_mutex_unlock(&job->lock);
 	rc = xlmig_journal_put(job->env.journal, &rec);
@@ -216,11 +219,14 @@ static void on_save_progress(void *opaque, const struct xlmig_iteration *it, uin
 	struct xlmig_job *job = opaque;
 
 	pthread_mutex_lock(&job->lock);
+	/* it->iteration counts from 1 (the full pass); show the one under way. */
 	job->prog.iteration = it->iteration + 1;
 	job->prog.dirty_rate = it->dirty_rate * XLMIG_PAGE_SIZE;
 	job->prog.expected_downtime_ns = it->predicted_downtime_ns;
 	job->prog.throttle_pct = it->throttle_pct;
-	job->prog.percent = 100.0 * (double)it->iteration / (double)XLMIG_MAX(job->opts.policy.max_iterations, 1u);
+	/* The next iteration sends what is dirty now. */
+	job->iter_stream0 = __atomic_load_n(&job->xs.stream_bytes, __ATOMIC_RELAXED);
+	job->iter_bytes = it->dirty_after > 0 ? (uint64_t)it->dirty_after * XLMIG_PAGE_SIZE : 0;
 	if (job->stats.n_iter < XLMIG_POLICY_MAX_ITER_LOG)
 		job->stats.iter[job->stats.n_iter++] = *it;
 	pthread_mutex_unlock(&job->lock);
@@ -245,9 +251,13 @@ void xlmig_job_get_progress(struct xlmig_job *job, struct xlmig_job_progress *ou
 	}
 	job->prog.bytes_wire = wire;
 	job->prog.bytes_stream = stream;
-	/* The first iteration sends all of memory: show how far it got. */
-	if (job->prog.iteration == 0 && job->prog.mem_bytes)
-		job->prog.percent = XLMIG_MIN(100.0, 100.0 * (double)stream / (double)job->prog.mem_bytes);
+	/* How far the current iteration got; the first one sends all of
+	 * memory.  Stream bytes include record headers: close enough. */
+	if (job->prog.iteration <= 1)
+		job->iter_bytes = job->prog.mem_bytes;
+	if (job->iter_bytes && stream >= job->iter_stream0)
+		job->prog.percent = XLMIG_MIN(100.0, 100.0 * (double)(stream - job->iter_stream0) /
+						     (double)job->iter_bytes);
 	*out = job->prog;
 	out->elapsed_ns = now - job->start_ns;
 	pthread_mutex_unlock(&job->lock);
