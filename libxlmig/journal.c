@@ -5,12 +5,16 @@
  * final statistics, "next-id" the id counter.  Records are written inside
  * tdb transactions, which tdb syncs to disk on commit: once put returns,
  * a crash cannot lose the step.
+ *
+ * tdb is not thread-safe (its locks are per process), and every job
+ * thread journals its own steps: one mutex serialises all access.
  */
 #include "journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <tdb.h>
@@ -22,6 +26,7 @@
 
 struct xlmig_journal {
 	struct tdb_context *tdb;
+	pthread_mutex_t lock;
 	char path[512];
 };
 
@@ -231,15 +236,18 @@ int xlmig_journal_open(const char *dir, struct xlmig_journal **out)
 		rc = xlmig_fail(XLMIG_E_LIMIT, "state directory path %s is too long", dir);
 		goto out;
 	}
+	pthread_mutex_init(&st->lock, NULL);
 	st->tdb = tdb_open(st->path, 0, TDB_INCOMPATIBLE_HASH, O_RDWR | O_CREAT, 0600);
 	if (!st->tdb)
 		rc = xlmig_fail(XLMIG_E_IO, "cannot open state database %s: %s (is another xlmigd using this --state-dir?)",
 				st->path, strerror(errno));
 out:
-	if (rc)
+	if (rc) {
+		pthread_mutex_destroy(&st->lock);
 		free(st);
-	else
+	} else {
 		*out = st;
+	}
 	return rc;
 }
 
@@ -248,11 +256,12 @@ void xlmig_journal_close(struct xlmig_journal *st)
 	if (!st)
 		return;
 	tdb_close(st->tdb);
+	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
 
-/* Store one key inside its own synced transaction. */
-static int store_synced(struct xlmig_journal *st, const char *key,
+/* Store one key inside its own synced transaction; st->lock is held. */
+static int store_locked(struct xlmig_journal *st, const char *key,
 			const void *data, size_t len)
 {
 	TDB_DATA v = { .dptr = (unsigned char *)data, .dsize = len };
@@ -269,31 +278,45 @@ static int store_synced(struct xlmig_journal *st, const char *key,
 	return XLMIG_OK;
 }
 
+static int store_synced(struct xlmig_journal *st, const char *key,
+			const void *data, size_t len)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	rc = store_locked(st, key, data, len);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static TDB_DATA fetch(struct xlmig_journal *st, const char *key)
+{
+	TDB_DATA v;
+
+	pthread_mutex_lock(&st->lock);
+	v = tdb_fetch(st->tdb, key_of(key));
+	pthread_mutex_unlock(&st->lock);
+	return v;
+}
+
 int xlmig_journal_new_id(struct xlmig_journal *st, char id[XLMIG_JOB_ID_MAX])
 {
 	TDB_DATA v;
 	uint8_t num[8];
 	uint64_t next = 1;
+	int rc;
 
-	/* The transaction also serialises concurrent callers. */
-	if (tdb_transaction_start(st->tdb) != 0)
-		return tdb_failed(st, "starting a transaction");
+	pthread_mutex_lock(&st->lock);
 	v = tdb_fetch(st->tdb, key_of("next-id"));
 	if (v.dptr && v.dsize == sizeof(num))
 		next = xlmig_get_le64(v.dptr);
 	free(v.dptr);
 	xlmig_put_le64(num, next + 1);
-	v.dptr = num;
-	v.dsize = sizeof(num);
-	if (tdb_store(st->tdb, key_of("next-id"), v, TDB_REPLACE) != 0) {
-		int rc = tdb_failed(st, "writing the id counter");
-		tdb_transaction_cancel(st->tdb);
-		return rc;
-	}
-	if (tdb_transaction_commit(st->tdb) != 0)
-		return tdb_failed(st, "committing the id counter");
-	snprintf(id, XLMIG_JOB_ID_MAX, "%" PRIu64, next);
-	return XLMIG_OK;
+	rc = store_locked(st, "next-id", num, sizeof(num));
+	pthread_mutex_unlock(&st->lock);
+	if (!rc)
+		snprintf(id, XLMIG_JOB_ID_MAX, "%" PRIu64, next);
+	return rc;
 }
 
 static int job_key(char *key, size_t cap, const char *prefix, const char *id)
@@ -330,7 +353,7 @@ int xlmig_journal_get(struct xlmig_journal *st, const char *id,
 
 	if (rc)
 		return rc;
-	v = tdb_fetch(st->tdb, key_of(key));
+	v = fetch(st, key);
 	if (!v.dptr)
 		return xlmig_fail(XLMIG_E_NOTFOUND, "no job %s on this host ('xlmig jobs' lists them)", id);
 	rc = xlmig_job_record_decode(v.dptr, v.dsize, out);
@@ -354,7 +377,7 @@ int xlmig_journal_get_stats(struct xlmig_journal *st, const char *id, char **jso
 
 	if (rc)
 		return rc;
-	v = tdb_fetch(st->tdb, key_of(key));
+	v = fetch(st, key);
 	if (!v.dptr)
 		return xlmig_fail(XLMIG_E_NOTFOUND, "job %s has no statistics", id);
 	if (v.dsize > STATS_MAX || memchr(v.dptr, '\0', v.dsize)) {
@@ -413,8 +436,10 @@ int xlmig_journal_list(struct xlmig_journal *st, struct xlmig_job_record **out,
 {
 	struct list_ctx ctx = { 0 };
 
+	pthread_mutex_lock(&st->lock);
 	if (tdb_traverse_read(st->tdb, list_one, &ctx) < 0 && !ctx.rc)
 		ctx.rc = tdb_failed(st, "listing jobs");
+	pthread_mutex_unlock(&st->lock);
 	if (ctx.rc) {
 		free(ctx.recs);
 		return ctx.rc;

@@ -4,7 +4,7 @@
 # daemons on loopback ports).  Everything started is stopped on exit.
 #
 #   hosts_up                    create the hosts and start both daemons
-#   host_start a|b [VAR=val..]  (re)start one daemon, env for it
+#   host_start a|b [VAR=val..] [-- OPTS]  (re)start one daemon, env and options
 #   host_kill a|b               SIGKILL one daemon
 #   xa ARGS / xb ARGS           run xlmig against host a / b
 #   addr_b                      where host a reaches host b (HOST:PORT)
@@ -67,13 +67,15 @@ xa() { "$XLMIG" -S "$(sock a)" "$@"; }
 xb() { "$XLMIG" -S "$(sock b)" "$@"; }
 addr_b() { if [ $USE_NETNS = 1 ]; then echo "$IP_B:$PORT_B"; else echo "127.0.0.1:$PORT_B"; fi; }
 
-host_start() { # a|b [VAR=value...]
+host_start() { # a|b [VAR=value...] [-- XLMIGD-OPTIONS...]
 	local h=$1; shift
-	local port=$PORT_A ns=$NS_A
+	local port=$PORT_A ns=$NS_A env=() opts=()
 	[ "$h" = b ] && port=$PORT_B ns=$NS_B
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do env+=("$1"); shift; done
+	[ $# -gt 0 ] && shift && opts=("$@")
 	mkdir -p "$WORK/$h"
-	local cmd=(env "$@" "$XLMIGD" -f --hv sim -s "$WORK/$h/state" -S "$(sock "$h")"
-		   -p "$port" -k "$WORK/key" --log-level debug --log-file "$WORK/$h/log")
+	local cmd=(env "${env[@]}" "$XLMIGD" -f --hv sim -s "$WORK/$h/state" -S "$(sock "$h")"
+		   -p "$port" -k "$WORK/key" --log-level debug --log-file "$WORK/$h/log" "${opts[@]}")
 	if [ $USE_NETNS = 1 ]; then
 		ip netns exec "$ns" "${cmd[@]}" </dev/null >>"$WORK/$h/out" 2>&1 &
 	else
