@@ -16,7 +16,9 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <tdb.h>
 #include <time.h>
 
@@ -27,6 +29,7 @@
 struct xlmig_journal {
 	struct tdb_context *tdb;
 	pthread_mutex_t lock;
+	int lock_fd;                 /* flock: one daemon per state directory */
 	char path[512];
 };
 
@@ -221,6 +224,23 @@ static int tdb_failed(struct xlmig_journal *st, const char *what)
 			  what, st->path, tdb_errorstr(st->tdb));
 }
 
+/* A second daemon on the same state would "recover" the first one's
+ * running jobs: refuse it. */
+static int lock_dir(struct xlmig_journal *st, const char *dir)
+{
+	char path[512];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/xlmigd.lock", dir) >= sizeof(path))
+		return xlmig_fail(XLMIG_E_LIMIT, "state directory path %s is too long", dir);
+	st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (st->lock_fd < 0)
+		return xlmig_fail(XLMIG_E_IO, "cannot create %s: %s", path, strerror(errno));
+	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0)
+		return xlmig_fail(XLMIG_E_EXISTS, "another xlmigd uses the state directory %s: stop it or pass another --state-dir",
+				  dir);
+	return XLMIG_OK;
+}
+
 int xlmig_journal_open(const char *dir, struct xlmig_journal **out)
 {
 	struct xlmig_journal *st = calloc(1, sizeof(*st));
@@ -228,6 +248,8 @@ int xlmig_journal_open(const char *dir, struct xlmig_journal **out)
 
 	if (!st)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory opening the state");
+	st->lock_fd = -1;
+	pthread_mutex_init(&st->lock, NULL);
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		rc = xlmig_fail(XLMIG_E_IO, "cannot create state directory %s: %s", dir, strerror(errno));
 		goto out;
@@ -236,13 +258,16 @@ int xlmig_journal_open(const char *dir, struct xlmig_journal **out)
 		rc = xlmig_fail(XLMIG_E_LIMIT, "state directory path %s is too long", dir);
 		goto out;
 	}
-	pthread_mutex_init(&st->lock, NULL);
+	if ((rc = lock_dir(st, dir)))
+		goto out;
 	st->tdb = tdb_open(st->path, 0, TDB_INCOMPATIBLE_HASH, O_RDWR | O_CREAT, 0600);
 	if (!st->tdb)
-		rc = xlmig_fail(XLMIG_E_IO, "cannot open state database %s: %s (is another xlmigd using this --state-dir?)",
+		rc = xlmig_fail(XLMIG_E_IO, "cannot open state database %s: %s (check the disk and its permissions)",
 				st->path, strerror(errno));
 out:
 	if (rc) {
+		if (st->lock_fd >= 0)
+			close(st->lock_fd);
 		pthread_mutex_destroy(&st->lock);
 		free(st);
 	} else {
@@ -256,6 +281,7 @@ void xlmig_journal_close(struct xlmig_journal *st)
 	if (!st)
 		return;
 	tdb_close(st->tdb);
+	close(st->lock_fd);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }

@@ -170,3 +170,14 @@ TEST(journal_concurrent_writers)
 	free(all);
 	xlmig_journal_close(j);
 }
+
+TEST(journal_one_owner_per_directory)
+{
+	struct xlmig_journal *a, *b;
+
+	CHECK_OK(xlmig_journal_open(unit_tmpdir(), &a));
+	CHECK_EQ(xlmig_journal_open(unit_tmpdir(), &b), XLMIG_E_EXISTS);
+	xlmig_journal_close(a);
+	CHECK_OK(xlmig_journal_open(unit_tmpdir(), &b));
+	xlmig_journal_close(b);
+}
