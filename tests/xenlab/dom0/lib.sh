@@ -284,6 +284,18 @@ xlmigd_start() {
 	done
 }
 
+# Copy to the console what xlmigd logged since the last call: the save
+# path it took, its iterations, what went wrong.
+xlmigd_log_since_last() {
+	local seen=0 now
+	[ -e "$LAB_RUN/xlmigd.log" ] || return 0
+	[ -e "$LAB_RUN/xlmigd.log.seen" ] && seen=$(cat "$LAB_RUN/xlmigd.log.seen")
+	now=$(wc -l < "$LAB_RUN/xlmigd.log")
+	[ "$now" -lt "$seen" ] && seen=0
+	tail -n +$((seen + 1)) "$LAB_RUN/xlmigd.log" | head -n 60 | sed 's/^/xlmigd: /'
+	echo "$now" > "$LAB_RUN/xlmigd.log.seen"
+}
+
 xlmigd_stop() {
 	[ -e "$LAB_RUN/xlmigd.pid" ] || return 0
 	kill "$(cat "$LAB_RUN/xlmigd.pid")" 2>/dev/null
@@ -381,6 +393,7 @@ migrate_local() {
 	b1=$(wire_bytes)
 	method_receiver_wait 30 || lab_log "receiver did not finish"
 	sed 's/^/sender: /' "$LAB_RUN/send.log"
+	xlmigd_log_since_last
 	guest_log "$name" | tail -n 12 | sed 's/^/guest: /'
 	[ $rc = 0 ] || fail "$method migration exited $rc: $(send_error)"
 	check_arrived "$name" "$id0" "$n0" "$boot"
@@ -446,6 +459,7 @@ pair_move_send() { # method name
 	t1=$(now_ms)
 	b1=$(wire_bytes)
 	sed 's/^/sender: /' "$LAB_RUN/send.log"
+	xlmigd_log_since_last
 	lab_sync sent $rc > /dev/null || fail "the receiver went away"
 	[ $rc = 0 ] || fail "$method migration exited $rc: $(send_error)"
 	check_left "$name"
@@ -463,6 +477,7 @@ pair_move_receive() { # method name
 	boot=${info#* }
 	rc=$(LAB_SYNC_TIMEOUT=300 lab_sync sent) || fail "the sender never finished"
 	method_receiver_wait 30 || lab_log "receiver did not finish"
+	xlmigd_log_since_last
 	if [ "$rc" != 0 ]; then
 		lab_sync seen fail > /dev/null
 		fail "the sender's migration failed (exit $rc)"
