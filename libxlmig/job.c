@@ -31,6 +31,7 @@ enum ctrl_type {
 #define GO_TIMEOUT_MS        60000
 #define DONE_TIMEOUT_MS      60000
 #define CTRL_TIMEOUT_MS      10000
+#define SEND_QUEUE_BYTES     (1u << 20)   /* per channel, see source_transfer */
 
 struct xlmig_job {
 	struct xlmig_job_env env;
@@ -535,6 +536,12 @@ static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info
 	int fds[2], rc, err;
 
 	xlmig_xfer_opts_default(&xo);
+	/* The save counts a page as sent once it is queued: a deep queue lets
+	 * pre-copy run ahead of the link, and all that backlog then drains
+	 * while the guest is paused.  A shallow one keeps the policy's view
+	 * honest (measured on a 1 GiB guest: downtime 0.5-3 s with 8 MiB per
+	 * channel, 130-180 ms with 1 MiB, same total time). */
+	xo.queue_bytes = SEND_QUEUE_BYTES;
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));
 	p->job = job;
