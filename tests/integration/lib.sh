@@ -3,7 +3,7 @@
 # two joined by a veth pair (or, where namespaces are not available, two
 # daemons on loopback ports).  Everything started is stopped on exit.
 #
-#   hosts_up                    create the hosts and start both daemons
+#   hosts_up / hosts_down       create the hosts and start both daemons / remove them
 #   host_start a|b [VAR=val..] [-- OPTS]  (re)start one daemon, env and options
 #   host_kill a|b               SIGKILL one daemon
 #   xa ARGS / xb ARGS           run xlmig against host a / b
@@ -103,6 +103,14 @@ host_stop() {
 	kill -TERM "${PID[$1]}" 2>/dev/null
 	wait "${PID[$1]}" 2>/dev/null
 	unset "PID[$1]"
+}
+
+# Stop both hosts and remove them (a test may then call hosts_up again).
+hosts_down() {
+	local h
+	for h in "${!PID[@]}"; do host_kill "$h"; done
+	[ $USE_NETNS = 1 ] && netns_down
+	rm -rf "$WORK"/a "$WORK"/b
 }
 
 hosts_up() {

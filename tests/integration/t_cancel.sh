@@ -27,13 +27,7 @@ cancel_at() { # PHASE STALL MIGRATE-OPTIONS...
 	local i
 	for i in $(seq 50); do no_guests b && break; sleep 0.1; done
 	check "cancel at $phase: nothing left on the destination" no_guests b
-	cleanup_hosts
-}
-
-cleanup_hosts() {
-	host_kill a; host_kill b
-	[ $USE_NETNS = 1 ] && netns_down
-	rm -rf "$WORK"/a "$WORK"/b
+	hosts_down
 }
 
 cancel_at setup setup:3000

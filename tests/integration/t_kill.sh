@@ -31,9 +31,7 @@ kill_at() { # PHASE STALL MIGRATE-OPTIONS...
 	bstep=$(xb jobs --json | jq -r '.jobs[-1].step')
 	[ "$bstep" = failed ] && ok "kill at $phase: destination journal rolled back on restart" ||
 		fail "kill at $phase" "destination job is $bstep after restart"
-	host_kill a; host_kill b
-	[ $USE_NETNS = 1 ] && netns_down
-	rm -rf "$WORK"/a "$WORK"/b
+	hosts_down
 }
 
 kill_at setup setup:3000
@@ -61,5 +59,36 @@ stop_receiver() {
 	[ "$(xb jobs --json | jq -r '.jobs[-1].step')" = cancelled ] &&
 		ok "stop receiver: destination journaled its job as cancelled" ||
 		fail "stop receiver" "destination job is $(xb jobs --json | jq -r '.jobs[-1].step')"
+	hosts_down
 }
 stop_receiver
+
+# Past GO the source may no longer take the guest back: losing the
+# destination then leaves the state unknown, the source copy paused and
+# renamed away, never a second running copy.
+kill_after_go() {
+	STALL_B=("XLMIG_TEST_STALL=go:3000")
+	hosts_up
+	xa create vm --memory 128M --rate 10M >/dev/null
+	local job i bstep=""
+	job=$(xa migrate vm "$(addr_b)" --detach) || { fail "kill after go" "migrate refused"; return; }
+	for i in $(seq 200); do
+		bstep=$(xb jobs --json 2>/dev/null | jq -r '.jobs[-1].step // empty')
+		[ "$bstep" = go ] && break
+		sleep 0.05
+	done
+	[ "$bstep" = go ] || { fail "kill after go" "destination never reached go ($bstep)"; return; }
+	host_kill b
+	wait_final a "$job"
+	[ "$(step_of a "$job")" = unknown ] && ok "kill after go: source reports the state as unknown" ||
+		fail "kill after go" "source job ended $(step_of a "$job")"
+	[ "$(state a vm--migratedaway)" != running ] && ! has_guest a vm &&
+		ok "kill after go: source copy kept aside, not running" ||
+		fail "kill after go" "source has: $(xa list | tail -n +2)"
+	STALL_B=()
+	host_start b
+	[ "$(xb jobs --json | jq -r '.jobs[-1].step')" = unknown ] &&
+		ok "kill after go: restarted destination flags the job for the administrator" ||
+		fail "kill after go" "destination job is $(xb jobs --json | jq -r '.jobs[-1].step')"
+}
+kill_after_go
