@@ -711,8 +711,10 @@ static int run_source(struct xlmig_job *job)
 		rc = xlmig_fail(XLMIG_E_INVAL, "domain %s is not running", di.name);
 		goto fail_early;
 	}
+	pthread_mutex_lock(&job->lock);
 	job->rec.domid = di.domid;
 	job->prog.mem_bytes = job->stats.mem_bytes = di.mem_bytes;
+	pthread_mutex_unlock(&job->lock);
 	if ((rc = source_connect(job)) || (rc = source_preflight(job, &di)) ||
 	    (rc = check_cancel(job)) || (rc = set_step(job, XLMIG_STEP_PRECOPY)))
 		goto fail;
@@ -945,6 +947,25 @@ static int dest_start_guest(struct xlmig_job *job, uint32_t domid)
 	return rc;
 }
 
+/* Before GO: discard whatever this host received. */
+static void dest_rollback(struct xlmig_job *job, uint32_t domid, int err)
+{
+	char msg[XLMIG_JOB_MSG_MAX];
+
+	snprintf(msg, sizeof(msg), "%s", xlmig_errmsg());
+	if (err != XLMIG_E_PEER && err != XLMIG_E_CLOSED)
+		xlmig_conn_report_failure(job->conn, err);
+	if (domid) {
+		hv_lock(job);
+		if (hv(job)->ops->destroy(hv(job), domid))
+			xlmig_error("job %s: destroying the partial guest failed: %s (destroy it by hand)",
+				    job->rec.id, xlmig_errmsg());
+		hv_unlock(job);
+	}
+	set_message(job, err, msg);
+	set_step(job, cancelled(job) ? XLMIG_STEP_CANCELLED : XLMIG_STEP_FAILED);
+}
+
 static int run_dest(struct xlmig_job *job)
 {
 	struct xlmig_json *go = NULL;
@@ -955,7 +976,9 @@ static int run_dest(struct xlmig_job *job)
 	if ((rc = dest_preflight(job, &verify)) || (rc = set_step(job, XLMIG_STEP_PRECOPY)) ||
 	    (rc = dest_transfer(job, &domid)))
 		goto fail;
+	pthread_mutex_lock(&job->lock);
 	job->rec.domid = domid;
+	pthread_mutex_unlock(&job->lock);
 	if ((rc = dest_ready(job, domid, verify)) ||
 	    (rc = recv_json(job, CTRL_GO, GO_TIMEOUT_MS, &go)) || (rc = enter_commit(job)) ||
 	    (rc = set_step(job, XLMIG_STEP_GO)))
@@ -965,20 +988,7 @@ static int run_dest(struct xlmig_job *job)
 	set_step(job, rc ? XLMIG_STEP_FAILED : XLMIG_STEP_DONE);
 	goto out;
 fail:
-	{
-		char msg[XLMIG_JOB_MSG_MAX];
-		snprintf(msg, sizeof(msg), "%s", xlmig_errmsg());
-		if (rc != XLMIG_E_PEER && rc != XLMIG_E_CLOSED)
-			xlmig_conn_report_failure(job->conn, rc);
-		if (domid) {
-			hv_lock(job);
-			if (hv(job)->ops->destroy(hv(job), domid))
-				xlmig_error("job %s: destroying the partial guest failed: %s", job->rec.id, xlmig_errmsg());
-			hv_unlock(job);
-		}
-		set_message(job, rc, msg);
-		set_step(job, cancelled(job) ? XLMIG_STEP_CANCELLED : XLMIG_STEP_FAILED);
-	}
+	dest_rollback(job, domid, rc);
 out:
 	xlmig_json_free(go);
 	return rc;
