@@ -115,6 +115,20 @@ out:
 	return rc;
 }
 
+/* libxl_dominfo cannot tell PVH from HVM (it only sees Xen's
+ * hvm_guest flag): the type is the stored config's. */
+static int domain_type(libxl_ctx *ctx, uint32_t domid, libxl_domain_type *type)
+{
+	libxl_domain_config cfg;
+	int lrc;
+
+	libxl_domain_config_init(&cfg);
+	lrc = libxl_retrieve_domain_configuration(ctx, domid, &cfg, NULL);
+	*type = cfg.c_info.type;
+	libxl_domain_config_dispose(&cfg);
+	return lrc ? xlmig_xen_libxl_fail(lrc, domid, "libxl_retrieve_domain_configuration") : 0;
+}
+
 static int write_xl_header(int fd, uint32_t domid, const char *json)
 {
 	struct xlmig_sink sink = { xlmig_sink_fd_write, &fd };
@@ -163,6 +177,8 @@ struct native {
 	xenevtchn_handle *xce;
 	int evtchn_port, lockfd;
 	unsigned throttle_now;
+	unsigned long p2m_pages;        /* pfns the first pass walks */
+	unsigned long mem_pages;        /* pages the guest has */
 	bool first_call, cancelled, aborted, guest_no_ack;
 	uint64_t start_ns;
 	int suspend_rc;
@@ -344,16 +360,26 @@ static void apply_throttle(struct native *n)
 		n->throttle_now = want;
 }
 
+void xlmig_xen_precopy_stats(const struct precopy_stats *st, unsigned long p2m_pages,
+			     unsigned long mem_pages, struct xlmig_precopy_stats *out)
+{
+	unsigned long real = XLMIG_MIN(mem_pages, p2m_pages);
+
+	out->iteration = st->iteration;
+	out->dirty_count = st->dirty_count;
+	out->total_written = st->total_written;
+	if (st->iteration == 0 && st->dirty_count >= 0 && (unsigned long)st->dirty_count == p2m_pages)
+		out->dirty_count = (long)real;
+	if (st->total_written >= p2m_pages)
+		out->total_written = st->total_written - p2m_pages + real;
+}
+
 /* xc_domain_save's precopy_policy callback. */
 static int native_precopy(struct precopy_stats st, void *data)
 {
 	struct native *n = data;
 	struct xlmig_policy *p = n->opts->policy;
-	struct xlmig_precopy_stats s = {
-		.iteration = st.iteration,
-		.total_written = st.total_written,
-		.dirty_count = st.dirty_count,
-	};
+	struct xlmig_precopy_stats s;
 	int d;
 
 	if (n->opts->cancel && *n->opts->cancel) {
@@ -363,12 +389,14 @@ static int native_precopy(struct precopy_stats st, void *data)
 	/* The first call sees the whole p2m as dirty. */
 	if (n->first_call) {
 		n->first_call = false;
-		n->res->pages_total = st.dirty_count > 0 ? (uint64_t)st.dirty_count : 0;
+		n->p2m_pages = st.dirty_count > 0 ? (unsigned long)st.dirty_count : 0;
+		n->res->pages_total = XLMIG_MIN(n->mem_pages, n->p2m_pages);
 	}
+	xlmig_xen_precopy_stats(&st, n->p2m_pages, n->mem_pages, &s);
 	d = xlmig_precopy_policy_decide(p, &s);
 	apply_throttle(n);
 	n->res->iterations = st.iteration;
-	n->res->pages_sent = st.total_written;
+	n->res->pages_sent = s.total_written;
 	if (st.dirty_count >= 0 && n->opts->progress && p->n_iter)
 		n->opts->progress(n->opts->progress_opaque, &p->iter[p->n_iter - 1],
 				  n->res->pages_total);
@@ -392,6 +420,19 @@ static int refuse_vnuma(xc_interface *xch, uint32_t domid)
 		return xlmig_fail(XLMIG_E_UNSUPPORTED,
 				  "domain %u has vNUMA configured, which the migration stream cannot carry",
 				  domid);
+	return XLMIG_OK;
+}
+
+static int guest_pages(xc_interface *xch, uint32_t domid, unsigned long *out)
+{
+	xc_domaininfo_t info;
+	int n = xc_domain_getinfolist(xch, domid, 1, &info);
+
+	if (n < 0)
+		return xlmig_xen_errno_fail(errno, domid, "xc_domain_getinfolist");
+	if (n != 1 || info.domain != domid)
+		return xlmig_fail(XLMIG_E_NOTFOUND, "domain %u is gone", domid);
+	*out = (unsigned long)info.tot_pages;
 	return XLMIG_OK;
 }
 
@@ -457,6 +498,8 @@ static int save_native(const struct xlmig_xen_handles *h, uint32_t domid, int fd
 	int rc, xrc;
 
 	rc = refuse_vnuma(h->xch, domid);
+	if (!rc)
+		rc = guest_pages(h->xch, domid, &n.mem_pages);
 	if (rc)
 		return rc;
 	n.xs = xs_open(0);
@@ -510,6 +553,7 @@ static int save_libxl(const struct xlmig_xen_handles *h, uint32_t domid, int fd,
 int xlmig_xen_save_live(const struct xlmig_xen_handles *h, uint32_t domid, int fd,
 			const struct xlmig_save_opts *opts, struct xlmig_save_result *res)
 {
+	libxl_domain_type type = LIBXL_DOMAIN_TYPE_INVALID;
 	libxl_dominfo info;
 	char *json = NULL;
 	int rc, lrc;
@@ -525,12 +569,14 @@ int xlmig_xen_save_live(const struct xlmig_xen_handles *h, uint32_t domid, int f
 		rc = xlmig_xen_libxl_fail(lrc, domid, "libxl_domain_info");
 		goto out;
 	}
-	rc = config_json(h->ctx, domid, opts->config_override, opts->preserve_domid, &json);
+	rc = domain_type(h->ctx, domid, &type);
+	if (!rc)
+		rc = config_json(h->ctx, domid, opts->config_override, opts->preserve_domid, &json);
 	if (!rc)
 		rc = write_xl_header(fd, domid, json);
 	if (rc)
 		goto out;
-	if (xlmig_xen_save_choose(info.domain_type, opts->policy) == XLMIG_XEN_SAVE_NATIVE) {
+	if (xlmig_xen_save_choose(type, opts->policy) == XLMIG_XEN_SAVE_NATIVE) {
 		xlmig_info("domain %u: native save with xlmig's pre-copy policy", domid);
 		rc = save_native(h, domid, fd, opts, res);
 	} else {

@@ -13,6 +13,7 @@
 
 #include <libxl.h>
 #include <xenctrl.h>
+#include <xenguest.h>
 #include <xenstore.h>
 
 /* The handles a save needs, owned by the xen backend. */
@@ -33,6 +34,14 @@ enum xlmig_xen_save_path {
 /* The choice, pure: native for PV/PVH when xlmig's policy is asked for. */
 enum xlmig_xen_save_path xlmig_xen_save_choose(libxl_domain_type type,
 					       const struct xlmig_policy *policy);
+
+/* libxenguest's pre-copy figures as pages really sent.  Its first pass
+ * walks the whole p2m (p2m_pages pfns, holes included: 4 GiB of pfns for
+ * a small PVH guest) and counts every pfn as written, which would make
+ * the link look many times faster than it is; only mem_pages of them
+ * carry data.  Later passes count real dirty pages. */
+void xlmig_xen_precopy_stats(const struct precopy_stats *st, unsigned long p2m_pages,
+			     unsigned long mem_pages, struct xlmig_precopy_stats *out);
 
 /* hv->save_live for the xen backend. */
 int xlmig_xen_save_live(const struct xlmig_xen_handles *h, uint32_t domid, int fd,
