@@ -207,6 +207,7 @@ main() {
 	compare xl-local-busy xlmig-local-busy
 	compare xl-pair xlmig-pair
 	compare xl-pair-busy xlmig-pair-busy
+	compare policy-xen-pair policy-xlmig-pair
 	lab_say "$(($(date +%s) - t0))s; logs in $logs"
 	echo "$passed passed, $failed failed"
 	[ $failed = 0 ]

@@ -127,28 +127,30 @@ wire_bytes() {
 }
 
 # lab_sync TAG [VALUE]: meet the peer at TAG; print the peer's VALUE.
-# Host b serves, host a calls.  Fails after LAB_SYNC_TIMEOUT seconds
-# (default 180) or when the peer is at another TAG.
+# Host b serves, host a calls; a meeting at another TAG is answered and
+# waited past on both sides (the other host is behind or ahead).  Fails
+# after LAB_SYNC_TIMEOUT seconds (default 180).
 lab_sync() {
-	local tag="$LAB_SCENARIO:$1" value=${2:--} limit=${LAB_SYNC_TIMEOUT:-180} line end
-	if [ "$LAB_HOST" = b ]; then
-		echo "$tag $value" > "$LAB_RUN/sync.out"
-		rm -f "$LAB_RUN/sync.in"
-		timeout "$limit" socat TCP-LISTEN:$LAB_SYNC_PORT,reuseaddr EXEC:/lab/sync-reply.sh
-		line=$(cat "$LAB_RUN/sync.in" 2>/dev/null)
-	else
-		end=$(($(now_ms) + limit * 1000))
-		line=""
-		while [ -z "$line" ] && [ "$(now_ms)" -lt $end ]; do
-			line=$(echo "$tag $value" | timeout 10 socat -t 10 - TCP:10.99.0.2:$LAB_SYNC_PORT 2>/dev/null)
-			[ -n "$line" ] || sleep 0.5
-		done
-	fi
-	case $line in
-	"$tag "*) echo "${line#"$tag "}" ;;
-	"") lab_log "sync $tag: peer never came"; return 1 ;;
-	*) lab_log "sync $tag: peer is at '${line%% *}'"; return 1 ;;
-	esac
+	local tag="$LAB_SCENARIO:$1" value=${2:--} limit=${LAB_SYNC_TIMEOUT:-180} line="" end
+	end=$(($(now_ms) + limit * 1000))
+	echo "$tag $value" > "$LAB_RUN/sync.out"
+	while [ "$(now_ms)" -lt $end ]; do
+		if [ "$LAB_HOST" = b ]; then
+			rm -f "$LAB_RUN/sync.in"
+			timeout $(((end - $(now_ms)) / 1000 + 1)) \
+				socat TCP-LISTEN:$LAB_SYNC_PORT,reuseaddr EXEC:/lab/sync-reply.sh
+			line=$(cat "$LAB_RUN/sync.in" 2> /dev/null)
+		else
+			line=$(timeout 10 socat -t 10 - TCP:10.99.0.2:$LAB_SYNC_PORT < "$LAB_RUN/sync.out" 2> /dev/null)
+		fi
+		case $line in
+		"$tag "*) echo "${line#"$tag "}"; return 0 ;;
+		"") sleep 0.5 ;;
+		*) lab_log "sync $tag: peer is at '${line%% *}', waiting" >&2; sleep 0.5 ;;
+		esac
+	done
+	lab_log "sync $tag: the peer never came" >&2
+	return 1
 }
 
 # ---- the guest ----

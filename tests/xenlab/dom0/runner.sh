@@ -24,6 +24,9 @@ for s in $(echo "$2" | tr '+' ' '); do
 		LAB_SCENARIO=$s lab_diagnose
 	fi
 	lab_stop_background
+	# A socat a killed scenario left listening would hold its port (this
+	# dom0 runs nothing but the lab, so every socat is a scenario's).
+	killall -q socat
 	lab_destroy_all_but g1
 	guest_send g1 idle 2> /dev/null
 	echo "LAB: scenario $s end uptime=$(cut -d' ' -f1 /proc/uptime)"
