@@ -9,6 +9,7 @@
 #define XLMIG_FUZZ_HARNESS_H
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -33,44 +34,78 @@ static inline void fuzz_put_seed(const char *dir, const char *name, int mode,
 
 /* The peer: writes its bytes, shuts down its sending side (so the reader
  * sees end of input), then reads and drops whatever is answered until the
- * other end closes. */
+ * other end closes.  A peer that must wait for an answer (a sender waits
+ * for READY before GO) holds back its last tail_len bytes until it has
+ * read tail_after bytes. */
 struct fuzz_peer {
 	int fd;          /* the code under test's end */
 	int peer_fd;
 	const uint8_t *data;
 	size_t len;
+	size_t tail_len, tail_after;
 	pthread_t thread;
 };
+
+static inline bool fuzz_peer_send(int fd, const uint8_t *data, size_t len)
+{
+	size_t off = 0;
+
+	/* No SIGPIPE when the code under test has stopped reading. */
+	while (off < len) {
+		ssize_t n = send(fd, data + off, len - off, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return false;
+		off += (size_t)n;
+	}
+	return true;
+}
+
+/* Read and drop up to want bytes (all there is if want is SIZE_MAX). */
+static inline void fuzz_peer_drain(int fd, size_t want)
+{
+	uint8_t sink[4096];
+	size_t got = 0;
+
+	while (got < want) {
+		ssize_t n = read(fd, sink, XLMIG_MIN(sizeof(sink), want - got));
+
+		if (n <= 0)
+			return;
+		got += (size_t)n;
+	}
+}
 
 static void *fuzz_peer_main(void *arg)
 {
 	struct fuzz_peer *p = arg;
-	uint8_t sink[4096];
-	size_t off = 0;
+	size_t head = p->len - p->tail_len;
 
-	/* No SIGPIPE when the code under test has stopped reading. */
-	while (off < p->len) {
-		ssize_t n = send(p->peer_fd, p->data + off, p->len - off, MSG_NOSIGNAL);
-
-		if (n <= 0)
-			break;
-		off += (size_t)n;
+	if (fuzz_peer_send(p->peer_fd, p->data, head) && p->tail_len) {
+		fuzz_peer_drain(p->peer_fd, p->tail_after);
+		fuzz_peer_send(p->peer_fd, p->data + head, p->tail_len);
 	}
 	shutdown(p->peer_fd, SHUT_WR);
-	while (read(p->peer_fd, sink, sizeof(sink)) > 0)
-		;
+	fuzz_peer_drain(p->peer_fd, SIZE_MAX);
 	return NULL;
 }
 
-static inline void fuzz_peer_start(struct fuzz_peer *p, const uint8_t *data, size_t len)
+static inline void fuzz_peer_start_held(struct fuzz_peer *p, const uint8_t *data, size_t len,
+					size_t tail_len, size_t tail_after)
 {
 	int sv[2];
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
-	*p = (struct fuzz_peer){ .fd = sv[0], .peer_fd = sv[1], .data = data, .len = len };
+	*p = (struct fuzz_peer){ .fd = sv[0], .peer_fd = sv[1], .data = data, .len = len,
+				 .tail_len = XLMIG_MIN(tail_len, len), .tail_after = tail_after };
 	if (pthread_create(&p->thread, NULL, fuzz_peer_main, p) != 0)
 		abort();
+}
+
+static inline void fuzz_peer_start(struct fuzz_peer *p, const uint8_t *data, size_t len)
+{
+	fuzz_peer_start_held(p, data, len, 0, 0);
 }
 
 /* Close the code under test's end (the peer's drain ends) and wait. */
