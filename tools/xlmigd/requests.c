@@ -175,6 +175,11 @@ static int lookup(struct request *r, struct xlmig_domain_info *di)
 	hv_lock(r->d);
 	rc = r->d->hv->ops->lookup(r->d->hv, name, di);
 	hv_unlock(r->d);
+	if (rc == XLMIG_E_NOTFOUND) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%s", xlmig_errmsg());
+		xlmig_fail(rc, "%s ('xlmig list' shows the domains of this host)", msg);
+	}
 	return rc;
 }
 
@@ -275,13 +280,15 @@ static int migrate_opts(struct request *r, struct xlmig_migrate_opts *o)
 
 static int req_migrate(struct request *r)
 {
+	struct xlmig_domain_info di;
 	struct xlmig_migrate_opts o;
 	struct xlmig_job *job = NULL;
 	const char *domain;
 	int rc;
 
 	xlmig_migrate_opts_default(&o);
-	if ((rc = arg_str(r, "domain", true, &domain)) || (rc = migrate_opts(r, &o)))
+	if ((rc = arg_str(r, "domain", true, &domain)) || (rc = migrate_opts(r, &o)) ||
+	    (rc = lookup(r, &di)))
 		return rc;
 	for (struct xlmigd_job *dj = r->d->jobs; dj; dj = dj->next)
 		if (!strcmp(xlmig_job_domain(dj->job), domain))
