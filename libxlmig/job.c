@@ -479,6 +479,24 @@ static int source_preflight(struct xlmig_job *job, const struct xlmig_domain_inf
 	return rc ? xlmig_fail_prefix(rc, "preflight") : XLMIG_OK;
 }
 
+/* The verify figures of a stopped sim guest: digest and counter. */
+static int sim_figures(struct xlmig_job *job, uint32_t domid, char digest[65], uint64_t *counter)
+{
+	uint8_t d[32];
+	int rc;
+
+	if (!xlmig_hv_is_sim(hv(job)))
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "--verify needs the sim backend on both hosts");
+	hv_lock(job);
+	rc = xlmig_hv_sim_digest(hv(job), domid, d);
+	if (!rc)
+		rc = xlmig_hv_sim_counter(hv(job), domid, counter);
+	hv_unlock(job);
+	if (!rc)
+		xlmig_digest_hex(d, digest);
+	return rc;
+}
+
 struct producer {
 	struct xlmig_job *job;
 	uint32_t domid;
@@ -504,27 +522,12 @@ static void *producer_main(void *arg)
 	p->rc = hv(job)->ops->save_live(hv(job), p->domid, p->fd, &so, &p->res);
 	close(p->fd);
 	p->fd = -1;
+	/* The guest is stopped now: hash it while the transfer drains. */
+	if (!p->rc && job->opts.verify)
+		p->rc = sim_figures(job, p->domid, job->digest_src, &job->counter_src);
 	if (p->rc)
 		snprintf(p->msg, sizeof(p->msg), "%s", xlmig_errmsg());
 	return NULL;
-}
-
-/* The verify figures of a stopped sim guest: digest and counter. */
-static int sim_figures(struct xlmig_job *job, uint32_t domid, char digest[65], uint64_t *counter)
-{
-	uint8_t d[32];
-	int rc;
-
-	if (!xlmig_hv_is_sim(hv(job)))
-		return xlmig_fail(XLMIG_E_UNSUPPORTED, "--verify needs the sim backend on both hosts");
-	hv_lock(job);
-	rc = xlmig_hv_sim_digest(hv(job), domid, d);
-	if (!rc)
-		rc = xlmig_hv_sim_counter(hv(job), domid, counter);
-	hv_unlock(job);
-	if (!rc)
-		xlmig_digest_hex(d, digest);
-	return rc;
 }
 
 /* Stream the live save over the session. */
@@ -719,8 +722,6 @@ static int run_source(struct xlmig_job *job)
 	    (rc = check_cancel(job)) || (rc = set_step(job, XLMIG_STEP_PRECOPY)))
 		goto fail;
 	if ((rc = source_transfer(job, &di, p)))
-		goto fail;
-	if (job->opts.verify && (rc = sim_figures(job, di.domid, job->digest_src, &job->counter_src)))
 		goto fail;
 	if ((rc = recv_json(job, CTRL_READY, READY_TIMEOUT_MS, &ready)) ||
 	    (rc = check_ready(job, ready)) || (rc = set_step(job, XLMIG_STEP_READY)) ||
