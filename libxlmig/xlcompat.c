@@ -802,6 +802,9 @@ static int restore_through_pump(struct recv_ctx *c, int fd, const struct xlmig_x
 	}
 	started = true;
 	rc = c->hv->ops->restore(c->hv, sv[0], &ro, &c->domid);
+	/* A restore that gave up early reads no more: the reader may be
+	 * blocked sending to it, where the wake-up byte cannot reach it. */
+	shutdown(sv[0], SHUT_RDWR);
 out:
 	if (started) {
 		if (write(p.wake[1], "x", 1) < 0)
