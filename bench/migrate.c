@@ -30,6 +30,10 @@
  * "converged" uses one yardstick for both policies: pre-copy ended with a
  * final pass predicted to fit xlmig's default downtime target; it is held
  * against the measured "downtime_ms" with "predicted_downtime_ms".
+ * "iters" is the policy's log, one [pages sent, ms, pages dirty after,
+ * throttle %] per measured iteration.  The guest's workload thread shares
+ * the CPUs with both ends of the transfer: when CPU is short it writes
+ * less than its configured rate, and the log shows what it really did.
  *
  * Correctness: when the source job reaches READY (its copy suspended
  * since the pause, the destination's restored and paused until GO), a
@@ -40,9 +44,10 @@
  * total time.
  *
  * The key and both hosts' journals go in a new directory under $TMPDIR
- * (default /tmp).  Each journal step is a synced write and three of them
- * fall inside the downtime window, so the disk under $TMPDIR shows in
- * the downtime; TMPDIR=/dev/shm takes it out ("journal_on_tmpfs").
+ * (default /tmp).  Each journal step is a synced write and four of them
+ * (READY and GO on each side) fall inside the downtime window, so the
+ * disk under $TMPDIR shows in the downtime; TMPDIR=/dev/shm takes it out
+ * ("journal_on_tmpfs").
  *
  * Peak RSS is that of the whole process (both hosts, both copies of the
  * guest, both ends of the transfer), reset before each migration.
@@ -50,6 +55,8 @@
  *   migrate [--sizes 256M,1G] [--hot-rate 50M] [--busy-rate 200M]
  *           [--bandwidth 200M] [--full] [--only TEXT] [--seed 1] [--repeat 1]
  *           [--verbose]
+ * --only runs the scenarios whose name contains TEXT ("256M-hot-capped");
+ * --repeat runs the whole plan that many rounds.
  */
 #include "conn.h"
 #include "hv_sim.h"
@@ -60,10 +67,10 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <linux/magic.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <linux/magic.h>
 #include <sys/resource.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -88,6 +95,13 @@ struct scenario {
 	unsigned round;          /* of --repeat */
 };
 
+/* Sets of xlmig variants a scenario runs after its baseline. */
+enum {
+	V_XLMIG    = 1 << 0,     /* xlmig's defaults: 4 channels, zstd */
+	V_AUTOCONV = 1 << 1,
+	V_SWEEP    = 1 << 2,     /* 1 vs 4 channels, zstd on vs off */
+};
+
 /* How a scenario is migrated. */
 struct variant {
 	const char *name;
@@ -95,26 +109,18 @@ struct variant {
 	unsigned channels;
 	bool compress;
 	bool auto_converge;
-};
-
-/* Which xlmig variants a scenario runs after its baseline. */
-enum {
-	V_XLMIG    = 1 << 0,     /* xlmig's defaults: 4 channels, zstd */
-	V_AUTOCONV = 1 << 1,
-	V_SWEEP    = 1 << 2,     /* 1 vs 4 channels, zstd on vs off */
+	unsigned sets;           /* V_* it belongs to */
 };
 
 static const struct variant baseline_variant = {
-	"xl-default", XLMIG_POLICY_KIND_XEN, 1, false, false };
+	"xl-default", XLMIG_POLICY_KIND_XEN, 1, false, false, 0 };
 static const struct variant xlmig_variants[] = {
-	{ "xlmig-1ch-raw", XLMIG_POLICY_KIND_XLMIG, 1, false, false },
-	{ "xlmig-1ch-zstd", XLMIG_POLICY_KIND_XLMIG, 1, true, false },
-	{ "xlmig-4ch-raw", XLMIG_POLICY_KIND_XLMIG, 4, false, false },
-	{ "xlmig", XLMIG_POLICY_KIND_XLMIG, 4, true, false },
-	{ "xlmig-autoconverge", XLMIG_POLICY_KIND_XLMIG, 4, true, true },
+	{ "xlmig-1ch-raw", XLMIG_POLICY_KIND_XLMIG, 1, false, false, V_SWEEP },
+	{ "xlmig-1ch-zstd", XLMIG_POLICY_KIND_XLMIG, 1, true, false, V_SWEEP },
+	{ "xlmig-4ch-raw", XLMIG_POLICY_KIND_XLMIG, 4, false, false, V_SWEEP },
+	{ "xlmig", XLMIG_POLICY_KIND_XLMIG, 4, true, false, V_XLMIG | V_SWEEP },
+	{ "xlmig-autoconverge", XLMIG_POLICY_KIND_XLMIG, 4, true, true, V_AUTOCONV },
 };
-static const unsigned xlmig_variant_set[] = {
-	V_SWEEP, V_SWEEP, V_SWEEP, V_XLMIG | V_SWEEP, V_AUTOCONV };
 
 /* One row of the default plan: a workload on a link, and the variants
  * run for the first guest size and for the others (bigger guests cost
@@ -383,8 +389,10 @@ static int world_open(struct world *w)
 	memset(w, 0, sizeof(*w));
 	w->listen_fd = -1;
 	snprintf(w->dir, sizeof(w->dir), "%s/xlmig-bench-migrate.XXXXXX", tmp);
-	if (!mkdtemp(w->dir))
+	if (!mkdtemp(w->dir)) {
+		w->dir[0] = '\0';   /* nothing for world_close() to remove */
 		return xlmig_fail(XLMIG_E_IO, "temporary directory in %s: %s", tmp, strerror(errno));
+	}
 	w->dir_on_tmpfs = statfs(w->dir, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
 	snprintf(keyfile, sizeof(keyfile), "%s/key", w->dir);
 	rc = xlmig_key_generate(keyfile);
@@ -870,7 +878,7 @@ static int run_scenario(struct world *w, const struct scenario *sc, unsigned var
 	for (size_t i = 0; !rc && i < XLMIG_ARRAY_SIZE(xlmig_variants); i++) {
 		const struct variant *v = &xlmig_variants[i];
 
-		if (!(variants & xlmig_variant_set[i]))
+		if (!(variants & v->sets))
 			continue;
 		rc = migrate(w, sc, v, &out);
 		if (!rc) {
