@@ -73,6 +73,8 @@ host_start() { # a|b [VAR=value...] [-- XLMIGD-OPTIONS...]
 	[ "$h" = b ] && port=$PORT_B ns=$NS_B
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do env+=("$1"); shift; done
 	[ $# -gt 0 ] && shift && opts=("$@")
+	# Never lose track of a daemon: a host has one at a time.
+	[ -n "${PID[$h]:-}" ] && host_kill "$h"
 	mkdir -p "$WORK/$h"
 	local cmd=(env "${env[@]}" "$XLMIGD" -f --hv sim -s "$WORK/$h/state" -S "$(sock "$h")"
 		   -p "$port" -k "$WORK/key" --log-level debug --log-file "$WORK/$h/log" "${opts[@]}")
