@@ -162,6 +162,23 @@ static int restore_config(libxl_ctx *ctx, const struct xlmig_xlhdr *hdr, const c
 	return XLMIG_OK;
 }
 
+/* A failed libxl_domain_create_restore may leave a half-created domain,
+ * and it reports a domid even when it made none: with -D, the id asked
+ * for, which may be another live domain's (the very guest being migrated,
+ * on a localhost migration).  Only a domain under our incoming name is
+ * ours to destroy. */
+static void remove_half_restored(libxl_ctx *ctx, uint32_t domid, const char *name)
+{
+	char *now;
+
+	if (domid == NO_DOMID || !name)
+		return;
+	now = libxl_domid_to_name(ctx, domid);
+	if (now && !strcmp(now, name) && libxl_domain_destroy(ctx, domid, NULL))
+		xlmig_warn("could not destroy the half-restored domain %u (%s)", domid, name);
+	free(now);
+}
+
 static int xen_restore(struct xlmig_hv *hv, int fd, const struct xlmig_restore_opts *opts,
 		       uint32_t *domid)
 {
@@ -195,9 +212,7 @@ static int xen_restore(struct xlmig_hv *hv, int fd, const struct xlmig_restore_o
 		if (libxl_domid_valid_guest(cfg.c_info.domid))
 			xlmig_fail_prefix(rc, "domain id %u was asked for (xl -D): it must be free on "
 					  "this host", cfg.c_info.domid);
-		/* ERROR_ABORTED may leave a half-created domain: remove it. */
-		if (*domid != NO_DOMID && libxl_domain_destroy(ctx, *domid, NULL))
-			xlmig_warn("could not destroy the half-restored domain %u", *domid);
+		remove_half_restored(ctx, *domid, cfg.c_info.name);
 	}
 out:
 	xlmig_xlhdr_free(&hdr);
