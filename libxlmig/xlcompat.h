@@ -14,10 +14,10 @@
  *
  * How `xlmig migrate` (tools/xlmig/cmd_migrate.c) uses this:
  *   if xlmig_xl_migrate_wants_plain(argc, argv) says the command line asks
- *   for xl's transport (-s, an ssh: host, --plain or --xl-receiver), call
- *   xlmig_xl_migrate_parse() on the arguments after "migrate", open the
- *   backend (xlmig_hv_open), then xlmig_xl_migrate_send(hv, &opts) and
- *   exit 0 if it returned 0, else print xlmig_errmsg() and exit 1.
+ *   for xl's transport (-s, an ssh: host, --plain or --xl-receiver), it
+ *   hands over to xlmig_cmd_migrate_plain() (cmd_migrate_plain.c), which
+ *   parses with xlmig_xl_migrate_parse(), opens the xen backend and runs
+ *   xlmig_xl_migrate_send().
  *   Otherwise it runs a normal xlmig job and may still call
  *   xlmig_xl_migrate_parse() to accept xl's options (-C, -p, --debug, -e,
  *   -F, --live) for its own use.
