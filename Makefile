@@ -99,11 +99,14 @@ $(B)/fuzzobj/%.o: %.c $(HDRS) config.mk
 	@mkdir -p $(dir $@)
 	$(CLANG) $(WARN) $(BASEFLAGS) -O1 -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 
-$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(HDRS)
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(HDRS) $(wildcard tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(WARN) $(BASEFLAGS) -O1 -fsanitize=fuzzer,address,undefined -Itests/fuzz -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
 
 fuzz-build: config.mk $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
+# Keep the fuzz objects: as prerequisites of a pattern rule only, make
+# would delete them after each build and rebuild the library every time.
+.SECONDARY: $(FUZZ_LIB_OBJS)
 
 FUZZ_SECONDS ?= 300
 fuzz: fuzz-build
