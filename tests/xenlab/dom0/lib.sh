@@ -365,6 +365,17 @@ check_left() { # name
 	[ -z "$(lab_leftovers)" ] || fail "left behind on the source: $(lab_leftovers)"
 }
 
+# The guest's latest boot id is BOOT.  An empty read is tried once more:
+# under the emulator a dom0 process of the pipeline has been seen to
+# segfault, which is not the guest's doing.
+check_same_boot() { # name boot-id
+	local now
+	now=$(guest_boot_id "$1")
+	[ -n "$now" ] || now=$(guest_boot_id "$1")
+	[ -n "$now" ] || fail "could not read $1's boot id from its console log"
+	[ "$now" = "$2" ] || fail "$1 runs with boot id $now, was $2: it was restarted, not migrated"
+}
+
 # The guest runs here as a different domain (not checked when OLD-DOMID
 # is "-": it was another host's), its counter went on from
 # BEFORE, and it is the same boot: migrated, not restarted.
@@ -374,8 +385,7 @@ check_arrived() { # name old-domid before-n boot-id
 	[ "$2" = - ] || [ "$id" != "$2" ] || fail "$1 kept domid $id: it never moved"
 	guest_running "$1" || fail "$1 is not running after migration ($(xl list "$1" | tail -n 1))"
 	guest_wait_n "$1" $(($3 + 2)) 30 || fail "$1's counter stopped at $(guest_last_n "$1") (was $3 before)"
-	[ "$(guest_log "$1" | sed -n 's/^XLG n=[0-9]* boot=\([0-9a-f]*\) .*/\1/p' | tail -n 1)" = "$4" ] ||
-		fail "$1 runs with another boot id: it was restarted, not migrated"
+	check_same_boot "$1" "$4"
 	[ -z "$(lab_leftovers)" ] || fail "left behind on the destination: $(lab_leftovers)"
 }
 
@@ -500,7 +510,7 @@ check_stayed() { # name domid before-n boot-id
 	[ "$id" = "$2" ] || fail "$1 is now domid $id, was $2"
 	guest_running "$1" || fail "$1 is not running on the source ($(xl list "$1" | tail -n 1))"
 	guest_wait_n "$1" $(($3 + 2)) 30 || fail "$1's counter stopped at $(guest_last_n "$1")"
-	[ "$(guest_boot_id "$1")" = "$4" ] || fail "$1 was restarted"
+	check_same_boot "$1" "$4"
 	[ -z "$(lab_leftovers)" ] || fail "left behind: $(lab_leftovers)"
 }
 
