@@ -9,7 +9,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -41,28 +40,6 @@ static ssize_t fd_read(void *ctx, void *buf, size_t len)
 	return n < 0 ? -errno : n;
 }
 
-/* A pipe whose reader is gone raises SIGPIPE, which would kill the
- * process: block it in this thread for the write, and take back the
- * signal the write raised. */
-static ssize_t pipe_write(int fd, const void *buf, size_t len)
-{
-	struct timespec zero = { 0, 0 };
-	sigset_t pipe_set, old;
-	ssize_t n;
-	int err;
-
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-	n = write(fd, buf, len);
-	err = errno;
-	if (n < 0 && err == EPIPE)
-		sigtimedwait(&pipe_set, NULL, &zero);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = err;
-	return n;
-}
-
 static ssize_t fd_write(void *ctx, const void *buf, size_t len)
 {
 	/* send() on sockets, so a reset peer gives EPIPE, not SIGPIPE. */
@@ -70,7 +47,7 @@ static ssize_t fd_write(void *ctx, const void *buf, size_t len)
 	ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
 
 	if (n < 0 && errno == ENOTSOCK)
-		n = pipe_write(fd, buf, len);
+		n = xlmig_write_nosigpipe(fd, buf, len);
 	return n < 0 ? -errno : n;
 }
 

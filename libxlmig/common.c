@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <time.h>
@@ -223,6 +224,25 @@ int xlmig_write_full(int fd, const void *data, size_t len)
 		len -= (size_t)n;
 	}
 	return XLMIG_OK;
+}
+
+ssize_t xlmig_write_nosigpipe(int fd, const void *data, size_t len)
+{
+	struct timespec zero = { 0, 0 };
+	sigset_t pipe_set, old;
+	ssize_t n;
+	int err;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	n = write(fd, data, len);
+	err = errno;
+	if (n < 0 && err == EPIPE)
+		sigtimedwait(&pipe_set, NULL, &zero);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return n;
 }
 
 int xlmig_read_full(int fd, void *data, size_t len)

@@ -133,6 +133,10 @@ int xlmig_sink_fd_write(void *fdp, const void *data, size_t len);
  * XLMIG_E_TRUNCATED on EOF part way through. */
 int xlmig_write_full(int fd, const void *data, size_t len);
 int xlmig_read_full(int fd, void *data, size_t len);
+/* One write(2) that gives EPIPE instead of raising SIGPIPE when fd is a
+ * pipe whose reader has gone (which would kill the process): the signal
+ * is blocked in the calling thread for the write and taken back. */
+ssize_t xlmig_write_nosigpipe(int fd, const void *data, size_t len);
 /* Append everything up to EOF to out (XLMIG_E_LIMIT past limit bytes in
  * all), and keep a NUL after it that out->len does not count, so text
  * can be used as a string. */

@@ -913,7 +913,7 @@ static int write_out(struct receiver *r, const uint8_t *p, size_t len)
 
 	while (rc == XLMIG_OK && len) {
 		struct pollfd pfd = { .fd = r->out_fd, .events = POLLOUT };
-		ssize_t n = write(r->out_fd, p, len);
+		ssize_t n = xlmig_write_nosigpipe(r->out_fd, p, len);
 
 		if (n > 0) {
 			p += n;

@@ -715,3 +715,38 @@ TEST(xfer_source_hangs_up_after_end)
 	close(out);
 	xlmig_buf_free(&stream);
 }
+
+/* A restore that stops reading (it refused the stream) closes its end of
+ * the pipe: the receiver's next write must fail with an error, not kill
+ * the process with SIGPIPE (found by fuzz_job). */
+TEST(xfer_restore_gone_is_an_error_not_sigpipe)
+{
+	struct xlmig_gen_params p;
+	struct xlmig_buf stream = { 0 };
+	struct xlmig_conn *src, *dst;
+	struct xlmig_xfer_opts ro;
+	struct xlmig_xfer_stats rst;
+	struct sending snd = { 0 };
+	int out[2], rc;
+
+	xlmig_gen_defaults(&p);
+	p.pages = 64;
+	CHECK_OK(make_stream(&p, &stream));
+	CHECK(pipe(out) == 0);
+	close(out[0]);
+	CHECK_OK(pipe_session(&src, &dst));
+	snd.conn = src;
+	snd.fd = file_with("in", stream.data, stream.len);
+	xlmig_xfer_opts_default(&snd.o);
+	send_main(&snd);
+	CHECK_OK(snd.rc);
+	xlmig_conn_close(src);
+	xlmig_xfer_opts_default(&ro);
+	rc = xlmig_xfer_recv(dst, out[1], &ro, &rst, NULL);
+	CHECK(rc != XLMIG_OK);
+	CHECK(strstr(xlmig_errmsg(), "writing the stream to the restore") != NULL);
+	xlmig_conn_close(dst);
+	close(snd.fd);
+	close(out[1]);
+	xlmig_buf_free(&stream);
+}
