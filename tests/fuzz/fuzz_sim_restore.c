@@ -54,7 +54,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct xlmig_sim_guest *g = (struct xlmig_sim_guest *)&g;  /* must be reset */
+	struct xlmig_sim_guest *g = NULL;
 	char name[XLMIG_NAME_MAX];
 	struct fuzz_peer peer;
 	int rc;
