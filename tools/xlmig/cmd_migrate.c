@@ -5,6 +5,7 @@
  */
 #include "cmd_client.h"
 #include "commands.h"
+#include "xlcompat.h"
 #include "job.h"
 
 #include <errno.h>
@@ -180,6 +181,11 @@ int xlmig_cmd_migrate(int argc, char **argv)
 	bool detach = false;
 	const char *id = NULL;
 	int c, rc = XLMIG_OK, status = 1;
+
+	/* xl's transports (-s, ssh:HOST, --plain, --xl-receiver) run in this
+	 * process, as `xl migrate` does, not as an xlmigd job. */
+	if (xlmig_xl_migrate_wants_plain(argc, argv))
+		return xlmig_cmd_migrate_plain(argc, argv);
 
 	xlmig_cli_request(&w, &req, "migrate");
 	optind = 1;
