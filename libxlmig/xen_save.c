@@ -335,6 +335,10 @@ static int suspend_by_evtchn(struct native *n)
 static int native_suspend(void *data)
 {
 	struct native *n = data;
+	/* The guest stops doing useful work as soon as it is asked to
+	 * suspend (it freezes its tasks and devices first), so downtime, as
+	 * the guest sees it, starts at the request, not at the acknowledgement. */
+	uint64_t asked_ns = xlmig_now_ns();
 	int rc;
 
 	rc = n->xce ? suspend_by_evtchn(n) : suspend_by_xenstore(n);
@@ -343,7 +347,7 @@ static int native_suspend(void *data)
 		snprintf(n->suspend_msg, sizeof(n->suspend_msg), "%s", xlmig_errmsg());
 		return 0;
 	}
-	n->res->paused_at_ns = xlmig_now_ns();
+	n->res->paused_at_ns = asked_ns;
 	n->res->precopy_ns = n->res->paused_at_ns - n->start_ns;
 	return 1;
 }
