@@ -7,24 +7,11 @@
 
 int xlmig_cmd_cancel(int argc, char **argv)
 {
-	struct xlmig_buf req = { 0 };
-	struct xlmig_json_writer w;
-	struct xlmig_json *reply = NULL;
-	int rc;
+	int status = xlmig_cli_one_arg_command(argc, argv, "cancel", "job",
+					       "usage: xlmig cancel JOB    (job ids: 'xlmig jobs')");
 
-	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(argc == 2 && !strcmp(argv[1], "--help") ? stdout : stderr,
-			"usage: xlmig cancel JOB    (job ids: 'xlmig jobs')\n");
-		return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 2;
-	}
-	xlmig_cli_request(&w, &req, "cancel");
-	xlmig_json_kv_str(&w, "job", argv[1]);
-	rc = xlmig_cli_call_once(&w, &req, &reply);
-	xlmig_buf_free(&req);
-	if (rc)
-		return xlmig_cli_error("cancel");
-	printf("job %s: cancel requested ('xlmig status %s' shows when it has rolled back)\n",
-	       argv[1], argv[1]);
-	xlmig_json_free(reply);
-	return 0;
+	if (status == 0 && argc == 2 && argv[1][0] != '-')
+		printf("job %s: cancel requested ('xlmig status %s' shows when it has rolled back)\n",
+		       argv[1], argv[1]);
+	return status;
 }

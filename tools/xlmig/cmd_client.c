@@ -79,6 +79,29 @@ int xlmig_cli_call_once(struct xlmig_json_writer *w, struct xlmig_buf *req,
 	return rc;
 }
 
+int xlmig_cli_one_arg_command(int argc, char **argv, const char *cmd,
+			       const char *key, const char *usage)
+{
+	struct xlmig_buf req = { 0 };
+	struct xlmig_json_writer w;
+	struct xlmig_json *reply = NULL;
+	bool help = argc == 2 && !strcmp(argv[1], "--help");
+	int rc;
+
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(help ? stdout : stderr, "%s\n", usage);
+		return help ? 0 : 2;
+	}
+	xlmig_cli_request(&w, &req, cmd);
+	xlmig_json_kv_str(&w, key, argv[1]);
+	rc = xlmig_cli_call_once(&w, &req, &reply);
+	xlmig_buf_free(&req);
+	if (rc)
+		return xlmig_cli_error(cmd);
+	xlmig_json_free(reply);
+	return 0;
+}
+
 int xlmig_cli_error(const char *cmd)
 {
 	fprintf(stderr, "xlmig %s: %s\n", cmd, xlmig_errmsg());

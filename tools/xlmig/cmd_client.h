@@ -23,6 +23,12 @@ int xlmig_cli_call_once(struct xlmig_json_writer *w, struct xlmig_buf *req,
 /* Start a request object {"cmd":cmd, ...}. */
 void xlmig_cli_request(struct xlmig_json_writer *w, struct xlmig_buf *req, const char *cmd);
 
+/* The commands that take one argument and expect no data back (cancel
+ * JOB, destroy DOMAIN): check usage, send {"cmd":cmd, key:argv[1]} and
+ * return the exit status (0 done, 1 failed, 2 usage). */
+int xlmig_cli_one_arg_command(int argc, char **argv, const char *cmd,
+			       const char *key, const char *usage);
+
 /* Print the last error as "xlmig CMD: message" and return 1. */
 int xlmig_cli_error(const char *cmd);
 
