@@ -622,12 +622,14 @@ static int apply_pages(struct restore_ctx *r, const struct xlmig_item *it)
 		uint64_t ent = xlmig_get_le64(it->u.page.pfns + (size_t)i * 8);
 		uint64_t pfn = ent & XLMIG_PFN_MASK;
 		unsigned type = (unsigned)(ent >> XLMIG_PFN_TYPE_SHIFT);
-		uint8_t *page = mem + pfn * XLMIG_PAGE_SIZE;
+		uint8_t *page;
 
+		/* Check before forming the address: a wild pfn would wrap it. */
 		if (pfn >= npages)
 			return xlmig_fail(XLMIG_E_FORMAT, "PAGE_DATA at offset %llu: pfn %#llx is beyond the guest's %llu pages",
 					  (unsigned long long)it->offset, (unsigned long long)pfn,
 					  (unsigned long long)npages);
+		page = mem + pfn * XLMIG_PAGE_SIZE;
 		if (!xlmig_pfn_type_has_data(type))
 			continue;
 		if (type != XLMIG_PFINFO_NOTAB)

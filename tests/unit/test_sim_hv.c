@@ -24,6 +24,22 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Wait until a guest's counter passes `than`: a running guest's counter
+ * advances, however little CPU a loaded machine gives its workload. */
+static bool counter_passes(struct xlmig_hv *hv, uint32_t domid, uint64_t than)
+{
+	uint64_t deadline = xlmig_now_ns() + 10000 * 1000000ull, c;
+
+	do {
+		if (xlmig_hv_sim_counter(hv, domid, &c) != XLMIG_OK)
+			return false;
+		if (c > than)
+			return true;
+		sleep_ms(1);
+	} while (xlmig_now_ns() < deadline);
+	return false;
+}
+
 static int make_guest(struct xlmig_hv *hv, const char *name, uint64_t mem,
 		      uint64_t rate, enum xlmig_sim_pattern pat, uint64_t hot,
 		      unsigned fill_pct, uint32_t *domid)
@@ -100,13 +116,45 @@ static int start_save(struct saver *s, struct xlmig_hv *hv, uint32_t domid,
 	return p[0];
 }
 
+/* ---- known amounts of guest work while a save runs ----
+ *
+ * How much a workload dirties depends on the CPU it gets; where a test
+ * needs a given dirty set, the guest rewrites pfns 1..pages itself:
+ * once while the first pass is being read, and after every iteration,
+ * fewer as the policy throttles it (a throttled vCPU does less work). */
+
+struct dirtier {
+	struct xlmig_hv *hv;
+	uint32_t domid;
+	uint64_t pages;
+	int rc;                      /* first failure, if any */
+};
+
+static void dirtier_run(struct dirtier *d, unsigned throttle_pct)
+{
+	int rc = xlmig_hv_sim_rewrite(d->hv, d->domid, 1, d->pages * (100 - throttle_pct) / 100);
+
+	if (d->rc == XLMIG_OK)
+		d->rc = rc;
+}
+
+static void dirty_after_iteration(void *opaque, const struct xlmig_iteration *it, uint64_t total)
+{
+	dirtier_run(opaque, it->throttle_pct);
+}
+
 /* ---- a reader that drains a pipe at a limited rate ---- */
+
+/* Far enough into the stream that pre-copy's first pass, which is all of
+ * memory, is under way. */
+#define FIRST_PASS_MARK (4 * MIB)
 
 struct reader {
 	int fd;
 	uint64_t rate;               /* bytes/s, 0 = as fast as possible */
 	struct xlmig_buf keep;       /* everything read, if keep_all */
 	bool keep_all;
+	struct dirtier *dirtier;     /* run once at FIRST_PASS_MARK */
 	uint64_t bytes;
 	pthread_t thread;
 };
@@ -126,6 +174,8 @@ static void *reader_main(void *arg)
 			break;
 		if (r->keep_all)
 			xlmig_buf_append(&r->keep, chunk, (size_t)n);
+		if (r->dirtier && r->bytes < FIRST_PASS_MARK && r->bytes + (uint64_t)n >= FIRST_PASS_MARK)
+			dirtier_run(r->dirtier, 0);
 		r->bytes += (uint64_t)n;
 		if (r->rate) {
 			uint64_t due = start + r->bytes * 1000000000ull / r->rate;
@@ -213,9 +263,7 @@ TEST(sim_hv_counter_runs_and_digest_needs_a_stopped_guest)
 	CHECK_OK(xlmig_hv_open("sim", &hv));
 	CHECK_OK(make_guest(hv, "vm", 64 * MIB, 10 * MIB, XLMIG_SIM_UNIFORM, 0, 0, &id));
 	CHECK_OK(xlmig_hv_sim_counter(hv, id, &c1));
-	sleep_ms(30);
-	CHECK_OK(xlmig_hv_sim_counter(hv, id, &c2));
-	CHECK(c2 > c1);
+	CHECK(counter_passes(hv, id, c1));
 	CHECK_EQ(xlmig_hv_sim_digest(hv, id, d), XLMIG_E_INVAL);
 	CHECK_OK(hv->ops->pause(hv, id));
 	CHECK_OK(xlmig_hv_sim_digest(hv, id, d));
@@ -707,6 +755,14 @@ static void edit_pfn_beyond_memory(struct xlmig_item *it, struct xlmig_buf *scra
 		xlmig_put_le64(own_body(it, scratch) + 8, 64 * MIB / XLMIG_PAGE_SIZE);
 }
 
+/* A pfn so far out that its page address would wrap the address space
+ * (found by fuzz_xlcompat: the address was formed before the check). */
+static void edit_pfn_far_beyond_memory(struct xlmig_item *it, struct xlmig_buf *scratch)
+{
+	if (is_rec(it, XLMIG_REC_PAGE_DATA))
+		xlmig_put_le64(own_body(it, scratch) + 8, XLMIG_PFN_MASK);
+}
+
 static void edit_vcpu_counter(struct xlmig_item *it, struct xlmig_buf *scratch)
 {
 	if (is_rec(it, XLMIG_REC_HVM_CONTEXT)) {
@@ -763,6 +819,7 @@ TEST(sim_hv_restore_of_damaged_streams_leaves_nothing)
 		{ config_not_sim, NULL, XLMIG_E_UNSUPPORTED },
 		{ config_not_json, NULL, XLMIG_E_FORMAT },
 		{ NULL, edit_pfn_beyond_memory, XLMIG_E_FORMAT },
+		{ NULL, edit_pfn_far_beyond_memory, XLMIG_E_FORMAT },
 		{ NULL, edit_vcpu_counter, XLMIG_E_FORMAT },
 		{ NULL, edit_drop_vcpu, XLMIG_E_FORMAT },
 		{ NULL, edit_unknown_mandatory, XLMIG_E_UNSUPPORTED },
