@@ -29,6 +29,11 @@ cpu="max,-fsgsbase,-avx,-avx2,-fma,-f16c,-vaes,-vpclmulqdq"
 
 : > "$serial"
 start=$(date +%s)
+# Stopped from outside (a harness's timeout, Ctrl-C, run.sh's own trap),
+# the emulated host must not outlive us.
+qpid=""
+trap '[ -n "$qpid" ] && kill $qpid 2>/dev/null' EXIT
+trap 'exit 143' TERM INT HUP
 qemu-system-x86_64 -accel tcg,thread=multi -cpu "$cpu" -m 2048 -smp 2 \
 	-nographic -no-reboot -serial "file:$serial" -monitor none -display none \
 	-kernel "$img/xen" -append "$xen_args" \
@@ -47,6 +52,7 @@ while kill -0 $qpid 2>/dev/null; do
 done
 wait $qpid
 qrc=$?
+qpid=""
 [ $rc = 0 ] && rc=$qrc
 echo "boot $name: QEMU ended (status $rc) after $(($(date +%s) - start))s" >> "$logs/$name.qemu"
 exit $rc

@@ -61,6 +61,30 @@ boot_timeout() { # scenario...
 	echo $t
 }
 
+# Boots run in the background and are waited for, so that a signal to
+# this script is acted on at once (bash runs traps only between foreground
+# commands); each boot.sh stops its QEMU when it exits.
+boots=""
+boot() { # boot.sh arguments
+	"$here/boot.sh" "$@" &
+	boots="$boots $!"
+}
+
+wait_boots() {
+	local pid rc=0
+	for pid in $boots; do
+		wait "$pid" || rc=$?
+	done
+	boots=""
+	return $rc
+}
+
+stop_boots() {
+	[ -n "$boots" ] && kill $boots 2> /dev/null
+	wait
+	boots=""
+}
+
 # QEMU separates -initrd modules with commas, so the list uses "+".
 join() { local IFS=+; echo "$*"; }
 
@@ -68,25 +92,23 @@ join() { local IFS=+; echo "$*"; }
 run_local() {
 	local name=$1
 	shift
-	"$here/boot.sh" "$name" "$(boot_timeout "$@")" "xenlab.host=local xenlab.run=$(join "$@")" -net none
+	boot "$name" "$(boot_timeout "$@")" "xenlab.host=local xenlab.run=$(join "$@")" -net none
+	wait_boots
 }
 
 # run_pair NAME SCENARIO...: hosts a and b, e1000 NICs on a socket link.
 run_pair() {
-	local name=$1 port=$((20000 + RANDOM % 20000)) t pid_b rc
+	local name=$1 port=$((20000 + RANDOM % 20000)) t
 	shift
 	t=$(boot_timeout "$@")
-	"$here/boot.sh" "$name-b" "$t" "xenlab.host=b xenlab.run=$(join "$@")" \
+	boot "$name-b" "$t" "xenlab.host=b xenlab.run=$(join "$@")" \
 		-netdev socket,id=n0,listen=127.0.0.1:$port \
-		-device e1000,netdev=n0,mac=52:54:00:12:34:02 &
-	pid_b=$!
+		-device e1000,netdev=n0,mac=52:54:00:12:34:02
 	sleep 1
-	"$here/boot.sh" "$name-a" "$t" "xenlab.host=a xenlab.run=$(join "$@")" \
+	boot "$name-a" "$t" "xenlab.host=a xenlab.run=$(join "$@")" \
 		-netdev socket,id=n0,connect=127.0.0.1:$port \
 		-device e1000,netdev=n0,mac=52:54:00:12:34:01
-	rc=$?
-	wait $pid_b || rc=$?
-	return $rc
+	wait_boots
 }
 
 serials_of() { # kind name
@@ -184,6 +206,7 @@ main() {
 	# Two runs in one directory would write into each other's serial logs.
 	exec 9> "$XENLAB_DIR/lock"
 	flock -n 9 || { lab_say "another lab run uses $XENLAB_DIR; set XENLAB_DIR to run beside it"; return 2; }
+	trap 'lab_say "stopped: stopping the emulated hosts"; stop_boots; exit 143' TERM INT HUP
 	rm -f "$results/figures.txt" "$results/compare.txt" "$logs"/*.serial "$logs"/*.qemu
 	t0=$(date +%s)
 	if ! why=$(lab_prerequisites) ||
