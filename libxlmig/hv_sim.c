@@ -242,6 +242,23 @@ int xlmig_hv_sim_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32])
 	return rc;
 }
 
+int xlmig_hv_sim_rewrite(struct xlmig_hv *hv, uint32_t domid, uint64_t first_pfn,
+			 uint64_t count)
+{
+	struct sim_dom *d;
+	int rc;
+
+	if (!xlmig_hv_is_sim(hv))
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "this call needs the sim backend");
+	/* It waits for the workload thread: not under the host lock. */
+	rc = pin_dom(host_of(hv), domid, false, &d);
+	if (rc != XLMIG_OK)
+		return rc;
+	rc = xlmig_sim_guest_rewrite(d->g, first_pfn, count);
+	unpin_dom(host_of(hv), d);
+	return rc;
+}
+
 static int read_workload(struct sim_dom *d, void *arg)
 {
 	*(struct xlmig_sim_workload *)arg = *xlmig_sim_guest_workload(d->g);

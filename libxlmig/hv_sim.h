@@ -47,6 +47,11 @@ int xlmig_hv_sim_create(struct xlmig_hv *hv, const struct xlmig_sim_create *c,
 int xlmig_hv_sim_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *counter);
 /* SHA-256 of a stopped (paused or suspended) guest's memory. */
 int xlmig_hv_sim_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32]);
+/* Have a running guest rewrite a range of its pages now and wait until
+ * it has (xlmig_sim_guest_rewrite()): a known amount of dirtying, even
+ * while a save runs. */
+int xlmig_hv_sim_rewrite(struct xlmig_hv *hv, uint32_t domid, uint64_t first_pfn,
+			 uint64_t count);
 int xlmig_hv_sim_workload(struct xlmig_hv *hv, uint32_t domid,
 			  struct xlmig_sim_workload *out);
 /* Whether save_live records the memory digest at pause (default on).

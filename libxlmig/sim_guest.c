@@ -40,6 +40,9 @@ struct xlmig_sim_guest {
 	pthread_t thread;
 	bool thread_started;
 	bool pause_req, parked, stop;   /* under lock */
+	/* Pages asked for by xlmig_sim_guest_rewrite() and not yet written
+	 * (under lock; the workload thread advances rw_next). */
+	uint64_t rw_next, rw_end;
 
 	/* Owned by the workload thread while it runs, by whoever paused
 	 * the guest while it is parked. */
@@ -222,15 +225,18 @@ static uint64_t next_pfn(struct xlmig_sim_guest *g)
 	return 1 + rng_next(&g->vcpu.rng) % XLMIG_MIN(span, g->npages - 1);
 }
 
-static void write_one_page(struct xlmig_sim_guest *g)
+static void write_page(struct xlmig_sim_guest *g, uint64_t pfn)
 {
-	uint64_t pfn = next_pfn(g);
-
 	fill_content(g, g->mem + pfn * XLMIG_PAGE_SIZE, &g->vcpu.rng);
 	mark_dirty(g, pfn);
 	g->vcpu.pages_written++;
 	g->vcpu.counter++;
 	store_counter(g);
+}
+
+static void write_one_page(struct xlmig_sim_guest *g)
+{
+	write_page(g, next_pfn(g));
 }
 
 static void sleep_ns(uint64_t ns)
@@ -242,8 +248,9 @@ static void sleep_ns(uint64_t ns)
 		;
 }
 
-/* Run for up to one tick: write the pages the rate says are due. */
-static void run_slice(struct xlmig_sim_guest *g)
+/* Run for up to one tick: write the n pages of a rewrite from first on,
+ * then the pages the rate says are due. */
+static void run_slice(struct xlmig_sim_guest *g, uint64_t first, unsigned n_rewrite)
 {
 	uint64_t now = xlmig_now_ns();
 	unsigned throttle = atomic_load_explicit(&g->throttle, memory_order_relaxed);
@@ -253,11 +260,13 @@ static void run_slice(struct xlmig_sim_guest *g)
 	g->page_debt += per_ns * (double)(now - g->last_ns);
 	g->page_debt = XLMIG_MIN(g->page_debt, XLMIG_MAX(per_ns * MAX_DEBT_TICKS * TICK_NS, SLICE_PAGES));
 	g->last_ns = now;
+	for (n = 0; n < n_rewrite; n++)
+		write_page(g, first + n);
 	for (n = 0; n < SLICE_PAGES && g->page_debt >= 1.0; n++, g->page_debt -= 1.0)
 		write_one_page(g);
 	g->vcpu.counter++;   /* the time tick */
 	store_counter(g);
-	if (g->page_debt < 1.0) {
+	if (g->page_debt < 1.0 && n_rewrite == 0) {
 		uint64_t until_next = per_ns > 0 ? (uint64_t)((1.0 - g->page_debt) / per_ns) : TICK_NS;
 
 		sleep_ns(XLMIG_MIN(until_next, TICK_NS));
@@ -267,6 +276,8 @@ static void run_slice(struct xlmig_sim_guest *g)
 static void *workload_main(void *arg)
 {
 	struct xlmig_sim_guest *g = arg;
+	uint64_t first;
+	unsigned n;
 
 	pthread_mutex_lock(&g->lock);
 	while (!g->stop) {
@@ -280,9 +291,14 @@ static void *workload_main(void *arg)
 			g->last_ns = xlmig_now_ns();
 			continue;
 		}
+		first = g->rw_next;
+		n = (unsigned)XLMIG_MIN(g->rw_end - g->rw_next, (uint64_t)SLICE_PAGES);
 		pthread_mutex_unlock(&g->lock);
-		run_slice(g);
+		run_slice(g, first, n);
 		pthread_mutex_lock(&g->lock);
+		g->rw_next += n;
+		if (n && g->rw_next == g->rw_end)
+			pthread_cond_broadcast(&g->cond);
 	}
 	g->parked = true;
 	pthread_cond_broadcast(&g->cond);
@@ -308,12 +324,59 @@ void xlmig_sim_guest_unpause(struct xlmig_sim_guest *g)
 	pthread_mutex_unlock(&g->lock);
 }
 
+/* Under lock: a pause was asked for, but the workload may still be in
+ * the middle of a slice. */
+static bool parked_for_pause(const struct xlmig_sim_guest *g)
+{
+	return g->pause_req && g->parked;
+}
+
+static int rewrite_range_check(const struct xlmig_sim_guest *g, uint64_t first_pfn,
+			       uint64_t count)
+{
+	if (first_pfn == 0 || first_pfn >= g->npages || count > g->npages - first_pfn)
+		return xlmig_fail(XLMIG_E_INVAL,
+				  "cannot rewrite %llu pages from pfn %llu: the workload owns pfns 1 to %llu (pfn 0 is the counter)",
+				  (unsigned long long)count, (unsigned long long)first_pfn,
+				  (unsigned long long)(g->npages - 1));
+	return XLMIG_OK;
+}
+
+int xlmig_sim_guest_rewrite(struct xlmig_sim_guest *g, uint64_t first_pfn, uint64_t count)
+{
+	int rc = rewrite_range_check(g, first_pfn, count);
+
+	if (rc != XLMIG_OK)
+		return rc;
+	pthread_mutex_lock(&g->lock);
+	/* One rewrite at a time: wait for another caller's to finish. */
+	while (g->rw_next != g->rw_end && !g->pause_req)
+		pthread_cond_wait(&g->cond, &g->lock);
+	if (g->pause_req) {
+		rc = xlmig_fail(XLMIG_E_INVAL, "a paused guest does not rewrite its pages");
+		goto out;
+	}
+	g->rw_next = first_pfn;
+	g->rw_end = first_pfn + count;
+	while (g->rw_next != g->rw_end && !parked_for_pause(g))
+		pthread_cond_wait(&g->cond, &g->lock);
+	if (g->rw_next != g->rw_end) {
+		/* Parked: the workload thread holds no part of the range. */
+		rc = xlmig_fail(XLMIG_E_INVAL, "the guest was paused after rewriting %llu of %llu pages",
+				(unsigned long long)(g->rw_next - first_pfn), (unsigned long long)count);
+		g->rw_next = g->rw_end;
+	}
+out:
+	pthread_mutex_unlock(&g->lock);
+	return rc;
+}
+
 bool xlmig_sim_guest_paused(struct xlmig_sim_guest *g)
 {
 	bool paused;
 
 	pthread_mutex_lock(&g->lock);
-	paused = g->pause_req && g->parked;
+	paused = parked_for_pause(g);
 	pthread_mutex_unlock(&g->lock);
 	return paused;
 }

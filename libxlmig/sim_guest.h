@@ -96,6 +96,13 @@ bool xlmig_sim_guest_paused(struct xlmig_sim_guest *g);
 /* Slow the workload down by pct percent (0..99). */
 void xlmig_sim_guest_set_throttle(struct xlmig_sim_guest *g, unsigned pct);
 unsigned xlmig_sim_guest_throttle(const struct xlmig_sim_guest *g);
+/* Have the running workload rewrite pfns first_pfn .. first_pfn+count-1
+ * on top of its rate (new content from its mix, dirty-logged, each page
+ * a counter tick, as its own writes), and wait until it has.  A known
+ * amount of guest work that does not depend on how much CPU the workload
+ * thread gets: tests use it to dirty a given set while a save runs.
+ * Fails if the guest is paused, or is paused before it is done. */
+int xlmig_sim_guest_rewrite(struct xlmig_sim_guest *g, uint64_t first_pfn, uint64_t count);
 
 uint64_t xlmig_sim_guest_mem_bytes(const struct xlmig_sim_guest *g);
 uint64_t xlmig_sim_guest_npages(const struct xlmig_sim_guest *g);

@@ -28,7 +28,7 @@ static void sleep_ms(unsigned ms)
  * advances, however little CPU a loaded machine gives its workload. */
 static bool counter_passes(struct xlmig_hv *hv, uint32_t domid, uint64_t than)
 {
-	uint64_t deadline = xlmig_now_ns() + 10000 * 1000000ull, c;
+	uint64_t deadline = xlmig_now_ns() + 10000 * MS, c;
 
 	do {
 		if (xlmig_hv_sim_counter(hv, domid, &c) != XLMIG_OK)
@@ -176,7 +176,7 @@ static void *reader_main(void *arg)
 			xlmig_buf_append(&r->keep, chunk, (size_t)n);
 		if (r->dirtier && r->bytes < FIRST_PASS_MARK && r->bytes + (uint64_t)n >= FIRST_PASS_MARK)
 			dirtier_run(r->dirtier, 0);
-		r->bytes += (uint64_t)n;
+		__atomic_store_n(&r->bytes, r->bytes + (uint64_t)n, __ATOMIC_RELAXED);
 		if (r->rate) {
 			uint64_t due = start + r->bytes * 1000000000ull / r->rate;
 			uint64_t now = xlmig_now_ns();
@@ -189,12 +189,27 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-static int start_reader(struct reader *r, int fd, uint64_t rate, bool keep_all)
+/* Wait until the reader has read `bytes`: the save is under way. */
+static bool reader_got(struct reader *r, uint64_t bytes)
+{
+	uint64_t deadline = xlmig_now_ns() + 10000 * MS;
+
+	while (__atomic_load_n(&r->bytes, __ATOMIC_RELAXED) < bytes) {
+		if (xlmig_now_ns() >= deadline)
+			return false;
+		sleep_ms(1);
+	}
+	return true;
+}
+
+static int start_reader(struct reader *r, int fd, uint64_t rate, bool keep_all,
+			struct dirtier *dirtier)
 {
 	memset(r, 0, sizeof(*r));
 	r->fd = fd;
 	r->rate = rate;
 	r->keep_all = keep_all;
+	r->dirtier = dirtier;
 	return pthread_create(&r->thread, NULL, reader_main, r);
 }
 
@@ -256,7 +271,7 @@ TEST(sim_hv_domain_lifecycle)
 TEST(sim_hv_counter_runs_and_digest_needs_a_stopped_guest)
 {
 	struct xlmig_hv *hv;
-	uint64_t c1, c2;
+	uint64_t c1;
 	uint8_t d[32];
 	uint32_t id;
 
@@ -286,6 +301,7 @@ TEST(sim_hv_live_migration_through_a_pipe)
 	struct xlmig_restore_opts ropts = { .name = "busy--incoming" };
 	struct xlmig_policy policy;
 	struct saver s = { 0 };
+	struct dirtier dirtier = { 0 };
 	uint64_t src_counter, dst_counter, later;
 	uint8_t digest[32];
 	uint32_t id, newid;
@@ -294,8 +310,12 @@ TEST(sim_hv_live_migration_through_a_pipe)
 	CHECK_OK(xlmig_hv_open("sim", &src));
 	CHECK_OK(xlmig_hv_open("sim", &dst));
 	CHECK_OK(make_guest(src, "busy", 128 * MIB, 64 * MIB, XLMIG_SIM_HOTSET, 8 * MIB, 100, &id));
-	sleep_ms(50);
 	default_policy(&policy);
+	/* Pages dirtied after the first pass are sent again, however the
+	 * policy decides. */
+	dirtier = (struct dirtier){ .hv = src, .domid = id, .pages = 256 };
+	s.opts.progress = dirty_after_iteration;
+	s.opts.progress_opaque = &dirtier;
 	rfd = start_save(&s, src, id, &policy);
 	CHECK(rfd >= 0);
 	rc = dst->ops->restore(dst, rfd, &ropts, &newid);
@@ -305,6 +325,7 @@ TEST(sim_hv_live_migration_through_a_pipe)
 		unit_fail(__FILE__, __LINE__, "save: %s", s.err);
 	CHECK_OK(rc);
 	CHECK_OK(s.rc);
+	CHECK_OK(dirtier.rc);
 
 	/* Source: suspended, stopped at the counter the stream carries. */
 	CHECK_EQ(dom_state(src, "busy"), XLMIG_DOM_SUSPENDED);
@@ -328,9 +349,7 @@ TEST(sim_hv_live_migration_through_a_pipe)
 
 	/* The destination continues from exactly there. */
 	CHECK_OK(dst->ops->unpause(dst, newid));
-	sleep_ms(30);
-	CHECK_OK(xlmig_hv_sim_counter(dst, newid, &later));
-	CHECK(later > dst_counter);
+	CHECK(counter_passes(dst, newid, dst_counter));
 	CHECK_EQ(src->ops->unpause(src, id), XLMIG_E_INVAL);   /* suspended */
 	CHECK_OK(src->ops->destroy(src, id));
 	xlmig_hv_close(src);
@@ -342,7 +361,7 @@ TEST(sim_hv_resume_after_save_runs_the_same_guest)
 	struct xlmig_hv *hv;
 	struct reader r;
 	struct saver s = { 0 };
-	uint64_t at_pause, later;
+	uint64_t at_pause;
 	uint8_t digest[32];
 	uint32_t id;
 	int rfd;
@@ -351,7 +370,7 @@ TEST(sim_hv_resume_after_save_runs_the_same_guest)
 	CHECK_OK(make_guest(hv, "vm", 64 * MIB, 8 * MIB, XLMIG_SIM_UNIFORM, 0, 30, &id));
 	rfd = start_save(&s, hv, id, NULL);
 	CHECK(rfd >= 0);
-	CHECK_EQ(start_reader(&r, rfd, 0, false), 0);
+	CHECK_EQ(start_reader(&r, rfd, 0, false, NULL), 0);
 	pthread_join(s.thread, NULL);
 	pthread_join(r.thread, NULL);
 	CHECK_OK(s.rc);
@@ -362,9 +381,7 @@ TEST(sim_hv_resume_after_save_runs_the_same_guest)
 	/* As after a failed migration: resume in place. */
 	CHECK_OK(hv->ops->resume(hv, id));
 	CHECK_EQ(dom_state(hv, "vm"), XLMIG_DOM_RUNNING);
-	sleep_ms(20);
-	CHECK_OK(xlmig_hv_sim_counter(hv, id, &later));
-	CHECK(later > at_pause);
+	CHECK(counter_passes(hv, id, at_pause));
 	xlmig_buf_free(&r.keep);
 	xlmig_hv_close(hv);
 }
@@ -452,7 +469,7 @@ TEST(sim_hv_stream_has_xens_layout)
 	CHECK_OK(make_guest(hv, "layout", 64 * MIB, 4 * MIB, XLMIG_SIM_UNIFORM, 0, 50, &id));
 	rfd = start_save(&s, hv, id, NULL);
 	CHECK(rfd >= 0);
-	CHECK_EQ(start_reader(&r, rfd, 0, true), 0);
+	CHECK_EQ(start_reader(&r, rfd, 0, true, NULL), 0);
 	pthread_join(s.thread, NULL);
 	pthread_join(r.thread, NULL);
 	CHECK_OK(s.rc);
@@ -502,7 +519,7 @@ TEST(sim_hv_cancel_leaves_the_source_running)
 	struct saver s = { 0 };
 	volatile int cancel = 0;
 	struct xlmig_domain_info info;
-	uint64_t c1, c2;
+	uint64_t c1;
 	uint32_t id;
 	int rfd;
 
@@ -513,7 +530,7 @@ TEST(sim_hv_cancel_leaves_the_source_running)
 	s.opts.progress_opaque = (void *)&cancel;
 	rfd = start_save(&s, hv, id, NULL);
 	CHECK(rfd >= 0);
-	CHECK_EQ(start_reader(&r, rfd, 0, false), 0);
+	CHECK_EQ(start_reader(&r, rfd, 0, false, NULL), 0);
 	pthread_join(s.thread, NULL);
 	pthread_join(r.thread, NULL);
 	CHECK_EQ(s.rc, XLMIG_E_CANCELLED);
@@ -521,9 +538,7 @@ TEST(sim_hv_cancel_leaves_the_source_running)
 	CHECK_EQ(info.domid, id);
 	CHECK_EQ(info.state, XLMIG_DOM_RUNNING);
 	CHECK_OK(xlmig_hv_sim_counter(hv, id, &c1));
-	sleep_ms(20);
-	CHECK_OK(xlmig_hv_sim_counter(hv, id, &c2));
-	CHECK(c2 > c1);
+	CHECK(counter_passes(hv, id, c1));
 	/* Not left claimed: it can be destroyed (or saved again). */
 	CHECK_OK(hv->ops->destroy(hv, id));
 	xlmig_hv_close(hv);
@@ -550,8 +565,8 @@ TEST(sim_hv_save_refuses_stopped_and_busy_domains)
 	s.opts.cancel = &cancel;
 	rfd = start_save(&s, hv, id, NULL);
 	CHECK(rfd >= 0);
-	CHECK_EQ(start_reader(&r, rfd, 16 * MIB, false), 0);
-	sleep_ms(100);
+	CHECK_EQ(start_reader(&r, rfd, 16 * MIB, false, NULL), 0);
+	CHECK(reader_got(&r, 1));
 	CHECK_EQ(hv->ops->save_live(hv, id, -1, &opts, &res), XLMIG_E_INVAL);
 	CHECK_EQ(hv->ops->destroy(hv, id), XLMIG_E_INVAL);
 	CHECK_EQ(hv->ops->unpause(hv, id), XLMIG_E_INVAL);
@@ -563,12 +578,16 @@ TEST(sim_hv_save_refuses_stopped_and_busy_domains)
 	xlmig_hv_close(hv);
 }
 
-/* A guest dirtying a 16 MiB hot set at up to 200 MB/s over a 32 MB/s
- * link: a pass takes ~0.5 s, after which up to 500 ms of pages are dirty;
- * even a guest starved of CPU down to a tenth of its rate leaves more
- * than the 150 ms ceiling. */
+/* A guest dirtying a 16 MiB hot set (pfns 1..4095) at up to 200 MB/s
+ * over a 32 MB/s link.  Whatever CPU its workload gets, the guest also
+ * rewrites the whole hot set during the first pass and after every
+ * iteration (fewer pages as it is throttled): unthrottled, 500 ms of
+ * pages are dirty after every pass, far over the 150 ms ceiling, and the
+ * dirty set never shrinks. */
+#define OUTRUN_HOT_PAGES (16 * MIB / XLMIG_PAGE_SIZE - 1)
+
 static void run_outrun(struct saver *s, struct xlmig_policy *policy, bool auto_converge,
-		       struct xlmig_hv **hvp, uint32_t *idp)
+		       struct xlmig_hv **hvp, uint32_t *idp, struct dirtier *dirtier)
 {
 	struct xlmig_policy_config cfg;
 	struct reader r;
@@ -583,8 +602,11 @@ static void run_outrun(struct saver *s, struct xlmig_policy *policy, bool auto_c
 	if (xlmig_hv_open("sim", hvp) != XLMIG_OK ||
 	    make_guest(*hvp, "hot", 64 * MIB, 200 * MIB, XLMIG_SIM_HOTSET, 16 * MIB, 0, idp) != XLMIG_OK)
 		return;
+	*dirtier = (struct dirtier){ .hv = *hvp, .domid = *idp, .pages = OUTRUN_HOT_PAGES };
+	s->opts.progress = dirty_after_iteration;
+	s->opts.progress_opaque = dirtier;
 	rfd = start_save(s, *hvp, *idp, policy);
-	if (rfd < 0 || start_reader(&r, rfd, 32 * MIB, false) != 0)
+	if (rfd < 0 || start_reader(&r, rfd, 32 * MIB, false, dirtier) != 0)
 		return;
 	pthread_join(s->thread, NULL);
 	pthread_join(r.thread, NULL);
@@ -595,20 +617,20 @@ TEST(sim_hv_outrun_without_auto_converge_aborts)
 	struct xlmig_hv *hv = NULL;
 	struct xlmig_policy policy;
 	struct saver s = { 0 };
-	uint64_t c1, c2;
+	struct dirtier dirtier;
+	uint64_t c1;
 	uint32_t id = 0;
 
-	run_outrun(&s, &policy, false, &hv, &id);
+	run_outrun(&s, &policy, false, &hv, &id, &dirtier);
 	CHECK(hv != NULL);
+	CHECK_OK(dirtier.rc);
 	CHECK_EQ(s.rc, XLMIG_E_CONVERGE);
 	CHECK(strstr(s.err, "did not converge") != NULL);
 	CHECK_EQ(dom_state(hv, "hot"), XLMIG_DOM_RUNNING);
 	CHECK_EQ(policy.throttle_pct, 0);
 	CHECK_EQ(policy.iter[policy.n_iter - 1].decision, XLMIG_POLICY_ABORT);
 	CHECK_OK(xlmig_hv_sim_counter(hv, id, &c1));
-	sleep_ms(20);
-	CHECK_OK(xlmig_hv_sim_counter(hv, id, &c2));
-	CHECK(c2 > c1);
+	CHECK(counter_passes(hv, id, c1));
 	xlmig_hv_close(hv);
 }
 
@@ -617,11 +639,13 @@ TEST(sim_hv_outrun_with_auto_converge_throttles_and_converges)
 	struct xlmig_hv *hv = NULL;
 	struct xlmig_policy policy;
 	struct saver s = { 0 };
+	struct dirtier dirtier;
 	unsigned steps = 0, last = 0;
 	uint32_t id = 0;
 
-	run_outrun(&s, &policy, true, &hv, &id);
+	run_outrun(&s, &policy, true, &hv, &id, &dirtier);
 	CHECK(hv != NULL);
+	CHECK_OK(dirtier.rc);
 	if (s.rc != XLMIG_OK)
 		unit_fail(__FILE__, __LINE__, "save: %s", s.err);
 	CHECK_OK(s.rc);
@@ -656,7 +680,7 @@ static int good_stream(struct xlmig_buf *out, bool debug)
 		return rc;
 	s.opts.debug = debug;
 	rfd = start_save(&s, hv, id, NULL);
-	if (rfd < 0 || start_reader(&r, rfd, 0, true) != 0)
+	if (rfd < 0 || start_reader(&r, rfd, 0, true, NULL) != 0)
 		return XLMIG_E_IO;
 	pthread_join(s.thread, NULL);
 	pthread_join(r.thread, NULL);
@@ -907,6 +931,7 @@ TEST(sim_hv_xen_policy_stops_after_five_iterations)
 	struct xlmig_hv *hv;
 	struct reader r;
 	struct saver s = { 0 };
+	struct dirtier dirtier;
 	uint32_t id;
 	int rfd;
 
@@ -914,15 +939,20 @@ TEST(sim_hv_xen_policy_stops_after_five_iterations)
 	cfg.kind = XLMIG_POLICY_KIND_XEN;
 	xlmig_policy_init(&policy, &cfg);
 	CHECK_OK(xlmig_hv_open("sim", &hv));
-	/* Over a 64 MB/s link far more than 50 pages are dirty after every
-	 * pass: only the iteration count ends it. */
+	/* Far more than 50 pages are dirty after every pass (the guest
+	 * rewrites 256 during the first and after each): only the iteration
+	 * count ends it. */
 	CHECK_OK(make_guest(hv, "vm", 64 * MIB, 200 * MIB, XLMIG_SIM_HOTSET, 16 * MIB, 0, &id));
+	dirtier = (struct dirtier){ .hv = hv, .domid = id, .pages = 256 };
+	s.opts.progress = dirty_after_iteration;
+	s.opts.progress_opaque = &dirtier;
 	rfd = start_save(&s, hv, id, &policy);
 	CHECK(rfd >= 0);
-	CHECK_EQ(start_reader(&r, rfd, 64 * MIB, false), 0);
+	CHECK_EQ(start_reader(&r, rfd, 64 * MIB, false, &dirtier), 0);
 	pthread_join(s.thread, NULL);
 	pthread_join(r.thread, NULL);
 	CHECK_OK(s.rc);
+	CHECK_OK(dirtier.rc);
 	CHECK_EQ(policy.n_iter, 5);
 	CHECK(policy.iter[3].dirty_after >= 50);
 	CHECK_EQ(policy.iter[4].decision, XLMIG_POLICY_STOP_AND_COPY);
