@@ -94,14 +94,15 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libxlmig.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -o $@ $^ $(LIBS)
 
-# Fuzzers: clang with libFuzzer, ASan and UBSan, over the library sources.
+# Fuzzers: clang with libFuzzer, ASan and UBSan (undefined behaviour is a
+# crash, as in the ASan build), over the library sources.
 $(B)/fuzzobj/%.o: %.c $(HDRS) config.mk
 	@mkdir -p $(dir $@)
-	$(CLANG) $(WARN) $(BASEFLAGS) -O1 -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+	$(CLANG) $(WARN) $(BASEFLAGS) -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -c $< -o $@
 
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS) $(HDRS) $(wildcard tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(WARN) $(BASEFLAGS) -O1 -fsanitize=fuzzer,address,undefined -Itests/fuzz -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
+	$(CLANG) $(WARN) $(BASEFLAGS) -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Itests/fuzz -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
 
 fuzz-build: config.mk $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
 # Keep the fuzz objects: as prerequisites of a pattern rule only, make
