@@ -21,6 +21,8 @@
 #define XLMIG_NAME_MAX 64
 #define XLMIG_INCOMING_SUFFIX "--incoming"      /* as xl migrate-receive */
 #define XLMIG_MIGRATED_SUFFIX "--migratedaway"  /* as xl migrate */
+/* Xen's DOMID_FIRST_RESERVED: ids from here on are not guests'. */
+#define XLMIG_DOMID_FIRST_RESERVED 0x7ff0u
 
 enum xlmig_dom_state {
 	XLMIG_DOM_RUNNING = 0,

@@ -35,7 +35,11 @@ enum ctrl_type {
 
 struct xlmig_job {
 	struct xlmig_job_env env;
-	struct xlmig_migrate_opts opts;     /* source */
+	/* Source: as asked.  Destination: what the source's PREFLIGHT asked
+	 * of this side (debug, pause_after, preserve_domid). */
+	struct xlmig_migrate_opts opts;
+	char *config;                       /* source: -C, opts.config_override */
+	uint32_t src_domid;                 /* destination: the id -D keeps */
 	pthread_mutex_t lock;               /* guards everything below */
 	struct xlmig_job_record rec;
 	struct xlmig_job_progress prog;
@@ -340,6 +344,7 @@ void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_w
 	xlmig_json_kv_uint(w, "total_ms", st->total_ns / 1000000);
 	xlmig_json_kv_uint(w, "setup_ms", st->setup_ns / 1000000);
 	xlmig_json_kv_uint(w, "downtime_ms", st->downtime_ns / 1000000);
+	xlmig_json_kv_bool(w, "left_paused", st->left_paused);
 	xlmig_json_kv_uint(w, "bytes_wire", st->bytes_wire);
 	xlmig_json_kv_uint(w, "bytes_stream", st->bytes_stream);
 	xlmig_json_kv_uint(w, "mem_bytes", st->mem_bytes);
@@ -416,6 +421,14 @@ int xlmig_job_new_source(const struct xlmig_job_env *env, const char *domain,
 	if ((rc = new_job(env, XLMIG_ROLE_SOURCE, &job)))
 		return rc;
 	job->opts = *opts;
+	if (opts->config_override) {
+		/* The caller's string lives as long as its request: keep a copy. */
+		if (!(job->config = strdup(opts->config_override))) {
+			xlmig_job_free(job);
+			return xlmig_fail(XLMIG_E_NOMEM, "out of memory copying the -C config");
+		}
+		job->opts.config_override = job->config;
+	}
 	snprintf(job->rec.domain, sizeof(job->rec.domain), "%s", domain);
 	snprintf(job->rec.peer, sizeof(job->rec.peer), "%.*s:%u",
 		 (int)sizeof(job->rec.peer) - 8, opts->host, opts->port);
@@ -434,6 +447,7 @@ void xlmig_job_free(struct xlmig_job *job)
 	if (job->conn)
 		xlmig_conn_close(job->conn);
 	pthread_mutex_destroy(&job->lock);
+	free(job->config);
 	free(job);
 }
 
@@ -458,6 +472,25 @@ static int source_connect(struct xlmig_job *job)
 	return check_cancel(job);
 }
 
+/* The destination echoes the xl options it will honour: one that does
+ * not know -p or -D must not silently run or renumber the guest. */
+static int check_preflight_ok(struct xlmig_job *job, const struct xlmig_domain_info *di,
+			      const struct xlmig_json *reply)
+{
+	bool pause = false;
+	uint64_t domid = 0;
+
+	xlmig_json_get_bool(reply, "pause", &pause);
+	xlmig_json_get_u64(reply, "domid", &domid);
+	if (job->opts.pause_after && !pause)
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "the destination's xlmigd does not know -p "
+				  "(leave the guest paused): update xlmig there, or migrate without -p");
+	if (job->opts.preserve_domid && domid != di->domid)
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "the destination's xlmigd does not know -D "
+				  "(keep domain id %u): update xlmig there, or migrate without -D", di->domid);
+	return XLMIG_OK;
+}
+
 static int source_preflight(struct xlmig_job *job, const struct xlmig_domain_info *di)
 {
 	struct xlmig_buf b = { 0 };
@@ -471,9 +504,18 @@ static int source_preflight(struct xlmig_job *job, const struct xlmig_domain_inf
 	xlmig_json_kv_uint(&w, "vcpus", di->vcpus);
 	xlmig_json_kv_str(&w, "backend", hv(job)->ops->name);
 	xlmig_json_kv_bool(&w, "verify", job->opts.verify);
+	xlmig_json_kv_bool(&w, "debug", job->opts.debug);
+	/* Only sent when asked for, so a destination that predates them
+	 * sees the message it knows (and then fails check_preflight_ok). */
+	if (job->opts.pause_after)
+		xlmig_json_kv_bool(&w, "pause", true);
+	if (job->opts.preserve_domid)
+		xlmig_json_kv_uint(&w, "domid", di->domid);
 	rc = send_json(job, CTRL_PREFLIGHT, &w);
 	if (!rc)
 		rc = recv_json(job, CTRL_PREFLIGHT_OK, PREFLIGHT_TIMEOUT_MS, &reply);
+	if (!rc)
+		rc = check_preflight_ok(job, di, reply);
 	xlmig_json_free(reply);
 	xlmig_buf_free(&b);
 	return rc ? xlmig_fail_prefix(rc, "preflight") : XLMIG_OK;
@@ -516,6 +558,8 @@ static void *producer_main(void *arg)
 	struct xlmig_save_opts so = {
 		.policy = &p->policy, .progress = on_save_progress, .progress_opaque = job,
 		.cancel = &job->stop_save, .debug = job->opts.debug,
+		.config_override = job->opts.config_override,
+		.preserve_domid = job->opts.preserve_domid,
 	};
 
 	xlmig_policy_init(&p->policy, &job->opts.policy);
@@ -674,7 +718,10 @@ static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_
 		set_step(job, XLMIG_STEP_UNKNOWN);
 		return rc;
 	}
+	/* With -p the destination answers once the guest has its name and
+	 * stays paused: the downtime ends there, not at a resume. */
 	job->stats.downtime_ns = xlmig_now_ns() - paused_at;
+	job->stats.left_paused = job->opts.pause_after;
 	xlmig_json_get_bool(done, "ok", &ok);
 	xlmig_json_get_str(done, "error", &why);
 	if (!ok) {
@@ -690,7 +737,8 @@ static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_
 	if (rc)
 		xlmig_warn("job %s: the guest runs on the destination but destroying %s here failed: %s (destroy it by hand)",
 			   job->rec.id, away, xlmig_errmsg());
-	set_message(job, 0, "the guest runs on the destination");
+	set_message(job, 0, job->opts.pause_after ? "the guest is on the destination, paused as asked (-p)"
+		    : "the guest runs on the destination");
 	return set_step(job, XLMIG_STEP_DONE);
 }
 
@@ -798,6 +846,47 @@ static int name_free(struct xlmig_job *job, const char *name)
 	return XLMIG_OK;
 }
 
+/* -D: the id must be free here, and the backend able to choose ids.
+ * The restore would refuse too, but only once the stream is flowing. */
+static int domid_free(struct xlmig_job *job)
+{
+	struct xlmig_domain_info di;
+	char id[16];
+	int rc;
+
+	if (!job->opts.preserve_domid)
+		return XLMIG_OK;
+	if (xlmig_hv_is_sim(hv(job)))
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "-D asks for domain id %u, but the sim backend "
+				  "numbers its domains itself: migrate without -D", job->src_domid);
+	snprintf(id, sizeof(id), "%u", job->src_domid);
+	hv_lock(job);
+	rc = hv(job)->ops->lookup(hv(job), id, &di);
+	hv_unlock(job);
+	if (rc == XLMIG_OK)
+		return xlmig_fail(XLMIG_E_EXISTS, "-D asks for domain id %u, which %s has on the destination: "
+				  "migrate without -D, or free that id", job->src_domid, di.name);
+	return XLMIG_OK;
+}
+
+/* xl's -d, -p and -D as the source's PREFLIGHT asks for them. */
+static int preflight_xl_options(struct xlmig_job *job, const struct xlmig_json *pf)
+{
+	uint64_t domid = 0;
+	int rc = xlmig_json_get_u64(pf, "domid", &domid);
+
+	if (rc == XLMIG_OK && (domid == 0 || domid >= XLMIG_DOMID_FIRST_RESERVED))
+		return xlmig_fail(XLMIG_E_FORMAT, "preflight from the source asks to keep domain id %" PRIu64
+				  " (-D), which is not a guest's id", domid);
+	if (rc != XLMIG_OK && rc != XLMIG_E_NOTFOUND)
+		return xlmig_fail(XLMIG_E_FORMAT, "preflight from the source has a malformed domid");
+	job->opts.preserve_domid = domid != 0;
+	job->src_domid = (uint32_t)domid;
+	xlmig_json_get_bool(pf, "pause", &job->opts.pause_after);
+	xlmig_json_get_bool(pf, "debug", &job->opts.debug);
+	return XLMIG_OK;
+}
+
 /* Check the source's PREFLIGHT and answer it. */
 static int dest_preflight(struct xlmig_job *job, bool *verify)
 {
@@ -818,6 +907,8 @@ static int dest_preflight(struct xlmig_job *job, bool *verify)
 		goto out;
 	}
 	xlmig_json_get_bool(pf, "verify", verify);
+	if ((rc = preflight_xl_options(job, pf)))
+		goto out;
 	pthread_mutex_lock(&job->lock);
 	snprintf(job->rec.domain, sizeof(job->rec.domain), "%s", name);
 	job->prog.mem_bytes = job->stats.mem_bytes = mem;
@@ -826,11 +917,15 @@ static int dest_preflight(struct xlmig_job *job, bool *verify)
 	if (strcmp(backend, hv(job)->ops->name))
 		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "the source runs the %s backend, this host %s: migrate between hosts of the same kind",
 				backend, hv(job)->ops->name);
-	if (!rc && !(rc = name_free(job, name)) && !(rc = name_free(job, incoming)))
-		rc = check_memory(name, mem);
+	if (!rc && !(rc = name_free(job, name)) && !(rc = name_free(job, incoming)) &&
+	    !(rc = check_memory(name, mem)))
+		rc = domid_free(job);
 	if (rc)
 		goto out;
 	begin_json(&w, &b);
+	xlmig_json_kv_bool(&w, "pause", job->opts.pause_after);
+	if (job->opts.preserve_domid)
+		xlmig_json_kv_uint(&w, "domid", job->src_domid);
 	rc = send_json(job, CTRL_PREFLIGHT_OK, &w);
 out:
 	if (rc)
@@ -846,17 +941,22 @@ struct consumer {
 	char name[XLMIG_NAME_MAX + sizeof(XLMIG_INCOMING_SUFFIX)];
 	uint32_t domid;
 	int rc;
+	int finished;   /* the restore returned (set before its fd closes) */
 	char msg[512];
 };
 
 static void *consumer_main(void *arg)
 {
 	struct consumer *c = arg;
-	struct xlmig_restore_opts ro = { .name = c->name };
+	struct xlmig_job *job = c->job;
+	struct xlmig_restore_opts ro = {
+		.name = c->name, .debug = job->opts.debug, .domid = job->src_domid,
+	};
 
-	c->rc = hv(c->job)->ops->restore(hv(c->job), c->fd, &ro, &c->domid);
+	c->rc = hv(job)->ops->restore(hv(job), c->fd, &ro, &c->domid);
 	if (c->rc)
 		snprintf(c->msg, sizeof(c->msg), "%s", xlmig_errmsg());
+	__atomic_store_n(&c->finished, 1, __ATOMIC_RELEASE);
 	close(c->fd);
 	return NULL;
 }
@@ -868,6 +968,7 @@ static int dest_transfer(struct xlmig_job *job, uint32_t *domid)
 	struct consumer c = { .job = job, .domid = 0 };
 	struct xlmig_xfer_opts xo;
 	pthread_t tid;
+	bool restore_first;
 	int fds[2], rc, err;
 
 	xlmig_xfer_opts_default(&xo);
@@ -883,13 +984,16 @@ static int dest_transfer(struct xlmig_job *job, uint32_t *domid)
 	set_in_xfer(job, true);
 	rc = xlmig_xfer_recv(job->conn, fds[1], &xo, &job->xs, &job->cancel);
 	set_in_xfer(job, false);
+	/* A restore that gave up before the stream ended (a refused -D, a
+	 * bad record) made the transfer fail writing to it: it is the cause. */
+	restore_first = __atomic_load_n(&c.finished, __ATOMIC_ACQUIRE) != 0;
 	close(fds[1]);   /* the restore sees the end of the stream */
 	pthread_join(tid, NULL);
 	job->stats.bytes_wire = job->xs.wire_bytes;
 	job->stats.bytes_stream = job->xs.stream_bytes;
 	job->stats.codec = job->xs.codec;
 	*domid = c.domid;
-	if (!rc && c.rc)
+	if (c.rc && (!rc || restore_first))
 		rc = xlmig_fail(c.rc, "restoring the guest: %s", c.msg);
 	return rc;
 }
@@ -926,7 +1030,7 @@ static int dest_start_guest(struct xlmig_job *job, uint32_t domid)
 
 	hv_lock(job);
 	rc = hv(job)->ops->rename(hv(job), domid, job->rec.domain);
-	if (!rc)
+	if (!rc && !job->opts.pause_after)
 		rc = hv(job)->ops->unpause(hv(job), domid);
 	if (rc) {
 		char msg[512];
@@ -985,7 +1089,8 @@ static int run_dest(struct xlmig_job *job)
 	    (rc = set_step(job, XLMIG_STEP_GO)))
 		goto fail;
 	rc = dest_start_guest(job, domid);
-	set_message(job, rc, rc ? xlmig_errmsg() : "the guest runs on this host");
+	set_message(job, rc, rc ? xlmig_errmsg() : job->opts.pause_after
+		    ? "the guest is on this host, paused as asked (-p)" : "the guest runs on this host");
 	set_step(job, rc ? XLMIG_STEP_FAILED : XLMIG_STEP_DONE);
 	goto out;
 fail:

@@ -53,6 +53,13 @@ struct xlmig_migrate_opts {
 	struct xlmig_policy_config policy;
 	bool debug;                   /* xl -d: VERIFY records */
 	bool verify;                  /* sim: compare memory digests at both ends */
+	/* xl migrate's options, with xl's meaning: */
+	bool pause_after;             /* -p: the destination leaves the guest
+				       * paused after taking its name */
+	bool preserve_domid;          /* -D: the destination creates the guest
+				       * with the source's domain id */
+	const char *config_override;  /* -C: JSON config sent instead of the
+				       * stored one; the job keeps its own copy */
 };
 void xlmig_migrate_opts_default(struct xlmig_migrate_opts *o);
 
@@ -86,7 +93,9 @@ struct xlmig_job_progress {
 struct xlmig_job_stats {
 	uint64_t total_ns;
 	uint64_t setup_ns;            /* start .. first stream byte */
-	uint64_t downtime_ns;         /* paused on source .. running on destination */
+	uint64_t downtime_ns;         /* paused on source .. running on destination
+				       * (with -p: .. renamed, still paused, there) */
+	bool left_paused;             /* -p: the guest waits, paused, on the destination */
 	uint64_t bytes_wire;
 	uint64_t bytes_stream;
 	uint64_t mem_bytes;

@@ -168,10 +168,6 @@ out:
 	return rc;
 }
 
-/* Xen's first reserved domid (DOMID_FIRST_RESERVED): ids from here on
- * are not guests'. */
-#define FIRST_RESERVED_DOMID 0x7ff0u
-
 int xlmig_xl_config_domid(const uint8_t *config, uint32_t len, uint32_t *domid)
 {
 	struct xlmig_json *root = NULL;
@@ -184,7 +180,7 @@ int xlmig_xl_config_domid(const uint8_t *config, uint32_t len, uint32_t *domid)
 		goto out;
 	if (!xlmig_json_get(root, "c_info.domid"))
 		goto out;
-	if (xlmig_json_get_u64(root, "c_info.domid", &v) || v >= FIRST_RESERVED_DOMID) {
+	if (xlmig_json_get_u64(root, "c_info.domid", &v) || v >= XLMIG_DOMID_FIRST_RESERVED) {
 		rc = xlmig_fail(XLMIG_E_FORMAT,
 				"domain config in the xl save header: c_info.domid is not a domain id");
 		goto out;
@@ -308,7 +304,7 @@ void xlmig_xl_migrate_opts_default(struct xlmig_xl_migrate_opts *o)
 }
 
 enum {
-	OPT_DEBUG = 0x100, OPT_LIVE, OPT_PLAIN, OPT_XL_RECEIVER, OPT_POLICY,
+	OPT_DEBUG = XLMIG_XL_OPT_DEBUG, OPT_LIVE = XLMIG_XL_OPT_LIVE, OPT_PLAIN, OPT_XL_RECEIVER, OPT_POLICY,
 	OPT_DOWNTIME, OPT_MAX_ITER, OPT_AUTO_CONVERGE, OPT_HELP,
 };
 
@@ -377,6 +373,22 @@ static const struct option migrate_long[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+bool xlmig_xl_migrate_option(int opt, const char *arg, struct xlmig_xl_migrate_opts *o)
+{
+	switch (opt) {
+	case 'C': o->config_file = arg; break;
+	case 's': o->ssh_command = arg; o->ssh_given = true; break;
+	case 'F': o->daemonize = false; break;
+	case 'e': o->daemonize = false; o->monitor = false; break;
+	case 'p': o->pause_after = true; break;
+	case 'D': o->preserve_domid = true; break;
+	case 'd': case OPT_DEBUG: o->debug = true; break;
+	case OPT_LIVE: break;   /* xm's option; always live */
+	default: return false;
+	}
+	return true;
+}
+
 int xlmig_xl_migrate_parse(int argc, char **argv, struct xlmig_xl_migrate_opts *o)
 {
 	int opt, rc = XLMIG_OK;
@@ -385,15 +397,9 @@ int xlmig_xl_migrate_parse(int argc, char **argv, struct xlmig_xl_migrate_opts *
 	optind = 0;   /* GNU: full re-initialisation, so the parser can run twice */
 	opterr = 0;
 	while (!rc && (opt = getopt_long(argc, argv, "+FC:s:epDdh", migrate_long, NULL)) != -1) {
+		if (xlmig_xl_migrate_option(opt, optarg, o))
+			continue;
 		switch (opt) {
-		case 'C': o->config_file = optarg; break;
-		case 's': o->ssh_command = optarg; o->ssh_given = true; break;
-		case 'F': o->daemonize = false; break;
-		case 'e': o->daemonize = false; o->monitor = false; break;
-		case 'p': o->pause_after = true; break;
-		case 'D': o->preserve_domid = true; break;
-		case 'd': case OPT_DEBUG: o->debug = true; break;
-		case OPT_LIVE: break;   /* xm's option; always live */
 		case '?':
 			rc = xlmig_fail(XLMIG_E_INVAL, "unknown or incomplete option '%s'\n%s",
 					argv[optind - 1], migrate_usage);

@@ -10,6 +10,7 @@
 #include "unit.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,7 +33,12 @@ struct fake_hv {
 	uint32_t next_domid;
 	bool fail_save, fail_restore, fail_unpause, fail_rename;
 	bool hold_save;     /* save waits (in pre-copy) until cancelled */
+	bool refuse_domid;  /* restore refuses -D at once, as the sim backend */
 	unsigned resumes;
+	/* What the job asked of the backend (xl's -d, -C, -D). */
+	bool save_debug, save_preserve_domid, restore_debug;
+	char save_config[128];
+	uint32_t restore_domid;
 };
 
 static struct fake_dom *find(struct fake_hv *f, const char *name_or_id)
@@ -101,6 +107,10 @@ static int f_save(struct xlmig_hv *hv, uint32_t domid, int fd, const struct xlmi
 
 	if (o->cancel && *o->cancel)
 		return xlmig_fail(XLMIG_E_CANCELLED, "save cancelled");
+	F(hv)->save_debug = o->debug;
+	F(hv)->save_preserve_domid = o->preserve_domid;
+	snprintf(F(hv)->save_config, sizeof(F(hv)->save_config), "%s",
+		 o->config_override ? o->config_override : "");
 	if (F(hv)->fail_save)
 		return xlmig_fail(XLMIG_E_HV, "scripted save failure");
 	for (int i = 0; F(hv)->hold_save && i < 500; i++) {
@@ -126,6 +136,10 @@ static int f_restore(struct xlmig_hv *hv, int fd, const struct xlmig_restore_opt
 	char buf[65536];
 	ssize_t n;
 
+	F(hv)->restore_debug = o->debug;
+	F(hv)->restore_domid = o->domid;
+	if (F(hv)->refuse_domid && o->domid)
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "scripted refusal of domain id %u", o->domid);
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		;
 	if (F(hv)->fail_restore)
@@ -268,11 +282,20 @@ static void *src_main(void *arg)
 	return NULL;
 }
 
-/* Migrate "vm" from src to dst; returns the source job's result. */
-static int migrate(struct world *w, struct xlmig_job_record *src_rec, struct dest_run *d,
-		   bool cancel_first)
+static void test_opts(struct world *w, struct xlmig_migrate_opts *o)
 {
-	struct xlmig_migrate_opts o;
+	xlmig_migrate_opts_default(o);
+	snprintf(o->host, sizeof(o->host), "127.0.0.1");
+	o->port = w->port;
+	o->channels = 2;
+}
+
+/* Migrate "vm" from src to dst with o; returns the source job's result
+ * and, if st is not NULL, its statistics. */
+static int migrate_with(struct world *w, const struct xlmig_migrate_opts *o,
+			struct xlmig_job_record *src_rec, struct dest_run *d,
+			bool cancel_first, struct xlmig_job_stats *st)
+{
 	struct xlmig_job *job;
 	pthread_t tid;
 	int rc;
@@ -280,21 +303,28 @@ static int migrate(struct world *w, struct xlmig_job_record *src_rec, struct des
 	*d = (struct dest_run){ .w = w };
 	if (!cancel_first)
 		pthread_create(&tid, NULL, dest_main, d);
-	xlmig_migrate_opts_default(&o);
-	snprintf(o.host, sizeof(o.host), "127.0.0.1");
-	o.port = w->port;
-	o.channels = 2;
-	rc = xlmig_job_new_source(&w->src.env, "vm", &o, &job);
+	rc = xlmig_job_new_source(&w->src.env, "vm", o, &job);
 	if (!rc) {
 		if (cancel_first)
 			xlmig_job_cancel(job);
 		rc = xlmig_job_run(job);
 		xlmig_job_get_record(job, src_rec);
+		if (st)
+			*st = *xlmig_job_stats(job);
 		xlmig_job_free(job);
 	}
 	if (!cancel_first)
 		pthread_join(tid, NULL);
 	return rc;
+}
+
+static int migrate(struct world *w, struct xlmig_job_record *src_rec, struct dest_run *d,
+		   bool cancel_first)
+{
+	struct xlmig_migrate_opts o;
+
+	test_opts(w, &o);
+	return migrate_with(w, &o, src_rec, d, cancel_first, NULL);
 }
 
 static int count_domains(struct fake_hv *f)
@@ -516,5 +546,126 @@ TEST(job_cancel_during_precopy_rolls_back)
 	CHECK_EQ(rec.step, XLMIG_STEP_CANCELLED);
 	CHECK(d.rec.step == XLMIG_STEP_CANCELLED || d.rec.step == XLMIG_STEP_FAILED);
 	check_source_kept(&w);
+	world_fini(&w);
+}
+
+TEST(job_pause_after_leaves_guest_paused)
+{
+	struct world w;
+	struct xlmig_migrate_opts o;
+	struct xlmig_job_record src;
+	struct xlmig_job_stats st;
+	struct dest_run d;
+	struct xlmig_domain_info di;
+
+	CHECK_OK(world_init(&w));
+	test_opts(&w, &o);
+	o.pause_after = true;
+	CHECK_OK(migrate_with(&w, &o, &src, &d, false, &st));
+	CHECK_OK(d.rc);
+	CHECK_EQ(src.step, XLMIG_STEP_DONE);
+	CHECK_EQ(d.rec.step, XLMIG_STEP_DONE);
+	/* Committed like any migration: the source copy is gone... */
+	CHECK_EQ(count_domains(&w.src.fake), 0);
+	CHECK_EQ(w.src.fake.resumes, 0);
+	/* ...and the destination's has its name but was never unpaused. */
+	CHECK_EQ(count_domains(&w.dst.fake), 1);
+	CHECK_OK(f_lookup(&w.dst.fake.hv, "vm", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_PAUSED);
+	CHECK(st.left_paused);
+	CHECK(st.downtime_ns > 0);
+	CHECK(strstr(src.message, "paused") != NULL);
+	CHECK(strstr(d.rec.message, "paused") != NULL);
+	world_fini(&w);
+}
+
+TEST(job_xl_options_reach_the_backends)
+{
+	static const char config[] = "{\"c_info\":{\"name\":\"vm\"}}";
+	struct world w;
+	struct xlmig_migrate_opts o;
+	struct xlmig_job_record src;
+	struct dest_run d;
+	struct xlmig_domain_info di;
+	char caller_copy[sizeof(config)];
+	uint32_t src_domid;
+
+	CHECK_OK(world_init(&w));
+	CHECK_OK(f_lookup(&w.src.fake.hv, "vm", &di));
+	src_domid = di.domid;
+	w.dst.fake.next_domid = 40;   /* so a kept id is told from a fresh one */
+	test_opts(&w, &o);
+	o.debug = true;
+	o.preserve_domid = true;
+	memcpy(caller_copy, config, sizeof(config));
+	o.config_override = caller_copy;
+	CHECK_OK(migrate_with(&w, &o, &src, &d, false, NULL));
+	CHECK_EQ(src.step, XLMIG_STEP_DONE);
+	CHECK(w.src.fake.save_debug);
+	CHECK(w.src.fake.save_preserve_domid);
+	CHECK_STR(w.src.fake.save_config, config);
+	CHECK(w.dst.fake.restore_debug);
+	CHECK_EQ(w.dst.fake.restore_domid, src_domid);
+	world_fini(&w);
+}
+
+TEST(job_xl_options_default_off)
+{
+	struct world w;
+	struct xlmig_job_record src;
+	struct dest_run d;
+	struct xlmig_domain_info di;
+
+	CHECK_OK(world_init(&w));
+	CHECK_OK(migrate(&w, &src, &d, false));
+	CHECK(!w.src.fake.save_debug);
+	CHECK(!w.src.fake.save_preserve_domid);
+	CHECK_STR(w.src.fake.save_config, "");
+	CHECK(!w.dst.fake.restore_debug);
+	CHECK_EQ(w.dst.fake.restore_domid, 0);
+	CHECK_OK(f_lookup(&w.dst.fake.hv, "vm", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	world_fini(&w);
+}
+
+TEST(job_refused_domid_is_the_destinations_reported_cause)
+{
+	struct world w;
+	struct xlmig_migrate_opts o;
+	struct xlmig_job_record src;
+	struct dest_run d;
+
+	/* As in xlmigd: the fake save goes on writing into the pipe the
+	 * failed transfer closed, which must not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
+	CHECK_OK(world_init(&w));
+	w.dst.fake.refuse_domid = true;
+	test_opts(&w, &o);
+	o.preserve_domid = true;
+	CHECK(migrate_with(&w, &o, &src, &d, false, NULL) != XLMIG_OK);
+	CHECK_EQ(src.step, XLMIG_STEP_FAILED);
+	CHECK_EQ(d.rec.step, XLMIG_STEP_FAILED);
+	check_source_kept(&w);
+	CHECK(strstr(d.rec.message, "scripted refusal of domain id") != NULL);
+	world_fini(&w);
+}
+
+TEST(job_preflight_refuses_a_domid_in_use)
+{
+	struct world w;
+	struct xlmig_migrate_opts o;
+	struct xlmig_job_record src;
+	struct dest_run d;
+
+	CHECK_OK(world_init(&w));
+	add(&w.dst.fake, "other", XLMIG_DOM_RUNNING);   /* takes id 1, as "vm" has */
+	test_opts(&w, &o);
+	o.preserve_domid = true;
+	CHECK(migrate_with(&w, &o, &src, &d, false, NULL) != XLMIG_OK);
+	CHECK_EQ(src.step, XLMIG_STEP_FAILED);
+	CHECK(strstr(src.message, "domain id 1") != NULL);
+	/* Refused before the save: nothing was suspended, nothing to resume. */
+	CHECK_EQ(w.src.fake.resumes, 0);
+	CHECK_EQ(w.dst.fake.restore_domid, 0);
 	world_fini(&w);
 }

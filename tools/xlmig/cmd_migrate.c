@@ -29,8 +29,22 @@ static void usage(FILE *out)
 		"  --auto-converge     throttle the guest if it dirties memory too fast\n"
 		"  --verify            (sim) compare memory digests on both hosts\n"
 		"  --json              print the final statistics as JSON\n"
-		"  --wait | --detach   follow the job to its end (default) or return its id\n");
+		"  --wait | --detach   follow the job to its end (default) or return its id\n"
+		"xl migrate's options, with xl's meaning:\n"
+		"  -C CONFIG           send this domain config (JSON, or xl format via `xl -N create`)\n"
+		"  -p                  leave the guest paused on the destination\n"
+		"  -D                  keep the domain id on the destination\n"
+		"  -d, --debug         send VERIFY data in the stream; debug logging here\n"
+		"  -e, -F, --live      accepted; xlmig keeps no monitor process, migration is live\n"
+		"xl's transports (-s SSHCOMMAND, ssh:HOST, --plain, --xl-receiver) run in this\n"
+		"process without xlmigd; see xlmig-xl(7).\n");
 }
+
+/* Own options have no short form: the letters are xl's. */
+enum {
+	OPT_CHANNELS = 0x200, OPT_NO_COMPRESS, OPT_ZSTD_LEVEL, OPT_BANDWIDTH, OPT_DOWNTIME,
+	OPT_MAX_ITERS, OPT_POLICY, OPT_AUTO_CONVERGE, OPT_VERIFY, OPT_JSON, OPT_WAIT, OPT_DETACH,
+};
 
 static int parse_num(const char *opt, const char *s, unsigned long max, unsigned long *out)
 {
@@ -127,53 +141,82 @@ static int add_option(int c, const char *arg, struct xlmig_json_writer *w)
 	int rc = XLMIG_OK;
 
 	switch (c) {
-	case 'c':
+	case OPT_CHANNELS:
 		if (!(rc = parse_num("--channels", arg, XLMIG_CHANNELS_MAX, &n)))
 			xlmig_json_kv_uint(w, "channels", n);
 		break;
-	case 'n': xlmig_json_kv_bool(w, "compress", false); break;
-	case 'z':
+	case OPT_NO_COMPRESS: xlmig_json_kv_bool(w, "compress", false); break;
+	case OPT_ZSTD_LEVEL:
 		if (!(rc = parse_num("--zstd-level", arg, 19, &n)))
 			xlmig_json_kv_uint(w, "zstd_level", n);
 		break;
-	case 'b':
+	case OPT_BANDWIDTH:
 		if (xlmig_parse_rate(arg, &v))
 			return xlmig_fail(XLMIG_E_INVAL, "--bandwidth wants a rate such as 100M (bytes/s), not '%s'", arg);
 		xlmig_json_kv_uint(w, "bandwidth", v);
 		break;
-	case 'd':
+	case OPT_DOWNTIME:
 		if (!(rc = parse_num("--downtime", arg, 600000, &n)))
 			xlmig_json_kv_uint(w, "downtime_ms", n);
 		break;
-	case 'i':
+	case OPT_MAX_ITERS:
 		if (!(rc = parse_num("--max-iters", arg, XLMIG_POLICY_MAX_ITER_LOG, &n)))
 			xlmig_json_kv_uint(w, "max_iters", n);
 		break;
-	case 'p': xlmig_json_kv_str(w, "policy", arg); break;
-	case 'a': xlmig_json_kv_bool(w, "auto_converge", true); break;
-	case 'v': xlmig_json_kv_bool(w, "verify", true); break;
+	case OPT_POLICY: xlmig_json_kv_str(w, "policy", arg); break;
+	case OPT_AUTO_CONVERGE: xlmig_json_kv_bool(w, "auto_converge", true); break;
+	case OPT_VERIFY: xlmig_json_kv_bool(w, "verify", true); break;
 	}
 	return rc;
+}
+
+/* xl's options for the job.  -e and -F only concern xl's monitor
+ * process, which xlmig does not have.  -C's file is read here: the
+ * daemon may not be able to open the user's path. */
+static int add_xl_options(const struct xlmig_xl_migrate_opts *xo, struct xlmig_json_writer *w)
+{
+	char *config = NULL;
+	int rc;
+
+	if (xo->debug) {
+		xlmig_log_set_level(XLMIG_LOG_DEBUG);
+		xlmig_json_kv_bool(w, "debug", true);
+	}
+	if (xo->pause_after)
+		xlmig_json_kv_bool(w, "pause", true);
+	if (xo->preserve_domid)
+		xlmig_json_kv_bool(w, "preserve_domid", true);
+	if (!xo->config_file)
+		return XLMIG_OK;
+	if ((rc = xlmig_xl_config_load(xo->config_file, NULL, &config)))
+		return xlmig_fail_prefix(rc, "-C");
+	xlmig_debug("-C: sending the %zu-byte config from %s", strlen(config), xo->config_file);
+	xlmig_json_kv_str(w, "config", config);
+	free(config);
+	return XLMIG_OK;
 }
 
 int xlmig_cmd_migrate(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "channels", required_argument, NULL, 'c' },
-		{ "no-compress", no_argument, NULL, 'n' },
-		{ "zstd-level", required_argument, NULL, 'z' },
-		{ "bandwidth", required_argument, NULL, 'b' },
-		{ "downtime", required_argument, NULL, 'd' },
-		{ "max-iters", required_argument, NULL, 'i' },
-		{ "policy", required_argument, NULL, 'p' },
-		{ "auto-converge", no_argument, NULL, 'a' },
-		{ "verify", no_argument, NULL, 'v' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "wait", no_argument, NULL, 'W' },
-		{ "detach", no_argument, NULL, 'D' },
+		{ "channels", required_argument, NULL, OPT_CHANNELS },
+		{ "no-compress", no_argument, NULL, OPT_NO_COMPRESS },
+		{ "zstd-level", required_argument, NULL, OPT_ZSTD_LEVEL },
+		{ "bandwidth", required_argument, NULL, OPT_BANDWIDTH },
+		{ "downtime", required_argument, NULL, OPT_DOWNTIME },
+		{ "max-iters", required_argument, NULL, OPT_MAX_ITERS },
+		{ "policy", required_argument, NULL, OPT_POLICY },
+		{ "auto-converge", no_argument, NULL, OPT_AUTO_CONVERGE },
+		{ "verify", no_argument, NULL, OPT_VERIFY },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "wait", no_argument, NULL, OPT_WAIT },
+		{ "detach", no_argument, NULL, OPT_DETACH },
+		{ "debug", no_argument, NULL, XLMIG_XL_OPT_DEBUG },
+		{ "live", no_argument, NULL, XLMIG_XL_OPT_LIVE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	struct xlmig_xl_migrate_opts xo;
 	struct xlmig_buf req = { 0 };
 	struct xlmig_json_writer w;
 	struct xlmig_json *reply = NULL;
@@ -188,17 +231,20 @@ int xlmig_cmd_migrate(int argc, char **argv)
 		return xlmig_cmd_migrate_plain(argc, argv);
 
 	xlmig_cli_request(&w, &req, "migrate");
+	xlmig_xl_migrate_opts_default(&xo);
 	optind = 1;
-	while (!rc && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while (!rc && (c = getopt_long(argc, argv, "h" XLMIG_XL_MIGRATE_JOB_SHORTOPTS, opts, NULL)) != -1) {
 		if (c == 'h' || c == '?') {
 			usage(c == 'h' ? stdout : stderr);
 			xlmig_buf_free(&req);
 			return c == 'h' ? 0 : 2;
 		}
-		if (c == 'J')
+		if (xlmig_xl_migrate_option(c, optarg, &xo))
+			continue;
+		if (c == OPT_JSON)
 			f.json = true;
-		else if (c == 'W' || c == 'D')
-			detach = c == 'D';
+		else if (c == OPT_WAIT || c == OPT_DETACH)
+			detach = c == OPT_DETACH;
 		else
 			rc = add_option(c, optarg, &w);
 	}
@@ -211,6 +257,8 @@ int xlmig_cmd_migrate(int argc, char **argv)
 		xlmig_json_kv_str(&w, "domain", argv[optind]);
 		rc = parse_target(argv[optind + 1], &w);
 	}
+	if (!rc)
+		rc = add_xl_options(&xo, &w);
 	if (!rc)
 		rc = xlmig_cli_call_once(&w, &req, &reply);
 	if (!rc && xlmig_json_get_str(reply, "job", &id))

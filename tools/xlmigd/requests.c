@@ -6,6 +6,8 @@
 #include "ctl.h"
 #include "hv_sim.h"
 #include "json.h"
+#include "stream.h"
+#include "xlcompat.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -245,6 +247,29 @@ static int req_destroy(struct request *r)
 
 /* ---- migrate ---- */
 
+/* xl migrate's -d, -p, -D and -C (the client read -C's file: this
+ * daemon may not be able to), checked as the receiver would. */
+static int migrate_xl_opts(struct request *r, struct xlmig_migrate_opts *o)
+{
+	const char *config = NULL;
+	char name[XLMIG_NAME_MAX];
+	size_t len;
+	int rc;
+
+	if ((rc = arg_bool(r, "debug", &o->debug)) || (rc = arg_bool(r, "pause", &o->pause_after)) ||
+	    (rc = arg_bool(r, "preserve_domid", &o->preserve_domid)) ||
+	    (rc = arg_str(r, "config", false, &config)) || !config)
+		return rc;
+	len = strlen(config);
+	/* The xl save header carries it with its NUL. */
+	if (len >= XLMIG_MAX_XL_OPTDATA)
+		return xlmig_fail(XLMIG_E_LIMIT, "the -C config is %zu bytes, more than a save header carries", len);
+	if ((rc = xlmig_xl_config_name((const uint8_t *)config, (uint32_t)len, name)))
+		return xlmig_fail_prefix(rc, "the -C config");
+	o->config_override = config;
+	return XLMIG_OK;
+}
+
 static int migrate_opts(struct request *r, struct xlmig_migrate_opts *o)
 {
 	const char *host, *policy = NULL;
@@ -261,7 +286,7 @@ static int migrate_opts(struct request *r, struct xlmig_migrate_opts *o)
 	    (rc = arg_u64(r, "max_iters", XLMIG_POLICY_MAX_ITER_LOG, &iters)) ||
 	    (rc = arg_bool(r, "auto_converge", &o->policy.auto_converge)) ||
 	    (rc = arg_bool(r, "verify", &o->verify)) ||
-	    (rc = arg_str(r, "policy", false, &policy)))
+	    (rc = arg_str(r, "policy", false, &policy)) || (rc = migrate_xl_opts(r, o)))
 		return rc;
 	if (policy && xlmig_policy_kind_parse(policy, &o->policy.kind))
 		return xlmig_fail(XLMIG_E_INVAL, "unknown policy '%s': use xlmig or xen", policy);
