@@ -18,7 +18,7 @@ summary=""
 # are not timing-bound (each test runs in its own forked child, which
 # valgrind follows: a test with a memory error or a definite leak fails).
 VALGRIND_TESTS="test_json.c test_common.c test_precopy.c test_wire.c test_xlproto.c
-test_preflight.c test_ctl.c test_journal.c stream_roundtrip_hvm stream_page_data
+test_preflight.c test_ctl.c test_journal.c test_xlcompat.c stream_roundtrip_hvm stream_page_data
 stream_unknown codec_roundtrip codec_xorrle"
 
 run_suite() { # name command...
