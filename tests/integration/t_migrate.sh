@@ -48,3 +48,24 @@ migrate_case hot a b --channels 2 --no-compress
 
 # and back, with the other policy
 migrate_case busy b a --channels 3 --policy xen
+
+# xl migrate's options on the job path.  -D first, while the guest runs:
+# the sim backend numbers its domains itself, so the preflight refuses it.
+addr_a=${IP_A}:$PORT_A; [ $USE_NETNS = 1 ] || addr_a=127.0.0.1:$PORT_A
+xa create xlopt --memory 64M --rate 1M >/dev/null
+out=$(xa migrate xlopt "$(addr_b)" -D --json)
+[ "$(json .step <<<"$out")" = failed ] && grep -q "sim backend" <<<"$(json .message <<<"$out")" &&
+	[ "$(state a xlopt)" = running ] && ! has_guest b xlopt &&
+	ok "xl -D: refused at preflight on sim, the guest runs on" ||
+	fail "xl -D" "job $(json .step <<<"$out"): $(json .message <<<"$out"); state on a: $(state a xlopt)"
+out=$(xa migrate -e -F --live xlopt "$(addr_b)" --json)
+[ "$(json .step <<<"$out")" = done ] && [ "$(state b xlopt)" = running ] && ! has_guest a xlopt &&
+	ok "xl -e -F --live: accepted, the guest runs on the destination" ||
+	fail "xl -e -F --live" "job $(json .step <<<"$out"): $(json .message <<<"$out")"
+out=$(xb migrate -p xlopt "$addr_a" --json)
+c1=$(counter a xlopt); sleep 0.3; c2=$(counter a xlopt)
+[ "$(json .step <<<"$out")" = done ] && [ "$(json .stats.left_paused <<<"$out")" = true ] &&
+	[ "$(state a xlopt)" = paused ] && [ "$c1" = "$c2" ] && ! has_guest b xlopt &&
+	! has_guest b xlopt--migratedaway &&
+	ok "xl -p: the guest waits paused on the destination (counter $c1), none left on the source" ||
+	fail "xl -p" "job $(json .step <<<"$out"): $(json .message <<<"$out"); state on a: $(state a xlopt), counter $c1 -> $c2"

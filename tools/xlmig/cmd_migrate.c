@@ -232,7 +232,10 @@ int xlmig_cmd_migrate(int argc, char **argv)
 
 	xlmig_cli_request(&w, &req, "migrate");
 	xlmig_xl_migrate_opts_default(&xo);
-	optind = 1;
+	/* 0, not 1: GNU getopt then forgets the '+' (stop at the first
+	 * DOMAIN) that xlmig_xl_migrate_wants_plain's parse left behind,
+	 * and options may follow DOMAIN HOST again. */
+	optind = 0;
 	while (!rc && (c = getopt_long(argc, argv, "h" XLMIG_XL_MIGRATE_JOB_SHORTOPTS, opts, NULL)) != -1) {
 		if (c == 'h' || c == '?') {
 			usage(c == 'h' ? stdout : stderr);
