@@ -40,6 +40,9 @@ struct xlmig_job {
 	struct xlmig_migrate_opts opts;
 	char *config;                       /* source: -C, opts.config_override */
 	uint32_t src_domid;                 /* destination: the id -D keeps */
+	/* Destination: the source's domain id when the source is this very
+	 * host (a localhost migration), else 0. */
+	uint32_t local_src_domid;
 	pthread_mutex_t lock;               /* guards everything below */
 	struct xlmig_job_record rec;
 	struct xlmig_job_progress prog;
@@ -496,10 +499,17 @@ static int source_preflight(struct xlmig_job *job, const struct xlmig_domain_inf
 	struct xlmig_buf b = { 0 };
 	struct xlmig_json_writer w;
 	struct xlmig_json *reply = NULL;
-	int rc;
+	char host_id[XLMIG_HOST_ID_LEN + 1];
+	int rc = xlmig_journal_host_id(job->env.journal, host_id);
 
+	if (rc)
+		return xlmig_fail_prefix(rc, "preflight: reading this host's id");
 	begin_json(&w, &b);
 	xlmig_json_kv_str(&w, "name", di->name);
+	/* Lets a destination that is this same host accept that NAME exists:
+	 * it is this guest, renamed away before the new copy takes NAME. */
+	xlmig_json_kv_str(&w, "source_host", host_id);
+	xlmig_json_kv_uint(&w, "source_domid", di->domid);
 	xlmig_json_kv_uint(&w, "memory", di->mem_bytes);
 	xlmig_json_kv_uint(&w, "vcpus", di->vcpus);
 	xlmig_json_kv_str(&w, "backend", hv(job)->ops->name);
@@ -832,6 +842,10 @@ static int check_memory(const char *name, uint64_t need)
 	return kb ? xlmig_preflight_memory(name, need, (uint64_t)kb * 1024) : XLMIG_OK;
 }
 
+/* The name must be free, unless the domain holding it is the source of
+ * this very migration on this same host: the source renames it away
+ * (NAME--migratedaway) before GO, and only after GO does the new copy
+ * take NAME, as with `xl migrate` to localhost. */
 static int name_free(struct xlmig_job *job, const char *name)
 {
 	struct xlmig_domain_info di;
@@ -840,9 +854,36 @@ static int name_free(struct xlmig_job *job, const char *name)
 	hv_lock(job);
 	rc = hv(job)->ops->lookup(hv(job), name, &di);
 	hv_unlock(job);
-	if (rc == XLMIG_OK)
-		return xlmig_fail(XLMIG_E_EXISTS, "a domain named %s already exists on the destination (domid %u): destroy or rename it first",
-				  name, di.domid);
+	if (rc != XLMIG_OK)
+		return XLMIG_OK;
+	if (job->local_src_domid && di.domid == job->local_src_domid) {
+		xlmig_info("job %s: %s (domid %u) is the source of this localhost migration: it gives up the name before GO",
+			   job->rec.id, name, di.domid);
+		return XLMIG_OK;
+	}
+	return xlmig_fail(XLMIG_E_EXISTS, "a domain named %s already exists on the destination (domid %u): destroy or rename it first",
+			  name, di.domid);
+}
+
+/* Is the source this host?  Its host id and domain id are checked like
+ * any field from the network; a source that sends none is another host. */
+static int preflight_source_identity(struct xlmig_job *job, const struct xlmig_json *pf)
+{
+	char here[XLMIG_HOST_ID_LEN + 1];
+	const char *there = NULL;
+	uint64_t domid = 0;
+	int rc;
+
+	job->local_src_domid = 0;
+	if (xlmig_json_get_str(pf, "source_host", &there) != XLMIG_OK)
+		return XLMIG_OK;
+	rc = xlmig_json_get_u64(pf, "source_domid", &domid);
+	if (rc != XLMIG_OK || domid == 0 || domid >= XLMIG_DOMID_FIRST_RESERVED)
+		return xlmig_fail(XLMIG_E_FORMAT, "preflight from the source names its host but not a valid source domain id");
+	if ((rc = xlmig_journal_host_id(job->env.journal, here)))
+		return xlmig_fail_prefix(rc, "reading this host's id");
+	if (!strcmp(there, here))
+		job->local_src_domid = (uint32_t)domid;
 	return XLMIG_OK;
 }
 
@@ -907,7 +948,7 @@ static int dest_preflight(struct xlmig_job *job, bool *verify)
 		goto out;
 	}
 	xlmig_json_get_bool(pf, "verify", verify);
-	if ((rc = preflight_xl_options(job, pf)))
+	if ((rc = preflight_xl_options(job, pf)) || (rc = preflight_source_identity(job, pf)))
 		goto out;
 	pthread_mutex_lock(&job->lock);
 	snprintf(job->rec.domain, sizeof(job->rec.domain), "%s", name);

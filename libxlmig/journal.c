@@ -2,7 +2,8 @@
  * journal.c - job records and the commit journal in tdb (see journal.h).
  *
  * Keys: "job/<id>" holds a record as "key=value" lines, "stats/<id>" the
- * final statistics, "next-id" the id counter.  Records are written inside
+ * final statistics, "next-id" the id counter, "host-id" this host's
+ * identity (see xlmig_journal_host_id()).  Records are written inside
  * tdb transactions, which tdb syncs to disk on commit: once put returns,
  * a crash cannot lose the step.
  *
@@ -17,6 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <tdb.h>
@@ -342,6 +344,47 @@ int xlmig_journal_new_id(struct xlmig_journal *st, char id[XLMIG_JOB_ID_MAX])
 	pthread_mutex_unlock(&st->lock);
 	if (!rc)
 		snprintf(id, XLMIG_JOB_ID_MAX, "%" PRIu64, next);
+	return rc;
+}
+
+static bool host_id_valid(const uint8_t *p, size_t len)
+{
+	if (len != XLMIG_HOST_ID_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!strchr("0123456789abcdef", p[i]) || !p[i])
+			return false;
+	return true;
+}
+
+static int new_host_id(char id[XLMIG_HOST_ID_LEN + 1])
+{
+	uint8_t raw[XLMIG_HOST_ID_LEN / 2];
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return xlmig_fail(XLMIG_E_IO, "no random bytes for this host's id: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(id + 2 * i, 3, "%02x", raw[i]);
+	return XLMIG_OK;
+}
+
+int xlmig_journal_host_id(struct xlmig_journal *st, char id[XLMIG_HOST_ID_LEN + 1])
+{
+	TDB_DATA v;
+	int rc = XLMIG_OK;
+
+	pthread_mutex_lock(&st->lock);
+	v = tdb_fetch(st->tdb, key_of("host-id"));
+	if (v.dptr && host_id_valid(v.dptr, v.dsize)) {
+		memcpy(id, v.dptr, XLMIG_HOST_ID_LEN);
+		id[XLMIG_HOST_ID_LEN] = 0;
+	} else if (!(rc = new_host_id(id))) {
+		/* Missing, or damaged: a new identity is safe, it only has to
+		 * differ from every other host's and stay put from now on. */
+		rc = store_locked(st, "host-id", id, XLMIG_HOST_ID_LEN);
+	}
+	free(v.dptr);
+	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 

@@ -59,6 +59,12 @@ void xlmig_journal_close(struct xlmig_journal *st);
 
 /* A fresh job id, unique over the life of the state file. */
 int xlmig_journal_new_id(struct xlmig_journal *st, char id[XLMIG_JOB_ID_MAX]);
+/* This host's identity: 32 lowercase hex digits, random, made on first
+ * use and kept in the state file, so it survives restarts and no two
+ * hosts share it.  A migration job uses it to recognise a source that is
+ * this very host (a localhost migration). */
+#define XLMIG_HOST_ID_LEN 32
+int xlmig_journal_host_id(struct xlmig_journal *st, char id[XLMIG_HOST_ID_LEN + 1]);
 /* Write a record durably (a synced tdb transaction); updated is set. */
 int xlmig_journal_put(struct xlmig_journal *st, struct xlmig_job_record *rec);
 int xlmig_journal_get(struct xlmig_journal *st, const char *id,

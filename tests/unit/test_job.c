@@ -201,6 +201,7 @@ struct host {
 
 struct world {
 	struct host src, dst;
+	pthread_mutex_t hv_lock;
 	struct xlmig_key key;
 	int listen_fd;
 	uint16_t port;
@@ -234,6 +235,18 @@ static int world_init(struct world *w)
 	w->src.env.key = w->dst.env.key = &w->key;
 	add(&w->src.fake, "vm", XLMIG_DOM_RUNNING);
 	return xlmig_tcp_listen("127.0.0.1", "0", &w->listen_fd, &w->port);
+}
+
+/* One host migrating to itself, as one xlmigd does: both jobs share the
+ * backend, its lock and the journal (and so the host id). */
+static int world_init_local(struct world *w)
+{
+	int rc = world_init(w);
+
+	pthread_mutex_init(&w->hv_lock, NULL);
+	w->src.env.hv_lock = &w->hv_lock;
+	w->dst.env = w->src.env;
+	return rc;
 }
 
 static void world_fini(struct world *w)
@@ -423,6 +436,133 @@ TEST(job_preflight_refuses_name_in_use)
 	CHECK_EQ(w.src.fake.resumes, 0);
 	CHECK_EQ(count_domains(&w.dst.fake), 1);
 	world_fini(&w);
+}
+
+TEST(job_localhost_migration_commits)
+{
+	struct world w;
+	struct xlmig_job_record src, stored;
+	struct dest_run d;
+	struct xlmig_domain_info di;
+
+	CHECK_OK(world_init_local(&w));
+	CHECK_OK(f_lookup(&w.src.fake.hv, "vm", &di));
+	CHECK_EQ(di.domid, 1);
+	CHECK_OK(migrate(&w, &src, &d, false));
+	CHECK_OK(d.rc);
+	CHECK_EQ(src.step, XLMIG_STEP_DONE);
+	CHECK_EQ(d.rec.step, XLMIG_STEP_DONE);
+	/* One copy, the new one, running under the name; the old one is gone. */
+	CHECK_EQ(count_domains(&w.src.fake), 1);
+	CHECK_OK(f_lookup(&w.src.fake.hv, "vm", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	CHECK(di.domid != 1);
+	CHECK_EQ(di.domid, d.rec.domid);
+	CHECK_EQ(w.src.fake.resumes, 0);
+	/* Two records in one journal, one per side, both finished. */
+	CHECK(strcmp(src.id, d.rec.id) != 0);
+	CHECK_OK(xlmig_journal_get(w.src.journal, src.id, &stored));
+	CHECK_EQ(stored.role, XLMIG_ROLE_SOURCE);
+	CHECK_EQ(stored.step, XLMIG_STEP_DONE);
+	CHECK_OK(xlmig_journal_get(w.src.journal, d.rec.id, &stored));
+	CHECK_EQ(stored.role, XLMIG_ROLE_DEST);
+	CHECK_EQ(stored.step, XLMIG_STEP_DONE);
+	world_fini(&w);
+}
+
+TEST(job_same_host_refuses_a_name_held_by_another_domain)
+{
+	struct world w;
+	struct xlmig_job_record src;
+	struct dest_run d;
+	struct xlmig_domain_info di;
+
+	/* Same host id, but the destination's "vm" is not the source's
+	 * domain (another id): the name is taken. */
+	CHECK_OK(world_init(&w));
+	w.dst.env.journal = w.src.journal;
+	add(&w.dst.fake, "other", XLMIG_DOM_RUNNING);
+	add(&w.dst.fake, "vm", XLMIG_DOM_RUNNING);
+	CHECK(migrate(&w, &src, &d, false) != XLMIG_OK);
+	CHECK_EQ(src.step, XLMIG_STEP_FAILED);
+	CHECK(strstr(src.message, "already exists") != NULL);
+	CHECK_OK(f_lookup(&w.src.fake.hv, "vm", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	CHECK_EQ(count_domains(&w.dst.fake), 2);
+	world_fini(&w);
+}
+
+TEST(job_host_id_is_stable_and_per_host)
+{
+	struct world w;
+	char a[XLMIG_HOST_ID_LEN + 1], again[XLMIG_HOST_ID_LEN + 1], b[XLMIG_HOST_ID_LEN + 1];
+	char dir[512];
+
+	CHECK_OK(world_init(&w));
+	CHECK_OK(xlmig_journal_host_id(w.src.journal, a));
+	CHECK_EQ(strlen(a), XLMIG_HOST_ID_LEN);
+	CHECK_EQ(strspn(a, "0123456789abcdef"), XLMIG_HOST_ID_LEN);
+	CHECK_OK(xlmig_journal_host_id(w.dst.journal, b));
+	CHECK(strcmp(a, b) != 0);
+	/* Kept in the state file: the same after a restart. */
+	xlmig_journal_close(w.src.journal);
+	snprintf(dir, sizeof(dir), "%s/a", unit_tmpdir());
+	CHECK_OK(xlmig_journal_open(dir, &w.src.journal));
+	CHECK_OK(xlmig_journal_host_id(w.src.journal, again));
+	CHECK_STR(again, a);
+	world_fini(&w);
+}
+
+static void put_local(struct host *h, const char *id, enum xlmig_job_role role,
+		      enum xlmig_job_step step, const char *domain)
+{
+	struct xlmig_job_record r = { .role = role, .step = step };
+
+	snprintf(r.id, sizeof(r.id), "%s", id);
+	snprintf(r.domain, sizeof(r.domain), "%s", domain);
+	xlmig_journal_put(h->journal, &r);
+}
+
+TEST(job_recover_localhost_pairs_in_one_journal)
+{
+	struct host h;
+	struct xlmig_job_record r;
+	struct xlmig_domain_info di;
+	char dir[512];
+	unsigned n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/h", unit_tmpdir());
+	CHECK_OK(host_init(&h, dir));
+	h.env.journal = h.journal;
+	/* Before GO: the source's copy comes back, the new one goes. */
+	add(&h.fake, "a--migratedaway", XLMIG_DOM_SUSPENDED);
+	add(&h.fake, "a--incoming", XLMIG_DOM_PAUSED);
+	put_local(&h, "1", XLMIG_ROLE_SOURCE, XLMIG_STEP_READY, "a");
+	put_local(&h, "2", XLMIG_ROLE_DEST, XLMIG_STEP_READY, "a");
+	/* After GO: the new copy takes the name and runs; the old one is
+	 * left stopped under its away name for the administrator. */
+	add(&h.fake, "b--migratedaway", XLMIG_DOM_SUSPENDED);
+	add(&h.fake, "b--incoming", XLMIG_DOM_PAUSED);
+	put_local(&h, "3", XLMIG_ROLE_SOURCE, XLMIG_STEP_GO, "b");
+	put_local(&h, "4", XLMIG_ROLE_DEST, XLMIG_STEP_GO, "b");
+
+	CHECK_OK(xlmig_job_recover(&h.env, &n));
+	CHECK_EQ(n, 4);
+	CHECK_OK(f_lookup(&h.fake.hv, "a", &di));
+	CHECK_EQ(di.domid, 1);
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	CHECK(find(&h.fake, "a--incoming") == NULL);
+	CHECK_OK(f_lookup(&h.fake.hv, "b", &di));
+	CHECK_EQ(di.domid, 4);
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	CHECK_OK(f_lookup(&h.fake.hv, "b--migratedaway", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_SUSPENDED);
+	CHECK_EQ(count_domains(&h.fake), 3);
+	CHECK_OK(xlmig_journal_get(h.journal, "3", &r));
+	CHECK_EQ(r.step, XLMIG_STEP_UNKNOWN);
+	CHECK_OK(xlmig_journal_get(h.journal, "4", &r));
+	CHECK_EQ(r.step, XLMIG_STEP_DONE);
+	xlmig_journal_close(h.journal);
 }
 
 TEST(job_save_failure_leaves_guest_running)
