@@ -46,7 +46,7 @@ for s in $suites; do
 	asan) ASAN_OPTIONS=detect_leaks=1 run_suite asan build/unit-asan ;;
 	valgrind) run_suite valgrind valgrind -q --error-exitcode=1 --leak-check=full \
 		--errors-for-leak-kinds=definite build/unit $VALGRIND_TESTS ;;
-	fuzz) run_suite fuzz tests/fuzz/run.sh "${XLMIG_FUZZ_SECONDS:-20}" ;;
+	fuzz) run_suite fuzz tests/fuzz/run.sh "${XLMIG_FUZZ_SECONDS:-15}" ;;
 	integration) run_suite integration tests/integration/run.sh ;;
 	xenlab) run_suite xenlab tests/xenlab/run.sh core ;;
 	*) echo "run.sh: unknown suite $s"; total_fail=$((total_fail + 1)) ;;
