@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 struct sim_dom {
 	uint32_t domid;
@@ -197,6 +198,22 @@ static int read_counter(struct sim_dom *d, void *arg)
 int xlmig_hv_sim_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *counter)
 {
 	return with_guest(hv, domid, read_counter, counter);
+}
+
+int xlmig_hv_sim_counter_passes(struct xlmig_hv *hv, uint32_t domid, uint64_t than,
+				unsigned timeout_ms)
+{
+	uint64_t deadline = xlmig_now_ns() + (uint64_t)timeout_ms * 1000000ull, c = 0;
+	const struct timespec tick = { .tv_nsec = 1000000 };
+	int rc;
+
+	while ((rc = xlmig_hv_sim_counter(hv, domid, &c)) == XLMIG_OK && c <= than) {
+		if (xlmig_now_ns() >= deadline)
+			return xlmig_fail(XLMIG_E_TIMEOUT, "domain %u's counter stayed at %llu for %u ms: it does not run",
+					  domid, (unsigned long long)c, timeout_ms);
+		nanosleep(&tick, NULL);
+	}
+	return rc;
 }
 
 /* Take a reference on a domain for a long call made outside the lock

@@ -45,6 +45,10 @@ int xlmig_hv_sim_create(struct xlmig_hv *hv, const struct xlmig_sim_create *c,
 			uint32_t *domid);
 /* The guest's counter as last advanced (live). */
 int xlmig_hv_sim_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *counter);
+/* Wait up to timeout_ms for the counter to pass `than`: the guest runs,
+ * however little CPU a loaded host gives it.  XLMIG_E_TIMEOUT if not. */
+int xlmig_hv_sim_counter_passes(struct xlmig_hv *hv, uint32_t domid, uint64_t than,
+				unsigned timeout_ms);
 /* SHA-256 of a stopped (paused or suspended) guest's memory. */
 int xlmig_hv_sim_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32]);
 /* Have a running guest rewrite a range of its pages now and wait until
