@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 enum ctrl_type {
-	CTRL_PREFLIGHT = 1,      /* source: name, memory, vcpus, backend */
+	CTRL_PREFLIGHT = 1,      /* source: name, memory, vcpus, backend, guest facts */
 	CTRL_PREFLIGHT_OK = 2,   /* destination: it can take the guest */
 	CTRL_READY = 3,          /* destination: guest restored, paused */
 	CTRL_GO = 4,             /* source: the guest is yours */
@@ -60,6 +60,11 @@ struct xlmig_job {
 	/* --verify figures: memory digest and counter at each end */
 	char digest_src[65], digest_dst[65];
 	uint64_t counter_src, counter_dst, verify_ns;
+	/* The guest's preflight facts (source: collected, destination: as
+	 * received) and whether the destination accepted them; journaled
+	 * with the statistics, which is how --check --json shows them. */
+	bool have_facts, preflight_ok;
+	struct xlmig_preflight_guest facts;
 };
 
 /* ---- small helpers ---- */
@@ -402,6 +407,14 @@ static void save_stats(struct xlmig_job *job)
 		xlmig_json_kv_uint(&w, "counter_dest", job->counter_dst);
 		xlmig_json_kv_uint(&w, "verify_ms", job->verify_ns / 1000000);
 	}
+	if (job->have_facts) {
+		xlmig_json_key(&w, "preflight");
+		xlmig_json_object_open(&w);
+		xlmig_json_kv_bool(&w, "accepted", job->preflight_ok);
+		xlmig_json_key(&w, "guest");
+		xlmig_preflight_guest_write(&job->facts, &w);
+		xlmig_json_object_close(&w);
+	}
 	xlmig_json_object_close(&w);
 	rc = xlmig_json_finish(&w);
 	if (!rc && !(rc = xlmig_buf_append(&b, "", 1)))
@@ -450,6 +463,7 @@ void xlmig_job_free(struct xlmig_job *job)
 	if (job->conn)
 		xlmig_conn_close(job->conn);
 	pthread_mutex_destroy(&job->lock);
+	xlmig_preflight_guest_free(&job->facts);
 	free(job->config);
 	free(job);
 }
@@ -494,6 +508,21 @@ static int check_preflight_ok(struct xlmig_job *job, const struct xlmig_domain_i
 	return XLMIG_OK;
 }
 
+/* What the guest needs of the destination, for its preflight. */
+static int collect_facts(struct xlmig_job *job, const struct xlmig_domain_info *di)
+{
+	char id[16];
+	int rc;
+
+	/* By id: the name could move to another domain meanwhile. */
+	snprintf(id, sizeof(id), "%u", di->domid);
+	hv_lock(job);
+	rc = xlmig_preflight_collect(hv(job), id, &job->facts);
+	hv_unlock(job);
+	job->have_facts = rc == XLMIG_OK;
+	return rc;
+}
+
 static int source_preflight(struct xlmig_job *job, const struct xlmig_domain_info *di)
 {
 	struct xlmig_buf b = { 0 };
@@ -504,6 +533,8 @@ static int source_preflight(struct xlmig_job *job, const struct xlmig_domain_inf
 
 	if (rc)
 		return xlmig_fail_prefix(rc, "preflight: reading this host's id");
+	if ((rc = collect_facts(job, di)))
+		return xlmig_fail_prefix(rc, "preflight");
 	begin_json(&w, &b);
 	xlmig_json_kv_str(&w, "name", di->name);
 	/* Lets a destination that is this same host accept that NAME exists:
@@ -521,9 +552,16 @@ static int source_preflight(struct xlmig_job *job, const struct xlmig_domain_inf
 		xlmig_json_kv_bool(&w, "pause", true);
 	if (job->opts.preserve_domid)
 		xlmig_json_kv_uint(&w, "domid", di->domid);
+	/* A destination that predates "check" answers the same and then
+	 * waits for a stream that never comes: its answer still holds. */
+	if (job->opts.check_only)
+		xlmig_json_kv_bool(&w, "check", true);
+	xlmig_json_key(&w, "guest");
+	xlmig_preflight_guest_write(&job->facts, &w);
 	rc = send_json(job, CTRL_PREFLIGHT, &w);
 	if (!rc)
 		rc = recv_json(job, CTRL_PREFLIGHT_OK, PREFLIGHT_TIMEOUT_MS, &reply);
+	job->preflight_ok = rc == XLMIG_OK;
 	if (!rc)
 		rc = check_preflight_ok(job, di, reply);
 	xlmig_json_free(reply);
@@ -752,6 +790,16 @@ static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_
 	return set_step(job, XLMIG_STEP_DONE);
 }
 
+/* --check: the destination said yes; the guest was never touched. */
+static int source_checked(struct xlmig_job *job, const struct xlmig_domain_info *di)
+{
+	char msg[XLMIG_JOB_MSG_MAX];
+
+	snprintf(msg, sizeof(msg), "preflight OK: %s can take %s", job->opts.host, di->name);
+	set_message(job, 0, msg);
+	return set_step(job, XLMIG_STEP_CHECKED);
+}
+
 static int run_source(struct xlmig_job *job)
 {
 	struct xlmig_domain_info di;
@@ -777,7 +825,13 @@ static int run_source(struct xlmig_job *job)
 	job->prog.mem_bytes = job->stats.mem_bytes = di.mem_bytes;
 	pthread_mutex_unlock(&job->lock);
 	if ((rc = source_connect(job)) || (rc = source_preflight(job, &di)) ||
-	    (rc = check_cancel(job)) || (rc = set_step(job, XLMIG_STEP_PRECOPY)))
+	    (rc = check_cancel(job)))
+		goto fail;
+	if (job->opts.check_only) {
+		rc = source_checked(job, &di);
+		goto out;
+	}
+	if ((rc = set_step(job, XLMIG_STEP_PRECOPY)))
 		goto fail;
 	if ((rc = source_transfer(job, &di, p)))
 		goto fail;
@@ -928,6 +982,29 @@ static int preflight_xl_options(struct xlmig_job *job, const struct xlmig_json *
 	return XLMIG_OK;
 }
 
+/* The guest's facts against this host: every check preflight.h has,
+ * all failures in one message.  A source that sends no facts is
+ * checked for memory only, as before it sent them. */
+static int check_guest(struct xlmig_job *job, const struct xlmig_json *pf, const char *name,
+		       uint64_t mem)
+{
+	const struct xlmig_json *guest = xlmig_json_member(pf, "guest");
+	int rc;
+
+	if (!guest)
+		return check_memory(name, mem);
+	if ((rc = xlmig_preflight_guest_read(guest, &job->facts)))
+		return xlmig_fail_prefix(rc, "preflight from the source");
+	job->have_facts = true;
+	if (strcmp(job->facts.name, name))
+		return xlmig_fail(XLMIG_E_FORMAT, "preflight from the source names the guest %s but its facts %s",
+				  name, job->facts.name);
+	hv_lock(job);
+	rc = xlmig_preflight_here(hv(job), &job->facts);
+	hv_unlock(job);
+	return rc;
+}
+
 /* Check the source's PREFLIGHT and answer it. */
 static int dest_preflight(struct xlmig_job *job, bool *verify)
 {
@@ -948,6 +1025,7 @@ static int dest_preflight(struct xlmig_job *job, bool *verify)
 		goto out;
 	}
 	xlmig_json_get_bool(pf, "verify", verify);
+	xlmig_json_get_bool(pf, "check", &job->opts.check_only);
 	if ((rc = preflight_xl_options(job, pf)) || (rc = preflight_source_identity(job, pf)))
 		goto out;
 	pthread_mutex_lock(&job->lock);
@@ -959,12 +1037,15 @@ static int dest_preflight(struct xlmig_job *job, bool *verify)
 		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "the source runs the %s backend, this host %s: migrate between hosts of the same kind",
 				backend, hv(job)->ops->name);
 	if (!rc && !(rc = name_free(job, name)) && !(rc = name_free(job, incoming)) &&
-	    !(rc = check_memory(name, mem)))
+	    !(rc = check_guest(job, pf, name, mem)))
 		rc = domid_free(job);
 	if (rc)
 		goto out;
+	job->preflight_ok = true;
 	begin_json(&w, &b);
 	xlmig_json_kv_bool(&w, "pause", job->opts.pause_after);
+	if (job->opts.check_only)
+		xlmig_json_kv_bool(&w, "check", true);
 	if (job->opts.preserve_domid)
 		xlmig_json_kv_uint(&w, "domid", job->src_domid);
 	rc = send_json(job, CTRL_PREFLIGHT_OK, &w);
@@ -1119,8 +1200,14 @@ static int run_dest(struct xlmig_job *job)
 	bool verify = false;
 	int rc;
 
-	if ((rc = dest_preflight(job, &verify)) || (rc = set_step(job, XLMIG_STEP_PRECOPY)) ||
-	    (rc = dest_transfer(job, &domid)))
+	if ((rc = dest_preflight(job, &verify)))
+		goto fail;
+	if (job->opts.check_only) {
+		set_message(job, 0, "preflight OK: this host can take the guest (--check: nothing was created)");
+		rc = set_step(job, XLMIG_STEP_CHECKED);
+		goto out;
+	}
+	if ((rc = set_step(job, XLMIG_STEP_PRECOPY)) || (rc = dest_transfer(job, &domid)))
 		goto fail;
 	pthread_mutex_lock(&job->lock);
 	job->rec.domid = domid;

@@ -5,8 +5,10 @@
  *
  *   source                                   destination
  *   lookup domain, connect, handshake  ──▶   (session accepted)
- *   PREFLIGHT name, memory, backend    ──▶   name free? memory there?
+ *   PREFLIGHT name, memory, backend,   ──▶   name free? the guest's facts
+ *     guest (preflight.h's facts)            checked here (preflight.h)?
  *                                      ◀──   PREFLIGHT_OK | error
+ *   (--check ends both jobs here: "checked", nothing moved)
  *   save_live ─pipe─▶ xfer_send  ═══════▶   xfer_recv ─pipe─▶ restore
  *                                            (digest checked at END,
  *                                             guest paused as NAME--incoming)
@@ -53,6 +55,9 @@ struct xlmig_migrate_opts {
 	struct xlmig_policy_config policy;
 	bool debug;                   /* xl -d: VERIFY records */
 	bool verify;                  /* sim: compare memory digests at both ends */
+	bool check_only;              /* --check: stop at the destination's
+				       * preflight answer (step "checked"),
+				       * the guest untouched, nothing created */
 	/* xl migrate's options, with xl's meaning: */
 	bool pause_after;             /* -p: the destination leaves the guest
 				       * paused after taking its name */

@@ -45,6 +45,7 @@ static const char *const step_names[] = {
 	[XLMIG_STEP_FAILED] = "failed",
 	[XLMIG_STEP_CANCELLED] = "cancelled",
 	[XLMIG_STEP_UNKNOWN] = "unknown",
+	[XLMIG_STEP_CHECKED] = "checked",
 };
 
 const char *xlmig_step_name(enum xlmig_job_step step)

@@ -32,6 +32,8 @@ enum xlmig_job_step {
 	XLMIG_STEP_FAILED,      /* rolled back: guest runs on the source */
 	XLMIG_STEP_CANCELLED,   /* cancelled, rolled back likewise */
 	XLMIG_STEP_UNKNOWN,     /* lost contact after GO: admin must check */
+	XLMIG_STEP_CHECKED,     /* --check: the destination's preflight said
+				 * yes; nothing was moved or created */
 };
 
 #define XLMIG_JOB_ID_MAX 32

@@ -28,7 +28,7 @@ static void check_fields(const struct xlmig_job_record *rec)
 	    memchr(rec->peer, 0, sizeof(rec->peer)) == NULL ||
 	    memchr(rec->message, 0, sizeof(rec->message)) == NULL ||
 	    (rec->role != XLMIG_ROLE_SOURCE && rec->role != XLMIG_ROLE_DEST) ||
-	    (unsigned)rec->step > XLMIG_STEP_UNKNOWN || rec->err > 0 ||
+	    (unsigned)rec->step > XLMIG_STEP_CHECKED || rec->err > 0 ||
 	    rec->created < 0 || rec->updated < 0)
 		abort();
 }

@@ -6,6 +6,7 @@
  */
 #include "conn.h"
 #include "job.h"
+#include "json.h"
 #include "stream_gen.h"
 #include "unit.h"
 
@@ -807,5 +808,125 @@ TEST(job_preflight_refuses_a_domid_in_use)
 	/* Refused before the save: nothing was suspended, nothing to resume. */
 	CHECK_EQ(w.src.fake.resumes, 0);
 	CHECK_EQ(w.dst.fake.restore_domid, 0);
+	world_fini(&w);
+}
+
+/* Far more than any test machine has free: the destination's memory
+ * check refuses it, while the fake backend never allocates it. */
+#define HUGE_GUEST (1ull << 60)
+
+TEST(job_preflight_refuses_facts_the_destination_cannot_meet)
+{
+	struct world w;
+	struct xlmig_job_record src, stored;
+	struct dest_run d;
+	struct xlmig_domain_info di;
+
+	CHECK_OK(world_init(&w));
+	find(&w.src.fake, "vm")->mem = HUGE_GUEST;
+	CHECK(migrate(&w, &src, &d, false) != XLMIG_OK);
+	CHECK_EQ(src.step, XLMIG_STEP_FAILED);
+	CHECK_EQ(d.rec.step, XLMIG_STEP_FAILED);
+	/* The combined message names the check and what to do about it. */
+	CHECK(strstr(d.rec.message, "preflight check(s) failed") != NULL);
+	CHECK(strstr(src.message, "vm needs 1099511627776 MiB") != NULL);
+	CHECK(strstr(src.message, "free memory there") != NULL);
+	/* Refused before the save: the guest was never touched, nothing
+	 * was restored. */
+	CHECK_OK(f_lookup(&w.src.fake.hv, "vm", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	CHECK_EQ(w.src.fake.resumes, 0);
+	CHECK_EQ(count_domains(&w.dst.fake), 0);
+	CHECK_OK(xlmig_journal_get(w.dst.journal, d.rec.id, &stored));
+	CHECK_EQ(stored.step, XLMIG_STEP_FAILED);
+	world_fini(&w);
+}
+
+/* The facts the source sent, as journaled with its statistics. */
+static void check_stored_facts(struct host *h, const char *id, bool accepted)
+{
+	struct xlmig_json *st = NULL;
+	const struct xlmig_json *pf, *guest;
+	const char *name = "";
+	char *text = NULL;
+	uint64_t need = 0;
+	bool acc = !accepted;
+
+	CHECK_OK(xlmig_journal_get_stats(h->journal, id, &text));
+	if (unit_failed())
+		return;
+	CHECK_OK(xlmig_json_parse(text, strlen(text), &st));
+	free(text);
+	if (unit_failed())
+		return;
+	pf = xlmig_json_member(st, "preflight");
+	guest = pf ? xlmig_json_member(pf, "guest") : NULL;
+	CHECK(guest != NULL);
+	if (guest) {
+		CHECK_OK(xlmig_json_get_bool(pf, "accepted", &acc));
+		CHECK_EQ(acc, accepted);
+		CHECK_OK(xlmig_json_get_str(guest, "name", &name));
+		CHECK_STR(name, "vm");
+		CHECK_OK(xlmig_json_get_u64(guest, "need_bytes", &need));
+		CHECK_EQ(need, 4u << 20);
+	}
+	xlmig_json_free(st);
+}
+
+TEST(job_check_stops_after_preflight)
+{
+	struct world w;
+	struct xlmig_migrate_opts o;
+	struct xlmig_job_record src, stored;
+	struct xlmig_job_stats st;
+	struct dest_run d;
+	struct xlmig_domain_info di;
+
+	CHECK_OK(world_init(&w));
+	test_opts(&w, &o);
+	o.check_only = true;
+	CHECK_OK(migrate_with(&w, &o, &src, &d, false, &st));
+	CHECK_OK(d.rc);
+	CHECK_EQ(src.step, XLMIG_STEP_CHECKED);
+	CHECK_EQ(d.rec.step, XLMIG_STEP_CHECKED);
+	CHECK(strstr(src.message, "preflight OK: 127.0.0.1 can take vm") != NULL);
+	/* Not a byte of memory moved; the guest runs on, untouched, on the
+	 * source, and the destination created nothing. */
+	CHECK_EQ(st.bytes_stream, 0);
+	CHECK_EQ(st.bytes_wire, 0);
+	CHECK_OK(f_lookup(&w.src.fake.hv, "vm", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	CHECK_EQ(w.src.fake.resumes, 0);
+	CHECK_EQ(count_domains(&w.src.fake), 1);
+	CHECK_EQ(count_domains(&w.dst.fake), 0);
+	CHECK_OK(xlmig_journal_get(w.src.journal, src.id, &stored));
+	CHECK_EQ(stored.step, XLMIG_STEP_CHECKED);
+	CHECK(xlmig_step_is_final(stored.step));
+	CHECK_STR(xlmig_step_name(stored.step), "checked");
+	check_stored_facts(&w.src, src.id, true);
+	check_stored_facts(&w.dst, d.rec.id, true);
+	world_fini(&w);
+}
+
+TEST(job_check_reports_the_refusal)
+{
+	struct world w;
+	struct xlmig_migrate_opts o;
+	struct xlmig_job_record src;
+	struct dest_run d;
+	struct xlmig_domain_info di;
+
+	CHECK_OK(world_init(&w));
+	find(&w.src.fake, "vm")->mem = HUGE_GUEST;
+	test_opts(&w, &o);
+	o.check_only = true;
+	CHECK(migrate_with(&w, &o, &src, &d, false, NULL) != XLMIG_OK);
+	CHECK_EQ(src.step, XLMIG_STEP_FAILED);
+	CHECK_EQ(d.rec.step, XLMIG_STEP_FAILED);
+	CHECK(strstr(src.message, "preflight check(s) failed") != NULL);
+	CHECK_OK(f_lookup(&w.src.fake.hv, "vm", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	CHECK_EQ(w.src.fake.resumes, 0);
+	CHECK_EQ(count_domains(&w.dst.fake), 0);
 	world_fini(&w);
 }

@@ -2,6 +2,7 @@
  * cmd_migrate.c - `xlmig migrate DOMAIN HOST[:PORT]`: ask xlmigd to send a
  * running guest to another host, then follow the job: a live progress
  * line on a terminal, a summary (or --json statistics) at the end.
+ * With --check the job stops at the destination's preflight answer.
  */
 #include "cmd_client.h"
 #include "commands.h"
@@ -28,6 +29,8 @@ static void usage(FILE *out)
 		"  --policy xlmig|xen  pre-copy policy (default xlmig)\n"
 		"  --auto-converge     throttle the guest if it dirties memory too fast\n"
 		"  --verify            (sim) compare memory digests on both hosts\n"
+		"  --check             only ask HOST whether it can take DOMAIN (preflight);\n"
+		"                      nothing is moved, exit 0 if it can, 1 if not\n"
 		"  --json              print the final statistics as JSON\n"
 		"  --wait | --detach   follow the job to its end (default) or return its id\n"
 		"xl migrate's options, with xl's meaning:\n"
@@ -43,7 +46,8 @@ static void usage(FILE *out)
 /* Own options have no short form: the letters are xl's. */
 enum {
 	OPT_CHANNELS = 0x200, OPT_NO_COMPRESS, OPT_ZSTD_LEVEL, OPT_BANDWIDTH, OPT_DOWNTIME,
-	OPT_MAX_ITERS, OPT_POLICY, OPT_AUTO_CONVERGE, OPT_VERIFY, OPT_JSON, OPT_WAIT, OPT_DETACH,
+	OPT_MAX_ITERS, OPT_POLICY, OPT_AUTO_CONVERGE, OPT_VERIFY, OPT_CHECK, OPT_JSON, OPT_WAIT,
+	OPT_DETACH,
 };
 
 static int parse_num(const char *opt, const char *s, unsigned long max, unsigned long *out)
@@ -87,7 +91,22 @@ static int parse_target(const char *s, struct xlmig_json_writer *w)
 
 struct follow {
 	bool json, tty;
+	bool check;            /* --check: success is "checked", not "done" */
+	const char *target;    /* HOST as given, for the verdict */
 };
+
+/* --check's verdict, one line; the refusal names every failed check. */
+static void print_verdict(const struct follow *f, const struct xlmig_json *job, const char *step)
+{
+	const char *domain = "", *message = "";
+
+	xlmig_json_get_str(job, "domain", &domain);
+	xlmig_json_get_str(job, "message", &message);
+	if (!strcmp(step, "checked"))
+		printf("preflight OK: %s can take %s\n", f->target, domain);
+	else
+		fprintf(stderr, "preflight refused: %s cannot take %s: %s\n", f->target, domain, message);
+}
 
 /* Poll the job until it reaches a final step; print progress meanwhile. */
 static int follow_job(const char *id, const struct follow *f)
@@ -118,18 +137,20 @@ static int follow_job(const char *id, const struct follow *f)
 		return xlmig_fail_prefix(rc, "following job %s ('xlmig status %s' shows it)", id, id);
 	if (f->tty)
 		fprintf(stderr, "\r\033[K");
+	xlmig_json_get_str(job, "step", &step);
 	if (f->json)
 		xlmig_cli_print_json(job);
+	else if (f->check)
+		print_verdict(f, job, step);
 	else
 		xlmig_cli_print_summary(stdout, job);
-	xlmig_json_get_str(job, "step", &step);
 	if (!strcmp(step, "unknown"))
 		fprintf(stderr,
 			"** Migration failed during the final handshake **\n"
 			"The domain's state is now undefined: check both hosts for running instances\n"
 			"('xlmig list'), then rename and resume at most one of them.  Two instances\n"
 			"running at once would probably cause severe data loss.\n");
-	rc = strcmp(step, "done") ? XLMIG_E_PEER : XLMIG_OK;
+	rc = strcmp(step, f->check ? "checked" : "done") ? XLMIG_E_PEER : XLMIG_OK;
 	xlmig_json_free(reply);
 	return rc;
 }
@@ -208,6 +229,7 @@ int xlmig_cmd_migrate(int argc, char **argv)
 		{ "policy", required_argument, NULL, OPT_POLICY },
 		{ "auto-converge", no_argument, NULL, OPT_AUTO_CONVERGE },
 		{ "verify", no_argument, NULL, OPT_VERIFY },
+		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "wait", no_argument, NULL, OPT_WAIT },
 		{ "detach", no_argument, NULL, OPT_DETACH },
@@ -246,6 +268,8 @@ int xlmig_cmd_migrate(int argc, char **argv)
 			continue;
 		if (c == OPT_JSON)
 			f.json = true;
+		else if (c == OPT_CHECK)
+			f.check = true;
 		else if (c == OPT_WAIT || c == OPT_DETACH)
 			detach = c == OPT_DETACH;
 		else
@@ -258,7 +282,10 @@ int xlmig_cmd_migrate(int argc, char **argv)
 	}
 	if (!rc) {
 		xlmig_json_kv_str(&w, "domain", argv[optind]);
-		rc = parse_target(argv[optind + 1], &w);
+		f.target = argv[optind + 1];
+		if (f.check)
+			xlmig_json_kv_bool(&w, "check", true);
+		rc = parse_target(f.target, &w);
 	}
 	if (!rc)
 		rc = add_xl_options(&xo, &w);

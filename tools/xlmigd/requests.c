@@ -286,6 +286,7 @@ static int migrate_opts(struct request *r, struct xlmig_migrate_opts *o)
 	    (rc = arg_u64(r, "max_iters", XLMIG_POLICY_MAX_ITER_LOG, &iters)) ||
 	    (rc = arg_bool(r, "auto_converge", &o->policy.auto_converge)) ||
 	    (rc = arg_bool(r, "verify", &o->verify)) ||
+	    (rc = arg_bool(r, "check", &o->check_only)) ||
 	    (rc = arg_str(r, "policy", false, &policy)) || (rc = migrate_xl_opts(r, o)))
 		return rc;
 	if (policy && xlmig_policy_kind_parse(policy, &o->policy.kind))
