@@ -69,3 +69,22 @@ c1=$(counter a xlopt); sleep 0.3; c2=$(counter a xlopt)
 	! has_guest b xlopt--migratedaway &&
 	ok "xl -p: the guest waits paused on the destination (counter $c1), none left on the source" ||
 	fail "xl -p" "job $(json .step <<<"$out"): $(json .message <<<"$out"); state on a: $(state a xlopt), counter $c1 -> $c2"
+
+# --check: the destination's preflight answer and nothing more.  (A guest
+# too big for b cannot be made on sim: its memory is allocated, up to 8 GiB;
+# the unit tests cover the refusal.)
+xa create checked --memory 64M --rate 1M >/dev/null
+c1=$(counter a checked)
+out=$(xa migrate checked "$(addr_b)" --check)
+status=$?
+[ $status = 0 ] && grep -q "^preflight OK: $(addr_b) can take checked$" <<<"$out" &&
+	[ "$(state a checked)" = running ] && [ "$(counter a checked)" -gt "$c1" ] &&
+	! has_guest b checked && ! has_guest b checked--incoming &&
+	ok "migrate --check: '$out', the guest runs on a, nothing on b" ||
+	fail "migrate --check" "exit $status, '$out'; state on a: $(state a checked)"
+out=$(xa migrate checked "$(addr_b)" --check --json)
+[ "$(json .step <<<"$out")" = checked ] && [ "$(json .stats.preflight.accepted <<<"$out")" = true ] &&
+	[ "$(json .stats.preflight.guest.need_bytes <<<"$out")" = $((64 << 20)) ] &&
+	[ "$(json .stats.bytes_stream <<<"$out")" = 0 ] &&
+	ok "migrate --check --json: the facts and the verdict, no stream" ||
+	fail "migrate --check --json" "$out"
