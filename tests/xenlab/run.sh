@@ -32,7 +32,9 @@ usage() {
 select_scenarios() { # mode...
 	local s
 	case $1 in
-	core) for s in $(lab_all_scenarios); do [ "$(lab_meta "$s" core)" = yes ] && echo "$s"; done ;;
+	core) for s in $(lab_all_scenarios); do
+		if [ "$(lab_meta "$s" core)" = yes ]; then echo "$s"; fi
+	      done ;;
 	all) lab_all_scenarios ;;
 	*) for s in "$@"; do
 		[ -f "$XENLAB_SCENARIOS/$s.sh" ] || { echo "xenlab: no scenario '$s'" >&2; return 1; }
