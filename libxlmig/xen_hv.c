@@ -213,6 +213,10 @@ static int xen_restore(struct xlmig_hv *hv, int fd, const struct xlmig_restore_o
 			xlmig_fail_prefix(rc, "domain id %u was asked for (xl -D): it must be free on "
 					  "this host", cfg.c_info.domid);
 		remove_half_restored(ctx, *domid, cfg.c_info.name);
+		/* Whatever was ours is gone now; the id libxl reported may
+		 * already name nothing, or another domain: leave the caller
+		 * nothing to destroy (0, as no guest is dom0). */
+		*domid = 0;
 	}
 out:
 	xlmig_xlhdr_free(&hdr);
