@@ -88,23 +88,13 @@ static void write_seeds(const char *dir)
 		("{\"cmd\":\"guest-info\",\"domain\":\"7\"}\n{\"cmd\":\"destroy\",\"domain\":\"g1\"}\n"
 		"not json\n\n{\"cmd\":\"jobs\"}"),
 	};
-	char name[16];
 
-	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(seeds); i++) {
-		snprintf(name, sizeof(name), "lines-%zu", i);
-		fuzz_put_seed(dir, name, -1, seeds[i], strlen(seeds[i]));
-	}
+	fuzz_put_text_seeds(dir, "lines", seeds, XLMIG_ARRAY_SIZE(seeds));
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *dir = getenv("XLMIG_FUZZ_WRITE_SEEDS");
-
-	xlmig_log_set_level(-1);
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
+	fuzz_init(write_seeds);
 	return 0;
 }
 

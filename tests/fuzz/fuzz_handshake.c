@@ -15,56 +15,9 @@
 #include <stdlib.h>
 
 #include "handshake.h"
+#include "harness.h"
 
 static const struct xlmig_key key = { .len = 16, .bytes = "fuzzing-key-0123" };
-
-struct mem {
-	const uint8_t *p;
-	size_t len, off;
-	struct xlmig_buf *record;   /* what the code under test wrote */
-};
-
-static ssize_t mem_read(void *ctx, void *buf, size_t len)
-{
-	struct mem *m = ctx;
-	size_t n = XLMIG_MIN(len, m->len - m->off);
-
-	if (n)
-		memcpy(buf, m->p + m->off, n);
-	m->off += n;
-	return (ssize_t)n;
-}
-
-static ssize_t mem_write(void *ctx, const void *buf, size_t len)
-{
-	struct mem *m = ctx;
-
-	if (m->record && xlmig_buf_append(m->record, buf, len) != XLMIG_OK)
-		return -1;
-	return (ssize_t)len;
-}
-
-static int mem_pollfd(void *ctx, bool for_write) { return -1; }
-static bool mem_pending(void *ctx) { return true; }
-static void mem_close(void *ctx) { free(ctx); }
-
-static const struct xlmig_chan_ops mem_ops = {
-	.read = mem_read, .write = mem_write, .pollfd = mem_pollfd,
-	.pending = mem_pending, .close = mem_close,
-};
-
-static struct xlmig_chan *mem_chan(const uint8_t *data, size_t size, struct xlmig_buf *record)
-{
-	struct mem *m = calloc(1, sizeof(*m));
-	struct xlmig_chan *ch = NULL;
-
-	if (!m)
-		abort();
-	*m = (struct mem){ .p = data, .len = size, .record = record };
-	if (xlmig_chan_new(&mem_ops, m, "fuzz", &ch) != XLMIG_OK)
-		abort();
-	return ch;
-}
 
 /* The session a fuzzed JOIN aims at. */
 static void target_session(struct xlmig_hs_session *s)
@@ -83,7 +36,7 @@ static void target_session(struct xlmig_hs_session *s)
 static int as_destination(const uint8_t *data, size_t size, struct xlmig_buf *record,
 			  bool *forged)
 {
-	struct xlmig_chan *ch = mem_chan(data, size, record);
+	struct xlmig_chan *ch = fuzz_mem_chan(data, size, record);
 	struct xlmig_hs_offer limits;
 	struct xlmig_hs_session s;
 	struct xlmig_hs_first first;
@@ -103,7 +56,7 @@ static int as_destination(const uint8_t *data, size_t size, struct xlmig_buf *re
 
 static int as_source(const uint8_t *data, size_t size, struct xlmig_buf *record)
 {
-	struct xlmig_chan *ch = mem_chan(data, size, record);
+	struct xlmig_chan *ch = fuzz_mem_chan(data, size, record);
 	struct xlmig_hs_offer offer;
 	struct xlmig_hs_session s;
 	int rc;
@@ -112,18 +65,6 @@ static int as_source(const uint8_t *data, size_t size, struct xlmig_buf *record)
 	rc = xlmig_hs_client(ch, &key, &offer, 0, &s);
 	xlmig_chan_free(ch);
 	return rc;
-}
-
-static void put_seed(const char *dir, const char *name, uint8_t mode, const struct xlmig_buf *b)
-{
-	char path[4096];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fp = fopen(path, "wb");
-	if (!fp || fwrite(&mode, 1, 1, fp) != 1 || fwrite(b->data, 1, b->len, fp) != b->len)
-		abort();
-	fclose(fp);
 }
 
 static void write_seeds(const char *dir)
@@ -137,14 +78,14 @@ static void write_seeds(const char *dir)
 	as_source(NULL, 0, &hello);                 /* records the HELLO frame */
 	xlmig_wire_hdr_encode(xlmig_buf_extend(&hello, XLMIG_WIRE_HDR_LEN), &h);
 	memset(xlmig_buf_extend(&hello, XLMIG_MAC_LEN), 0, XLMIG_MAC_LEN);
-	put_seed(dir, "hello-auth", 0, &hello);
+	fuzz_put_seed(dir, "hello-auth", 0, hello.data, hello.len);
 	as_destination(hello.data, hello.len, &welcome, &forged); /* WELCOME, refusal */
-	put_seed(dir, "welcome", 1, &welcome);
+	fuzz_put_seed(dir, "welcome", 1, welcome.data, welcome.len);
 	target_session(&s);
-	ch = mem_chan(NULL, 0, &join);
+	ch = fuzz_mem_chan(NULL, 0, &join);
 	xlmig_hs_join_client(ch, &key, &s, 1, 0);
 	xlmig_chan_free(ch);
-	put_seed(dir, "join", 0, &join);
+	fuzz_put_seed(dir, "join", 0, join.data, join.len);
 	xlmig_buf_free(&hello);
 	xlmig_buf_free(&welcome);
 	xlmig_buf_free(&join);
@@ -152,13 +93,7 @@ static void write_seeds(const char *dir)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *dir = getenv("XLMIG_FUZZ_WRITE_SEEDS");
-
-	xlmig_log_set_level(-1);
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
+	fuzz_init(write_seeds);
 	return 0;
 }
 

@@ -172,14 +172,9 @@ static void remove_state_dir(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *dir = getenv("XLMIG_FUZZ_WRITE_SEEDS");
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 
-	xlmig_log_set_level(-1);
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
+	fuzz_init(write_seeds);
 	snprintf(state_dir, sizeof(state_dir), "%s/xlmig-fuzz-job.XXXXXX", tmp);
 	if (!mkdtemp(state_dir) || xlmig_hv_sim_open(&hv) != XLMIG_OK)
 		abort();

@@ -117,13 +117,7 @@ static void write_seeds(const char *dir)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *dir = getenv("XLMIG_FUZZ_WRITE_SEEDS");
-
-	xlmig_log_set_level(-1);
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
+	fuzz_init(write_seeds);
 	return 0;
 }
 

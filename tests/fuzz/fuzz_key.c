@@ -26,23 +26,13 @@ static void write_seeds(const char *dir)
 		"  00112233 44556677\t8899AABB\r\nCCDDEEFF # end\n",
 		"#\n#\n0123456789abcdef0123456789ABCDEF",
 	};
-	char name[16];
 
-	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(seeds); i++) {
-		snprintf(name, sizeof(name), "key-%zu", i);
-		fuzz_put_seed(dir, name, -1, seeds[i], strlen(seeds[i]));
-	}
+	fuzz_put_text_seeds(dir, "key", seeds, XLMIG_ARRAY_SIZE(seeds));
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *dir = getenv("XLMIG_FUZZ_WRITE_SEEDS");
-
-	xlmig_log_set_level(-1);
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
+	fuzz_init(write_seeds);
 	return 0;
 }
 

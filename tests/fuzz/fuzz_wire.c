@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "stream.h"
 #include "xfer.h"
 
@@ -27,40 +28,6 @@
 
 static struct xlmig_buf prologue;   /* HELLO + AUTH of a keyless source */
 static int devnull = -1;
-
-struct mem {
-	const uint8_t *p;
-	size_t len, off;
-	struct xlmig_buf *record;  /* what the code under test wrote */
-};
-
-static ssize_t mem_read(void *ctx, void *buf, size_t len)
-{
-	struct mem *m = ctx;
-	size_t n = XLMIG_MIN(len, m->len - m->off);
-
-	if (n)
-		memcpy(buf, m->p + m->off, n);
-	m->off += n;
-	return (ssize_t)n;
-}
-
-static ssize_t mem_write(void *ctx, const void *buf, size_t len)
-{
-	struct mem *m = ctx;
-
-	if (m->record && xlmig_buf_append(m->record, buf, len) != XLMIG_OK)
-		return -1;
-	return (ssize_t)len;
-}
-static int mem_pollfd(void *ctx, bool for_write) { return -1; }
-static bool mem_pending(void *ctx) { return true; }
-static void mem_close(void *ctx) { free(ctx); }
-
-static const struct xlmig_chan_ops mem_ops = {
-	.read = mem_read, .write = mem_write, .pollfd = mem_pollfd,
-	.pending = mem_pending, .close = mem_close,
-};
 
 static void parse_payload(const struct xlmig_frame *f)
 {
@@ -109,18 +76,6 @@ static void frame(struct xlmig_buf *out, uint8_t type, uint8_t flags, uint64_t s
 
 static int receive(const uint8_t *data, size_t size);
 
-static void put_seed(const char *dir, const char *name, uint8_t mode, const struct xlmig_buf *b)
-{
-	char path[4096];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fp = fopen(path, "wb");
-	if (!fp || fwrite(&mode, 1, 1, fp) != 1 || fwrite(b->data, 1, b->len, fp) != b->len)
-		abort();
-	fclose(fp);
-}
-
 static void frames_seed(const char *dir)
 {
 	struct xlmig_buf all = { 0 }, pl = { 0 };
@@ -142,7 +97,7 @@ static void frames_seed(const char *dir)
 	xlmig_buf_reset(&pl);
 	xlmig_wire_error_build(&pl, XLMIG_E_AUTH, "refused");
 	frame(&all, XLMIG_FRAME_ERROR, 0, 0, &pl);
-	put_seed(dir, "frames", 0, &all);
+	fuzz_put_seed(dir, "frames", 0, all.data, all.len);
 	xlmig_buf_free(&all);
 	xlmig_buf_free(&pl);
 }
@@ -184,7 +139,7 @@ static void transfer_seed(const char *dir)
 	xlmig_buf_reset(&pl);
 	xlmig_wire_end_build(&pl, digest, 11 + rec.len);
 	frame(&all, XLMIG_FRAME_END, 0, 2, &pl);
-	put_seed(dir, "transfer", 1, &all);
+	fuzz_put_seed(dir, "transfer", 1, all.data, all.len);
 	if (receive(all.data, all.len) != XLMIG_OK) {
 		fprintf(stderr, "the transfer seed is refused: %s\n", xlmig_errmsg());
 		abort();
@@ -200,16 +155,10 @@ static void transfer_seed(const char *dir)
 static void record_prologue(void)
 {
 	struct xlmig_frame_hdr h = { .type = XLMIG_FRAME_AUTH, .len = XLMIG_MAC_LEN };
-	struct mem *m = calloc(1, sizeof(*m));
+	struct xlmig_chan *ch = fuzz_mem_chan(NULL, 0, &prologue);
 	struct xlmig_hs_offer offer;
 	struct xlmig_hs_session s;
-	struct xlmig_chan *ch;
 
-	if (!m)
-		abort();
-	m->record = &prologue;
-	if (xlmig_chan_new(&mem_ops, m, "record", &ch) != XLMIG_OK)
-		abort();
 	xlmig_hs_offer_default(&offer);
 	offer.channels = 1;
 	offer.cache_bytes = CACHE;
@@ -219,33 +168,26 @@ static void record_prologue(void)
 	memset(xlmig_buf_extend(&prologue, XLMIG_MAC_LEN), 0, XLMIG_MAC_LEN);
 }
 
+static void write_seeds(const char *dir)
+{
+	frames_seed(dir);
+	transfer_seed(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *dir = getenv("XLMIG_FUZZ_WRITE_SEEDS");
-
-	xlmig_log_set_level(-1);
+	/* The transfer seed is checked by receiving it, which needs both. */
 	record_prologue();
 	devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (dir) {
-		frames_seed(dir);
-		transfer_seed(dir);
-		exit(0);
-	}
+	fuzz_init(write_seeds);
 	return 0;
 }
 
 static void parse_frames(const uint8_t *data, size_t size)
 {
-	struct mem *m = calloc(1, sizeof(*m));
+	struct xlmig_chan *ch = fuzz_mem_chan(data, size, NULL);
 	struct xlmig_frame f = { 0 };
-	struct xlmig_chan *ch;
 
-	m->p = data;
-	m->len = size;
-	if (xlmig_chan_new(&mem_ops, m, "fuzz", &ch) != XLMIG_OK) {
-		free(m);
-		return;
-	}
 	while (xlmig_wire_recv(ch, XLMIG_WIRE_MAX_PAYLOAD, 0, 0, &f) == XLMIG_OK) {
 		if (f.payload.len != f.hdr.len)
 			abort();

@@ -1,7 +1,8 @@
 /*
- * harness.h - what the fuzz harnesses share: writing seed files, and a
- * peer thread that plays fuzzed bytes into one end of a socketpair while
- * the code under test reads the other end as it would a real peer.
+ * harness.h - what the fuzz harnesses share: writing seed files, the
+ * seed-writing start-up, a channel over a memory buffer, and a peer
+ * thread that plays fuzzed bytes into one end of a socketpair while the
+ * code under test reads the other end as it would a real peer.
  *
  * Header-only: each harness is built as one translation unit.
  */
@@ -12,9 +13,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "chan.h"
 #include "common.h"
 
 /* DIR/NAME holds the mode byte (none if mode < 0), then data. */
@@ -30,6 +33,84 @@ static inline void fuzz_put_seed(const char *dir, const char *name, int mode,
 	if (!fp || (mode >= 0 && fwrite(&m, 1, 1, fp) != 1) ||
 	    (len && fwrite(data, 1, len, fp) != len) || fclose(fp) != 0)
 		abort();
+}
+
+/* DIR/PREFIX-0, DIR/PREFIX-1, ...: one text each, no mode byte. */
+static inline void fuzz_put_text_seeds(const char *dir, const char *prefix,
+				       const char *const *texts, size_t n)
+{
+	char name[64];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s-%zu", prefix, i);
+		fuzz_put_seed(dir, name, -1, texts[i], strlen(texts[i]));
+	}
+}
+
+/* The start-up of a harness that writes its own seeds: logging is quiet
+ * (refusing bad input is the normal case here), and with
+ * XLMIG_FUZZ_WRITE_SEEDS=DIR the seeds go into DIR and the process ends
+ * there instead of fuzzing. */
+static inline void fuzz_init(void (*write_seeds)(const char *dir))
+{
+	const char *dir = getenv("XLMIG_FUZZ_WRITE_SEEDS");
+
+	xlmig_log_set_level(-1);
+	if (dir) {
+		write_seeds(dir);
+		exit(0);
+	}
+}
+
+/* A channel that reads the given bytes (then end of input) and never
+ * blocks; what is written to it is appended to *record if record is not
+ * NULL, else dropped. */
+struct fuzz_mem {
+	const uint8_t *p;
+	size_t len, off;
+	struct xlmig_buf *record;
+};
+
+static inline ssize_t fuzz_mem_read(void *ctx, void *buf, size_t len)
+{
+	struct fuzz_mem *m = ctx;
+	size_t n = XLMIG_MIN(len, m->len - m->off);
+
+	if (n)
+		memcpy(buf, m->p + m->off, n);
+	m->off += n;
+	return (ssize_t)n;
+}
+
+static inline ssize_t fuzz_mem_write(void *ctx, const void *buf, size_t len)
+{
+	struct fuzz_mem *m = ctx;
+
+	if (m->record && xlmig_buf_append(m->record, buf, len) != XLMIG_OK)
+		return -1;
+	return (ssize_t)len;
+}
+
+static inline int fuzz_mem_pollfd(void *ctx, bool for_write) { return -1; }
+static inline bool fuzz_mem_pending(void *ctx) { return true; }
+static inline void fuzz_mem_close(void *ctx) { free(ctx); }
+
+static inline struct xlmig_chan *fuzz_mem_chan(const uint8_t *data, size_t size,
+					       struct xlmig_buf *record)
+{
+	static const struct xlmig_chan_ops ops = {
+		.read = fuzz_mem_read, .write = fuzz_mem_write, .pollfd = fuzz_mem_pollfd,
+		.pending = fuzz_mem_pending, .close = fuzz_mem_close,
+	};
+	struct fuzz_mem *m = calloc(1, sizeof(*m));
+	struct xlmig_chan *ch = NULL;
+
+	if (!m)
+		abort();
+	*m = (struct fuzz_mem){ .p = data, .len = size, .record = record };
+	if (xlmig_chan_new(&ops, m, "fuzz", &ch) != XLMIG_OK)
+		abort();
+	return ch;
 }
 
 /* The peer: writes its bytes, shuts down its sending side (so the reader
