@@ -1,5 +1,5 @@
 # xenlab-boot: local
-# xenlab-core: no
+# xenlab-core: yes
 # xenlab-timeout: 180
 # xenlab-about: xlmig migrate through xlmigd (xen backend) to localhost, guest idle
 . /lab/lib.sh
