@@ -18,7 +18,7 @@ struct ctrl_msg {
 };
 
 struct xlmig_conn {
-	struct xlmig_hs_session sess;
+	struct xlmig_handshake_session sess;
 	struct xlmig_conn_opts opts;
 	struct xlmig_key key;
 	bool keyed;
@@ -40,7 +40,7 @@ struct xlmig_conn {
 
 struct xlmig_incoming {
 	struct xlmig_chan *ch;
-	struct xlmig_hs_first first;
+	struct xlmig_handshake_first first;
 	char peer[80];
 };
 
@@ -59,9 +59,9 @@ void xlmig_conn_opts_default(struct xlmig_conn_opts *o)
 }
 
 static void offer_from_opts(const struct xlmig_conn_opts *o, bool server,
-			    struct xlmig_hs_offer *offer)
+			    struct xlmig_handshake_offer *offer)
 {
-	xlmig_hs_offer_default(offer);
+	xlmig_handshake_offer_default(offer);
 	offer->min_version = o->min_version;
 	offer->max_version = o->max_version;
 	offer->channels = XLMIG_MIN(XLMIG_MAX(server ? o->max_channels : o->channels, 1u),
@@ -169,7 +169,7 @@ int xlmig_conn_connect(const char *host, const char *port, const struct xlmig_co
 		       const struct xlmig_key *key, struct xlmig_conn **out)
 {
 	struct xlmig_conn *c = NULL;
-	struct xlmig_hs_offer offer;
+	struct xlmig_handshake_offer offer;
 	struct xlmig_chan *ch = NULL;
 	const struct xlmig_key *k = NULL;
 	int rc;
@@ -182,7 +182,7 @@ int xlmig_conn_connect(const char *host, const char *port, const struct xlmig_co
 	offer_from_opts(o, false, &offer);
 	rc = dial_channel(host, port, o, 0, &ch);
 	if (rc == XLMIG_OK)
-		rc = xlmig_hs_client(ch, k, &offer, o->timeout_ms, &c->sess);
+		rc = xlmig_handshake_client(ch, k, &offer, o->timeout_ms, &c->sess);
 	if (rc != XLMIG_OK)
 		goto out;
 	attach(c, 0, ch);
@@ -190,7 +190,7 @@ int xlmig_conn_connect(const char *host, const char *port, const struct xlmig_co
 	for (unsigned i = 1; i < c->sess.channels && rc == XLMIG_OK; i++) {
 		rc = dial_channel(host, port, o, i, &ch);
 		if (rc == XLMIG_OK)
-			rc = xlmig_hs_join_client(ch, k, &c->sess, i, o->timeout_ms);
+			rc = xlmig_handshake_join_client(ch, k, &c->sess, i, o->timeout_ms);
 		if (rc == XLMIG_OK) {
 			attach(c, i, ch);
 			ch = NULL;
@@ -210,8 +210,8 @@ int xlmig_conn_over_fds(int rfd, int wfd, bool server, const struct xlmig_conn_o
 			const struct xlmig_key *key, struct xlmig_conn **out)
 {
 	struct xlmig_conn_opts one = *o;
-	struct xlmig_hs_offer offer;
-	struct xlmig_hs_first first = { 0 };
+	struct xlmig_handshake_offer offer;
+	struct xlmig_handshake_first first = { 0 };
 	struct xlmig_conn *c = NULL;
 	struct xlmig_chan *ch = NULL;
 	const struct xlmig_key *k = NULL;
@@ -232,11 +232,11 @@ int xlmig_conn_over_fds(int rfd, int wfd, bool server, const struct xlmig_conn_o
 		goto out;
 	offer_from_opts(&one, server, &offer);
 	if (server) {
-		rc = xlmig_hs_read_first(ch, one.timeout_ms, &first);
+		rc = xlmig_handshake_read_first(ch, one.timeout_ms, &first);
 		if (rc == XLMIG_OK)
-			rc = xlmig_hs_server(ch, k, &offer, &first, one.timeout_ms, &c->sess);
+			rc = xlmig_handshake_server(ch, k, &offer, &first, one.timeout_ms, &c->sess);
 	} else {
-		rc = xlmig_hs_client(ch, k, &offer, one.timeout_ms, &c->sess);
+		rc = xlmig_handshake_client(ch, k, &offer, one.timeout_ms, &c->sess);
 	}
 	if (rc == XLMIG_OK) {
 		attach(c, 0, ch);
@@ -270,7 +270,7 @@ int xlmig_incoming_read(int fd, const char *peer, int timeout_ms, struct xlmig_i
 		free(in);
 		return rc;
 	}
-	rc = xlmig_hs_read_first(in->ch, timeout_ms, &in->first);
+	rc = xlmig_handshake_read_first(in->ch, timeout_ms, &in->first);
 	if (rc != XLMIG_OK) {
 		xlmig_incoming_free(in);
 		return rc;
@@ -298,7 +298,7 @@ int xlmig_conn_accept(struct xlmig_incoming *in, const struct xlmig_conn_opts *o
 		      const struct xlmig_key *key, struct xlmig_conn **out)
 {
 	struct xlmig_conn *c = NULL;
-	struct xlmig_hs_offer limits;
+	struct xlmig_handshake_offer limits;
 	const struct xlmig_key *k = NULL;
 	int rc;
 
@@ -307,7 +307,7 @@ int xlmig_conn_accept(struct xlmig_incoming *in, const struct xlmig_conn_opts *o
 		rc = conn_new(o, k, true, in->peer, &c);
 	if (rc == XLMIG_OK) {
 		offer_from_opts(o, true, &limits);
-		rc = xlmig_hs_server(in->ch, k, &limits, &in->first, o->timeout_ms, &c->sess);
+		rc = xlmig_handshake_server(in->ch, k, &limits, &in->first, o->timeout_ms, &c->sess);
 	}
 	if (rc == XLMIG_OK) {
 		attach(c, 0, in->ch);
@@ -352,7 +352,7 @@ int xlmig_conn_join(struct xlmig_conn *c, struct xlmig_incoming *in)
 		xlmig_wire_send_failure(in->ch, rc, xlmig_errmsg(), c->opts.timeout_ms);
 		goto out;
 	}
-	rc = xlmig_hs_join_server(in->ch, conn_key(c), &c->sess, &in->first, c->opts.timeout_ms);
+	rc = xlmig_handshake_join_server(in->ch, conn_key(c), &c->sess, &in->first, c->opts.timeout_ms);
 	if (rc != XLMIG_OK) {
 		release_slot(c, index);
 		xlmig_fail_prefix(rc, "%s", in->peer);
@@ -432,7 +432,10 @@ int xlmig_conn_listen_accept(int listen_fd, const struct xlmig_conn_opts *o,
 
 /* ---- both ---- */
 
-const struct xlmig_hs_session *xlmig_conn_session(const struct xlmig_conn *c) { return &c->sess; }
+const struct xlmig_handshake_session *xlmig_conn_session(const struct xlmig_conn *c)
+{
+	return &c->sess;
+}
 const struct xlmig_conn_opts *xlmig_conn_opts(const struct xlmig_conn *c) { return &c->opts; }
 unsigned xlmig_conn_channels(const struct xlmig_conn *c) { return c->sess.channels; }
 bool xlmig_conn_is_server(const struct xlmig_conn *c) { return c->server; }

@@ -89,7 +89,7 @@ int xlmig_conn_listen_accept(int listen_fd, const struct xlmig_conn_opts *o,
 /* ---- both ---- */
 
 void xlmig_conn_close(struct xlmig_conn *c);
-const struct xlmig_hs_session *xlmig_conn_session(const struct xlmig_conn *c);
+const struct xlmig_handshake_session *xlmig_conn_session(const struct xlmig_conn *c);
 const struct xlmig_conn_opts *xlmig_conn_opts(const struct xlmig_conn *c);
 unsigned xlmig_conn_channels(const struct xlmig_conn *c);
 bool xlmig_conn_is_server(const struct xlmig_conn *c);

@@ -29,9 +29,9 @@
 #define LABEL_JOIN   "xlmig-1 join"
 #define LABEL_JOINED "xlmig-1 joined"
 
-void xlmig_hs_offer_default(struct xlmig_hs_offer *o)
+void xlmig_handshake_offer_default(struct xlmig_handshake_offer *o)
 {
-	*o = (struct xlmig_hs_offer){
+	*o = (struct xlmig_handshake_offer){
 		.min_version = XLMIG_PROTO_MIN,
 		.max_version = XLMIG_PROTO_MAX,
 		.features = XLMIG_FEAT_ALL,
@@ -43,10 +43,10 @@ void xlmig_hs_offer_default(struct xlmig_hs_offer *o)
 
 /* ---- messages ---- */
 
-static void build_hello(const struct xlmig_hs_offer *o, bool auth,
-			const uint8_t nonce[XLMIG_NONCE_LEN], uint8_t out[XLMIG_HS_HELLO_LEN])
+static void build_hello(const struct xlmig_handshake_offer *o, bool auth,
+			const uint8_t nonce[XLMIG_NONCE_LEN], uint8_t out[XLMIG_HANDSHAKE_HELLO_LEN])
 {
-	memset(out, 0, XLMIG_HS_HELLO_LEN);
+	memset(out, 0, XLMIG_HANDSHAKE_HELLO_LEN);
 	memcpy(out, HELLO_MAGIC, 8);
 	xlmig_put_le16(out + 8, HELLO_FORMAT);
 	xlmig_put_le16(out + 10, o->min_version);
@@ -59,10 +59,10 @@ static void build_hello(const struct xlmig_hs_offer *o, bool auth,
 	memcpy(out + 40, nonce, XLMIG_NONCE_LEN);
 }
 
-int xlmig_hs_parse_hello(const uint8_t *p, size_t len, struct xlmig_hs_offer *o,
+int xlmig_handshake_parse_hello(const uint8_t *p, size_t len, struct xlmig_handshake_offer *o,
 			 bool *auth, const uint8_t **nonce)
 {
-	if (len < XLMIG_HS_HELLO_LEN || memcmp(p, HELLO_MAGIC, 8) != 0 ||
+	if (len < XLMIG_HANDSHAKE_HELLO_LEN || memcmp(p, HELLO_MAGIC, 8) != 0 ||
 	    xlmig_get_le16(p + 8) < HELLO_FORMAT)
 		return xlmig_fail(XLMIG_E_FORMAT, "malformed HELLO (%zu bytes): not an xlmig source?",
 				  len);
@@ -85,10 +85,11 @@ int xlmig_hs_parse_hello(const uint8_t *p, size_t len, struct xlmig_hs_offer *o,
 	return XLMIG_OK;
 }
 
-static void build_welcome(const struct xlmig_hs_session *s, const struct xlmig_hs_offer *limits,
-			  const uint8_t nonce[XLMIG_NONCE_LEN], uint8_t out[XLMIG_HS_WELCOME_LEN])
+static void build_welcome(const struct xlmig_handshake_session *s,
+			  const struct xlmig_handshake_offer *limits,
+			  const uint8_t nonce[XLMIG_NONCE_LEN], uint8_t out[XLMIG_HANDSHAKE_WELCOME_LEN])
 {
-	memset(out, 0, XLMIG_HS_WELCOME_LEN);
+	memset(out, 0, XLMIG_HANDSHAKE_WELCOME_LEN);
 	xlmig_put_le16(out, s->version);
 	xlmig_put_le16(out + 2, limits->min_version);
 	xlmig_put_le16(out + 4, limits->max_version);
@@ -101,12 +102,13 @@ static void build_welcome(const struct xlmig_hs_session *s, const struct xlmig_h
 	memcpy(out + 48, nonce, XLMIG_NONCE_LEN);
 }
 
-int xlmig_hs_parse_welcome(const uint8_t *p, size_t len, const struct xlmig_hs_offer *asked,
-			   bool auth, struct xlmig_hs_session *s)
+int xlmig_handshake_parse_welcome(const uint8_t *p, size_t len,
+				  const struct xlmig_handshake_offer *asked,
+			   bool auth, struct xlmig_handshake_session *s)
 {
-	if (len != XLMIG_HS_WELCOME_LEN)
+	if (len != XLMIG_HANDSHAKE_WELCOME_LEN)
 		return xlmig_fail(XLMIG_E_FORMAT, "WELCOME of %zu bytes (expected %u)", len,
-				  XLMIG_HS_WELCOME_LEN);
+				  XLMIG_HANDSHAKE_WELCOME_LEN);
 	s->version = xlmig_get_le16(p);
 	s->authenticated = (xlmig_get_le16(p + 6) & FLAG_AUTH) != 0;
 	s->features = xlmig_get_le32(p + 8);
@@ -142,7 +144,7 @@ static int transcript_hash(const uint8_t *hello, size_t hello_len, const uint8_t
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
 		  EVP_DigestUpdate(md, hello, hello_len) == 1 &&
-		  EVP_DigestUpdate(md, welcome, XLMIG_HS_WELCOME_LEN) == 1 &&
+		  EVP_DigestUpdate(md, welcome, XLMIG_HANDSHAKE_WELCOME_LEN) == 1 &&
 		  EVP_DigestFinal_ex(md, out, NULL) == 1;
 
 	EVP_MD_CTX_free(md);
@@ -156,7 +158,7 @@ static int session_proof(const struct xlmig_key *key, const char *label,
 			 uint8_t out[XLMIG_MAC_LEN])
 {
 	struct xlmig_bytes parts[] = {
-		{ hello, hello_len }, { welcome, XLMIG_HS_WELCOME_LEN },
+		{ hello, hello_len }, { welcome, XLMIG_HANDSHAKE_WELCOME_LEN },
 	};
 
 	if (!key) {
@@ -167,7 +169,7 @@ static int session_proof(const struct xlmig_key *key, const char *label,
 }
 
 static int join_proof(const struct xlmig_key *key, const char *label,
-		      const struct xlmig_hs_session *s, uint32_t index,
+		      const struct xlmig_handshake_session *s, uint32_t index,
 		      const uint8_t nonce[XLMIG_NONCE_LEN], uint8_t out[XLMIG_MAC_LEN])
 {
 	uint8_t idx[4];
@@ -219,11 +221,11 @@ static int refuse(struct xlmig_chan *ch, int code, int timeout_ms)
 
 /* ---- first connection ---- */
 
-int xlmig_hs_client(struct xlmig_chan *ch, const struct xlmig_key *key,
-		    const struct xlmig_hs_offer *offer, int timeout_ms,
-		    struct xlmig_hs_session *out)
+int xlmig_handshake_client(struct xlmig_chan *ch, const struct xlmig_key *key,
+		    const struct xlmig_handshake_offer *offer, int timeout_ms,
+		    struct xlmig_handshake_session *out)
 {
-	uint8_t hello[XLMIG_HS_HELLO_LEN], nonce[XLMIG_NONCE_LEN];
+	uint8_t hello[XLMIG_HANDSHAKE_HELLO_LEN], nonce[XLMIG_NONCE_LEN];
 	uint8_t mine[XLMIG_MAC_LEN], theirs[XLMIG_MAC_LEN];
 	struct xlmig_frame f = { 0 };
 	const uint8_t *welcome;
@@ -239,7 +241,7 @@ int xlmig_hs_client(struct xlmig_chan *ch, const struct xlmig_key *key,
 	if (rc != XLMIG_OK)
 		goto out;
 	welcome = f.payload.data;
-	rc = xlmig_hs_parse_welcome(welcome, f.payload.len, offer, key != NULL, out);
+	rc = xlmig_handshake_parse_welcome(welcome, f.payload.len, offer, key != NULL, out);
 	if (rc == XLMIG_OK)
 		rc = transcript_hash(hello, sizeof(hello), welcome, out->transcript);
 	if (rc == XLMIG_OK)
@@ -264,9 +266,9 @@ out:
 }
 
 /* Fill s with what the server grants, or fail with the reason. */
-static int negotiate(const struct xlmig_hs_offer *c, bool client_auth,
-		     const struct xlmig_hs_offer *limits, const struct xlmig_key *key,
-		     struct xlmig_hs_session *s)
+static int negotiate(const struct xlmig_handshake_offer *c, bool client_auth,
+		     const struct xlmig_handshake_offer *limits, const struct xlmig_key *key,
+		     struct xlmig_handshake_session *s)
 {
 	uint16_t lo = XLMIG_MAX(c->min_version, limits->min_version);
 	uint16_t hi = XLMIG_MIN(c->max_version, limits->max_version);
@@ -294,13 +296,13 @@ static int negotiate(const struct xlmig_hs_offer *c, bool client_auth,
 	return xlmig_random(s->id, sizeof(s->id));
 }
 
-int xlmig_hs_server(struct xlmig_chan *ch, const struct xlmig_key *key,
-		    const struct xlmig_hs_offer *limits, const struct xlmig_hs_first *first,
-		    int timeout_ms, struct xlmig_hs_session *out)
+int xlmig_handshake_server(struct xlmig_chan *ch, const struct xlmig_key *key,
+		    const struct xlmig_handshake_offer *limits, const struct xlmig_handshake_first *first,
+		    int timeout_ms, struct xlmig_handshake_session *out)
 {
-	uint8_t welcome[XLMIG_HS_WELCOME_LEN], nonce[XLMIG_NONCE_LEN];
+	uint8_t welcome[XLMIG_HANDSHAKE_WELCOME_LEN], nonce[XLMIG_NONCE_LEN];
 	uint8_t mine[XLMIG_MAC_LEN], theirs[XLMIG_MAC_LEN];
-	struct xlmig_hs_offer c;
+	struct xlmig_handshake_offer c;
 	struct xlmig_frame f = { 0 };
 	const uint8_t *client_nonce;
 	bool client_auth;
@@ -308,7 +310,7 @@ int xlmig_hs_server(struct xlmig_chan *ch, const struct xlmig_key *key,
 
 	if (first->is_join)
 		return xlmig_fail(XLMIG_E_INVAL, "a JOIN does not start a session");
-	rc = xlmig_hs_parse_hello(first->msg, first->len, &c, &client_auth, &client_nonce);
+	rc = xlmig_handshake_parse_hello(first->msg, first->len, &c, &client_auth, &client_nonce);
 	if (rc == XLMIG_OK)
 		rc = negotiate(&c, client_auth, limits, key, out);
 	if (rc == XLMIG_OK)
@@ -344,7 +346,8 @@ out:
 
 /* ---- joins ---- */
 
-int xlmig_hs_read_first(struct xlmig_chan *ch, int timeout_ms, struct xlmig_hs_first *first)
+int xlmig_handshake_read_first(struct xlmig_chan *ch, int timeout_ms,
+			       struct xlmig_handshake_first *first)
 {
 	struct xlmig_frame f = { 0 };
 	int rc = xlmig_wire_recv(ch, XLMIG_WIRE_MAX_HANDSHAKE, timeout_ms, timeout_ms, &f);
@@ -360,9 +363,9 @@ int xlmig_hs_read_first(struct xlmig_chan *ch, int timeout_ms, struct xlmig_hs_f
 	first->len = f.payload.len;
 	memcpy(first->msg, f.payload.data, f.payload.len);
 	if (first->is_join) {
-		if (f.payload.len != XLMIG_HS_JOIN_LEN) {
+		if (f.payload.len != XLMIG_HANDSHAKE_JOIN_LEN) {
 			rc = xlmig_fail(XLMIG_E_FORMAT, "JOIN of %zu bytes (expected %u)",
-					f.payload.len, XLMIG_HS_JOIN_LEN);
+					f.payload.len, XLMIG_HANDSHAKE_JOIN_LEN);
 			goto out;
 		}
 		memcpy(first->id, first->msg, XLMIG_SESSION_ID_LEN);
@@ -375,10 +378,10 @@ out:
 	return rc;
 }
 
-int xlmig_hs_join_client(struct xlmig_chan *ch, const struct xlmig_key *key,
-			 const struct xlmig_hs_session *s, uint32_t index, int timeout_ms)
+int xlmig_handshake_join_client(struct xlmig_chan *ch, const struct xlmig_key *key,
+			 const struct xlmig_handshake_session *s, uint32_t index, int timeout_ms)
 {
-	uint8_t join[XLMIG_HS_JOIN_LEN] = { 0 }, want[XLMIG_MAC_LEN];
+	uint8_t join[XLMIG_HANDSHAKE_JOIN_LEN] = { 0 }, want[XLMIG_MAC_LEN];
 	uint8_t *nonce = join + XLMIG_SESSION_ID_LEN + 8;
 	struct xlmig_frame f = { 0 };
 	int rc;
@@ -402,15 +405,15 @@ int xlmig_hs_join_client(struct xlmig_chan *ch, const struct xlmig_key *key,
 	return rc;
 }
 
-int xlmig_hs_join_server(struct xlmig_chan *ch, const struct xlmig_key *key,
-			 const struct xlmig_hs_session *s, const struct xlmig_hs_first *first,
+int xlmig_handshake_join_server(struct xlmig_chan *ch, const struct xlmig_key *key,
+			 const struct xlmig_handshake_session *s, const struct xlmig_handshake_first *first,
 			 int timeout_ms)
 {
 	const uint8_t *nonce = first->msg + XLMIG_SESSION_ID_LEN + 8;
 	uint8_t want[XLMIG_MAC_LEN], mine[XLMIG_MAC_LEN];
 	int rc = XLMIG_OK;
 
-	if (!first->is_join || first->len != XLMIG_HS_JOIN_LEN)
+	if (!first->is_join || first->len != XLMIG_HANDSHAKE_JOIN_LEN)
 		return xlmig_fail(XLMIG_E_INVAL, "not a JOIN");
 	if (!xlmig_auth_equal(first->id, s->id, XLMIG_SESSION_ID_LEN) ||
 	    first->index == 0 || first->index >= s->channels)

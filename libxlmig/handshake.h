@@ -30,7 +30,7 @@
  *
  * where T is the SHA-256 of the first connection's HELLO and WELCOME, so a
  * JOIN is only good for its own session.  The server reads the first frame
- * of every accepted connection (xlmig_hs_read_first) and tells a new
+ * of every accepted connection (xlmig_handshake_read_first) and tells a new
  * session from a JOIN; the caller finds the session by its id.
  *
  * Without a key ("insecure", only for transports that authenticate
@@ -59,12 +59,12 @@ enum {
 
 #define XLMIG_MAX_CHANNELS    16u
 #define XLMIG_SESSION_ID_LEN  16u
-#define XLMIG_HS_HELLO_LEN    72u
-#define XLMIG_HS_WELCOME_LEN  80u
-#define XLMIG_HS_JOIN_LEN     88u
+#define XLMIG_HANDSHAKE_HELLO_LEN    72u
+#define XLMIG_HANDSHAKE_WELCOME_LEN  80u
+#define XLMIG_HANDSHAKE_JOIN_LEN     88u
 
 /* What a client asks for, or the most a server allows. */
-struct xlmig_hs_offer {
+struct xlmig_handshake_offer {
 	uint16_t min_version, max_version;
 	uint32_t features;
 	uint32_t channels;
@@ -73,10 +73,10 @@ struct xlmig_hs_offer {
 };
 /* This build's versions, every feature, 4 channels, the codec's default
  * cache, XLMIG_WIRE_MAX_PAYLOAD. */
-void xlmig_hs_offer_default(struct xlmig_hs_offer *o);
+void xlmig_handshake_offer_default(struct xlmig_handshake_offer *o);
 
 /* What both ends agreed. */
-struct xlmig_hs_session {
+struct xlmig_handshake_session {
 	uint16_t version;
 	uint32_t features;
 	uint32_t channels;
@@ -88,7 +88,7 @@ struct xlmig_hs_session {
 };
 
 /* The first message on an accepted connection. */
-struct xlmig_hs_first {
+struct xlmig_handshake_first {
 	bool is_join;
 	uint8_t msg[XLMIG_WIRE_MAX_HANDSHAKE];
 	size_t len;
@@ -97,28 +97,30 @@ struct xlmig_hs_first {
 	uint32_t index;
 };
 
-int xlmig_hs_read_first(struct xlmig_chan *ch, int timeout_ms, struct xlmig_hs_first *first);
+int xlmig_handshake_read_first(struct xlmig_chan *ch, int timeout_ms,
+			       struct xlmig_handshake_first *first);
 
 /* key NULL = insecure. */
-int xlmig_hs_client(struct xlmig_chan *ch, const struct xlmig_key *key,
-		    const struct xlmig_hs_offer *offer, int timeout_ms,
-		    struct xlmig_hs_session *out);
-int xlmig_hs_server(struct xlmig_chan *ch, const struct xlmig_key *key,
-		    const struct xlmig_hs_offer *limits, const struct xlmig_hs_first *first,
-		    int timeout_ms, struct xlmig_hs_session *out);
+int xlmig_handshake_client(struct xlmig_chan *ch, const struct xlmig_key *key,
+		    const struct xlmig_handshake_offer *offer, int timeout_ms,
+		    struct xlmig_handshake_session *out);
+int xlmig_handshake_server(struct xlmig_chan *ch, const struct xlmig_key *key,
+		    const struct xlmig_handshake_offer *limits, const struct xlmig_handshake_first *first,
+		    int timeout_ms, struct xlmig_handshake_session *out);
 
-int xlmig_hs_join_client(struct xlmig_chan *ch, const struct xlmig_key *key,
-			 const struct xlmig_hs_session *s, uint32_t index, int timeout_ms);
+int xlmig_handshake_join_client(struct xlmig_chan *ch, const struct xlmig_key *key,
+			 const struct xlmig_handshake_session *s, uint32_t index, int timeout_ms);
 /* Check a JOIN against session s (id, index range, proof) and answer it
  * (JOINED, or ERROR).  Whether the index is still free is the caller's. */
-int xlmig_hs_join_server(struct xlmig_chan *ch, const struct xlmig_key *key,
-			 const struct xlmig_hs_session *s, const struct xlmig_hs_first *first,
+int xlmig_handshake_join_server(struct xlmig_chan *ch, const struct xlmig_key *key,
+			 const struct xlmig_handshake_session *s, const struct xlmig_handshake_first *first,
 			 int timeout_ms);
 
 /* Parsers, exposed for the fuzzers: each checks a message completely. */
-int xlmig_hs_parse_hello(const uint8_t *p, size_t len, struct xlmig_hs_offer *o,
+int xlmig_handshake_parse_hello(const uint8_t *p, size_t len, struct xlmig_handshake_offer *o,
 			 bool *auth, const uint8_t **nonce);
-int xlmig_hs_parse_welcome(const uint8_t *p, size_t len, const struct xlmig_hs_offer *asked,
-			   bool auth, struct xlmig_hs_session *s);
+int xlmig_handshake_parse_welcome(const uint8_t *p, size_t len,
+				  const struct xlmig_handshake_offer *asked,
+			   bool auth, struct xlmig_handshake_session *s);
 
 #endif

@@ -102,7 +102,7 @@ static int digest_end(EVP_MD_CTX *md, uint8_t out[32])
 
 static struct xlmig_codec *codec_for(const struct xlmig_conn *c, int level)
 {
-	const struct xlmig_hs_session *s = xlmig_conn_session(c);
+	const struct xlmig_handshake_session *s = xlmig_conn_session(c);
 	struct xlmig_codec_opts co = {
 		.zstd_level = level,
 		.cache_bytes = s->cache_bytes,
@@ -325,7 +325,7 @@ static void *watcher_main(void *arg)
 {
 	struct sender *s = arg;
 	struct xlmig_chan *ch = xlmig_conn_chan(s->c, 0);
-	const struct xlmig_hs_session *sess = xlmig_conn_session(s->c);
+	const struct xlmig_handshake_session *sess = xlmig_conn_session(s->c);
 	int io_ms = xlmig_conn_opts(s->c)->io_timeout_ms;
 	struct xlmig_frame f = { 0 };
 	int rc = XLMIG_OK;
@@ -850,7 +850,7 @@ static int hold(struct receiver *r, struct reader *rd, struct held *h)
 
 static int read_one(struct receiver *r, struct reader *rd, struct xlmig_chan *ch)
 {
-	const struct xlmig_hs_session *sess = xlmig_conn_session(r->c);
+	const struct xlmig_handshake_session *sess = xlmig_conn_session(r->c);
 	int io_ms = xlmig_conn_opts(r->c)->io_timeout_ms;
 	struct held *h = calloc(1, sizeof(*h));
 	int rc;

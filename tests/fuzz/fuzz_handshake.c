@@ -20,7 +20,7 @@
 static const struct xlmig_key key = { .len = 16, .bytes = "fuzzing-key-0123" };
 
 /* The session a fuzzed JOIN aims at. */
-static void target_session(struct xlmig_hs_session *s)
+static void target_session(struct xlmig_handshake_session *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->version = XLMIG_PROTO_MIN;
@@ -37,17 +37,17 @@ static int as_destination(const uint8_t *data, size_t size, struct xlmig_buf *re
 			  bool *forged)
 {
 	struct xlmig_chan *ch = fuzz_mem_chan(data, size, record);
-	struct xlmig_hs_offer limits;
-	struct xlmig_hs_session s;
-	struct xlmig_hs_first first;
-	int rc = xlmig_hs_read_first(ch, 0, &first);
+	struct xlmig_handshake_offer limits;
+	struct xlmig_handshake_session s;
+	struct xlmig_handshake_first first;
+	int rc = xlmig_handshake_read_first(ch, 0, &first);
 
-	xlmig_hs_offer_default(&limits);
+	xlmig_handshake_offer_default(&limits);
 	if (rc == XLMIG_OK && first.is_join) {
 		target_session(&s);
-		rc = xlmig_hs_join_server(ch, &key, &s, &first, 0);
+		rc = xlmig_handshake_join_server(ch, &key, &s, &first, 0);
 	} else if (rc == XLMIG_OK) {
-		rc = xlmig_hs_server(ch, &key, &limits, &first, 0, &s);
+		rc = xlmig_handshake_server(ch, &key, &limits, &first, 0, &s);
 		*forged = rc == XLMIG_OK;
 	}
 	xlmig_chan_free(ch);
@@ -57,12 +57,12 @@ static int as_destination(const uint8_t *data, size_t size, struct xlmig_buf *re
 static int as_source(const uint8_t *data, size_t size, struct xlmig_buf *record)
 {
 	struct xlmig_chan *ch = fuzz_mem_chan(data, size, record);
-	struct xlmig_hs_offer offer;
-	struct xlmig_hs_session s;
+	struct xlmig_handshake_offer offer;
+	struct xlmig_handshake_session s;
 	int rc;
 
-	xlmig_hs_offer_default(&offer);
-	rc = xlmig_hs_client(ch, &key, &offer, 0, &s);
+	xlmig_handshake_offer_default(&offer);
+	rc = xlmig_handshake_client(ch, &key, &offer, 0, &s);
 	xlmig_chan_free(ch);
 	return rc;
 }
@@ -71,7 +71,7 @@ static void write_seeds(const char *dir)
 {
 	struct xlmig_buf hello = { 0 }, welcome = { 0 }, join = { 0 };
 	struct xlmig_frame_hdr h = { .type = XLMIG_FRAME_AUTH, .len = XLMIG_MAC_LEN };
-	struct xlmig_hs_session s;
+	struct xlmig_handshake_session s;
 	struct xlmig_chan *ch;
 	bool forged;
 
@@ -83,7 +83,7 @@ static void write_seeds(const char *dir)
 	fuzz_put_seed(dir, "welcome", 1, welcome.data, welcome.len);
 	target_session(&s);
 	ch = fuzz_mem_chan(NULL, 0, &join);
-	xlmig_hs_join_client(ch, &key, &s, 1, 0);
+	xlmig_handshake_join_client(ch, &key, &s, 1, 0);
 	xlmig_chan_free(ch);
 	fuzz_put_seed(dir, "join", 0, join.data, join.len);
 	xlmig_buf_free(&hello);
@@ -99,17 +99,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct xlmig_hs_offer o;
-	struct xlmig_hs_session s;
+	struct xlmig_handshake_offer o;
+	struct xlmig_handshake_session s;
 	const uint8_t *nonce;
 	bool auth, forged = false;
 
 	if (size < 1)
 		return 0;
 	/* The message parsers on the raw bytes too. */
-	xlmig_hs_offer_default(&o);
-	xlmig_hs_parse_welcome(data + 1, size - 1, &o, true, &s);
-	xlmig_hs_parse_hello(data + 1, size - 1, &o, &auth, &nonce);
+	xlmig_handshake_offer_default(&o);
+	xlmig_handshake_parse_welcome(data + 1, size - 1, &o, true, &s);
+	xlmig_handshake_parse_hello(data + 1, size - 1, &o, &auth, &nonce);
 	if (data[0] & 1)
 		forged = as_source(data + 1, size - 1, NULL) == XLMIG_OK;
 	else

@@ -112,16 +112,16 @@ static void ctrl(struct xlmig_buf *out, uint32_t type, const char *json)
 static void prologue(struct xlmig_buf *out)
 {
 	static const uint8_t mac[XLMIG_MAC_LEN];
-	struct xlmig_hs_offer offer;
-	struct xlmig_hs_session s;
+	struct xlmig_handshake_offer offer;
+	struct xlmig_handshake_session s;
 	struct xlmig_chan *ch;
 	int nothing = open("/dev/null", O_RDONLY | O_CLOEXEC), p[2];
 
 	if (nothing < 0 || pipe2(p, O_CLOEXEC) || xlmig_chan_from_fds(nothing, p[1], "seed", &ch))
 		abort();
-	xlmig_hs_offer_default(&offer);
+	xlmig_handshake_offer_default(&offer);
 	offer.channels = 1;
-	xlmig_hs_client(ch, NULL, &offer, 0, &s);
+	xlmig_handshake_client(ch, NULL, &offer, 0, &s);
 	xlmig_chan_free(ch);
 	if (xlmig_read_all(p[0], 1u << 20, out) != XLMIG_OK)
 		abort();

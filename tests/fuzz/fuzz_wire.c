@@ -156,13 +156,13 @@ static void record_prologue(void)
 {
 	struct xlmig_frame_hdr h = { .type = XLMIG_FRAME_AUTH, .len = XLMIG_MAC_LEN };
 	struct xlmig_chan *ch = fuzz_mem_chan(NULL, 0, &prologue);
-	struct xlmig_hs_offer offer;
-	struct xlmig_hs_session s;
+	struct xlmig_handshake_offer offer;
+	struct xlmig_handshake_session s;
 
-	xlmig_hs_offer_default(&offer);
+	xlmig_handshake_offer_default(&offer);
 	offer.channels = 1;
 	offer.cache_bytes = CACHE;
-	xlmig_hs_client(ch, NULL, &offer, 0, &s);  /* fails at the missing WELCOME */
+	xlmig_handshake_client(ch, NULL, &offer, 0, &s);  /* fails at the missing WELCOME */
 	xlmig_chan_free(ch);
 	xlmig_wire_hdr_encode(xlmig_buf_extend(&prologue, XLMIG_WIRE_HDR_LEN), &h);
 	memset(xlmig_buf_extend(&prologue, XLMIG_MAC_LEN), 0, XLMIG_MAC_LEN);

@@ -18,8 +18,8 @@ static const struct xlmig_key key_b = { .len = 16, .bytes = "0123456789abcdeF" }
 struct server {
 	struct xlmig_chan *ch;
 	const struct xlmig_key *key;
-	struct xlmig_hs_offer limits;
-	struct xlmig_hs_session sess;
+	struct xlmig_handshake_offer limits;
+	struct xlmig_handshake_session sess;
 	int rc;
 	char msg[512];
 	pthread_t thread;
@@ -28,11 +28,11 @@ struct server {
 static void *server_main(void *arg)
 {
 	struct server *s = arg;
-	struct xlmig_hs_first first;
+	struct xlmig_handshake_first first;
 
-	s->rc = xlmig_hs_read_first(s->ch, 2000, &first);
+	s->rc = xlmig_handshake_read_first(s->ch, 2000, &first);
 	if (s->rc == XLMIG_OK)
-		s->rc = xlmig_hs_server(s->ch, s->key, &s->limits, &first, 2000, &s->sess);
+		s->rc = xlmig_handshake_server(s->ch, s->key, &s->limits, &first, 2000, &s->sess);
 	snprintf(s->msg, sizeof(s->msg), "%s", xlmig_errmsg());
 	return NULL;
 }
@@ -50,8 +50,8 @@ static int chan_pair(struct xlmig_chan **a, struct xlmig_chan **b)
 }
 
 /* Run a client handshake against a server thread; both results. */
-static int run_pair(const struct xlmig_key *ckey, const struct xlmig_hs_offer *offer,
-		    struct server *s, struct xlmig_hs_session *cs, struct xlmig_chan **keep)
+static int run_pair(const struct xlmig_key *ckey, const struct xlmig_handshake_offer *offer,
+		    struct server *s, struct xlmig_handshake_session *cs, struct xlmig_chan **keep)
 {
 	struct xlmig_chan *c;
 	int rc = chan_pair(&c, &s->ch);
@@ -59,7 +59,7 @@ static int run_pair(const struct xlmig_key *ckey, const struct xlmig_hs_offer *o
 	if (rc != XLMIG_OK)
 		return rc;
 	pthread_create(&s->thread, NULL, server_main, s);
-	rc = xlmig_hs_client(c, ckey, offer, 2000, cs);
+	rc = xlmig_handshake_client(c, ckey, offer, 2000, cs);
 	pthread_join(s->thread, NULL);
 	if (keep && rc == XLMIG_OK && s->rc == XLMIG_OK) {
 		*keep = c;
@@ -74,14 +74,14 @@ static int run_pair(const struct xlmig_key *ckey, const struct xlmig_hs_offer *o
 TEST(handshake_agrees)
 {
 	struct server s = { .key = &key_a };
-	struct xlmig_hs_offer offer;
-	struct xlmig_hs_session cs;
+	struct xlmig_handshake_offer offer;
+	struct xlmig_handshake_session cs;
 	struct xlmig_chan *c = NULL;
 
-	xlmig_hs_offer_default(&s.limits);
+	xlmig_handshake_offer_default(&s.limits);
 	s.limits.channels = 3;
 	s.limits.features &= ~(uint32_t)XLMIG_FEAT_SIDE;
-	xlmig_hs_offer_default(&offer);
+	xlmig_handshake_offer_default(&offer);
 	offer.channels = 8;
 	offer.cache_bytes = 1 << 20;
 	CHECK_OK(run_pair(&key_a, &offer, &s, &cs, &c));
@@ -101,11 +101,11 @@ TEST(handshake_agrees)
 TEST(handshake_version_refused)
 {
 	struct server s = { .key = &key_a };
-	struct xlmig_hs_offer offer;
-	struct xlmig_hs_session cs;
+	struct xlmig_handshake_offer offer;
+	struct xlmig_handshake_session cs;
 
-	xlmig_hs_offer_default(&s.limits);
-	xlmig_hs_offer_default(&offer);
+	xlmig_handshake_offer_default(&s.limits);
+	xlmig_handshake_offer_default(&offer);
 	offer.min_version = XLMIG_PROTO_MAX + 1;
 	offer.max_version = XLMIG_PROTO_MAX + 2;
 	CHECK_EQ(run_pair(&key_a, &offer, &s, &cs, NULL), XLMIG_E_UNSUPPORTED);
@@ -115,7 +115,7 @@ TEST(handshake_version_refused)
 	/* an older source is told to upgrade itself */
 	s.limits.min_version = 2;
 	s.limits.max_version = 4;
-	xlmig_hs_offer_default(&offer);
+	xlmig_handshake_offer_default(&offer);
 	CHECK_EQ(run_pair(&key_a, &offer, &s, &cs, NULL), XLMIG_E_UNSUPPORTED);
 	CHECK(strstr(xlmig_errmsg(), "upgrade the source") != NULL);
 }
@@ -123,11 +123,11 @@ TEST(handshake_version_refused)
 TEST(handshake_wrong_key_refused_both_sides)
 {
 	struct server s = { .key = &key_b };
-	struct xlmig_hs_offer offer;
-	struct xlmig_hs_session cs;
+	struct xlmig_handshake_offer offer;
+	struct xlmig_handshake_session cs;
 
-	xlmig_hs_offer_default(&s.limits);
-	xlmig_hs_offer_default(&offer);
+	xlmig_handshake_offer_default(&s.limits);
+	xlmig_handshake_offer_default(&offer);
 	CHECK_EQ(run_pair(&key_a, &offer, &s, &cs, NULL), XLMIG_E_AUTH);
 	CHECK_EQ(s.rc, XLMIG_E_AUTH);
 	CHECK(strstr(s.msg, "key") != NULL);
@@ -154,7 +154,7 @@ static void *forger_main(void *arg)
 {
 	struct forger *fg = arg;
 	struct xlmig_frame f = { 0 };
-	uint8_t welcome[XLMIG_HS_WELCOME_LEN] = { 0 }, proof[XLMIG_MAC_LEN];
+	uint8_t welcome[XLMIG_HANDSHAKE_WELCOME_LEN] = { 0 }, proof[XLMIG_MAC_LEN];
 
 	xlmig_wire_recv(fg->ch, 4096, 2000, 2000, &f);                 /* HELLO */
 	xlmig_put_le16(welcome, XLMIG_PROTO_MIN);
@@ -176,15 +176,15 @@ static void *forger_main(void *arg)
 TEST(handshake_source_refuses_forged_destination)
 {
 	struct forger fg = { 0 };
-	struct xlmig_hs_offer offer;
-	struct xlmig_hs_session cs;
+	struct xlmig_handshake_offer offer;
+	struct xlmig_handshake_session cs;
 	struct xlmig_chan *c;
 	pthread_t t;
 
 	CHECK_OK(chan_pair(&c, &fg.ch));
-	xlmig_hs_offer_default(&offer);
+	xlmig_handshake_offer_default(&offer);
 	pthread_create(&t, NULL, forger_main, &fg);
-	CHECK_EQ(xlmig_hs_client(c, &key_a, &offer, 2000, &cs), XLMIG_E_AUTH);
+	CHECK_EQ(xlmig_handshake_client(c, &key_a, &offer, 2000, &cs), XLMIG_E_AUTH);
 	pthread_join(t, NULL);
 	CHECK(fg.got_error);
 	xlmig_chan_free(c);
@@ -194,15 +194,15 @@ TEST(handshake_source_refuses_forged_destination)
 TEST(handshake_timeout)
 {
 	struct xlmig_chan *a, *b;
-	struct xlmig_hs_first first;
-	struct xlmig_hs_offer offer;
-	struct xlmig_hs_session cs;
+	struct xlmig_handshake_first first;
+	struct xlmig_handshake_offer offer;
+	struct xlmig_handshake_session cs;
 	uint64_t start = xlmig_now_ns();
 
 	CHECK_OK(chan_pair(&a, &b));
-	CHECK_EQ(xlmig_hs_read_first(b, 100, &first), XLMIG_E_TIMEOUT);
-	xlmig_hs_offer_default(&offer);
-	CHECK_EQ(xlmig_hs_client(a, &key_a, &offer, 100, &cs), XLMIG_E_TIMEOUT);
+	CHECK_EQ(xlmig_handshake_read_first(b, 100, &first), XLMIG_E_TIMEOUT);
+	xlmig_handshake_offer_default(&offer);
+	CHECK_EQ(xlmig_handshake_client(a, &key_a, &offer, 100, &cs), XLMIG_E_TIMEOUT);
 	CHECK_INT(xlmig_now_ns() - start, <, 1000000000ull);
 	xlmig_chan_free(a);
 	xlmig_chan_free(b);
@@ -213,7 +213,7 @@ TEST(handshake_timeout)
 struct joiner {
 	struct xlmig_chan *ch;
 	const struct xlmig_key *key;
-	struct xlmig_hs_session sess;
+	struct xlmig_handshake_session sess;
 	uint32_t index;
 	int rc;
 };
@@ -222,23 +222,23 @@ static void *join_main(void *arg)
 {
 	struct joiner *j = arg;
 
-	j->rc = xlmig_hs_join_client(j->ch, j->key, &j->sess, j->index, 2000);
+	j->rc = xlmig_handshake_join_client(j->ch, j->key, &j->sess, j->index, 2000);
 	return NULL;
 }
 
-static int try_join(const struct xlmig_hs_session *server_sess, struct joiner *j)
+static int try_join(const struct xlmig_handshake_session *server_sess, struct joiner *j)
 {
 	struct xlmig_chan *srv;
-	struct xlmig_hs_first first;
+	struct xlmig_handshake_first first;
 	pthread_t t;
 	int rc = chan_pair(&j->ch, &srv);
 
 	if (rc != XLMIG_OK)
 		return rc;
 	pthread_create(&t, NULL, join_main, j);
-	rc = xlmig_hs_read_first(srv, 2000, &first);
+	rc = xlmig_handshake_read_first(srv, 2000, &first);
 	if (rc == XLMIG_OK)
-		rc = xlmig_hs_join_server(srv, &key_a, server_sess, &first, 2000);
+		rc = xlmig_handshake_join_server(srv, &key_a, server_sess, &first, 2000);
 	pthread_join(t, NULL);
 	xlmig_chan_free(srv);
 	xlmig_chan_free(j->ch);
@@ -248,11 +248,11 @@ static int try_join(const struct xlmig_hs_session *server_sess, struct joiner *j
 TEST(handshake_join_checks)
 {
 	struct server s = { .key = &key_a };
-	struct xlmig_hs_offer offer;
+	struct xlmig_handshake_offer offer;
 	struct joiner j = { .key = &key_a, .index = 1 };
 
-	xlmig_hs_offer_default(&s.limits);
-	xlmig_hs_offer_default(&offer);
+	xlmig_handshake_offer_default(&s.limits);
+	xlmig_handshake_offer_default(&offer);
 	CHECK_OK(run_pair(&key_a, &offer, &s, &j.sess, NULL));
 	CHECK_EQ(j.sess.channels, 4);
 	CHECK_OK(try_join(&s.sess, &j));
@@ -376,7 +376,7 @@ static void *join_again(void *arg)
 {
 	struct joiner *j = arg;
 
-	j->rc = xlmig_hs_join_client(j->ch, &key_a, &j->sess, j->index, 2000);
+	j->rc = xlmig_handshake_join_client(j->ch, &key_a, &j->sess, j->index, 2000);
 	xlmig_chan_free(j->ch);
 	return NULL;
 }
