@@ -6,6 +6,7 @@
  */
 #include "xlmigd.h"
 #include "ctl.h"
+#include "daemon_conf.h"
 #include "hv_sim.h"
 
 #include <errno.h>
@@ -17,110 +18,121 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DEFAULT_STATE_DIR "/var/lib/xlmig"
-#define DEFAULT_KEY_FILE "/etc/xlmig/xlmig.key"
+/* Actions: command-line only, since they say what this invocation does
+ * rather than how the host's daemon is set up.  Their getopt values sit
+ * above the settings' (256 + index in the table). */
+enum { OPT_CHECK_CONFIG = 1000, OPT_GEN_KEY };
+
+static const struct option actions[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "check-config", optional_argument, NULL, OPT_CHECK_CONFIG },
+	{ "gen-key", required_argument, NULL, OPT_GEN_KEY },
+	{ "help", no_argument, NULL, 'h' },
+};
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: xlmigd [OPTIONS]\n"
-		"  -s, --state-dir DIR    job history and journal (default " DEFAULT_STATE_DIR ")\n"
-		"  -S, --socket PATH      control socket (default " XLMIG_CTL_DEFAULT_PATH ")\n"
-		"  -l, --listen ADDR      address for incoming migrations (default: all)\n"
-		"  -p, --port N           port for incoming migrations (default %d)\n"
-		"  -k, --key FILE         pre-shared key of the hosts (default " DEFAULT_KEY_FILE ")\n"
-		"      --hv NAME          hypervisor backend: sim, xen or auto (default auto)\n"
-		"  -j, --max-jobs N       outgoing migrations at once, the rest queued (default 2)\n"
-		"      --log-level L      error, warn, info or debug (default info)\n"
-		"      --log-file FILE    log here instead of stderr\n"
-		"  -f, --foreground       do not detach\n"
-		"      --gen-key FILE     write a new random key to FILE (mode 0600) and exit\n",
-		XLMIG_DEFAULT_PORT);
+		"Settings (also keys of " XLMIG_DAEMON_CONF_PATH ", shown in [], which the flags override):\n");
+	xlmig_conf_usage(xlmig_daemon_opts, xlmig_daemon_nopts, out);
+	fprintf(out,
+		"Actions:\n"
+		"  -c, --config FILE            read settings from FILE (default " XLMIG_DAEMON_CONF_PATH ")\n"
+		"      --check-config[=FILE]    check the configuration file, print each error with its line, exit\n"
+		"      --gen-key FILE           write a new random key to FILE (mode 0600) and exit\n");
 }
 
-static int parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *out)
+/* The configuration file: the one named, else the default if it exists. */
+static int load_config(struct xlmig_daemon_config *cfg, const char *path, bool named)
 {
-	char *end;
+	int rc = xlmig_conf_load(xlmig_daemon_opts, xlmig_daemon_nopts, cfg,
+				 path ? path : XLMIG_DAEMON_CONF_PATH, stderr);
 
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *out > max || s[0] == '-') {
-		fprintf(stderr, "xlmigd: %s wants a number up to %lu, not '%s'\n", opt, max, s);
-		return XLMIG_E_INVAL;
+	if (rc == XLMIG_E_NOTFOUND && !named)
+		return XLMIG_OK;
+	if (rc)
+		fprintf(stderr, "xlmigd: fix the configuration (xlmigd --check-config checks it)\n");
+	return rc;
+}
+
+/* Settings come from the table's defaults, then the configuration file,
+ * then the command line, so a flag overrides the file.  getopt runs
+ * twice: first for the actions and the file's name, then for the
+ * settings.  Returns -1 to go on, else the exit status. */
+static int parse_options(int argc, char **argv, struct xlmig_daemon_config *cfg)
+{
+	const struct xlmig_opt *o;
+	struct option *longopts = NULL;
+	char *shortopts = NULL;
+	const char *config = NULL, *check = NULL;
+	bool checking = false;
+	int c, ret = 2;
+
+	if (xlmig_conf_getopt_init(xlmig_daemon_opts, xlmig_daemon_nopts, actions,
+				   XLMIG_ARRAY_SIZE(actions), "c:h", &longopts, &shortopts) ||
+	    xlmig_conf_defaults(xlmig_daemon_opts, xlmig_daemon_nopts, cfg)) {
+		fprintf(stderr, "xlmigd: %s\n", xlmig_errmsg());
+		goto out;
 	}
-	return XLMIG_OK;
-}
-
-static int parse_options(int argc, char **argv, struct xlmigd_config *cfg)
-{
-	static const struct option longopts[] = {
-		{ "state-dir", required_argument, NULL, 's' },
-		{ "socket", required_argument, NULL, 'S' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "hv", required_argument, NULL, 'H' },
-		{ "max-jobs", required_argument, NULL, 'j' },
-		{ "log-level", required_argument, NULL, 'L' },
-		{ "log-file", required_argument, NULL, 'F' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "gen-key", required_argument, NULL, 'G' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	unsigned long n;
-	int c;
-
-	*cfg = (struct xlmigd_config){
-		.state_dir = DEFAULT_STATE_DIR, .socket_path = XLMIG_CTL_DEFAULT_PATH,
-		.port = XLMIG_DEFAULT_PORT, .key_file = DEFAULT_KEY_FILE,
-		.hv_name = "auto", .max_jobs = 2, .log_level = XLMIG_LOG_INFO,
-	};
-	while ((c = getopt_long(argc, argv, "s:S:l:p:k:j:fh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': cfg->state_dir = optarg; break;
-		case 'S': cfg->socket_path = optarg; break;
-		case 'l': cfg->listen_addr = optarg; break;
-		case 'k': cfg->key_file = optarg; break;
-		case 'H': cfg->hv_name = optarg; break;
-		case 'F': cfg->log_file = optarg; break;
-		case 'f': cfg->foreground = true; break;
-		case 'p':
-			if (parse_uint("--port", optarg, 65535, &n))
-				return 2;
-			cfg->port = (uint16_t)n;
-			break;
-		case 'j':
-			if (parse_uint("--max-jobs", optarg, 64, &n) || n == 0)
-				return 2;
-			cfg->max_jobs = (unsigned)n;
-			break;
-		case 'L':
-			cfg->log_level = xlmig_log_level_parse(optarg);
-			if (cfg->log_level < 0) {
-				fprintf(stderr, "xlmigd: --log-level is error, warn, info or debug\n");
-				return 2;
-			}
-			break;
+		case 'c': config = optarg; break;
+		case OPT_CHECK_CONFIG: checking = true; check = optarg; break;
 		case 'h':
 			usage(stdout);
-			return 1;
-		case 'G':
+			ret = 0;
+			goto out;
+		case OPT_GEN_KEY:
 			if (xlmig_key_generate(optarg)) {
 				fprintf(stderr, "xlmigd: %s\n", xlmig_errmsg());
-				return 2;
+				goto out;
 			}
-			return 1;
-		default:
+			ret = 0;
+			goto out;
+		}
+	}
+	if (checking) {
+		/* getopt takes an optional argument only as --check-config=FILE;
+		 * accept the spaced form the manual shows too. */
+		if (!check && optind == argc - 1)
+			check = argv[optind];
+		else if (optind != argc) {
+			fprintf(stderr, "xlmigd: --check-config takes one FILE\n");
+			goto out;
+		}
+		const char *path = check ? check : config ? config : XLMIG_DAEMON_CONF_PATH;
+
+		ret = xlmig_conf_load(xlmig_daemon_opts, xlmig_daemon_nopts, cfg, path, stderr) ? 1 : 0;
+		if (!ret)
+			printf("%s: OK\n", path);
+		goto out;
+	}
+	if (load_config(cfg, config, config != NULL))
+		goto out;
+	optind = 0;
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if ((o = xlmig_conf_getopt_find(xlmig_daemon_opts, xlmig_daemon_nopts, c))) {
+			if (xlmig_conf_set(o, cfg, o->type == XLMIG_OPT_BOOL ? "yes" : optarg)) {
+				fprintf(stderr, "xlmigd: --%s: %s\n", o->longopt, xlmig_errmsg());
+				goto out;
+			}
+		} else if (c != 'c') {
 			usage(stderr);
-			return 2;
+			goto out;
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "xlmigd: unexpected argument '%s'\n", argv[optind]);
-		return 2;
+		goto out;
 	}
-	return 0;
+	ret = -1;
+out:
+	free(longopts);
+	free(shortopts);
+	return ret;
 }
 
 static int load_key(struct xlmigd *d)
@@ -148,10 +160,10 @@ static void on_step(void *opaque, const char *job_id, enum xlmig_job_step step)
 	xlmig_info("job %s: %s", job_id, xlmig_step_name(step));
 }
 
-static int open_log(const struct xlmigd_config *cfg)
+static int open_log(const struct xlmig_daemon_config *cfg)
 {
 	xlmig_log_set_tag("xlmigd");
-	xlmig_log_set_level(cfg->log_level);
+	xlmig_log_set_level(xlmig_log_level_parse(cfg->log_level));
 	if (!cfg->log_file)
 		return XLMIG_OK;
 	FILE *f = fopen(cfg->log_file, "a");
@@ -203,6 +215,7 @@ static void stop(struct xlmigd *d)
 		event_base_free(d->base);
 	xlmig_hv_close(d->hv);
 	xlmig_journal_close(d->journal);
+	xlmig_conf_free(xlmig_daemon_opts, xlmig_daemon_nopts, &d->cfg);
 }
 
 /* Detach, but let the parent exit only once the child is serving (or
@@ -258,8 +271,10 @@ int main(int argc, char **argv)
 	int ready_fd = -1, rc;
 
 	rc = parse_options(argc, argv, &d.cfg);
-	if (rc)
-		return rc == 1 ? 0 : rc;
+	if (rc >= 0) {
+		xlmig_conf_free(xlmig_daemon_opts, xlmig_daemon_nopts, &d.cfg);
+		return rc;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = open_log(&d.cfg)) || evthread_use_pthreads() != 0 ||
 	    (!d.cfg.foreground && (rc = detach(&ready_fd))) || (rc = start(&d))) {

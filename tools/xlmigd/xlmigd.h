@@ -13,25 +13,13 @@
 
 #include "auth.h"
 #include "common.h"
+#include "daemon_conf.h"
 #include "hv.h"
 #include "job.h"
 #include "journal.h"
 
 #include <event2/event.h>
 #include <pthread.h>
-
-struct xlmigd_config {
-	const char *state_dir;
-	const char *socket_path;
-	const char *listen_addr;     /* NULL = all addresses */
-	uint16_t port;
-	const char *key_file;
-	const char *hv_name;
-	unsigned max_jobs;           /* outgoing jobs at once */
-	int log_level;
-	const char *log_file;
-	bool foreground;
-};
 
 struct xlmigd_job {
 	struct xlmig_job *job;
@@ -40,7 +28,7 @@ struct xlmigd_job {
 };
 
 struct xlmigd {
-	struct xlmigd_config cfg;
+	struct xlmig_daemon_config cfg;
 	struct event_base *base;
 	struct xlmig_hv *hv;
 	pthread_mutex_t hv_lock;

@@ -1,0 +1,44 @@
+/*
+ * daemon_conf.c - the table of xlmigd's settings (see daemon_conf.h).
+ *
+ * To add a setting: add a field to struct xlmig_daemon_config, one row
+ * here, and an entry in man/xlmigd.conf.5 and man/xlmigd.8 (the unit test
+ * conf_table_matches_the_manual fails until both pages have it).  Nothing
+ * else: the command line, the file parser, --help and --check-config
+ * follow the table.  Short flags are optional; the letters c and h are
+ * taken by --config and --help.
+ */
+#include "daemon_conf.h"
+#include "ctl.h"
+#include "job.h"
+
+#include <stddef.h>
+
+#define F(field) offsetof(struct xlmig_daemon_config, field)
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
+const struct xlmig_opt xlmig_daemon_opts[] = {
+	{ "state_dir", "state-dir", 's', XLMIG_OPT_STR, F(state_dir), 0, 0, NULL,
+	  "/var/lib/xlmig", "DIR", "job history and journal" },
+	{ "socket", "socket", 'S', XLMIG_OPT_STR, F(socket_path), 0, 0, NULL,
+	  XLMIG_CTL_DEFAULT_PATH, "PATH", "control socket" },
+	{ "listen", "listen", 'l', XLMIG_OPT_STR, F(listen_addr), 0, 0, NULL,
+	  NULL, "ADDR", "address for incoming migrations (default: all)" },
+	{ "port", "port", 'p', XLMIG_OPT_UINT, F(port), 1, 65535, NULL,
+	  XSTR(XLMIG_DEFAULT_PORT), "N", "port for incoming migrations" },
+	{ "key_file", "key", 'k', XLMIG_OPT_STR, F(key_file), 0, 0, NULL,
+	  "/etc/xlmig/xlmig.key", "FILE", "pre-shared key of the hosts" },
+	{ "hv", "hv", 0, XLMIG_OPT_CHOICE, F(hv_name), 0, 0, "auto|sim|xen",
+	  "auto", "NAME", "hypervisor backend: sim, xen or auto" },
+	{ "max_jobs", "max-jobs", 'j', XLMIG_OPT_UINT, F(max_jobs), 1, 64, NULL,
+	  "2", "N", "outgoing migrations at once, the rest queued" },
+	{ "log_level", "log-level", 0, XLMIG_OPT_CHOICE, F(log_level), 0, 0, "error|warn|info|debug",
+	  "info", "LEVEL", "error, warn, info or debug" },
+	{ "log_file", "log-file", 0, XLMIG_OPT_STR, F(log_file), 0, 0, NULL,
+	  NULL, "FILE", "log here instead of stderr" },
+	{ "foreground", "foreground", 'f', XLMIG_OPT_BOOL, F(foreground), 0, 0, NULL,
+	  "no", "", "do not detach" },
+};
+
+const size_t xlmig_daemon_nopts = XLMIG_ARRAY_SIZE(xlmig_daemon_opts);

@@ -1,0 +1,31 @@
+/*
+ * daemon_conf.h - xlmigd's settings: the one table that declares them
+ * (config key, flags, type, bounds, default, help) and the struct they
+ * fill.  xlmigd's option parsing, the /etc/xlmig/xlmigd.conf parser, its
+ * --help and --check-config, and the unit test that holds the table
+ * against xlmigd(8) and xlmigd.conf(5) all read this table.
+ */
+#ifndef XLMIG_DAEMON_CONF_H
+#define XLMIG_DAEMON_CONF_H
+
+#include "conf.h"
+
+#define XLMIG_DAEMON_CONF_PATH "/etc/xlmig/xlmigd.conf"
+
+struct xlmig_daemon_config {
+	char *state_dir;
+	char *socket_path;
+	char *listen_addr;           /* NULL = all addresses */
+	unsigned port;
+	char *key_file;
+	char *hv_name;
+	unsigned max_jobs;           /* outgoing jobs at once */
+	char *log_level;
+	char *log_file;              /* NULL = stderr (the journal under systemd) */
+	bool foreground;
+};
+
+extern const struct xlmig_opt xlmig_daemon_opts[];
+extern const size_t xlmig_daemon_nopts;
+
+#endif

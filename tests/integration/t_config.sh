@@ -1,0 +1,58 @@
+#!/bin/bash
+# t_config.sh - xlmigd's configuration file: --check-config answers OK or
+# lists every error with its line; a daemon refuses to start on a bad or
+# missing named file; a running daemon takes its settings from the file
+# and a command-line flag overrides the file.
+. "$(dirname "$0")/lib.sh"
+
+cat >"$WORK/good.conf" <<'CONF'
+# a valid file
+hv = "sim"
+listen = 127.0.0.1      # loopback only
+port = 9999
+max_jobs = 1
+log_level = "warn"
+CONF
+cat >"$WORK/bad.conf" <<'CONF'
+port = 70000
+max_jobs = 2
+colour = blue
+hv = kvm
+CONF
+
+out=$("$XLMIGD" --check-config "$WORK/good.conf" 2>&1) && [ "$out" = "$WORK/good.conf: OK" ] &&
+	ok "check-config: a valid file is OK (exit 0)" || fail "check-config good" "$out"
+
+out=$("$XLMIGD" --check-config="$WORK/bad.conf" 2>&1)
+st=$?
+if [ $st = 1 ] && grep -q "bad.conf:1: port wants a whole number from 1 to 65535" <<<"$out" &&
+	grep -q "bad.conf:3: unknown setting 'colour'" <<<"$out" &&
+	grep -q "bad.conf:4: hv is one of auto|sim|xen" <<<"$out" && ! grep -q "bad.conf:2" <<<"$out"; then
+	ok "check-config: every error with its line, exit 1"
+else
+	fail "check-config bad" "status $st: $out"
+fi
+
+out=$("$XLMIGD" -f -c "$WORK/missing.conf" -s "$WORK/s" -S "$WORK/s.sock" 2>&1)
+st=$?
+[ $st != 0 ] && grep -q "cannot open $WORK/missing.conf" <<<"$out" &&
+	ok "a named configuration file that is missing stops the start" ||
+	fail "missing config" "status $st: $out"
+
+out=$("$XLMIGD" -f -c "$WORK/bad.conf" -s "$WORK/s" -S "$WORK/s.sock" 2>&1)
+st=$?
+[ $st != 0 ] && grep -q "bad.conf:3: unknown setting" <<<"$out" && [ ! -S "$WORK/s.sock" ] &&
+	ok "a bad configuration file stops the start, with its line numbers" ||
+	fail "bad config start" "status $st: $out"
+
+# host a reads good.conf; host_start's -p overrides its port 9999.
+hosts_up
+host_start a -- -c "$WORK/good.conf" || exit 1
+ns=(); [ $USE_NETNS = 1 ] && ns=(ip netns exec "$NS_A")
+listening=$("${ns[@]}" ss -ltnpH 2>/dev/null | grep "pid=${PID[a]}," | awk '{print $4}')
+[ "$listening" = "127.0.0.1:$PORT_A" ] &&
+	ok "the file sets the listen address, -p overrides its port ($listening)" ||
+	fail "file and flags" "daemon listens on '$listening', wanted 127.0.0.1:$PORT_A"
+grep -q "serving" "$WORK/a/log" &&
+	ok "--log-level debug on the command line overrides log_level = warn" ||
+	fail "log level" "no info lines in the log"
