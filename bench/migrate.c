@@ -59,7 +59,7 @@
  * --repeat runs the whole plan that many rounds.
  */
 #include "conn.h"
-#include "hv_sim.h"
+#include "sim_hv.h"
 #include "job.h"
 #include "json.h"
 
@@ -318,9 +318,9 @@ static void take_snapshot(struct snapshot *s)
 
 	s->rc = s->hv->ops->lookup(s->hv, s->dom_name, &di);
 	if (!s->rc)
-		s->rc = xlmig_hv_sim_digest(s->hv, di.domid, s->digest);
+		s->rc = xlmig_hv_mem_digest(s->hv, di.domid, s->digest);
 	if (!s->rc)
-		s->rc = xlmig_hv_sim_counter(s->hv, di.domid, &s->counter);
+		s->rc = xlmig_hv_counter(s->hv, di.domid, &s->counter);
 	if (s->rc)
 		snprintf(s->msg, sizeof(s->msg), "%s", xlmig_errmsg());
 	s->cpu_ns = xlmig_thread_cpu_ns() - cpu0;
@@ -365,8 +365,6 @@ static int host_open(struct host *h, const char *dir, const char *sub,
 		rc = xlmig_journal_open(path, &h->journal);
 	if (rc)
 		return xlmig_fail_prefix(rc, "opening the %s host", sub);
-	/* The jobs do not read the save's digest: don't pay for it. */
-	xlmig_hv_sim_set_save_digest(h->hv, false);
 	h->env = (struct xlmig_job_env){ .hv = h->hv, .journal = h->journal, .key = key };
 	return XLMIG_OK;
 }

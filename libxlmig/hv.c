@@ -3,6 +3,7 @@
  */
 #include "hv.h"
 
+#include <time.h>
 #include <unistd.h>
 
 bool xlmig_hv_is_xen_dom0(void)
@@ -46,4 +47,84 @@ void xlmig_hv_close(struct xlmig_hv *hv)
 {
 	if (hv)
 		hv->ops->close(hv);
+}
+
+/* ---- optional ops ---- */
+
+static int unsupported(const struct xlmig_hv *hv, const char *what)
+{
+	return xlmig_fail(XLMIG_E_UNSUPPORTED, "%s: the %s backend cannot do that", what,
+			  hv->ops->name);
+}
+
+int xlmig_hv_mem_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32])
+{
+	if (!hv->ops->mem_digest)
+		return unsupported(hv, "a digest of a guest's memory");
+	return hv->ops->mem_digest(hv, domid, out);
+}
+
+int xlmig_hv_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *out)
+{
+	if (!hv->ops->counter)
+		return unsupported(hv, "reading a guest's counter");
+	return hv->ops->counter(hv, domid, out);
+}
+
+int xlmig_hv_create(struct xlmig_hv *hv, const struct xlmig_hv_create *c, uint32_t *domid)
+{
+	if (!hv->ops->create)
+		return unsupported(hv, "creating guests (use the toolstack's own, e.g. xl create)");
+	return hv->ops->create(hv, c, domid);
+}
+
+int xlmig_hv_counter_passes(struct xlmig_hv *hv, uint32_t domid, uint64_t than,
+			    unsigned timeout_ms)
+{
+	uint64_t deadline = xlmig_now_ns() + (uint64_t)timeout_ms * 1000000ull, c = 0;
+	const struct timespec tick = { .tv_nsec = 1000000 };
+	int rc;
+
+	while ((rc = xlmig_hv_counter(hv, domid, &c)) == XLMIG_OK && c <= than) {
+		if (xlmig_now_ns() >= deadline)
+			return xlmig_fail(XLMIG_E_TIMEOUT, "domain %u's counter stayed at %llu for %u ms: it does not run",
+					  domid, (unsigned long long)c, timeout_ms);
+		nanosleep(&tick, NULL);
+	}
+	return rc;
+}
+
+int xlmig_hv_resume_if_stopped(struct xlmig_hv *hv, uint32_t domid)
+{
+	struct xlmig_domain_info now;
+	char id[16];
+	int rc;
+
+	snprintf(id, sizeof(id), "%u", domid);
+	rc = hv->ops->lookup(hv, id, &now);
+	if (rc)
+		return xlmig_fail_prefix(rc, "looking for domain %u to resume it", domid);
+	/* A paused domain was paused by its administrator, not by the save
+	 * (which leaves it suspended): it stays as they left it. */
+	if (now.state == XLMIG_DOM_RUNNING || now.state == XLMIG_DOM_PAUSED) {
+		xlmig_info("domain %u never suspended: nothing to resume", domid);
+		return XLMIG_OK;
+	}
+	return hv->ops->resume(hv, domid);
+}
+
+size_t xlmig_domlist_diff(const uint32_t *old_ids, size_t n_old, const uint32_t *new_ids,
+			  size_t n_new, struct xlmig_dom_change *out, size_t max)
+{
+	size_t i = 0, j = 0, k = 0;
+
+	while ((i < n_old || j < n_new) && k < max) {
+		if (j == n_new || (i < n_old && old_ids[i] < new_ids[j]))
+			out[k++] = (struct xlmig_dom_change){ old_ids[i++], false };
+		else if (i == n_old || new_ids[j] < old_ids[i])
+			out[k++] = (struct xlmig_dom_change){ new_ids[j++], true };
+		else
+			i++, j++;
+	}
+	return k;
 }

@@ -3,9 +3,12 @@
  *
  * Everything above this interface (jobs, commit protocol, daemon, command
  * line) is the same for both backends:
- *   sim  the simulated host (hv_sim.c): guests are memory images with a
- *        running workload and a dirty log, living in this process
+ *   sim  the simulated host (sim_*.c): guests are memory images with a
+ *        running workload and a dirty log
  *   xen  libxl / libxenctrl / libxenguest / libxenstore (xen_*.c)
+ * Nothing outside those files names a backend: what differs between them
+ * is an op here, and an op a backend cannot offer is NULL (the wrappers
+ * below then fail with UNSUPPORTED, naming the backend).
  *
  * A save writes the whole stream (xl save header with the JSON config,
  * then the libxl stream wrapping the libxc stream) to a file descriptor;
@@ -52,7 +55,9 @@ struct xlmig_save_opts {
 	bool debug;                      /* xl -d: also send VERIFY data */
 	const char *config_override;     /* xl -C: the JSON config to send */
 	bool preserve_domid;             /* xl -D: the config asks the receiver
-					  * for this domain id (xen only) */
+					  * for this domain id (ops->keeps_domid) */
+	bool no_mem_digest;              /* skip the digest at pause: it costs
+					  * a pass over memory while stopped */
 };
 
 struct xlmig_save_result {
@@ -61,8 +66,8 @@ struct xlmig_save_result {
 	unsigned iterations;
 	uint64_t precopy_ns;
 	uint64_t paused_at_ns;           /* xlmig_now_ns() when the guest stopped */
-	uint8_t mem_digest[32];          /* sim only: SHA-256 of memory at pause */
-	bool have_mem_digest;
+	uint8_t mem_digest[32];          /* SHA-256 of memory at pause, where */
+	bool have_mem_digest;            /* the backend can take one (sim) */
 };
 
 struct xlmig_restore_opts {
@@ -72,10 +77,32 @@ struct xlmig_restore_opts {
 					  * must be free; 0 = the backend picks */
 };
 
+/* What xlmig create asks of a backend that can create guests. */
+struct xlmig_hv_create {
+	const char *name;
+	uint64_t mem_bytes;
+	unsigned vcpus;
+	bool paused;                     /* leave it paused instead of running */
+	const struct xlmig_json *params; /* the request: the backend's own
+					  * parameters (sim: the workload) */
+};
+
+/* A domain that appeared or went away (ops->watch_changes). */
+struct xlmig_dom_change {
+	uint32_t domid;
+	bool appeared;   /* else disappeared */
+};
+
 struct xlmig_hv;
+struct xlmig_json;
+struct xlmig_preflight_guest;
+struct xlmig_preflight_host;
 
 struct xlmig_hv_ops {
-	const char *name;   /* "sim" or "xen" */
+	const char *name;   /* "sim" or "xen": for messages and the PREFLIGHT
+			     * message, never to choose code paths */
+	/* The restore can create a domain with a given id (xl -D). */
+	bool keeps_domid;
 	void (*close)(struct xlmig_hv *hv);
 	/* All domains except dom0.  *out is malloc'd. */
 	int (*list)(struct xlmig_hv *hv, struct xlmig_domain_info **out, size_t *n);
@@ -98,6 +125,26 @@ struct xlmig_hv_ops {
 	int (*resume)(struct xlmig_hv *hv, uint32_t domid);
 	/* Auto-converge: slow the guest down by pct percent (0 = full speed). */
 	int (*set_throttle)(struct xlmig_hv *hv, uint32_t domid, unsigned pct);
+	/* Preflight facts (preflight_facts.h): what DOMAIN needs of a
+	 * destination (g zeroed by the caller), and what this host offers. */
+	int (*preflight_guest)(struct xlmig_hv *hv, const char *domain,
+			       struct xlmig_preflight_guest *g);
+	int (*preflight_host)(struct xlmig_hv *hv, struct xlmig_preflight_host *h);
+
+	/* ---- optional: NULL where the backend cannot ---- */
+	/* SHA-256 of a stopped (paused or suspended) domain's memory. */
+	int (*mem_digest)(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32]);
+	/* The guest's own progress counter (a running guest's grows). */
+	int (*counter)(struct xlmig_hv *hv, uint32_t domid, uint64_t *out);
+	/* Create a guest (xlmig create). */
+	int (*create)(struct xlmig_hv *hv, const struct xlmig_hv_create *c, uint32_t *domid);
+	/* Domains appearing and vanishing outside xlmig: watch_fd is
+	 * readable when something may have changed (-1: nothing to watch);
+	 * watch_changes then drains it and says what changed since the
+	 * last call (at most max). */
+	int (*watch_fd)(struct xlmig_hv *hv);
+	int (*watch_changes)(struct xlmig_hv *hv, struct xlmig_dom_change *out,
+			     size_t max, size_t *n);
 };
 
 struct xlmig_hv {
@@ -112,7 +159,26 @@ void xlmig_hv_close(struct xlmig_hv *hv);
 /* True if this machine looks like a Xen dom0. */
 bool xlmig_hv_is_xen_dom0(void);
 
-/* The backends' constructors (hv_sim.c, xen_hv.c). */
+/* The optional ops, failing with UNSUPPORTED (naming the backend and
+ * what was asked) where the backend has none. */
+int xlmig_hv_mem_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32]);
+int xlmig_hv_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *out);
+int xlmig_hv_create(struct xlmig_hv *hv, const struct xlmig_hv_create *c, uint32_t *domid);
+/* Wait up to timeout_ms for the counter to pass `than`: the guest runs,
+ * however little CPU a loaded host gives it.  XLMIG_E_TIMEOUT if not. */
+int xlmig_hv_counter_passes(struct xlmig_hv *hv, uint32_t domid, uint64_t than,
+			    unsigned timeout_ms);
+/* After a failed or cancelled migration: give the source its guest back.
+ * Only a suspended domain is resumed; one that runs, or that its
+ * administrator paused, is left as it is (resuming a running guest is
+ * not harmless). */
+int xlmig_hv_resume_if_stopped(struct xlmig_hv *hv, uint32_t domid);
+/* What changed between two sorted domid lists (at most max changes):
+ * the diff behind each backend's watch_changes. */
+size_t xlmig_domlist_diff(const uint32_t *old_ids, size_t n_old, const uint32_t *new_ids,
+			  size_t n_new, struct xlmig_dom_change *out, size_t max);
+
+/* The backends' constructors (sim_hv.c, xen_hv.c). */
 int xlmig_hv_sim_open(struct xlmig_hv **out);
 #ifdef XLMIG_HAVE_XEN
 int xlmig_hv_xen_open(struct xlmig_hv **out);

@@ -7,7 +7,6 @@
  */
 #include "job.h"
 #include "conn.h"
-#include "hv_sim.h"
 #include "json.h"
 #include "preflight.h"
 #include "xfer.h"
@@ -569,19 +568,19 @@ static int source_preflight(struct xlmig_job *job, const struct xlmig_domain_inf
 	return rc ? xlmig_fail_prefix(rc, "preflight") : XLMIG_OK;
 }
 
-/* The verify figures of a stopped sim guest: digest and counter. */
-static int sim_figures(struct xlmig_job *job, uint32_t domid, char digest[65], uint64_t *counter)
+/* The verify figures of a stopped guest: memory digest and counter. */
+static int verify_figures(struct xlmig_job *job, uint32_t domid, char digest[65], uint64_t *counter)
 {
 	uint8_t d[32];
 	int rc;
 
-	if (!xlmig_hv_is_sim(hv(job)))
-		return xlmig_fail(XLMIG_E_UNSUPPORTED, "--verify needs the sim backend on both hosts");
 	hv_lock(job);
-	rc = xlmig_hv_sim_digest(hv(job), domid, d);
+	rc = xlmig_hv_mem_digest(hv(job), domid, d);
 	if (!rc)
-		rc = xlmig_hv_sim_counter(hv(job), domid, counter);
+		rc = xlmig_hv_counter(hv(job), domid, counter);
 	hv_unlock(job);
+	if (rc)
+		rc = xlmig_fail_prefix(rc, "--verify");
 	if (!rc)
 		xlmig_digest_hex(d, digest);
 	return rc;
@@ -608,6 +607,9 @@ static void *producer_main(void *arg)
 		.cancel = &job->stop_save, .debug = job->opts.debug,
 		.config_override = job->opts.config_override,
 		.preserve_domid = job->opts.preserve_domid,
+		/* The job takes its own digest when asked (--verify); the
+		 * backend's would only lengthen every downtime. */
+		.no_mem_digest = true,
 	};
 
 	xlmig_policy_init(&p->policy, &job->opts.policy);
@@ -616,7 +618,7 @@ static void *producer_main(void *arg)
 	p->fd = -1;
 	/* The guest is stopped now: hash it while the transfer drains. */
 	if (!p->rc && job->opts.verify)
-		p->rc = sim_figures(job, p->domid, job->digest_src, &job->counter_src);
+		p->rc = verify_figures(job, p->domid, job->digest_src, &job->counter_src);
 	if (p->rc)
 		snprintf(p->msg, sizeof(p->msg), "%s", xlmig_errmsg());
 	return NULL;
@@ -695,9 +697,8 @@ static void source_rollback(struct xlmig_job *job, uint32_t domid, int err)
 	hv_lock(job);
 	if (job->renamed_away && !(rc = hv(job)->ops->rename(hv(job), domid, job->rec.domain)))
 		job->renamed_away = false;
-	if (!rc && hv(job)->ops->lookup(hv(job), job->rec.domain, &di) == XLMIG_OK &&
-	    di.state != XLMIG_DOM_RUNNING)
-		rc = hv(job)->ops->resume(hv(job), domid);
+	if (!rc && hv(job)->ops->lookup(hv(job), job->rec.domain, &di) == XLMIG_OK)
+		rc = xlmig_hv_resume_if_stopped(hv(job), di.domid);
 	hv_unlock(job);
 	if (rc) {
 		char m[XLMIG_JOB_MSG_MAX + 128];
@@ -951,9 +952,10 @@ static int domid_free(struct xlmig_job *job)
 
 	if (!job->opts.preserve_domid)
 		return XLMIG_OK;
-	if (xlmig_hv_is_sim(hv(job)))
-		return xlmig_fail(XLMIG_E_UNSUPPORTED, "-D asks for domain id %u, but the sim backend "
-				  "numbers its domains itself: migrate without -D", job->src_domid);
+	if (!hv(job)->ops->keeps_domid)
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "-D asks for domain id %u, but the %s backend "
+				  "numbers its domains itself: migrate without -D", job->src_domid,
+				  hv(job)->ops->name);
 	snprintf(id, sizeof(id), "%u", job->src_domid);
 	hv_lock(job);
 	rc = hv(job)->ops->lookup(hv(job), id, &di);
@@ -1129,7 +1131,7 @@ static int dest_ready(struct xlmig_job *job, uint32_t domid, bool verify)
 	begin_json(&w, &b);
 	if (verify) {
 		uint64_t t0 = xlmig_now_ns();
-		if ((rc = sim_figures(job, domid, job->digest_dst, &job->counter_dst)))
+		if ((rc = verify_figures(job, domid, job->digest_dst, &job->counter_dst)))
 			goto out;
 		job->verify_ns = xlmig_now_ns() - t0;
 		xlmig_json_kv_str(&w, "digest", job->digest_dst);
@@ -1269,8 +1271,7 @@ static int recover_source(const struct xlmig_job_env *env, struct xlmig_job_reco
 	if (h->ops->lookup(h, away, &di) == XLMIG_OK)
 		rc = h->ops->rename(h, di.domid, r->domain);
 	if (!rc && h->ops->lookup(h, r->domain, &di) == XLMIG_OK) {
-		if (di.state != XLMIG_DOM_RUNNING)
-			rc = h->ops->resume(h, di.domid);
+		rc = xlmig_hv_resume_if_stopped(h, di.domid);
 		snprintf(r->message, sizeof(r->message), rc ? "rolled back after an xlmigd restart; resuming failed: %s"
 			 : "rolled back after an xlmigd restart%s; the guest runs here", rc ? xlmig_errmsg() : "");
 	} else if (!rc) {

@@ -3,9 +3,6 @@
  */
 #include "preflight.h"
 #include "stream.h"
-#ifdef XLMIG_HAVE_XEN
-#include "xen_preflight.h"
-#endif
 
 #include <ctype.h>
 #include <errno.h>
@@ -32,51 +29,6 @@ int xlmig_preflight_xen_version(unsigned src_major, unsigned src_minor,
 			  "the destination runs Xen %u.%u, older than the source's %u.%u: "
 			  "migration goes from older to newer Xen only",
 			  dst_major, dst_minor, src_major, src_minor);
-}
-
-/* Where each featureset word comes from (cpufeatureset.h). */
-struct fs_word_src {
-	uint32_t leaf, subleaf;
-	unsigned reg;      /* 0 eax, 1 ebx, 2 ecx, 3 edx */
-};
-#define NO_SUBLEAF 0xffffffffu
-
-static const struct fs_word_src fs_src[XLMIG_FEATURESET_WORDS] = {
-	[0] = { 0x1, NO_SUBLEAF, 3 },         [1] = { 0x1, NO_SUBLEAF, 2 },
-	[2] = { 0x80000001, NO_SUBLEAF, 3 },  [3] = { 0x80000001, NO_SUBLEAF, 2 },
-	[4] = { 0xd, 1, 0 },                  [5] = { 0x7, 0, 1 },
-	[6] = { 0x7, 0, 2 },                  [7] = { 0x80000007, NO_SUBLEAF, 3 },
-	[8] = { 0x80000008, NO_SUBLEAF, 1 },  [9] = { 0x7, 0, 3 },
-	[10] = { 0x7, 1, 0 },                 [11] = { 0x80000021, NO_SUBLEAF, 0 },
-	[12] = { 0x7, 1, 1 },                 [13] = { 0x7, 2, 3 },
-	[14] = { 0x7, 1, 2 },                 [15] = { 0x7, 1, 3 },
-	[16] = { 0, 0, 4 },                   [17] = { 0, 0, 4 },   /* MSR words */
-	[18] = { 0x80000021, NO_SUBLEAF, 2 },
-};
-
-#define CPUID_LEAF_LEN 24u
-
-int xlmig_featureset_from_cpuid_policy(const uint8_t *body, uint32_t len,
-				       uint32_t fs[XLMIG_FEATURESET_WORDS])
-{
-	memset(fs, 0, XLMIG_FEATURESET_WORDS * sizeof(fs[0]));
-	if (len % CPUID_LEAF_LEN)
-		return xlmig_fail(XLMIG_E_FORMAT,
-				  "X86_CPUID_POLICY record of %u bytes is not a whole number of leaves", len);
-	for (uint32_t off = 0; off < len; off += CPUID_LEAF_LEN) {
-		uint32_t leaf = xlmig_get_le32(body + off);
-		uint32_t sub = xlmig_get_le32(body + off + 4);
-
-		for (unsigned w = 0; w < XLMIG_FEATURESET_WORDS; w++) {
-			const struct fs_word_src *s = &fs_src[w];
-			if (s->reg > 3 || s->leaf != leaf)
-				continue;
-			if (s->subleaf != NO_SUBLEAF && s->subleaf != sub)
-				continue;
-			fs[w] = xlmig_get_le32(body + off + 8 + 4 * s->reg);
-		}
-	}
-	return XLMIG_OK;
 }
 
 #if __has_include(<xen/arch-x86/cpufeatureset.h>)
@@ -200,41 +152,6 @@ int xlmig_preflight_bridges(const char *guest, const char *const *bridges, size_
 }
 
 /* ---- the facts ---- */
-
-void xlmig_preflight_guest_free(struct xlmig_preflight_guest *g)
-{
-	for (size_t i = 0; i < g->n_disks; i++)
-		free(g->disks[i]);
-	for (size_t i = 0; i < g->n_bridges; i++)
-		free(g->bridges[i]);
-	memset(g, 0, sizeof(*g));
-}
-
-static int add_item(char **items, size_t *n, const char *what, const char *s)
-{
-	size_t len = strlen(s);
-
-	if (*n >= XLMIG_PREFLIGHT_MAX_ITEMS)
-		return xlmig_fail(XLMIG_E_LIMIT, "more than %d %ss", XLMIG_PREFLIGHT_MAX_ITEMS, what);
-	if (len == 0 || len >= XLMIG_PREFLIGHT_MAX_PATH)
-		return xlmig_fail(XLMIG_E_LIMIT, "%s name of %zu bytes (1..%d allowed)", what, len,
-				  XLMIG_PREFLIGHT_MAX_PATH - 1);
-	items[*n] = strdup(s);
-	if (!items[*n])
-		return xlmig_fail(XLMIG_E_NOMEM, "copying a %s name", what);
-	(*n)++;
-	return XLMIG_OK;
-}
-
-int xlmig_preflight_add_disk(struct xlmig_preflight_guest *g, const char *path)
-{
-	return add_item(g->disks, &g->n_disks, "disk", path);
-}
-
-int xlmig_preflight_add_bridge(struct xlmig_preflight_guest *g, const char *bridge)
-{
-	return add_item(g->bridges, &g->n_bridges, "bridge", bridge);
-}
 
 static void write_strings(struct xlmig_json_writer *w, const char *key, char *const *v, size_t n)
 {
@@ -402,59 +319,15 @@ int xlmig_preflight_check(const struct xlmig_preflight_guest *g,
 
 /* ---- live facts ---- */
 
-/* What the sim knows of a guest: its memory.  A sim guest has no disks,
- * bridges or CPU policy. */
-static int sim_collect(struct xlmig_hv *hv, const char *domain, struct xlmig_preflight_guest *g)
-{
-	struct xlmig_domain_info di;
-	int rc = hv->ops->lookup(hv, domain, &di);
-
-	if (rc)
-		return rc;
-	memcpy(g->name, di.name, sizeof(g->name));
-	g->need_bytes = di.mem_bytes;
-	g->hvm = di.guest_type != XLMIG_GUEST_X86_PV;
-	return XLMIG_OK;
-}
-
-/* Memory an ordinary host can give: MemAvailable. */
-static int meminfo_available(uint64_t *out)
-{
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[128];
-	unsigned long long kb = 0;
-	bool found = false;
-
-	if (!f)
-		return xlmig_fail(XLMIG_E_IO, "reading /proc/meminfo: %s", strerror(errno));
-	while (!found && fgets(line, sizeof(line), f))
-		found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
-	fclose(f);
-	if (!found)
-		return xlmig_fail(XLMIG_E_FORMAT, "/proc/meminfo has no MemAvailable line");
-	*out = (uint64_t)kb * 1024;
-	return XLMIG_OK;
-}
-
-#ifdef XLMIG_HAVE_XEN
-static bool is_xen(const struct xlmig_hv *hv)
-{
-	return !strcmp(hv->ops->name, "xen");
-}
-#endif
-
+/* Each backend knows what it can tell (hv.h's preflight ops): on Xen the
+ * guest's config, CPU policy and this Xen; on sim only memory. */
 int xlmig_preflight_collect(struct xlmig_hv *hv, const char *domain,
 			    struct xlmig_preflight_guest *g)
 {
 	int rc;
 
 	memset(g, 0, sizeof(*g));
-#ifdef XLMIG_HAVE_XEN
-	if (is_xen(hv))
-		rc = xlmig_xen_preflight_collect(hv, domain, g);
-	else
-#endif
-		rc = sim_collect(hv, domain, g);
+	rc = hv->ops->preflight_guest(hv, domain, g);
 	if (rc) {
 		xlmig_preflight_guest_free(g);
 		return xlmig_fail_prefix(rc, "preflight facts of %s", domain);
@@ -465,11 +338,7 @@ int xlmig_preflight_collect(struct xlmig_hv *hv, const char *domain,
 int xlmig_preflight_host_read(struct xlmig_hv *hv, struct xlmig_preflight_host *h)
 {
 	memset(h, 0, sizeof(*h));
-#ifdef XLMIG_HAVE_XEN
-	if (is_xen(hv))
-		return xlmig_xen_preflight_host(hv, h);
-#endif
-	return meminfo_available(&h->free_bytes);
+	return hv->ops->preflight_host(hv, h);
 }
 
 int xlmig_preflight_here(struct xlmig_hv *hv, const struct xlmig_preflight_guest *g)

@@ -17,7 +17,8 @@
  * that sends no "guest" member loses nothing but the checks.
  * `xlmig preflight DOMAIN` prints the JSON on a source and `xlmig
  * preflight --check FILE` runs the checks on a destination (cmd_preflight.c).
- * On Xen the facts are live (xen_preflight.h); on sim there is no CPU,
+ * The live facts come from the backend (hv.h preflight ops): on Xen from
+ * libxl and libxenguest (xen_preflight.h); on sim there is no CPU,
  * Xen version, disk or bridge to check, only memory.
  */
 #ifndef XLMIG_PREFLIGHT_H
@@ -26,20 +27,13 @@
 #include "common.h"
 #include "hv.h"
 #include "json.h"
-
-/* Featureset words as Xen numbers them (cpufeatureset.h): 0..18. */
-#define XLMIG_FEATURESET_WORDS 19
+#include "preflight_facts.h"
 
 /* need_bytes for the guest (with overhead) against free_bytes there. */
 int xlmig_preflight_memory(const char *guest, uint64_t need_bytes, uint64_t free_bytes);
 /* A stream from Xen src can be read by Xen dst if dst is not older. */
 int xlmig_preflight_xen_version(unsigned src_major, unsigned src_minor,
 				unsigned dst_major, unsigned dst_minor);
-/* The featureset words found in an X86_CPUID_POLICY record body (an
- * array of {leaf, subleaf, eax, ebx, ecx, edx} le32); words whose leaf is
- * absent stay 0.  MSR-derived words (16, 17) are not in this record. */
-int xlmig_featureset_from_cpuid_policy(const uint8_t *body, uint32_t len,
-				       uint32_t fs[XLMIG_FEATURESET_WORDS]);
 /* Every feature the guest sees must be offered by the destination
  * (its max featureset for the guest's type).  On failure the message
  * names the missing features and the cpuid= line that masks them. */
@@ -55,37 +49,6 @@ int xlmig_preflight_bridges(const char *guest, const char *const *bridges, size_
 			    bool (*exists)(const char *bridge));
 
 /* ---- the facts, and all checks at once ---- */
-
-#define XLMIG_PREFLIGHT_MAX_ITEMS 64     /* disks, bridges */
-#define XLMIG_PREFLIGHT_MAX_PATH 4096
-
-/* What the guest needs of a destination, as its source knows it. */
-struct xlmig_preflight_guest {
-	char name[XLMIG_NAME_MAX];
-	uint64_t need_bytes;            /* memory, with Xen's overhead */
-	unsigned xen_major, xen_minor;  /* the source's Xen; 0.0 on sim */
-	bool have_cpu;                  /* cpu_fs is known */
-	bool hvm;                       /* HVM or PVH: checked against hvm_max */
-	uint32_t cpu_fs[XLMIG_FEATURESET_WORDS];
-	char *disks[XLMIG_PREFLIGHT_MAX_ITEMS];    /* paths, malloc'd */
-	size_t n_disks;
-	char *bridges[XLMIG_PREFLIGHT_MAX_ITEMS];  /* bridge names, malloc'd */
-	size_t n_bridges;
-};
-
-/* What a destination offers. */
-struct xlmig_preflight_host {
-	uint64_t free_bytes;
-	unsigned xen_major, xen_minor;  /* 0.0 on sim */
-	bool have_cpu;
-	uint32_t pv_max[XLMIG_FEATURESET_WORDS];
-	uint32_t hvm_max[XLMIG_FEATURESET_WORDS];
-};
-
-void xlmig_preflight_guest_free(struct xlmig_preflight_guest *g);
-/* Add a disk path / bridge (copied); LIMIT past XLMIG_PREFLIGHT_MAX_ITEMS. */
-int xlmig_preflight_add_disk(struct xlmig_preflight_guest *g, const char *path);
-int xlmig_preflight_add_bridge(struct xlmig_preflight_guest *g, const char *bridge);
 
 /* The facts as one JSON object (written at w's current position). */
 void xlmig_preflight_guest_write(const struct xlmig_preflight_guest *g,

@@ -1,13 +1,13 @@
 /*
  * sim_engine.c - the sim backend's save and restore: a sim guest written
- * as, and rebuilt from, a stream in Xen's format (layout in hv_sim.h).
+ * as, and rebuilt from, a stream in Xen's format (layout in sim_hv.h).
  *
  * Save is a log-dirty pre-copy like libxenguest's send_memory_live():
  * the first iteration sends every page, each later one the pages the
  * guest dirtied meanwhile, until the policy says stop-and-copy (pause,
  * send what is left, then the vCPU state) or abort (the guest runs on).
  */
-#include "hv_sim.h"
+#include "sim_hv.h"
 #include "json.h"
 #include "stream.h"
 
@@ -436,8 +436,7 @@ static int save_ctx_init(struct save_ctx *c, struct xlmig_sim_guest *g, int fd,
 }
 
 int xlmig_sim_save(struct xlmig_sim_guest *g, const char *name, int fd,
-		   const struct xlmig_save_opts *opts, bool want_digest,
-		   struct xlmig_save_result *res)
+		   const struct xlmig_save_opts *opts, struct xlmig_save_result *res)
 {
 	struct xlmig_policy fallback;
 	struct save_ctx c;
@@ -451,7 +450,7 @@ int xlmig_sim_save(struct xlmig_sim_guest *g, const char *name, int fd,
 		rc = precopy(&c);
 	if (rc == XLMIG_OK)
 		rc = stop_and_copy(&c, res);
-	if (rc == XLMIG_OK && want_digest) {
+	if (rc == XLMIG_OK && !opts->no_mem_digest) {
 		rc = xlmig_sim_guest_digest(g, res->mem_digest);
 		res->have_mem_digest = rc == XLMIG_OK;
 	}

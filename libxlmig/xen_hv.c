@@ -7,7 +7,9 @@
 #include "hv.h"
 #include "stream.h"
 #include "xen_err.h"
+#include "xen_preflight.h"
 #include "xen_save.h"
+#include "xen_watch.h"
 #include "xlcompat.h"
 
 #include <errno.h>
@@ -20,6 +22,7 @@
 struct xen_priv {
 	struct xlmig_xen_handles h;
 	xentoollog_logger_stdiostream *logger;
+	struct xlmig_xen_watch *watch;   /* opened by the first watch_fd */
 };
 
 static struct xen_priv *priv_of(struct xlmig_hv *hv)
@@ -284,10 +287,34 @@ static int xen_set_throttle(struct xlmig_hv *hv, uint32_t domid, unsigned pct)
 	return xlmig_xen_set_throttle(priv_of(hv)->h.ctx, domid, pct);
 }
 
+/* The xenstore watch on @introduceDomain/@releaseDomain (xen_watch.h).
+ * Without one the daemon still works; it just learns of domains that
+ * come and go behind its back only when it next looks. */
+static int xen_watch_fd(struct xlmig_hv *hv)
+{
+	struct xen_priv *p = priv_of(hv);
+
+	if (!p->watch && xlmig_xen_watch_open(&p->watch) != XLMIG_OK) {
+		xlmig_warn("not watching domains come and go: %s", xlmig_errmsg());
+		return -1;
+	}
+	return xlmig_xen_watch_fd(p->watch);
+}
+
+static int xen_watch_changes(struct xlmig_hv *hv, struct xlmig_dom_change *out, size_t max,
+			     size_t *n)
+{
+	struct xen_priv *p = priv_of(hv);
+
+	*n = 0;
+	return p->watch ? xlmig_xen_watch_changes(p->watch, out, max, n) : XLMIG_OK;
+}
+
 static void xen_close(struct xlmig_hv *hv)
 {
 	struct xen_priv *p = priv_of(hv);
 
+	xlmig_xen_watch_close(p->watch);
 	if (p->h.xsh)
 		xs_close(p->h.xsh);
 	if (p->h.xch)
@@ -302,6 +329,7 @@ static void xen_close(struct xlmig_hv *hv)
 
 static const struct xlmig_hv_ops xen_ops = {
 	.name = "xen",
+	.keeps_domid = true,
 	.close = xen_close,
 	.list = xen_list,
 	.lookup = xen_lookup,
@@ -313,6 +341,10 @@ static const struct xlmig_hv_ops xen_ops = {
 	.destroy = xen_destroy,
 	.resume = xen_resume,
 	.set_throttle = xen_set_throttle,
+	.preflight_guest = xlmig_xen_preflight_collect,
+	.preflight_host = xlmig_xen_preflight_host,
+	.watch_fd = xen_watch_fd,
+	.watch_changes = xen_watch_changes,
 };
 
 static int open_handles(struct xen_priv *p)

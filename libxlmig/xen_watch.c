@@ -16,22 +16,6 @@ struct xlmig_xen_watch {
 	size_t n;
 };
 
-size_t xlmig_domlist_diff(const uint32_t *old_ids, size_t n_old, const uint32_t *new_ids,
-			  size_t n_new, struct xlmig_dom_change *out, size_t max)
-{
-	size_t i = 0, j = 0, k = 0;
-
-	while ((i < n_old || j < n_new) && k < max) {
-		if (j == n_new || (i < n_old && old_ids[i] < new_ids[j]))
-			out[k++] = (struct xlmig_dom_change){ old_ids[i++], false };
-		else if (i == n_old || new_ids[j] < old_ids[i])
-			out[k++] = (struct xlmig_dom_change){ new_ids[j++], true };
-		else
-			i++, j++;
-	}
-	return k;
-}
-
 /* Domain ids now, ascending (Xen lists them in order). */
 static int read_ids(struct xlmig_xen_watch *w, uint32_t *ids, size_t *n)
 {

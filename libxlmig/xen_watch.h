@@ -6,16 +6,11 @@
 #ifndef XLMIG_XEN_WATCH_H
 #define XLMIG_XEN_WATCH_H
 
-#include "common.h"
+#include "hv.h"
 
 #define XLMIG_XEN_WATCH_MAX 1024   /* domains tracked */
 
 struct xlmig_xen_watch;
-
-struct xlmig_dom_change {
-	uint32_t domid;
-	bool appeared;   /* else disappeared */
-};
 
 int xlmig_xen_watch_open(struct xlmig_xen_watch **out);
 void xlmig_xen_watch_close(struct xlmig_xen_watch *w);
@@ -25,8 +20,5 @@ int xlmig_xen_watch_fd(const struct xlmig_xen_watch *w);
  * and return what changed since the last call (at most max). */
 int xlmig_xen_watch_changes(struct xlmig_xen_watch *w, struct xlmig_dom_change *out,
 			    size_t max, size_t *n);
-/* The diff itself, pure: old and new are sorted domid lists. */
-size_t xlmig_domlist_diff(const uint32_t *old_ids, size_t n_old, const uint32_t *new_ids,
-			  size_t n_new, struct xlmig_dom_change *out, size_t max);
 
 #endif

@@ -485,19 +485,7 @@ static int sc_rename_back(void *o)
 static int sc_resume(void *o)
 {
 	struct send_ctx *c = o;
-	struct xlmig_domain_info now;
-	char id[16];
-	int rc;
-
-	snprintf(id, sizeof(id), "%u", c->dom.domid);
-	rc = c->hv->ops->lookup(c->hv, id, &now);
-	if (rc)
-		return xlmig_fail_prefix(rc, "looking for domain %u to resume it", c->dom.domid);
-	if (now.state == XLMIG_DOM_RUNNING) {
-		xlmig_info("domain %u never stopped: nothing to resume", c->dom.domid);
-		return XLMIG_OK;
-	}
-	return c->hv->ops->resume(c->hv, c->dom.domid);
+	return xlmig_hv_resume_if_stopped(c->hv, c->dom.domid);
 }
 static int sc_destroy(void *o)
 {
@@ -526,12 +514,12 @@ int xlmig_xl_migrate_send_fds(struct xlmig_hv *hv, const struct xlmig_xl_migrate
 	rep->proto.failed_in = XLMIG_XLSEND_BANNER;
 	rep->proto.outcome = XLMIG_XLSEND_UNTOUCHED;
 	rep->proto.peer_status = -1;
-	/* xl -D travels as c_info.domid in the config, which only the xen
-	 * backend writes from the domain's own. */
-	if (o->preserve_domid && strcmp(hv->ops->name, "xen"))
+	/* xl -D travels as c_info.domid in the config, which only a backend
+	 * that can keep domain ids writes from the domain's own. */
+	if (o->preserve_domid && !hv->ops->keeps_domid)
 		return xlmig_fail(XLMIG_E_UNSUPPORTED,
-				  "-D (keep the domain id) needs the xen backend; the %s backend numbers "
-				  "its domains itself: migrate without -D", hv->ops->name);
+				  "-D (keep the domain id) needs a backend that keeps domain ids; the %s "
+				  "backend numbers its domains itself: migrate without -D", hv->ops->name);
 	rc = hv->ops->lookup(hv, o->domain, &c.dom);
 	if (rc)
 		return xlmig_fail_prefix(rc, "migrate %s", o->domain);

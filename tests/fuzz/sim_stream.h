@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hv_sim.h"
+#include "sim_hv.h"
 #include "stream.h"
 
 struct fuzz_sim_seed {
@@ -86,7 +86,8 @@ static inline int fuzz_sim_stream(const struct fuzz_sim_seed *seed, struct xlmig
 	struct xlmig_sim_guest *g = NULL, *back = NULL;
 	struct xlmig_policy_config cfg;
 	struct xlmig_policy policy;
-	struct xlmig_save_opts so = { .policy = &policy, .debug = seed->debug };
+	struct xlmig_save_opts so = { .policy = &policy, .debug = seed->debug,
+					.no_mem_digest = true };
 	struct xlmig_save_result res;
 	struct xlmig_parser *p = NULL;
 	struct xlmig_buf raw = { 0 };
@@ -104,7 +105,7 @@ static inline int fuzz_sim_stream(const struct fuzz_sim_seed *seed, struct xlmig
 	if (rc)
 		goto out;
 	fuzz_run_ms(g, 3);   /* the counter ticks: pfn 0 is not zero */
-	if ((rc = xlmig_sim_save(g, "fuzz-guest", fd, &so, false, &res)) ||
+	if ((rc = xlmig_sim_save(g, "fuzz-guest", fd, &so, &res)) ||
 	    lseek(fd, 0, SEEK_SET) != 0 || (rc = xlmig_read_all(fd, 1u << 30, &raw)))
 		goto out;
 	p = xlmig_parser_new(fuzz_squeeze_item, &sq);

@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "job.h"
 #include "json.h"
+#include "preflight_facts.h"
 #include "stream_gen.h"
 #include "unit.h"
 
@@ -186,8 +187,28 @@ static int f_resume(struct xlmig_hv *hv, uint32_t domid)
 
 static int f_throttle(struct xlmig_hv *hv, uint32_t domid, unsigned pct) { return XLMIG_OK; }
 
+/* A guest needs its memory; the fake host has 1 TiB free. */
+static int f_preflight_guest(struct xlmig_hv *hv, const char *domain, struct xlmig_preflight_guest *g)
+{
+	struct xlmig_domain_info di;
+	int rc = f_lookup(hv, domain, &di);
+
+	if (!rc) {
+		memcpy(g->name, di.name, sizeof(g->name));
+		g->need_bytes = di.mem_bytes;
+	}
+	return rc;
+}
+
+static int f_preflight_host(struct xlmig_hv *hv, struct xlmig_preflight_host *h)
+{
+	h->free_bytes = 1ull << 40;
+	return XLMIG_OK;
+}
+
 static const struct xlmig_hv_ops fake_ops = {
-	.name = "fake", .close = f_close, .list = f_list, .lookup = f_lookup,
+	.name = "fake", .keeps_domid = true, .preflight_guest = f_preflight_guest,
+	.preflight_host = f_preflight_host, .close = f_close, .list = f_list, .lookup = f_lookup,
 	.save_live = f_save, .restore = f_restore, .pause = f_pause, .unpause = f_unpause,
 	.rename = f_rename, .destroy = f_destroy, .resume = f_resume, .set_throttle = f_throttle,
 };

@@ -109,7 +109,7 @@ TEST(preflight_disks_and_bridges)
 		 XLMIG_E_NOTFOUND);
 }
 
-#include "hv_sim.h"
+#include "sim_hv.h"
 #include "json.h"
 
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * restore through a pipe, cancel, policy abort, auto-converge, and
  * restore of damaged streams. */
 #include "unit.h"
-#include "hv_sim.h"
+#include "sim_hv.h"
 #include "json.h"
 #include "stream.h"
 
@@ -30,7 +30,7 @@ static void sleep_ms(unsigned ms)
 
 static bool counter_passes(struct xlmig_hv *hv, uint32_t domid, uint64_t than)
 {
-	return xlmig_hv_sim_counter_passes(hv, domid, than, RUNS_WITHIN_MS) == XLMIG_OK;
+	return xlmig_hv_counter_passes(hv, domid, than, RUNS_WITHIN_MS) == XLMIG_OK;
 }
 
 static int make_guest(struct xlmig_hv *hv, const char *name, uint64_t mem,
@@ -270,11 +270,11 @@ TEST(sim_hv_counter_runs_and_digest_needs_a_stopped_guest)
 
 	CHECK_OK(xlmig_hv_open("sim", &hv));
 	CHECK_OK(make_guest(hv, "vm", 64 * MIB, 10 * MIB, XLMIG_SIM_UNIFORM, 0, 0, &id));
-	CHECK_OK(xlmig_hv_sim_counter(hv, id, &c1));
+	CHECK_OK(xlmig_hv_counter(hv, id, &c1));
 	CHECK(counter_passes(hv, id, c1));
-	CHECK_EQ(xlmig_hv_sim_digest(hv, id, d), XLMIG_E_INVAL);
+	CHECK_EQ(xlmig_hv_mem_digest(hv, id, d), XLMIG_E_INVAL);
 	CHECK_OK(hv->ops->pause(hv, id));
-	CHECK_OK(xlmig_hv_sim_digest(hv, id, d));
+	CHECK_OK(xlmig_hv_mem_digest(hv, id, d));
 	xlmig_hv_close(hv);
 }
 
@@ -329,15 +329,15 @@ TEST(sim_hv_live_migration_through_a_pipe)
 	CHECK(s.res.pages_sent > s.res.pages_total);
 	CHECK(s.res.paused_at_ns > 0);
 	CHECK(policy.n_iter >= 1);
-	CHECK_OK(xlmig_hv_sim_digest(dst, newid, digest));
+	CHECK_OK(xlmig_hv_mem_digest(dst, newid, digest));
 	CHECK(memcmp(digest, s.res.mem_digest, 32) == 0);
-	CHECK_OK(xlmig_hv_sim_digest(src, id, digest));
+	CHECK_OK(xlmig_hv_mem_digest(src, id, digest));
 	CHECK(memcmp(digest, s.res.mem_digest, 32) == 0);
-	CHECK_OK(xlmig_hv_sim_counter(src, id, &src_counter));
-	CHECK_OK(xlmig_hv_sim_counter(dst, newid, &dst_counter));
+	CHECK_OK(xlmig_hv_counter(src, id, &src_counter));
+	CHECK_OK(xlmig_hv_counter(dst, newid, &dst_counter));
 	CHECK_EQ(dst_counter, src_counter);
 	sleep_ms(20);
-	CHECK_OK(xlmig_hv_sim_counter(dst, newid, &later));
+	CHECK_OK(xlmig_hv_counter(dst, newid, &later));
 	CHECK_EQ(later, dst_counter);   /* paused until told to run */
 
 	/* The destination continues from exactly there. */
@@ -368,9 +368,9 @@ TEST(sim_hv_resume_after_save_runs_the_same_guest)
 	pthread_join(r.thread, NULL);
 	CHECK_OK(s.rc);
 	CHECK_EQ(dom_state(hv, "vm"), XLMIG_DOM_SUSPENDED);
-	CHECK_OK(xlmig_hv_sim_digest(hv, id, digest));
+	CHECK_OK(xlmig_hv_mem_digest(hv, id, digest));
 	CHECK(memcmp(digest, s.res.mem_digest, 32) == 0);
-	CHECK_OK(xlmig_hv_sim_counter(hv, id, &at_pause));
+	CHECK_OK(xlmig_hv_counter(hv, id, &at_pause));
 	/* As after a failed migration: resume in place. */
 	CHECK_OK(hv->ops->resume(hv, id));
 	CHECK_EQ(dom_state(hv, "vm"), XLMIG_DOM_RUNNING);
@@ -530,7 +530,7 @@ TEST(sim_hv_cancel_leaves_the_source_running)
 	CHECK_OK(hv->ops->lookup(hv, "vm", &info));
 	CHECK_EQ(info.domid, id);
 	CHECK_EQ(info.state, XLMIG_DOM_RUNNING);
-	CHECK_OK(xlmig_hv_sim_counter(hv, id, &c1));
+	CHECK_OK(xlmig_hv_counter(hv, id, &c1));
 	CHECK(counter_passes(hv, id, c1));
 	/* Not left claimed: it can be destroyed (or saved again). */
 	CHECK_OK(hv->ops->destroy(hv, id));
@@ -622,7 +622,7 @@ TEST(sim_hv_outrun_without_auto_converge_aborts)
 	CHECK_EQ(dom_state(hv, "hot"), XLMIG_DOM_RUNNING);
 	CHECK_EQ(policy.throttle_pct, 0);
 	CHECK_EQ(policy.iter[policy.n_iter - 1].decision, XLMIG_POLICY_ABORT);
-	CHECK_OK(xlmig_hv_sim_counter(hv, id, &c1));
+	CHECK_OK(xlmig_hv_counter(hv, id, &c1));
 	CHECK(counter_passes(hv, id, c1));
 	xlmig_hv_close(hv);
 }

@@ -7,7 +7,7 @@
  */
 #include "unit.h"
 #include "common.h"
-#include "hv_sim.h"
+#include "sim_hv.h"
 #include "stream.h"
 #include "xlcompat.h"
 
@@ -116,7 +116,7 @@ TEST(xlcompat_e2e_guest_moves_memory_and_counter_intact)
 	CHECK_OK(xlmig_hv_open("sim", &dst));
 	CHECK_OK(make_guest(src, "web1", &id));
 	sleep_ms(30);
-	CHECK_OK(xlmig_hv_sim_counter(src, id, &before));
+	CHECK_OK(xlmig_hv_counter(src, id, &before));
 	CHECK_OK(pair(sv));
 	CHECK_OK(start_sender(&s, src, "web1", sv[0]));
 	rc = xlmig_xl_migrate_receive(dst, sv[1], sv[1], &ro, &rres);
@@ -139,13 +139,13 @@ TEST(xlcompat_e2e_guest_moves_memory_and_counter_intact)
 	CHECK_EQ(dom_state(dst, "web1" XLMIG_INCOMING_SUFFIX), -1);
 	CHECK(s.rep.save.have_mem_digest);
 	CHECK(s.rep.save.iterations >= 1);
-	CHECK_OK(xlmig_hv_sim_digest(dst, di.domid, digest));
+	CHECK_OK(xlmig_hv_mem_digest(dst, di.domid, digest));
 	CHECK(memcmp(digest, s.rep.save.mem_digest, 32) == 0);
 	/* The counter goes on from where it stood, not from zero. */
-	CHECK_OK(xlmig_hv_sim_counter(dst, di.domid, &at_arrival));
+	CHECK_OK(xlmig_hv_counter(dst, di.domid, &at_arrival));
 	CHECK(at_arrival >= before);
 	CHECK_OK(dst->ops->unpause(dst, di.domid));
-	CHECK_OK(xlmig_hv_sim_counter_passes(dst, di.domid, at_arrival, RUNS_WITHIN_MS));
+	CHECK_OK(xlmig_hv_counter_passes(dst, di.domid, at_arrival, RUNS_WITHIN_MS));
 	close(sv[0]);
 	close(sv[1]);
 	xlmig_hv_close(src);
@@ -171,8 +171,8 @@ TEST(xlcompat_e2e_guest_runs_at_once_without_pause_option)
 	CHECK_OK(s.rc);
 	CHECK_EQ(dom_state(dst, "web1"), XLMIG_DOM_RUNNING);
 	CHECK_EQ(dom_count(src), 0);
-	CHECK_OK(xlmig_hv_sim_counter(dst, 1, &c1));
-	CHECK_OK(xlmig_hv_sim_counter_passes(dst, 1, c1, RUNS_WITHIN_MS));
+	CHECK_OK(xlmig_hv_counter(dst, 1, &c1));
+	CHECK_OK(xlmig_hv_counter_passes(dst, 1, c1, RUNS_WITHIN_MS));
 	close(sv[0]);
 	close(sv[1]);
 	xlmig_hv_close(src);
@@ -213,8 +213,8 @@ TEST(xlcompat_e2e_failed_restore_resumes_the_source)
 	CHECK_EQ(dom_state(src, "web1"), XLMIG_DOM_RUNNING);
 	CHECK_EQ(dom_count(src), 1);
 	CHECK_EQ(dom_count(dst), 1);
-	CHECK_OK(xlmig_hv_sim_counter(src, id, &c1));
-	CHECK_OK(xlmig_hv_sim_counter_passes(src, id, c1, RUNS_WITHIN_MS));
+	CHECK_OK(xlmig_hv_counter(src, id, &c1));
+	CHECK_OK(xlmig_hv_counter_passes(src, id, c1, RUNS_WITHIN_MS));
 	close(sv[0]);
 	xlmig_hv_close(src);
 	xlmig_hv_close(dst);
@@ -276,9 +276,9 @@ TEST(xlcompat_e2e_eof_after_go_leaves_source_paused_and_renamed)
 	CHECK(strstr(s.msg, "undefined") != NULL);
 	CHECK_EQ(dom_state(src, "web1"), -1);
 	CHECK_EQ(dom_state(src, "web1" XLMIG_MIGRATED_SUFFIX), XLMIG_DOM_SUSPENDED);
-	CHECK_OK(xlmig_hv_sim_counter(src, id, &c1));
+	CHECK_OK(xlmig_hv_counter(src, id, &c1));
 	sleep_ms(30);
-	CHECK_OK(xlmig_hv_sim_counter(src, id, &c2));
+	CHECK_OK(xlmig_hv_counter(src, id, &c2));
 	CHECK_EQ(c2, c1);   /* it does not run */
 	close(sv[0]);
 	xlmig_hv_close(src);
@@ -363,8 +363,8 @@ TEST(xlcompat_e2e_preserve_domid_refused_on_sim_before_anything_happens)
 	CHECK(strstr(xlmig_errmsg(), "-D") != NULL);
 	CHECK_EQ(rep.proto.outcome, XLMIG_XLSEND_UNTOUCHED);
 	CHECK_EQ(dom_state(src, "web1"), XLMIG_DOM_RUNNING);
-	CHECK_OK(xlmig_hv_sim_counter(src, id, &c1));
-	CHECK_OK(xlmig_hv_sim_counter_passes(src, id, c1, RUNS_WITHIN_MS));
+	CHECK_OK(xlmig_hv_counter(src, id, &c1));
+	CHECK_OK(xlmig_hv_counter_passes(src, id, c1, RUNS_WITHIN_MS));
 	close(sv[0]);
 	close(sv[1]);
 	xlmig_hv_close(src);

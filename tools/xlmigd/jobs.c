@@ -113,6 +113,12 @@ static void start_queued(struct xlmigd *d)
 	}
 }
 
+void xlmigd_jobs_start_now(struct xlmigd *d, struct xlmigd_job *dj)
+{
+	if (!dj->started && !d->stopping && start_thread(d, dj))
+		xlmig_error("job %s: %s", xlmig_job_id(dj->job), xlmig_errmsg());
+}
+
 static void finish(struct xlmigd *d, struct xlmig_job *job)
 {
 	struct xlmigd_job *dj = unlink_job(d, job);

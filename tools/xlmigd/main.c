@@ -7,7 +7,6 @@
 #include "xlmigd.h"
 #include "ctl.h"
 #include "daemon_conf.h"
-#include "hv_sim.h"
 
 #include <errno.h>
 #include <event2/thread.h>
@@ -185,10 +184,6 @@ static int start(struct xlmigd *d)
 	    (rc = xlmig_hv_open(d->cfg.hv_name, &d->hv)))
 		return rc;
 	pthread_mutex_init(&d->hv_lock, NULL);
-	/* Jobs take their own digests when asked (--verify); the backend's
-	 * would only lengthen every downtime. */
-	if (xlmig_hv_is_sim(d->hv))
-		xlmig_hv_sim_set_save_digest(d->hv, false);
 	d->env = (struct xlmig_job_env){
 		.hv = d->hv, .hv_lock = &d->hv_lock, .journal = d->journal,
 		.key = &d->key, .on_step = on_step, .opaque = d,
@@ -200,8 +195,8 @@ static int start(struct xlmigd *d)
 	d->base = event_base_new();
 	if (!d->base)
 		return xlmig_fail(XLMIG_E_NOMEM, "cannot create the event loop");
-	if ((rc = xlmigd_jobs_init(d)) || (rc = xlmigd_control_start(d)) ||
-	    (rc = xlmigd_listener_start(d)))
+	if ((rc = xlmigd_jobs_init(d)) || (rc = xlmigd_watch_start(d)) ||
+	    (rc = xlmigd_control_start(d)) || (rc = xlmigd_listener_start(d)))
 		return rc;
 	return XLMIG_OK;
 }
@@ -210,6 +205,7 @@ static void stop(struct xlmigd *d)
 {
 	xlmigd_control_stop(d);
 	xlmigd_listener_stop(d);
+	xlmigd_watch_stop(d);
 	xlmigd_jobs_fini(d);
 	if (d->base)
 		event_base_free(d->base);

@@ -4,7 +4,6 @@
  */
 #include "xlmigd.h"
 #include "ctl.h"
-#include "hv_sim.h"
 #include "json.h"
 #include "stream.h"
 #include "xlcompat.h"
@@ -70,65 +69,30 @@ static const char *dom_state_name(enum xlmig_dom_state s)
 	return "unknown";
 }
 
-static int require_sim(struct xlmigd *d, const char *what)
-{
-	if (!xlmig_hv_is_sim(d->hv))
-		return xlmig_fail(XLMIG_E_UNSUPPORTED, "%s needs the sim backend; this xlmigd runs '%s' (start it with --hv sim)",
-				  what, d->hv->ops->name);
-	return XLMIG_OK;
-}
+/* ---- create ---- */
 
-/* ---- create (sim guests) ---- */
-
-static int parse_pattern(struct request *r, struct xlmig_sim_workload *wl)
-{
-	const char *pattern = NULL;
-	int rc = arg_str(r, "pattern", false, &pattern);
-
-	if (rc || !pattern)
-		return rc;
-	if ((rc = xlmig_sim_pattern_parse(pattern, &wl->pattern)))
-		return xlmig_fail(XLMIG_E_INVAL, "unknown pattern '%s': use uniform, hot:SIZE or seq", pattern);
-	return XLMIG_OK;
-}
-
+/* The backend reads its own parameters (sim: the workload) from the
+ * request; a backend that cannot create guests says so. */
 static int req_create(struct request *r)
 {
-	struct xlmig_sim_create c = { .vcpus = 1 };
-	uint64_t vcpus = 1, zero, file, seed;
+	struct xlmig_hv_create c = { .vcpus = 1, .params = r->args };
+	uint64_t vcpus = 1;
 	uint32_t domid;
 	int rc;
 
-	if ((rc = require_sim(r->d, "creating guests")))
-		return rc;
-	xlmig_sim_workload_default(&c.wl);
-	zero = c.wl.zero_pct;
-	file = c.wl.file_pct;
-	seed = c.wl.seed;
 	if ((rc = arg_str(r, "name", true, &c.name)) ||
-	    (rc = arg_u64(r, "memory", XLMIG_SIM_MEM_MAX, &c.mem_bytes)) ||
-	    (rc = arg_u64(r, "vcpus", XLMIG_SIM_VCPUS_MAX, &vcpus)) ||
-	    (rc = arg_u64(r, "rate", XLMIG_SIM_RATE_MAX, &c.wl.rate)) ||
-	    (rc = arg_u64(r, "hot_bytes", XLMIG_SIM_MEM_MAX, &c.wl.hot_bytes)) ||
-	    (rc = arg_u64(r, "zero_pct", 100, &zero)) ||
-	    (rc = arg_u64(r, "file_pct", 100, &file)) ||
-	    (rc = arg_u64(r, "seed", UINT64_MAX, &seed)) ||
-	    (rc = arg_bool(r, "paused", &c.paused)) || (rc = parse_pattern(r, &c.wl)))
+	    (rc = arg_u64(r, "memory", UINT64_MAX, &c.mem_bytes)) ||
+	    (rc = arg_u64(r, "vcpus", UINT32_MAX, &vcpus)) || (rc = arg_bool(r, "paused", &c.paused)))
 		return rc;
 	c.vcpus = (unsigned)vcpus;
-	c.wl.zero_pct = (unsigned)zero;
-	c.wl.file_pct = (unsigned)file;
-	c.wl.seed = seed;
 	if (!c.mem_bytes)
 		return xlmig_fail(XLMIG_E_INVAL, "create needs a memory size (--memory 1G)");
-	if ((rc = xlmig_sim_workload_check(&c.wl, c.mem_bytes)))
-		return rc;
 	hv_lock(r->d);
-	rc = xlmig_hv_sim_create(r->d->hv, &c, &domid);
+	rc = xlmig_hv_create(r->d->hv, &c, &domid);
 	hv_unlock(r->d);
 	if (rc)
 		return rc;
-	xlmig_info("created sim guest %s (domid %u, %" PRIu64 " MiB)", c.name, domid, c.mem_bytes >> 20);
+	xlmig_info("created guest %s (domid %u, %" PRIu64 " MiB)", c.name, domid, c.mem_bytes >> 20);
 	xlmig_json_kv_uint(r->w, "domid", domid);
 	xlmig_json_kv_str(r->w, "name", c.name);
 	return XLMIG_OK;
@@ -197,8 +161,7 @@ static int req_guest_info(struct request *r)
 	char hex[65];
 	int rc;
 
-	if ((rc = require_sim(r->d, "guest-info")) || (rc = arg_bool(r, "digest", &want_digest)) ||
-	    (rc = lookup(r, &di)))
+	if ((rc = arg_bool(r, "digest", &want_digest)) || (rc = lookup(r, &di)))
 		return rc;
 	hv_lock(r->d);
 	if (want_digest && di.state == XLMIG_DOM_RUNNING) {
@@ -206,9 +169,9 @@ static int req_guest_info(struct request *r)
 		paused_here = rc == XLMIG_OK;
 	}
 	if (!rc)
-		rc = xlmig_hv_sim_counter(hv, di.domid, &counter);
+		rc = xlmig_hv_counter(hv, di.domid, &counter);
 	if (!rc && want_digest)
-		rc = xlmig_hv_sim_digest(hv, di.domid, digest);
+		rc = xlmig_hv_mem_digest(hv, di.domid, digest);
 	if (paused_here) {
 		int urc = hv->ops->unpause(hv, di.domid);
 		rc = rc ? rc : urc;

@@ -2,7 +2,8 @@
  * xlmigd.h - what the parts of the daemon share: its configuration, the
  * event loop, the job table, and the entry points of each part
  * (control.c serves the control socket, jobs.c runs jobs in threads,
- * listener.c accepts incoming migrations, requests.c answers requests).
+ * listener.c accepts incoming migrations, requests.c answers requests,
+ * watch.c follows domains that come and go outside xlmig).
  *
  * Threads: the event loop owns the job table.  Job threads never touch it;
  * they post messages (struct xlmigd_note) through a socketpair that the
@@ -43,6 +44,7 @@ struct xlmigd {
 	bool stopping;
 	void *control;               /* control.c's state */
 	void *listener;              /* listener.c's state */
+	struct event *watch_ev;      /* watch.c: the backend's domain watch */
 };
 
 /* jobs.c */
@@ -55,12 +57,18 @@ void xlmigd_jobs_post_incoming(struct xlmigd *d, struct xlmig_job *job);
 /* From a listener thread: that incoming job finished (job is freed by the loop). */
 void xlmigd_jobs_post_incoming_done(struct xlmigd *d, struct xlmig_job *job);
 struct xlmig_job *xlmigd_jobs_find(struct xlmigd *d, const char *id);
+/* Start a queued job now, whatever the slots (it is about to fail). */
+void xlmigd_jobs_start_now(struct xlmigd *d, struct xlmigd_job *dj);
 /* Cancel every job and stop the loop once none runs. */
 void xlmigd_jobs_shutdown(struct xlmigd *d);
 
 /* control.c */
 int xlmigd_control_start(struct xlmigd *d);
 void xlmigd_control_stop(struct xlmigd *d);
+
+/* watch.c */
+int xlmigd_watch_start(struct xlmigd *d);
+void xlmigd_watch_stop(struct xlmigd *d);
 
 /* listener.c */
 int xlmigd_listener_start(struct xlmigd *d);

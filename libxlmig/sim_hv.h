@@ -1,5 +1,5 @@
 /*
- * hv_sim.h - the simulated hypervisor backend: what only sim offers
+ * sim_hv.h - the simulated hypervisor backend: what only sim offers
  * (creating guests with a workload, reading a guest's counter and memory
  * digest), and its save/restore engine.
  *
@@ -25,8 +25,8 @@
  * vCPU blob, not Xen's, and a stream without an xlmig_sim config section
  * (one saved by real Xen) is refused by the sim restore.
  */
-#ifndef XLMIG_HV_SIM_H
-#define XLMIG_HV_SIM_H
+#ifndef XLMIG_SIM_HV_H
+#define XLMIG_SIM_HV_H
 
 #include "hv.h"
 #include "sim_guest.h"
@@ -43,14 +43,6 @@ struct xlmig_sim_create {
 bool xlmig_hv_is_sim(const struct xlmig_hv *hv);
 int xlmig_hv_sim_create(struct xlmig_hv *hv, const struct xlmig_sim_create *c,
 			uint32_t *domid);
-/* The guest's counter as last advanced (live). */
-int xlmig_hv_sim_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *counter);
-/* Wait up to timeout_ms for the counter to pass `than`: the guest runs,
- * however little CPU a loaded host gives it.  XLMIG_E_TIMEOUT if not. */
-int xlmig_hv_sim_counter_passes(struct xlmig_hv *hv, uint32_t domid, uint64_t than,
-				unsigned timeout_ms);
-/* SHA-256 of a stopped (paused or suspended) guest's memory. */
-int xlmig_hv_sim_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32]);
 /* Have a running guest rewrite a range of its pages now and wait until
  * it has (xlmig_sim_guest_rewrite()): a known amount of dirtying, even
  * while a save runs. */
@@ -58,19 +50,13 @@ int xlmig_hv_sim_rewrite(struct xlmig_hv *hv, uint32_t domid, uint64_t first_pfn
 			 uint64_t count);
 int xlmig_hv_sim_workload(struct xlmig_hv *hv, uint32_t domid,
 			  struct xlmig_sim_workload *out);
-/* Whether save_live records the memory digest at pause (default on).
- * It costs a pass over memory after the stream is written, while the
- * guest is still stopped: turn it off for big guests in benchmarks. */
-void xlmig_hv_sim_set_save_digest(struct xlmig_hv *hv, bool on);
-
-/* ---- the engine (sim_engine.c), used by hv_sim.c ---- */
+/* ---- the engine (sim_engine.c), used by sim_hv.c ---- */
 
 /* Live-save g to fd.  On success g is paused and res filled in; on any
  * failure g runs on as before, with log-dirty off and no throttle.
  * XLMIG_E_CONVERGE when the policy aborted (the message is its reason). */
 int xlmig_sim_save(struct xlmig_sim_guest *g, const char *name, int fd,
-		   const struct xlmig_save_opts *opts, bool want_digest,
-		   struct xlmig_save_result *res);
+		   const struct xlmig_save_opts *opts, struct xlmig_save_result *res);
 /* Read a whole stream from fd (up to libxl END) and build a paused guest
  * from it; name gets the config's c_info.name.  The fd must carry the
  * stream alone: it is read in large chunks, and bytes after the final

@@ -1,15 +1,18 @@
 /*
- * hv_sim.c - the simulated hypervisor backend (see hv.h and hv_sim.h):
+ * sim_hv.c - the simulated hypervisor backend (see hv.h and sim_hv.h):
  * a table of sim guests in this process, behind the xlmig_hv_ops
  * interface.  Every operation is safe to call from several threads.
  */
-#include "hv_sim.h"
+#include "sim_hv.h"
+#include "json.h"
+#include "preflight_facts.h"
 #include "stream.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
 
 struct sim_dom {
 	uint32_t domid;
@@ -25,7 +28,6 @@ struct sim_host {
 	pthread_mutex_t lock;      /* the table and every field of sim_dom */
 	struct sim_dom *doms;
 	uint32_t next_domid;
-	bool save_digest;
 };
 
 static const struct xlmig_hv_ops sim_ops;
@@ -195,25 +197,9 @@ static int read_counter(struct sim_dom *d, void *arg)
 	return XLMIG_OK;
 }
 
-int xlmig_hv_sim_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *counter)
+static int sim_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *counter)
 {
 	return with_guest(hv, domid, read_counter, counter);
-}
-
-int xlmig_hv_sim_counter_passes(struct xlmig_hv *hv, uint32_t domid, uint64_t than,
-				unsigned timeout_ms)
-{
-	uint64_t deadline = xlmig_now_ns() + (uint64_t)timeout_ms * 1000000ull, c = 0;
-	const struct timespec tick = { .tv_nsec = 1000000 };
-	int rc;
-
-	while ((rc = xlmig_hv_sim_counter(hv, domid, &c)) == XLMIG_OK && c <= than) {
-		if (xlmig_now_ns() >= deadline)
-			return xlmig_fail(XLMIG_E_TIMEOUT, "domain %u's counter stayed at %llu for %u ms: it does not run",
-					  domid, (unsigned long long)c, timeout_ms);
-		nanosleep(&tick, NULL);
-	}
-	return rc;
 }
 
 /* Take a reference on a domain for a long call made outside the lock
@@ -244,14 +230,10 @@ static void unpin_dom(struct sim_host *h, struct sim_dom *d)
 	pthread_mutex_unlock(&h->lock);
 }
 
-int xlmig_hv_sim_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32])
+static int sim_mem_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32])
 {
 	struct sim_dom *d;
-	int rc;
-
-	if (!xlmig_hv_is_sim(hv))
-		return xlmig_fail(XLMIG_E_UNSUPPORTED, "this call needs the sim backend");
-	rc = pin_dom(host_of(hv), domid, true, &d);
+	int rc = pin_dom(host_of(hv), domid, true, &d);
 	if (rc != XLMIG_OK)
 		return rc;
 	rc = xlmig_sim_guest_digest(d->g, out);
@@ -286,12 +268,6 @@ int xlmig_hv_sim_workload(struct xlmig_hv *hv, uint32_t domid,
 			  struct xlmig_sim_workload *out)
 {
 	return with_guest(hv, domid, read_workload, out);
-}
-
-void xlmig_hv_sim_set_save_digest(struct xlmig_hv *hv, bool on)
-{
-	if (xlmig_hv_is_sim(hv))
-		host_of(hv)->save_digest = on;
 }
 
 /* ---- ops ---- */
@@ -479,7 +455,7 @@ static int sim_save_live(struct xlmig_hv *hv, uint32_t domid, int fd,
 	rc = claim_for_save(h, domid, &d, name);
 	if (rc != XLMIG_OK)
 		return rc;
-	rc = xlmig_sim_save(d->g, name, fd, opts, h->save_digest, res);
+	rc = xlmig_sim_save(d->g, name, fd, opts, res);
 	pthread_mutex_lock(&h->lock);
 	d->saving = false;
 	if (rc == XLMIG_OK)
@@ -520,6 +496,107 @@ static int sim_restore(struct xlmig_hv *hv, int fd, const struct xlmig_restore_o
 	return XLMIG_OK;
 }
 
+/* What the sim knows of a guest: its memory.  A sim guest has no disks,
+ * bridges or CPU policy. */
+static int sim_preflight_guest(struct xlmig_hv *hv, const char *domain,
+			       struct xlmig_preflight_guest *g)
+{
+	struct xlmig_domain_info di;
+	int rc = hv->ops->lookup(hv, domain, &di);
+
+	if (rc)
+		return rc;
+	memcpy(g->name, di.name, sizeof(g->name));
+	g->need_bytes = di.mem_bytes;
+	g->hvm = di.guest_type != XLMIG_GUEST_X86_PV;
+	return XLMIG_OK;
+}
+
+/* What a sim host offers: the memory this machine has available. */
+static int sim_preflight_host(struct xlmig_hv *hv, struct xlmig_preflight_host *h)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	unsigned long long kb = 0;
+	bool found = false;
+
+	if (!f)
+		return xlmig_fail(XLMIG_E_IO, "reading /proc/meminfo: %s", strerror(errno));
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+	fclose(f);
+	if (!found)
+		return xlmig_fail(XLMIG_E_FORMAT, "/proc/meminfo has no MemAvailable line");
+	h->free_bytes = (uint64_t)kb * 1024;
+	return XLMIG_OK;
+}
+
+/* ---- xlmig create: the workload from the request ---- */
+
+static int param_u64(const struct xlmig_json *p, const char *key, uint64_t max, uint64_t *out)
+{
+	uint64_t v;
+	int rc = p ? xlmig_json_get_u64(p, key, &v) : XLMIG_E_NOTFOUND;
+
+	if (rc == XLMIG_E_NOTFOUND)
+		return XLMIG_OK;
+	if (rc || v > max)
+		return xlmig_fail(XLMIG_E_INVAL, "request field '%s' must be a number up to %" PRIu64, key, max);
+	*out = v;
+	return XLMIG_OK;
+}
+
+static int param_pct(const struct xlmig_json *p, const char *key, unsigned *out)
+{
+	uint64_t v = *out;
+	int rc = param_u64(p, key, 100, &v);
+
+	*out = (unsigned)v;
+	return rc;
+}
+
+static int param_pattern(const struct xlmig_json *p, enum xlmig_sim_pattern *out)
+{
+	const char *pattern = NULL;
+	int rc = p ? xlmig_json_get_str(p, "pattern", &pattern) : XLMIG_E_NOTFOUND;
+
+	if (rc == XLMIG_E_NOTFOUND)
+		return XLMIG_OK;
+	if (rc)
+		return xlmig_fail(XLMIG_E_INVAL, "request field 'pattern' must be a string");
+	if (xlmig_sim_pattern_parse(pattern, out))
+		return xlmig_fail(XLMIG_E_INVAL, "unknown pattern '%s': use uniform, hot:SIZE or seq", pattern);
+	return XLMIG_OK;
+}
+
+/* The workload fields of a create request (rate, pattern, hot_bytes,
+ * zero_pct, file_pct, seed); absent ones keep their defaults. */
+static int workload_from_params(const struct xlmig_json *p, uint64_t mem_bytes,
+				struct xlmig_sim_workload *wl)
+{
+	int rc;
+
+	xlmig_sim_workload_default(wl);
+	if ((rc = param_u64(p, "rate", XLMIG_SIM_RATE_MAX, &wl->rate)) ||
+	    (rc = param_u64(p, "hot_bytes", XLMIG_SIM_MEM_MAX, &wl->hot_bytes)) ||
+	    (rc = param_pct(p, "zero_pct", &wl->zero_pct)) ||
+	    (rc = param_pct(p, "file_pct", &wl->file_pct)) ||
+	    (rc = param_u64(p, "seed", UINT64_MAX, &wl->seed)) ||
+	    (rc = param_pattern(p, &wl->pattern)))
+		return rc;
+	return xlmig_sim_workload_check(wl, mem_bytes);
+}
+
+static int sim_create_op(struct xlmig_hv *hv, const struct xlmig_hv_create *c, uint32_t *domid)
+{
+	struct xlmig_sim_create sc = {
+		.name = c->name, .mem_bytes = c->mem_bytes, .vcpus = c->vcpus, .paused = c->paused,
+	};
+	int rc = workload_from_params(c->params, c->mem_bytes, &sc.wl);
+
+	return rc ? rc : xlmig_hv_sim_create(hv, &sc, domid);
+}
+
 static void sim_close(struct xlmig_hv *hv)
 {
 	struct sim_host *h = host_of(hv);
@@ -549,6 +626,11 @@ static const struct xlmig_hv_ops sim_ops = {
 	.destroy = sim_destroy,
 	.resume = sim_resume,
 	.set_throttle = sim_set_throttle,
+	.preflight_guest = sim_preflight_guest,
+	.preflight_host = sim_preflight_host,
+	.mem_digest = sim_mem_digest,
+	.counter = sim_counter,
+	.create = sim_create_op,
 };
 
 int xlmig_hv_sim_open(struct xlmig_hv **out)
@@ -563,7 +645,6 @@ int xlmig_hv_sim_open(struct xlmig_hv **out)
 	}
 	pthread_mutex_init(&h->lock, NULL);
 	h->next_domid = 1;
-	h->save_digest = true;
 	hv->ops = &sim_ops;
 	hv->priv = h;
 	*out = hv;
