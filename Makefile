@@ -128,10 +128,22 @@ xenlab: setup
 	$(MAKE) build
 	tests/xenlab/run.sh all
 
+# The systemd unit names the installed xlmigd; the configuration file is
+# generated from xlmigd's settings table and never replaces one that an
+# administrator already has.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+MANDIR ?= $(PREFIX)/share/man
 install: build
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/lib/xlmig/hooks
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/xlmig/hooks $(DESTDIR)$(SYSTEMDUNITDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/xlmig $(foreach s,1 5 7 8,$(DESTDIR)$(MANDIR)/man$(s))
 	install -m 0755 $(TOOLS:%=$(B)/%) $(DESTDIR)$(PREFIX)/sbin/
-	-install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	for s in 1 5 7 8; do install -m 0644 man/*.$$s $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' systemd/xlmigd.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/xlmigd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/xlmigd.service
+	test -e $(DESTDIR)$(SYSCONFDIR)/xlmig/xlmigd.conf || \
+		$(B)/xlmigd --print-config >$(DESTDIR)$(SYSCONFDIR)/xlmig/xlmigd.conf
 
 clean:
 	rm -rf $(B)

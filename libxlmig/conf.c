@@ -380,3 +380,19 @@ void xlmig_conf_usage(const struct xlmig_opt *t, size_t n, FILE *out)
 		fprintf(out, " [%s]\n", o->key);
 	}
 }
+
+void xlmig_conf_write_template(const struct xlmig_opt *t, size_t n, const char *title, FILE *out)
+{
+	fprintf(out, "# %s\n#\n# key = value, as in xl.conf(5); a command-line flag overrides the file.\n"
+		"# Every setting is shown at its default: remove the '#' to change one.\n", title);
+	for (size_t i = 0; i < n; i++) {
+		const struct xlmig_opt *o = &t[i];
+		bool quote = o->type == XLMIG_OPT_STR;
+
+		fprintf(out, "\n# %s (--%s)\n", o->help, o->longopt);
+		if (o->def)
+			fprintf(out, "#%s = %s%s%s\n", o->key, quote ? "\"" : "", o->def, quote ? "\"" : "");
+		else
+			fprintf(out, "#%s = %s\n", o->key, o->arg);
+	}
+}

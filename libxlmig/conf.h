@@ -84,6 +84,11 @@ int xlmig_conf_getopt_init(const struct xlmig_opt *t, size_t n,
 /* The table entry getopt's return value c stands for, or NULL. */
 const struct xlmig_opt *xlmig_conf_getopt_find(const struct xlmig_opt *t, size_t n, int c);
 
+/* A configuration file with every setting commented out at its default,
+ * each under its help text: what a package installs for the
+ * administrator to edit. */
+void xlmig_conf_write_template(const struct xlmig_opt *t, size_t n, const char *title, FILE *out);
+
 /* One help line per setting: "  -s, --state-dir DIR  help (default X)". */
 void xlmig_conf_usage(const struct xlmig_opt *t, size_t n, FILE *out);
 

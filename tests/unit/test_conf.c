@@ -271,3 +271,43 @@ out:
 	free(conf5);
 	free(man8);
 }
+
+/* The packaged file (xlmigd --print-config) parses, and with every line
+ * uncommented gives exactly the defaults. */
+TEST(conf_template_parses_to_the_defaults)
+{
+	struct xlmig_daemon_config cfg = { 0 }, def = { 0 };
+	char *text = NULL, *errs = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	CHECK(f);
+	xlmig_conf_write_template(T, "test", f);
+	fclose(f);
+	CHECK_OK(xlmig_conf_defaults(T, &def));
+	CHECK_OK(parse(text, &cfg, &errs));
+	/* uncomment "#key = value" lines, not those showing a placeholder
+	 * ("#listen = ADDR") for settings without a default */
+	for (char *p = text; (p = strstr(p, "\n#")); p++) {
+		char *eq = strstr(p, " = ");
+
+		if (p[2] >= 'a' && p[2] <= 'z' && eq && eq < strchr(p + 1, '\n') &&
+		    !(eq[3] >= 'A' && eq[3] <= 'Z'))
+			p[1] = ' ';
+	}
+	xlmig_conf_free(T, &cfg);
+	free(errs);
+	errs = NULL;
+	CHECK_OK(parse(text, &cfg, &errs));
+	CHECK_STR(cfg.state_dir, def.state_dir);
+	CHECK_STR(cfg.socket_path, def.socket_path);
+	CHECK_EQ(cfg.port, def.port);
+	CHECK_EQ(cfg.max_jobs, def.max_jobs);
+	CHECK_STR(cfg.hv_name, def.hv_name);
+	CHECK(cfg.listen_addr == NULL && cfg.log_file == NULL);
+	CHECK(strstr(text, "\n max_jobs = 2\n"));
+	xlmig_conf_free(T, &cfg);
+	xlmig_conf_free(T, &def);
+	free(text);
+	free(errs);
+}

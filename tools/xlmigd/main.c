@@ -1,12 +1,13 @@
 /*
  * main.c - xlmigd, the xlmig daemon: options, start-up (state, backend,
- * recovery of unfinished jobs, sockets), the event loop, and a clean
- * shutdown on SIGTERM that cancels running jobs so guests stay on the
- * source, running.
+ * recovery of unfinished jobs, sockets, readiness to the service
+ * manager), the event loop, and a clean shutdown on SIGTERM that cancels
+ * running jobs so guests stay on the source, running.
  */
 #include "xlmigd.h"
 #include "ctl.h"
 #include "daemon_conf.h"
+#include "sdnotify.h"
 
 #include <errno.h>
 #include <event2/thread.h>
@@ -20,12 +21,13 @@
 /* Actions: command-line only, since they say what this invocation does
  * rather than how the host's daemon is set up.  Their getopt values sit
  * above the settings' (256 + index in the table). */
-enum { OPT_CHECK_CONFIG = 1000, OPT_GEN_KEY };
+enum { OPT_CHECK_CONFIG = 1000, OPT_GEN_KEY, OPT_PRINT_CONFIG };
 
 static const struct option actions[] = {
 	{ "config", required_argument, NULL, 'c' },
 	{ "check-config", optional_argument, NULL, OPT_CHECK_CONFIG },
 	{ "gen-key", required_argument, NULL, OPT_GEN_KEY },
+	{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG },
 	{ "help", no_argument, NULL, 'h' },
 };
 
@@ -39,7 +41,8 @@ static void usage(FILE *out)
 		"Actions:\n"
 		"  -c, --config FILE            read settings from FILE (default " XLMIG_DAEMON_CONF_PATH ")\n"
 		"      --check-config[=FILE]    check the configuration file, print each error with its line, exit\n"
-		"      --gen-key FILE           write a new random key to FILE (mode 0600) and exit\n");
+		"      --gen-key FILE           write a new random key to FILE (mode 0600) and exit\n"
+		"      --print-config           print a configuration file with every setting at its default\n");
 }
 
 /* The configuration file: the one named, else the default if it exists. */
@@ -81,6 +84,12 @@ static int parse_options(int argc, char **argv, struct xlmig_daemon_config *cfg)
 		case OPT_CHECK_CONFIG: checking = true; check = optarg; break;
 		case 'h':
 			usage(stdout);
+			ret = 0;
+			goto out;
+		case OPT_PRINT_CONFIG:
+			xlmig_conf_write_template(xlmig_daemon_opts, xlmig_daemon_nopts,
+						  XLMIG_DAEMON_CONF_PATH " - settings of xlmigd, see xlmigd.conf(5)",
+						  stdout);
 			ret = 0;
 			goto out;
 		case OPT_GEN_KEY:
@@ -149,6 +158,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	struct xlmigd *d = arg;
 
 	xlmig_info("signal %d: cancelling running jobs and stopping", (int)sig);
+	if (xlmig_sd_notify("STOPPING=1\nSTATUS=cancelling running jobs, guests stay where they run"))
+		xlmig_warn("%s", xlmig_errmsg());
 	xlmigd_control_stop(d);
 	xlmigd_listener_stop(d);
 	xlmigd_jobs_shutdown(d);
@@ -290,6 +301,11 @@ int main(int argc, char **argv)
 	xlmig_info("serving %s, migrations on port %u, backend %s, state in %s",
 		   d.cfg.socket_path, d.cfg.port, d.hv->ops->name, d.cfg.state_dir);
 	report_ready(&ready_fd, 0);
+	/* Only now: start() has finished or rolled back every job a previous
+	 * xlmigd left, so whatever systemd orders after us finds no guest in
+	 * the middle of a recovery. */
+	if (xlmig_sd_notify("READY=1\nSTATUS=serving"))
+		xlmig_warn("%s", xlmig_errmsg());
 	event_base_dispatch(d.base);
 	event_free(sigterm);
 	event_free(sigint);
