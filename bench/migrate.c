@@ -696,6 +696,7 @@ static void emit_figures(struct xlmig_json_writer *w, const struct outcome *out)
 	xlmig_json_kv_uint(w, "pages_raw", c->pages_raw);
 	xlmig_json_kv_double(w, "cpu_s", (double)c->cpu_ns / 1e9);
 	xlmig_json_object_close(w);
+	xlmig_adapt_stats_write(&st->adapt, w);
 	/* Both hosts, guest workloads included, the check excluded. */
 	xlmig_json_kv_double(w, "process_cpu_s", out->cpu_s);
 	xlmig_json_kv_int(w, "rss_before_kib", out->rss_before_kib);

@@ -45,6 +45,7 @@ enum codec_role { ROLE_NONE, ROLE_ENCODER, ROLE_DECODER };
 
 struct xlmig_codec {
 	struct xlmig_codec_opts opts;
+	bool raw;                        /* level 0 now: no zstd this frame */
 	enum codec_role role;
 	uint32_t seq;                    /* frames coded so far */
 	struct xlmig_pagecache *cache;   /* NULL: no delta coding */
@@ -103,6 +104,17 @@ void xlmig_codec_free(struct xlmig_codec *c)
 	xlmig_buf_free(&c->data);
 	xlmig_buf_free(&c->delta);
 	free(c);
+}
+
+int xlmig_codec_set_level(struct xlmig_codec *c, int level)
+{
+	if (level < 0 || level > 19)
+		return xlmig_fail(XLMIG_E_INVAL, "zstd level %d: use 0 (raw), 1 (fastest) to "
+				  "19 (smallest)", level);
+	c->raw = level == 0;
+	if (level)
+		c->opts.zstd_level = level;
+	return XLMIG_OK;
 }
 
 /* A codec is an encoder or a decoder for good: the first call decides,
@@ -164,6 +176,8 @@ static void add_stats(struct xlmig_codec_stats *stats, uint32_t n,
 	else
 		stats->pages_raw += f->ndata;
 	stats->bytes_in += (uint64_t)n * XLMIG_PAGE_SIZE;
+	stats->data_in += (uint64_t)f->ndata * XLMIG_PAGE_SIZE;
+	stats->data_out += f->data_len;
 	stats->bytes_out += frame_len;
 	stats->cpu_ns += xlmig_thread_cpu_ns() - t0;
 }
@@ -181,7 +195,7 @@ static int code_delta(struct xlmig_codec *c, const uint8_t *page,
 	xlmig_xorrle_xor(c->xor_page, page, base);
 	len = xlmig_xorrle_encode(c->xor_page, dst, DELTA_MAX);
 	*kind = KIND_DELTA_RLE;
-	if ((len >= 0 && len <= RLE_GOOD) || c->opts.no_zstd)
+	if ((len >= 0 && len <= RLE_GOOD) || c->opts.no_zstd || c->raw)
 		return len;
 	z = ZSTD_compressCCtx(c->cctx, c->zdelta,
 			      len < 0 ? DELTA_MAX : (size_t)len - 1,
@@ -264,7 +278,7 @@ static size_t write_data(struct xlmig_codec *c, const uint8_t *pages,
 	if (!len)
 		return 0;
 	src = data_pages(c, pages, n, f->ndata);
-	if (!c->opts.no_zstd) {
+	if (!c->opts.no_zstd && !c->raw) {
 		z = ZSTD_compressCCtx(c->cctx, dst, len - 1, src, len,
 				      c->opts.zstd_level);
 		if (!ZSTD_isError(z)) {

@@ -47,6 +47,8 @@ struct xlmig_codec_stats {
 	uint64_t bytes_in;    /* guest bytes (pages x 4096) */
 	uint64_t bytes_out;   /* frame bytes */
 	uint64_t cpu_ns;      /* thread CPU time spent in the codec */
+	uint64_t data_in;     /* bytes of DATA pages (not zero, not delta) */
+	uint64_t data_out;    /* their DATA section bytes (zstd or raw) */
 };
 
 struct xlmig_codec;
@@ -55,6 +57,12 @@ struct xlmig_codec;
  * same cache_bytes (it is negotiated in the handshake). */
 struct xlmig_codec *xlmig_codec_new(const struct xlmig_codec_opts *opts);
 void xlmig_codec_free(struct xlmig_codec *c);
+
+/* The zstd level for the DATA pages of the next frames: 1..19, or 0 to
+ * send them raw (and code deltas as run lists only).  The decoder needs
+ * no such call: each frame says how it was coded.  No effect on an
+ * encoder created with no_zstd. */
+int xlmig_codec_set_level(struct xlmig_codec *c, int level);
 
 /* Encode n pages (pages = n x 4096 bytes, pfns[i] the page's frame
  * number) and append one frame to out.  1 <= n <= XLMIG_CODEC_MAX_BATCH. */

@@ -74,7 +74,7 @@ void xlmig_migrate_opts_default(struct xlmig_migrate_opts *o)
 	o->port = XLMIG_DEFAULT_PORT;
 	o->channels = 4;
 	o->compress = true;
-	o->zstd_level = 1;
+	o->zstd_level = 0;   /* no cap: the transfer picks per batch (adapt.h) */
 	xlmig_policy_config_default(&o->policy);
 }
 
@@ -369,6 +369,7 @@ void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_w
 	xlmig_json_kv_double(w, "ratio", c->bytes_out ? (double)c->bytes_in / (double)c->bytes_out : 0.0);
 	xlmig_json_kv_uint(w, "cpu_ms", c->cpu_ns / 1000000);
 	xlmig_json_object_close(w);
+	xlmig_adapt_stats_write(&st->adapt, w);
 	xlmig_json_key(w, "iters");
 	xlmig_json_array_open(w);
 	for (unsigned i = 0; i < st->n_iter; i++) {
@@ -662,6 +663,7 @@ static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info
 	job->stats.bytes_wire = job->xs.wire_bytes;
 	job->stats.bytes_stream = job->xs.stream_bytes;
 	job->stats.codec = job->xs.codec;
+	job->stats.adapt = job->xs.adapt;
 	job->stats.pages_total = p->res.pages_total;
 	job->stats.pages_sent = p->res.pages_sent;
 	job->stats.iterations = p->res.iterations;

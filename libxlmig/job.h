@@ -31,6 +31,7 @@
 #ifndef XLMIG_JOB_H
 #define XLMIG_JOB_H
 
+#include "adapt.h"
 #include "auth.h"
 #include "codec.h"
 #include "common.h"
@@ -111,6 +112,7 @@ struct xlmig_job_stats {
 	struct xlmig_iteration iter[XLMIG_POLICY_MAX_ITER_LOG];
 	char policy_reason[128];      /* why pre-copy stopped */
 	struct xlmig_codec_stats codec;
+	struct xlmig_adapt_stats adapt;   /* source: encodings chosen, why */
 };
 
 struct xlmig_job;

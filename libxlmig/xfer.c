@@ -186,6 +186,7 @@ struct sender {
 
 	struct xlmig_parser *parser;
 	struct xlmig_codec *codec;
+	struct xlmig_adapt adapt;      /* each batch's encoding */
 	ZSTD_CCtx *zc;
 	int level;
 	bool zstd;
@@ -302,10 +303,12 @@ static void *writer_main(void *arg)
 			{ .iov_base = q->payload, .iov_len = q->len },
 		};
 
+		xlmig_adapt_link_begin(&s->adapt);
 		rc = xlmig_ratelimit_take(xlmig_conn_ratelimit(s->c), XLMIG_WIRE_HDR_LEN + q->len,
 					  &s->fail.stop);
 		if (rc == XLMIG_OK)
 			rc = xlmig_chan_writev(ch, iov, 2, xlmig_conn_opts(s->c)->io_timeout_ms);
+		xlmig_adapt_link_end(&s->adapt, rc == XLMIG_OK ? XLMIG_WIRE_HDR_LEN + q->len : 0);
 		if (rc == XLMIG_OK)
 			frame_done(s, w, q->len);
 		qframe_free(q);
@@ -435,6 +438,26 @@ static bool pages_layout_ok(const struct xlmig_item *it, uint32_t *prefix_len)
 	       (pages == 0 || it->u.page.data == it->raw + *prefix_len);
 }
 
+/* Code n pages with the encoding the measurements favour now, and tell
+ * the adaptation what it cost. */
+static int encode_batch(struct sender *s, const uint8_t *pages, uint32_t n,
+			struct xlmig_buf *payload)
+{
+	struct xlmig_codec_stats before = s->st->codec;
+	size_t mark = payload->len;
+	int level = xlmig_adapt_choose(&s->adapt);
+	uint64_t t0 = xlmig_now_ns();
+	int rc = xlmig_codec_set_level(s->codec, level);
+
+	if (rc == XLMIG_OK)
+		rc = xlmig_codec_encode(s->codec, s->pfns, pages, n, payload, &s->st->codec);
+	if (rc == XLMIG_OK)
+		xlmig_adapt_batch(&s->adapt, level, s->st->codec.data_in - before.data_in,
+				  s->st->codec.data_out - before.data_out, xlmig_now_ns() - t0,
+				  (uint64_t)n * XLMIG_PAGE_SIZE, payload->len - mark);
+	return rc;
+}
+
 static int send_pages(struct sender *s, const struct xlmig_item *it, uint32_t prefix_len)
 {
 	struct xlmig_buf payload = { 0 };
@@ -455,8 +478,7 @@ static int send_pages(struct sender *s, const struct xlmig_item *it, uint32_t pr
 		rc = xlmig_buf_append(&payload, it->raw, prefix_len);
 	stored = (uint32_t)(payload.len - XLMIG_WIRE_PAGES_HDR);
 	if (rc == XLMIG_OK && n)
-		rc = xlmig_codec_encode(s->codec, s->pfns, it->u.page.data, n, &payload,
-					&s->st->codec);
+		rc = encode_batch(s, it->u.page.data, n, &payload);
 	if (rc != XLMIG_OK)
 		goto out;
 	xlmig_put_le32(payload.data + 4, stored);
@@ -568,6 +590,10 @@ static int sender_setup(struct sender *s)
 		   : co->zstd_level ? co->zstd_level : XLMIG_CODEC_DEFAULT_LEVEL;
 	s->zstd = (xlmig_conn_session(s->c)->features & XLMIG_FEAT_ZSTD) != 0;
 	s->codec = codec_for(s->c, s->level);
+	/* An explicit level caps the adaptation; the default lets it go up
+	 * to the highest candidate. */
+	xlmig_adapt_init(&s->adapt, s->zstd,
+			 s->o.zstd_level ? s->o.zstd_level : co->zstd_level);
 	s->zc = ZSTD_createCCtx();
 	s->parser = xlmig_parser_new(on_item, s);
 	if (!s->codec || !s->zc || !s->parser)
@@ -652,6 +678,7 @@ static void sender_free(struct sender *s)
 		}
 	xlmig_parser_free(s->parser);
 	xlmig_codec_free(s->codec);
+	xlmig_adapt_destroy(&s->adapt);
 	ZSTD_freeCCtx(s->zc);
 	EVP_MD_CTX_free(s->md);
 	xlmig_buf_free(&s->pending);
@@ -687,6 +714,7 @@ int xlmig_xfer_send(struct xlmig_conn *c, int stream_fd, const struct xlmig_xfer
 	rc = failure_raise(&s->fail);
 	stats->elapsed_ns = xlmig_now_ns() - start;
 	fill_chan_stats(c, stats, true, base);
+	xlmig_adapt_stats(&s->adapt, &stats->adapt);
 	sender_free(s);
 	return rc;
 }

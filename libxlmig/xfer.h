@@ -35,6 +35,7 @@
 #ifndef XLMIG_XFER_H
 #define XLMIG_XFER_H
 
+#include "adapt.h"
 #include "codec.h"
 #include "common.h"
 #include "conn.h"
@@ -55,6 +56,7 @@ struct xlmig_xfer_stats {
 	uint64_t wire_bytes;            /* frame bytes sent / received */
 	uint64_t frames, frames_stream, frames_pages;
 	struct xlmig_codec_stats codec;
+	struct xlmig_adapt_stats adapt; /* sender: the encodings chosen, why */
 	uint64_t elapsed_ns;
 	unsigned channels;
 	uint64_t chan_bytes[XLMIG_MAX_CHANNELS];

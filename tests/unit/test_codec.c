@@ -283,6 +283,44 @@ TEST(codec_no_zstd)
 	xlmig_codec_free(dec);
 }
 
+/* The level changes from frame to frame (the adaptive codec's choice):
+ * raw, zstd-1 and zstd-3 frames mix in one stream, deltas stay in step,
+ * and a raw frame's DATA pages are raw and its deltas run lists. */
+TEST(codec_level_per_frame)
+{
+	enum { N = 64 };
+	static uint8_t pages[N * PS];
+	static const int levels[] = { 0, 1, 3, 0, 3, 1, 0 };
+	uint64_t pfns[N];
+	struct xlmig_codec *enc = codec(1 << 20, false), *dec = codec(1 << 20, false);
+	struct xlmig_codec_stats st = { 0 };
+
+	CHECK(enc && dec);
+	seq_pfns(pfns, N, 9);
+	for (int i = 0; i < N; i++)
+		i % 3 ? fill_text(pages + i * PS) : fill_random(pages + i * PS, PS);
+	for (size_t r = 0; r < XLMIG_ARRAY_SIZE(levels); r++) {
+		struct xlmig_codec_stats before = st;
+
+		CHECK_OK(xlmig_codec_set_level(enc, levels[r]));
+		CHECK_OK(roundtrip(enc, dec, pfns, pages, N, &st));
+		if (levels[r] == 0)
+			CHECK_EQ(st.pages_zstd, before.pages_zstd);
+		else if (r == 0)
+			CHECK(st.pages_zstd > before.pages_zstd);
+		for (int i = 0; i < N; i += 2)   /* resent: deltas next time */
+			nudge(pages + i * PS);
+		for (int i = 1; i < N; i += 8)   /* and a few new pages */
+			fill_text(pages + i * PS);
+	}
+	CHECK(st.pages_delta > 0);
+	CHECK(st.data_in > 0 && st.data_out > 0);
+	CHECK_EQ(xlmig_codec_set_level(enc, 20), XLMIG_E_INVAL);
+	CHECK_EQ(xlmig_codec_set_level(enc, -1), XLMIG_E_INVAL);
+	xlmig_codec_free(enc);
+	xlmig_codec_free(dec);
+}
+
 /* A frame holding every kind, decodable after one priming frame; the
  * priming frame is already decoded into dec. */
 struct fixture {

@@ -22,7 +22,7 @@ static void usage(FILE *out)
 		"usage: xlmig migrate DOMAIN HOST[:PORT] [options]\n"
 		"  --channels N        parallel TCP channels (default 4)\n"
 		"  --no-compress       send pages as they are\n"
-		"  --zstd-level N      zstd level for pages and stream (default 1)\n"
+		"  --zstd-level N      highest zstd level (default: chosen per batch)\n"
 		"  --bandwidth RATE    cap on the wire, e.g. 100M (bytes/s)\n"
 		"  --downtime MS       downtime target (default 100)\n"
 		"  --max-iters N       pre-copy iterations at most (default 30)\n"
