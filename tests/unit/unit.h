@@ -4,8 +4,11 @@
  * A test is a function declared with TEST(name); it registers itself at
  * start-up.  The runner (tests/unit/main.c) runs each test in a child
  * process, so a crash or an abort fails that test and not the suite, and
- * ends with the line "N passed, N failed".  CHECK() fails the current
- * test and returns from it.
+ * ends with the line "N passed, N failed, N skipped".  CHECK() fails the
+ * current test and returns from it; SKIP() reports that the test cannot
+ * run here (and why) and returns: a skip is counted as such, never as a
+ * pass.  A test child ends with exit(), so LeakSanitizer (in the ASan
+ * build) and valgrind see its leaks, and a leak fails the test.
  */
 #ifndef XLMIG_UNIT_H
 #define XLMIG_UNIT_H
@@ -18,6 +21,8 @@ typedef void (*unit_fn)(void);
 void unit_register(const char *name, unit_fn fn, const char *file);
 void unit_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+void unit_skip(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Nonzero once the running test has failed. */
 int unit_failed(void);
 /* A scratch directory private to the running test (created on demand). */
@@ -28,6 +33,13 @@ const char *unit_tmpdir(void);
 	__attribute__((constructor)) static void register_##name(void)    \
 	{ unit_register(#name, name, __FILE__); }                         \
 	static void name(void)
+
+/* The test cannot run on this machine: say why (printf-style) and return. */
+#define SKIP(...)                                                         \
+	do {                                                              \
+		unit_skip(__FILE__, __LINE__, __VA_ARGS__);               \
+		return;                                                   \
+	} while (0)
 
 #define CHECK(cond)                                                       \
 	do {                                                              \
