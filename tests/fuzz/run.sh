@@ -1,6 +1,7 @@
 #!/bin/bash
 # run.sh - run every built fuzzer for SECONDS each and end with the line
-# "N passed, N failed" (exit status 1 if any failed).
+# "N passed, N failed, N skipped" (exit status 1 if any failed).  A tree
+# with no fuzzer built reports one skip, not a silent zero.
 #
 #   tests/fuzz/run.sh SECONDS        B=DIR selects the build (default build)
 #
@@ -38,5 +39,10 @@ for fuzzer in "$B"/fuzz/fuzz_*; do
 	rm -rf "$work"
 done
 
-echo "$pass passed, $fail failed"
+skipped=0
+if [ $((pass + fail)) = 0 ]; then
+	echo "skip fuzz: no fuzzer is built in $B/fuzz (make fuzz-build; it needs clang)"
+	skipped=1
+fi
+echo "$pass passed, $fail failed, $skipped skipped"
 [ "$fail" = 0 ]

@@ -10,6 +10,7 @@
 #   addr_b                      where host a reaches host b (HOST:PORT)
 #   shape_link RATE [DELAY]     tbf (and netem delay) on a's side of the link
 #   ok NAME / fail NAME WHY     one result line
+#   skip NAME WHY               a check that cannot run here (never a pass)
 #   check NAME CMD...           ok if CMD succeeds, else fail
 set -u
 
@@ -33,6 +34,7 @@ declare -A PID=()
 
 ok() { echo "ok   $*"; }
 fail() { local name=$1; shift; echo "FAIL $name: $*"; }
+skip() { local name=$1; shift; echo "skip $name: $*"; }
 check() { local name=$1; shift; if "$@" >/dev/null 2>&1; then ok "$name"; else fail "$name" "$* failed"; fi; }
 
 netns_up() {
