@@ -25,7 +25,7 @@ cancel_at() { # PHASE STALL MIGRATE-OPTIONS...
 	[ "$(counter a vm)" -gt "$c0" ] && ok "cancel at $phase: counter kept advancing" ||
 		fail "cancel at $phase" "counter went back"
 	local i
-	for i in $(seq 50); do no_guests b && break; sleep 0.1; done
+	for i in $(seq 200); do no_guests b && break; sleep 0.1; done
 	check "cancel at $phase: nothing left on the destination" no_guests b
 	hosts_down
 }

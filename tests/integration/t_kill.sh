@@ -45,7 +45,14 @@ stop_receiver() {
 	xa create vm --memory 256M --rate 30M >/dev/null
 	local job
 	job=$(xa migrate vm "$(addr_b)" --detach --bandwidth 20M) || { fail "stop receiver" "migrate refused"; return; }
-	wait_step a "$job" precopy && sleep 0.5
+	# Stopped once the destination's own job is receiving, not after a
+	# fixed time: the stop must find a job to cancel and tell the source.
+	wait_step a "$job" precopy
+	local i
+	for i in $(seq 400); do
+		[ "$(xb jobs --json 2>/dev/null | jq -r '.jobs[-1].step // empty')" = precopy ] && break
+		sleep 0.05
+	done
 	host_stop b
 	wait_final a "$job"
 	local msg

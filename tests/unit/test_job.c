@@ -115,7 +115,9 @@ static int f_save(struct xlmig_hv *hv, uint32_t domid, int fd, const struct xlmi
 		 o->config_override ? o->config_override : "");
 	if (F(hv)->fail_save)
 		return xlmig_fail(XLMIG_E_HV, "scripted save failure");
-	for (int i = 0; F(hv)->hold_save && i < 500; i++) {
+	/* Held until the test cancels (a minute at most: a loaded machine
+	 * can take long to get the job to its cancel). */
+	for (int i = 0; F(hv)->hold_save && i < 6000; i++) {
 		if (*o->cancel)
 			return xlmig_fail(XLMIG_E_CANCELLED, "save cancelled");
 		usleep(10000);
@@ -692,7 +694,7 @@ TEST(job_cancel_during_precopy_rolls_back)
 	o.port = w.port;
 	CHECK_OK(xlmig_job_new_source(&w.src.env, "vm", &o, &r.job));
 	pthread_create(&stid, NULL, src_main, &r);
-	for (int i = 0; i < 500; i++) {
+	for (int i = 0; i < 6000; i++) {   /* a minute at most */
 		xlmig_job_get_record(r.job, &rec);
 		if (rec.step == XLMIG_STEP_PRECOPY)
 			break;

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "stream_gen.h"
@@ -164,6 +165,7 @@ struct setup {
 	unsigned channels;
 	bool compress;
 	uint64_t bandwidth;
+	int io_timeout_ms;  /* 0: 5 s */
 	struct proxy *px;   /* optional, set up to the listener's port */
 };
 
@@ -188,7 +190,7 @@ static int session(const struct setup *s, struct xlmig_conn **src, struct xlmig_
 	o.compress = s->compress;
 	o.cache_bytes = s->compress ? XLMIG_CODEC_DEFAULT_CACHE : 0;
 	o.bandwidth = s->bandwidth;
-	o.io_timeout_ms = 5000;
+	o.io_timeout_ms = s->io_timeout_ms ? s->io_timeout_ms : 5000;
 	a.o = o;
 	pthread_create(&t, NULL, accept_main, &a);
 	rc = xlmig_conn_connect("127.0.0.1", s->px ? s->px->port : port, &o, &test_key, src);
@@ -262,6 +264,21 @@ static int make_stream(const struct xlmig_gen_params *p, struct xlmig_buf *out)
 	return xlmig_gen_stream(p, &sink);
 }
 
+/* Wait (30 s at most) until the receiver has written into fd: the stream
+ * flows, so a cancel now interrupts a transfer under way. */
+static bool wait_stream_flowing(int fd)
+{
+	uint64_t end = xlmig_now_ns() + 30000000000ull;
+	struct stat st;
+
+	while (xlmig_now_ns() < end) {
+		if (fstat(fd, &st) == 0 && st.st_size > 0)
+			return true;
+		usleep(2000);
+	}
+	return false;
+}
+
 /* One transfer of stream over a fresh session; results in *snd and the
  * receiver's rc and stats. */
 struct run {
@@ -272,14 +289,15 @@ struct run {
 	int rrc;
 	int out_fd;
 	volatile int rcancel;
-	uint64_t cancel_receiver_after_ms;
+	bool cancel_receiver;     /* once the stream flows */
+	bool flowed;              /* it did, before the cancel */
 };
 
-static void *cancel_later(void *arg)
+static void *cancel_when_flowing(void *arg)
 {
 	struct run *r = arg;
 
-	usleep((useconds_t)r->cancel_receiver_after_ms * 1000);
+	r->flowed = wait_stream_flowing(r->out_fd);
 	r->rcancel = 1;
 	return NULL;
 }
@@ -297,11 +315,11 @@ static int run_transfer(struct run *r, const struct xlmig_buf *stream)
 	r->snd.o = r->so;
 	r->out_fd = file_with("out", NULL, 0);
 	pthread_create(&t, NULL, send_main, &r->snd);
-	if (r->cancel_receiver_after_ms)
-		pthread_create(&canceller, NULL, cancel_later, r);
+	if (r->cancel_receiver)
+		pthread_create(&canceller, NULL, cancel_when_flowing, r);
 	r->rrc = xlmig_xfer_recv(dst, r->out_fd, &r->ro, &r->rst, &r->rcancel);
 	pthread_join(t, NULL);
-	if (r->cancel_receiver_after_ms)
+	if (r->cancel_receiver)
 		pthread_join(canceller, NULL);
 	xlmig_conn_close(src);
 	xlmig_conn_close(dst);
@@ -467,7 +485,7 @@ TEST(xfer_dropped_connection_fails_both_sides)
 	struct xlmig_gen_params p;
 	struct xlmig_buf stream = { 0 };
 	struct run r;
-	uint64_t start = xlmig_now_ns();
+	uint64_t start;
 
 	xlmig_gen_defaults(&p);
 	p.pages = 8192;
@@ -475,20 +493,30 @@ TEST(xfer_dropped_connection_fails_both_sides)
 	CHECK_OK(make_stream(&p, &stream));
 	run_init(&r, 4, true);
 	r.setup.px = &px;
+	/* Both sides notice the drop itself, long before their I/O timeout
+	 * would (a minute here, so a loaded machine cannot blur the two). */
+	r.setup.io_timeout_ms = 60000;
+	start = xlmig_now_ns();
 	CHECK_OK(run_transfer(&r, &stream));
 	CHECK(r.rrc != XLMIG_OK);
 	CHECK(r.snd.rc != XLMIG_OK);
-	CHECK_INT(xlmig_now_ns() - start, <, 5000000000ull);
+	CHECK_INT(xlmig_now_ns() - start, <, 30000000000ull);
 	close(r.out_fd);
 	xlmig_buf_free(&stream);
 }
 
-static void *cancel_sender_later(void *arg)
-{
-	struct sending *s = arg;
+struct source_canceller {
+	struct sending *snd;
+	int out_fd;
+	bool flowed;
+};
 
-	usleep(200000);
-	s->cancel = 1;
+static void *cancel_sender_when_flowing(void *arg)
+{
+	struct source_canceller *c = arg;
+
+	c->flowed = wait_stream_flowing(c->out_fd);
+	c->snd->cancel = 1;
 	return NULL;
 }
 
@@ -499,11 +527,12 @@ TEST(xfer_cancel_on_source)
 	struct xlmig_conn *src, *dst;
 	struct xlmig_xfer_opts ro;
 	struct xlmig_xfer_stats rst;
-	struct setup s = { .channels = 2, .compress = false, .bandwidth = 4u << 20 };
+	/* 32 MiB at 2 MiB/s: 16 s to send it all, so the cancel is what ends it. */
+	struct setup s = { .channels = 2, .compress = false, .bandwidth = 2u << 20 };
 	struct sending snd = { 0 };
+	struct source_canceller sc = { .snd = &snd };
 	pthread_t t, c;
 	int out, rrc;
-	uint64_t start = xlmig_now_ns();
 
 	xlmig_gen_defaults(&p);
 	p.pages = 8192;
@@ -515,15 +544,18 @@ TEST(xfer_cancel_on_source)
 	xlmig_xfer_opts_default(&snd.o);
 	xlmig_xfer_opts_default(&ro);
 	out = file_with("out", NULL, 0);
+	sc.out_fd = out;
 	pthread_create(&t, NULL, send_main, &snd);
-	pthread_create(&c, NULL, cancel_sender_later, &snd);
+	pthread_create(&c, NULL, cancel_sender_when_flowing, &sc);
 	rrc = xlmig_xfer_recv(dst, out, &ro, &rst, NULL);
 	pthread_join(t, NULL);
 	pthread_join(c, NULL);
+	CHECK(sc.flowed);
 	CHECK_EQ(snd.rc, XLMIG_E_CANCELLED);
 	CHECK_EQ(rrc, XLMIG_E_CANCELLED);
 	CHECK(strstr(xlmig_errmsg(), "source cancelled") != NULL);
-	CHECK_INT(xlmig_now_ns() - start, <, 2000000000ull);
+	/* Ended by the cancel, not by running out of stream. */
+	CHECK_INT(lseek(out, 0, SEEK_END), <, (off_t)stream.len);
 	xlmig_conn_close(src);
 	xlmig_conn_close(dst);
 	close(snd.fd);
@@ -542,12 +574,14 @@ TEST(xfer_cancel_on_destination)
 	p.content = XLMIG_GEN_RANDOM;
 	CHECK_OK(make_stream(&p, &stream));
 	run_init(&r, 3, true);
-	r.setup.bandwidth = 4u << 20;
-	r.cancel_receiver_after_ms = 200;
+	r.setup.bandwidth = 2u << 20;
+	r.cancel_receiver = true;
 	CHECK_OK(run_transfer(&r, &stream));
+	CHECK(r.flowed);
 	CHECK_EQ(r.rrc, XLMIG_E_CANCELLED);
 	CHECK_EQ(r.snd.rc, XLMIG_E_CANCELLED);
 	CHECK(strstr(r.snd.msg, "destination cancelled") != NULL);
+	CHECK_INT(lseek(r.out_fd, 0, SEEK_END), <, (off_t)stream.len);
 	close(r.out_fd);
 	xlmig_buf_free(&stream);
 }
