@@ -46,9 +46,10 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(B)/fuzzobj/%.o)
 
 PROGS := $(TOOLS:%=$(B)/%) $(B)/unit $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all build deps setup check demo bench fuzz fuzz-build xenlab install clean asan
+.PHONY: all build tools deps setup check demo bench fuzz fuzz-build xenlab install clean asan deb-check
 all: build
 build: config.mk $(B)/libxlmig.a $(PROGS)
+tools: config.mk $(TOOLS:%=$(B)/%)
 
 config.mk: configure
 	./configure --quiet
@@ -78,12 +79,12 @@ $(B)/libxlmig-asan.a: $(ASAN_OBJS)
 
 define tool_rule
 $(B)/$(1): $(patsubst %.c,$(B)/obj/%.o,$(wildcard tools/$(1)/*.c)) $(B)/libxlmig.a
-	$$(CC) $$(ALLFLAGS) -o $$@ $$^ $$(LIBS)
+	$$(CC) $$(ALLFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
 $(B)/unit: $(UNIT_SRCS:%.c=$(B)/obj/%.o) $(B)/libxlmig.a
-	$(CC) $(ALLFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALLFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(B)/unit-asan: $(UNIT_SRCS:%.c=$(B)/asan/%.o) $(B)/libxlmig-asan.a
 	$(CC) $(ASANFLAGS) -o $@ $^ $(LIBS)
@@ -92,7 +93,7 @@ asan: config.mk $(B)/unit-asan
 
 $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libxlmig.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALLFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Fuzzers: clang with libFuzzer, ASan and UBSan (undefined behaviour is a
 # crash, as in the ASan build), over the library sources.
@@ -135,15 +136,21 @@ PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
-install: build
+install: tools
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/xlmig/hooks $(DESTDIR)$(SYSTEMDUNITDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/xlmig $(foreach s,1 5 7 8,$(DESTDIR)$(MANDIR)/man$(s))
 	install -m 0755 $(TOOLS:%=$(B)/%) $(DESTDIR)$(PREFIX)/sbin/
 	for s in 1 5 7 8; do install -m 0644 man/*.$$s $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
+	install -D -m 0644 completion/xlmig.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/xlmig
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' systemd/xlmigd.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/xlmigd.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/xlmigd.service
 	test -e $(DESTDIR)$(SYSCONFDIR)/xlmig/xlmigd.conf || \
 		$(B)/xlmigd --print-config >$(DESTDIR)$(SYSCONFDIR)/xlmig/xlmigd.conf
+
+# The Debian package: build, lintian, install, start and purge under
+# systemd in a container (tools/deb-check.sh); about 2 minutes.
+deb-check: setup
+	tools/deb-check.sh
 
 clean:
 	rm -rf $(B)

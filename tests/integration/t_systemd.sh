@@ -9,42 +9,17 @@
 # and resumes the guest; after a SIGKILL mid-migration the restarted
 # service recovers the job before it reports ready.
 #
-# Skips (saying why) where systemd-nspawn, overlayfs or root are missing.
+# Skips (saying why) where systemd-nspawn, overlayfs or root are missing
+# (see container.sh).
 . "$(dirname "$0")/lib.sh"
 
-skip() { echo "skip $*"; exit 0; }
-[ "$(id -u)" = 0 ] || skip "systemd: needs root"
-command -v systemd-nspawn >/dev/null || skip "systemd: systemd-nspawn missing (apt-get install systemd-container)"
-[ -x /lib/systemd/systemd ] || skip "systemd: no systemd to boot"
-
-OVL=$WORK/ovl
-ROOTFS=$OVL/root
-NSPAWN_PID=
-LEADER=
-
-container_down() {
-	[ -n "$NSPAWN_PID" ] && kill "$NSPAWN_PID" 2>/dev/null
-	local i
-	for i in $(seq 100); do
-		[ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -n "$NSPAWN_PID" ] && kill -9 "$NSPAWN_PID" 2>/dev/null
-	mountpoint -q "$ROOTFS" && umount -l "$ROOTFS"
-	mountpoint -q "$OVL" && umount -l "$OVL"
-	NSPAWN_PID=
-}
+. "$(dirname "$0")/container.sh"
 trap 'container_down; cleanup' EXIT
-
-mkdir -p "$OVL"
-mount -t tmpfs -o size=512m tmpfs "$OVL" && mkdir -p "$OVL"/{upper,work,root} &&
-	mount -t overlay overlay -o "lowerdir=/,upperdir=$OVL/upper,workdir=$OVL/work" "$ROOTFS" ||
-	skip "systemd: cannot lay an overlay over / here"
+container_prepare "$WORK" >"$WORK/why" || { echo "skip systemd: $(cat "$WORK/why")"; exit 0; }
 
 # Install as an administrator would, into the container's copy of /.
 make -s -C "$ROOT" install DESTDIR="$ROOTFS" PREFIX=/usr/local B="$BIN" >"$WORK/install.log" 2>&1 ||
 	{ fail "make install" "$(tail -5 "$WORK/install.log")"; exit 1; }
-unit=$ROOTFS/usr/local/lib/systemd/system/xlmigd.service
 out=$(systemd-analyze verify --man=no --root="$ROOTFS" /usr/local/lib/systemd/system/xlmigd.service 2>&1)
 [ -z "$out" ] && ok "systemd-analyze verify: the installed unit is clean" || fail "verify" "$out"
 rm -f "$ROOTFS/etc/xlmig/xlmigd.conf" "$ROOTFS/etc/xlmig/xlmig.key"
@@ -55,25 +30,7 @@ mkdir -p "$ROOTFS/etc/systemd/system/xlmigd.service.d"
 printf '[Service]\nEnvironment=XLMIG_TEST_STALL=ready:20000\n' \
 	>"$ROOTFS/etc/systemd/system/xlmigd.service.d/test.conf"
 
-systemd-nspawn -q -D "$ROOTFS" -M "xlmigt$$" --register=no --keep-unit --private-network \
-	--console=passive -b -- systemd.unit=basic.target >"$WORK/nspawn.log" 2>&1 &
-NSPAWN_PID=$!
-for i in $(seq 300); do
-	for p in $(pgrep -P "$NSPAWN_PID"); do
-		[ "$(readlink /proc/$p/ns/pid)" != "$(readlink /proc/self/ns/pid)" ] && LEADER=$p
-	done
-	[ -n "$LEADER" ] && break
-	kill -0 "$NSPAWN_PID" 2>/dev/null || break
-	sleep 0.1
-done
-[ -n "$LEADER" ] || { fail "boot" "the container did not start: $(tail -5 "$WORK/nspawn.log")"; exit 1; }
-in_ct() { nsenter -t "$LEADER" -m -u -i -n -p -- "$@"; }
-for i in $(seq 600); do
-	in_ct test -S /run/systemd/private 2>/dev/null && break
-	kill -0 "$NSPAWN_PID" 2>/dev/null || break
-	sleep 0.1
-done
-timeout 120 nsenter -t "$LEADER" -m -u -i -n -p -- systemctl is-system-running --wait >/dev/null 2>&1
+container_boot "$WORK/nspawn.log" >"$WORK/why" || { fail "boot" "$(cat "$WORK/why")"; exit 1; }
 ok "booted this host's system under systemd in a container ($(in_ct systemctl is-system-running))"
 
 X() { in_ct /usr/local/sbin/xlmig "$@"; }
