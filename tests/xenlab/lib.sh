@@ -27,6 +27,8 @@ lab_built_programs() {
 #   # xenlab-boot: local|pair      one Xen host, or two joined by a link
 #   # xenlab-core: yes|no          part of `run.sh core`
 #   # xenlab-timeout: SECONDS      inside dom0, for the whole scenario
+#   # xenlab-baseline: SCENARIO    the stock xl scenario whose downtime
+#                                  bounds this one's: run first, same boot
 #   # xenlab-about: one line       printed by `run.sh list`
 
 lab_meta() { # scenario key
@@ -40,9 +42,25 @@ lab_all_scenarios() {
 	done
 }
 
+# The scenarios with the stock xl baselines they need, baselines first
+# (the rest keep their order).
+lab_with_baselines() { # scenario...
+	local s b first=""
+	for s in "$@"; do
+		b=$(lab_meta "$s" baseline)
+		[ -n "$b" ] || continue
+		case " $first " in *" $b "*) ;; *) first="$first $b" ;; esac
+	done
+	for s in $first; do echo "$s"; done
+	for s in "$@"; do
+		case " $first " in *" $s "*) ;; *) echo "$s" ;; esac
+	done
+}
+
 # ---- verdicts from the serial logs ----
-# dom0 prints "RESULT: PASS name" or "RESULT: FAIL name (why)"; a scenario
-# passes when every host of its boot passed it and none failed it.
+# dom0 prints "RESULT: PASS name", "RESULT: FAIL name (why)" or, when
+# stock xl itself failed, "RESULT: XLFAIL name (why)"; a scenario passes
+# when every host of its boot passed it and none failed it.
 
 cr=$'\r'   # the serial console ends lines with CR LF
 
@@ -53,6 +71,9 @@ lab_verdict() { # scenario serial...
 		grep -aq "^RESULT: FAIL $s\([ $cr]\|$\)" "$f" && { echo FAIL; return; }
 	done
 	for f in "$@"; do
+		grep -aq "^RESULT: XLFAIL $s\([ $cr]\|$\)" "$f" && { echo XLFAIL; return; }
+	done
+	for f in "$@"; do
 		grep -aq "^RESULT: PASS $s\([ $cr]\|$\)" "$f" || { echo NONE; return; }
 	done
 	echo PASS
@@ -61,7 +82,8 @@ lab_verdict() { # scenario serial...
 lab_fail_reason() { # scenario serial...
 	local s=$1
 	shift
-	grep -ah "^RESULT: FAIL $s\([ $cr]\|$\)" "$@" | head -n 1 | tr -d '\r' | sed "s/^RESULT: FAIL $s *//"
+	grep -ah "^RESULT: \(XL\)\{0,1\}FAIL $s\([ $cr]\|$\)" "$@" | head -n 1 | tr -d '\r' |
+		sed "s/^RESULT: [A-Z]* $s *//"
 }
 
 # Signs that the emulator or the emulated machine broke, rather than a

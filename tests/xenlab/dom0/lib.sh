@@ -2,6 +2,7 @@
 #
 # Verdicts and figures go to the console, where the host reads them:
 #   RESULT: PASS NAME [(note)]      RESULT: FAIL NAME (why)
+#   RESULT: XLFAIL NAME (why)       stock xl itself failed (not xlmig)
 #   FIGURE NAME key=value ...
 # A scenario ends with pass or fail (both exit its shell).
 #
@@ -13,7 +14,7 @@
 
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/xen-4.17/bin:/lab/bin
 LAB_RUN=/run/lab
-LAB_CONSOLE_LOGS=/var/log/xen/console
+LAB_CONSOLE_LOGS=${LAB_CONSOLE_LOGS:-/var/log/xen/console}
 LAB_GUEST_DIR=/lab/guest
 LAB_XL_PORT=5555        # stock xl migrate-receive behind socat
 LAB_SYNC_PORT=5600      # the pair's rendezvous, served by host b
@@ -25,13 +26,22 @@ LAB_SCENARIO=${LAB_SCENARIO:-none}
 
 lab_log() { echo "LAB: $*"; }
 
+# The verdict carries the last move's downtime and bound (LAB_BOUND_NOTE).
 pass() {
-	echo "RESULT: PASS $LAB_SCENARIO${1:+ ($*)}"
+	local note="$*"
+	[ -n "${LAB_BOUND_NOTE:-}" ] && note="${note:+$note; }$LAB_BOUND_NOTE"
+	echo "RESULT: PASS $LAB_SCENARIO${note:+ ($note)}"
 	exit 0
 }
 
+# While LAB_STOCK_XL is 1 the move under way is stock xl's own, and a
+# failure is reported as xl's (XLFAIL), not as xlmig's.
 fail() {
-	echo "RESULT: FAIL $LAB_SCENARIO ($*)"
+	if [ "${LAB_STOCK_XL:-0}" = 1 ]; then
+		echo "RESULT: XLFAIL $LAB_SCENARIO (stock xl: $*)"
+	else
+		echo "RESULT: FAIL $LAB_SCENARIO ($*)"
+	fi
 	lab_diagnose
 	exit 1
 }
@@ -188,8 +198,12 @@ guest_create() {
 # Every console line the guest NAME printed on this host, under any name.
 guest_log() { cat "$LAB_CONSOLE_LOGS/guest-$1.log" "$LAB_CONSOLE_LOGS/guest-$1--incoming.log" 2>/dev/null; }
 
+# The guest's counter in its latest boot (an older boot's lines, still in
+# a console log this host appended to, count from 0 and do not count).
 guest_last_n() {
-	guest_log "$1" | sed -n 's/^XLG n=\([0-9]*\) .*/\1/p' | sort -n | tail -n 1
+	local boot
+	boot=$(guest_boot_id "$1")
+	guest_log "$1" | sed -n "s/^XLG n=\([0-9]*\) boot=$boot .*/\1/p" | sort -n | tail -n 1
 }
 
 guest_boot_id() {
@@ -211,12 +225,26 @@ guest_wait_n() { # name min timeout
 	return 1
 }
 
-# The longest pause the guest reported from counter value FROM on, in ms
-# (0 when it reported none: every pause was under its 100 ms threshold).
-guest_max_gap() { # name from
-	guest_log "$1" | awk -v from="$2" '
-		/^XLG gap / { split($3, n, "="); split($5, m, "=");
-			      if (n[2] + 0 >= from + 0 && m[2] + 0 > max) max = m[2] + 0 }
+# The longest pause the guest reported during one migration, in ms (0
+# when it reported none: every pause was under its 100 ms threshold).
+# Only that migration's window counts: lines of the migrating boot BOOT
+# (a guest rebooted after a failed scenario counts from 0 again, so an
+# earlier boot's gaps would look recent), at counter values FROM (read
+# just before the migration began) to TO (read once it had arrived), so
+# neither an earlier nor a later pause of the same boot is counted.
+guest_max_gap() { # name boot from to
+	guest_log "$1" | tr -d '\r' | awk -v boot="$2" -v from="$3" -v to="$4" '
+		$1 == "XLG" && $2 == "gap" {
+			n = ""; b = ""; ms = 0
+			for (i = 3; i <= NF; i++) {
+				split($i, kv, "=")
+				if (kv[1] == "n") n = kv[2]
+				else if (kv[1] == "boot") b = kv[2]
+				else if (kv[1] == "ms") ms = kv[2] + 0
+			}
+			if (b == boot && n != "" && n + 0 >= from + 0 && n + 0 <= to + 0 && ms > max)
+				max = ms
+		}
 		END { print max + 0 }'
 }
 
@@ -357,6 +385,86 @@ send_error() {
 	grep -m 1 -i 'fail\|error\|unrecognized\|refus' "$LAB_RUN/send.log" || tail -n 1 "$LAB_RUN/send.log"
 }
 
+# ---- downtime bounds ----
+# Every migration's guest-seen downtime has a bound, stated with its
+# figures and enforced.  Under the emulator an absolute target means
+# little, so the bound is relative to stock xl: the xl-* scenarios record
+# xl's downtime for their kind of move (local or pair, idle or busy) in
+# this boot's /run/lab, and a move by or to xlmig of the same kind may
+# take at most LAB_XL_FACTOR times that, or xlmig's own downtime target
+# where that is looser.  Nothing passes beyond LAB_CEILING_MS, which is
+# also the bound where this boot has no stock xl figure of that kind
+# (stock xl failed, or no xl scenario measures that load).
+LAB_XL_FACTOR=3
+LAB_CEILING_MS=10000
+LAB_XLMIG_TARGET_MS=100         # xlmig migrate's default --downtime
+
+# The kind of move, for the baselines: local|pair, -busy when the guest
+# dirties memory (LAB_BASELINE names another kind).
+lab_move_kind() {
+	if [ -n "${LAB_BASELINE:-}" ]; then
+		echo "$LAB_BASELINE"
+	elif [ "$LAB_HOST" = local ]; then
+		echo "local${LAB_GUEST_BUSY:+-busy}"
+	else
+		echo "pair${LAB_GUEST_BUSY:+-busy}"
+	fi
+}
+
+# Stock xl's downtime for this kind of move, recorded on this boot.
+lab_record_baseline() { # downtime-ms
+	echo "$1" > "$LAB_RUN/baseline.$(lab_move_kind)"
+}
+
+# xlmig's own downtime target for this move: --downtime in XLMIG_OPTS.
+xlmig_target_ms() {
+	local t
+	t=$(echo " ${XLMIG_OPTS:-} " | sed -n 's/.* --downtime \([0-9][0-9]*\) .*/\1/p')
+	echo "${t:-$LAB_XLMIG_TARGET_MS}"
+}
+
+# downtime_bound METHOD: "MS why" for this move.
+downtime_bound() {
+	local kind xl b why target
+	kind=$(lab_move_kind)
+	if [ "$1" = xl-xl ]; then
+		echo "$LAB_CEILING_MS the lab's ceiling (stock xl is the baseline)"
+		return
+	fi
+	if [ ! -s "$LAB_RUN/baseline.$kind" ]; then
+		echo "$LAB_CEILING_MS the lab's ceiling: no stock xl figure for a $kind move on this boot"
+		return
+	fi
+	xl=$(cat "$LAB_RUN/baseline.$kind")
+	target=$(xlmig_target_ms)
+	b=$((xl * LAB_XL_FACTOR))
+	why="${LAB_XL_FACTOR}x stock xl's $xl ms for a $kind move on this boot"
+	if [ "$target" -gt "$b" ]; then
+		b=$target
+		why="xlmig's own target $target ms (looser than ${LAB_XL_FACTOR}x stock xl's $xl ms)"
+	fi
+	if [ "$b" -gt "$LAB_CEILING_MS" ]; then
+		b=$LAB_CEILING_MS
+		why="the lab's ceiling (below ${LAB_XL_FACTOR}x stock xl's $xl ms)"
+	fi
+	echo "$b $why"
+}
+
+# check_downtime METHOD DOWNTIME-MS: fail beyond the move's bound, saying
+# so; stock xl's own figure becomes this boot's baseline.  Sets
+# LAB_BOUND_NOTE for the verdict.
+check_downtime() {
+	local bound why
+	bound=$(downtime_bound "$1")
+	why=${bound#* }
+	bound=${bound%% *}
+	lab_log "downtime bound for this $1 move: $bound ms ($why)"
+	[ "$2" -le "$bound" ] ||
+		fail "guest-seen downtime $2 ms is over its bound of $bound ms ($why)"
+	[ "$1" = xl-xl ] && lab_record_baseline "$2"
+	LAB_BOUND_NOTE="downtime $2 ms, bound $bound ms: $why"
+}
+
 # ---- the checks every migration scenario makes ----
 
 # The guest left this host: no domain of that name, nothing renamed aside.
@@ -392,11 +500,12 @@ check_arrived() { # name old-domid before-n boot-id
 # migrate_local METHOD NAME: migrate the guest to this same host and check
 # it; prints figures time_ms, downtime_ms (as the guest saw it), wire_bytes.
 migrate_local() {
-	local method=$1 name=$2 id0 n0 boot t0 t1 b0 b1 rc=0
+	local method=$1 name=$2 id0 n0 n1 boot t0 t1 b0 b1 gap rc=0
 	guest_ensure "$name"
 	id0=$(xl domid "$name")
 	n0=$(guest_last_n "$name")
 	boot=$(guest_boot_id "$name")
+	[ "$method" = xl-xl ] && LAB_STOCK_XL=1
 	method_receiver_start "$method"
 	b0=$(wire_bytes)
 	t0=$(now_ms)
@@ -409,9 +518,14 @@ migrate_local() {
 	guest_log "$name" | tail -n 12 | sed 's/^/guest: /'
 	[ $rc = 0 ] || fail "$method migration exited $rc: $(send_error)"
 	check_arrived "$name" "$id0" "$n0" "$boot"
-	figure "method=$method time_ms=$((t1 - t0)) downtime_ms=$(guest_max_gap "$name" "$n0")" \
+	n1=$(guest_last_n "$name")
+	gap=$(guest_max_gap "$name" "$boot" "$n0" "$n1")
+	figure "method=$method time_ms=$((t1 - t0)) downtime_ms=$gap" \
+		"bound_ms=$(downtime_bound "$method" | cut -d' ' -f1)" \
 		"wire_bytes=$((b1 - b0)) domid=$id0->$(xl domid "$name")"
-	echo "$((t1 - t0)) $(guest_max_gap "$name" "$n0") $((b1 - b0))" > "$LAB_RUN/last-figures"
+	echo "$((t1 - t0)) $gap $((b1 - b0))" > "$LAB_RUN/last-figures"
+	check_downtime "$method" "$gap"
+	LAB_STOCK_XL=0
 }
 
 # ---- two hosts ----
@@ -430,7 +544,12 @@ pair_roles() {
 	else
 		[ "$LAB_HOST" = a ] && LAB_ROLE=src || LAB_ROLE=dst
 	fi
-	[ $LAB_ROLE = dst ] && lab_destroy_all
+	if [ $LAB_ROLE = dst ]; then
+		lab_destroy_all
+		# This host's console logs of an earlier stay are not this
+		# move's (the guest may even have been rebooted since).
+		rm -f "$LAB_CONSOLE_LOGS/guest-$1.log" "$LAB_CONSOLE_LOGS/guest-$1--incoming.log"
+	fi
 	lab_clock_sync
 	lab_sync clock > /dev/null || fail "the peer host did not come back after the clock sync"
 	lab_log "$LAB_HOST is the $LAB_ROLE of $1"
@@ -465,6 +584,7 @@ pair_move_send() { # method name
 	boot=$(guest_boot_id "$name")
 	peer=$(lab_peer_ip)
 	lab_sync ready "$n0 $boot" > /dev/null || fail "the receiver never got ready"
+	[ "$method" = xl-xl ] && LAB_STOCK_XL=1
 	b0=$(wire_bytes)
 	t0=$(now_ms)
 	method_send "$method" "$name" "$peer" || rc=$?
@@ -478,11 +598,14 @@ pair_move_send() { # method name
 	seen=$(lab_sync seen) || fail "the receiver did not report"
 	[ "$seen" = fail ] && fail "the receiver found the guest wrong (see its log)"
 	figure "${LAB_MOVE_LABEL:+label=$LAB_MOVE_LABEL }method=$method time_ms=$((t1 - t0))" \
-		"downtime_ms=$seen wire_bytes=$((b1 - b0))"
+		"downtime_ms=$seen bound_ms=$(downtime_bound "$method" | cut -d' ' -f1) wire_bytes=$((b1 - b0))"
+	check_downtime "$method" "$seen"
+	LAB_STOCK_XL=0
 }
 
 pair_move_receive() { # method name
-	local method=$1 name=$2 info n0 boot rc
+	local method=$1 name=$2 info n0 boot rc gap
+	[ "$method" = xl-xl ] && LAB_STOCK_XL=1
 	method_receiver_start "$method"
 	info=$(lab_sync ready) || fail "the sender never came"
 	n0=${info% *}
@@ -497,7 +620,12 @@ pair_move_receive() { # method name
 	( check_arrived "$name" - "$n0" "$boot" ) || { lab_sync seen fail > /dev/null; exit 1; }
 	guest_log "$name" | tail -n 6 | sed 's/^/guest: /'
 	[ -n "${LAB_GUEST_BUSY:-}" ] && guest_send "$name" idle
-	lab_sync seen "$(guest_max_gap "$name" "$n0")" > /dev/null
+	gap=$(guest_max_gap "$name" "$boot" "$n0" "$(guest_last_n "$name")")
+	lab_sync seen "$gap" > /dev/null
+	# The sender states the bound and gives the verdict on it; the
+	# baseline is this host's too, for a move the other way.
+	[ "$method" = xl-xl ] && lab_record_baseline "$gap"
+	LAB_STOCK_XL=0
 }
 
 # ---- failures ----

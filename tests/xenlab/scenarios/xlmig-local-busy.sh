@@ -1,8 +1,10 @@
 # xenlab-boot: local
 # xenlab-core: no
 # xenlab-timeout: 180
+# xenlab-baseline: xl-local-busy
 # xenlab-about: xlmig migrate --auto-converge through xlmigd (xen backend) to localhost, guest dirtying 8 MiB/s over 32 MiB
 . /lab/lib.sh
+LAB_BASELINE=local-busy
 guest_ensure g1
 guest_send g1 "dirty 8 32" || fail "cannot reach the guest's console"
 sleep 2

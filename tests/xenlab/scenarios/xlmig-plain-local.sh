@@ -1,6 +1,7 @@
 # xenlab-boot: local
 # xenlab-core: no
 # xenlab-timeout: 400
+# xenlab-baseline: xl-local
 # xenlab-about: xlmig migrate --plain to xlmig migrate-receive on localhost, three times: libxl's save (--policy xen), the native save, -C with an xl-format config
 . /lab/lib.sh
 need_xlmig xlmig
