@@ -1,5 +1,5 @@
 # xenlab-boot: pair
-# xenlab-core: no
+# xenlab-core: yes
 # xenlab-timeout: 200
 # xenlab-about: baseline: stock xl migrate of the idle PVH guest between two Xen hosts
 . /lab/lib.sh
