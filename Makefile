@@ -7,6 +7,7 @@
 #   make fuzz       run each fuzz harness for FUZZ_SECONDS (default 300)
 #   make xenlab     run every Xen lab scenario (real Xen under QEMU)
 #   make install    install into $(PREFIX) (default /usr/local)
+#   make include-graph  the include graph between modules, and its cycles
 #
 # Sources are found by directory: every libxlmig/*.c and backup/*.c goes
 # into libxlmig.a (libxlmig/xen_*.c only when configure found libxen-dev),
@@ -46,7 +47,7 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(B)/fuzzobj/%.o)
 
 PROGS := $(TOOLS:%=$(B)/%) $(B)/unit $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all build tools deps setup check demo bench fuzz fuzz-build xenlab install clean asan deb-check
+.PHONY: all build tools deps setup check demo bench fuzz fuzz-build xenlab install clean asan deb-check include-graph
 all: build
 build: config.mk $(B)/libxlmig.a $(PROGS)
 tools: config.mk $(TOOLS:%=$(B)/%)
@@ -151,6 +152,12 @@ install: tools
 # systemd in a container (tools/deb-check.sh); about 2 minutes.
 deb-check: setup
 	tools/deb-check.sh
+
+# The direct includes between modules, from the compiler (-MM -MG on
+# each file alone); tools/include-graph.sh --files lists them by file.
+include-graph: config.mk
+	@CC=$(CC) tools/include-graph.sh --modules
+	@CC=$(CC) tools/include-graph.sh --cycles
 
 clean:
 	rm -rf $(B)
