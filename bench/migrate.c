@@ -61,6 +61,7 @@
 #include "conn.h"
 #include "sim_hv.h"
 #include "job.h"
+#include "journal.h"
 #include "json.h"
 
 #include <errno.h>

@@ -127,8 +127,7 @@ int xlmig_key_generate(const char *path)
 	rc = xlmig_random(key, sizeof(key));
 	if (rc != XLMIG_OK)
 		goto out;
-	for (size_t i = 0; i < sizeof(key); i++)
-		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	xlmig_hex_encode(key, sizeof(key), hex);
 	hex[2 * XLMIG_KEY_GEN_LEN] = '\n';
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {

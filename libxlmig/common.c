@@ -164,6 +164,20 @@ int xlmig_buf_reserve(struct xlmig_buf *b, size_t extra)
 	return XLMIG_OK;
 }
 
+struct timespec xlmig_deadline_ms(unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
 uint8_t *xlmig_buf_extend(struct xlmig_buf *b, size_t len)
 {
 	uint8_t *p;
@@ -291,6 +305,18 @@ int xlmig_read_all(int fd, size_t limit, struct xlmig_buf *out)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
 	out->len--;
 	return XLMIG_OK;
+}
+
+void xlmig_hex_encode(const void *data, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	const uint8_t *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * len] = '\0';
 }
 
 int xlmig_parse_size(const char *s, uint64_t *out)

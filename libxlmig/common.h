@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 enum xlmig_err {
 	XLMIG_OK = 0,
@@ -74,6 +75,10 @@ void xlmig_log(int level, const char *fmt, ...)
 /* Monotonic clock and this thread's CPU time, in nanoseconds. */
 uint64_t xlmig_now_ns(void);
 uint64_t xlmig_thread_cpu_ns(void);
+/* The wall-clock time ms milliseconds from now, as the absolute deadline
+ * pthread_cond_timedwait and pthread_timedjoin_np take (CLOCK_REALTIME:
+ * measure elapsed time with xlmig_now_ns, which a clock step cannot move). */
+struct timespec xlmig_deadline_ms(unsigned ms);
 
 /* Byte order.  Unaligned-safe: every field read from a stream goes
  * through these, never through a cast pointer. */
@@ -141,6 +146,10 @@ ssize_t xlmig_write_nosigpipe(int fd, const void *data, size_t len);
  * all), and keep a NUL after it that out->len does not count, so text
  * can be used as a string. */
 int xlmig_read_all(int fd, size_t limit, struct xlmig_buf *out);
+
+/* Bytes as lowercase hex digits: out holds 2 * len + 1 characters and
+ * is NUL-terminated. */
+void xlmig_hex_encode(const void *data, size_t len, char *out);
 
 /* Parse a size such as "512", "64M", "8G" (binary units) into bytes. */
 int xlmig_parse_size(const char *s, uint64_t *out);

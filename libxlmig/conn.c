@@ -368,16 +368,9 @@ out:
 int xlmig_conn_wait_channels(struct xlmig_conn *c, int timeout_ms)
 {
 	uint64_t deadline = xlmig_now_ns() + (uint64_t)XLMIG_MAX(timeout_ms, 0) * 1000000;
-	struct timespec ts;
+	struct timespec ts = xlmig_deadline_ms((unsigned)XLMIG_MAX(timeout_ms, 0));
 	int rc = XLMIG_OK;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&c->lock);
 	while (c->attached < c->sess.channels && rc == XLMIG_OK)
 		if (pthread_cond_timedwait(&c->joined, &c->lock, &ts) == ETIMEDOUT &&

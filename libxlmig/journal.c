@@ -35,57 +35,6 @@ struct xlmig_journal {
 	char path[512];
 };
 
-static const char *const step_names[] = {
-	[XLMIG_STEP_QUEUED] = "queued",
-	[XLMIG_STEP_SETUP] = "setup",
-	[XLMIG_STEP_PRECOPY] = "precopy",
-	[XLMIG_STEP_READY] = "ready",
-	[XLMIG_STEP_GO] = "go",
-	[XLMIG_STEP_DONE] = "done",
-	[XLMIG_STEP_FAILED] = "failed",
-	[XLMIG_STEP_CANCELLED] = "cancelled",
-	[XLMIG_STEP_UNKNOWN] = "unknown",
-	[XLMIG_STEP_CHECKED] = "checked",
-};
-
-const char *xlmig_step_name(enum xlmig_job_step step)
-{
-	if ((unsigned)step < XLMIG_ARRAY_SIZE(step_names))
-		return step_names[step];
-	return "invalid";
-}
-
-static int step_parse(const char *s, enum xlmig_job_step *out)
-{
-	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(step_names); i++)
-		if (!strcmp(s, step_names[i])) {
-			*out = (enum xlmig_job_step)i;
-			return XLMIG_OK;
-		}
-	return xlmig_fail(XLMIG_E_FORMAT, "unknown job step '%s'", s);
-}
-
-bool xlmig_step_is_final(enum xlmig_job_step step)
-{
-	return step >= XLMIG_STEP_DONE;
-}
-
-const char *xlmig_role_name(enum xlmig_job_role role)
-{
-	return role == XLMIG_ROLE_SOURCE ? "source" : "destination";
-}
-
-static int role_parse(const char *s, enum xlmig_job_role *out)
-{
-	if (!strcmp(s, "source"))
-		*out = XLMIG_ROLE_SOURCE;
-	else if (!strcmp(s, "destination"))
-		*out = XLMIG_ROLE_DEST;
-	else
-		return xlmig_fail(XLMIG_E_FORMAT, "unknown job role '%s'", s);
-	return XLMIG_OK;
-}
-
 /* ---- text form ---- */
 
 static int put_field(struct xlmig_buf *out, const char *key, const char *value)
@@ -110,7 +59,7 @@ static int put_num(struct xlmig_buf *out, const char *key, long long v)
 	return put_field(out, key, num);
 }
 
-int xlmig_job_record_encode(const struct xlmig_job_record *rec, struct xlmig_buf *out)
+int xlmig_journal_record_encode(const struct xlmig_job_record *rec, struct xlmig_buf *out)
 {
 	int rc;
 
@@ -160,9 +109,9 @@ static int decode_field(struct xlmig_job_record *r, const char *key, const char 
 	if (!strcmp(key, "id"))
 		rc = copy_str(r->id, sizeof(r->id), key, v);
 	else if (!strcmp(key, "role"))
-		rc = role_parse(v, &r->role);
+		rc = xlmig_role_parse(v, &r->role);
 	else if (!strcmp(key, "step"))
-		rc = step_parse(v, &r->step);
+		rc = xlmig_step_parse(v, &r->step);
 	else if (!strcmp(key, "domain"))
 		rc = copy_str(r->domain, sizeof(r->domain), key, v);
 	else if (!strcmp(key, "peer"))
@@ -183,7 +132,7 @@ static int decode_field(struct xlmig_job_record *r, const char *key, const char 
 	return rc;
 }
 
-int xlmig_job_record_decode(const uint8_t *data, size_t len,
+int xlmig_journal_record_decode(const uint8_t *data, size_t len,
 			    struct xlmig_job_record *out)
 {
 	char text[RECORD_MAX + 1];
@@ -364,8 +313,7 @@ static int new_host_id(char id[XLMIG_HOST_ID_LEN + 1])
 
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
 		return xlmig_fail(XLMIG_E_IO, "no random bytes for this host's id: %s", strerror(errno));
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(id + 2 * i, 3, "%02x", raw[i]);
+	xlmig_hex_encode(raw, sizeof(raw), id);
 	return XLMIG_OK;
 }
 
@@ -406,7 +354,7 @@ int xlmig_journal_put(struct xlmig_journal *st, struct xlmig_job_record *rec)
 	if (!rec->created)
 		rec->created = rec->updated;
 	if ((rc = job_key(key, sizeof(key), "job", rec->id)) ||
-	    (rc = xlmig_job_record_encode(rec, &text)))
+	    (rc = xlmig_journal_record_encode(rec, &text)))
 		goto out;
 	rc = store_synced(st, key, text.data, text.len);
 out:
@@ -426,7 +374,7 @@ int xlmig_journal_get(struct xlmig_journal *st, const char *id,
 	v = fetch(st, key);
 	if (!v.dptr)
 		return xlmig_fail(XLMIG_E_NOTFOUND, "no job %s on this host ('xlmig jobs' lists them)", id);
-	rc = xlmig_job_record_decode(v.dptr, v.dsize, out);
+	rc = xlmig_journal_record_decode(v.dptr, v.dsize, out);
 	free(v.dptr);
 	return rc;
 }
@@ -486,7 +434,7 @@ static int list_one(struct tdb_context *tdb, TDB_DATA key, TDB_DATA val, void *o
 		ctx->cap = cap;
 	}
 	/* A damaged record is skipped, not fatal: the others still matter. */
-	if (xlmig_job_record_decode(val.dptr, val.dsize, &ctx->recs[ctx->n]) == XLMIG_OK)
+	if (xlmig_journal_record_decode(val.dptr, val.dsize, &ctx->recs[ctx->n]) == XLMIG_OK)
 		ctx->n++;
 	else
 		xlmig_warn("skipping a damaged job record: %s", xlmig_errmsg());

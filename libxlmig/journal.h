@@ -8,50 +8,15 @@
  * or rolls back each one (see xlmig_job_recover() in job.h), so a guest is
  * never lost and never runs twice.  Finished records stay as the history
  * `xlmig jobs` shows, together with the job's final statistics (JSON).
+ *
+ * The journal is a store: what a record holds (struct xlmig_job_record,
+ * the steps and roles) is the job's vocabulary and is defined in job.h.
  */
 #ifndef XLMIG_JOURNAL_H
 #define XLMIG_JOURNAL_H
 
 #include "common.h"
-#include "hv.h"
-
-enum xlmig_job_role {
-	XLMIG_ROLE_SOURCE = 0,  /* outgoing: this host sends the guest */
-	XLMIG_ROLE_DEST,        /* incoming: this host receives it */
-};
-
-/* The commit steps, in the order a job passes them. */
-enum xlmig_job_step {
-	XLMIG_STEP_QUEUED = 0,  /* waiting for a free job slot */
-	XLMIG_STEP_SETUP,       /* connect, handshake, preflight */
-	XLMIG_STEP_PRECOPY,     /* the stream is flowing */
-	XLMIG_STEP_READY,       /* destination holds the guest paused */
-	XLMIG_STEP_GO,          /* point of no return passed */
-	/* final steps */
-	XLMIG_STEP_DONE,        /* guest runs on the destination only */
-	XLMIG_STEP_FAILED,      /* rolled back: guest runs on the source */
-	XLMIG_STEP_CANCELLED,   /* cancelled, rolled back likewise */
-	XLMIG_STEP_UNKNOWN,     /* lost contact after GO: admin must check */
-	XLMIG_STEP_CHECKED,     /* --check: the destination's preflight said
-				 * yes; nothing was moved or created */
-};
-
-#define XLMIG_JOB_ID_MAX 32
-#define XLMIG_PEER_MAX 128
-#define XLMIG_JOB_MSG_MAX 512
-
-struct xlmig_job_record {
-	char id[XLMIG_JOB_ID_MAX];       /* "17" on this host */
-	enum xlmig_job_role role;
-	enum xlmig_job_step step;
-	char domain[XLMIG_NAME_MAX];     /* the guest's name (without suffix) */
-	uint32_t domid;                  /* on this host, 0 = none yet */
-	char peer[XLMIG_PEER_MAX];       /* host:port of the other side */
-	int64_t created;                 /* unix seconds */
-	int64_t updated;
-	int err;                         /* XLMIG_E_* of a failed job */
-	char message[XLMIG_JOB_MSG_MAX]; /* what happened, for the admin */
-};
+#include "job.h"
 
 struct xlmig_journal;
 
@@ -80,13 +45,9 @@ int xlmig_journal_get_stats(struct xlmig_journal *st, const char *id, char **jso
 int xlmig_journal_list(struct xlmig_journal *st, struct xlmig_job_record **out,
 		     size_t *n);
 
-bool xlmig_step_is_final(enum xlmig_job_step step);
-const char *xlmig_step_name(enum xlmig_job_step step);
-const char *xlmig_role_name(enum xlmig_job_role role);
-
 /* The record's text form ("key=value" lines), exposed for tests. */
-int xlmig_job_record_encode(const struct xlmig_job_record *rec, struct xlmig_buf *out);
-int xlmig_job_record_decode(const uint8_t *data, size_t len,
-			    struct xlmig_job_record *out);
+int xlmig_journal_record_encode(const struct xlmig_job_record *rec, struct xlmig_buf *out);
+int xlmig_journal_record_decode(const uint8_t *data, size_t len,
+				struct xlmig_job_record *out);
 
 #endif

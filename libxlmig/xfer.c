@@ -622,16 +622,9 @@ static int sender_setup(struct sender *s)
  * wire) for a moment, so the destination can be told why we stop. */
 static bool writers_drained(struct sender *s, int ms)
 {
-	struct timespec ts;
+	struct timespec ts = xlmig_deadline_ms(ms);
 	bool all = true;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	for (unsigned i = 0; i < s->n; i++) {
 		struct writer *w = &s->w[i];
 
@@ -1099,12 +1092,7 @@ static struct held *next_in_order(struct receiver *r, int *rc)
 			pthread_mutex_unlock(&r->lock);
 			return NULL;
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += POLL_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = xlmig_deadline_ms(POLL_MS);
 		pthread_cond_timedwait(&r->arrived, &r->lock, &ts);
 	}
 	if (!r->fail.stop) {

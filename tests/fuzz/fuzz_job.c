@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "harness.h"
 #include "job.h"
+#include "journal.h"
 #include "sim_stream.h"
 #include "wire.h"
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_journal.c - libFuzzer harness for job records as read back from
- * the state file (xlmig_job_record_decode): a damaged or hand-edited
+ * the state file (xlmig_journal_record_decode): a damaged or hand-edited
  * xlmig.tdb must be refused, never trusted.
  *
  * A record that decodes must have an id and in-range fields, and must
@@ -17,7 +17,7 @@
 
 static void encode(const struct xlmig_job_record *rec, struct xlmig_buf *out)
 {
-	if (xlmig_job_record_encode(rec, out) != XLMIG_OK)
+	if (xlmig_journal_record_encode(rec, out) != XLMIG_OK)
 		abort();   /* a decoded record always has a text form */
 }
 
@@ -67,11 +67,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct xlmig_job_record rec, again;
 	struct xlmig_buf once = { 0 }, twice = { 0 };
 
-	if (xlmig_job_record_decode(data, size, &rec) != XLMIG_OK)
+	if (xlmig_journal_record_decode(data, size, &rec) != XLMIG_OK)
 		return 0;
 	check_fields(&rec);
 	encode(&rec, &once);
-	if (xlmig_job_record_decode(once.data, once.len, &again) != XLMIG_OK)
+	if (xlmig_journal_record_decode(once.data, once.len, &again) != XLMIG_OK)
 		abort();
 	check_fields(&again);
 	encode(&again, &twice);

@@ -12,12 +12,6 @@
 #include "auth.h"
 #include "harness.h"
 
-static void hex(const struct xlmig_key *k, char *out)
-{
-	for (size_t i = 0; i < k->len; i++)
-		snprintf(out + 2 * i, 3, "%02x", k->bytes[i]);
-}
-
 static void write_seeds(const char *dir)
 {
 	static const char *const seeds[] = {
@@ -50,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (key.len < XLMIG_KEY_MIN || key.len > XLMIG_KEY_MAX)
 		abort();
-	hex(&key, text);
+	xlmig_hex_encode(key.bytes, key.len, text);
 	if (xlmig_key_parse(text, 2 * key.len, &again) != XLMIG_OK || again.len != key.len ||
 	    memcmp(again.bytes, key.bytes, key.len))
 		abort();

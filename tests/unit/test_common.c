@@ -49,6 +49,35 @@ TEST(common_error_message_and_prefix)
 	CHECK_STR(xlmig_strerror(XLMIG_E_TRUNCATED), "input truncated");
 }
 
+TEST(common_hex_encode)
+{
+	static const uint8_t bytes[] = { 0x00, 0x09, 0xa0, 0xff, 0x5c };
+	char out[2 * sizeof(bytes) + 1];
+
+	memset(out, 'x', sizeof(out));
+	xlmig_hex_encode(bytes, sizeof(bytes), out);
+	CHECK(strcmp(out, "0009a0ff5c") == 0);
+	xlmig_hex_encode(bytes, 0, out);
+	CHECK(out[0] == '\0');
+}
+
+/* The deadline is on the wall clock and ms away: within a generous
+ * window of it (the machine may be loaded), nanoseconds normalised. */
+TEST(common_deadline_ms)
+{
+	const unsigned waits[] = { 0, 1, 999, 1000, 1500, 61001 };
+
+	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(waits); i++) {
+		struct timespec now, d = xlmig_deadline_ms(waits[i]);
+		clock_gettime(CLOCK_REALTIME, &now);
+		int64_t diff_ms = ((int64_t)d.tv_sec - now.tv_sec) * 1000 +
+				  (d.tv_nsec - now.tv_nsec) / 1000000;
+		CHECK(d.tv_nsec >= 0 && d.tv_nsec < 1000000000);
+		CHECK_INT(diff_ms, <=, (int64_t)waits[i]);
+		CHECK_INT(diff_ms, >=, (int64_t)waits[i] - 1000);
+	}
+}
+
 TEST(common_parse_size)
 {
 	uint64_t v;

@@ -6,6 +6,7 @@
  */
 #include "conn.h"
 #include "job.h"
+#include "journal.h"
 #include "json.h"
 #include "preflight_facts.h"
 #include "stream_gen.h"

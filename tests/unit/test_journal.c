@@ -27,8 +27,8 @@ TEST(journal_record_roundtrip)
 
 	fill(&in, "42", XLMIG_STEP_READY);
 	in.created = 1700000000;
-	CHECK_OK(xlmig_job_record_encode(&in, &text));
-	CHECK_OK(xlmig_job_record_decode(text.data, text.len, &out));
+	CHECK_OK(xlmig_journal_record_encode(&in, &text));
+	CHECK_OK(xlmig_journal_record_decode(text.data, text.len, &out));
 	CHECK_STR(out.id, "42");
 	CHECK_EQ(out.role, XLMIG_ROLE_DEST);
 	CHECK_EQ(out.step, XLMIG_STEP_READY);
@@ -51,13 +51,13 @@ TEST(journal_record_rejects_damage)
 	const char *no_eq = "id=1\ngarbage\n";
 	char longname[200];
 
-	CHECK_EQ(xlmig_job_record_decode((const uint8_t *)bad_step, strlen(bad_step), &out), XLMIG_E_FORMAT);
-	CHECK_EQ(xlmig_job_record_decode((const uint8_t *)no_id, strlen(no_id), &out), XLMIG_E_FORMAT);
-	CHECK_EQ(xlmig_job_record_decode((const uint8_t *)bad_num, strlen(bad_num), &out), XLMIG_E_FORMAT);
-	CHECK_EQ(xlmig_job_record_decode((const uint8_t *)no_eq, strlen(no_eq), &out), XLMIG_E_FORMAT);
+	CHECK_EQ(xlmig_journal_record_decode((const uint8_t *)bad_step, strlen(bad_step), &out), XLMIG_E_FORMAT);
+	CHECK_EQ(xlmig_journal_record_decode((const uint8_t *)no_id, strlen(no_id), &out), XLMIG_E_FORMAT);
+	CHECK_EQ(xlmig_journal_record_decode((const uint8_t *)bad_num, strlen(bad_num), &out), XLMIG_E_FORMAT);
+	CHECK_EQ(xlmig_journal_record_decode((const uint8_t *)no_eq, strlen(no_eq), &out), XLMIG_E_FORMAT);
 	snprintf(longname, sizeof(longname), "id=1\ndomain=%0150d\n", 0);
-	CHECK_EQ(xlmig_job_record_decode((const uint8_t *)longname, strlen(longname), &out), XLMIG_E_LIMIT);
-	CHECK_EQ(xlmig_job_record_decode((const uint8_t *)"id=1\0x", 6, &out), XLMIG_E_FORMAT);
+	CHECK_EQ(xlmig_journal_record_decode((const uint8_t *)longname, strlen(longname), &out), XLMIG_E_LIMIT);
+	CHECK_EQ(xlmig_journal_record_decode((const uint8_t *)"id=1\0x", 6, &out), XLMIG_E_FORMAT);
 }
 
 TEST(journal_persists_across_reopen)

@@ -183,7 +183,7 @@ static int req_guest_info(struct request *r)
 	write_domain(r->w, &di);
 	xlmig_json_kv_uint(r->w, "counter", counter);
 	if (want_digest) {
-		xlmig_digest_hex(digest, hex);
+		xlmig_hex_encode(digest, sizeof(digest), hex);
 		xlmig_json_kv_str(r->w, "digest", hex);
 	}
 	return XLMIG_OK;
