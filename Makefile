@@ -12,7 +12,9 @@
 # Sources are found by directory: every libxlmig/*.c and backup/*.c goes
 # into libxlmig.a (libxlmig/xen_*.c only when configure found libxen-dev),
 # tools/<prog>/*.c builds <prog>, tests/unit/*.c the unit-test runner,
-# tests/fuzz/fuzz_*.c one fuzzer each, bench/*.c one bench each.
+# tests/fuzz/fuzz_*.c one fuzzer each, bench/*.c one bench each; hooks/*
+# (example hooks, if any) are installed into $(PREFIX)/lib/xlmig/hooks.
+# Optional folders are only named when they exist.
 
 -include config.mk
 
@@ -20,7 +22,8 @@ B        := build
 CC       ?= cc
 CLANG    ?= clang
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-BASEFLAGS := -std=gnu11 -g -D_GNU_SOURCE -pthread -Ilibxlmig -Ibackup $(DEP_CFLAGS)
+LIB_DIRS := libxlmig $(wildcard backup)
+BASEFLAGS := -std=gnu11 -g -D_GNU_SOURCE -pthread $(LIB_DIRS:%=-I%) $(DEP_CFLAGS)
 ifeq ($(HAVE_XEN),1)
 BASEFLAGS += -DXLMIG_HAVE_XEN=1 $(XEN_CFLAGS)
 LIBS     := $(XEN_LIBS) $(DEP_LIBS)
@@ -31,11 +34,12 @@ CFLAGS   ?= -O2
 ALLFLAGS := $(WARN) $(BASEFLAGS) $(CFLAGS)
 ASANFLAGS := $(WARN) $(BASEFLAGS) -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-LIB_SRCS := $(wildcard libxlmig/*.c backup/*.c)
+LIB_SRCS := $(wildcard $(LIB_DIRS:%=%/*.c))
 ifneq ($(HAVE_XEN),1)
 LIB_SRCS := $(filter-out libxlmig/xen_%.c,$(LIB_SRCS))
 endif
-HDRS      := $(wildcard libxlmig/*.h backup/*.h tests/unit/*.h tools/*/*.h)
+HDRS      := $(wildcard $(LIB_DIRS:%=%/*.h) tests/unit/*.h tools/*/*.h)
+HOOKS     := $(wildcard hooks/*)
 TOOLS     := $(sort $(patsubst tools/%/,%,$(dir $(wildcard tools/*/*.c))))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
@@ -138,7 +142,7 @@ SYSCONFDIR ?= /etc
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
 install: tools
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/xlmig/hooks $(DESTDIR)$(SYSTEMDUNITDIR) \
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(SYSTEMDUNITDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/xlmig $(foreach s,1 5 7 8,$(DESTDIR)$(MANDIR)/man$(s))
 	install -m 0755 $(TOOLS:%=$(B)/%) $(DESTDIR)$(PREFIX)/sbin/
 	for s in 1 5 7 8; do install -m 0644 man/*.$$s $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
@@ -147,6 +151,10 @@ install: tools
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/xlmigd.service
 	test -e $(DESTDIR)$(SYSCONFDIR)/xlmig/xlmigd.conf || \
 		$(B)/xlmigd --print-config >$(DESTDIR)$(SYSCONFDIR)/xlmig/xlmigd.conf
+ifneq ($(HOOKS),)
+	install -d $(DESTDIR)$(PREFIX)/lib/xlmig/hooks
+	install -m 0755 $(HOOKS) $(DESTDIR)$(PREFIX)/lib/xlmig/hooks/
+endif
 
 # The Debian package: build, lintian, install, start and purge under
 # systemd in a container (tools/deb-check.sh); about 2 minutes.

@@ -37,12 +37,19 @@ fi
 
 # Where a quoted include is looked for besides the including file's own
 # folder: the build's -I list (Makefile BASEFLAGS and the fuzz rule).
-incdirs="libxlmig backup tests/fuzz"
+incdirs=""
+for d in libxlmig backup tests/fuzz; do
+	[ -d "$d" ] && incdirs="$incdirs $d"
+done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-files=$(find libxlmig backup hooks tools tests bench -name '*.[ch]' 2>/dev/null | sort)
+dirs=""
+for d in libxlmig backup hooks tools tests bench; do
+	[ -d "$d" ] && dirs="$dirs $d"
+done
+files=$(find $dirs -name '*.[ch]' | sort)
 
 # resolve NAME DIR: the project file a quoted include of NAME in DIR means.
 resolve() {
