@@ -19,7 +19,7 @@
 #define XLMIG_HV_H
 
 #include "common.h"
-#include "precopy.h"
+#include "policy.h"
 
 #define XLMIG_NAME_MAX 64
 #define XLMIG_INCOMING_SUFFIX "--incoming"      /* as xl migrate-receive */

@@ -36,7 +36,7 @@
 #include "codec.h"
 #include "common.h"
 #include "hv.h"
-#include "precopy.h"
+#include "policy.h"
 
 #include <pthread.h>
 

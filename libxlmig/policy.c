@@ -1,7 +1,7 @@
 /*
- * precopy.c - the pre-copy policies (see precopy.h).
+ * policy.c - the pre-copy policies (see policy.h).
  */
-#include "precopy.h"
+#include "policy.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -100,7 +100,7 @@ static struct xlmig_iteration *log_slot(struct xlmig_policy *p)
 /* Take a measurement: the interval since the previous one covers sending
  * the pages written since then, and the pages dirtied meanwhile. */
 static struct xlmig_iteration *measure(struct xlmig_policy *p,
-				       const struct xlmig_precopy_stats *st,
+				       const struct xlmig_policy_stats *st,
 				       uint64_t now, double *bandwidth)
 {
 	struct xlmig_iteration *it = log_slot(p);
@@ -140,7 +140,7 @@ static struct xlmig_iteration *measure(struct xlmig_policy *p,
 	return it;
 }
 
-static int decide_xen(struct xlmig_policy *p, const struct xlmig_precopy_stats *st)
+static int decide_xen(struct xlmig_policy *p, const struct xlmig_policy_stats *st)
 {
 	if (st->dirty_count >= 0 && st->dirty_count < XEN_TARGET_DIRTY)
 		return set_reason(p, XLMIG_POLICY_STOP_AND_COPY,
@@ -184,7 +184,7 @@ static void raise_throttle(struct xlmig_policy *p)
 	p->non_shrinking = 0;
 }
 
-static int decide_xlmig(struct xlmig_policy *p, const struct xlmig_precopy_stats *st,
+static int decide_xlmig(struct xlmig_policy *p, const struct xlmig_policy_stats *st,
 			struct xlmig_iteration *it, double bandwidth)
 {
 	uint64_t elapsed = p->last_ns - p->start_ns;
@@ -215,15 +215,14 @@ static int decide_xlmig(struct xlmig_policy *p, const struct xlmig_precopy_stats
 
 /* Xen's post-send call (dirty_count == -1): Xen's rule looks at the
  * iteration count; xlmig's waits for the next measured call. */
-static int decide_unmeasured(struct xlmig_policy *p, const struct xlmig_precopy_stats *st)
+static int decide_unmeasured(struct xlmig_policy *p, const struct xlmig_policy_stats *st)
 {
 	if (p->cfg.kind == XLMIG_POLICY_KIND_XEN)
 		return decide_xen(p, st);
 	return XLMIG_POLICY_CONTINUE;
 }
 
-int xlmig_precopy_policy_decide(struct xlmig_policy *p,
-				const struct xlmig_precopy_stats *st)
+int xlmig_policy_decide(struct xlmig_policy *p, const struct xlmig_policy_stats *st)
 {
 	uint64_t now = policy_now(p);
 	struct xlmig_iteration *it;

@@ -1,5 +1,5 @@
 /*
- * precopy.h - the pre-copy policy: after each pre-copy iteration, decide
+ * policy.h - the pre-copy policy: after each pre-copy iteration, decide
  * whether to go on, stop and copy, or abort.
  *
  * The shape is libxenguest's precopy_policy_t (struct precopy_stats in,
@@ -22,8 +22,8 @@
  * sent, nothing new is known: only the hard bounds are applied).  The sim
  * engine makes only the first kind of call, once per iteration.
  */
-#ifndef XLMIG_PRECOPY_H
-#define XLMIG_PRECOPY_H
+#ifndef XLMIG_POLICY_H
+#define XLMIG_POLICY_H
 
 #include "common.h"
 
@@ -35,7 +35,7 @@ enum {
 };
 
 /* Same fields as struct precopy_stats in xenguest.h. */
-struct xlmig_precopy_stats {
+struct xlmig_policy_stats {
 	unsigned int iteration;     /* passes sent so far (1 = the full first pass) */
 	unsigned long total_written;/* pages sent so far */
 	long dirty_count;           /* pages dirty now, -1 if unknown */
@@ -104,7 +104,6 @@ void xlmig_policy_init(struct xlmig_policy *p, const struct xlmig_policy_config 
 void xlmig_policy_start(struct xlmig_policy *p);
 /* The decision after an iteration; p->throttle_pct says how hard the
  * backend should throttle the guest from now on. */
-int xlmig_precopy_policy_decide(struct xlmig_policy *p,
-				const struct xlmig_precopy_stats *st);
+int xlmig_policy_decide(struct xlmig_policy *p, const struct xlmig_policy_stats *st);
 
 #endif

@@ -348,7 +348,7 @@ static void report(struct save_ctx *c)
  * is left in the bitmap. */
 static int precopy(struct save_ctx *c)
 {
-	struct xlmig_precopy_stats st;
+	struct xlmig_policy_stats st;
 	int decision, rc;
 
 	xlmig_policy_start(c->policy);
@@ -360,12 +360,12 @@ static int precopy(struct save_ctx *c)
 		rc = send_marked(c);
 		if (rc != XLMIG_OK)
 			return rc;
-		st = (struct xlmig_precopy_stats){
+		st = (struct xlmig_policy_stats){
 			.iteration = c->iterations,
 			.total_written = c->pages_sent,
 			.dirty_count = (long)xlmig_sim_guest_dirty_clean(c->g, c->bitmap),
 		};
-		decision = xlmig_precopy_policy_decide(c->policy, &st);
+		decision = xlmig_policy_decide(c->policy, &st);
 		report(c);
 		if (decision == XLMIG_POLICY_STOP_AND_COPY)
 			return XLMIG_OK;

@@ -365,7 +365,7 @@ static void apply_throttle(struct native *n)
 }
 
 void xlmig_xen_precopy_stats(const struct precopy_stats *st, unsigned long p2m_pages,
-			     unsigned long mem_pages, struct xlmig_precopy_stats *out)
+			     unsigned long mem_pages, struct xlmig_policy_stats *out)
 {
 	unsigned long real = XLMIG_MIN(mem_pages, p2m_pages);
 
@@ -383,7 +383,7 @@ static int native_precopy(struct precopy_stats st, void *data)
 {
 	struct native *n = data;
 	struct xlmig_policy *p = n->opts->policy;
-	struct xlmig_precopy_stats s;
+	struct xlmig_policy_stats s;
 	int d;
 
 	if (n->opts->cancel && *n->opts->cancel) {
@@ -397,7 +397,7 @@ static int native_precopy(struct precopy_stats st, void *data)
 		n->res->pages_total = XLMIG_MIN(n->mem_pages, n->p2m_pages);
 	}
 	xlmig_xen_precopy_stats(&st, n->p2m_pages, n->mem_pages, &s);
-	d = xlmig_precopy_policy_decide(p, &s);
+	d = xlmig_policy_decide(p, &s);
 	apply_throttle(n);
 	n->res->iterations = st.iteration;
 	n->res->pages_sent = s.total_written;

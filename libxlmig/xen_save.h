@@ -41,7 +41,7 @@ enum xlmig_xen_save_path xlmig_xen_save_choose(libxl_domain_type type,
  * the link look many times faster than it is; only mem_pages of them
  * carry data.  Later passes count real dirty pages. */
 void xlmig_xen_precopy_stats(const struct precopy_stats *st, unsigned long p2m_pages,
-			     unsigned long mem_pages, struct xlmig_precopy_stats *out);
+			     unsigned long mem_pages, struct xlmig_policy_stats *out);
 
 /* hv->save_live for the xen backend. */
 int xlmig_xen_save_live(const struct xlmig_xen_handles *h, uint32_t domid, int fd,

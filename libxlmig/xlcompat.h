@@ -30,7 +30,7 @@
 
 #include "common.h"
 #include "hv.h"
-#include "precopy.h"
+#include "policy.h"
 #include "xlproto.h"
 
 /* ---- xl's save header, as the receiver reads it ---- */

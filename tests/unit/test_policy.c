@@ -1,7 +1,7 @@
-/* test_precopy.c - the pre-copy policies, driven by synthetic statistics
+/* test_policy.c - the pre-copy policies, driven by synthetic statistics
  * and a fake clock. */
 #include "unit.h"
-#include "precopy.h"
+#include "policy.h"
 
 #define MS 1000000ull
 #define S  1000000000ull
@@ -22,12 +22,12 @@ static void start_policy(struct xlmig_policy *p, const struct xlmig_policy_confi
 static int step(struct xlmig_policy *p, uint64_t dt, unsigned iteration,
 		unsigned long total_written, long dirty)
 {
-	struct xlmig_precopy_stats st = {
+	struct xlmig_policy_stats st = {
 		.iteration = iteration, .total_written = total_written, .dirty_count = dirty,
 	};
 
 	fake_now += dt;
-	return xlmig_precopy_policy_decide(p, &st);
+	return xlmig_policy_decide(p, &st);
 }
 
 TEST(precopy_config_defaults_and_kind_parse)

@@ -6,7 +6,7 @@
 #include "common.h"
 
 #ifdef XLMIG_HAVE_XEN
-#include "precopy.h"
+#include "policy.h"
 #include "xen_err.h"
 #include "xen_save.h"
 
@@ -55,7 +55,7 @@ TEST(xen_save_precopy_stats_count_pages_not_pfns)
 {
 	const unsigned long p2m = 1044480, mem = 32768;
 	struct precopy_stats st = { .iteration = 0, .total_written = 0, .dirty_count = (long)p2m };
-	struct xlmig_precopy_stats s;
+	struct xlmig_policy_stats s;
 
 	xlmig_xen_precopy_stats(&st, p2m, mem, &s);   /* before anything is sent */
 	CHECK_EQ(s.dirty_count, mem);
