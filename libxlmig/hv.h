@@ -21,6 +21,8 @@
 #include "common.h"
 #include "policy.h"
 
+#include <stdatomic.h>
+
 #define XLMIG_NAME_MAX 64
 #define XLMIG_INCOMING_SUFFIX "--incoming"      /* as xl migrate-receive */
 #define XLMIG_MIGRATED_SUFFIX "--migratedaway"  /* as xl migrate */
@@ -51,7 +53,7 @@ struct xlmig_save_opts {
 	struct xlmig_policy *policy;     /* decides each iteration */
 	xlmig_save_progress_fn progress; /* may be NULL */
 	void *progress_opaque;
-	volatile int *cancel;            /* nonzero: stop, return CANCELLED */
+	const atomic_bool *cancel;       /* true: stop, return CANCELLED */
 	bool debug;                      /* xl -d: also send VERIFY data */
 	const char *config_override;     /* xl -C: the JSON config to send */
 	bool preserve_domid;             /* xl -D: the config asks the receiver

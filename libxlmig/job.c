@@ -47,8 +47,8 @@ struct xlmig_job {
 	struct xlmig_job_record rec;
 	struct xlmig_job_progress prog;
 	struct xlmig_conn *conn;
-	volatile int cancel;                /* the administrator's cancel */
-	volatile int stop_save;             /* the save must stop (cancel or failure) */
+	atomic_bool cancel;                 /* the administrator's cancel */
+	atomic_bool stop_save;              /* the save must stop (cancel or failure) */
 	bool committing;                    /* past the last cancel point */
 	bool in_xfer;                       /* the transfer watches cancel itself */
 	bool renamed_away;
@@ -153,7 +153,7 @@ int xlmig_role_parse(const char *s, enum xlmig_job_role *out)
 
 static bool cancelled(struct xlmig_job *job)
 {
-	return __atomic_load_n(&job->cancel, __ATOMIC_ACQUIRE) != 0;
+	return atomic_load(&job->cancel);
 }
 
 /* Fault injection for the integration tests: XLMIG_TEST_STALL=STEP:MS
@@ -287,7 +287,7 @@ static void on_save_progress(void *opaque, const struct xlmig_iteration *it, uin
 	job->prog.expected_downtime_ns = it->predicted_downtime_ns;
 	job->prog.throttle_pct = it->throttle_pct;
 	/* The next iteration sends what is dirty now. */
-	job->iter_stream0 = __atomic_load_n(&job->xs.stream_bytes, __ATOMIC_RELAXED);
+	job->iter_stream0 = atomic_load(&job->xs.stream_bytes);
 	job->iter_bytes = it->dirty_after > 0 ? (uint64_t)it->dirty_after * XLMIG_PAGE_SIZE : 0;
 	if (job->stats.n_iter < XLMIG_POLICY_MAX_ITER_LOG)
 		job->stats.iter[job->stats.n_iter++] = *it;
@@ -299,8 +299,8 @@ static void on_save_progress(void *opaque, const struct xlmig_iteration *it, uin
 void xlmig_job_get_progress(struct xlmig_job *job, struct xlmig_job_progress *out)
 {
 	uint64_t now = xlmig_now_ns();
-	uint64_t wire = __atomic_load_n(&job->xs.wire_bytes, __ATOMIC_RELAXED);
-	uint64_t stream = __atomic_load_n(&job->xs.stream_bytes, __ATOMIC_RELAXED);
+	uint64_t wire = atomic_load(&job->xs.wire_bytes);
+	uint64_t stream = atomic_load(&job->xs.stream_bytes);
 
 	pthread_mutex_lock(&job->lock);
 	if (job->rate_ns && now - job->rate_ns >= 100000000ull) {
@@ -346,8 +346,8 @@ int xlmig_job_cancel(struct xlmig_job *job)
 		rc = xlmig_fail(XLMIG_E_INVAL, "job %s is committing (past the point of no return): it can no longer be cancelled",
 				job->rec.id);
 	} else {
-		__atomic_store_n(&job->cancel, 1, __ATOMIC_RELEASE);
-		__atomic_store_n(&job->stop_save, 1, __ATOMIC_RELEASE);
+		atomic_store(&job->cancel, true);
+		atomic_store(&job->stop_save, true);
 		/* The transfer polls the flag and tells the peer why it stops;
 		 * anywhere else the job may block on the network: wake it. */
 		if (job->conn && !job->in_xfer)
@@ -363,7 +363,7 @@ static int enter_commit(struct xlmig_job *job)
 	int rc = XLMIG_OK;
 
 	pthread_mutex_lock(&job->lock);
-	if (job->cancel)
+	if (atomic_load(&job->cancel))
 		rc = xlmig_fail(XLMIG_E_CANCELLED, "cancelled by the administrator");
 	else
 		job->committing = true;
@@ -706,7 +706,7 @@ static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info
 	set_in_xfer(job, false);
 	if (rc) {
 		/* The save may be blocked writing into the pipe: stop it. */
-		__atomic_store_n(&job->stop_save, 1, __ATOMIC_RELEASE);
+		atomic_store(&job->stop_save, true);
 	}
 	close(fds[0]);
 	pthread_join(tid, NULL);
@@ -1117,7 +1117,7 @@ struct consumer {
 	char name[XLMIG_NAME_MAX + sizeof(XLMIG_INCOMING_SUFFIX)];
 	uint32_t domid;
 	int rc;
-	int finished;   /* the restore returned (set before its fd closes) */
+	atomic_bool finished; /* the restore returned (set before its fd closes) */
 	char msg[512];
 };
 
@@ -1132,7 +1132,7 @@ static void *consumer_main(void *arg)
 	c->rc = hv(job)->ops->restore(hv(job), c->fd, &ro, &c->domid);
 	if (c->rc)
 		snprintf(c->msg, sizeof(c->msg), "%s", xlmig_errmsg());
-	__atomic_store_n(&c->finished, 1, __ATOMIC_RELEASE);
+	atomic_store(&c->finished, true);
 	close(c->fd);
 	return NULL;
 }
@@ -1162,7 +1162,7 @@ static int dest_transfer(struct xlmig_job *job, uint32_t *domid)
 	set_in_xfer(job, false);
 	/* A restore that gave up before the stream ended (a refused -D, a
 	 * bad record) made the transfer fail writing to it: it is the cause. */
-	restore_first = __atomic_load_n(&c.finished, __ATOMIC_ACQUIRE) != 0;
+	restore_first = atomic_load(&c.finished);
 	close(fds[1]);   /* the restore sees the end of the stream */
 	pthread_join(tid, NULL);
 	job->stats.bytes_wire = job->xs.wire_bytes;

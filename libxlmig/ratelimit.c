@@ -90,7 +90,7 @@ uint64_t xlmig_ratelimit_reserve(struct xlmig_ratelimit *rl, uint64_t n, uint64_
 	return wait;
 }
 
-int xlmig_ratelimit_take(struct xlmig_ratelimit *rl, uint64_t n, volatile int *stop)
+int xlmig_ratelimit_take(struct xlmig_ratelimit *rl, uint64_t n, const atomic_bool *stop)
 {
 	uint64_t start = xlmig_now_ns();
 	uint64_t end = start + xlmig_ratelimit_reserve(rl, n, start);
@@ -99,7 +99,7 @@ int xlmig_ratelimit_take(struct xlmig_ratelimit *rl, uint64_t n, volatile int *s
 		uint64_t now = xlmig_now_ns(), step;
 		struct timespec ts;
 
-		if (stop && *stop)
+		if (stop && atomic_load(stop))
 			return xlmig_fail(XLMIG_E_CANCELLED, "transfer stopped");
 		if (now >= end)
 			return XLMIG_OK;

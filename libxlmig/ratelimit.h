@@ -13,6 +13,8 @@
 
 #include "common.h"
 
+#include <stdatomic.h>
+
 struct xlmig_ratelimit;
 
 /* rate in bytes per second (0 = no cap); burst in bytes (0 = a tenth of a
@@ -28,7 +30,7 @@ uint64_t xlmig_ratelimit_rate(struct xlmig_ratelimit *rl);
  * arithmetic can be tested without sleeping. */
 uint64_t xlmig_ratelimit_reserve(struct xlmig_ratelimit *rl, uint64_t n, uint64_t now_ns);
 /* Pay for n bytes and sleep as long as needed; XLMIG_E_CANCELLED as soon
- * as *stop becomes nonzero (checked every few milliseconds). */
-int xlmig_ratelimit_take(struct xlmig_ratelimit *rl, uint64_t n, volatile int *stop);
+ * as *stop becomes true (checked every few milliseconds). */
+int xlmig_ratelimit_take(struct xlmig_ratelimit *rl, uint64_t n, const atomic_bool *stop);
 
 #endif

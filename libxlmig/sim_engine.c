@@ -127,7 +127,7 @@ struct save_ctx {
 
 static bool cancelled(const struct save_ctx *c)
 {
-	return c->opts->cancel && *c->opts->cancel;
+	return c->opts->cancel && atomic_load(c->opts->cancel);
 }
 
 /* Write the pages in pfns[] as one PAGE_DATA record, straight from guest

@@ -386,7 +386,7 @@ static int native_precopy(struct precopy_stats st, void *data)
 	struct xlmig_policy_stats s;
 	int d;
 
-	if (n->opts->cancel && *n->opts->cancel) {
+	if (n->opts->cancel && atomic_load(n->opts->cancel)) {
 		n->cancelled = true;
 		return XGS_POLICY_ABORT;
 	}
@@ -564,7 +564,7 @@ int xlmig_xen_save_live(const struct xlmig_xen_handles *h, uint32_t domid, int f
 
 	memset(res, 0, sizeof(*res));
 	libxl_dominfo_init(&info);
-	if (opts->cancel && *opts->cancel) {
+	if (opts->cancel && atomic_load(opts->cancel)) {
 		rc = xlmig_fail(XLMIG_E_CANCELLED, "domain %u: migration cancelled", domid);
 		goto out;
 	}

@@ -38,7 +38,7 @@ struct failure {
 	pthread_mutex_t lock;
 	int code;
 	char msg[512];
-	volatile int stop;
+	atomic_bool stop;              /* set with code; read without the lock */
 };
 
 static void failure_init(struct failure *f)
@@ -46,7 +46,7 @@ static void failure_init(struct failure *f)
 	pthread_mutex_init(&f->lock, NULL);
 	f->code = XLMIG_OK;
 	f->msg[0] = '\0';
-	f->stop = 0;
+	atomic_init(&f->stop, false);
 }
 
 static void failure_set(struct failure *f, int code)
@@ -56,7 +56,7 @@ static void failure_set(struct failure *f, int code)
 		f->code = code;
 		snprintf(f->msg, sizeof(f->msg), "%s", xlmig_errmsg());
 	}
-	f->stop = 1;
+	atomic_store(&f->stop, true);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -73,9 +73,9 @@ static int failure_raise(struct failure *f)
 	return code;
 }
 
-static bool cancelled(volatile int *cancel)
+static bool cancelled(const atomic_bool *cancel)
 {
-	return cancel && *cancel;
+	return cancel && atomic_load(cancel);
 }
 
 static int digest_new(EVP_MD_CTX **out)
@@ -170,7 +170,7 @@ struct sender {
 	struct xlmig_conn *c;
 	struct xlmig_xfer_opts o;
 	struct xlmig_xfer_stats *st;
-	volatile int *cancel;
+	const atomic_bool *cancel;
 	struct failure fail;
 
 	pthread_mutex_t lock;          /* queues */
@@ -182,7 +182,7 @@ struct sender {
 
 	pthread_t watcher;
 	bool watcher_started;
-	volatile int watch_done;
+	atomic_bool watch_done;
 
 	struct xlmig_parser *parser;
 	struct xlmig_codec *codec;
@@ -240,11 +240,11 @@ static int enqueue(struct sender *s, uint8_t type, uint8_t flags, struct xlmig_b
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		w = &s->w[chan >= 0 ? (unsigned)chan : pick_writer(s)];
-		if (s->fail.stop || w->queued == 0 || w->queued + q->len <= s->o.queue_bytes)
+		if (atomic_load(&s->fail.stop) || w->queued == 0 || w->queued + q->len <= s->o.queue_bytes)
 			break;
 		pthread_cond_wait(&s->changed, &s->lock);
 	}
-	if (s->fail.stop) {
+	if (atomic_load(&s->fail.stop)) {
 		rc = XLMIG_E_CANCELLED;
 	} else {
 		if (w->tail)
@@ -268,9 +268,9 @@ static struct qframe *next_frame(struct sender *s, struct writer *w)
 	struct qframe *q = NULL;
 
 	pthread_mutex_lock(&s->lock);
-	while (!s->fail.stop && !w->head && !s->closing)
+	while (!atomic_load(&s->fail.stop) && !w->head && !s->closing)
 		pthread_cond_wait(&s->changed, &s->lock);
-	if (!s->fail.stop && w->head) {
+	if (!atomic_load(&s->fail.stop) && w->head) {
 		q = w->head;
 		w->head = q->next;
 		if (!w->head)
@@ -284,7 +284,7 @@ static void frame_done(struct sender *s, struct writer *w, size_t len)
 {
 	pthread_mutex_lock(&s->lock);
 	w->queued -= len;
-	s->st->wire_bytes += XLMIG_WIRE_HDR_LEN + len;
+	atomic_fetch_add(&s->st->wire_bytes, XLMIG_WIRE_HDR_LEN + len);
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -333,7 +333,7 @@ static void *watcher_main(void *arg)
 	struct xlmig_frame f = { 0 };
 	int rc = XLMIG_OK;
 
-	while (rc == XLMIG_OK && !s->watch_done && !s->fail.stop) {
+	while (rc == XLMIG_OK && !atomic_load(&s->watch_done) && !atomic_load(&s->fail.stop)) {
 		rc = xlmig_chan_wait_readable(ch, POLL_MS);
 		if (rc == XLMIG_E_TIMEOUT) {
 			rc = XLMIG_OK;
@@ -346,7 +346,7 @@ static void *watcher_main(void *arg)
 	}
 	/* A closed connection is not a failure by itself: all may have been
 	 * sent, and if not, the writers find out. */
-	if (rc != XLMIG_OK && rc != XLMIG_E_CLOSED && !s->fail.stop) {
+	if (rc != XLMIG_OK && rc != XLMIG_E_CLOSED && !atomic_load(&s->fail.stop)) {
 		xlmig_fail_prefix(rc, "while sending");
 		failure_set(&s->fail, rc);
 		pthread_mutex_lock(&s->lock);
@@ -531,7 +531,7 @@ static int wait_input(struct sender *s, int fd)
 
 		if (cancelled(s->cancel))
 			return xlmig_fail(XLMIG_E_CANCELLED, "migration cancelled");
-		if (s->fail.stop)
+		if (atomic_load(&s->fail.stop))
 			return XLMIG_E_CANCELLED;
 		n = poll(&pfd, 1, POLL_MS);
 		if (n > 0)
@@ -567,7 +567,7 @@ static int pump_stream(struct sender *s, int fd)
 		}
 		rc = digest_add(s->md, buf, (size_t)n);
 		if (rc == XLMIG_OK) {
-			s->st->stream_bytes += (uint64_t)n;
+			atomic_fetch_add(&s->st->stream_bytes, (uint64_t)n);
 			rc = xlmig_parser_feed(s->parser, buf, (size_t)n);
 		}
 	}
@@ -644,7 +644,7 @@ static void sender_stop(struct sender *s, int rc)
 	if (rc == XLMIG_OK)
 		s->closing = true;
 	else
-		s->fail.stop = 1;
+		atomic_store(&s->fail.stop, true);
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
 	if (rc != XLMIG_OK) {
@@ -655,7 +655,7 @@ static void sender_stop(struct sender *s, int rc)
 	for (unsigned i = 0; i < s->n; i++)
 		if (s->w[i].started && !s->w[i].joined)
 			pthread_join(s->w[i].thread, NULL);
-	s->watch_done = 1;
+	atomic_store(&s->watch_done, true);
 	if (s->watcher_started)
 		pthread_join(s->watcher, NULL);
 }
@@ -682,7 +682,7 @@ static void sender_free(struct sender *s)
 }
 
 int xlmig_xfer_send(struct xlmig_conn *c, int stream_fd, const struct xlmig_xfer_opts *o,
-		    struct xlmig_xfer_stats *stats, volatile int *cancel)
+		    struct xlmig_xfer_stats *stats, const atomic_bool *cancel)
 {
 	struct sender *s = calloc(1, sizeof(*s));
 	uint64_t start = xlmig_now_ns(), base[XLMIG_MAX_CHANNELS] = { 0 };
@@ -735,7 +735,7 @@ struct receiver {
 	struct xlmig_conn *c;
 	struct xlmig_xfer_opts o;
 	struct xlmig_xfer_stats *st;
-	volatile int *cancel;
+	const atomic_bool *cancel;
 	struct failure fail;
 
 	pthread_mutex_t lock;
@@ -835,7 +835,7 @@ static void receiver_fail(struct receiver *r, int rc)
 static void wait_for_room(struct receiver *r, struct reader *rd)
 {
 	pthread_mutex_lock(&r->lock);
-	while (!r->fail.stop && r->held_bytes > r->o.reorder_bytes && rd->any &&
+	while (!atomic_load(&r->fail.stop) && r->held_bytes > r->o.reorder_bytes && rd->any &&
 	       rd->last_seq >= r->next_seq)
 		pthread_cond_wait(&r->consumed, &r->lock);
 	pthread_mutex_unlock(&r->lock);
@@ -862,7 +862,7 @@ static int hold(struct receiver *r, struct reader *rd, struct held *h)
 		rd->last_seq = h->seq;
 		r->held_bytes += held_cost(h);
 		r->st->reorder_peak = XLMIG_MAX(r->st->reorder_peak, r->held_bytes);
-		r->st->wire_bytes += XLMIG_WIRE_HDR_LEN + h->f.hdr.len;
+		atomic_fetch_add(&r->st->wire_bytes, XLMIG_WIRE_HDR_LEN + h->f.hdr.len);
 		pthread_cond_broadcast(&r->arrived);
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -899,9 +899,9 @@ static void *reader_main(void *arg)
 	struct xlmig_chan *ch = xlmig_conn_chan(r->c, rd->idx);
 	int rc = XLMIG_OK;
 
-	while (rc == XLMIG_OK && !r->fail.stop) {
+	while (rc == XLMIG_OK && !atomic_load(&r->fail.stop)) {
 		wait_for_room(r, rd);
-		if (r->fail.stop)
+		if (atomic_load(&r->fail.stop))
 			break;
 		rc = xlmig_chan_wait_readable(ch, POLL_MS);
 		if (rc == XLMIG_E_TIMEOUT) {
@@ -920,7 +920,7 @@ static void *reader_main(void *arg)
 		pthread_mutex_unlock(&r->lock);
 		rc = XLMIG_OK;
 	}
-	if (rc != XLMIG_OK && !r->fail.stop) {
+	if (rc != XLMIG_OK && !atomic_load(&r->fail.stop)) {
 		xlmig_fail_prefix(rc, "while receiving");
 		receiver_fail(r, rc);
 	}
@@ -939,7 +939,7 @@ static int write_out(struct receiver *r, const uint8_t *p, size_t len)
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;
-			r->st->stream_bytes += (uint64_t)n;
+			atomic_fetch_add(&r->st->stream_bytes, (uint64_t)n);
 			continue;
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -947,7 +947,7 @@ static int write_out(struct receiver *r, const uint8_t *p, size_t len)
 					  strerror(errno));
 		if (cancelled(r->cancel))
 			return xlmig_fail(XLMIG_E_CANCELLED, "migration cancelled");
-		if (r->fail.stop)
+		if (atomic_load(&r->fail.stop))
 			return XLMIG_E_CANCELLED;
 		poll(&pfd, 1, POLL_MS);
 	}
@@ -1082,7 +1082,7 @@ static struct held *next_in_order(struct receiver *r, int *rc)
 	struct timespec ts;
 
 	pthread_mutex_lock(&r->lock);
-	while (!r->fail.stop && !(r->heap_len && r->heap[0]->seq == r->next_seq)) {
+	while (!atomic_load(&r->fail.stop) && !(r->heap_len && r->heap[0]->seq == r->next_seq)) {
 		if (cancelled(r->cancel) || next_frame_lost(r)) {
 			*rc = cancelled(r->cancel)
 			      ? xlmig_fail(XLMIG_E_CANCELLED, "migration cancelled")
@@ -1095,7 +1095,7 @@ static struct held *next_in_order(struct receiver *r, int *rc)
 		ts = xlmig_deadline_ms(POLL_MS);
 		pthread_cond_timedwait(&r->arrived, &r->lock, &ts);
 	}
-	if (!r->fail.stop) {
+	if (!atomic_load(&r->fail.stop)) {
 		h = heap_pop(r);
 		r->held_bytes -= held_cost(h);
 		r->next_seq++;
@@ -1175,7 +1175,7 @@ static void receiver_stop(struct receiver *r, int rc)
 			   (rc == XLMIG_E_CANCELLED && !cancelled(r->cancel));
 
 	pthread_mutex_lock(&r->lock);
-	r->fail.stop = 1;
+	atomic_store(&r->fail.stop, true);
 	pthread_cond_broadcast(&r->consumed);
 	pthread_mutex_unlock(&r->lock);
 	if (rc != XLMIG_OK) {
@@ -1207,7 +1207,7 @@ static void receiver_free(struct receiver *r)
 }
 
 int xlmig_xfer_recv(struct xlmig_conn *c, int out_fd, const struct xlmig_xfer_opts *o,
-		    struct xlmig_xfer_stats *stats, volatile int *cancel)
+		    struct xlmig_xfer_stats *stats, const atomic_bool *cancel)
 {
 	struct receiver *r = calloc(1, sizeof(*r));
 	uint64_t start = xlmig_now_ns(), base[XLMIG_MAX_CHANNELS] = { 0 };

@@ -40,6 +40,8 @@
 #include "common.h"
 #include "conn.h"
 
+#include <stdatomic.h>
+
 struct xlmig_xfer_opts {
 	size_t queue_bytes;     /* sender: frame bytes queued per channel (8 MiB) */
 	size_t reorder_bytes;   /* receiver: out-of-order bytes held (32 MiB) */
@@ -49,11 +51,12 @@ struct xlmig_xfer_opts {
 };
 void xlmig_xfer_opts_default(struct xlmig_xfer_opts *o);
 
-/* stream_bytes and wire_bytes grow while the transfer runs (progress);
- * the rest is filled at the end. */
+/* stream_bytes and wire_bytes grow while the transfer runs, and other
+ * threads read them for progress (atomic_load); the rest is filled at
+ * the end. */
 struct xlmig_xfer_stats {
-	uint64_t stream_bytes;          /* Xen stream bytes read / written */
-	uint64_t wire_bytes;            /* frame bytes sent / received */
+	_Atomic uint64_t stream_bytes;  /* Xen stream bytes read / written */
+	_Atomic uint64_t wire_bytes;    /* frame bytes sent / received */
 	uint64_t frames, frames_stream, frames_pages;
 	struct xlmig_codec_stats codec;
 	struct xlmig_adapt_stats adapt; /* sender: the encodings chosen, why */
@@ -64,10 +67,10 @@ struct xlmig_xfer_stats {
 	uint8_t digest[32];             /* SHA-256 of the stream */
 };
 
-/* cancel (may be NULL): nonzero stops the transfer (XLMIG_E_CANCELLED). */
+/* cancel (may be NULL): once true, the transfer stops (XLMIG_E_CANCELLED). */
 int xlmig_xfer_send(struct xlmig_conn *c, int stream_fd, const struct xlmig_xfer_opts *o,
-		    struct xlmig_xfer_stats *stats, volatile int *cancel);
+		    struct xlmig_xfer_stats *stats, const atomic_bool *cancel);
 int xlmig_xfer_recv(struct xlmig_conn *c, int out_fd, const struct xlmig_xfer_opts *o,
-		    struct xlmig_xfer_stats *stats, volatile int *cancel);
+		    struct xlmig_xfer_stats *stats, const atomic_bool *cancel);
 
 #endif

@@ -4,6 +4,7 @@
  * second a run).
  */
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "ratelimit.h"
 #include "unit.h"
@@ -101,7 +102,7 @@ TEST(ratelimit_shared_accuracy)
 TEST(ratelimit_stop_is_prompt)
 {
 	struct xlmig_ratelimit *rl;
-	volatile int stop = 1;
+	atomic_bool stop = true;
 	uint64_t start;
 
 	CHECK_OK(xlmig_ratelimit_new(1000, 0, &rl));

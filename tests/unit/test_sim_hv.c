@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -148,7 +149,7 @@ struct reader {
 	struct xlmig_buf keep;       /* everything read, if keep_all */
 	bool keep_all;
 	struct dirtier *dirtier;     /* run once at FIRST_PASS_MARK */
-	uint64_t bytes;
+	_Atomic uint64_t bytes;      /* read so far; the test thread polls it */
 	pthread_t thread;
 };
 
@@ -169,7 +170,7 @@ static void *reader_main(void *arg)
 			xlmig_buf_append(&r->keep, chunk, (size_t)n);
 		if (r->dirtier && r->bytes < FIRST_PASS_MARK && r->bytes + (uint64_t)n >= FIRST_PASS_MARK)
 			dirtier_run(r->dirtier, 0);
-		__atomic_store_n(&r->bytes, r->bytes + (uint64_t)n, __ATOMIC_RELAXED);
+		atomic_fetch_add(&r->bytes, (uint64_t)n);
 		if (r->rate) {
 			uint64_t due = start + r->bytes * 1000000000ull / r->rate;
 			uint64_t now = xlmig_now_ns();
@@ -187,7 +188,7 @@ static bool reader_got(struct reader *r, uint64_t bytes)
 {
 	uint64_t deadline = xlmig_now_ns() + 10000 * MS;
 
-	while (__atomic_load_n(&r->bytes, __ATOMIC_RELAXED) < bytes) {
+	while (atomic_load(&r->bytes) < bytes) {
 		if (xlmig_now_ns() >= deadline)
 			return false;
 		sleep_ms(1);
@@ -502,7 +503,7 @@ TEST(sim_hv_stream_has_xens_layout)
 
 static void cancel_after_first(void *opaque, const struct xlmig_iteration *it, uint64_t total)
 {
-	*(volatile int *)opaque = 1;
+	atomic_store((atomic_bool *)opaque, true);
 }
 
 TEST(sim_hv_cancel_leaves_the_source_running)
@@ -510,7 +511,7 @@ TEST(sim_hv_cancel_leaves_the_source_running)
 	struct xlmig_hv *hv;
 	struct reader r;
 	struct saver s = { 0 };
-	volatile int cancel = 0;
+	atomic_bool cancel = false;
 	struct xlmig_domain_info info;
 	uint64_t c1;
 	uint32_t id;
@@ -544,7 +545,7 @@ TEST(sim_hv_save_refuses_stopped_and_busy_domains)
 	struct xlmig_save_opts opts = { 0 };
 	struct reader r;
 	struct saver s = { 0 };
-	volatile int cancel = 0;
+	atomic_bool cancel = false;
 	uint32_t id;
 	int rfd;
 

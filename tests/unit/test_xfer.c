@@ -39,7 +39,7 @@ struct proxy {
 	uint64_t cut_after;  /* drop every link after this many bytes (0: never) */
 	int64_t flip_at;     /* corrupt this byte of channel 0 (-1: never) */
 	atomic_uint_fast64_t total;
-	volatile int stop;
+	atomic_bool stop;
 	pthread_t thread;
 	struct relay r[XLMIG_MAX_CHANNELS];
 	unsigned n;
@@ -84,7 +84,7 @@ static void *relay_main(void *arg)
 	struct relay *r = arg;
 	uint64_t pos = 0;
 
-	while (!r->px->stop) {
+	while (!atomic_load(&r->px->stop)) {
 		struct pollfd pfd[2] = { { .fd = r->a, .events = POLLIN },
 					 { .fd = r->b, .events = POLLIN } };
 
@@ -104,7 +104,7 @@ static void *proxy_main(void *arg)
 {
 	struct proxy *px = arg;
 
-	while (!px->stop && px->n < XLMIG_MAX_CHANNELS) {
+	while (!atomic_load(&px->stop) && px->n < XLMIG_MAX_CHANNELS) {
 		struct relay *r = &px->r[px->n];
 
 		if (xlmig_tcp_accept(px->lfd, 50, &r->a, NULL, 0) != XLMIG_OK)
@@ -134,7 +134,7 @@ static int proxy_start(struct proxy *px, uint16_t dst_port)
 
 static void proxy_stop(struct proxy *px)
 {
-	px->stop = 1;
+	atomic_store(&px->stop, true);
 	pthread_join(px->thread, NULL);
 	for (unsigned i = 0; i < px->n; i++) {
 		pthread_join(px->r[i].thread, NULL);
@@ -211,7 +211,7 @@ struct sending {
 	int fd;
 	struct xlmig_xfer_opts o;
 	struct xlmig_xfer_stats st;
-	volatile int cancel;
+	atomic_bool cancel;
 	int rc;
 	char msg[512];
 };
@@ -288,7 +288,7 @@ struct run {
 	struct xlmig_xfer_stats rst;
 	int rrc;
 	int out_fd;
-	volatile int rcancel;
+	atomic_bool rcancel;
 	bool cancel_receiver;     /* once the stream flows */
 	bool flowed;              /* it did, before the cancel */
 };
@@ -298,7 +298,7 @@ static void *cancel_when_flowing(void *arg)
 	struct run *r = arg;
 
 	r->flowed = wait_stream_flowing(r->out_fd);
-	r->rcancel = 1;
+	atomic_store(&r->rcancel, true);
 	return NULL;
 }
 
@@ -516,7 +516,7 @@ static void *cancel_sender_when_flowing(void *arg)
 	struct source_canceller *c = arg;
 
 	c->flowed = wait_stream_flowing(c->out_fd);
-	c->snd->cancel = 1;
+	atomic_store(&c->snd->cancel, true);
 	return NULL;
 }
 
