@@ -1,0 +1,54 @@
+/*
+ * xfer_private.h - what the two halves of a stream transfer share
+ * (xfer_send.c, xfer_recv.c; xfer.c holds the shared code).  Not for use
+ * outside xfer*.c: xfer.h is the transfer's interface.
+ */
+#ifndef XLMIG_XFER_PRIVATE_H
+#define XLMIG_XFER_PRIVATE_H
+
+#include "stream.h"
+#include "xfer.h"
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define POLL_MS          50           /* how often blocked loops look at stop/cancel */
+#define PREFIX_FIXED     16u          /* record header + PAGE_DATA header */
+
+/* The first failure of any thread of a transfer, with its message (the
+ * message is per thread, so it is copied here). */
+struct xlmig_xfer_failure {
+	pthread_mutex_t lock;
+	int code;
+	char msg[512];
+	atomic_bool stop;              /* set with code; read without the lock */
+};
+
+void xlmig_xfer_failure_init(struct xlmig_xfer_failure *f);
+/* Record code (the first one wins, with this thread's message) and stop
+ * every thread of the transfer. */
+void xlmig_xfer_failure_set(struct xlmig_xfer_failure *f, int code);
+/* Re-raise the recorded failure in the calling thread. */
+int xlmig_xfer_failure_raise(struct xlmig_xfer_failure *f);
+
+bool xlmig_xfer_cancelled(const atomic_bool *cancel);
+
+/* SHA-256 of the stream, as the END frame carries it. */
+int xlmig_xfer_digest_new(EVP_MD_CTX **out);
+int xlmig_xfer_digest_add(EVP_MD_CTX *md, const void *data, size_t len);
+int xlmig_xfer_digest_end(EVP_MD_CTX *md, uint8_t out[32]);
+
+/* The page codec for the session's negotiated features. */
+struct xlmig_codec *xlmig_xfer_codec_for(const struct xlmig_conn *c, int level);
+/* The pfns of the entries of a pfn array that carry a page; their count
+ * in *n. */
+void xlmig_xfer_data_pfns(const uint8_t *pfns, uint32_t count, uint64_t *out, uint32_t *n);
+
+/* Per-channel byte counters: read at the start, turned into the
+ * transfer's per-channel figures at the end. */
+void xlmig_xfer_chan_counters(struct xlmig_conn *c, bool sent, uint64_t *out);
+void xlmig_xfer_fill_chan_stats(struct xlmig_conn *c, struct xlmig_xfer_stats *st, bool sent,
+				const uint64_t *start);
+
+#endif

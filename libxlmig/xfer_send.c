@@ -1,0 +1,578 @@
+/*
+ * xfer_send.c - the sending half of a stream transfer: the producer's
+ * stream in, numbered frames striped over the channels (see xfer.h).
+ */
+#include "xfer_private.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#define READ_CHUNK       (1u << 20)
+#define DRAIN_MS         1000         /* a stopping writer's time to finish its frame */
+
+struct qframe {
+	struct qframe *next;
+	uint8_t hdr[XLMIG_WIRE_HDR_LEN];
+	uint8_t *payload;
+	size_t len;
+};
+
+struct sender;
+
+struct writer {
+	struct sender *s;
+	unsigned idx;
+	pthread_t thread;
+	bool started, joined;
+	struct qframe *head, *tail;
+	size_t queued;
+};
+
+struct sender {
+	struct xlmig_conn *c;
+	struct xlmig_xfer_opts o;
+	struct xlmig_xfer_stats *st;
+	const atomic_bool *cancel;
+	struct xlmig_xfer_failure fail;
+
+	pthread_mutex_t lock;          /* queues */
+	pthread_cond_t changed;
+	struct writer w[XLMIG_MAX_CHANNELS];
+	unsigned n;
+	bool closing;                  /* no more frames will be queued */
+	unsigned rr;
+
+	pthread_t watcher;
+	bool watcher_started;
+	atomic_bool watch_done;
+
+	struct xlmig_parser *parser;
+	struct xlmig_codec *codec;
+	struct xlmig_adapt adapt;      /* each batch's encoding */
+	ZSTD_CCtx *zc;
+	int level;
+	bool zstd;
+	EVP_MD_CTX *md;
+	uint64_t seq;
+	struct xlmig_buf pending;      /* STREAM bytes not yet framed */
+	uint64_t pfns[XLMIG_MAX_PAGES_PER_RECORD];
+};
+
+static void qframe_free(struct qframe *q)
+{
+	if (q) {
+		free(q->payload);
+		free(q);
+	}
+}
+
+/* The channel with the least queued, scanning from the one after the last
+ * choice so that ties (idle links) rotate over every channel. */
+static unsigned pick_writer(struct sender *s)
+{
+	unsigned best = s->rr % s->n;
+
+	for (unsigned k = 1; k < s->n && !s->o.round_robin; k++) {
+		unsigned i = (s->rr + k) % s->n;
+
+		if (s->w[i].queued < s->w[best].queued)
+			best = i;
+	}
+	s->rr = best + 1;
+	return best;
+}
+
+/* Queue a frame (payload taken over); chan < 0 lets the striping choose.
+ * Waits while the chosen queue is full. */
+static int enqueue(struct sender *s, uint8_t type, uint8_t flags, struct xlmig_buf *payload,
+		   int chan)
+{
+	struct xlmig_frame_hdr h = { .type = type, .flags = flags, .len = (uint32_t)payload->len,
+				     .seq = s->seq };
+	struct qframe *q = calloc(1, sizeof(*q));
+	struct writer *w;
+	int rc = XLMIG_OK;
+
+	if (!q)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a frame");
+	xlmig_wire_hdr_encode(q->hdr, &h);
+	q->payload = payload->data;
+	q->len = payload->len;
+	*payload = (struct xlmig_buf){ 0 };
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		w = &s->w[chan >= 0 ? (unsigned)chan : pick_writer(s)];
+		if (atomic_load(&s->fail.stop) || w->queued == 0 || w->queued + q->len <= s->o.queue_bytes)
+			break;
+		pthread_cond_wait(&s->changed, &s->lock);
+	}
+	if (atomic_load(&s->fail.stop)) {
+		rc = XLMIG_E_CANCELLED;
+	} else {
+		if (w->tail)
+			w->tail->next = q;
+		else
+			w->head = q;
+		w->tail = q;
+		w->queued += q->len;
+		q = NULL;
+		s->seq++;
+		s->st->frames++;
+		pthread_cond_broadcast(&s->changed);
+	}
+	pthread_mutex_unlock(&s->lock);
+	qframe_free(q);
+	return rc;
+}
+
+static struct qframe *next_frame(struct sender *s, struct writer *w)
+{
+	struct qframe *q = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	while (!atomic_load(&s->fail.stop) && !w->head && !s->closing)
+		pthread_cond_wait(&s->changed, &s->lock);
+	if (!atomic_load(&s->fail.stop) && w->head) {
+		q = w->head;
+		w->head = q->next;
+		if (!w->head)
+			w->tail = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return q;
+}
+
+static void frame_done(struct sender *s, struct writer *w, size_t len)
+{
+	pthread_mutex_lock(&s->lock);
+	w->queued -= len;
+	atomic_fetch_add(&s->st->wire_bytes, XLMIG_WIRE_HDR_LEN + len);
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	struct sender *s = w->s;
+	struct xlmig_chan *ch = xlmig_conn_chan(s->c, w->idx);
+	struct qframe *q;
+	int rc = XLMIG_OK;
+
+	while (rc == XLMIG_OK && (q = next_frame(s, w))) {
+		struct iovec iov[2] = {
+			{ .iov_base = q->hdr, .iov_len = XLMIG_WIRE_HDR_LEN },
+			{ .iov_base = q->payload, .iov_len = q->len },
+		};
+
+		xlmig_adapt_link_begin(&s->adapt);
+		rc = xlmig_ratelimit_take(xlmig_conn_ratelimit(s->c), XLMIG_WIRE_HDR_LEN + q->len,
+					  &s->fail.stop);
+		if (rc == XLMIG_OK)
+			rc = xlmig_chan_writev(ch, iov, 2, xlmig_conn_opts(s->c)->io_timeout_ms);
+		xlmig_adapt_link_end(&s->adapt, rc == XLMIG_OK ? XLMIG_WIRE_HDR_LEN + q->len : 0);
+		if (rc == XLMIG_OK)
+			frame_done(s, w, q->len);
+		qframe_free(q);
+	}
+	if (rc != XLMIG_OK) {
+		xlmig_xfer_failure_set(&s->fail, rc);
+		pthread_mutex_lock(&s->lock);
+		pthread_cond_broadcast(&s->changed);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return NULL;
+}
+
+/* Channel 0's incoming side while sending: the destination's ERROR/ABORT
+ * stops the transfer; CTRL and SIDE go to the session. */
+static void *watcher_main(void *arg)
+{
+	struct sender *s = arg;
+	struct xlmig_chan *ch = xlmig_conn_chan(s->c, 0);
+	const struct xlmig_handshake_session *sess = xlmig_conn_session(s->c);
+	int io_ms = xlmig_conn_opts(s->c)->io_timeout_ms;
+	struct xlmig_frame f = { 0 };
+	int rc = XLMIG_OK;
+
+	while (rc == XLMIG_OK && !atomic_load(&s->watch_done) && !atomic_load(&s->fail.stop)) {
+		rc = xlmig_chan_wait_readable(ch, POLL_MS);
+		if (rc == XLMIG_E_TIMEOUT) {
+			rc = XLMIG_OK;
+			continue;
+		}
+		if (rc == XLMIG_OK)
+			rc = xlmig_wire_recv(ch, sess->max_payload, io_ms, io_ms, &f);
+		if (rc == XLMIG_OK)
+			rc = xlmig_conn_dispatch(s->c, &f);
+	}
+	/* A closed connection is not a failure by itself: all may have been
+	 * sent, and if not, the writers find out. */
+	if (rc != XLMIG_OK && rc != XLMIG_E_CLOSED && !atomic_load(&s->fail.stop)) {
+		xlmig_fail_prefix(rc, "while sending");
+		xlmig_xfer_failure_set(&s->fail, rc);
+		pthread_mutex_lock(&s->lock);
+		pthread_cond_broadcast(&s->changed);
+		pthread_mutex_unlock(&s->lock);
+	}
+	xlmig_frame_free(&f);
+	return NULL;
+}
+
+/* Compress src into out as le32 raw length + zstd frame; false (out
+ * unchanged) when that would not be smaller. */
+static bool zblob_compress(struct sender *s, const uint8_t *src, size_t len, struct xlmig_buf *out)
+{
+	size_t bound = ZSTD_compressBound(len), n;
+	size_t mark = out->len;
+	uint8_t *p;
+
+	if (!s->zstd || len < 64)
+		return false;
+	p = xlmig_buf_extend(out, 4 + bound);
+	if (!p)
+		return false;
+	n = ZSTD_compressCCtx(s->zc, p + 4, bound, src, len, s->level);
+	if (ZSTD_isError(n) || 4 + n >= len) {
+		out->len = mark;
+		return false;
+	}
+	xlmig_put_le32(p, (uint32_t)len);
+	out->len = mark + 4 + n;
+	return true;
+}
+
+static int flush_stream(struct sender *s)
+{
+	struct xlmig_buf payload = { 0 };
+	uint8_t flags = 0;
+	int rc;
+
+	if (!s->pending.len)
+		return XLMIG_OK;
+	if (zblob_compress(s, s->pending.data, s->pending.len, &payload)) {
+		flags = XLMIG_WIRE_F_ZSTD;
+	} else {
+		xlmig_buf_free(&payload);
+		payload = s->pending;
+		s->pending = (struct xlmig_buf){ 0 };
+	}
+	xlmig_buf_reset(&s->pending);
+	rc = enqueue(s, XLMIG_FRAME_STREAM, flags, &payload, -1);
+	xlmig_buf_free(&payload);
+	if (rc == XLMIG_OK)
+		s->st->frames_stream++;
+	return rc;
+}
+
+static int add_stream_bytes(struct sender *s, const uint8_t *p, size_t len)
+{
+	size_t chunk = XLMIG_MIN(s->o.stream_chunk, (size_t)xlmig_conn_session(s->c)->max_payload - 4);
+	int rc = XLMIG_OK;
+
+	while (len && rc == XLMIG_OK) {
+		size_t take = XLMIG_MIN(len, chunk - s->pending.len);
+
+		rc = xlmig_buf_append(&s->pending, p, take);
+		p += take;
+		len -= take;
+		if (rc == XLMIG_OK && s->pending.len >= chunk)
+			rc = flush_stream(s);
+	}
+	return rc;
+}
+
+/* A PAGE_DATA record laid out exactly as header, pfn array, pages, so
+ * that prefix + decoded pages gives its bytes back; anything else travels
+ * as plain stream bytes. */
+static bool pages_layout_ok(const struct xlmig_item *it, uint32_t *prefix_len)
+{
+	uint32_t count = it->u.page.count, pages = it->u.page.data_pages;
+
+	if (it->kind != XLMIG_ITEM_LIBXC_RECORD || it->type != XLMIG_REC_PAGE_DATA ||
+	    count == 0 || count > XLMIG_MAX_PAGES_PER_RECORD || pages > count ||
+	    it->raw_len < PREFIX_FIXED)
+		return false;
+	*prefix_len = PREFIX_FIXED + 8 * count;
+	return it->raw_len == *prefix_len + (size_t)pages * XLMIG_PAGE_SIZE &&
+	       xlmig_get_le32(it->raw + 4) == it->raw_len - XLMIG_RECORD_HDR_LEN &&
+	       it->u.page.pfns == it->raw + PREFIX_FIXED &&
+	       (pages == 0 || it->u.page.data == it->raw + *prefix_len);
+}
+
+/* Code n pages with the encoding the measurements favour now, and tell
+ * the adaptation what it cost. */
+static int encode_batch(struct sender *s, const uint8_t *pages, uint32_t n,
+			struct xlmig_buf *payload)
+{
+	struct xlmig_codec_stats before = s->st->codec;
+	size_t mark = payload->len;
+	int level = xlmig_adapt_choose(&s->adapt);
+	uint64_t t0 = xlmig_now_ns();
+	int rc = xlmig_codec_set_level(s->codec, level);
+
+	if (rc == XLMIG_OK)
+		rc = xlmig_codec_encode(s->codec, s->pfns, pages, n, payload, &s->st->codec);
+	if (rc == XLMIG_OK)
+		xlmig_adapt_batch(&s->adapt, level, s->st->codec.data_in - before.data_in,
+				  s->st->codec.data_out - before.data_out, xlmig_now_ns() - t0,
+				  (uint64_t)n * XLMIG_PAGE_SIZE, payload->len - mark);
+	return rc;
+}
+
+static int send_pages(struct sender *s, const struct xlmig_item *it, uint32_t prefix_len)
+{
+	struct xlmig_buf payload = { 0 };
+	uint32_t n, stored;
+	bool z;
+	int rc;
+
+	xlmig_xfer_data_pfns(it->u.page.pfns, it->u.page.count, s->pfns, &n);
+	if (n != it->u.page.data_pages)
+		return add_stream_bytes(s, it->raw, it->raw_len);
+	rc = flush_stream(s);
+	if (rc == XLMIG_OK)
+		rc = xlmig_wire_pages_hdr_build(&payload, prefix_len, 0, n);
+	if (rc != XLMIG_OK)
+		goto out;
+	z = zblob_compress(s, it->raw, prefix_len, &payload);
+	if (!z)
+		rc = xlmig_buf_append(&payload, it->raw, prefix_len);
+	stored = (uint32_t)(payload.len - XLMIG_WIRE_PAGES_HDR);
+	if (rc == XLMIG_OK && n)
+		rc = encode_batch(s, it->u.page.data, n, &payload);
+	if (rc != XLMIG_OK)
+		goto out;
+	xlmig_put_le32(payload.data + 4, stored);
+	if (payload.len > xlmig_conn_session(s->c)->max_payload) {
+		rc = xlmig_fail(XLMIG_E_LIMIT, "a PAGES frame of %zu bytes is over the limit",
+				payload.len);
+		goto out;
+	}
+	rc = enqueue(s, XLMIG_FRAME_PAGES, z ? XLMIG_WIRE_F_ZSTD : 0, &payload, -1);
+	if (rc == XLMIG_OK)
+		s->st->frames_pages++;
+out:
+	xlmig_buf_free(&payload);
+	return rc;
+}
+
+static int on_item(void *opaque, const struct xlmig_item *it)
+{
+	struct sender *s = opaque;
+	uint32_t prefix_len;
+
+	if (pages_layout_ok(it, &prefix_len))
+		return send_pages(s, it, prefix_len);
+	return add_stream_bytes(s, it->raw, it->raw_len);
+}
+
+static int send_end(struct sender *s)
+{
+	struct xlmig_buf payload = { 0 };
+	int rc = flush_stream(s);
+
+	if (rc == XLMIG_OK)
+		rc = xlmig_xfer_digest_end(s->md, s->st->digest);
+	if (rc == XLMIG_OK)
+		rc = xlmig_wire_end_build(&payload, s->st->digest, s->st->stream_bytes);
+	/* On channel 0, after any side record the caller sent there, so the
+	 * destination has them all when it sees END. */
+	if (rc == XLMIG_OK)
+		rc = enqueue(s, XLMIG_FRAME_END, 0, &payload, 0);
+	xlmig_buf_free(&payload);
+	return rc;
+}
+
+/* Wait for readable input, looking at stop and cancel in between. */
+static int wait_input(struct sender *s, int fd)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int n;
+
+		if (xlmig_xfer_cancelled(s->cancel))
+			return xlmig_fail(XLMIG_E_CANCELLED, "migration cancelled");
+		if (atomic_load(&s->fail.stop))
+			return XLMIG_E_CANCELLED;
+		n = poll(&pfd, 1, POLL_MS);
+		if (n > 0)
+			return XLMIG_OK;
+		if (n < 0 && errno != EINTR)
+			return xlmig_fail(XLMIG_E_IO, "poll on the stream: %s", strerror(errno));
+	}
+}
+
+static int pump_stream(struct sender *s, int fd)
+{
+	uint8_t *buf = malloc(READ_CHUNK);
+	int rc = buf ? XLMIG_OK : xlmig_fail(XLMIG_E_NOMEM, "out of memory for the stream");
+
+	while (rc == XLMIG_OK) {
+		ssize_t n;
+
+		rc = wait_input(s, fd);
+		if (rc != XLMIG_OK)
+			break;
+		n = read(fd, buf, READ_CHUNK);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			rc = xlmig_fail(XLMIG_E_IO, "reading the stream: %s", strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			rc = xlmig_parser_finish(s->parser);
+			if (rc != XLMIG_OK)
+				xlmig_fail_prefix(rc, "the stream from the hypervisor ended early");
+			break;
+		}
+		rc = xlmig_xfer_digest_add(s->md, buf, (size_t)n);
+		if (rc == XLMIG_OK) {
+			atomic_fetch_add(&s->st->stream_bytes, (uint64_t)n);
+			rc = xlmig_parser_feed(s->parser, buf, (size_t)n);
+		}
+	}
+	free(buf);
+	if (rc == XLMIG_OK)
+		rc = send_end(s);
+	return rc;
+}
+
+static int sender_setup(struct sender *s)
+{
+	const struct xlmig_conn_opts *co = xlmig_conn_opts(s->c);
+	int rc;
+
+	xlmig_xfer_failure_init(&s->fail);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->changed, NULL);
+	s->n = xlmig_conn_channels(s->c);
+	s->level = s->o.zstd_level ? s->o.zstd_level
+		   : co->zstd_level ? co->zstd_level : XLMIG_CODEC_DEFAULT_LEVEL;
+	s->zstd = (xlmig_conn_session(s->c)->features & XLMIG_FEAT_ZSTD) != 0;
+	s->codec = xlmig_xfer_codec_for(s->c, s->level);
+	/* An explicit level caps the adaptation; the default lets it go up
+	 * to the highest candidate. */
+	xlmig_adapt_init(&s->adapt, s->zstd,
+			 s->o.zstd_level ? s->o.zstd_level : co->zstd_level);
+	s->zc = ZSTD_createCCtx();
+	s->parser = xlmig_parser_new(on_item, s);
+	if (!s->codec || !s->zc || !s->parser)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for the stream encoder");
+	if (s->o.stream_chunk == 0 || s->o.queue_bytes == 0)
+		return xlmig_fail(XLMIG_E_INVAL, "transfer queue and chunk sizes must be positive");
+	rc = xlmig_xfer_digest_new(&s->md);
+	for (unsigned i = 0; i < s->n && rc == XLMIG_OK; i++) {
+		s->w[i].s = s;
+		s->w[i].idx = i;
+		if (pthread_create(&s->w[i].thread, NULL, writer_main, &s->w[i]) != 0)
+			rc = xlmig_fail(XLMIG_E_NOMEM, "cannot start a channel writer thread");
+		else
+			s->w[i].started = true;
+	}
+	if (rc == XLMIG_OK) {
+		if (pthread_create(&s->watcher, NULL, watcher_main, s) != 0)
+			rc = xlmig_fail(XLMIG_E_NOMEM, "cannot start the channel watcher thread");
+		else
+			s->watcher_started = true;
+	}
+	return rc;
+}
+
+/* Let the writers finish what they are writing (frames are whole on the
+ * wire) for a moment, so the destination can be told why we stop. */
+static bool writers_drained(struct sender *s, int ms)
+{
+	struct timespec ts = xlmig_deadline_ms(ms);
+	bool all = true;
+
+	for (unsigned i = 0; i < s->n; i++) {
+		struct writer *w = &s->w[i];
+
+		if (w->started && !w->joined && pthread_timedjoin_np(w->thread, NULL, &ts) == 0)
+			w->joined = true;
+		all = all && (!w->started || w->joined);
+	}
+	return all;
+}
+
+static void sender_stop(struct sender *s, int rc)
+{
+	bool peer_failed = rc == XLMIG_E_PEER || rc == XLMIG_E_AUTH ||
+			   (rc == XLMIG_E_CANCELLED && !xlmig_xfer_cancelled(s->cancel));
+
+	pthread_mutex_lock(&s->lock);
+	if (rc == XLMIG_OK)
+		s->closing = true;
+	else
+		atomic_store(&s->fail.stop, true);
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	if (rc != XLMIG_OK) {
+		if (writers_drained(s, DRAIN_MS) && !peer_failed)
+			xlmig_conn_report_failure(s->c, rc);
+		xlmig_conn_interrupt(s->c);
+	}
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->w[i].started && !s->w[i].joined)
+			pthread_join(s->w[i].thread, NULL);
+	atomic_store(&s->watch_done, true);
+	if (s->watcher_started)
+		pthread_join(s->watcher, NULL);
+}
+
+static void sender_free(struct sender *s)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		while (s->w[i].head) {
+			struct qframe *q = s->w[i].head;
+
+			s->w[i].head = q->next;
+			qframe_free(q);
+		}
+	xlmig_parser_free(s->parser);
+	xlmig_codec_free(s->codec);
+	xlmig_adapt_destroy(&s->adapt);
+	ZSTD_freeCCtx(s->zc);
+	EVP_MD_CTX_free(s->md);
+	xlmig_buf_free(&s->pending);
+	pthread_cond_destroy(&s->changed);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->fail.lock);
+	free(s);
+}
+
+int xlmig_xfer_send(struct xlmig_conn *c, int stream_fd, const struct xlmig_xfer_opts *o,
+		    struct xlmig_xfer_stats *stats, const atomic_bool *cancel)
+{
+	struct sender *s = calloc(1, sizeof(*s));
+	uint64_t start = xlmig_now_ns(), base[XLMIG_MAX_CHANNELS] = { 0 };
+	int rc, failed;
+
+	if (!s)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for the transfer");
+	memset(stats, 0, sizeof(*stats));
+	s->c = c;
+	s->o = *o;
+	s->st = stats;
+	s->cancel = cancel;
+	xlmig_xfer_chan_counters(c, true, base);
+	rc = sender_setup(s);
+	if (rc == XLMIG_OK)
+		rc = pump_stream(s, stream_fd);
+	if (rc != XLMIG_OK)
+		xlmig_xfer_failure_set(&s->fail, rc);
+	/* A worker's failure comes first: the pump only saw the stop it caused. */
+	failed = xlmig_xfer_failure_raise(&s->fail);
+	sender_stop(s, failed);
+	rc = xlmig_xfer_failure_raise(&s->fail);
+	stats->elapsed_ns = xlmig_now_ns() - start;
+	xlmig_xfer_fill_chan_stats(c, stats, true, base);
+	xlmig_adapt_stats(&s->adapt, &stats->adapt);
+	sender_free(s);
+	return rc;
+}
