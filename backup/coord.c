@@ -373,7 +373,8 @@ int xlmig_bk_begin(struct xlmig_bk_coord *c, const struct xlmig_bk_begin *b, int
 		return xlmig_fail(XLMIG_E_EXISTS, "deferred: %s is migrating (%s); ask again when it ends, or with --wait to be granted then",
 				  b->domain, mig == XLMIG_BK_MIG_COMMIT ? "stop-and-copy or commit" : "pre-copy");
 	memset(&job, 0, sizeof(job));
-	snprintf(job.id, sizeof(job.id), "%.24s-%" PRIu64, c->cfg.host, c->next_id);
+	snprintf(job.id, sizeof(job.id), "%.23s-%" PRIu64,
+		 c->cfg.id_prefix[0] ? c->cfg.id_prefix : c->cfg.host, c->next_id);
 	snprintf(job.domain, sizeof(job.domain), "%s", b->domain);
 	snprintf(job.uuid, sizeof(job.uuid), "%s", b->uuid ? b->uuid : "");
 	snprintf(job.agent, sizeof(job.agent), "%s", b->agent);

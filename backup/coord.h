@@ -106,6 +106,8 @@ struct xlmig_bk_event {
 
 struct xlmig_bk_config {
 	char host[XLMIG_BK_HOST_MAX];    /* this host's name, as answers show it */
+	char id_prefix[24];              /* job ids are PREFIX-N: unique to this host
+					  * (xlmigd uses its host id), "" = host */
 	uint32_t lease_secs;             /* default lease (an agent may ask for another) */
 	uint32_t hold_ack_secs;          /* time an agent has to acknowledge a hold */
 	bool abort_unacked;              /* true: a hold not acknowledged in time

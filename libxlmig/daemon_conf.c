@@ -39,6 +39,22 @@ const struct xlmig_opt xlmig_daemon_opts[] = {
 	  NULL, "FILE", "log here instead of stderr" },
 	{ "foreground", "foreground", 'f', XLMIG_OPT_BOOL, F(foreground), 0, 0, NULL,
 	  "no", "", "do not detach" },
+	{ "agent_socket", "agent-socket", 0, XLMIG_OPT_STR, F(agent_socket), 0, 0, NULL,
+	  NULL, "PATH", "backup agents' socket, or none (default: SOCKETDIR-backup/agent.sock)" },
+	{ "agent_group", "agent-group", 0, XLMIG_OPT_STR, F(agent_group), 0, 0, NULL,
+	  "xlmig-backup", "NAME", "group that may use the agents' socket besides root" },
+	{ "hooks_dir", "hooks-dir", 0, XLMIG_OPT_STR, F(hooks_dir), 0, 0, NULL,
+	  "/etc/xlmig/hooks", "DIR", "hooks, DIR/EVENT/*" },
+	{ "hook_timeout", "hook-timeout", 0, XLMIG_OPT_UINT, F(hook_timeout), 1, 3600, NULL,
+	  "30", "S", "seconds each hook may run" },
+	{ "host_name", "host-name", 0, XLMIG_OPT_STR, F(host_name), 0, 0, NULL,
+	  NULL, "NAME", "this host's name in backup answers and hooks (default: hostname)" },
+	{ "backup_lease", "backup-lease", 0, XLMIG_OPT_UINT, F(backup_lease), 1, 604800, NULL,
+	  "300", "S", "default lease of a backup job" },
+	{ "hold_ack", "hold-ack", 0, XLMIG_OPT_UINT, F(hold_ack), 0, 86400, NULL,
+	  "30", "S", "seconds a backup agent has to acknowledge a hold" },
+	{ "hold_policy", "hold-policy", 0, XLMIG_OPT_CHOICE, F(hold_policy), 0, 0, "proceed|abort",
+	  "proceed", "P", "a hold not acknowledged in time: the migration proceeds or aborts" },
 };
 
 const size_t xlmig_daemon_nopts = XLMIG_ARRAY_SIZE(xlmig_daemon_opts);

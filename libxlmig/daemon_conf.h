@@ -23,6 +23,15 @@ struct xlmig_daemon_config {
 	char *log_level;
 	char *log_file;              /* NULL = stderr (the journal under systemd) */
 	bool foreground;
+	/* backup coordination (xlmig-backup(7)) */
+	char *agent_socket;          /* NULL = derived from socket, "none" = none */
+	char *agent_group;
+	char *hooks_dir;
+	unsigned hook_timeout;       /* seconds, each hook */
+	char *host_name;             /* NULL = the hostname */
+	unsigned backup_lease;       /* seconds */
+	unsigned hold_ack;           /* seconds */
+	char *hold_policy;           /* proceed|abort */
 };
 
 extern const struct xlmig_opt xlmig_daemon_opts[];

@@ -105,7 +105,7 @@ TEST(hook_missing_directory_is_no_hooks)
 
 TEST(hook_queue_in_order_without_blocking)
 {
-	char root[512], ev[1024], trace[512], body[1024], num[8], *text;
+	char root[512], ev[1024], trace[512], body[1024], num[16], *text;
 	struct xlmig_hook_queue *q;
 	struct xlmig_hook_report rep;
 	uint64_t t0;

@@ -17,5 +17,6 @@ int xlmig_cmd_jobs(int argc, char **argv);
 int xlmig_cmd_cancel(int argc, char **argv);
 int xlmig_cmd_destroy(int argc, char **argv);
 int xlmig_cmd_inspect(int argc, char **argv);
+int xlmig_cmd_backup(int argc, char **argv);
 
 #endif

@@ -26,6 +26,7 @@ static const struct command commands[] = {
 	{ "cancel", xlmig_cmd_cancel, "cancel a migration before its point of no return" },
 	{ "destroy", xlmig_cmd_destroy, "destroy a domain" },
 	{ "inspect", xlmig_cmd_inspect, "show what a save file or migration stream holds" },
+	{ "backup", xlmig_cmd_backup, "backup jobs: begin, progress, end, list, show, cancel" },
 	{ "help", NULL, "show this list" },
 };
 

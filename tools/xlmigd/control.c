@@ -1,20 +1,34 @@
 /*
- * control.c - the control socket in the event loop: accept root clients
- * only, read request lines, answer each with one reply line.
+ * control.c - the control sockets in the event loop: the control socket
+ * for root clients, and the backup agents' socket for root and one
+ * configured group, which answers only the backup verbs; read request
+ * lines, answer each with one reply line.
  */
 #include "xlmigd.h"
 #include "ctl.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-struct control {
+struct server {
+	struct xlmigd *d;
 	struct evconnlistener *listener;
 	char *path;
+	bool agent;                  /* the backup agents' socket */
+	gid_t gid;                   /* agent: the group that may connect */
+	bool have_gid;
+};
+
+struct control {
+	struct server root, agent;
 };
 
 static void client_close(struct bufferevent *bev)
@@ -24,7 +38,8 @@ static void client_close(struct bufferevent *bev)
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
-	struct xlmigd *d = arg;
+	struct server *srv = arg;
+	struct xlmigd *d = srv->d;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	char *line;
 	size_t len;
@@ -32,7 +47,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF))) {
 		struct xlmig_buf reply = { 0 };
 
-		xlmigd_request(d, line, &reply);
+		xlmigd_request(d, line, &reply, srv->agent);
 		if (xlmig_buf_append(&reply, "\n", 1) == XLMIG_OK)
 			bufferevent_write(bev, reply.data, reply.len);
 		xlmig_buf_free(&reply);
@@ -50,47 +65,134 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		client_close(bev);
 }
 
+/* Whether uid (or its primary group gid) is in the agents' group. */
+static bool in_group(uid_t uid, gid_t gid, gid_t group)
+{
+	struct passwd pw, *pwp = NULL;
+	char buf[4096];
+	gid_t groups[256];
+	int n = XLMIG_ARRAY_SIZE(groups);
+
+	if (gid == group)
+		return true;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp)
+		return false;
+	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == group)
+			return true;
+	return false;
+}
+
+static bool peer_allowed(const struct server *srv, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return false;
+	if (cred.uid == 0)
+		return true;
+	if (srv->agent && srv->have_gid && in_group(cred.uid, cred.gid, srv->gid))
+		return true;
+	xlmig_warn("refusing a connection to %s from uid %ld: %s", srv->path, (long)cred.uid,
+		   srv->agent ? "only root and the backup agents' group may use it (--agent-group)"
+			      : "only root may control xlmigd");
+	return false;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 		      struct sockaddr *sa, int socklen, void *arg)
 {
-	struct xlmigd *d = arg;
+	struct server *srv = arg;
 	struct bufferevent *bev;
-	uid_t uid;
 
-	if (xlmig_ctl_peer_uid(fd, &uid) != XLMIG_OK || uid != 0) {
-		xlmig_warn("refusing a control connection from uid %ld: only root may control xlmigd",
-			   (long)uid);
+	if (!peer_allowed(srv, fd)) {
 		close(fd);
 		return;
 	}
-	bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bev = bufferevent_socket_new(srv->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
 		close(fd);
 		return;
 	}
-	bufferevent_setcb(bev, on_read, NULL, on_event, d);
+	bufferevent_setcb(bev, on_read, NULL, on_event, srv);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+/* The agents' socket and its directory belong to root and the group. */
+static int open_to_group(struct server *srv, const char *group)
+{
+	struct group gr, *grp = NULL;
+	char buf[4096], dir[512], *slash;
+
+	if (!group || getgrnam_r(group, &gr, buf, sizeof(buf), &grp) != 0 || !grp) {
+		xlmig_warn("backup agents' group '%s' does not exist: %s serves root only (create the group or pass --agent-group)",
+			   group ? group : "", srv->path);
+		return XLMIG_OK;
+	}
+	srv->gid = grp->gr_gid;
+	srv->have_gid = true;
+	snprintf(dir, sizeof(dir), "%s", srv->path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (chown(dir, 0, srv->gid) != 0 || chmod(dir, 0750) != 0)
+			return xlmig_fail(XLMIG_E_IO, "cannot give %s to group %s: %s", dir, group, strerror(errno));
+	}
+	if (chown(srv->path, 0, srv->gid) != 0 || chmod(srv->path, 0660) != 0)
+		return xlmig_fail(XLMIG_E_IO, "cannot give %s to group %s: %s", srv->path, group, strerror(errno));
+	return XLMIG_OK;
+}
+
+static int serve(struct xlmigd *d, struct server *srv, const char *path, bool agent)
+{
+	int fd = -1, rc;
+
+	srv->d = d;
+	srv->agent = agent;
+	if (!(srv->path = strdup(path)))
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
+	if ((rc = xlmig_ctl_listen(path, &fd)))
+		return rc;
+	if (agent && (rc = open_to_group(srv, d->cfg.agent_group))) {
+		close(fd);
+		unlink(path);
+		return rc;
+	}
+	srv->listener = evconnlistener_new(d->base, on_accept, srv, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (!srv->listener) {
+		close(fd);
+		unlink(path);
+		return xlmig_fail(XLMIG_E_NOMEM, "cannot serve %s", path);
+	}
+	return XLMIG_OK;
 }
 
 int xlmigd_control_start(struct xlmigd *d)
 {
 	struct control *c = calloc(1, sizeof(*c));
-	int fd = -1, rc;
+	int rc;
 
 	if (!c)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
 	d->control = c;
-	c->path = strdup(d->cfg.socket_path);
-	if (!c->path)
-		return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
-	if ((rc = xlmig_ctl_listen(d->cfg.socket_path, &fd)))
+	if ((rc = serve(d, &c->root, d->cfg.socket_path, false)))
 		return rc;
-	c->listener = evconnlistener_new(d->base, on_accept, d, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	if (!c->listener) {
-		close(fd);
-		return xlmig_fail(XLMIG_E_NOMEM, "cannot serve the control socket");
-	}
+	if (d->agent_socket && d->agent_socket[0] &&
+	    (rc = serve(d, &c->agent, d->agent_socket, true)))
+		return xlmig_fail_prefix(rc, "backup agents' socket");
 	return XLMIG_OK;
+}
+
+static void unserve(struct server *srv)
+{
+	if (srv->listener) {
+		evconnlistener_free(srv->listener);
+		unlink(srv->path);
+	}
+	free(srv->path);
 }
 
 void xlmigd_control_stop(struct xlmigd *d)
@@ -99,11 +201,8 @@ void xlmigd_control_stop(struct xlmigd *d)
 
 	if (!c)
 		return;
-	if (c->listener) {
-		evconnlistener_free(c->listener);
-		unlink(c->path);
-	}
-	free(c->path);
+	unserve(&c->root);
+	unserve(&c->agent);
 	free(c);
 	d->control = NULL;
 }

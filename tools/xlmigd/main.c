@@ -143,6 +143,31 @@ out:
 	return ret;
 }
 
+/* The backup coordinator's settings (backup.c), from the daemon's. */
+static void backup_config(struct xlmigd *d)
+{
+	static char agent_socket[256];
+	struct xlmig_bk_config *bk = &d->backup_cfg;
+	const char *sock = d->cfg.socket_path, *slash = strrchr(sock, '/');
+
+	xlmig_bk_config_default(bk);
+	if (d->cfg.host_name)
+		snprintf(bk->host, sizeof(bk->host), "%s", d->cfg.host_name);
+	else if (gethostname(bk->host, sizeof(bk->host) - 1) != 0)
+		snprintf(bk->host, sizeof(bk->host), "localhost");
+	bk->lease_secs = d->cfg.backup_lease;
+	bk->hold_ack_secs = d->cfg.hold_ack;
+	bk->abort_unacked = !strcmp(d->cfg.hold_policy, "abort");
+	/* By default next to the control socket's directory, so daemons with
+	 * their own control sockets get their own agents' sockets too. */
+	if (d->cfg.agent_socket)
+		d->agent_socket = strcmp(d->cfg.agent_socket, "none") ? d->cfg.agent_socket : NULL;
+	else if (slash && slash != sock &&
+		 (size_t)snprintf(agent_socket, sizeof(agent_socket), "%.*s-backup/agent.sock",
+				  (int)(slash - sock), sock) < sizeof(agent_socket))
+		d->agent_socket = agent_socket;
+}
+
 static int load_key(struct xlmigd *d)
 {
 	int rc = xlmig_key_load(d->cfg.key_file, &d->key);
@@ -206,7 +231,7 @@ static int start(struct xlmigd *d)
 	d->base = event_base_new();
 	if (!d->base)
 		return xlmig_fail(XLMIG_E_NOMEM, "cannot create the event loop");
-	if ((rc = xlmigd_jobs_init(d)) || (rc = xlmigd_watch_start(d)) ||
+	if ((rc = xlmigd_backup_start(d)) || (rc = xlmigd_jobs_init(d)) || (rc = xlmigd_watch_start(d)) ||
 	    (rc = xlmigd_control_start(d)) || (rc = xlmigd_listener_start(d)))
 		return rc;
 	return XLMIG_OK;
@@ -218,6 +243,7 @@ static void stop(struct xlmigd *d)
 	xlmigd_listener_stop(d);
 	xlmigd_watch_stop(d);
 	xlmigd_jobs_fini(d);
+	xlmigd_backup_stop(d);
 	if (d->base)
 		event_base_free(d->base);
 	xlmig_hv_close(d->hv);
@@ -282,6 +308,7 @@ int main(int argc, char **argv)
 		xlmig_conf_free(xlmig_daemon_opts, xlmig_daemon_nopts, &d.cfg);
 		return rc;
 	}
+	backup_config(&d);
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = open_log(&d.cfg)) || evthread_use_pthreads() != 0 ||
 	    (!d.cfg.foreground && (rc = detach(&ready_fd))) || (rc = start(&d))) {

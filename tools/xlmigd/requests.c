@@ -473,12 +473,13 @@ static void reply_error(struct xlmig_buf *out, int code)
 	}
 }
 
-void xlmigd_request(struct xlmigd *d, const char *line, struct xlmig_buf *out)
+void xlmigd_request(struct xlmigd *d, const char *line, struct xlmig_buf *out, bool agent)
 {
+	bool backup;
 	struct xlmig_json *req = NULL;
 	struct xlmig_json_writer w;
 	const char *cmd;
-	handler_fn fn;
+	handler_fn fn = NULL;
 	int rc;
 
 	xlmig_errclear();
@@ -487,14 +488,22 @@ void xlmigd_request(struct xlmigd *d, const char *line, struct xlmig_buf *out)
 		rc = xlmig_fail(XLMIG_E_FORMAT, "a control request is one JSON object with a \"cmd\" string");
 		goto out;
 	}
-	if (!(fn = find_handler(cmd))) {
+	backup = xlmigd_backup_handles(cmd);
+	if (agent && !backup) {
+		rc = xlmig_fail(XLMIG_E_AUTH, "'%.40s' is not a backup verb: the backup agents' socket serves only backup-*", cmd);
+		goto out;
+	}
+	if (!backup && !(fn = find_handler(cmd))) {
 		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "unknown command '%.40s' (this xlmigd may be older than xlmig)", cmd);
 		goto out;
 	}
 	xlmig_json_writer_init(&w, out);
 	xlmig_json_object_open(&w);
 	xlmig_json_kv_bool(&w, "ok", true);
-	rc = fn(&(struct request){ .d = d, .args = req, .w = &w });
+	if (backup)
+		rc = xlmigd_backup_request(d, cmd, req, &w);
+	else
+		rc = fn(&(struct request){ .d = d, .args = req, .w = &w });
 	xlmig_json_object_close(&w);
 	if (!rc)
 		rc = xlmig_json_finish(&w);

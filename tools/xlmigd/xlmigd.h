@@ -13,6 +13,7 @@
 #define XLMIGD_H
 
 #include "auth.h"
+#include "coord.h"
 #include "common.h"
 #include "daemon_conf.h"
 #include "hv.h"
@@ -45,6 +46,9 @@ struct xlmigd {
 	void *control;               /* control.c's state */
 	void *listener;              /* listener.c's state */
 	struct event *watch_ev;      /* watch.c: the backend's domain watch */
+	struct xlmig_bk_config backup_cfg;
+	const char *agent_socket;     /* backup agents' socket, NULL = none */
+	struct xlmigd_backup *backup; /* backup.c's state */
 };
 
 /* jobs.c */
@@ -74,7 +78,17 @@ void xlmigd_watch_stop(struct xlmigd *d);
 int xlmigd_listener_start(struct xlmigd *d);
 void xlmigd_listener_stop(struct xlmigd *d);
 
-/* requests.c: answer one request line; the reply is appended to out. */
-void xlmigd_request(struct xlmigd *d, const char *line, struct xlmig_buf *out);
+/* requests.c: answer one request line; the reply is appended to out.
+ * From the backup agents' socket (agent), only the backup verbs. */
+void xlmigd_request(struct xlmigd *d, const char *line, struct xlmig_buf *out, bool agent);
+
+/* backup.c: the backup coordinator (after job recovery, before sockets) */
+int xlmigd_backup_start(struct xlmigd *d);
+void xlmigd_backup_stop(struct xlmigd *d);
+bool xlmigd_backup_handles(const char *cmd);
+struct xlmig_json;
+struct xlmig_json_writer;
+int xlmigd_backup_request(struct xlmigd *d, const char *cmd, const struct xlmig_json *args,
+			  struct xlmig_json_writer *w);
 
 #endif
