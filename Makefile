@@ -141,11 +141,14 @@ PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
+# Pacemaker looks for agents here whatever the prefix.
+OCFDIR ?= /usr/lib/ocf/resource.d
 install: tools
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(SYSTEMDUNITDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/xlmig $(foreach s,1 5 7 8,$(DESTDIR)$(MANDIR)/man$(s))
 	install -m 0755 $(TOOLS:%=$(B)/%) $(DESTDIR)$(PREFIX)/sbin/
 	for s in 1 5 7 8; do install -m 0644 man/*.$$s $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
+	install -D -m 0755 ocf/guest $(DESTDIR)$(OCFDIR)/xlmig/guest
 	install -D -m 0644 completion/xlmig.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/xlmig
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' systemd/xlmigd.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/xlmigd.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/xlmigd.service
