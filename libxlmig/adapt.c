@@ -12,7 +12,7 @@ const int xlmig_adapt_levels[XLMIG_ADAPT_CHOICES] = { 0, 1, 3 };
 #define MIN_SAMPLE      (64u << 10)  /* coded bytes below this say little */
 #define LINK_SAMPLE_NS  20000000ull  /* writers' busy time per link sample */
 #define PROBE_FIRST     8u           /* batches between probes, at first */
-#define PROBE_MAX       256u
+#define PROBE_MAX       32u    /* memory changes content along the guest */
 #define LINK_MOVED      0.3          /* a link change this big re-probes */
 #define SWITCH_GAIN     1.05         /* a rival must beat the choice by 5% */
 
@@ -199,6 +199,16 @@ void xlmig_adapt_link_end(struct xlmig_adapt *a, uint64_t bytes)
 	}
 	link_sample(a, bytes, ns);
 	pthread_mutex_unlock(&a->lock);
+}
+
+double xlmig_adapt_link_bps(struct xlmig_adapt *a)
+{
+	double w;
+
+	pthread_mutex_lock(&a->lock);
+	w = a->link;
+	pthread_mutex_unlock(&a->lock);
+	return w;
 }
 
 void xlmig_adapt_stats(struct xlmig_adapt *a, struct xlmig_adapt_stats *out)

@@ -21,7 +21,7 @@
  *
  * Estimates of encodings not in use go stale, so now and then one batch
  * is coded with a neighbour of the current choice (a probe).  Probes back
- * off while they keep confirming the choice (every 8, 16, ... 256
+ * off while they keep confirming the choice (every 8, 16, 32
  * batches) and come back often when the link estimate moves.
  *
  * Everything is deterministic given the measurements, so the unit tests
@@ -93,6 +93,9 @@ void xlmig_adapt_link_begin(struct xlmig_adapt *a);
 void xlmig_adapt_link_end(struct xlmig_adapt *a, uint64_t bytes);
 /* A link measurement taken otherwise: bytes moved in ns of link time. */
 void xlmig_adapt_link_sample(struct xlmig_adapt *a, uint64_t bytes, uint64_t ns);
+
+/* The link estimate W in bytes/s, 0 while unknown. */
+double xlmig_adapt_link_bps(struct xlmig_adapt *a);
 
 /* A copy of the stats so far. */
 void xlmig_adapt_stats(struct xlmig_adapt *a, struct xlmig_adapt_stats *out);

@@ -121,12 +121,13 @@ static struct xlmig_iteration *measure(struct xlmig_policy *p,
 	 * iteration alone may be a handful of pages whose rate is mostly
 	 * per-record latency, not link bandwidth. */
 	*bandwidth = (double)st->total_written * NS_PER_S / (double)total_dt;
+	it->window_ns = p->window_ns ? p->window_ns(p->window_opaque) : 0;
 	if (st->dirty_count == 0)
-		it->predicted_downtime_ns = 0;
+		it->predicted_downtime_ns = it->window_ns;
 	else if (*bandwidth <= 0)
 		it->predicted_downtime_ns = UINT64_MAX;
 	else
-		it->predicted_downtime_ns =
+		it->predicted_downtime_ns = it->window_ns +
 			(uint64_t)((double)st->dirty_count / *bandwidth * NS_PER_S);
 
 	if (p->last_dirty != LONG_MAX &&
@@ -200,6 +201,16 @@ static int decide_xlmig(struct xlmig_policy *p, const struct xlmig_policy_stats 
 				  "predicted downtime %llu ms meets the %llu ms target",
 				  (unsigned long long)(it->predicted_downtime_ns / NS_PER_MS),
 				  (unsigned long long)(p->cfg.downtime_target_ns / NS_PER_MS));
+	/* The part pre-copy can shrink is already small and the rest of the
+	 * window alone misses the target: more iterations cannot help. */
+	if (it->window_ns >= p->cfg.downtime_target_ns &&
+	    it->predicted_downtime_ns - it->window_ns <= p->cfg.downtime_target_ns / 10) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "the rest of the downtime window alone (%llu ms) "
+			 "is over the target", (unsigned long long)(it->window_ns / NS_PER_MS));
+		return end_early(p, it, why);
+	}
 	if (st->iteration >= p->cfg.max_iterations)
 		return end_early(p, it, "iteration limit reached");
 	if (p->cfg.max_total_ns && elapsed >= p->cfg.max_total_ns)

@@ -73,6 +73,7 @@ struct xlmig_iteration {
 	double dirty_rate;           /* pages/s dirtied during it */
 	long dirty_after;            /* pages dirty at its end */
 	uint64_t predicted_downtime_ns;
+	uint64_t window_ns;          /* of which: the rest of the window */
 	unsigned throttle_pct;       /* guest throttle in force after it */
 	int decision;                /* XLMIG_POLICY_* */
 };
@@ -92,6 +93,12 @@ struct xlmig_policy {
 	char reason_buf[192];
 	unsigned n_iter;             /* entries in iter[] (the latest ones) */
 	struct xlmig_iteration iter[XLMIG_POLICY_MAX_ITER_LOG];
+	/* What else falls inside the downtime window besides sending the
+	 * dirty pages: draining what is already queued ahead of them, the
+	 * journal syncs of the commit, the destination's restore and
+	 * unpause.  Added to every prediction; NULL = nothing. */
+	uint64_t (*window_ns)(void *opaque);
+	void *window_opaque;
 	/* The clock; NULL = xlmig_now_ns.  Tests put a fake clock here. */
 	uint64_t (*now_fn)(void);
 };

@@ -64,6 +64,12 @@ struct xlmig_xfer_stats {
 	unsigned channels;
 	uint64_t chan_bytes[XLMIG_MAX_CHANNELS];
 	uint64_t reorder_peak;          /* receiver: most bytes held out of order */
+	/* Sender, live (atomic_load while the transfer runs): frame bytes
+	 * queued for the channels now, and the link's measured throughput
+	 * in bytes/s (0 until measured).  Their quotient is how long what
+	 * is queued takes to leave. */
+	_Atomic uint64_t backlog_bytes;
+	_Atomic uint64_t link_Bps;
 	uint8_t digest[32];             /* SHA-256 of the stream */
 };
 

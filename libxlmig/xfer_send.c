@@ -118,6 +118,7 @@ static int enqueue(struct sender *s, uint8_t type, uint8_t flags, struct xlmig_b
 			w->head = q;
 		w->tail = q;
 		w->queued += q->len;
+		atomic_fetch_add(&s->st->backlog_bytes, q->len);
 		q = NULL;
 		s->seq++;
 		s->st->frames++;
@@ -149,6 +150,7 @@ static void frame_done(struct sender *s, struct writer *w, size_t len)
 {
 	pthread_mutex_lock(&s->lock);
 	w->queued -= len;
+	atomic_fetch_sub(&s->st->backlog_bytes, len);
 	atomic_fetch_add(&s->st->wire_bytes, XLMIG_WIRE_HDR_LEN + len);
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
@@ -174,6 +176,7 @@ static void *writer_main(void *arg)
 		if (rc == XLMIG_OK)
 			rc = xlmig_chan_writev(ch, iov, 2, xlmig_conn_opts(s->c)->io_timeout_ms);
 		xlmig_adapt_link_end(&s->adapt, rc == XLMIG_OK ? XLMIG_WIRE_HDR_LEN + q->len : 0);
+		atomic_store(&s->st->link_Bps, (uint64_t)xlmig_adapt_link_bps(&s->adapt));
 		if (rc == XLMIG_OK)
 			frame_done(s, w, q->len);
 		qframe_free(q);

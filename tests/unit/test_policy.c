@@ -301,3 +301,62 @@ TEST(precopy_init_sanitises_config)
 	CHECK_EQ(p.cfg.throttle_max_pct, 99);
 	CHECK_EQ(p.cfg.stall_iterations, 1);
 }
+
+/* The rest of the downtime window (queued data, journal syncs) is part of
+ * every prediction: 50 ms of dirty pages plus 70 ms of window misses a
+ * 100 ms target that the pages alone would meet. */
+static uint64_t window_70ms(void *opaque)
+{
+	(void)opaque;
+	return 70 * MS;
+}
+
+TEST(precopy_window_counts_in_the_prediction)
+{
+	struct xlmig_policy_config cfg;
+	struct xlmig_policy p;
+
+	xlmig_policy_config_default(&cfg);
+	start_policy(&p, &cfg);
+	p.window_ns = window_70ms;
+	CHECK_EQ(step(&p, S, 1, 100000, 20000), XLMIG_POLICY_CONTINUE);
+	CHECK_EQ(p.iter[0].predicted_downtime_ns, 270 * MS);
+	CHECK_EQ(p.iter[0].window_ns, 70 * MS);
+	CHECK_EQ(step(&p, 200 * MS, 2, 120000, 5000), XLMIG_POLICY_CONTINUE);
+	CHECK_EQ(p.iter[1].predicted_downtime_ns, 120 * MS);
+	/* 125000 pages in 1.3 s; 2000 dirty take 20.8 ms: 90.8 ms in all. */
+	CHECK_EQ(step(&p, 100 * MS, 3, 125000, 2000), XLMIG_POLICY_STOP_AND_COPY);
+	CHECK_INT(p.iter[2].predicted_downtime_ns, >, 90 * MS);
+	CHECK_INT(p.iter[2].predicted_downtime_ns, <, 91 * MS);
+	/* Nothing dirty: the window alone. */
+	start_policy(&p, &cfg);
+	p.window_ns = window_70ms;
+	CHECK_EQ(step(&p, S, 1, 100000, 0), XLMIG_POLICY_STOP_AND_COPY);
+	CHECK_EQ(p.iter[0].predicted_downtime_ns, 70 * MS);
+}
+
+static uint64_t window_150ms(void *opaque)
+{
+	(void)opaque;
+	return 150 * MS;
+}
+
+/* A window over the target by itself (slow journal syncs, say): once the
+ * dirty pages are a small part, stop and say why, rather than iterate
+ * to the limit; abort if even that is over the limit. */
+TEST(precopy_window_over_target_stops_early)
+{
+	struct xlmig_policy_config cfg;
+	struct xlmig_policy p;
+
+	xlmig_policy_config_default(&cfg);
+	start_policy(&p, &cfg);
+	p.window_ns = window_150ms;
+	CHECK_EQ(step(&p, S, 1, 100000, 20000), XLMIG_POLICY_CONTINUE);
+	CHECK_EQ(step(&p, 100 * MS, 2, 110000, 500), XLMIG_POLICY_STOP_AND_COPY);
+	CHECK(strstr(p.reason, "window alone (150 ms)") != NULL);
+	cfg.downtime_max_ns = 120 * MS;
+	start_policy(&p, &cfg);
+	p.window_ns = window_150ms;
+	CHECK_EQ(step(&p, S, 1, 100000, 0), XLMIG_POLICY_ABORT);
+}
