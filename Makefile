@@ -3,7 +3,10 @@
 #   make            build the library, xlmig, xlmigd, tests and benches
 #   make demo       install what is missing, build, run the demo
 #   make check      install what is missing, build, run every test
-#   make bench      run the benchmarks (JSON on stdout)
+#   make bench      two sim hosts on a shaped veth link, xlmig against the
+#                   xl-equivalent (bench/netns.sh, under 20 minutes): JSON
+#                   in bench/results/, table and plot in the README
+#   make bench-inproc  the codec and in-process migration benches
 #   make fuzz       run each fuzz harness for FUZZ_SECONDS (default 300)
 #   make xenlab     run every Xen lab scenario (real Xen under QEMU)
 #   make install    install into $(PREFIX) (default /usr/local)
@@ -51,7 +54,7 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(B)/fuzzobj/%.o)
 
 PROGS := $(TOOLS:%=$(B)/%) $(B)/unit $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all build tools deps setup check demo bench fuzz fuzz-build xenlab install clean asan deb-check include-graph
+.PHONY: all build tools deps setup check demo bench bench-inproc fuzz fuzz-build xenlab install clean asan deb-check include-graph
 all: build
 build: config.mk $(B)/libxlmig.a $(PROGS)
 tools: config.mk $(TOOLS:%=$(B)/%)
@@ -128,6 +131,11 @@ demo: setup
 	tools/demo.sh
 
 bench: build
+	B=$(B) bench/netns.sh --out bench/results/netns-latest.json.tmp
+	mv bench/results/netns-latest.json.tmp bench/results/netns-$$(date -u +%Y%m%dT%H%M%SZ).json
+	bench/report.py --svg bench/results/netns.svg --readme README.md
+
+bench-inproc: build
 	B=$(B) bench/run.sh
 
 xenlab: setup

@@ -32,6 +32,7 @@ enum ctrl_type {
 #define DONE_TIMEOUT_MS      60000
 #define CTRL_TIMEOUT_MS      10000
 #define SEND_QUEUE_BYTES     (1u << 20)   /* per channel, see source_transfer */
+#define RECV_HOLD_BYTES      (8u << 20)   /* see dest_transfer */
 
 struct xlmig_job {
 	struct xlmig_job_env env;
@@ -1188,6 +1189,10 @@ static int dest_transfer(struct xlmig_job *job, uint32_t *domid)
 	int fds[2], rc, err;
 
 	xlmig_xfer_opts_default(&xo);
+	/* Frames waiting here for the restore are part of the downtime once
+	 * the guest stops, and the source cannot see them: keep them few
+	 * (a 2 GiB guest at 1 Gbit/s: 380 ms downtime with 32 MiB held). */
+	xo.reorder_bytes = RECV_HOLD_BYTES;
 	snprintf(c.name, sizeof(c.name), "%s%s", job->rec.domain, XLMIG_INCOMING_SUFFIX);
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));
