@@ -4,6 +4,7 @@
  * create_domain() in xl_vmcontrol.c).
  */
 #include "xlcompat.h"
+#include "migrate_opts.h"
 #include "json.h"
 #include "stream.h"
 
@@ -303,75 +304,34 @@ void xlmig_xl_migrate_opts_default(struct xlmig_xl_migrate_opts *o)
 	xlmig_policy_config_default(&o->policy);
 }
 
-enum {
-	OPT_DEBUG = XLMIG_XL_OPT_DEBUG, OPT_LIVE = XLMIG_XL_OPT_LIVE, OPT_PLAIN, OPT_XL_RECEIVER, OPT_POLICY,
-	OPT_DOWNTIME, OPT_MAX_ITER, OPT_AUTO_CONVERGE, OPT_HELP,
-};
-
 static const char migrate_usage[] =
 	"usage: xlmig migrate [-s SSHCOMMAND] [-e] [-C CONFIG] [--debug] [-p] [-F] [--live]\n"
 	"                     [--plain] [--xl-receiver] [--policy xlmig|xen] [--downtime MS]\n"
-	"                     [--max-iter N] [--auto-converge] DOMAIN HOST";
+	"                     [--max-iters N] [--auto-converge] DOMAIN HOST";
 
-static int parse_uint(const char *s, const char *what, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > max)
-		return xlmig_fail(XLMIG_E_INVAL, "%s: '%s' is not a number from 0 to %llu", what, s,
-				  (unsigned long long)max);
-	*out = v;
-	return XLMIG_OK;
-}
-
+/* xlmig's own options on xl's path, read through the option table
+ * (migrate_opts.h), so their bounds are a job's. */
 static int migrate_own_option(int opt, const char *arg, struct xlmig_xl_migrate_opts *o)
 {
-	uint64_t v;
-	int rc = XLMIG_OK;
+	const struct xlmig_mopt *m = xlmig_mopt_by_id(opt);
+	struct xlmig_migrate_opts jo = { .policy = o->policy };
+	uint64_t v = 0;
+	int rc;
 
-	switch (opt) {
-	case OPT_PLAIN:
+	if (!m || !(m->where & XLMIG_MOPT_PLAIN))
+		return xlmig_fail(XLMIG_E_INVAL, "%s", migrate_usage);
+	if (m->id == XLMIG_MOPT_PLAIN_TRANSPORT || m->id == XLMIG_MOPT_XL_RECEIVER) {
 		o->plain = true;
-		break;
-	case OPT_XL_RECEIVER:
-		o->plain = true;
-		o->xl_receiver = true;
-		break;
-	case OPT_POLICY:
-		rc = xlmig_policy_kind_parse(arg, &o->policy.kind);
-		break;
-	case OPT_DOWNTIME:
-		rc = parse_uint(arg, "--downtime (ms)", 3600000, &v);
-		o->policy.downtime_target_ns = v * 1000000;
-		break;
-	case OPT_MAX_ITER:
-		rc = parse_uint(arg, "--max-iter", 10000, &v);
-		o->policy.max_iterations = (unsigned)v;
-		break;
-	case OPT_AUTO_CONVERGE:
-		o->policy.auto_converge = true;
-		break;
-	default:
-		rc = xlmig_fail(XLMIG_E_INVAL, "%s", migrate_usage);
+		o->xl_receiver = o->xl_receiver || m->id == XLMIG_MOPT_XL_RECEIVER;
+		return XLMIG_OK;
 	}
-	return rc;
+	if (m->type != XLMIG_MOPT_WORD && (rc = xlmig_mopt_parse(m, arg, &v)))
+		return rc;
+	if ((rc = xlmig_mopt_apply(m, v, arg, &jo)))
+		return rc;
+	o->policy = jo.policy;
+	return XLMIG_OK;
 }
-
-static const struct option migrate_long[] = {
-	{ "debug", no_argument, NULL, OPT_DEBUG },
-	{ "live", no_argument, NULL, OPT_LIVE },
-	{ "plain", no_argument, NULL, OPT_PLAIN },
-	{ "xl-receiver", no_argument, NULL, OPT_XL_RECEIVER },
-	{ "policy", required_argument, NULL, OPT_POLICY },
-	{ "downtime", required_argument, NULL, OPT_DOWNTIME },
-	{ "max-iter", required_argument, NULL, OPT_MAX_ITER },
-	{ "auto-converge", no_argument, NULL, OPT_AUTO_CONVERGE },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
 
 bool xlmig_xl_migrate_option(int opt, const char *arg, struct xlmig_xl_migrate_opts *o)
 {
@@ -382,8 +342,8 @@ bool xlmig_xl_migrate_option(int opt, const char *arg, struct xlmig_xl_migrate_o
 	case 'e': o->daemonize = false; o->monitor = false; break;
 	case 'p': o->pause_after = true; break;
 	case 'D': o->preserve_domid = true; break;
-	case 'd': case OPT_DEBUG: o->debug = true; break;
-	case OPT_LIVE: break;   /* xm's option; always live */
+	case 'd': o->debug = true; break;
+	case XLMIG_MOPT_LIVE: break;   /* xm's option; always live */
 	default: return false;
 	}
 	return true;
@@ -391,12 +351,15 @@ bool xlmig_xl_migrate_option(int opt, const char *arg, struct xlmig_xl_migrate_o
 
 int xlmig_xl_migrate_parse(int argc, char **argv, struct xlmig_xl_migrate_opts *o)
 {
+	struct option longs[2 * XLMIG_MOPTS_MAX + 2];
+	char shorts[2 * XLMIG_MOPTS_MAX + 3] = "+h";
 	int opt, rc = XLMIG_OK;
 
+	xlmig_mopt_getopt(XLMIG_MOPT_PLAIN, longs, shorts + 2);
 	xlmig_xl_migrate_opts_default(o);
 	optind = 0;   /* GNU: full re-initialisation, so the parser can run twice */
 	opterr = 0;
-	while (!rc && (opt = getopt_long(argc, argv, "+FC:s:epDdh", migrate_long, NULL)) != -1) {
+	while (!rc && (opt = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
 		if (xlmig_xl_migrate_option(opt, optarg, o))
 			continue;
 		switch (opt) {

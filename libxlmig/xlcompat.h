@@ -88,18 +88,14 @@ struct xlmig_xl_migrate_opts {
 	/* xlmig's own */
 	bool plain;                /* --plain: xl's protocol instead of xlmig jobs */
 	bool xl_receiver;          /* --xl-receiver: target runs stock xl */
-	struct xlmig_policy_config policy;  /* --policy, --downtime, --max-iter,
+	struct xlmig_policy_config policy;  /* --policy, --downtime, --max-iters,
 					     * --auto-converge */
 };
 
 void xlmig_xl_migrate_opts_default(struct xlmig_xl_migrate_opts *o);
-/* xl migrate's own options, for another getopt loop that takes them too
- * (the xlmigd job path of `xlmig migrate`): its short options (without
- * -s, which only means something to xl's transport) and the values its
- * long ones --debug and --live must have in that loop's table. */
-#define XLMIG_XL_MIGRATE_JOB_SHORTOPTS "FC:epDd"
-enum { XLMIG_XL_OPT_DEBUG = 0x100, XLMIG_XL_OPT_LIVE };
-/* Apply one option getopt returned; false if it is not one of xl's. */
+/* Apply one of xl migrate's own options, as getopt returned it with the
+ * option table's values (migrate_opts.h; the xlmigd job path of `xlmig
+ * migrate` takes them too); false if it is not one of xl's. */
 bool xlmig_xl_migrate_option(int opt, const char *arg, struct xlmig_xl_migrate_opts *o);
 /* Parse xl migrate's command line: argv[0] is "migrate", then options,
  * DOMAIN, HOST.  Strings point into argv.  XLMIG_E_INVAL with a usage

@@ -6,8 +6,9 @@
  */
 #include "cmd_client.h"
 #include "commands.h"
-#include "xlcompat.h"
 #include "job.h"
+#include "migrate_opts.h"
+#include "xlcompat.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -18,37 +19,9 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: xlmig migrate DOMAIN HOST[:PORT] [options]\n"
-		"  --channels N        parallel TCP channels (default 4)\n"
-		"  --no-compress       send pages as they are\n"
-		"  --zstd-level N      highest zstd level (default: chosen per batch)\n"
-		"  --bandwidth RATE    cap on the wire, e.g. 100M (bytes/s)\n"
-		"  --downtime MS       downtime target (default 100)\n"
-		"  --max-iters N       pre-copy iterations at most (default 30)\n"
-		"  --policy xlmig|xen  pre-copy policy (default xlmig)\n"
-		"  --auto-converge     throttle the guest if it dirties memory too fast\n"
-		"  --verify            (sim) compare memory digests on both hosts\n"
-		"  --check             only ask HOST whether it can take DOMAIN (preflight);\n"
-		"                      nothing is moved, exit 0 if it can, 1 if not\n"
-		"  --json              print the final statistics as JSON\n"
-		"  --wait | --detach   follow the job to its end (default) or return its id\n"
-		"xl migrate's options, with xl's meaning:\n"
-		"  -C CONFIG           send this domain config (JSON, or xl format via `xl -N create`)\n"
-		"  -p                  leave the guest paused on the destination\n"
-		"  -D                  keep the domain id on the destination\n"
-		"  -d, --debug         send VERIFY data in the stream; debug logging here\n"
-		"  -e, -F, --live      accepted; xlmig keeps no monitor process, migration is live\n"
-		"xl's transports (-s SSHCOMMAND, ssh:HOST, --plain, --xl-receiver) run in this\n"
-		"process without xlmigd; see xlmig-xl(7).\n");
+	fprintf(out, "usage: xlmig migrate DOMAIN HOST[:PORT] [options]\n");
+	xlmig_mopt_usage(out);
 }
-
-/* Own options have no short form: the letters are xl's. */
-enum {
-	OPT_CHANNELS = 0x200, OPT_NO_COMPRESS, OPT_ZSTD_LEVEL, OPT_BANDWIDTH, OPT_DOWNTIME,
-	OPT_MAX_ITERS, OPT_POLICY, OPT_AUTO_CONVERGE, OPT_VERIFY, OPT_CHECK, OPT_JSON, OPT_WAIT,
-	OPT_DETACH,
-};
 
 static int parse_num(const char *opt, const char *s, unsigned long max, unsigned long *out)
 {
@@ -155,40 +128,23 @@ static int follow_job(const char *id, const struct follow *f)
 	return rc;
 }
 
-static int add_option(int c, const char *arg, struct xlmig_json_writer *w)
+/* One of the table's job options, into the request under its key. */
+static int add_option(const struct xlmig_mopt *m, const char *arg, struct xlmig_json_writer *w)
 {
-	unsigned long n;
 	uint64_t v;
-	int rc = XLMIG_OK;
+	int rc;
 
-	switch (c) {
-	case OPT_CHANNELS:
-		if (!(rc = parse_num("--channels", arg, XLMIG_CHANNELS_MAX, &n)))
-			xlmig_json_kv_uint(w, "channels", n);
-		break;
-	case OPT_NO_COMPRESS: xlmig_json_kv_bool(w, "compress", false); break;
-	case OPT_ZSTD_LEVEL:
-		if (!(rc = parse_num("--zstd-level", arg, 19, &n)))
-			xlmig_json_kv_uint(w, "zstd_level", n);
-		break;
-	case OPT_BANDWIDTH:
-		if (xlmig_parse_rate(arg, &v))
-			return xlmig_fail(XLMIG_E_INVAL, "--bandwidth wants a rate such as 100M (bytes/s), not '%s'", arg);
-		xlmig_json_kv_uint(w, "bandwidth", v);
-		break;
-	case OPT_DOWNTIME:
-		if (!(rc = parse_num("--downtime", arg, 600000, &n)))
-			xlmig_json_kv_uint(w, "downtime_ms", n);
-		break;
-	case OPT_MAX_ITERS:
-		if (!(rc = parse_num("--max-iters", arg, XLMIG_POLICY_MAX_ITER_LOG, &n)))
-			xlmig_json_kv_uint(w, "max_iters", n);
-		break;
-	case OPT_POLICY: xlmig_json_kv_str(w, "policy", arg); break;
-	case OPT_AUTO_CONVERGE: xlmig_json_kv_bool(w, "auto_converge", true); break;
-	case OPT_VERIFY: xlmig_json_kv_bool(w, "verify", true); break;
+	if (m->type == XLMIG_MOPT_WORD) {
+		xlmig_json_kv_str(w, m->json, arg);
+		return XLMIG_OK;
 	}
-	return rc;
+	if ((rc = xlmig_mopt_parse(m, arg, &v)))
+		return rc;
+	if (m->type == XLMIG_MOPT_FLAG)
+		xlmig_json_kv_bool(w, m->json, m->id != XLMIG_MOPT_NO_COMPRESS);
+	else
+		xlmig_json_kv_uint(w, m->json, v);
+	return XLMIG_OK;
 }
 
 /* xl's options for the job.  -e and -F only concern xl's monitor
@@ -219,25 +175,8 @@ static int add_xl_options(const struct xlmig_xl_migrate_opts *xo, struct xlmig_j
 
 int xlmig_cmd_migrate(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "channels", required_argument, NULL, OPT_CHANNELS },
-		{ "no-compress", no_argument, NULL, OPT_NO_COMPRESS },
-		{ "zstd-level", required_argument, NULL, OPT_ZSTD_LEVEL },
-		{ "bandwidth", required_argument, NULL, OPT_BANDWIDTH },
-		{ "downtime", required_argument, NULL, OPT_DOWNTIME },
-		{ "max-iters", required_argument, NULL, OPT_MAX_ITERS },
-		{ "policy", required_argument, NULL, OPT_POLICY },
-		{ "auto-converge", no_argument, NULL, OPT_AUTO_CONVERGE },
-		{ "verify", no_argument, NULL, OPT_VERIFY },
-		{ "check", no_argument, NULL, OPT_CHECK },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "wait", no_argument, NULL, OPT_WAIT },
-		{ "detach", no_argument, NULL, OPT_DETACH },
-		{ "debug", no_argument, NULL, XLMIG_XL_OPT_DEBUG },
-		{ "live", no_argument, NULL, XLMIG_XL_OPT_LIVE },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
+	struct option opts[2 * XLMIG_MOPTS_MAX + 2];
+	char shortopts[2 * XLMIG_MOPTS_MAX + 2] = "h";
 	struct xlmig_xl_migrate_opts xo;
 	struct xlmig_buf req = { 0 };
 	struct xlmig_json_writer w;
@@ -252,13 +191,17 @@ int xlmig_cmd_migrate(int argc, char **argv)
 	if (xlmig_xl_migrate_wants_plain(argc, argv))
 		return xlmig_cmd_migrate_plain(argc, argv);
 
+	xlmig_mopt_getopt(XLMIG_MOPT_JOB | XLMIG_MOPT_CLIENT, opts, shortopts + 1);
 	xlmig_cli_request(&w, &req, "migrate");
 	xlmig_xl_migrate_opts_default(&xo);
 	/* 0, not 1: GNU getopt then forgets the '+' (stop at the first
 	 * DOMAIN) that xlmig_xl_migrate_wants_plain's parse left behind,
 	 * and options may follow DOMAIN HOST again. */
 	optind = 0;
-	while (!rc && (c = getopt_long(argc, argv, "h" XLMIG_XL_MIGRATE_JOB_SHORTOPTS, opts, NULL)) != -1) {
+	while (!rc && (c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		const struct xlmig_mopt *m = xlmig_mopt_by_id(c);
+
+
 		if (c == 'h' || c == '?') {
 			usage(c == 'h' ? stdout : stderr);
 			xlmig_buf_free(&req);
@@ -266,14 +209,14 @@ int xlmig_cmd_migrate(int argc, char **argv)
 		}
 		if (xlmig_xl_migrate_option(c, optarg, &xo))
 			continue;
-		if (c == OPT_JSON)
+		if (c == XLMIG_MOPT_JSON)
 			f.json = true;
-		else if (c == OPT_CHECK)
+		else if (c == XLMIG_MOPT_CHECK)
 			f.check = true;
-		else if (c == OPT_WAIT || c == OPT_DETACH)
-			detach = c == OPT_DETACH;
-		else
-			rc = add_option(c, optarg, &w);
+		else if (c == XLMIG_MOPT_WAIT || c == XLMIG_MOPT_DETACH)
+			detach = c == XLMIG_MOPT_DETACH;
+		else if (m && m->json)
+			rc = add_option(m, optarg, &w);
 	}
 	if (!rc && optind != argc - 2) {
 		usage(stderr);

@@ -6,6 +6,7 @@
 #include "ctl.h"
 #include "json.h"
 #include "stream.h"
+#include "migrate_opts.h"
 #include "xlcompat.h"
 
 #include <inttypes.h>
@@ -210,8 +211,8 @@ static int req_destroy(struct request *r)
 
 /* ---- migrate ---- */
 
-/* xl migrate's -d, -p, -D and -C (the client read -C's file: this
- * daemon may not be able to), checked as the receiver would. */
+/* xl migrate's -C (the client read the file: this daemon may not be
+ * able to), checked as the receiver would. */
 static int migrate_xl_opts(struct request *r, struct xlmig_migrate_opts *o)
 {
 	const char *config = NULL;
@@ -219,9 +220,7 @@ static int migrate_xl_opts(struct request *r, struct xlmig_migrate_opts *o)
 	size_t len;
 	int rc;
 
-	if ((rc = arg_bool(r, "debug", &o->debug)) || (rc = arg_bool(r, "pause", &o->pause_after)) ||
-	    (rc = arg_bool(r, "preserve_domid", &o->preserve_domid)) ||
-	    (rc = arg_str(r, "config", false, &config)) || !config)
+	if ((rc = arg_str(r, "config", false, &config)) || !config)
 		return rc;
 	len = strlen(config);
 	/* The xl save header carries it with its NUL. */
@@ -233,37 +232,60 @@ static int migrate_xl_opts(struct request *r, struct xlmig_migrate_opts *o)
 	return XLMIG_OK;
 }
 
-static int migrate_opts(struct request *r, struct xlmig_migrate_opts *o)
+/* One of the option table's job settings, if the request has it: the
+ * same bounds as on xlmig's command line (migrate_opts.h). */
+static int migrate_table_opt(struct request *r, const struct xlmig_mopt *m,
+			     struct xlmig_migrate_opts *o)
 {
-	const char *host, *policy = NULL;
-	uint64_t port = o->port, channels = o->channels, level = (uint64_t)o->zstd_level;
-	uint64_t downtime_ms = o->policy.downtime_target_ns / 1000000, iters = o->policy.max_iterations;
+	const char *s = NULL;
+	uint64_t v = 0;
+	bool b = false;
 	int rc;
 
-	if ((rc = arg_str(r, "host", true, &host)) || (rc = arg_u64(r, "port", 65535, &port)) ||
-	    (rc = arg_u64(r, "channels", XLMIG_CHANNELS_MAX, &channels)) ||
-	    (rc = arg_bool(r, "compress", &o->compress)) ||
-	    (rc = arg_u64(r, "zstd_level", 19, &level)) ||
-	    (rc = arg_u64(r, "bandwidth", UINT64_MAX, &o->bandwidth)) ||
-	    (rc = arg_u64(r, "downtime_ms", 600000, &downtime_ms)) ||
-	    (rc = arg_u64(r, "max_iters", XLMIG_POLICY_MAX_ITER_LOG, &iters)) ||
-	    (rc = arg_bool(r, "auto_converge", &o->policy.auto_converge)) ||
-	    (rc = arg_bool(r, "verify", &o->verify)) ||
-	    (rc = arg_bool(r, "check", &o->check_only)) ||
-	    (rc = arg_str(r, "policy", false, &policy)) || (rc = migrate_xl_opts(r, o)))
+	switch (m->type) {
+	case XLMIG_MOPT_FLAG:
+		rc = xlmig_json_get_bool(r->args, m->json, &b);
+		v = m->id == XLMIG_MOPT_NO_COMPRESS ? !b : b;
+		break;
+	case XLMIG_MOPT_WORD:
+		rc = xlmig_json_get_str(r->args, m->json, &s);
+		break;
+	default:
+		rc = xlmig_json_get_u64(r->args, m->json, &v);
+	}
+	if (rc == XLMIG_E_NOTFOUND)
+		return XLMIG_OK;
+	if (rc)
+		return xlmig_fail(XLMIG_E_INVAL, "request field '%s' has the wrong type", m->json);
+	if ((rc = xlmig_mopt_apply(m, v, s, o)))
+		return xlmig_fail_prefix(rc, "request field '%s'", m->json);
+	return XLMIG_OK;
+}
+
+static int migrate_opts(struct request *r, struct xlmig_migrate_opts *o)
+{
+	const char *host;
+	uint64_t port = o->port;
+	int rc;
+
+	if ((rc = arg_str(r, "host", true, &host)) || (rc = arg_u64(r, "port", 65535, &port)))
 		return rc;
-	if (policy && xlmig_policy_kind_parse(policy, &o->policy.kind))
-		return xlmig_fail(XLMIG_E_INVAL, "unknown policy '%s': use xlmig or xen", policy);
+	for (size_t i = 0; i < xlmig_mopts_count; i++) {
+		const struct xlmig_mopt *m = &xlmig_mopts[i];
+
+		/* -C's config is checked as a receiver would, below. */
+		if ((m->where & XLMIG_MOPT_JOB) && m->json && m->id != 'C' &&
+		    (rc = migrate_table_opt(r, m, o)))
+			return rc;
+	}
+	if ((rc = migrate_xl_opts(r, o)))
+		return rc;
 	if (strlen(host) >= sizeof(o->host) || !host[0])
 		return xlmig_fail(XLMIG_E_INVAL, "destination host '%.40s' is empty or too long", host);
-	if (channels == 0 || port == 0 || iters == 0 || downtime_ms == 0)
-		return xlmig_fail(XLMIG_E_INVAL, "channels, port, max_iters and downtime must be at least 1");
+	if (port == 0)
+		return xlmig_fail(XLMIG_E_INVAL, "request field 'port' must be at least 1");
 	snprintf(o->host, sizeof(o->host), "%s", host);
 	o->port = (uint16_t)port;
-	o->channels = (unsigned)channels;
-	o->zstd_level = (int)level;
-	o->policy.downtime_target_ns = downtime_ms * 1000000;
-	o->policy.max_iterations = (unsigned)iters;
 	return XLMIG_OK;
 }
 
