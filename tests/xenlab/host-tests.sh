@@ -4,7 +4,7 @@
 # only the migration's own window, the bounds, stock xl's failures kept
 # apart, verdicts read from serial logs, baselines ordered first.
 #
-# Prints "ok NAME" / "FAIL NAME: why" and ends with
+# Prints "ok host-tests: NAME" / "FAIL host-tests: NAME: why" and ends with
 # "N passed, N failed, 0 skipped".  Run by run.sh before any boot.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,10 +15,10 @@ failed=0
 
 expect() { # name want got
 	if [ "$2" = "$3" ]; then
-		echo "ok $1"
+		echo "ok host-tests: $1"
 		passed=$((passed + 1))
 	else
-		echo "FAIL $1: wanted '$2', got '$3'"
+		echo "FAIL host-tests: $1: wanted '$2', got '$3'"
 		failed=$((failed + 1))
 	fi
 }

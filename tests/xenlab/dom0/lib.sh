@@ -605,9 +605,9 @@ pair_move_send() { # method name
 
 pair_move_receive() { # method name
 	local method=$1 name=$2 info n0 boot rc gap
-	[ "$method" = xl-xl ] && LAB_STOCK_XL=1
 	method_receiver_start "$method"
 	info=$(lab_sync ready) || fail "the sender never came"
+	[ "$method" = xl-xl ] && LAB_STOCK_XL=1
 	n0=${info% *}
 	boot=${info#* }
 	rc=$(LAB_SYNC_TIMEOUT=300 lab_sync sent) || fail "the sender never finished"
