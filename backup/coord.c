@@ -637,12 +637,19 @@ void xlmig_bk_mig_end(struct xlmig_bk_coord *c, const char *domain, bool moved,
 		      const char *dest, int64_t now)
 {
 	struct guest_mig *m = mig_of(c, domain, false);
+	char mig_job[XLMIG_BK_ID_MAX] = "";
 
-	if (m)
+	if (m) {
+		snprintf(mig_job, sizeof(mig_job), "%s", m->mig_job);
 		memset(m, 0, sizeof(*m));
+	}
 	for (size_t i = 0; i < c->n; i++) {
 		struct xlmig_bk_job *j = &c->slots[i]->job;
 		if (!active_here(j, domain))
+			continue;
+		/* In transit with another migration: the receiving side of a
+		 * migration to this very host, which settles it itself. */
+		if (j->state == XLMIG_BK_IN_TRANSIT && mig_job[0] && strcmp(j->mig_job, mig_job))
 			continue;
 		if (moved && j->state == XLMIG_BK_IN_TRANSIT) {
 			j->here = false;
@@ -686,6 +693,13 @@ int xlmig_bk_adopt(struct xlmig_bk_coord *c, const struct xlmig_bk_job *in,
 	if (old && old->here && xlmig_bk_state_is_final(old->state))
 		return xlmig_fail(XLMIG_E_EXISTS, "backup job %s already ended on this host (%s); refusing it a second life",
 				  in->id, xlmig_bk_state_name(old->state));
+	if (old && old->here && old->state == XLMIG_BK_IN_TRANSIT) {
+		/* A migration from this host to itself: the job stays, now
+		 * carried by the receiving side's migration. */
+		snprintf(old->mig_job, sizeof(old->mig_job), "%s", mig_job);
+		touch(old, now);
+		return XLMIG_OK;
+	}
 	if (old && old->here)
 		return xlmig_fail(XLMIG_E_EXISTS, "backup job %s is already active on this host", in->id);
 	job.here = true;

@@ -53,6 +53,7 @@ struct xlmig_job {
 	bool committing;                    /* past the last cancel point */
 	bool in_xfer;                       /* the transfer watches cancel itself */
 	bool renamed_away;
+	bool side_begun;                    /* source: providers were told (side.h) */
 	struct xlmig_job_stats stats;
 	struct xlmig_xfer_stats xs;         /* grows while the transfer runs */
 	uint64_t start_ns;
@@ -894,6 +895,66 @@ static int source_checked(struct xlmig_job *job, const struct xlmig_domain_info 
 	return set_step(job, XLMIG_STEP_CHECKED);
 }
 
+/* ---- side records (side.h) ---- */
+
+static void side_ctx(struct xlmig_job *job, struct xlmig_side_ctx *ctx)
+{
+	ctx->job_id = job->rec.id;
+	ctx->domain = job->rec.domain;
+	ctx->peer = job->rec.role == XLMIG_ROLE_SOURCE ? job->opts.host : job->rec.peer;
+	ctx->cancel = &job->cancel;
+}
+
+static int side_send(void *opaque, uint32_t type, const void *data, size_t len)
+{
+	struct xlmig_job *job = opaque;
+
+	return xlmig_conn_send_side(job->conn, type, data, len);
+}
+
+static int side_received(void *opaque, uint32_t type, const uint8_t *data, size_t len)
+{
+	struct xlmig_job *job = opaque;
+	struct xlmig_side_ctx ctx;
+
+	side_ctx(job, &ctx);
+	return xlmig_side_dispatch(&job->env.side, &ctx, type, data, len);
+}
+
+/* The providers are told how the job ended; after GO without an answer
+ * nothing is known, and they settle by where the guest runs. */
+static void side_end(struct xlmig_job *job)
+{
+	struct xlmig_side_ctx ctx;
+
+	side_ctx(job, &ctx);
+	if (job->rec.step == XLMIG_STEP_UNKNOWN)
+		return;
+	if (job->rec.role == XLMIG_ROLE_DEST)
+		xlmig_side_dest_end(&job->env.side, &ctx, job->rec.step == XLMIG_STEP_DONE);
+	else if (job->side_begun)
+		xlmig_side_source_end(&job->env.side, &ctx, job->rec.step == XLMIG_STEP_DONE);
+}
+
+static int source_side_begin(struct xlmig_job *job)
+{
+	struct xlmig_side_ctx ctx;
+
+	side_ctx(job, &ctx);
+	job->side_begun = true;
+	return xlmig_side_source_begin(&job->env.side, &ctx);
+}
+
+/* After the stream, before READY: the destination holds every record
+ * before it can be told GO (channel 0 is ordered). */
+static int source_side_send(struct xlmig_job *job)
+{
+	struct xlmig_side_ctx ctx;
+
+	side_ctx(job, &ctx);
+	return xlmig_side_source_send(&job->env.side, &ctx, side_send, job);
+}
+
 static int run_source(struct xlmig_job *job)
 {
 	struct xlmig_domain_info di;
@@ -925,9 +986,9 @@ static int run_source(struct xlmig_job *job)
 		rc = source_checked(job, &di);
 		goto out;
 	}
-	if ((rc = set_step(job, XLMIG_STEP_PRECOPY)))
+	if ((rc = source_side_begin(job)) || (rc = set_step(job, XLMIG_STEP_PRECOPY)))
 		goto fail;
-	if ((rc = source_transfer(job, &di, p)))
+	if ((rc = source_transfer(job, &di, p)) || (rc = source_side_send(job)))
 		goto fail;
 	if ((rc = recv_json(job, CTRL_READY, READY_TIMEOUT_MS, &ready)) ||
 	    (rc = check_ready(job, ready)) || (rc = set_step(job, XLMIG_STEP_READY)) ||
@@ -946,6 +1007,7 @@ fail_early:
 	set_message(job, rc, xlmig_errmsg());
 	set_step(job, cancelled(job) ? XLMIG_STEP_CANCELLED : XLMIG_STEP_FAILED);
 out:
+	side_end(job);
 	xlmig_json_free(ready);
 	free(p);
 	return rc;
@@ -1300,6 +1362,7 @@ static int run_dest(struct xlmig_job *job)
 	bool verify = false;
 	int rc;
 
+	xlmig_conn_set_side_handler(job->conn, side_received, job);
 	if ((rc = dest_preflight(job, &verify)))
 		goto fail;
 	if (job->opts.check_only) {
@@ -1324,6 +1387,7 @@ static int run_dest(struct xlmig_job *job)
 fail:
 	dest_rollback(job, domid, rc);
 out:
+	side_end(job);
 	xlmig_json_free(go);
 	return rc;
 }

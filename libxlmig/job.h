@@ -37,6 +37,7 @@
 #include "common.h"
 #include "hv.h"
 #include "policy.h"
+#include "side.h"
 
 #include <pthread.h>
 
@@ -125,6 +126,8 @@ struct xlmig_job_env {
 	/* Called from the job's thread at every step change (may be NULL). */
 	void (*on_step)(void *opaque, const char *job_id, enum xlmig_job_step step);
 	void *opaque;
+	/* What travels with the guest besides its memory (side.h). */
+	struct xlmig_side_set side;
 };
 
 /* A consistent snapshot of a running job, for `xlmig status`. */

@@ -452,3 +452,31 @@ TEST(bk_store_survives_restart)
 	xlmig_bk_coord_free(c);
 	xlmig_bk_coord_free(c2);
 }
+
+/* A migration to this very host: one coordinator is both sides; the job
+ * resumes once, whichever side ends first. */
+TEST(bk_localhost_migration)
+{
+	for (int source_first = 0; source_first < 2; source_first++) {
+		struct xlmig_bk_coord *c = mk("a", false);
+		struct xlmig_bk_job *j, out[2];
+		size_t n;
+
+		CHECK(c);
+		CHECK((j = begin(c, "web1", false, false, 100, NULL)));
+		CHECK_EQ(xlmig_bk_mig_begin(c, "web1", "9", 110), XLMIG_BK_GO);
+		CHECK_OK(xlmig_bk_mig_collect(c, "web1", "9", 111, out, 2, &n));
+		CHECK_EQ(n, 1);
+		CHECK_OK(xlmig_bk_adopt(c, &out[0], "10", "a", 112));
+		CHECK_EQ(xlmig_bk_count(c), 1);
+		if (source_first)
+			xlmig_bk_mig_end(c, "web1", true, "a", 113);
+		xlmig_bk_arrived(c, "10", 114);
+		if (!source_first)
+			xlmig_bk_mig_end(c, "web1", true, "a", 115);
+		CHECK(j->here);
+		CHECK_EQ(j->state, XLMIG_BK_RESUMING);
+		CHECK_EQ(j->resumes, 1);
+		xlmig_bk_coord_free(c);
+	}
+}

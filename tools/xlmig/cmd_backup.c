@@ -147,7 +147,9 @@ static int wait_granted(const char *id, struct xlmig_json **reply)
 		j = xlmig_json_member(*reply, "job");
 		xlmig_json_get_str(j, "state", &state);
 		xlmig_json_get_bool(j, "here", &here);
-		if (!here || strcmp(state, "requested"))
+		/* Requested, then in transit with its guest, then granted
+		 * here (running) or moved (not here). */
+		if (!here || (strcmp(state, "requested") && strcmp(state, "in-transit")))
 			return 0;
 		xlmig_json_free(*reply);
 		*reply = NULL;

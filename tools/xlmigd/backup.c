@@ -2,17 +2,22 @@
  * backup.c - the backup coordinator in xlmigd: the coordinator
  * (backup/coord.h) under one lock, saved to its store after every change
  * and before any answer, its events turned into hooks and log lines, a
- * one-second tick for leases, and the backup-* requests.
+ * one-second tick for leases, the backup-* requests, and the side-record
+ * provider (side.h) through which migrations hold, carry and hand over
+ * backup jobs, and run the migration-pre and migration-post hooks.
  *
- * Job threads (migrations) call in through xlmigd_backup_* below; the
- * loop and the request handlers take the same lock, never for long: hooks
- * run on the hook queue's thread.
+ * Migration threads call in through the provider; the loop and the
+ * request handlers take the same lock, never for long: hooks run on the
+ * hook queue's thread, and a migration waiting for a hold to be
+ * acknowledged waits on a condition, not holding the lock.
  */
 #include "xlmigd.h"
 #include "coord.h"
 #include "hook.h"
 #include "record.h"
 #include "store.h"
+#include "handover.h"
+#include "side.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -103,6 +108,139 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* ---- migrations: the side-record provider ---- */
+
+static void migration_hook(struct xlmigd *d, const char *event, const struct xlmig_side_ctx *ctx,
+			   const char *source, const char *dest, const char *outcome)
+{
+	struct xlmig_hook_var vars[] = {
+		{ "XLMIG_EVENT", event },
+		{ "XLMIG_DOMAIN", ctx->domain },
+		{ "XLMIG_MIGRATION", ctx->job_id },
+		{ "XLMIG_HOST", d->backup_cfg.host },
+		{ "XLMIG_SOURCE_HOST", source },
+		{ "XLMIG_DEST_HOST", dest },
+		{ "XLMIG_OUTCOME", outcome },
+	};
+
+	if (xlmig_hook_queue_push(d->backup->hooks, event, vars, XLMIG_ARRAY_SIZE(vars)))
+		xlmig_warn("migration %s: hooks for %s not run: %s", ctx->job_id, event, xlmig_errmsg());
+}
+
+/* Wait (lock held) until something changes or a second passes. */
+static void wait_change(struct xlmigd_backup *b)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 1;
+	pthread_cond_timedwait(&b->changed, &b->lock, &ts);
+}
+
+/* Before the stream: wait for a quiesce to thaw, hold the running jobs
+ * and wait until each agent acknowledged or its time ran out. */
+static int mig_source_begin(void *opaque, const struct xlmig_side_ctx *ctx)
+{
+	struct xlmigd *d = opaque;
+	struct xlmigd_backup *b = d->backup;
+	enum xlmig_bk_verdict v;
+	int rc = XLMIG_OK;
+
+	migration_hook(d, "migration-pre", ctx, d->backup_cfg.host, ctx->peer, "");
+	pthread_mutex_lock(&b->lock);
+	while ((v = xlmig_bk_mig_begin(b->coord, ctx->domain, ctx->job_id, wall_now())) == XLMIG_BK_WAIT &&
+	       !atomic_load(ctx->cancel))
+		wait_change(b);
+	settle(d);
+	while (v == XLMIG_BK_GO && (v = xlmig_bk_mig_holds(b->coord, ctx->domain, wall_now())) == XLMIG_BK_WAIT &&
+	       !atomic_load(ctx->cancel)) {
+		wait_change(b);
+		settle(d);
+	}
+	settle(d);
+	pthread_mutex_unlock(&b->lock);
+	if (atomic_load(ctx->cancel))
+		rc = xlmig_fail(XLMIG_E_CANCELLED, "cancelled while waiting for backup agents");
+	else if (v == XLMIG_BK_ABORT)
+		rc = xlmig_fail(XLMIG_E_TIMEOUT, "a backup job of %s did not acknowledge its hold within %us and the hold policy is abort ('xlmig backup list %s' shows it)",
+				ctx->domain, d->backup_cfg.hold_ack_secs, ctx->domain);
+	return rc;
+}
+
+static int mig_source_collect(void *opaque, const struct xlmig_side_ctx *ctx, struct xlmig_side_out *out)
+{
+	struct xlmigd *d = opaque;
+	struct xlmigd_backup *b = d->backup;
+	int rc;
+
+	pthread_mutex_lock(&b->lock);
+	xlmig_bk_mig_commit(b->coord, ctx->domain);
+	rc = xlmig_bk_handover_collect(b->coord, ctx->domain, ctx->job_id, wall_now(), out);
+	/* In transit is on disk before the records leave. */
+	if (!rc)
+		rc = settle(d);
+	pthread_mutex_unlock(&b->lock);
+	if (!rc && out->n)
+		xlmig_info("migration %s: %zu backup job(s) of %s travel with it", ctx->job_id, out->n, ctx->domain);
+	return rc;
+}
+
+static void mig_source_end(void *opaque, const struct xlmig_side_ctx *ctx, bool moved)
+{
+	struct xlmigd *d = opaque;
+	struct xlmigd_backup *b = d->backup;
+
+	pthread_mutex_lock(&b->lock);
+	xlmig_bk_mig_end(b->coord, ctx->domain, moved, ctx->peer, wall_now());
+	settle(d);
+	pthread_mutex_unlock(&b->lock);
+	migration_hook(d, "migration-post", ctx, d->backup_cfg.host, ctx->peer, moved ? "moved" : "failed");
+}
+
+static int mig_dest_consume(void *opaque, const struct xlmig_side_ctx *ctx, const uint8_t *data, size_t len)
+{
+	struct xlmigd *d = opaque;
+	struct xlmigd_backup *b = d->backup;
+	char id[XLMIG_BK_ID_MAX];
+	int rc;
+
+	pthread_mutex_lock(&b->lock);
+	rc = xlmig_bk_handover_consume(b->coord, ctx->job_id, data, len, wall_now(), id);
+	/* On disk before GO can come. */
+	if (!rc)
+		rc = settle(d);
+	pthread_mutex_unlock(&b->lock);
+	if (!rc)
+		xlmig_info("backup job %s arrives with migration %s", id, ctx->job_id);
+	return rc;
+}
+
+static void mig_dest_end(void *opaque, const struct xlmig_side_ctx *ctx, bool arrived)
+{
+	struct xlmigd *d = opaque;
+	struct xlmigd_backup *b = d->backup;
+
+	pthread_mutex_lock(&b->lock);
+	if (arrived)
+		xlmig_bk_arrived(b->coord, ctx->job_id, wall_now());
+	else
+		xlmig_bk_not_arrived(b->coord, ctx->job_id, wall_now());
+	settle(d);
+	pthread_mutex_unlock(&b->lock);
+	migration_hook(d, "migration-post", ctx, ctx->peer, d->backup_cfg.host, arrived ? "arrived" : "failed");
+}
+
+static struct xlmig_side_provider provider = {
+	.name = "backup coordinator",
+	.type = XLMIG_SIDE_BACKUP_HOLD,
+	.source_begin = mig_source_begin,
+	.source_collect = mig_source_collect,
+	.source_end = mig_source_end,
+	.dest_consume = mig_dest_consume,
+	.dest_end = mig_dest_end,
+};
+static const struct xlmig_side_provider *const providers[] = { &provider };
+
 /* ---- start and stop ---- */
 
 static bool guest_here(void *opaque, const char *domain)
@@ -147,6 +285,8 @@ int xlmigd_backup_start(struct xlmigd *d)
 	pthread_mutex_unlock(&b->lock);
 	if (rc)
 		return rc;
+	provider.opaque = d;
+	d->env.side = (struct xlmig_side_set){ .p = providers, .n = XLMIG_ARRAY_SIZE(providers) };
 	b->tick = event_new(d->base, -1, EV_PERSIST, on_tick, d);
 	if (!b->tick || event_add(b->tick, &one))
 		return xlmig_fail(XLMIG_E_NOMEM, "cannot start the backup lease timer");
