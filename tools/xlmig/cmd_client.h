@@ -29,6 +29,9 @@ void xlmig_cli_request(struct xlmig_json_writer *w, struct xlmig_buf *req, const
 int xlmig_cli_one_arg_command(int argc, char **argv, const char *cmd,
 			       const char *key, const char *usage);
 
+/* cmd_migrate.c: HOST, HOST:PORT or [ADDR]:PORT as "host" and "port"
+ * members of the request being built. */
+int xlmig_cli_target(const char *s, struct xlmig_json_writer *w);
 /* Print the last error as "xlmig CMD: message" and return 1. */
 int xlmig_cli_error(const char *cmd);
 

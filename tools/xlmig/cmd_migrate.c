@@ -35,7 +35,7 @@ static int parse_num(const char *opt, const char *s, unsigned long max, unsigned
 }
 
 /* HOST, HOST:PORT, [V6]:PORT */
-static int parse_target(const char *s, struct xlmig_json_writer *w)
+int xlmig_cli_target(const char *s, struct xlmig_json_writer *w)
 {
 	char host[XLMIG_HOST_MAX];
 	const char *colon = strrchr(s, ':');
@@ -228,7 +228,7 @@ int xlmig_cmd_migrate(int argc, char **argv)
 		f.target = argv[optind + 1];
 		if (f.check)
 			xlmig_json_kv_bool(&w, "check", true);
-		rc = parse_target(f.target, &w);
+		rc = xlmig_cli_target(f.target, &w);
 	}
 	if (!rc)
 		rc = add_xl_options(&xo, &w);

@@ -21,6 +21,7 @@ static const struct command commands[] = {
 	{ "migrate", xlmig_cmd_migrate, "live-migrate a domain to another host" },
 	{ "migrate-receive", xlmig_cmd_migrate_receive, "receive a domain over xl's protocol on stdin/stdout (Xen)" },
 	{ "preflight", xlmig_cmd_preflight, "what a domain needs of a host (JSON), or --check it here (Xen)" },
+	{ "evacuate", xlmig_cmd_evacuate, "move every guest off this host (preflight, plan, queue)" },
 	{ "status", xlmig_cmd_status, "progress of running migrations, or one job's result" },
 	{ "jobs", xlmig_cmd_jobs, "every migration job of this host" },
 	{ "cancel", xlmig_cmd_cancel, "cancel a migration before its point of no return" },
