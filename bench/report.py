@@ -69,6 +69,15 @@ def table(ps):
             lines.append("| %s | failed: %s | | | | | | | | | |"
                          % (name, (b.get("error") or x.get("error"))[:80].replace("|", "/")))
             continue
+        if x.get("step") != "done" or b.get("step") != "done":
+            r = x if x.get("step") != "done" else b
+            lines.append("| %s | %s | %s | - | %s | %s | - | %d / %d | - | - | %s: %s |"
+                         % (name, fmt_s(b["total_ms"]), fmt_s(x["total_ms"]),
+                            fmt_ms(b["downtime_ms"]) if b.get("step") == "done" else "-",
+                            fmt_ms(x["downtime_ms"]) if x.get("step") == "done" else "-",
+                            b["iterations"], x["iterations"], r["variant"] + " " + r.get("step", "?"),
+                            r.get("policy_reason", "")[:110].replace("|", "/")))
+            continue
         ratio = x["total_ms"] / b["total_ms"] if b["total_ms"] else 0
         cpu = lambda r: r["cpu_s"]["source"] + r["cpu_s"]["destination"]
         rss = x.get("rss_over_guest_kib", {})
@@ -86,7 +95,8 @@ def table(ps):
 
 def svg(ps):
     """Grouped bars: total time (left axis) and downtime (right panel)."""
-    ps = [p for p in ps if not p[1].get("error") and not p[2].get("error")]
+    ps = [p for p in ps if not p[1].get("error") and not p[2].get("error")
+          and p[1].get("step") == "done" and p[2].get("step") == "done"]
     n = max(len(ps), 1)
     bw, gap, left, top, h = 12, 14, 60, 30, 220
     panel = n * (2 * bw + gap) + gap
