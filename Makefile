@@ -164,7 +164,9 @@ install: tools
 		$(B)/xlmigd --print-config >$(DESTDIR)$(SYSCONFDIR)/xlmig/xlmigd.conf
 ifneq ($(HOOKS),)
 	install -d $(DESTDIR)$(PREFIX)/lib/xlmig/hooks
-	install -m 0755 $(HOOKS) $(DESTDIR)$(PREFIX)/lib/xlmig/hooks/
+	# run-parts directories of symlinks: copied as they are (install(1)
+	# takes no directories)
+	cp -RP --no-preserve=ownership $(HOOKS) $(DESTDIR)$(PREFIX)/lib/xlmig/hooks/
 endif
 
 # The Debian package: build, lintian, install, start and purge under
