@@ -366,7 +366,8 @@ static int host_open(struct host *h, const char *dir, const char *sub,
 		rc = xlmig_journal_open(path, &h->journal);
 	if (rc)
 		return xlmig_fail_prefix(rc, "opening the %s host", sub);
-	h->env = (struct xlmig_job_env){ .hv = h->hv, .journal = h->journal, .key = key };
+	h->env = (struct xlmig_job_env){ .hv = h->hv, .journal = h->journal, .key = key,
+					 .insecure = true };
 	return XLMIG_OK;
 }
 
@@ -455,6 +456,7 @@ static void *dest_main(void *arg)
 	struct xlmig_job *job = NULL;
 
 	xlmig_conn_opts_default(&co);
+	co.insecure = true;
 	d->rc = xlmig_conn_listen_accept(d->w->listen_fd, &co, &d->w->key, &conn);
 	if (!d->rc)
 		d->rc = xlmig_job_new_dest(&d->w->dst.env, conn, "127.0.0.1", &job);

@@ -66,48 +66,71 @@ int xlmig_key_parse(const char *text, size_t len, struct xlmig_key *key)
 	return XLMIG_OK;
 }
 
-static int check_key_file(int fd, const char *path)
+/* A secret: a regular file of this process's user, closed to everyone
+ * else.  Trusted configuration: owned by this user or root, and nobody
+ * else may change it. */
+static int check_file(int fd, const char *path, bool secret, size_t size)
 {
 	struct stat st;
+	mode_t bad = secret ? 077 : 022;
 
 	if (fstat(fd, &st) < 0)
-		return xlmig_fail(XLMIG_E_IO, "cannot stat key file %s: %s", path, strerror(errno));
+		return xlmig_fail(XLMIG_E_IO, "cannot stat %s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return xlmig_fail(XLMIG_E_AUTH, "key file %s is not a regular file", path);
-	if (st.st_mode & (S_IROTH | S_IWOTH))
-		return xlmig_fail(XLMIG_E_AUTH,
-				  "key file %s is accessible to every user (mode %04o); "
-				  "run: chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
-	if (st.st_size > KEY_FILE_MAX)
-		return xlmig_fail(XLMIG_E_LIMIT, "key file %s is %lld bytes, larger than a key file can be",
+		return xlmig_fail(XLMIG_E_AUTH, "%s is not a regular file", path);
+	if (st.st_uid != geteuid() && (secret || st.st_uid != 0))
+		return xlmig_fail(XLMIG_E_AUTH, "%s belongs to user %u, not to the user xlmig runs "
+				  "as (%u): run: chown %u %s", path, (unsigned)st.st_uid,
+				  (unsigned)geteuid(), (unsigned)geteuid(), path);
+	if (st.st_mode & bad)
+		return xlmig_fail(XLMIG_E_AUTH, "%s is %s by other users (mode %04o): run: chmod %s %s",
+				  path, secret ? "readable or writable" : "writable",
+				  (unsigned)(st.st_mode & 07777), secret ? "600" : "go-w", path);
+	if ((uint64_t)st.st_size >= size)
+		return xlmig_fail(XLMIG_E_LIMIT, "%s is %lld bytes, larger than such a file can be",
 				  path, (long long)st.st_size);
 	return XLMIG_OK;
+}
+
+int xlmig_file_read_checked(const char *path, bool secret, char *buf, size_t size,
+			    size_t *len)
+{
+	ssize_t n = 0;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0)
+		return xlmig_fail(errno == ENOENT ? XLMIG_E_NOTFOUND : XLMIG_E_IO,
+				  "cannot open %s: %s", path, strerror(errno));
+	rc = check_file(fd, path, secret, size);
+	if (rc == XLMIG_OK) {
+		n = read(fd, buf, size - 1);
+		if (n < 0)
+			rc = xlmig_fail(XLMIG_E_IO, "cannot read %s: %s", path, strerror(errno));
+	}
+	if (rc == XLMIG_OK) {
+		buf[n] = '\0';
+		*len = (size_t)n;
+	}
+	close(fd);
+	return rc;
 }
 
 int xlmig_key_load(const char *path, struct xlmig_key *key)
 {
 	char text[KEY_FILE_MAX];
-	ssize_t n = 0;
-	int fd, rc;
+	size_t n = 0;
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return xlmig_fail(errno == ENOENT ? XLMIG_E_NOTFOUND : XLMIG_E_IO,
-				  "cannot open key file %s: %s (create one with xlmigd --gen-key FILE)",
-				  path, strerror(errno));
-	rc = check_key_file(fd, path);
+	rc = xlmig_file_read_checked(path, true, text, sizeof(text), &n);
 	if (rc == XLMIG_OK) {
-		n = read(fd, text, sizeof(text));
-		if (n < 0)
-			rc = xlmig_fail(XLMIG_E_IO, "cannot read key file %s: %s", path, strerror(errno));
-	}
-	if (rc == XLMIG_OK) {
-		rc = xlmig_key_parse(text, (size_t)n, key);
+		rc = xlmig_key_parse(text, n, key);
 		if (rc != XLMIG_OK)
 			xlmig_fail_prefix(rc, "key file %s", path);
+	} else if (rc == XLMIG_E_NOTFOUND) {
+		xlmig_fail_prefix(rc, "create a key with xlmigd --gen-key FILE");
 	}
 	OPENSSL_cleanse(text, sizeof(text));
-	close(fd);
 	return rc;
 }
 

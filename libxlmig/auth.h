@@ -26,14 +26,23 @@ struct xlmig_key {
 	uint8_t bytes[XLMIG_KEY_MAX];
 };
 
-/* Load a key file: a regular file, not readable nor writable by others,
- * holding the key in hex ('#' comment lines and whitespace allowed). */
+/* Load a key file: a regular file of this process's user, closed to
+ * group and others, holding the key in hex ('#' comment lines and
+ * whitespace allowed). */
 int xlmig_key_load(const char *path, struct xlmig_key *key);
 /* Parse hex text (the key file's contents). */
 int xlmig_key_parse(const char *text, size_t len, struct xlmig_key *key);
 /* Write a new random key to path (mode 0600; refuses to replace a file). */
 int xlmig_key_generate(const char *path);
 void xlmig_key_wipe(struct xlmig_key *key);
+
+/* Read a whole file that xlmig trusts into buf (NUL-terminated, at most
+ * size - 1 bytes), refusing one that others could read (secret) or change:
+ * a secret must belong to this process's user and be closed to group and
+ * others; any other such file must belong to this user or root and be
+ * writable by nobody else.  Errors say which command fixes the file. */
+int xlmig_file_read_checked(const char *path, bool secret, char *buf, size_t size,
+			    size_t *len);
 
 /* Cryptographically random bytes. */
 int xlmig_random(void *buf, size_t len);

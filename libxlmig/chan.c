@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,6 +25,7 @@ struct xlmig_chan {
 	atomic_int interrupted;
 	pthread_mutex_t wlock;       /* one frame at a time per channel */
 	atomic_uint_fast64_t sent, received;
+	struct xlmig_chan_binding *binding;  /* secure transports only */
 	char name[96];
 };
 
@@ -134,6 +136,10 @@ void xlmig_chan_free(struct xlmig_chan *ch)
 	if (!ch)
 		return;
 	ch->ops->close(ch->ctx);
+	if (ch->binding) {
+		OPENSSL_cleanse(ch->binding, sizeof(*ch->binding));
+		free(ch->binding);
+	}
 	close(ch->wake_fd);
 	pthread_mutex_destroy(&ch->wlock);
 	free(ch);
@@ -156,7 +162,34 @@ bool xlmig_chan_interrupted(const struct xlmig_chan *ch)
 
 const char *xlmig_chan_name(const struct xlmig_chan *ch) { return ch->name; }
 uint64_t xlmig_chan_bytes_sent(const struct xlmig_chan *ch) { return atomic_load(&ch->sent); }
-uint64_t xlmig_chan_bytes_received(const struct xlmig_chan *ch) { return atomic_load(&ch->received); }
+uint64_t xlmig_chan_bytes_received(const struct xlmig_chan *ch)
+{
+	return atomic_load(&ch->received);
+}
+
+const struct xlmig_chan_binding *xlmig_chan_binding(const struct xlmig_chan *ch)
+{
+	return ch->binding;
+}
+
+int xlmig_chan_set_binding(struct xlmig_chan *ch, const struct xlmig_chan_binding *b)
+{
+	if (ch->binding)
+		return xlmig_fail(XLMIG_E_INVAL, "%s: channel already bound", ch->name);
+	ch->binding = malloc(sizeof(*ch->binding));
+	if (!ch->binding)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a channel");
+	*ch->binding = *b;
+	return XLMIG_OK;
+}
+
+/* What a failed read or write means, in the transport's words if it has any. */
+static const char *chan_strerror(const struct xlmig_chan *ch, ssize_t n)
+{
+	if (ch->ops->strerror)
+		return ch->ops->strerror(ch->ctx, (int)-n);
+	return strerror((int)-n);
+}
 
 static int remaining_ms(uint64_t deadline_ns)
 {
@@ -228,7 +261,7 @@ int xlmig_chan_read_full(struct xlmig_chan *ch, void *buf, size_t len, int timeo
 		}
 		if (n < 0) {
 			rc = xlmig_fail(XLMIG_E_IO, "%s: receive failed: %s", ch->name,
-					strerror((int)-n));
+					chan_strerror(ch, n));
 			goto out;
 		}
 		if (n == 0) {
@@ -261,7 +294,7 @@ static int write_all(struct xlmig_chan *ch, const uint8_t *p, size_t len, uint64
 		if (n <= 0)
 			return xlmig_fail(n == -EPIPE || n == -ECONNRESET ? XLMIG_E_CLOSED : XLMIG_E_IO,
 					  "%s: send failed: %s", ch->name,
-					  n ? strerror((int)-n) : "no progress");
+					  n ? chan_strerror(ch, n) : "no progress");
 		atomic_fetch_add(&ch->sent, (uint64_t)n);
 		p += n;
 		len -= (size_t)n;
@@ -420,4 +453,35 @@ int xlmig_tcp_accept(int listen_fd, int timeout_ms, int *fd, char *peer, size_t 
 		format_peer(&ss, peer, peer_len);
 	*fd = s;
 	return XLMIG_OK;
+}
+
+/* A unix socket never leaves the host, so it counts as loopback. */
+static bool sockaddr_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_UNIX)
+		return true;
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+bool xlmig_tcp_peer_is_loopback(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	return getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && sockaddr_is_loopback(&ss);
+}
+
+bool xlmig_tcp_local_is_loopback(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	return getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && sockaddr_is_loopback(&ss);
 }

@@ -37,6 +37,23 @@ struct xlmig_chan_ops {
 	int (*pollfd)(void *ctx, bool for_write);
 	bool (*pending)(void *ctx);
 	void (*close)(void *ctx);
+	/* Optional: what a negative read/write result means, when the
+	 * transport has more to say than strerror (a TLS alert). */
+	const char *(*strerror)(void *ctx, int err);
+};
+
+#define XLMIG_CHAN_NAME_MAX   256u
+#define XLMIG_CHAN_SECRET_LEN 32u
+
+/* What a secure transport (TLS) proved about a channel: who is at each
+ * end, and a secret unique to this connection that proofs above it mix in
+ * so they are worth nothing on another connection. */
+struct xlmig_chan_binding {
+	char local[XLMIG_CHAN_NAME_MAX];  /* this host's certificate name */
+	char peer[XLMIG_CHAN_NAME_MAX];   /* the peer's certificate name */
+	uint8_t peer_fp[32];              /* SHA-256 of the peer's certificate */
+	uint8_t secret[XLMIG_CHAN_SECRET_LEN]; /* the connection's exporter value */
+	bool ktls_tx, ktls_rx;            /* records sent / received by the kernel */
 };
 
 struct xlmig_chan;
@@ -62,6 +79,10 @@ void xlmig_chan_interrupt(struct xlmig_chan *ch);
 bool xlmig_chan_interrupted(const struct xlmig_chan *ch);
 
 const char *xlmig_chan_name(const struct xlmig_chan *ch);
+/* The binding of a secure channel (NULL for a plain one); the transport
+ * sets it once, before the channel is used. */
+const struct xlmig_chan_binding *xlmig_chan_binding(const struct xlmig_chan *ch);
+int xlmig_chan_set_binding(struct xlmig_chan *ch, const struct xlmig_chan_binding *b);
 uint64_t xlmig_chan_bytes_sent(const struct xlmig_chan *ch);
 uint64_t xlmig_chan_bytes_received(const struct xlmig_chan *ch);
 
@@ -80,5 +101,9 @@ int xlmig_tcp_accept(int listen_fd, int timeout_ms, int *fd, char *peer, size_t 
  * keepalive probing after 10 s idle, so a vanished peer is noticed in
  * about 25 s rather than hours. */
 int xlmig_tcp_tune(int fd);
+/* Whether the socket's peer (or its own address) is on the loopback
+ * network (127/8, ::1, an IPv4-mapped 127/8, or a unix socket). */
+bool xlmig_tcp_peer_is_loopback(int fd);
+bool xlmig_tcp_local_is_loopback(int fd);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "codec.h"
 #include "conn.h"
+#include "tls.h"
 
 #define INBOX_MAX 32u
 
@@ -75,20 +76,52 @@ static void offer_from_opts(const struct xlmig_conn_opts *o, bool server,
 		offer->features &= ~(uint32_t)XLMIG_FEAT_MULTICHAN;
 }
 
-/* The key this side authenticates with, or NULL when explicitly insecure. */
+/* The pre-shared key this side also proves with: optional where TLS
+ * authenticates the hosts, required on a plain transport unless it is
+ * explicitly insecure. */
 static int pick_key(const struct xlmig_conn_opts *o, const struct xlmig_key *key,
 		    const struct xlmig_key **out)
 {
-	if (o->insecure) {
-		*out = NULL;
-		return XLMIG_OK;
-	}
-	if (!key)
-		return xlmig_fail(XLMIG_E_AUTH,
-				  "no migration key configured: create one with xlmigd --gen-key FILE "
-				  "and copy it to both hosts");
 	*out = key;
+	if (key || o->tls || o->insecure)
+		return XLMIG_OK;
+	return xlmig_fail(XLMIG_E_AUTH,
+			  "no host certificate and no migration key configured: create them with "
+			  "xlmig setup-tls (or xlmigd --gen-key FILE on both hosts)");
+}
+
+/* A plain TCP channel is only for the loopback network, and only when
+ * asked for: nothing else would protect what crosses it. */
+static int check_plain(const struct xlmig_conn_opts *o, int fd, const char *peer)
+{
+	if (!o->insecure)
+		return xlmig_fail(XLMIG_E_AUTH, "%s: no TLS identity on this host: create one with "
+				  "xlmig setup-tls (plain channels need --insecure, on loopback only)",
+				  peer);
+	if (!xlmig_tcp_peer_is_loopback(fd))
+		return xlmig_fail(XLMIG_E_AUTH, "%s: plain (--insecure) channels are refused "
+				  "beyond the loopback network: configure TLS (xlmig setup-tls)", peer);
 	return XLMIG_OK;
+}
+
+/* Make a channel of a connected socket (owned from now on): TLS when this
+ * host has an identity, else plain where that is allowed.  host is the
+ * name dialled (client) or NULL (server). */
+static int secure_channel(const struct xlmig_conn_opts *o, int fd, const char *host,
+			  const char *name, struct xlmig_chan **out)
+{
+	int rc;
+
+	if (o->tls && host)
+		return xlmig_tls_client(o->tls, fd, host, name, o->timeout_ms, out);
+	if (o->tls)
+		return xlmig_tls_server(o->tls, fd, name, o->timeout_ms, out);
+	rc = check_plain(o, fd, name);
+	if (rc == XLMIG_OK)
+		rc = xlmig_chan_from_fds(fd, fd, name, out);
+	if (rc != XLMIG_OK)
+		close(fd);
+	return rc;
 }
 
 static int conn_new(const struct xlmig_conn_opts *o, const struct xlmig_key *key,
@@ -159,10 +192,7 @@ static int dial_channel(const char *host, const char *port, const struct xlmig_c
 	rc = xlmig_tcp_connect(host, port, o->timeout_ms, &fd);
 	if (rc != XLMIG_OK)
 		return rc;
-	rc = xlmig_chan_from_fds(fd, fd, name, out);
-	if (rc != XLMIG_OK)
-		close(fd);
-	return rc;
+	return secure_channel(o, fd, host, name, out);
 }
 
 int xlmig_conn_connect(const char *host, const char *port, const struct xlmig_conn_opts *o,
@@ -254,7 +284,8 @@ out:
 
 /* ---- destination ---- */
 
-int xlmig_incoming_read(int fd, const char *peer, int timeout_ms, struct xlmig_incoming **out)
+int xlmig_incoming_read(int fd, const char *peer, const struct xlmig_conn_opts *o,
+			int timeout_ms, struct xlmig_incoming **out)
 {
 	struct xlmig_incoming *in = calloc(1, sizeof(*in));
 	int rc;
@@ -264,9 +295,8 @@ int xlmig_incoming_read(int fd, const char *peer, int timeout_ms, struct xlmig_i
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a connection");
 	}
 	snprintf(in->peer, sizeof(in->peer), "%s", peer ? peer : "peer");
-	rc = xlmig_chan_from_fds(fd, fd, in->peer, &in->ch);
+	rc = secure_channel(o, fd, NULL, in->peer, &in->ch);
 	if (rc != XLMIG_OK) {
-		close(fd);
 		free(in);
 		return rc;
 	}
@@ -398,14 +428,14 @@ int xlmig_conn_listen_accept(int listen_fd, const struct xlmig_conn_opts *o,
 
 	rc = xlmig_tcp_accept(listen_fd, o->timeout_ms, &fd, peer, sizeof(peer));
 	if (rc == XLMIG_OK)
-		rc = xlmig_incoming_read(fd, peer, o->timeout_ms, &in);
+		rc = xlmig_incoming_read(fd, peer, o, o->timeout_ms, &in);
 	if (rc == XLMIG_OK)
 		rc = xlmig_conn_accept(in, o, key, &c);
 	while (rc == XLMIG_OK && c->attached < c->sess.channels) {
 		rc = xlmig_tcp_accept(listen_fd, o->timeout_ms, &fd, peer, sizeof(peer));
 		if (rc != XLMIG_OK)
 			break;
-		if (xlmig_incoming_read(fd, peer, o->timeout_ms, &in) != XLMIG_OK)
+		if (xlmig_incoming_read(fd, peer, o, o->timeout_ms, &in) != XLMIG_OK)
 			continue;  /* a stray connection does not end the session */
 		if (same_session(c, in)) {
 			rc = xlmig_conn_join(c, in);

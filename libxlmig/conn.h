@@ -20,8 +20,11 @@
  * reads a session at a time: the transfer while it runs, the caller of
  * xlmig_conn_recv_ctrl() otherwise.  Sending is thread-safe.
  *
- * A session without a key exists only when asked for explicitly
- * (opts.insecure), for transports that authenticate the peer themselves.
+ * Channels over TCP are TLS 1.3 (opts.tls), the hosts authenticated by
+ * their certificates; a pre-shared key is an additional check bound to
+ * the TLS connections (handshake.h).  A plain session exists only when
+ * asked for explicitly (opts.insecure): over TCP on loopback only, or on
+ * transports that authenticate the peer themselves (ssh).
  */
 #ifndef XLMIG_CONN_H
 #define XLMIG_CONN_H
@@ -33,6 +36,8 @@
 #include "ratelimit.h"
 #include "wire.h"
 
+struct xlmig_tls;
+
 struct xlmig_conn_opts {
 	unsigned channels;          /* wanted (source), default 4 */
 	unsigned max_channels;      /* most granted (destination), default 8 */
@@ -42,8 +47,12 @@ struct xlmig_conn_opts {
 	uint64_t bandwidth;         /* bytes/s over all channels, 0 = no cap */
 	int timeout_ms;             /* connect and each handshake read, 10 s */
 	int io_timeout_ms;          /* a stalled frame or send, 60 s */
-	bool insecure;              /* no key: only for self-authenticating
-				     * transports; never the default */
+	struct xlmig_tls *tls;      /* this host's identity: TCP channels are
+				     * TLS 1.3 (tls.h); NULL = none */
+	bool insecure;              /* without TLS: plain TCP channels, on
+				     * loopback only, and no key needed; for
+				     * self-authenticating transports (ssh)
+				     * and tests; never the default */
 	uint16_t min_version, max_version; /* protocol range, default this build's */
 };
 void xlmig_conn_opts_default(struct xlmig_conn_opts *o);
@@ -58,7 +67,8 @@ struct xlmig_incoming;
 
 /* ---- source ---- */
 
-/* key may be NULL only with opts->insecure. */
+/* key (the pre-shared key, an additional check) may be NULL with
+ * opts->tls or opts->insecure. */
 int xlmig_conn_connect(const char *host, const char *port, const struct xlmig_conn_opts *o,
 		       const struct xlmig_key *key, struct xlmig_conn **out);
 /* One channel over rfd/wfd (owned from now on); server picks the role. */
@@ -67,9 +77,11 @@ int xlmig_conn_over_fds(int rfd, int wfd, bool server, const struct xlmig_conn_o
 
 /* ---- destination ---- */
 
-/* Take fd (an accepted connection, owned from now on) and read its first
- * message within o->timeout_ms. */
-int xlmig_incoming_read(int fd, const char *peer, int timeout_ms, struct xlmig_incoming **out);
+/* Take fd (an accepted connection, owned from now on), run TLS on it (or
+ * check that a plain one is allowed, o->insecure) and read its first
+ * message, all within timeout_ms. */
+int xlmig_incoming_read(int fd, const char *peer, const struct xlmig_conn_opts *o,
+			int timeout_ms, struct xlmig_incoming **out);
 bool xlmig_incoming_is_join(const struct xlmig_incoming *in);
 const uint8_t *xlmig_incoming_session_id(const struct xlmig_incoming *in);
 void xlmig_incoming_free(struct xlmig_incoming *in);

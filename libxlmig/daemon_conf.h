@@ -18,6 +18,8 @@ struct xlmig_daemon_config {
 	char *listen_addr;           /* NULL = all addresses */
 	unsigned port;
 	char *key_file;
+	char *tls_dir;               /* host identity (tls.h) */
+	bool insecure;               /* no TLS: plain channels on loopback */
 	char *hv_name;
 	unsigned max_jobs;           /* outgoing jobs at once */
 	char *log_level;

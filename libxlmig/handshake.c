@@ -151,44 +151,93 @@ static int transcript_hash(const uint8_t *hello, size_t hello_len, const uint8_t
 	return ok ? XLMIG_OK : xlmig_fail(XLMIG_E_IO, "SHA-256 failed in OpenSSL");
 }
 
-/* The proof of one role over the session's first two messages; all zero
- * without a key. */
-static int session_proof(const struct xlmig_key *key, const char *label,
-			 const uint8_t *hello, size_t hello_len, const uint8_t *welcome,
-			 uint8_t out[XLMIG_MAC_LEN])
+/* The key proofs are made with: the shared key when there is one, else
+ * the TLS connection's own secret (both ends saw this very connection),
+ * else none (an insecure session: proofs are all zero). */
+static const struct xlmig_key *proof_key(const struct xlmig_key *key, const uint8_t *secret,
+					 struct xlmig_key *tmp)
 {
-	struct xlmig_bytes parts[] = {
-		{ hello, hello_len }, { welcome, XLMIG_HANDSHAKE_WELCOME_LEN },
-	};
+	if (key)
+		return key;
+	if (!secret)
+		return NULL;
+	tmp->len = XLMIG_CHAN_SECRET_LEN;
+	memcpy(tmp->bytes, secret, XLMIG_CHAN_SECRET_LEN);
+	return tmp;
+}
 
-	if (!key) {
+static int mac_or_zero(const struct xlmig_key *k, const char *label,
+		       const struct xlmig_bytes *parts, size_t n, uint8_t out[XLMIG_MAC_LEN])
+{
+	if (!k) {
 		memset(out, 0, XLMIG_MAC_LEN);
 		return XLMIG_OK;
 	}
-	return xlmig_auth_mac(key, label, parts, XLMIG_ARRAY_SIZE(parts), out);
+	return xlmig_auth_mac(k, label, parts, n, out);
 }
 
+/* The proof of one role over the session's first two messages and, on
+ * TLS, over both hosts' certificate names and the connection's secret:
+ * a proof is only good on the connection it was made for, so a HELLO
+ * reflected to its own host, or relayed between two connections, fails. */
+static int session_proof(const struct xlmig_key *key, const char *label,
+			 const uint8_t *hello, size_t hello_len, const uint8_t *welcome,
+			 const struct xlmig_chan_binding *b, bool client,
+			 uint8_t out[XLMIG_MAC_LEN])
+{
+	const char *cn = b ? (client ? b->local : b->peer) : "";
+	const char *sn = b ? (client ? b->peer : b->local) : "";
+	struct xlmig_key tmp;
+	struct xlmig_bytes parts[] = {
+		{ hello, hello_len }, { welcome, XLMIG_HANDSHAKE_WELCOME_LEN },
+		{ cn, strlen(cn) + 1 }, { sn, strlen(sn) + 1 },
+		{ b ? b->secret : NULL, b ? XLMIG_CHAN_SECRET_LEN : 0 },
+	};
+	int rc = mac_or_zero(proof_key(key, b ? b->secret : NULL, &tmp), label, parts,
+			     XLMIG_ARRAY_SIZE(parts), out);
+
+	xlmig_key_wipe(&tmp);
+	return rc;
+}
+
+/* A JOIN's proof: keyed like the session's, over its transcript, and on
+ * TLS over the joining connection's own secret, so a JOIN is good for one
+ * session and one connection. */
 static int join_proof(const struct xlmig_key *key, const char *label,
 		      const struct xlmig_handshake_session *s, uint32_t index,
-		      const uint8_t nonce[XLMIG_NONCE_LEN], uint8_t out[XLMIG_MAC_LEN])
+		      const uint8_t nonce[XLMIG_NONCE_LEN], const struct xlmig_chan_binding *jb,
+		      uint8_t out[XLMIG_MAC_LEN])
 {
 	uint8_t idx[4];
+	struct xlmig_key tmp;
 	struct xlmig_bytes parts[] = {
 		{ s->transcript, sizeof(s->transcript) }, { s->id, XLMIG_SESSION_ID_LEN },
 		{ idx, sizeof(idx) }, { nonce, XLMIG_NONCE_LEN },
+		{ jb ? jb->secret : NULL, jb ? XLMIG_CHAN_SECRET_LEN : 0 },
 	};
+	int rc;
 
-	if (!key) {
-		memset(out, 0, XLMIG_MAC_LEN);
-		return XLMIG_OK;
-	}
 	xlmig_put_le32(idx, index);
-	return xlmig_auth_mac(key, label, parts, XLMIG_ARRAY_SIZE(parts), out);
+	rc = mac_or_zero(proof_key(key, s->tls ? s->secret : NULL, &tmp), label, parts,
+			 XLMIG_ARRAY_SIZE(parts), out);
+	xlmig_key_wipe(&tmp);
+	return rc;
 }
 
-static bool proof_ok(const struct xlmig_key *key, const uint8_t *want, const uint8_t *got)
+static bool proof_ok(bool checked, const uint8_t *want, const uint8_t *got)
 {
-	return !key || xlmig_auth_equal(want, got, XLMIG_MAC_LEN);
+	return !checked || xlmig_auth_equal(want, got, XLMIG_MAC_LEN);
+}
+
+/* Record what TLS proved about channel 0 in the session. */
+static void bind_session(struct xlmig_handshake_session *s, const struct xlmig_chan_binding *b)
+{
+	s->tls = b != NULL;
+	if (!b)
+		return;
+	memcpy(s->secret, b->secret, sizeof(s->secret));
+	memcpy(s->peer_fp, b->peer_fp, sizeof(s->peer_fp));
+	snprintf(s->peer, sizeof(s->peer), "%s", b->peer);
 }
 
 /* Read the one message expected next; a peer's ERROR becomes its error. */
@@ -227,6 +276,7 @@ int xlmig_handshake_client(struct xlmig_chan *ch, const struct xlmig_key *key,
 {
 	uint8_t hello[XLMIG_HANDSHAKE_HELLO_LEN], nonce[XLMIG_NONCE_LEN];
 	uint8_t mine[XLMIG_MAC_LEN], theirs[XLMIG_MAC_LEN];
+	const struct xlmig_chan_binding *b = xlmig_chan_binding(ch);
 	struct xlmig_frame f = { 0 };
 	const uint8_t *welcome;
 	int rc;
@@ -245,9 +295,11 @@ int xlmig_handshake_client(struct xlmig_chan *ch, const struct xlmig_key *key,
 	if (rc == XLMIG_OK)
 		rc = transcript_hash(hello, sizeof(hello), welcome, out->transcript);
 	if (rc == XLMIG_OK)
-		rc = session_proof(key, LABEL_CLIENT, hello, sizeof(hello), welcome, mine);
+		rc = session_proof(key, LABEL_CLIENT, hello, sizeof(hello), welcome, b, true, mine);
 	if (rc == XLMIG_OK)
-		rc = session_proof(key, LABEL_SERVER, hello, sizeof(hello), welcome, theirs);
+		rc = session_proof(key, LABEL_SERVER, hello, sizeof(hello), welcome, b, true,
+				   theirs);
+	bind_session(out, b);
 	if (rc != XLMIG_OK) {
 		refuse(ch, rc, timeout_ms);
 		goto out;
@@ -255,7 +307,7 @@ int xlmig_handshake_client(struct xlmig_chan *ch, const struct xlmig_key *key,
 	rc = xlmig_wire_send(ch, XLMIG_FRAME_AUTH, 0, 0, mine, sizeof(mine), timeout_ms);
 	if (rc == XLMIG_OK)
 		rc = recv_msg(ch, XLMIG_FRAME_READY, XLMIG_MAC_LEN, timeout_ms, "destination", &f);
-	if (rc == XLMIG_OK && !proof_ok(key, theirs, f.payload.data))
+	if (rc == XLMIG_OK && !proof_ok(key || b, theirs, f.payload.data))
 		rc = refuse(ch, xlmig_fail(XLMIG_E_AUTH,
 					   "the destination does not hold this host's migration key "
 					   "(or someone is in between): check the key file on both hosts"),
@@ -303,6 +355,7 @@ int xlmig_handshake_server(struct xlmig_chan *ch, const struct xlmig_key *key,
 	uint8_t welcome[XLMIG_HANDSHAKE_WELCOME_LEN], nonce[XLMIG_NONCE_LEN];
 	uint8_t mine[XLMIG_MAC_LEN], theirs[XLMIG_MAC_LEN];
 	struct xlmig_handshake_offer c;
+	const struct xlmig_chan_binding *b = xlmig_chan_binding(ch);
 	struct xlmig_frame f = { 0 };
 	const uint8_t *client_nonce;
 	bool client_auth;
@@ -322,9 +375,12 @@ int xlmig_handshake_server(struct xlmig_chan *ch, const struct xlmig_key *key,
 	build_welcome(out, limits, nonce, welcome);
 	rc = transcript_hash(first->msg, first->len, welcome, out->transcript);
 	if (rc == XLMIG_OK)
-		rc = session_proof(key, LABEL_CLIENT, first->msg, first->len, welcome, theirs);
+		rc = session_proof(key, LABEL_CLIENT, first->msg, first->len, welcome, b, false,
+				   theirs);
 	if (rc == XLMIG_OK)
-		rc = session_proof(key, LABEL_SERVER, first->msg, first->len, welcome, mine);
+		rc = session_proof(key, LABEL_SERVER, first->msg, first->len, welcome, b, false,
+				   mine);
+	bind_session(out, b);
 	if (rc == XLMIG_OK)
 		rc = xlmig_wire_send(ch, XLMIG_FRAME_WELCOME, 0, 0, welcome, sizeof(welcome),
 				     timeout_ms);
@@ -332,10 +388,11 @@ int xlmig_handshake_server(struct xlmig_chan *ch, const struct xlmig_key *key,
 		rc = recv_msg(ch, XLMIG_FRAME_AUTH, XLMIG_MAC_LEN, timeout_ms, "source", &f);
 	if (rc != XLMIG_OK)
 		goto out;
-	if (!proof_ok(key, theirs, f.payload.data)) {
+	if (!proof_ok(key || b, theirs, f.payload.data)) {
 		rc = refuse(ch, xlmig_fail(XLMIG_E_AUTH,
-					   "the source does not hold this host's migration key: "
-					   "connection refused"), timeout_ms);
+					   "the source's proof does not match this connection (a wrong "
+					   "migration key, or a handshake relayed from another "
+					   "connection): refused"), timeout_ms);
 		goto out;
 	}
 	rc = xlmig_wire_send(ch, XLMIG_FRAME_READY, 0, 0, mine, sizeof(mine), timeout_ms);
@@ -383,21 +440,27 @@ int xlmig_handshake_join_client(struct xlmig_chan *ch, const struct xlmig_key *k
 {
 	uint8_t join[XLMIG_HANDSHAKE_JOIN_LEN] = { 0 }, want[XLMIG_MAC_LEN];
 	uint8_t *nonce = join + XLMIG_SESSION_ID_LEN + 8;
+	const struct xlmig_chan_binding *jb = xlmig_chan_binding(ch);
 	struct xlmig_frame f = { 0 };
-	int rc;
+	int rc = XLMIG_OK;
 
 	memcpy(join, s->id, XLMIG_SESSION_ID_LEN);
 	xlmig_put_le32(join + XLMIG_SESSION_ID_LEN, index);
-	rc = xlmig_random(nonce, XLMIG_NONCE_LEN);
+	if (s->tls != (jb != NULL) ||
+	    (jb && !xlmig_auth_equal(jb->peer_fp, s->peer_fp, sizeof(s->peer_fp))))
+		rc = xlmig_fail(XLMIG_E_AUTH, "channel %u does not reach the host that the session "
+				"did (%s)", index, s->tls ? s->peer : "plain");
 	if (rc == XLMIG_OK)
-		rc = join_proof(key, LABEL_JOIN, s, index, nonce, nonce + XLMIG_NONCE_LEN);
+		rc = xlmig_random(nonce, XLMIG_NONCE_LEN);
 	if (rc == XLMIG_OK)
-		rc = join_proof(key, LABEL_JOINED, s, index, nonce, want);
+		rc = join_proof(key, LABEL_JOIN, s, index, nonce, jb, nonce + XLMIG_NONCE_LEN);
+	if (rc == XLMIG_OK)
+		rc = join_proof(key, LABEL_JOINED, s, index, nonce, jb, want);
 	if (rc == XLMIG_OK)
 		rc = xlmig_wire_send(ch, XLMIG_FRAME_JOIN, 0, 0, join, sizeof(join), timeout_ms);
 	if (rc == XLMIG_OK)
 		rc = recv_msg(ch, XLMIG_FRAME_JOINED, XLMIG_MAC_LEN, timeout_ms, "destination", &f);
-	if (rc == XLMIG_OK && !proof_ok(key, want, f.payload.data))
+	if (rc == XLMIG_OK && !proof_ok(key || jb, want, f.payload.data))
 		rc = refuse(ch, xlmig_fail(XLMIG_E_AUTH,
 					   "channel %u: the destination does not hold this host's "
 					   "migration key", index), timeout_ms);
@@ -410,6 +473,7 @@ int xlmig_handshake_join_server(struct xlmig_chan *ch, const struct xlmig_key *k
 			 int timeout_ms)
 {
 	const uint8_t *nonce = first->msg + XLMIG_SESSION_ID_LEN + 8;
+	const struct xlmig_chan_binding *jb = xlmig_chan_binding(ch);
 	uint8_t want[XLMIG_MAC_LEN], mine[XLMIG_MAC_LEN];
 	int rc = XLMIG_OK;
 
@@ -419,11 +483,20 @@ int xlmig_handshake_join_server(struct xlmig_chan *ch, const struct xlmig_key *k
 	    first->index == 0 || first->index >= s->channels)
 		rc = refuse(ch, xlmig_fail(XLMIG_E_AUTH, "JOIN for channel %u of an unknown session",
 					   first->index), timeout_ms);
+	/* A channel joins only from the host whose certificate opened the
+	 * session, and only the way the session came (TLS or plain). */
+	if (rc == XLMIG_OK && (s->tls != (jb != NULL) ||
+			       (jb && !xlmig_auth_equal(jb->peer_fp, s->peer_fp,
+							sizeof(s->peer_fp)))))
+		rc = refuse(ch, xlmig_fail(XLMIG_E_AUTH, "JOIN for channel %u from %s, not from "
+					   "the host of the session (%s): refused", first->index,
+					   jb ? jb->peer : "a plain connection",
+					   s->tls ? s->peer : "plain"), timeout_ms);
 	if (rc == XLMIG_OK)
-		rc = join_proof(key, LABEL_JOIN, s, first->index, nonce, want);
+		rc = join_proof(key, LABEL_JOIN, s, first->index, nonce, jb, want);
 	if (rc == XLMIG_OK)
-		rc = join_proof(key, LABEL_JOINED, s, first->index, nonce, mine);
-	if (rc == XLMIG_OK && !proof_ok(key, want, nonce + XLMIG_NONCE_LEN))
+		rc = join_proof(key, LABEL_JOINED, s, first->index, nonce, jb, mine);
+	if (rc == XLMIG_OK && !proof_ok(key || jb, want, nonce + XLMIG_NONCE_LEN))
 		rc = refuse(ch, xlmig_fail(XLMIG_E_AUTH,
 					   "JOIN for channel %u with a wrong proof: connection refused",
 					   first->index), timeout_ms);

@@ -33,10 +33,18 @@
  * of every accepted connection (xlmig_handshake_read_first) and tells a new
  * session from a JOIN; the caller finds the session by its id.
  *
- * Without a key ("insecure", only for transports that authenticate
- * themselves, e.g. an ssh pipe) proofs are all zero and unchecked; both
- * ends must agree on that, a mismatch is refused as AUTH.  Every read has
- * a timeout.
+ * On TLS (tls.h) the proofs also cover both hosts' certificate names and
+ * the connection's exporter secret, and a JOIN's proof the joining
+ * connection's own secret; the MAC key is the pre-shared key when both
+ * hosts have one (an additional check), else channel 0's secret.  A proof
+ * is then good on one connection only: a HELLO reflected to its own host
+ * or relayed to another fails, and a JOIN is accepted only from the host
+ * whose certificate opened the session.
+ *
+ * Without TLS or a key ("insecure": loopback, or transports that
+ * authenticate themselves, e.g. an ssh pipe) proofs are all zero and
+ * unchecked.  Both ends must agree on the key; a mismatch is refused as
+ * AUTH.  Every read has a timeout.
  */
 #ifndef XLMIG_HANDSHAKE_H
 #define XLMIG_HANDSHAKE_H
@@ -84,7 +92,12 @@ struct xlmig_handshake_session {
 	uint32_t max_payload;
 	uint8_t id[XLMIG_SESSION_ID_LEN];
 	uint8_t transcript[32];   /* SHA-256 of HELLO and WELCOME */
-	bool authenticated;
+	bool authenticated;       /* by the pre-shared key */
+	/* TLS: what channel 0's connection proved (tls.h) */
+	bool tls;
+	uint8_t secret[XLMIG_CHAN_SECRET_LEN]; /* channel 0's exporter value */
+	uint8_t peer_fp[32];      /* the peer's certificate */
+	char peer[XLMIG_CHAN_NAME_MAX]; /* its name */
 };
 
 /* The first message on an accepted connection. */

@@ -541,10 +541,13 @@ static int source_connect(struct xlmig_job *job)
 	co.compress = job->opts.compress;
 	co.zstd_level = job->opts.zstd_level;
 	co.bandwidth = job->opts.bandwidth;
+	co.tls = job->env.tls;
+	co.insecure = job->env.insecure;
 	snprintf(port, sizeof(port), "%u", job->opts.port);
 	rc = xlmig_conn_connect(job->opts.host, port, &co, job->env.key, &conn);
 	if (rc)
-		return xlmig_fail_prefix(rc, "connecting to %s:%s (is xlmigd running there, with the same key?)",
+		return xlmig_fail_prefix(rc, "connecting to %s:%s (is xlmigd running there, "
+					 "with a certificate from the same CA?)",
 					 job->opts.host, port);
 	set_conn(job, conn);
 	return check_cancel(job);

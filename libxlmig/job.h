@@ -122,7 +122,9 @@ struct xlmig_job_env {
 	struct xlmig_hv *hv;
 	pthread_mutex_t *hv_lock;     /* serialises backend calls across jobs */
 	struct xlmig_journal *journal;
-	const struct xlmig_key *key;  /* pre-shared key for the channels */
+	const struct xlmig_key *key;  /* pre-shared key for the channels, or NULL */
+	struct xlmig_tls *tls;        /* this host's TLS identity (tls.h), or NULL */
+	bool insecure;                /* plain channels allowed (loopback only) */
 	/* Called from the job's thread at every step change (may be NULL). */
 	void (*on_step)(void *opaque, const char *job_id, enum xlmig_job_step step);
 	void *opaque;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # demo.sh - xlmig end to end on one machine: two hosts (network
 # namespaces joined by a veth pair, else two loopback ports), each with
-# its own xlmigd, state and control socket, sharing a generated key; a
+# its own xlmigd, state, control socket and certificate from a demo CA
+# (the channels between them are TLS 1.3); a
 # 1 GiB guest with a running workload on host A is live-migrated to host
 # B; the demo proves it kept running (its counter resumes on B exactly
 # where it stopped on A, and B's memory digest equals A's at pause) and
@@ -21,6 +22,7 @@ else
 	echo "host A: 127.0.0.1:$PORT_A    host B: 127.0.0.1:$PORT_B"
 fi
 echo "state, sockets and logs under $WORK"
+echo "TLS 1.3 between the hosts: certificates for a and b from a demo CA in $WORK/tls"
 
 say "host A: create a 1 GiB guest writing 40 MiB/s (hot set 256 MiB)"
 xa create web1 --memory 1G --rate 40M --pattern hot:256M --mix zero=25,file=60,random=15

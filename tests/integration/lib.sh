@@ -79,7 +79,7 @@ host_start() { # a|b [VAR=value...] [-- XLMIGD-OPTIONS...]
 	[ -n "${PID[$h]:-}" ] && host_kill "$h"
 	mkdir -p "$WORK/$h"
 	local cmd=(env "${env[@]}" "$XLMIGD" -f --hv sim -s "$WORK/$h/state" -S "$(sock "$h")"
-		   -p "$port" -k "$WORK/key" --log-level debug --log-file "$WORK/$h/log" "${opts[@]}")
+		   -p "$port" -k "$WORK/key" --tls-dir "$WORK/tls/$h" --log-level debug --log-file "$WORK/$h/log" "${opts[@]}")
 	if [ $USE_NETNS = 1 ]; then
 		ip netns exec "$ns" "${cmd[@]}" </dev/null >>"$WORK/$h/out" 2>&1 &
 	else
@@ -127,10 +127,21 @@ hosts_up() {
 		echo "# network namespaces unavailable: two daemons on loopback ports $PORT_A and $PORT_B"
 	fi
 	[ -f "$WORK/key" ] || "$XLMIGD" --gen-key "$WORK/key" || exit 1
+	[ -d "$WORK/tls" ] || tls_up || exit 1
 	host_start a "${STALL_A[@]}" && host_start b "${STALL_B[@]}" || exit 1
 }
 STALL_A=()
 STALL_B=()
+
+# A test CA, and each host's certificate for its name and addresses; each
+# accepts migrations from both (a from itself too: localhost migration).
+tls_up() {
+	mkdir -p "$WORK/tls" && "$XLMIG" setup-tls ca "$WORK/tls/ca" >/dev/null &&
+	"$XLMIG" setup-tls host --ca "$WORK/tls/ca" --out "$WORK/tls/a" --allow a --allow b \
+		a 127.0.0.1 $IP_A >/dev/null &&
+	"$XLMIG" setup-tls host --ca "$WORK/tls/ca" --out "$WORK/tls/b" --allow a --allow b \
+		b 127.0.0.1 $IP_B >/dev/null
+}
 
 shape_link() { # RATE [DELAY]: shape what a sends to b
 	[ $USE_NETNS = 1 ] || return 1

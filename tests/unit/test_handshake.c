@@ -299,8 +299,18 @@ TEST(handshake_key_files)
 	CHECK(chmod(path, 0644) == 0);
 	CHECK_EQ(xlmig_key_load(path, &k), XLMIG_E_AUTH);
 	CHECK(strstr(xlmig_errmsg(), "chmod 600") != NULL);
+	/* group-readable is refused too: the key is a host's secret */
 	CHECK(chmod(path, 0640) == 0);
+	CHECK_EQ(xlmig_key_load(path, &k), XLMIG_E_AUTH);
+	CHECK(chmod(path, 0600) == 0);
 	CHECK_OK(xlmig_key_load(path, &k));
+	/* a key file of another user is refused (only root can make one) */
+	if (geteuid() == 0) {
+		CHECK(chown(path, 1, 1) == 0);
+		CHECK_EQ(xlmig_key_load(path, &k), XLMIG_E_AUTH);
+		CHECK(strstr(xlmig_errmsg(), "chown") != NULL);
+		CHECK(chown(path, 0, 0) == 0);
+	}
 	CHECK_OK(xlmig_key_parse(text, strlen(text), &k));
 	CHECK_EQ(k.len, 16);
 	CHECK_EQ(k.bytes[15], 0xff);
@@ -350,6 +360,7 @@ TEST(handshake_session_tcp_ctrl_side)
 	snprintf(port, sizeof(port), "%u", p);
 	xlmig_conn_opts_default(&a.o);
 	xlmig_conn_opts_default(&o);
+	a.o.insecure = o.insecure = true;  /* plain, on loopback: the key's own test */
 	o.channels = 4;
 	pthread_create(&a.thread, NULL, accept_main, &a);
 	CHECK_OK(xlmig_conn_connect("127.0.0.1", port, &o, &key_a, &c));
@@ -405,6 +416,7 @@ TEST(handshake_session_refuses_taken_channel)
 	snprintf(port, sizeof(port), "%u", p);
 	xlmig_conn_opts_default(&a.o);
 	xlmig_conn_opts_default(&o);
+	a.o.insecure = o.insecure = true;
 	o.channels = 2;
 	pthread_create(&a.thread, NULL, accept_main, &a);
 	CHECK_OK(xlmig_conn_connect("127.0.0.1", port, &o, &key_a, &c));
@@ -415,7 +427,7 @@ TEST(handshake_session_refuses_taken_channel)
 	CHECK_OK(xlmig_chan_from_fds(sv[0], sv[0], "again", &j.ch));
 	j.sess = *xlmig_conn_session(c);
 	pthread_create(&t, NULL, join_again, &j);
-	CHECK_OK(xlmig_incoming_read(sv[1], "again", IO_MS, &in));
+	CHECK_OK(xlmig_incoming_read(sv[1], "again", &a.o, IO_MS, &in));
 	CHECK(xlmig_incoming_is_join(in));
 	CHECK(memcmp(xlmig_incoming_session_id(in), j.sess.id, XLMIG_SESSION_ID_LEN) == 0);
 	CHECK_EQ(xlmig_conn_join(a.conn, in), XLMIG_E_AUTH);

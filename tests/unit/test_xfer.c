@@ -191,6 +191,7 @@ static int session(const struct setup *s, struct xlmig_conn **src, struct xlmig_
 	o.cache_bytes = s->compress ? XLMIG_CODEC_DEFAULT_CACHE : 0;
 	o.bandwidth = s->bandwidth;
 	o.io_timeout_ms = s->io_timeout_ms ? s->io_timeout_ms : 5000;
+	o.insecure = true;  /* plain on loopback; test_tls runs sessions over TLS */
 	a.o = o;
 	pthread_create(&t, NULL, accept_main, &a);
 	rc = xlmig_conn_connect("127.0.0.1", s->px ? s->px->port : port, &o, &test_key, src);

@@ -19,5 +19,6 @@ int xlmig_cmd_destroy(int argc, char **argv);
 int xlmig_cmd_inspect(int argc, char **argv);
 int xlmig_cmd_backup(int argc, char **argv);
 int xlmig_cmd_evacuate(int argc, char **argv);
+int xlmig_cmd_setup_tls(int argc, char **argv);
 
 #endif

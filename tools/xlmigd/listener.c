@@ -102,6 +102,16 @@ static void join_session(struct listener *l, struct xlmig_incoming *in, const ch
 		xlmig_warn("refused a channel from %s: %s", peer, xlmig_errmsg());
 }
 
+/* How this host takes sessions: TLS with its identity, or plain on
+ * loopback when started --insecure. */
+static void incoming_opts(const struct xlmigd *d, struct xlmig_conn_opts *co)
+{
+	xlmig_conn_opts_default(co);
+	co->max_channels = XLMIG_CHANNELS_MAX;
+	co->tls = d->tls;
+	co->insecure = d->cfg.insecure;
+}
+
 static void run_session(struct listener *l, struct xlmig_incoming *in, const char *peer)
 {
 	struct xlmigd *d = l->d;
@@ -111,9 +121,8 @@ static void run_session(struct listener *l, struct xlmig_incoming *in, const cha
 	struct pending p;
 	int rc;
 
-	xlmig_conn_opts_default(&co);
-	co.max_channels = XLMIG_CHANNELS_MAX;
-	rc = xlmig_conn_accept(in, &co, &d->key, &conn);
+	incoming_opts(d, &co);
+	rc = xlmig_conn_accept(in, &co, d->have_key ? &d->key : NULL, &conn);
 	if (rc) {
 		xlmig_warn("refused a migration from %s: %s", peer, xlmig_errmsg());
 		return;
@@ -149,8 +158,10 @@ static void *connection_main(void *arg)
 {
 	struct accepted *a = arg;
 	struct xlmig_incoming *in = NULL;
+	struct xlmig_conn_opts co;
 
-	if (xlmig_incoming_read(a->fd, a->peer, FIRST_MSG_TIMEOUT_MS, &in))
+	incoming_opts(a->l->d, &co);
+	if (xlmig_incoming_read(a->fd, a->peer, &co, FIRST_MSG_TIMEOUT_MS, &in))
 		xlmig_warn("connection from %s: %s", a->peer, xlmig_errmsg());
 	else if (xlmig_incoming_is_join(in))
 		join_session(a->l, in, a->peer);
@@ -219,6 +230,12 @@ int xlmigd_listener_start(struct xlmigd *d)
 	snprintf(port, sizeof(port), "%u", d->cfg.port);
 	if ((rc = xlmig_tcp_listen(d->cfg.listen_addr, port, &fd, &bound)))
 		return xlmig_fail_prefix(rc, "listening for migrations (use --port or --listen)");
+	if (d->cfg.insecure && !xlmig_tcp_local_is_loopback(fd)) {
+		close(fd);
+		return xlmig_fail(XLMIG_E_INVAL, "--insecure (plain channels) listens on loopback "
+				  "only, not on %s: configure TLS with xlmig setup-tls",
+				  d->cfg.listen_addr ? d->cfg.listen_addr : "every address");
+	}
 	/* The loop must never block in accept(). */
 	evutil_make_socket_nonblocking(fd);
 	l->ev = evconnlistener_new(d->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, fd);

@@ -8,11 +8,13 @@
 #include "ctl.h"
 #include "daemon_conf.h"
 #include "sdnotify.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -168,14 +170,48 @@ static void backup_config(struct xlmigd *d)
 		d->agent_socket = agent_socket;
 }
 
+/* The pre-shared key is an additional check on top of TLS, used when its
+ * file exists; one that exists but is unsafe or unreadable stops xlmigd. */
 static int load_key(struct xlmigd *d)
 {
 	int rc = xlmig_key_load(d->cfg.key_file, &d->key);
 
-	if (rc == XLMIG_E_NOTFOUND || rc == XLMIG_E_IO)
+	if (rc == XLMIG_E_NOTFOUND) {
+		xlmig_info("no pre-shared key (%s): TLS alone authenticates the hosts",
+			   d->cfg.key_file);
+		return XLMIG_OK;
+	}
+	if (rc == XLMIG_E_IO)
 		return xlmig_fail_prefix(rc, "the same key must be on every host (create one with "
-					 "'xlmigd --gen-key %s' and copy it), or pass --key", d->cfg.key_file);
+					 "'xlmigd --gen-key %s' and copy it)", d->cfg.key_file);
+	d->have_key = rc == XLMIG_OK;
 	return rc;
+}
+
+/* TLS unless explicitly insecure; the identity is checked now, so a
+ * misconfigured host fails at start rather than at its first migration.
+ * Plain channels listen on loopback only. */
+static int load_tls(struct xlmigd *d)
+{
+	unsigned peers;
+	int rc;
+
+	if (d->cfg.insecure) {
+		xlmig_warn("--insecure: migration channels are plain TCP, on loopback only");
+		if (!d->cfg.listen_addr && !(d->cfg.listen_addr = strdup("127.0.0.1")))
+			return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
+		return XLMIG_OK;
+	}
+	rc = xlmig_tls_open(d->cfg.tls_dir, &d->tls);
+	if (rc != XLMIG_OK)
+		return xlmig_fail_prefix(rc, "TLS is on by default (--insecure: plain, loopback only)");
+	peers = xlmig_tls_peer_count(d->tls);
+	if (peers == 0)
+		xlmig_warn("%s/peers lists no host: no migration will be accepted here",
+			   d->cfg.tls_dir);
+	xlmig_info("TLS 1.3 as '%s', accepting migrations from %s", xlmig_tls_name(d->tls),
+		   peers == UINT_MAX ? "every host of the CA" : "the hosts in the peers file");
+	return XLMIG_OK;
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -216,13 +252,14 @@ static int start(struct xlmigd *d)
 	unsigned recovered = 0;
 	int rc;
 
-	if ((rc = load_key(d)) || (rc = xlmig_journal_open(d->cfg.state_dir, &d->journal)) ||
+	if ((rc = load_key(d)) || (rc = load_tls(d)) || (rc = xlmig_journal_open(d->cfg.state_dir, &d->journal)) ||
 	    (rc = xlmig_hv_open(d->cfg.hv_name, &d->hv)))
 		return rc;
 	pthread_mutex_init(&d->hv_lock, NULL);
 	d->env = (struct xlmig_job_env){
 		.hv = d->hv, .hv_lock = &d->hv_lock, .journal = d->journal,
-		.key = &d->key, .on_step = on_step, .opaque = d,
+		.key = d->have_key ? &d->key : NULL, .tls = d->tls, .insecure = d->cfg.insecure,
+		.on_step = on_step, .opaque = d,
 	};
 	if ((rc = xlmig_job_recover(&d->env, &recovered)))
 		return xlmig_fail_prefix(rc, "recovering unfinished jobs");
@@ -248,6 +285,8 @@ static void stop(struct xlmigd *d)
 		event_base_free(d->base);
 	xlmig_hv_close(d->hv);
 	xlmig_journal_close(d->journal);
+	xlmig_tls_free(d->tls);
+	xlmig_key_wipe(&d->key);
 	xlmig_conf_free(xlmig_daemon_opts, xlmig_daemon_nopts, &d->cfg);
 }
 

@@ -36,6 +36,8 @@ struct xlmigd {
 	pthread_mutex_t hv_lock;
 	struct xlmig_journal *journal;
 	struct xlmig_key key;
+	bool have_key;               /* the pre-shared key, an extra check */
+	struct xlmig_tls *tls;       /* NULL only with --insecure */
 	struct xlmig_job_env env;
 	int note_fd[2];              /* [1] written by job threads */
 	struct event *note_ev;
