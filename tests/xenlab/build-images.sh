@@ -4,8 +4,9 @@
 #               directly as a multiboot kernel)
 #   dom0.cpio   the dom0 initramfs: busybox, the Xen toolstack, bash and
 #               the hotplug scripts, the kernel modules, xlmig's freshly
-#               built programs with their libraries, hooks and a channel
-#               key, the lab's dom0 scripts and scenarios, and the guest
+#               built programs with their libraries, hooks, a channel
+#               key and each host role's certificate from a lab CA, the
+#               lab's dom0 scripts and scenarios, and the guest
 #   vmlinuz     the kernel for dom0 and for the guest
 #
 #   build-images.sh        (XENLAB_DIR, XLMIG_BUILD from the environment)
@@ -111,6 +112,20 @@ add_xlmig() { # root
 	# One key for every lab host: they are all the same initramfs.
 	(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$r/etc/xlmig/xlmig.key" &&
 		echo >> "$r/etc/xlmig/xlmig.key")
+	# The lab's CA, and a certificate for each host role (the initramfs
+	# is the same for all; xlmigd takes /etc/xlmig/tls-ROLE).
+	if [ -x "$XLMIG_BUILD/xlmig" ]; then
+		rm -rf "$work/tls-ca"
+		"$XLMIG_BUILD/xlmig" setup-tls ca "$work/tls-ca" > /dev/null
+		tls_host "$r" a 10.99.0.1
+		tls_host "$r" b 10.99.0.2
+		tls_host "$r" local
+	fi
+}
+
+tls_host() { # root role [address]: names and addresses peers dial the role by
+	"$XLMIG_BUILD/xlmig" setup-tls host --ca "$work/tls-ca" --out "$1/etc/xlmig/tls-$2" \
+		--allow a --allow b --allow local "$2" 127.0.0.1 ${3:-} > /dev/null
 }
 
 add_lab() { # root

@@ -303,7 +303,8 @@ xlmigd_start() {
 	if [ -e "$LAB_RUN/xlmigd.pid" ] && kill -0 "$(cat "$LAB_RUN/xlmigd.pid")" 2>/dev/null; then
 		return 0
 	fi
-	xlmigd --foreground --hv xen --key "$XLMIG_KEY" >> "$LAB_RUN/xlmigd.log" 2>&1 &
+	xlmigd --foreground --hv xen --key "$XLMIG_KEY" --tls-dir "/etc/xlmig/tls-$LAB_HOST" \
+		>> "$LAB_RUN/xlmigd.log" 2>&1 &
 	echo $! > "$LAB_RUN/xlmigd.pid"
 	local i=0
 	while [ ! -S /run/xlmig/xlmigd.sock ]; do
