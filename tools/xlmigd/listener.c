@@ -17,6 +17,12 @@
 #define CHANNELS_TIMEOUT_MS 15000
 #define MAX_PENDING 32
 #define JOIN_WAIT_MS 3000
+/* Connections not yet authenticated, as sshd's MaxStartups: in all, and
+ * from one address (a source opens up to XLMIG_MAX_CHANNELS at once).
+ * More are closed at accept, before a thread or a TLS handshake. */
+#define MAX_UNAUTH 64
+#define MAX_UNAUTH_PER_SOURCE 24
+#define ACCEPT_PAUSE_MS 1000
 
 /* Sessions still waiting for their JOINs, found by session id. */
 struct pending {
@@ -27,16 +33,68 @@ struct pending {
 struct listener {
 	struct xlmigd *d;
 	struct evconnlistener *ev;
+	struct event *resume;           /* re-enables accepting after EMFILE */
 	pthread_mutex_t lock;
 	struct pending *pending;
 	unsigned npending;
+	unsigned unauth;                /* connections not yet authenticated */
+	struct unauth_source {
+		char host[64];
+		unsigned n;
+	} sources[MAX_UNAUTH];
 };
 
 struct accepted {
 	struct listener *l;
 	int fd;
+	bool counted;                   /* still in l->unauth */
+	char host[64];
 	char peer[XLMIG_PEER_MAX];
 };
+
+/* Count a new unauthenticated connection from host, or refuse it. */
+static bool unauth_take(struct listener *l, const char *host)
+{
+	struct unauth_source *free_slot = NULL, *src = NULL;
+	bool ok;
+
+	pthread_mutex_lock(&l->lock);
+	for (unsigned i = 0; i < MAX_UNAUTH && !src; i++) {
+		if (l->sources[i].n && !strcmp(l->sources[i].host, host))
+			src = &l->sources[i];
+		else if (!l->sources[i].n && !free_slot)
+			free_slot = &l->sources[i];
+	}
+	if (!src && free_slot) {
+		src = free_slot;
+		snprintf(src->host, sizeof(src->host), "%s", host);
+	}
+	ok = l->unauth < MAX_UNAUTH && src && src->n < MAX_UNAUTH_PER_SOURCE;
+	if (ok) {
+		l->unauth++;
+		src->n++;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return ok;
+}
+
+/* The connection authenticated (or ended): it no longer counts. */
+static void unauth_release(struct accepted *a)
+{
+	struct listener *l = a->l;
+
+	if (!a->counted)
+		return;
+	a->counted = false;
+	pthread_mutex_lock(&l->lock);
+	l->unauth--;
+	for (unsigned i = 0; i < MAX_UNAUTH; i++)
+		if (l->sources[i].n && !strcmp(l->sources[i].host, a->host)) {
+			l->sources[i].n--;
+			break;
+		}
+	pthread_mutex_unlock(&l->lock);
+}
 
 static int pending_add(struct listener *l, struct xlmig_conn *conn, struct pending *p)
 {
@@ -112,8 +170,9 @@ static void incoming_opts(const struct xlmigd *d, struct xlmig_conn_opts *co)
 	co->insecure = d->cfg.insecure;
 }
 
-static void run_session(struct listener *l, struct xlmig_incoming *in, const char *peer)
+static void run_session(struct accepted *a, struct xlmig_incoming *in, const char *peer)
 {
+	struct listener *l = a->l;
 	struct xlmigd *d = l->d;
 	struct xlmig_conn_opts co;
 	struct xlmig_conn *conn = NULL;
@@ -123,6 +182,7 @@ static void run_session(struct listener *l, struct xlmig_incoming *in, const cha
 
 	incoming_opts(d, &co);
 	rc = xlmig_conn_accept(in, &co, d->have_key ? &d->key : NULL, &conn);
+	unauth_release(a);
 	if (rc) {
 		xlmig_warn("refused a migration from %s: %s", peer, xlmig_errmsg());
 		return;
@@ -166,12 +226,14 @@ static void *connection_main(void *arg)
 	else if (xlmig_incoming_is_join(in))
 		join_session(a->l, in, a->peer);
 	else
-		run_session(a->l, in, a->peer);
+		run_session(a, in, a->peer);
+	unauth_release(a);
 	free(a);
 	return NULL;
 }
 
-static void describe(const struct sockaddr *sa, char *out, size_t len)
+static void describe(const struct sockaddr *sa, char *out, size_t len, char *host_out,
+		     size_t host_len)
 {
 	char host[64] = "?";
 	unsigned port = 0;
@@ -186,6 +248,7 @@ static void describe(const struct sockaddr *sa, char *out, size_t len)
 		port = ntohs(in6->sin6_port);
 	}
 	snprintf(out, len, "%s:%u", host, port);
+	snprintf(host_out, host_len, "%s", host);
 }
 
 static void on_accept(struct evconnlistener *ev, evutil_socket_t fd,
@@ -203,16 +266,48 @@ static void on_accept(struct evconnlistener *ev, evutil_socket_t fd,
 	}
 	a->l = l;
 	a->fd = fd;
-	describe(sa, a->peer, sizeof(a->peer));
+	describe(sa, a->peer, sizeof(a->peer), a->host, sizeof(a->host));
+	if (!unauth_take(l, a->host)) {
+		xlmig_debug("connection from %s closed: too many unauthenticated connections "
+			    "(%u in all, %u from one address at most)", a->peer, MAX_UNAUTH,
+			    MAX_UNAUTH_PER_SOURCE);
+		free(a);
+		close(fd);
+		return;
+	}
+	a->counted = true;
 	xlmig_tcp_tune(fd);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&tid, &attr, connection_main, a) != 0) {
 		xlmig_error("cannot start a thread for the connection from %s", a->peer);
+		unauth_release(a);
 		close(fd);
 		free(a);
 	}
 	pthread_attr_destroy(&attr);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+
+	if (l->ev && !l->d->stopping)
+		evconnlistener_enable(l->ev);
+}
+
+/* accept() failed: out of fds, the listener would be woken at once again
+ * and spin; pause it for a second instead, so the loop (and the control
+ * socket) stays responsive while connections end. */
+static void on_accept_error(struct evconnlistener *ev, void *arg)
+{
+	struct listener *l = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	xlmig_warn("cannot accept a migration connection: %s; pausing for %d ms",
+		   evutil_socket_error_to_string(err), ACCEPT_PAUSE_MS);
+	evconnlistener_disable(ev);
+	evtimer_add(l->resume, &(struct timeval){ .tv_sec = ACCEPT_PAUSE_MS / 1000 });
 }
 
 int xlmigd_listener_start(struct xlmigd *d)
@@ -238,11 +333,17 @@ int xlmigd_listener_start(struct xlmigd *d)
 	}
 	/* The loop must never block in accept(). */
 	evutil_make_socket_nonblocking(fd);
-	l->ev = evconnlistener_new(d->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	if (!l->ev) {
-		close(fd);
+	/* Accepted sockets are close-on-exec: libxl forks hotplug scripts and
+	 * device models from this process. */
+	l->ev = evconnlistener_new(d->base, on_accept, l,
+				   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	l->resume = evtimer_new(d->base, on_resume, l);
+	if (!l->ev || !l->resume) {
+		if (!l->ev)
+			close(fd);
 		return xlmig_fail(XLMIG_E_NOMEM, "cannot watch the migration socket");
 	}
+	evconnlistener_set_error_cb(l->ev, on_accept_error);
 	return XLMIG_OK;
 }
 
@@ -255,5 +356,8 @@ void xlmigd_listener_stop(struct xlmigd *d)
 	if (l->ev)
 		evconnlistener_free(l->ev);
 	l->ev = NULL;
+	if (l->resume)
+		event_free(l->resume);
+	l->resume = NULL;
 	/* Threads still running hold l: it lives until the process ends. */
 }

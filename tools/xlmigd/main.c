@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -170,6 +171,20 @@ static void backup_config(struct xlmigd *d)
 		d->agent_socket = agent_socket;
 }
 
+/* Every channel of every migration is an fd: take the most the system
+ * lets this process have, so a busy host runs out of patience (the
+ * listener's caps) before it runs out of fds. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		xlmig_warn("cannot raise the open file limit: %s", strerror(errno));
+}
+
 /* The pre-shared key is an additional check on top of TLS, used when its
  * file exists; one that exists but is unsafe or unreadable stops xlmigd. */
 static int load_key(struct xlmigd *d)
@@ -237,7 +252,7 @@ static int open_log(const struct xlmig_daemon_config *cfg)
 	xlmig_log_set_level(xlmig_log_level_parse(cfg->log_level));
 	if (!cfg->log_file)
 		return XLMIG_OK;
-	FILE *f = fopen(cfg->log_file, "a");
+	FILE *f = fopen(cfg->log_file, "ae");  /* not inherited by hotplug scripts */
 	if (!f)
 		return xlmig_fail(XLMIG_E_IO, "cannot open log file %s: %s", cfg->log_file, strerror(errno));
 	setvbuf(f, NULL, _IOLBF, 0);
@@ -252,6 +267,7 @@ static int start(struct xlmigd *d)
 	unsigned recovered = 0;
 	int rc;
 
+	raise_fd_limit();
 	if ((rc = load_key(d)) || (rc = load_tls(d)) || (rc = xlmig_journal_open(d->cfg.state_dir, &d->journal)) ||
 	    (rc = xlmig_hv_open(d->cfg.hv_name, &d->hv)))
 		return rc;
