@@ -210,6 +210,35 @@ int xlmig_write_xl_header_optdata(const struct xlmig_sink *s, uint32_t mandatory
 				  uint32_t optional_flags, const void *optdata,
 				  uint32_t optdata_len);
 int xlmig_write_libxl_header(const struct xlmig_sink *s, uint32_t options);
+
+/* ---- xl's save header on its own (a receiver reads it before libxl's
+ * stream; the parser above applies the same rules) ---- */
+
+/* Check a header's fixed part: magic, byte order, mandatory flags (a
+ * legacy stream without STREAMV2 is refused), the optional data's length,
+ * which *optlen gets.  The one place these rules live. */
+int xlmig_xl_header_check(const uint8_t b[XLMIG_XL_HEADER_LEN], uint32_t *optlen);
+/* The config inside optional data, as xl lays it out (le32 length, then
+ * the config; more may follow); NULL / 0 when there is no optional data. */
+int xlmig_xl_header_config(const uint8_t *opt, uint32_t optlen, const uint8_t **config,
+			   uint32_t *config_len);
+
+struct xlmig_xlhdr {
+	uint32_t mandatory_flags;
+	uint32_t optional_flags;
+	const uint8_t *config;   /* into raw; not NUL-terminated */
+	uint32_t config_len;     /* as sent (xl counts the trailing NUL) */
+	struct xlmig_buf raw;    /* the header and optional data, as read */
+};
+
+/* Read exactly the header and its optional data from fd (never more:
+ * the libxl stream follows), every length checked before use.  Free with
+ * xlmig_xlhdr_free. */
+int xlmig_xlhdr_read(int fd, struct xlmig_xlhdr *h);
+/* The same over bytes already in memory (len must cover it exactly or
+ * more; *used tells how much was the header). */
+int xlmig_xlhdr_parse(const uint8_t *data, size_t len, struct xlmig_xlhdr *h, size_t *used);
+void xlmig_xlhdr_free(struct xlmig_xlhdr *h);
 int xlmig_write_libxl_record(const struct xlmig_sink *s, uint32_t type,
 			     const void *body, uint32_t len);
 int xlmig_write_libxc_image_header(const struct xlmig_sink *s, uint32_t version,

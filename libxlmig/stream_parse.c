@@ -170,26 +170,138 @@ static int sniff(struct xlmig_parser *p, const uint8_t *b)
 	return XLMIG_OK;
 }
 
-static int xl_header_size(struct xlmig_parser *p, const uint8_t *b, uint64_t *size)
+/* ---- xl's save header: one set of rules for every reader ---- */
+
+int xlmig_xl_header_check(const uint8_t b[XLMIG_XL_HEADER_LEN], uint32_t *optlen)
 {
 	uint32_t order = xlmig_get_le32(b + 32), mand = xlmig_get_le32(b + 36);
-	uint32_t optlen = xlmig_get_le32(b + 44);
+	uint32_t unknown = mand & ~(XLMIG_XL_FLAG_JSON | XLMIG_XL_FLAG_STREAMV2);
 
+	*optlen = xlmig_get_le32(b + 44);
 	if (memcmp(b, XLMIG_XL_MAGIC, XLMIG_XL_MAGIC_LEN))
-		return bad(p, XLMIG_E_FORMAT, "wrong magic: not an xl save file");
+		return xlmig_fail(XLMIG_E_FORMAT, "wrong magic: not an xl save file "
+				  "(corrupt, or from another tool?)");
+	/* xl writes its header in the host's byte order; x86 is little. */
 	if (order == __builtin_bswap32(XLMIG_XL_BYTEORDER))
-		return bad(p, XLMIG_E_UNSUPPORTED, "big-endian save file");
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "big-endian save file");
 	if (order != XLMIG_XL_BYTEORDER)
-		return bad(p, XLMIG_E_FORMAT, "byte order word %#x is not %#x", order,
-			   XLMIG_XL_BYTEORDER);
-	if (mand & ~(XLMIG_XL_FLAG_JSON | XLMIG_XL_FLAG_STREAMV2))
-		return bad(p, XLMIG_E_UNSUPPORTED, "unknown mandatory flags %#x",
-			   mand & ~(XLMIG_XL_FLAG_JSON | XLMIG_XL_FLAG_STREAMV2));
+		return xlmig_fail(XLMIG_E_FORMAT, "byte order word %#x is not %#x", order,
+				  XLMIG_XL_BYTEORDER);
+	if (unknown)
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "unknown mandatory flags %#x", unknown);
+	/* xl would hand a v1 stream to libxl's legacy converter; xlmig has
+	 * none, so every reader refuses it here, before anything is created. */
 	if (!(mand & XLMIG_XL_FLAG_STREAMV2))
-		return bad(p, XLMIG_E_UNSUPPORTED, "legacy (pre-Xen 4.6) libxl stream");
-	if (optlen > XLMIG_MAX_XL_OPTDATA)
-		return bad(p, XLMIG_E_LIMIT, "optional data of %u bytes is over the limit of %u",
-			   optlen, XLMIG_MAX_XL_OPTDATA);
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "legacy (pre-Xen 4.6) libxl stream: "
+				  "xlmig restores libxl stream v2 only (Xen 4.6 and later)");
+	if (*optlen > XLMIG_MAX_XL_OPTDATA)
+		return xlmig_fail(XLMIG_E_LIMIT, "optional data of %u bytes is over the limit of %u",
+				  *optlen, XLMIG_MAX_XL_OPTDATA);
+	return XLMIG_OK;
+}
+
+int xlmig_xl_header_config(const uint8_t *opt, uint32_t optlen, const uint8_t **config,
+			   uint32_t *config_len)
+{
+	uint32_t cfglen;
+
+	*config = NULL;
+	*config_len = 0;
+	if (!optlen)
+		return XLMIG_OK;
+	/* As xl reads it: le32 length, then the config; more may follow. */
+	if (optlen < 4)
+		return xlmig_fail(XLMIG_E_FORMAT, "optional data of %u bytes is too short "
+				  "for the config length", optlen);
+	cfglen = xlmig_get_le32(opt);
+	if (cfglen > optlen - 4)
+		return xlmig_fail(XLMIG_E_FORMAT, "config length %u is over the %u bytes of "
+				  "optional data", cfglen, optlen - 4);
+	*config = opt + 4;
+	*config_len = cfglen;
+	return XLMIG_OK;
+}
+
+int xlmig_xlhdr_parse(const uint8_t *data, size_t len, struct xlmig_xlhdr *h, size_t *used)
+{
+	const uint8_t *config;
+	uint32_t optlen;
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	if (len < XLMIG_XL_HEADER_LEN)
+		return xlmig_fail(XLMIG_E_TRUNCATED, "xl save header: %zu of %u bytes", len,
+				  XLMIG_XL_HEADER_LEN);
+	if ((rc = xlmig_xl_header_check(data, &optlen)))
+		return xlmig_fail_prefix(rc, "xl save header");
+	if (len - XLMIG_XL_HEADER_LEN < optlen)
+		return xlmig_fail(XLMIG_E_TRUNCATED, "xl save header: optional data truncated");
+	if ((rc = xlmig_xl_header_config(data + XLMIG_XL_HEADER_LEN, optlen, &config,
+					 &h->config_len)))
+		return xlmig_fail_prefix(rc, "xl save header");
+	h->mandatory_flags = xlmig_get_le32(data + 36);
+	h->optional_flags = xlmig_get_le32(data + 40);
+	if (xlmig_buf_append(&h->raw, data, XLMIG_XL_HEADER_LEN + (size_t)optlen))
+		return xlmig_fail(XLMIG_E_NOMEM, "xl save header: out of memory");
+	if (config)
+		h->config = h->raw.data + (config - data);
+	if (used)
+		*used = XLMIG_XL_HEADER_LEN + (size_t)optlen;
+	return XLMIG_OK;
+}
+
+int xlmig_xlhdr_read(int fd, struct xlmig_xlhdr *h)
+{
+	struct xlmig_buf b = { 0 };
+	uint8_t *p;
+	uint32_t optlen;
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	p = xlmig_buf_extend(&b, XLMIG_XL_HEADER_LEN);
+	if (!p) {
+		rc = xlmig_fail(XLMIG_E_NOMEM, "xl save header: out of memory");
+		goto out;
+	}
+	rc = xlmig_read_full(fd, p, XLMIG_XL_HEADER_LEN);
+	if (rc) {
+		xlmig_fail_prefix(rc, "reading the xl save header");
+		goto out;
+	}
+	/* Checked before the optional data is read: its length is bounded. */
+	if ((rc = xlmig_xl_header_check(p, &optlen))) {
+		xlmig_fail_prefix(rc, "xl save header");
+		goto out;
+	}
+	p = xlmig_buf_extend(&b, optlen);
+	if (!p) {
+		rc = xlmig_fail(XLMIG_E_NOMEM, "xl save header: out of memory for %u bytes", optlen);
+		goto out;
+	}
+	rc = xlmig_read_full(fd, p, optlen);
+	if (rc) {
+		xlmig_fail_prefix(rc, "reading the xl save header's optional data");
+		goto out;
+	}
+	rc = xlmig_xlhdr_parse(b.data, b.len, h, NULL);
+out:
+	xlmig_buf_free(&b);
+	return rc;
+}
+
+void xlmig_xlhdr_free(struct xlmig_xlhdr *h)
+{
+	xlmig_buf_free(&h->raw);
+	memset(h, 0, sizeof(*h));
+}
+
+static int xl_header_size(struct xlmig_parser *p, const uint8_t *b, uint64_t *size)
+{
+	uint32_t optlen;
+	int rc = xlmig_xl_header_check(b, &optlen);
+
+	if (rc)
+		return bad(p, rc, "%s", xlmig_errmsg());
 	*size = XLMIG_XL_HEADER_LEN + (uint64_t)optlen;
 	return XLMIG_OK;
 }
@@ -252,25 +364,17 @@ static bool all_zero(const uint8_t *b, size_t n)
 static int process_xl_header(struct xlmig_parser *p, struct xlmig_item *it)
 {
 	const uint8_t *opt = it->raw + XLMIG_XL_HEADER_LEN;
-	uint32_t optlen = (uint32_t)(it->raw_len - XLMIG_XL_HEADER_LEN), cfglen;
+	uint32_t optlen = (uint32_t)(it->raw_len - XLMIG_XL_HEADER_LEN);
+	int rc;
 
 	it->kind = XLMIG_ITEM_XL_HEADER;
 	it->u.xl.mandatory_flags = xlmig_get_le32(it->raw + 36);
 	it->u.xl.optional_flags = xlmig_get_le32(it->raw + 40);
 	it->u.xl.optdata = opt;
 	it->u.xl.optdata_len = optlen;
-	if (optlen) {
-		/* As xl reads it: le32 length, then the config; more may follow. */
-		if (optlen < 4)
-			return bad(p, XLMIG_E_FORMAT, "optional data of %u bytes is too short "
-				   "for the config length", optlen);
-		cfglen = xlmig_get_le32(opt);
-		if (cfglen > optlen - 4)
-			return bad(p, XLMIG_E_FORMAT, "config length %u is over the %u bytes of "
-				   "optional data", cfglen, optlen - 4);
-		it->u.xl.config = opt + 4;
-		it->u.xl.config_len = cfglen;
-	}
+	rc = xlmig_xl_header_config(opt, optlen, &it->u.xl.config, &it->u.xl.config_len);
+	if (rc)
+		return bad(p, rc, "%s", xlmig_errmsg());
 	p->state = ST_LIBXL_HEADER;
 	return XLMIG_OK;
 }

@@ -10,7 +10,7 @@
 #include "xen_preflight.h"
 #include "xen_save.h"
 #include "xen_watch.h"
-#include "xlcompat.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <libxl_utils.h>
@@ -193,13 +193,9 @@ static int xen_restore(struct xlmig_hv *hv, int fd, const struct xlmig_restore_o
 
 	libxl_domain_config_init(&cfg);
 	libxl_domain_restore_params_init(&params);
-	rc = xlmig_xlhdr_read(fd, &hdr);
+	rc = xlmig_xlhdr_read(fd, &hdr);   /* refuses a legacy (v1) stream */
 	if (rc)
 		goto out;
-	if (!(hdr.mandatory_flags & XLMIG_XL_FLAG_STREAMV2)) {
-		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "legacy (pre-Xen 4.6) migration stream");
-		goto out;
-	}
 	rc = restore_config(ctx, &hdr, opts->name, opts->domid, &cfg);
 	if (rc)
 		goto out;

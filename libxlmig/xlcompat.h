@@ -31,29 +31,11 @@
 #include "common.h"
 #include "hv.h"
 #include "policy.h"
+#include "stream.h"
 #include "xlproto.h"
 
-/* ---- xl's save header, as the receiver reads it ---- */
+/* ---- the domain config in xl's save header (stream.h reads the header) ---- */
 
-#define XLMIG_XLHDR_LEN 48   /* magic[32], byteorder, mandatory, optional, optdata_len */
-
-struct xlmig_xlhdr {
-	uint32_t mandatory_flags;
-	uint32_t optional_flags;
-	const uint8_t *config;   /* into raw; not NUL-terminated */
-	uint32_t config_len;     /* as sent (xl counts the trailing NUL) */
-	struct xlmig_buf raw;    /* the header and optional data, as read */
-};
-
-/* Read exactly the header and its optional data from fd (never more:
- * the libxl stream follows).  Checks magic, byte order, unknown
- * mandatory flags and every length before use.  Free with
- * xlmig_xlhdr_free. */
-int xlmig_xlhdr_read(int fd, struct xlmig_xlhdr *h);
-/* The same over bytes already in memory (len must cover it exactly or
- * more; *used tells how much was the header). */
-int xlmig_xlhdr_parse(const uint8_t *data, size_t len, struct xlmig_xlhdr *h, size_t *used);
-void xlmig_xlhdr_free(struct xlmig_xlhdr *h);
 /* c_info.name from a JSON config, checked to be a usable domain name. */
 int xlmig_xl_config_name(const uint8_t *config, uint32_t len, char name[XLMIG_NAME_MAX]);
 /* c_info.domid from a JSON config: the id the sender's xl -D asks for;

@@ -139,6 +139,10 @@ TEST(xlcompat_header_rejects_bad_input)
 	buf[36] |= 0x80;   /* unknown mandatory flag */
 	CHECK_EQ(xlmig_xlhdr_parse(buf, len, &h, NULL), XLMIG_E_UNSUPPORTED);
 	buf[36] &= 0x7f;
+	buf[36] &= (uint8_t)~2;   /* no STREAMV2: refused as the stream parser refuses it */
+	CHECK_EQ(xlmig_xlhdr_parse(buf, len, &h, NULL), XLMIG_E_UNSUPPORTED);
+	CHECK(strstr(xlmig_errmsg(), "legacy") != NULL);
+	buf[36] |= 2;
 	xlmig_put_le32(buf + 48, 1000);   /* config longer than the optional data */
 	CHECK_EQ(xlmig_xlhdr_parse(buf, len, &h, NULL), XLMIG_E_FORMAT);
 	xlmig_put_le32(buf + 44, 0x7fffffff);
