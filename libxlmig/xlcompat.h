@@ -1,7 +1,8 @@
 /*
  * xlcompat.h - xl-compatible migration: `xl migrate`'s options with xl's
  * meaning, the sender and receiver sides of xl's own protocol (xlproto.h)
- * driven through any hypervisor backend (hv.h), and xl's save header.
+ * driven through any hypervisor backend (hv.h), and the domain config in
+ * xl's save header (the header itself is read by the stream layer, stream.h).
  *
  * Interoperability this gives:
  *   xlmig (plain mode)  ->  stock `xl migrate-receive`     (--xl-receiver)
