@@ -8,6 +8,7 @@
 #                   in bench/results/, table and plot in the README
 #   make bench-inproc  the codec and in-process migration benches
 #   make fuzz       run each fuzz harness for FUZZ_SECONDS (default 300)
+#   make faults     run the whole fault matrix (tests/faults/)
 #   make xenlab     run every Xen lab scenario (real Xen under QEMU)
 #   make install    install into $(PREFIX) (default /usr/local)
 #   make include-graph  the include graph between modules, and its cycles
@@ -54,7 +55,7 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(B)/fuzzobj/%.o)
 
 PROGS := $(TOOLS:%=$(B)/%) $(B)/unit $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all build tools deps setup check demo bench bench-inproc fuzz fuzz-build xenlab install clean asan deb-check include-graph
+.PHONY: all build tools deps setup check demo bench bench-inproc fuzz fuzz-build faults faults-build xenlab install clean asan deb-check include-graph
 all: build
 build: config.mk $(B)/libxlmig.a $(PROGS)
 tools: config.mk $(TOOLS:%=$(B)/%)
@@ -118,12 +119,37 @@ fuzz-build: config.mk $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
 # would delete them after each build and rebuild the library every time.
 .SECONDARY: $(FUZZ_LIB_OBJS)
 
+# The fault-injection build (libxlmig/fault.h): xlmigd and the fault
+# module's unit tests with the injection points compiled in, in
+# $(B)/faults/.  Nothing else is built with them.
+FAULTFLAGS := $(ALLFLAGS) -DXLMIG_FAULT_INJECTION
+FAULT_OBJS := $(LIB_SRCS:%.c=$(B)/faults/obj/%.o)
+
+$(B)/faults/obj/%.o: %.c $(HDRS) config.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(FAULTFLAGS) -c $< -o $@
+
+$(B)/faults/libxlmig.a: $(FAULT_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/faults/xlmigd: $(patsubst %.c,$(B)/faults/obj/%.o,$(wildcard tools/xlmigd/*.c)) $(B)/faults/libxlmig.a
+	$(CC) $(FAULTFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/faults/unit: $(B)/faults/obj/tests/unit/main.o $(B)/faults/obj/tests/unit/test_fault.o $(B)/faults/libxlmig.a
+	$(CC) $(FAULTFLAGS) -o $@ $^ $(LIBS)
+
+faults-build: config.mk $(B)/faults/xlmigd $(B)/faults/unit
+
+faults: build faults-build
+	tests/faults/run.sh full
+
 FUZZ_SECONDS ?= 300
 fuzz: fuzz-build
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 check: setup
-	$(MAKE) build asan fuzz-build
+	$(MAKE) build asan fuzz-build faults-build
 	tests/run.sh
 
 demo: setup

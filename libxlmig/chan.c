@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "fault.h"
 
 struct xlmig_chan {
 	const struct xlmig_chan_ops *ops;
@@ -308,6 +309,8 @@ int xlmig_chan_writev(struct xlmig_chan *ch, const struct iovec *iov, int iovcnt
 	uint64_t deadline = deadline_after(timeout_ms);
 	int rc = XLMIG_OK;
 
+	if (iovcnt > 0)
+		XLMIG_FAULT_WIRE(iov[iovcnt - 1].iov_base, iov[iovcnt - 1].iov_len);
 	pthread_mutex_lock(&ch->wlock);
 	for (int i = 0; i < iovcnt && rc == XLMIG_OK; i++)
 		rc = write_all(ch, iov[i].iov_base, iov[i].iov_len, deadline);

@@ -9,6 +9,7 @@
 
 #include "codec.h"
 #include "conn.h"
+#include "fault.h"
 #include "tls.h"
 
 #define INBOX_MAX 32u
@@ -52,8 +53,8 @@ void xlmig_conn_opts_default(struct xlmig_conn_opts *o)
 		.max_channels = 8,
 		.compress = true,
 		.cache_bytes = XLMIG_CODEC_DEFAULT_CACHE,
-		.timeout_ms = 10000,
-		.io_timeout_ms = 60000,
+		.timeout_ms = XLMIG_FAULT_MS(10000),
+		.io_timeout_ms = XLMIG_FAULT_MS(60000),
 		.min_version = XLMIG_PROTO_MIN,
 		.max_version = XLMIG_PROTO_MAX,
 	};

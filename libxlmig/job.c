@@ -7,6 +7,7 @@
  */
 #include "job.h"
 #include "conn.h"
+#include "fault.h"
 #include "journal.h"
 #include "json.h"
 #include "preflight.h"
@@ -26,11 +27,12 @@ enum ctrl_type {
 	CTRL_DONE = 5,           /* destination: {"ok":bool} after unpause */
 };
 
-#define PREFLIGHT_TIMEOUT_MS 30000
-#define READY_TIMEOUT_MS     120000   /* the destination's restore */
-#define GO_TIMEOUT_MS        60000
-#define DONE_TIMEOUT_MS      60000
-#define CTRL_TIMEOUT_MS      10000
+/* XLMIG_FAULT_MS: only the fault matrix's test build may shorten them. */
+#define PREFLIGHT_TIMEOUT_MS XLMIG_FAULT_MS(30000)
+#define READY_TIMEOUT_MS     XLMIG_FAULT_MS(120000)   /* the destination's restore */
+#define GO_TIMEOUT_MS        XLMIG_FAULT_MS(60000)
+#define DONE_TIMEOUT_MS      XLMIG_FAULT_MS(60000)
+#define CTRL_TIMEOUT_MS      XLMIG_FAULT_MS(10000)
 #define SEND_QUEUE_BYTES     (1u << 20)   /* per channel, see source_transfer */
 #define RECV_HOLD_BYTES      (8u << 20)   /* see dest_transfer */
 
@@ -159,23 +161,6 @@ static bool cancelled(struct xlmig_job *job)
 	return atomic_load(&job->cancel);
 }
 
-/* Fault injection for the integration tests: XLMIG_TEST_STALL=STEP:MS
- * (e.g. "ready:3000") holds every job for MS milliseconds right after it
- * journals STEP, so a test can cancel it or kill a daemon at that point.
- * A cancel ends the wait early. */
-static void test_stall(struct xlmig_job *job, enum xlmig_job_step step)
-{
-	const char *env = getenv("XLMIG_TEST_STALL");
-	const char *colon = env ? strchr(env, ':') : NULL;
-	size_t len = strlen(xlmig_step_name(step));
-
-	if (!colon || (size_t)(colon - env) != len || strncmp(env, xlmig_step_name(step), len))
-		return;
-	xlmig_warn("job %s: stalling at step %s (XLMIG_TEST_STALL)", job->rec.id, xlmig_step_name(step));
-	for (long ms = atol(colon + 1); ms > 0 && !cancelled(job); ms -= 10)
-		usleep(10000);
-}
-
 /* Journal the step (synced) before acting on it. */
 static int set_step(struct xlmig_job *job, enum xlmig_job_step step)
 {
@@ -197,8 +182,6 @@ static int set_step(struct xlmig_job *job, enum xlmig_job_step step)
 		xlmig_fail_prefix(rc, "journaling job %s step %s", rec.id, xlmig_step_name(step));
 	else if (job->env.on_step)
 		job->env.on_step(job->env.opaque, rec.id, step);
-	if (!rc)
-		test_stall(job, step);
 	return rc;
 }
 
@@ -298,6 +281,8 @@ static void on_save_progress(void *opaque, const struct xlmig_iteration *it, uin
 	if (job->stats.n_iter < XLMIG_POLICY_MAX_ITER_LOG)
 		job->stats.iter[job->stats.n_iter++] = *it;
 	pthread_mutex_unlock(&job->lock);
+	if (it->decision == XLMIG_POLICY_CONTINUE)
+		XLMIG_FAULT(XLMIG_FAULT_ITERATION, &job->cancel);
 }
 
 /* The transfer's counters grow in its own threads; read them atomically
@@ -550,6 +535,7 @@ static int source_connect(struct xlmig_job *job)
 					 "with a certificate from the same CA?)",
 					 job->opts.host, port);
 	set_conn(job, conn);
+	XLMIG_FAULT(XLMIG_FAULT_HANDSHAKE, &job->cancel);
 	return check_cancel(job);
 }
 
@@ -709,6 +695,8 @@ static void *producer_main(void *arg)
 	p->policy.window_ns = window_ns;
 	p->policy.window_opaque = job;
 	p->rc = hv(job)->ops->save_live(hv(job), p->domid, p->fd, &so, &p->res);
+	if (!p->rc)
+		XLMIG_FAULT(XLMIG_FAULT_STOPCOPY, &job->cancel);
 	close(p->fd);
 	p->fd = -1;
 	/* The guest is stopped now: hash it while the transfer drains. */
@@ -850,6 +838,7 @@ static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_
 	job->renamed_away = true;
 	if ((rc = set_step(job, XLMIG_STEP_GO)))
 		return rc;
+	XLMIG_FAULT(XLMIG_FAULT_GO, &job->cancel);
 	/* Point of no return: from here the guest must never run here again
 	 * unless the destination says it destroyed its copy. */
 	begin_json(&w, &b);
@@ -877,6 +866,7 @@ static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_
 		return rc;
 	}
 	xlmig_json_free(done);
+	XLMIG_FAULT(XLMIG_FAULT_CLEANUP, &job->cancel);
 	hv_lock(job);
 	rc = hv(job)->ops->destroy(hv(job), domid);
 	hv_unlock(job);
@@ -994,8 +984,10 @@ static int run_source(struct xlmig_job *job)
 	if ((rc = source_transfer(job, &di, p)) || (rc = source_side_send(job)))
 		goto fail;
 	if ((rc = recv_json(job, CTRL_READY, READY_TIMEOUT_MS, &ready)) ||
-	    (rc = check_ready(job, ready)) || (rc = set_step(job, XLMIG_STEP_READY)) ||
-	    (rc = enter_commit(job)))
+	    (rc = check_ready(job, ready)) || (rc = set_step(job, XLMIG_STEP_READY)))
+		goto fail;
+	XLMIG_FAULT(XLMIG_FAULT_READY, &job->cancel);
+	if ((rc = enter_commit(job)))
 		goto fail;
 	rc = source_commit(job, di.domid, p->res.paused_at_ns);
 	if (rc && job->rec.step == XLMIG_STEP_GO && job->renamed_away) {
@@ -1174,9 +1166,10 @@ static int dest_preflight(struct xlmig_job *job, bool *verify)
 	const char *name, *backend;
 	char incoming[XLMIG_NAME_MAX + sizeof(XLMIG_INCOMING_SUFFIX)];
 	uint64_t mem = 0;
-	int rc = recv_json(job, CTRL_PREFLIGHT, PREFLIGHT_TIMEOUT_MS, &pf);
+	int rc;
 
-	if (rc)
+	XLMIG_FAULT(XLMIG_FAULT_HANDSHAKE, &job->cancel);
+	if ((rc = recv_json(job, CTRL_PREFLIGHT, PREFLIGHT_TIMEOUT_MS, &pf)))
 		goto out;
 	if (xlmig_json_get_str(pf, "name", &name) || xlmig_json_get_u64(pf, "memory", &mem) ||
 	    xlmig_json_get_str(pf, "backend", &backend) || !name[0] ||
@@ -1301,8 +1294,10 @@ static int dest_ready(struct xlmig_job *job, uint32_t domid, bool verify)
 		xlmig_json_kv_uint(&w, "counter", job->counter_dst);
 		xlmig_json_kv_uint(&w, "verify_ms", job->verify_ns / 1000000);
 	}
-	if (!(rc = set_step(job, XLMIG_STEP_READY)))
+	if (!(rc = set_step(job, XLMIG_STEP_READY))) {
+		XLMIG_FAULT(XLMIG_FAULT_READY, &job->cancel);
 		rc = send_json(job, CTRL_READY, &w);
+	}
 out:
 	xlmig_buf_free(&b);
 	return rc;
@@ -1317,6 +1312,9 @@ static int dest_start_guest(struct xlmig_job *job, uint32_t domid)
 
 	hv_lock(job);
 	rc = hv(job)->ops->rename(hv(job), domid, job->rec.domain);
+	hv_unlock(job);
+	XLMIG_FAULT(XLMIG_FAULT_UNPAUSE, &job->cancel);
+	hv_lock(job);
 	if (!rc && !job->opts.pause_after)
 		rc = hv(job)->ops->unpause(hv(job), domid);
 	if (rc) {
@@ -1378,11 +1376,14 @@ static int run_dest(struct xlmig_job *job)
 	pthread_mutex_lock(&job->lock);
 	job->rec.domid = domid;
 	pthread_mutex_unlock(&job->lock);
+	XLMIG_FAULT(XLMIG_FAULT_DIGEST, &job->cancel);
 	if ((rc = dest_ready(job, domid, verify)) ||
 	    (rc = recv_json(job, CTRL_GO, GO_TIMEOUT_MS, &go)) || (rc = enter_commit(job)) ||
 	    (rc = set_step(job, XLMIG_STEP_GO)))
 		goto fail;
+	XLMIG_FAULT(XLMIG_FAULT_GO, &job->cancel);
 	rc = dest_start_guest(job, domid);
+	XLMIG_FAULT(XLMIG_FAULT_CLEANUP, &job->cancel);
 	set_message(job, rc, rc ? xlmig_errmsg() : job->opts.pause_after
 		    ? "the guest is on this host, paused as asked (-p)" : "the guest runs on this host");
 	set_step(job, rc ? XLMIG_STEP_FAILED : XLMIG_STEP_DONE);

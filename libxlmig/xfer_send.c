@@ -2,6 +2,7 @@
  * xfer_send.c - the sending half of a stream transfer: the producer's
  * stream in, numbered frames striped over the channels (see xfer.h).
  */
+#include "fault.h"
 #include "xfer_private.h"
 
 #include <errno.h>
@@ -333,6 +334,7 @@ static int send_pages(struct sender *s, const struct xlmig_item *it, uint32_t pr
 	bool z;
 	int rc;
 
+	XLMIG_FAULT(XLMIG_FAULT_PRECOPY1, s->cancel);
 	xlmig_xfer_data_pfns(it->u.page.pfns, it->u.page.count, s->pfns, &n);
 	if (n != it->u.page.data_pages)
 		return add_stream_bytes(s, it->raw, it->raw_len);
@@ -382,6 +384,7 @@ static int send_end(struct sender *s)
 		rc = xlmig_xfer_digest_end(s->md, s->st->digest);
 	if (rc == XLMIG_OK)
 		rc = xlmig_wire_end_build(&payload, s->st->digest, s->st->stream_bytes);
+	XLMIG_FAULT(XLMIG_FAULT_DIGEST, s->cancel);
 	/* On channel 0, after any side record the caller sent there, so the
 	 * destination has them all when it sees END. */
 	if (rc == XLMIG_OK)

@@ -8,6 +8,7 @@
 #   host_kill a|b               SIGKILL one daemon
 #   xa ARGS / xb ARGS           run xlmig against host a / b
 #   addr_b                      where host a reaches host b (HOST:PORT)
+#   use_fault_build             run build/faults/xlmigd (XLMIG_FAULT arms a point)
 #   shape_link RATE [DELAY]     tbf (and netem delay) on a's side of the link
 #   ok NAME / fail NAME WHY     one result line
 #   skip NAME WHY               a check that cannot run here (never a pass)
@@ -141,6 +142,14 @@ tls_up() {
 		a 127.0.0.1 $IP_A >/dev/null &&
 	"$XLMIG" setup-tls host --ca "$WORK/tls/ca" --out "$WORK/tls/b" --allow a --allow b \
 		b 127.0.0.1 $IP_B >/dev/null
+}
+
+# Run the test build of xlmigd, with its fault-injection points
+# (libxlmig/fault.h, make faults-build): XLMIG_FAULT in a host's
+# environment then arms one of them.
+use_fault_build() {
+	XLMIGD=$BIN/faults/xlmigd
+	[ -x "$XLMIGD" ] || { echo "FAIL setup: $XLMIGD is missing: run make faults-build"; return 1; }
 }
 
 shape_link() { # RATE [DELAY]: shape what a sends to b

@@ -3,10 +3,12 @@
 # destination ready: the guest goes on running on the source and nothing
 # is left on the destination.
 . "$(dirname "$0")/lib.sh"
+# The daemons with fault-injection points (make faults-build).
+use_fault_build || exit 1
 
 cancel_at() { # PHASE STALL MIGRATE-OPTIONS...
 	local phase=$1 stall=$2; shift 2
-	STALL_A=(); [ -n "$stall" ] && STALL_A=("XLMIG_TEST_STALL=$stall")
+	STALL_A=(); [ -n "$stall" ] && STALL_A=("XLMIG_FAULT=$stall")
 	hosts_up
 	xa create vm --memory 256M --rate 30M >/dev/null
 	local job c0
@@ -30,6 +32,6 @@ cancel_at() { # PHASE STALL MIGRATE-OPTIONS...
 	hosts_down
 }
 
-cancel_at setup setup:3000
+cancel_at setup handshake:stall:3000
 cancel_at precopy "" --bandwidth 20M
-cancel_at ready ready:3000
+cancel_at ready ready:stall:3000

@@ -4,10 +4,12 @@
 # advancing), and once restarted the destination has no copy and has
 # closed its journaled job.
 . "$(dirname "$0")/lib.sh"
+# The daemons with fault-injection points (make faults-build).
+use_fault_build || exit 1
 
 kill_at() { # PHASE STALL MIGRATE-OPTIONS...
 	local phase=$1 stall=$2; shift 2
-	STALL_B=(); [ -n "$stall" ] && STALL_B=("XLMIG_TEST_STALL=$stall")
+	STALL_B=(); [ -n "$stall" ] && STALL_B=("XLMIG_FAULT=$stall")
 	hosts_up
 	xa create vm --memory 256M --rate 30M >/dev/null
 	local job i bstep=""
@@ -34,9 +36,9 @@ kill_at() { # PHASE STALL MIGRATE-OPTIONS...
 	hosts_down
 }
 
-kill_at setup setup:3000
+kill_at setup handshake:stall:3000
 kill_at precopy "" --bandwidth 20M
-kill_at ready ready:3000
+kill_at ready ready:stall:3000
 
 # SIGTERM is a clean stop: the receiving daemon cancels its incoming job
 # and tells the source, which rolls back at once.
@@ -74,7 +76,7 @@ stop_receiver
 # destination then leaves the state unknown, the source copy paused and
 # renamed away, never a second running copy.
 kill_after_go() {
-	STALL_B=("XLMIG_TEST_STALL=go:3000")
+	STALL_B=("XLMIG_FAULT=go:stall:3000")
 	hosts_up
 	xa create vm --memory 128M --rate 10M >/dev/null
 	local job i bstep=""
