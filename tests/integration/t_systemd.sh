@@ -25,9 +25,13 @@ out=$(systemd-analyze verify --man=no --root="$ROOTFS" /usr/local/lib/systemd/sy
 rm -f "$ROOTFS/etc/xlmig/xlmigd.conf" "$ROOTFS/etc/xlmig/xlmig.key"
 "$XLMIGD" --gen-key "$ROOTFS/etc/xlmig/xlmig.key" >/dev/null || exit 1
 printf 'hv = sim\nlog_level = debug\n' >"$ROOTFS/etc/xlmig/xlmigd.conf"
-# The test's stall, so a migration can be caught at a step.
+# The test's stall, so a migration can be caught at a step: the test
+# build of the same daemon (fault-injection points) replaces the
+# installed one, which reads no test variables.
+use_fault_build || exit 1
+install -m 0755 "$XLMIGD" "$ROOTFS/usr/local/sbin/xlmigd"
 mkdir -p "$ROOTFS/etc/systemd/system/xlmigd.service.d"
-printf '[Service]\nEnvironment=XLMIG_TEST_STALL=ready:20000\n' \
+printf '[Service]\nEnvironment=XLMIG_FAULT=ready:stall:20000\n' \
 	>"$ROOTFS/etc/systemd/system/xlmigd.service.d/test.conf"
 
 container_boot "$WORK/nspawn.log" >"$WORK/why" || { fail "boot" "$(cat "$WORK/why")"; exit 1; }
@@ -58,7 +62,7 @@ X create g1 --memory 64M --rate 1M >/dev/null || fail "create" "xlmig create fai
 X migrate g1 127.0.0.1 >"$WORK/mig1" 2>&1 &
 mig=$!
 for i in $(seq 200); do
-	in_ct journalctl -u xlmigd --no-pager -o cat | grep -q "stalling at step ready" && break
+	in_ct journalctl -u xlmigd --no-pager -o cat | grep -q "fault point ready reached" && break
 	sleep 0.1
 done
 X list g1 --json >"$WORK/paused" 2>&1
@@ -68,7 +72,7 @@ stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 wait $mig
 log=$(in_ct journalctl -u xlmigd --no-pager -o cat)
 res=$(in_ct systemctl show xlmigd -p Result --value)
-if grep -q "stalling at step ready" <<<"$log" && grep -q "signal 15: cancelling" <<<"$log" &&
+if grep -q "fault point ready reached" <<<"$log" && grep -q "signal 15: cancelling" <<<"$log" &&
 	grep -qi "cancel" <<<"$(grep -i "job" <<<"$log" | tail -5)" && [ "$res" = success ] && [ $stop_ms -lt 15000 ]; then
 	ok "systemctl stop mid-migration: job cancelled, clean exit in $stop_ms ms (Result=$res)"
 else
@@ -82,7 +86,7 @@ X create g2 --memory 64M --rate 1M >/dev/null
 X migrate g2 127.0.0.1 >"$WORK/mig2" 2>&1 &
 mig=$!
 for i in $(seq 200); do
-	[ "$(in_ct journalctl -u xlmigd --no-pager -o cat | grep -c "stalling at step ready")" -ge 2 ] && break
+	[ "$(in_ct journalctl -u xlmigd --no-pager -o cat | grep -c "fault point ready reached")" -ge 2 ] && break
 	sleep 0.1
 done
 in_ct systemctl kill -s KILL xlmigd.service
