@@ -38,6 +38,7 @@ struct xlmig_conn {
 	unsigned inbox_head, inbox_count;
 	xlmig_side_fn side_fn;
 	void *side_opaque;
+	int peer_failed;                /* an ERROR/ABORT frame came (atomic) */
 };
 
 struct xlmig_incoming {
@@ -502,6 +503,11 @@ void xlmig_conn_interrupt(struct xlmig_conn *c)
 			xlmig_chan_interrupt(c->ch[i]);
 }
 
+bool xlmig_conn_peer_failed(const struct xlmig_conn *c)
+{
+	return __atomic_load_n(&c->peer_failed, __ATOMIC_ACQUIRE) != 0;
+}
+
 void xlmig_conn_report_failure(struct xlmig_conn *c, int code)
 {
 	if (c->ch[0] && !xlmig_chan_interrupted(c->ch[0]))
@@ -598,6 +604,7 @@ int xlmig_conn_dispatch(struct xlmig_conn *c, const struct xlmig_frame *f)
 	switch (f->hdr.type) {
 	case XLMIG_FRAME_ERROR:
 	case XLMIG_FRAME_ABORT:
+		__atomic_store_n(&c->peer_failed, 1, __ATOMIC_RELEASE);
 		return xlmig_wire_peer_failure(f, xlmig_conn_peer_role(c));
 	case XLMIG_FRAME_CTRL:
 	case XLMIG_FRAME_SIDE:

@@ -123,6 +123,9 @@ void xlmig_conn_set_side_handler(struct xlmig_conn *c, xlmig_side_fn fn, void *o
 /* Tell the peer this side failed (code < 0) or was cancelled
  * (XLMIG_E_CANCELLED), best effort, with this thread's message. */
 void xlmig_conn_report_failure(struct xlmig_conn *c, int code);
+/* The peer said it failed or cancelled (an ERROR/ABORT frame), as
+ * opposed to the session breaking or timing out. */
+bool xlmig_conn_peer_failed(const struct xlmig_conn *c);
 /* Wake every thread blocked on the session; the session is then dead. */
 void xlmig_conn_interrupt(struct xlmig_conn *c);
 

@@ -846,6 +846,12 @@ static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_
 	if (!rc)
 		rc = recv_json(job, CTRL_DONE, DONE_TIMEOUT_MS, &done);
 	xlmig_buf_free(&b);
+	if (rc && xlmig_conn_peer_failed(job->conn)) {
+		/* The destination failed before taking the guest (a GO it could
+		 * not read or journal) and destroyed its copy before saying so:
+		 * as DONE {"ok":false}, ours may resume. */
+		return xlmig_fail_prefix(rc, "after GO, before the destination took the guest");
+	}
 	if (rc) {
 		xlmig_fail_prefix(rc, "after GO: the domain's state is unknown; check both hosts for running instances, "
 				  "and rename and resume at most one ('%s' is kept paused here)", away);
@@ -1296,7 +1302,10 @@ static int dest_ready(struct xlmig_job *job, uint32_t domid, bool verify)
 	}
 	if (!(rc = set_step(job, XLMIG_STEP_READY))) {
 		XLMIG_FAULT(XLMIG_FAULT_READY, &job->cancel);
-		rc = send_json(job, CTRL_READY, &w);
+		/* Once READY is sent the source decides: a cancel here after
+		 * it sent GO would leave it in doubt, its guest paused. */
+		if (!(rc = enter_commit(job)))
+			rc = send_json(job, CTRL_READY, &w);
 	}
 out:
 	xlmig_buf_free(&b);
@@ -1343,8 +1352,8 @@ static void dest_rollback(struct xlmig_job *job, uint32_t domid, int err)
 	char msg[XLMIG_JOB_MSG_MAX];
 
 	snprintf(msg, sizeof(msg), "%s", xlmig_errmsg());
-	if (err != XLMIG_E_PEER && err != XLMIG_E_CLOSED)
-		xlmig_conn_report_failure(job->conn, err);
+	/* Destroy, then report: a source past GO resumes its own copy on
+	 * this report (source_commit). */
 	if (domid) {
 		hv_lock(job);
 		if (hv(job)->ops->destroy(hv(job), domid))
@@ -1352,6 +1361,9 @@ static void dest_rollback(struct xlmig_job *job, uint32_t domid, int err)
 				    job->rec.id, xlmig_errmsg());
 		hv_unlock(job);
 	}
+	xlmig_fail(err, "%s", msg);
+	if (err != XLMIG_E_PEER && err != XLMIG_E_CLOSED)
+		xlmig_conn_report_failure(job->conn, err);
 	set_message(job, err, msg);
 	set_step(job, cancelled(job) ? XLMIG_STEP_CANCELLED : XLMIG_STEP_FAILED);
 }
@@ -1378,8 +1390,7 @@ static int run_dest(struct xlmig_job *job)
 	pthread_mutex_unlock(&job->lock);
 	XLMIG_FAULT(XLMIG_FAULT_DIGEST, &job->cancel);
 	if ((rc = dest_ready(job, domid, verify)) ||
-	    (rc = recv_json(job, CTRL_GO, GO_TIMEOUT_MS, &go)) || (rc = enter_commit(job)) ||
-	    (rc = set_step(job, XLMIG_STEP_GO)))
+	    (rc = recv_json(job, CTRL_GO, GO_TIMEOUT_MS, &go)) || (rc = set_step(job, XLMIG_STEP_GO)))
 		goto fail;
 	XLMIG_FAULT(XLMIG_FAULT_GO, &job->cancel);
 	rc = dest_start_guest(job, domid);
@@ -1459,8 +1470,14 @@ static int recover_dest(const struct xlmig_job_env *env, struct xlmig_job_record
 	snprintf(incoming, sizeof(incoming), "%s%s", r->domain, XLMIG_INCOMING_SUFFIX);
 	have = r->domain[0] && h->ops->lookup(h, incoming, &di) == XLMIG_OK;
 	if (r->step >= XLMIG_STEP_GO) {
-		/* The source committed: finishing is the only safe way. */
+		/* The source committed: finishing is the only safe way.  A
+		 * daemon killed between the rename and the unpause left the
+		 * copy under its own name: the journaled domid says it is ours. */
+		bool named = !have && r->domid && h->ops->lookup(h, r->domain, &di) == XLMIG_OK &&
+			     di.domid == r->domid;
 		int rc = have ? h->ops->rename(h, di.domid, r->domain) : XLMIG_OK;
+
+		have = have || named;
 		if (have && !rc)
 			rc = h->ops->unpause(h, di.domid);
 		r->step = have && !rc ? XLMIG_STEP_DONE : XLMIG_STEP_UNKNOWN;

@@ -286,6 +286,7 @@ struct dest_run {
 	struct world *w;
 	int rc;
 	struct xlmig_job_record rec;
+	struct xlmig_job *job;          /* while it runs (atomic) */
 };
 
 static void *dest_main(void *arg)
@@ -303,7 +304,9 @@ static void *dest_main(void *arg)
 	d->rc = xlmig_job_new_dest(&d->w->dst.env, conn, "test", &job);
 	if (d->rc)
 		return NULL;
+	__atomic_store_n(&d->job, job, __ATOMIC_RELEASE);
 	d->rc = xlmig_job_run(job);
+	__atomic_store_n(&d->job, NULL, __ATOMIC_RELEASE);
 	xlmig_job_get_record(job, &d->rec);
 	xlmig_job_free(job);
 	return NULL;
@@ -676,6 +679,82 @@ TEST(job_recover_rolls_back_or_finishes)
 	/* A second start has nothing left to do. */
 	CHECK_OK(xlmig_job_recover(&h.env, &n));
 	CHECK_EQ(n, 0);
+	xlmig_journal_close(h.journal);
+}
+
+/* A destination that sent READY has left the decision to the source: a
+ * cancel there once GO may be on its way would roll back a copy the
+ * source already gave up (found by the fault matrix, ready x
+ * peer-cancel: the guest ended paused on the source, running nowhere). */
+struct cancel_dest {
+	struct dest_run *d;
+	int rc;
+};
+
+static void cancel_dest_at_ready(void *opaque, const char *id, enum xlmig_job_step step)
+{
+	struct cancel_dest *c = opaque;
+	struct xlmig_job *job = __atomic_load_n(&c->d->job, __ATOMIC_ACQUIRE);
+
+	if (step == XLMIG_STEP_READY)
+		c->rc = job ? xlmig_job_cancel(job) : XLMIG_E_NOTFOUND;
+}
+
+TEST(job_destination_cancel_refused_once_ready)
+{
+	struct world w;
+	struct xlmig_job_record src;
+	struct dest_run d;
+	struct cancel_dest c = { .d = &d, .rc = 1 };
+	struct xlmig_domain_info di;
+
+	CHECK_OK(world_init(&w));
+	w.src.env.on_step = cancel_dest_at_ready;   /* the source saw READY */
+	w.src.env.opaque = &c;
+	CHECK_OK(migrate(&w, &src, &d, false));
+	CHECK_EQ(c.rc, XLMIG_E_INVAL);
+	CHECK_EQ(src.step, XLMIG_STEP_DONE);
+	CHECK_EQ(d.rec.step, XLMIG_STEP_DONE);
+	CHECK_EQ(count_domains(&w.src.fake), 0);
+	CHECK_OK(f_lookup(&w.dst.fake.hv, "vm", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	world_fini(&w);
+}
+
+/* A destination killed after it renamed the guest but before it
+ * unpaused it finishes on restart (the fault matrix's unpause point). */
+TEST(job_recover_finishes_a_renamed_paused_copy)
+{
+	struct host h;
+	struct xlmig_job_record r = { .role = XLMIG_ROLE_DEST, .step = XLMIG_STEP_GO };
+	struct xlmig_domain_info di;
+	char dir[512];
+	unsigned n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/h", unit_tmpdir());
+	CHECK_OK(host_init(&h, dir));
+	h.env.journal = h.journal;
+	snprintf(r.id, sizeof(r.id), "1");
+	snprintf(r.domain, sizeof(r.domain), "vm");
+	r.domid = add(&h.fake, "vm", XLMIG_DOM_PAUSED)->domid;
+	CHECK_OK(xlmig_journal_put(h.journal, &r));
+	/* Another job's guest of the same name, not ours: left alone. */
+	snprintf(r.id, sizeof(r.id), "2");
+	snprintf(r.domain, sizeof(r.domain), "other");
+	add(&h.fake, "other", XLMIG_DOM_PAUSED);
+	r.domid = 99;
+	CHECK_OK(xlmig_journal_put(h.journal, &r));
+
+	CHECK_OK(xlmig_job_recover(&h.env, &n));
+	CHECK_EQ(n, 2);
+	CHECK_OK(f_lookup(&h.fake.hv, "vm", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	CHECK_OK(xlmig_journal_get(h.journal, "1", &r));
+	CHECK_EQ(r.step, XLMIG_STEP_DONE);
+	CHECK_OK(f_lookup(&h.fake.hv, "other", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_PAUSED);
+	CHECK_OK(xlmig_journal_get(h.journal, "2", &r));
+	CHECK_EQ(r.step, XLMIG_STEP_UNKNOWN);
 	xlmig_journal_close(h.journal);
 }
 
