@@ -2,7 +2,7 @@
 # run.sh - run every xlmig test suite and end with one line
 # "N passed, N failed, N skipped" (exit status 1 if anything failed).
 #
-#   tests/run.sh [SUITE...]    suites: unit asan valgrind fuzz integration xenlab
+#   tests/run.sh [SUITE...]    suites: unit asan valgrind fuzz integration faults xenlab
 #
 # A suite is a command whose output ends with its own "N passed, N failed,
 # N skipped" line.  What the suite's process says counts as much as its
@@ -52,6 +52,7 @@ suite_timeout() { # suite
 	valgrind) t=1500 ;;
 	fuzz) t=$((${XLMIG_FUZZ_SECONDS:-15} * 20 + 300)) ;;
 	integration) t=1500 ;;
+	faults) t=900 ;;
 	xenlab) t=2700 ;;
 	*) t=900 ;;
 	esac
@@ -99,7 +100,7 @@ run_suite() { # name command...
 		"$name" "$p" "$f" "$s" $((end - start)) "${why:+  $why}")"$'\n'
 }
 
-suites=${*:-unit asan valgrind fuzz integration xenlab}
+suites=${*:-unit asan valgrind fuzz integration faults xenlab}
 for s in $suites; do
 	case $s in
 	unit) run_suite unit build/unit ;;
@@ -108,6 +109,7 @@ for s in $suites; do
 		--errors-for-leak-kinds=definite build/unit $VALGRIND_TESTS ;;
 	fuzz) run_suite fuzz tests/fuzz/run.sh "${XLMIG_FUZZ_SECONDS:-15}" ;;
 	integration) run_suite integration tests/integration/run.sh ;;
+	faults) run_suite faults tests/faults/run.sh reduced ;;
 	xenlab) run_suite xenlab tests/xenlab/run.sh core ;;
 	*) echo "run.sh: unknown suite $s"; total_fail=$((total_fail + 1)) ;;
 	esac
