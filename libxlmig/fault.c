@@ -139,9 +139,9 @@ static bool take(enum xlmig_fault_phase p)
 	return hit;
 }
 
-static void stall(long ms, volatile int *cancel)
+static void stall(long ms, const atomic_bool *cancel)
 {
-	for (; ms > 0 && !(cancel && __atomic_load_n(cancel, __ATOMIC_ACQUIRE)); ms -= 10)
+	for (; ms > 0 && !(cancel && atomic_load(cancel)); ms -= 10)
 		usleep(10000);
 }
 
@@ -162,7 +162,7 @@ static void signal_test(enum xlmig_fault_phase p)
 		usleep(10000);
 }
 
-void xlmig_fault_point(enum xlmig_fault_phase p, volatile int *cancel)
+void xlmig_fault_point(enum xlmig_fault_phase p, const atomic_bool *cancel)
 {
 	if (!take(p))
 		return;

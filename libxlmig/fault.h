@@ -30,6 +30,7 @@
 #ifndef XLMIG_FAULT_H
 #define XLMIG_FAULT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 enum xlmig_fault_phase {
@@ -49,7 +50,7 @@ enum xlmig_fault_phase {
 /* "handshake", "precopy1", ...; NULL out of range. */
 const char *xlmig_fault_phase_name(enum xlmig_fault_phase p);
 /* Pass a point; cancel (may be NULL) is the job's cancel flag. */
-void xlmig_fault_point(enum xlmig_fault_phase p, volatile int *cancel);
+void xlmig_fault_point(enum xlmig_fault_phase p, const atomic_bool *cancel);
 /* The write path: flip a byte of buf when a corruption is armed.  The
  * buffer is the caller's, about to be sent and discarded. */
 void xlmig_fault_wire(const void *buf, size_t len);

@@ -19,7 +19,7 @@
 TEST(fault_inert_without_test_build)
 {
 	uint8_t buf[8] = { 0 };
-	volatile int cancel = 0;
+	atomic_bool cancel = false;
 
 	setenv("XLMIG_FAULT", "go:kill", 1);
 	XLMIG_FAULT(XLMIG_FAULT_GO, &cancel);
@@ -90,7 +90,7 @@ TEST(fault_corrupt_once_at_its_point)
 /* A stall lasts its time, and the job's cancel ends it early. */
 TEST(fault_stall_and_cancel)
 {
-	volatile int cancel = 0;
+	atomic_bool cancel = false;
 	uint64_t t0;
 
 	CHECK_OK(arm("go:stall:200"));
@@ -98,7 +98,7 @@ TEST(fault_stall_and_cancel)
 	XLMIG_FAULT(XLMIG_FAULT_GO, &cancel);
 	CHECK(xlmig_now_ns() - t0 >= 190000000ull);
 	CHECK_OK(arm("go:stall:600000"));
-	cancel = 1;
+	atomic_store(&cancel, true);
 	t0 = xlmig_now_ns();
 	XLMIG_FAULT(XLMIG_FAULT_GO, &cancel);
 	CHECK(xlmig_now_ns() - t0 < 60000000000ull);
