@@ -5,6 +5,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -346,4 +347,52 @@ int xlmig_parse_size(const char *s, uint64_t *out)
 		return xlmig_fail(XLMIG_E_INVAL, "'%s' is not a size (examples: 4096, 64M, 8G)", s);
 	*out = (uint64_t)v << shift;
 	return XLMIG_OK;
+}
+
+/* ---- daemons ---- */
+
+/* Detach, but let the parent exit only once the child is serving (or
+ * with its error), so `xlmigd && xlmig list` works in scripts. */
+int xlmig_detach(int *ready_fd)
+{
+	int p[2];
+	pid_t pid;
+	char status = 1;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		return xlmig_fail(XLMIG_E_IO, "fork: %s", strerror(errno));
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &status, 1) != 1)
+			status = 1;
+		_exit(status);
+	}
+	close(p[0]);
+	setsid();
+	if (chdir("/") != 0)
+		xlmig_warn("chdir /: %s", strerror(errno));
+	*ready_fd = p[1];
+	return XLMIG_OK;
+}
+
+void xlmig_detach_ready(int *ready_fd, char status)
+{
+	if (*ready_fd < 0)
+		return;
+	if (write(*ready_fd, &status, 1) != 1)
+		xlmig_warn("cannot tell the parent process we started");
+	close(*ready_fd);
+	*ready_fd = -1;
+	if (status == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			close(null);
+		}
+	}
 }

@@ -162,4 +162,12 @@ int xlmig_parse_size(const char *s, uint64_t *out);
 #define XLMIG_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define XLMIG_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* Daemons (xlmigd, xlmig-simhost): detach from the terminal, but let the
+ * parent exit only once the child is serving, with the child's status, so
+ * that `xlmigd && xlmig list` works in scripts.  The child calls
+ * xlmig_detach_ready() with 0 once it serves (its stdio then goes to
+ * /dev/null) or 1 when it failed. */
+int xlmig_detach(int *ready_fd);
+void xlmig_detach_ready(int *ready_fd, char status);
+
 #endif

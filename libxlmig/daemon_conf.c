@@ -35,6 +35,8 @@ const struct xlmig_opt xlmig_daemon_opts[] = {
 	  "no", "", "no TLS: plain channels, on loopback only" },
 	{ "hv", "hv", 0, XLMIG_OPT_CHOICE, F(hv_name), 0, 0, "auto|sim|xen",
 	  "auto", "NAME", "hypervisor backend: sim, xen or auto" },
+	{ "simhost_socket", "simhost-socket", 0, XLMIG_OPT_STR, F(simhost_socket), 0, 0, NULL,
+	  NULL, "PATH", "the sim host's socket (default STATE_DIR/simhost.sock)" },
 	{ "max_jobs", "max-jobs", 'j', XLMIG_OPT_UINT, F(max_jobs), 1, 64, NULL,
 	  "2", "N", "outgoing migrations at once, the rest queued" },
 	{ "log_level", "log-level", 0, XLMIG_OPT_CHOICE, F(log_level), 0, 0, "error|warn|info|debug",

@@ -21,6 +21,7 @@ struct xlmig_daemon_config {
 	char *tls_dir;               /* host identity (tls.h) */
 	bool insecure;               /* no TLS: plain channels on loopback */
 	char *hv_name;
+	char *simhost_socket;        /* NULL = STATE_DIR/simhost.sock */
 	unsigned max_jobs;           /* outgoing jobs at once */
 	char *log_level;
 	char *log_file;              /* NULL = stderr (the journal under systemd) */

@@ -28,8 +28,16 @@ bool xlmig_hv_is_xen_dom0(void)
 
 int xlmig_hv_open(const char *name, struct xlmig_hv **out)
 {
+	return xlmig_hv_open_at(name, NULL, out);
+}
+
+int xlmig_hv_open_at(const char *name, const struct xlmig_hv_place *place,
+		     struct xlmig_hv **out)
+{
 	if (!name || !strcmp(name, "auto"))
 		name = xlmig_hv_is_xen_dom0() ? "xen" : "sim";
+	if (!strcmp(name, "sim") && place)
+		return xlmig_hv_sim_connect(place->host_socket, place->host_log, place->start_host, out);
 	if (!strcmp(name, "sim"))
 		return xlmig_hv_sim_open(out);
 	if (!strcmp(name, "xen")) {

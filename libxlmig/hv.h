@@ -154,8 +154,19 @@ struct xlmig_hv {
 	void *priv;
 };
 
+/* Where to find a backend whose host runs as a process of its own (sim:
+ * xlmig-simhost).  Ignored by backends that have none (xen). */
+struct xlmig_hv_place {
+	const char *host_socket;     /* its socket */
+	const char *host_log;        /* the log of one started here (may be NULL) */
+	bool start_host;             /* start one, detached, if none answers */
+};
+
 /* Open a backend by name ("sim", "xen") or "auto": xen when this host is
- * a Xen dom0 (/proc/xen and xenstore reachable), sim otherwise. */
+ * a Xen dom0 (/proc/xen and xenstore reachable), sim otherwise.  Without
+ * a place (NULL) the sim host is a thread of this process (tests). */
+int xlmig_hv_open_at(const char *name, const struct xlmig_hv_place *place,
+		     struct xlmig_hv **out);
 int xlmig_hv_open(const char *name, struct xlmig_hv **out);
 void xlmig_hv_close(struct xlmig_hv *hv);
 /* True if this machine looks like a Xen dom0. */
@@ -180,8 +191,11 @@ int xlmig_hv_resume_if_stopped(struct xlmig_hv *hv, uint32_t domid);
 size_t xlmig_domlist_diff(const uint32_t *old_ids, size_t n_old, const uint32_t *new_ids,
 			  size_t n_new, struct xlmig_dom_change *out, size_t max);
 
-/* The backends' constructors (sim_hv.c, xen_hv.c). */
+/* The backends' constructors (sim_hv.c, xen_hv.c): a sim host in this
+ * process, or the one on path (started if none answers and start). */
 int xlmig_hv_sim_open(struct xlmig_hv **out);
+int xlmig_hv_sim_connect(const char *path, const char *log_file, bool start,
+			 struct xlmig_hv **out);
 #ifdef XLMIG_HAVE_XEN
 int xlmig_hv_xen_open(struct xlmig_hv **out);
 #endif

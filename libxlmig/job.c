@@ -782,7 +782,9 @@ static void source_rollback(struct xlmig_job *job, uint32_t domid, int err)
 	hv_lock(job);
 	if (job->renamed_away && !(rc = hv(job)->ops->rename(hv(job), domid, job->rec.domain)))
 		job->renamed_away = false;
-	if (!rc && hv(job)->ops->lookup(hv(job), job->rec.domain, &di) == XLMIG_OK)
+	/* A guest that cannot be found is not said to run on (its host may
+	 * have died with it). */
+	if (!rc && !(rc = hv(job)->ops->lookup(hv(job), job->rec.domain, &di)))
 		rc = xlmig_hv_resume_if_stopped(hv(job), di.domid);
 	hv_unlock(job);
 	if (rc) {

@@ -1,12 +1,14 @@
 /*
  * sim_engine.c - the sim backend's save and restore: a sim guest written
- * as, and rebuilt from, a stream in Xen's format (layout in sim_hv.h).
+ * as, and rebuilt from, a stream in Xen's format (see sim_engine.h; the
+ * layout is in sim_hv.h).
  *
  * Save is a log-dirty pre-copy like libxenguest's send_memory_live():
  * the first iteration sends every page, each later one the pages the
  * guest dirtied meanwhile, until the policy says stop-and-copy (pause,
  * send what is left, then the vCPU state) or abort (the guest runs on).
  */
+#include "sim_engine.h"
 #include "sim_hv.h"
 #include "json.h"
 #include "stream.h"
@@ -109,7 +111,7 @@ static int out_write(void *opaque, const void *data, size_t len)
 /* ---- save ---- */
 
 struct save_ctx {
-	struct xlmig_sim_guest *g;
+	struct xlmig_sim_view *g;
 	const struct xlmig_save_opts *opts;
 	struct xlmig_policy *policy;
 	struct fd_out out;
@@ -134,7 +136,7 @@ static bool cancelled(const struct save_ctx *c)
  * memory when they are consecutive. */
 static int flush_batch(struct save_ctx *c)
 {
-	const uint8_t *mem = xlmig_sim_guest_mem(c->g);
+	const uint8_t *mem = c->g->mem;
 	const uint8_t *data = mem + c->pfns[0] * XLMIG_PAGE_SIZE;
 	int rc;
 
@@ -189,11 +191,11 @@ static void mark_all(struct save_ctx *c)
 	memset(c->bitmap, 0xff, c->words * sizeof(*c->bitmap));
 }
 
-static int write_config_json(struct xlmig_buf *out, struct xlmig_sim_guest *g,
+static int write_config_json(struct xlmig_buf *out, const struct xlmig_sim_view *g,
 			     const char *name)
 {
-	const struct xlmig_sim_workload *wl = xlmig_sim_guest_workload(g);
-	uint64_t kb = xlmig_sim_guest_mem_bytes(g) / 1024;
+	const struct xlmig_sim_workload *wl = &g->wl;
+	uint64_t kb = g->mem_bytes / 1024;
 	struct xlmig_json_writer w;
 
 	xlmig_json_writer_init(&w, out);
@@ -205,7 +207,7 @@ static int write_config_json(struct xlmig_buf *out, struct xlmig_sim_guest *g,
 	xlmig_json_object_close(&w);
 	xlmig_json_key(&w, "b_info");
 	xlmig_json_object_open(&w);
-	xlmig_json_kv_uint(&w, "max_vcpus", xlmig_sim_guest_vcpus(g));
+	xlmig_json_kv_uint(&w, "max_vcpus", g->vcpus);
 	xlmig_json_kv_uint(&w, "max_memkb", kb);
 	xlmig_json_kv_uint(&w, "target_memkb", kb);
 	xlmig_json_object_close(&w);
@@ -225,7 +227,7 @@ static int write_config_json(struct xlmig_buf *out, struct xlmig_sim_guest *g,
 
 /* The config as xl sends it: JSON text with its terminating NUL.  An
  * override (xl -C) is sent as given once it is known to be JSON. */
-static int build_config(struct xlmig_buf *cfg, struct xlmig_sim_guest *g,
+static int build_config(struct xlmig_buf *cfg, const struct xlmig_sim_view *g,
 			const char *name, const char *override)
 {
 	struct xlmig_json *tree = NULL;
@@ -315,7 +317,7 @@ static int write_tail(struct save_ctx *c, uint64_t run_ns)
 	/* libxenguest's x86_hvm_end_of_checkpoint() order. */
 	rc = xlmig_write_libxc_record(&c->sink, XLMIG_REC_X86_TSC_INFO, tsc, sizeof(tsc));
 	if (rc == XLMIG_OK)
-		rc = xlmig_sim_guest_save_vcpu(c->g, vcpu);
+		rc = c->g->ops->get_vcpu(c->g->opaque, vcpu);
 	if (rc == XLMIG_OK)
 		rc = xlmig_write_libxc_record(&c->sink, XLMIG_REC_HVM_CONTEXT, vcpu, sizeof(vcpu));
 	if (rc == XLMIG_OK)
@@ -352,7 +354,6 @@ static int precopy(struct save_ctx *c)
 	int decision, rc;
 
 	xlmig_policy_start(c->policy);
-	xlmig_sim_guest_logdirty(c->g, true);
 	mark_all(c);
 	for (;;) {
 		if (cancelled(c))
@@ -363,7 +364,7 @@ static int precopy(struct save_ctx *c)
 		st = (struct xlmig_policy_stats){
 			.iteration = c->iterations,
 			.total_written = c->pages_sent,
-			.dirty_count = (long)xlmig_sim_guest_dirty_clean(c->g, c->bitmap),
+			.dirty_count = (long)xlmig_sim_dirty_clean(c->g->dirty, c->words, c->bitmap),
 		};
 		decision = xlmig_policy_decide(c->policy, &st);
 		report(c);
@@ -372,7 +373,9 @@ static int precopy(struct save_ctx *c)
 		if (decision == XLMIG_POLICY_ABORT)
 			return xlmig_fail(XLMIG_E_CONVERGE, "%s", c->policy->reason ? c->policy->reason :
 					  "pre-copy policy aborted");
-		xlmig_sim_guest_set_throttle(c->g, c->policy->throttle_pct);
+		rc = c->g->ops->throttle(c->g->opaque, c->policy->throttle_pct);
+		if (rc != XLMIG_OK)
+			return xlmig_fail_prefix(rc, "throttling the guest");
 	}
 }
 
@@ -392,15 +395,12 @@ static int send_verify(struct save_ctx *c)
 
 static int stop_and_copy(struct save_ctx *c, struct xlmig_save_result *res)
 {
-	/* A guest the administrator paused stays paused if the save fails. */
-	bool was_paused = xlmig_sim_guest_paused(c->g);
-	int rc = xlmig_sim_guest_pause(c->g);
+	int rc = c->g->ops->stop(c->g->opaque);
 
 	if (rc != XLMIG_OK)
-		return rc;
-	c->paused = !was_paused;
+		return xlmig_fail_prefix(rc, "stopping the guest for the last pass");
 	res->paused_at_ns = xlmig_now_ns();
-	xlmig_sim_guest_dirty_clean(c->g, c->bitmap);
+	xlmig_sim_dirty_clean(c->g->dirty, c->words, c->bitmap);
 	rc = send_marked(c);
 	if (rc == XLMIG_OK && c->opts->debug)
 		rc = send_verify(c);
@@ -409,7 +409,7 @@ static int stop_and_copy(struct save_ctx *c, struct xlmig_save_result *res)
 	return rc;
 }
 
-static int save_ctx_init(struct save_ctx *c, struct xlmig_sim_guest *g, int fd,
+static int save_ctx_init(struct save_ctx *c, struct xlmig_sim_view *g, int fd,
 			 const struct xlmig_save_opts *opts, struct xlmig_policy *fallback)
 {
 	struct xlmig_policy_config cfg;
@@ -425,8 +425,8 @@ static int save_ctx_init(struct save_ctx *c, struct xlmig_sim_guest *g, int fd,
 	}
 	c->out.fd = fd;
 	c->sink = (struct xlmig_sink){ out_write, &c->out };
-	c->npages = xlmig_sim_guest_npages(g);
-	c->words = xlmig_sim_guest_bitmap_words(g);
+	c->npages = g->npages;
+	c->words = g->dirty_words;
 	c->bitmap = calloc(c->words, sizeof(*c->bitmap));
 	c->gathered = malloc((size_t)BATCH_PAGES * XLMIG_PAGE_SIZE);
 	if (!c->bitmap || !c->gathered)
@@ -435,8 +435,8 @@ static int save_ctx_init(struct save_ctx *c, struct xlmig_sim_guest *g, int fd,
 	return XLMIG_OK;
 }
 
-int xlmig_sim_save(struct xlmig_sim_guest *g, const char *name, int fd,
-		   const struct xlmig_save_opts *opts, struct xlmig_save_result *res)
+int xlmig_sim_engine_save(struct xlmig_sim_view *g, const char *name, int fd,
+			  const struct xlmig_save_opts *opts, struct xlmig_save_result *res)
 {
 	struct xlmig_policy fallback;
 	struct save_ctx c;
@@ -451,7 +451,7 @@ int xlmig_sim_save(struct xlmig_sim_guest *g, const char *name, int fd,
 	if (rc == XLMIG_OK)
 		rc = stop_and_copy(&c, res);
 	if (rc == XLMIG_OK && !opts->no_mem_digest) {
-		rc = xlmig_sim_guest_digest(g, res->mem_digest);
+		rc = xlmig_sim_mem_digest(g->mem, g->mem_bytes, res->mem_digest);
 		res->have_mem_digest = rc == XLMIG_OK;
 	}
 	res->pages_total = c.npages;
@@ -459,13 +459,6 @@ int xlmig_sim_save(struct xlmig_sim_guest *g, const char *name, int fd,
 	res->iterations = c.iterations;
 	if (res->paused_at_ns)
 		res->precopy_ns = res->paused_at_ns - c.policy->start_ns;
-
-	/* Whatever happened, the guest must not stay slowed down or logged;
-	 * unless the save succeeded it must run on. */
-	xlmig_sim_guest_logdirty(g, false);
-	xlmig_sim_guest_set_throttle(g, 0);
-	if (rc != XLMIG_OK && c.paused)
-		xlmig_sim_guest_unpause(g);
 	xlmig_buf_free(&c.out.gather);
 	free(c.bitmap);
 	free(c.gathered);
@@ -475,7 +468,9 @@ int xlmig_sim_save(struct xlmig_sim_guest *g, const char *name, int fd,
 /* ---- restore ---- */
 
 struct restore_ctx {
-	struct xlmig_sim_guest *g;
+	const struct xlmig_sim_factory *f;
+	struct xlmig_sim_view view;
+	struct xlmig_sim_view *g;        /* &view once created */
 	char name[XLMIG_NAME_MAX];
 	uint32_t image_version;
 	bool static_end, verifying, vcpu_loaded, libxc_end, libxl_end;
@@ -584,7 +579,11 @@ static int on_xl_header(struct restore_ctx *r, const struct xlmig_item *it)
 	if (rc == XLMIG_OK)
 		rc = config_workload(root, &wl);
 	if (rc == XLMIG_OK)
-		rc = xlmig_sim_guest_new(mem_bytes, vcpus, &wl, false, &r->g);
+		rc = xlmig_sim_workload_check(&wl, mem_bytes);
+	if (rc == XLMIG_OK)
+		rc = r->f->create(r->f->opaque, r->name, mem_bytes, vcpus, &wl, &r->view);
+	if (rc == XLMIG_OK)
+		r->g = &r->view;
 out:
 	xlmig_json_free(root);
 	return rc;
@@ -610,8 +609,8 @@ static void put_page(uint8_t *dst, const uint8_t *src)
 
 static int apply_pages(struct restore_ctx *r, const struct xlmig_item *it)
 {
-	uint8_t *mem = xlmig_sim_guest_mem(r->g);
-	uint64_t npages = xlmig_sim_guest_npages(r->g);
+	uint8_t *mem = r->g->mem;
+	uint64_t npages = r->g->npages;
 	const uint8_t *data = it->u.page.data;
 
 	if (r->image_version >= 3 && !r->static_end)
@@ -655,7 +654,7 @@ static int check_policy_record(const struct xlmig_item *it, uint32_t entry_len)
 
 static int check_hvm_params(struct restore_ctx *r, const struct xlmig_item *it)
 {
-	uint64_t npages = xlmig_sim_guest_npages(r->g);
+	uint64_t npages = r->g->npages;
 	uint32_t count;
 
 	if (it->body_len < 8 || (count = xlmig_get_le32(it->body),
@@ -705,7 +704,7 @@ static int on_libxc_record(struct restore_ctx *r, const struct xlmig_item *it)
 	case XLMIG_REC_HVM_PARAMS:
 		return check_hvm_params(r, it);
 	case XLMIG_REC_HVM_CONTEXT:
-		rc = xlmig_sim_guest_load_vcpu(r->g, it->body, it->body_len);
+		rc = r->g->ops->set_vcpu(r->g->opaque, it->body, it->body_len);
 		r->vcpu_loaded = rc == XLMIG_OK;
 		return rc;
 	case XLMIG_REC_END:
@@ -791,26 +790,110 @@ static int read_stream(int fd, struct xlmig_parser *p)
 	return rc;
 }
 
-int xlmig_sim_restore(int fd, struct xlmig_sim_guest **out, char name[XLMIG_NAME_MAX])
+int xlmig_sim_engine_restore(int fd, const struct xlmig_sim_factory *f, bool *created,
+			     char name[XLMIG_NAME_MAX])
 {
-	struct restore_ctx r = { 0 };
+	struct restore_ctx r = { .f = f };
 	struct xlmig_parser *p = xlmig_parser_new(on_item, &r);
 	int rc;
 
-	*out = NULL;
+	*created = false;
 	if (!p)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a stream parser");
 	rc = read_stream(fd, p);
 	if (rc == XLMIG_OK && !r.libxl_end)
 		rc = xlmig_fail(XLMIG_E_TRUNCATED, "stream ended before libxl END");
-	if (rc != XLMIG_OK) {
+	if (rc != XLMIG_OK)
 		xlmig_fail_prefix(rc, "restore at stream offset %llu",
 				  (unsigned long long)xlmig_parser_offset(p));
-		xlmig_sim_guest_free(r.g);
-	} else {
-		*out = r.g;
-		memcpy(name, r.name, sizeof(r.name));
-	}
+	*created = r.g != NULL;
+	memcpy(name, r.name, sizeof(r.name));
 	xlmig_parser_free(p);
+	return rc;
+}
+
+/* ---- the engine on a guest of this process ---- */
+
+static int local_throttle(void *o, unsigned pct)
+{
+	xlmig_sim_guest_set_throttle(o, pct);
+	return XLMIG_OK;
+}
+
+static int local_stop(void *o)
+{
+	return xlmig_sim_guest_pause(o);
+}
+
+static int local_get_vcpu(void *o, uint8_t blob[XLMIG_SIM_VCPU_BLOB_LEN])
+{
+	return xlmig_sim_guest_save_vcpu(o, blob);
+}
+
+static int local_set_vcpu(void *o, const uint8_t *blob, size_t len)
+{
+	return xlmig_sim_guest_load_vcpu(o, blob, len);
+}
+
+static const struct xlmig_sim_view_ops local_ops = {
+	local_throttle, local_stop, local_get_vcpu, local_set_vcpu,
+};
+
+static void local_view(struct xlmig_sim_guest *g, struct xlmig_sim_view *v)
+{
+	*v = (struct xlmig_sim_view){
+		.mem = xlmig_sim_guest_mem(g),
+		.mem_bytes = xlmig_sim_guest_mem_bytes(g),
+		.npages = xlmig_sim_guest_npages(g),
+		.vcpus = xlmig_sim_guest_vcpus(g),
+		.wl = *xlmig_sim_guest_workload(g),
+		.dirty = xlmig_sim_guest_dirty_log(g),
+		.dirty_words = xlmig_sim_guest_bitmap_words(g),
+		.ops = &local_ops,
+		.opaque = g,
+	};
+}
+
+int xlmig_sim_save(struct xlmig_sim_guest *g, const char *name, int fd,
+		   const struct xlmig_save_opts *opts, struct xlmig_save_result *res)
+{
+	/* A guest its administrator paused stays paused if the save fails. */
+	bool was_paused = xlmig_sim_guest_paused(g);
+	struct xlmig_sim_view v;
+	int rc;
+
+	local_view(g, &v);
+	xlmig_sim_guest_logdirty(g, true);
+	rc = xlmig_sim_engine_save(&v, name, fd, opts, res);
+	xlmig_sim_guest_logdirty(g, false);
+	xlmig_sim_guest_set_throttle(g, 0);
+	if (rc != XLMIG_OK && !was_paused)
+		xlmig_sim_guest_unpause(g);
+	return rc;
+}
+
+static int local_create(void *o, const char *name, uint64_t mem_bytes, unsigned vcpus,
+			const struct xlmig_sim_workload *wl, struct xlmig_sim_view *out)
+{
+	struct xlmig_sim_guest **g = o;
+	int rc = xlmig_sim_guest_new(mem_bytes, vcpus, wl, false, g);
+
+	if (rc == XLMIG_OK)
+		local_view(*g, out);
+	return rc;
+}
+
+int xlmig_sim_restore(int fd, struct xlmig_sim_guest **out, char name[XLMIG_NAME_MAX])
+{
+	struct xlmig_sim_guest *g = NULL;
+	struct xlmig_sim_factory f = { local_create, &g };
+	bool created;
+	int rc = xlmig_sim_engine_restore(fd, &f, &created, name);
+
+	if (rc != XLMIG_OK) {
+		xlmig_sim_guest_free(g);
+		g = NULL;
+	}
+	*out = g;
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Pages written between two looks at the pause flag: bounds how long
  * pause waits (a few hundred microseconds). */
@@ -24,13 +25,16 @@
 #define FILE_POOL_PAGES 256
 
 struct xlmig_sim_guest {
-	uint8_t *mem;
+	uint8_t *mem;                   /* mem_fd, shared */
+	int mem_fd, state_fd;           /* memfds others may map */
+	struct xlmig_sim_shared *shared;   /* state_fd: counter, dirty log */
+	size_t state_len;
 	uint64_t mem_bytes, npages;
 	unsigned vcpus;
 	struct xlmig_sim_workload wl;
 	uint8_t *file_pool;             /* FILE_POOL_PAGES pages of files */
 
-	_Atomic uint64_t *dirty;
+	_Atomic uint64_t *dirty;        /* shared->dirty */
 	size_t dirty_words;
 	atomic_bool logdirty;
 	atomic_uint throttle;
@@ -49,7 +53,6 @@ struct xlmig_sim_guest {
 	struct xlmig_sim_vcpu vcpu;
 	double page_debt;               /* pages due but not yet written */
 	uint64_t last_ns;
-	_Atomic uint64_t counter;       /* mirror of vcpu.counter for readers */
 };
 
 /* ---- workload parameters ---- */
@@ -181,20 +184,30 @@ size_t xlmig_sim_guest_bitmap_words(const struct xlmig_sim_guest *g)
 	return g->dirty_words;
 }
 
-uint64_t xlmig_sim_guest_dirty_clean(struct xlmig_sim_guest *g, uint64_t *out)
+uint64_t xlmig_sim_dirty_clean(_Atomic uint64_t *dirty, size_t words, uint64_t *out)
 {
 	uint64_t count = 0;
 
-	for (size_t i = 0; i < g->dirty_words; i++) {
+	for (size_t i = 0; i < words; i++) {
 		uint64_t w;
 
-		if (!atomic_load_explicit(&g->dirty[i], memory_order_relaxed))
+		if (!atomic_load_explicit(&dirty[i], memory_order_relaxed))
 			continue;
-		w = atomic_exchange_explicit(&g->dirty[i], 0, memory_order_acquire);
+		w = atomic_exchange_explicit(&dirty[i], 0, memory_order_acquire);
 		out[i] |= w;
 		count += (uint64_t)__builtin_popcountll(w);
 	}
 	return count;
+}
+
+_Atomic uint64_t *xlmig_sim_guest_dirty_log(struct xlmig_sim_guest *g)
+{
+	return g->dirty;
+}
+
+uint64_t xlmig_sim_guest_dirty_clean(struct xlmig_sim_guest *g, uint64_t *out)
+{
+	return xlmig_sim_dirty_clean(g->dirty, g->dirty_words, out);
 }
 
 /* ---- the workload ---- */
@@ -203,7 +216,7 @@ static void store_counter(struct xlmig_sim_guest *g)
 {
 	xlmig_put_le64(g->mem, g->vcpu.counter);
 	mark_dirty(g, 0);
-	atomic_store_explicit(&g->counter, g->vcpu.counter, memory_order_release);
+	atomic_store_explicit(&g->shared->counter, g->vcpu.counter, memory_order_release);
 }
 
 static uint64_t next_pfn(struct xlmig_sim_guest *g)
@@ -437,20 +450,61 @@ static int check_shape(uint64_t mem_bytes, unsigned vcpus)
 	return XLMIG_OK;
 }
 
+/* A memfd of len bytes mapped shared: others (xlmigd) map the same pages
+ * through the fd.  Pages never written cost no memory. */
+static int map_memfd(const char *name, size_t len, int *fd, void **out)
+{
+	*fd = memfd_create(name, MFD_CLOEXEC);
+	if (*fd < 0)
+		return xlmig_fail(XLMIG_E_NOSPC, "memfd_create for %s: %s", name, strerror(errno));
+	if (ftruncate(*fd, (off_t)len) != 0)
+		return xlmig_fail(XLMIG_E_NOSPC, "cannot size %s to %zu bytes: %s", name, len,
+				  strerror(errno));
+	*out = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, *fd, 0);
+	if (*out == MAP_FAILED) {
+		*out = NULL;
+		return xlmig_fail(XLMIG_E_NOSPC, "cannot map %zu bytes of %s: %s", len, name,
+				  strerror(errno));
+	}
+	return XLMIG_OK;
+}
+
 static int alloc_memory(struct xlmig_sim_guest *g)
 {
-	g->mem = mmap(NULL, g->mem_bytes, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (g->mem == MAP_FAILED) {
-		g->mem = NULL;
-		return xlmig_fail(XLMIG_E_NOSPC, "cannot map %llu bytes of guest memory: %s",
-				  (unsigned long long)g->mem_bytes, strerror(errno));
-	}
+	void *state = NULL;
+	int rc;
+
 	g->dirty_words = (size_t)((g->npages + 63) / 64);
-	g->dirty = calloc(g->dirty_words, sizeof(*g->dirty));
-	if (!g->dirty)
-		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a dirty bitmap of %zu words",
-				  g->dirty_words);
+	g->state_len = xlmig_sim_shared_len(g->npages);
+	rc = map_memfd("xlmig-sim-memory", g->mem_bytes, &g->mem_fd, (void **)&g->mem);
+	if (rc == XLMIG_OK)
+		rc = map_memfd("xlmig-sim-state", g->state_len, &g->state_fd, &state);
+	if (rc != XLMIG_OK)
+		return rc;
+	g->shared = state;
+	g->shared->magic = XLMIG_SIM_SHARED_MAGIC;
+	g->shared->version = XLMIG_SIM_SHARED_VERSION;
+	g->shared->npages = g->npages;
+	g->shared->dirty_words = g->dirty_words;
+	g->dirty = g->shared->dirty;
+	return XLMIG_OK;
+}
+
+size_t xlmig_sim_shared_len(uint64_t npages)
+{
+	return sizeof(struct xlmig_sim_shared) + (size_t)((npages + 63) / 64) * sizeof(uint64_t);
+}
+
+int xlmig_sim_shared_check(const struct xlmig_sim_shared *sh, size_t len, uint64_t npages)
+{
+	if (len < sizeof(*sh) || sh->magic != XLMIG_SIM_SHARED_MAGIC ||
+	    sh->version != XLMIG_SIM_SHARED_VERSION)
+		return xlmig_fail(XLMIG_E_FORMAT, "a sim guest's shared state is not one this xlmig knows (version %u)",
+				  len >= sizeof(*sh) ? sh->version : 0);
+	if (sh->npages != npages || sh->dirty_words != (npages + 63) / 64 ||
+	    len < xlmig_sim_shared_len(npages))
+		return xlmig_fail(XLMIG_E_FORMAT, "a sim guest's shared state of %zu bytes does not fit its %llu pages",
+				  len, (unsigned long long)npages);
 	return XLMIG_OK;
 }
 
@@ -477,6 +531,7 @@ int xlmig_sim_guest_new(uint64_t mem_bytes, unsigned vcpus,
 	g->wl = *wl;
 	g->vcpu = (struct xlmig_sim_vcpu){ .rng = rng_seed(wl->seed, 0), .pos = 1 };
 	g->pause_req = true;
+	g->mem_fd = g->state_fd = -1;
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_cond_init(&g->cond, NULL);
 	rc = alloc_memory(g);
@@ -514,7 +569,12 @@ void xlmig_sim_guest_free(struct xlmig_sim_guest *g)
 	}
 	if (g->mem)
 		munmap(g->mem, g->mem_bytes);
-	free(g->dirty);
+	if (g->shared)
+		munmap(g->shared, g->state_len);
+	if (g->mem_fd >= 0)
+		close(g->mem_fd);
+	if (g->state_fd >= 0)
+		close(g->state_fd);
 	free(g->file_pool);
 	pthread_mutex_destroy(&g->lock);
 	pthread_cond_destroy(&g->cond);
@@ -527,6 +587,8 @@ uint64_t xlmig_sim_guest_mem_bytes(const struct xlmig_sim_guest *g) { return g->
 uint64_t xlmig_sim_guest_npages(const struct xlmig_sim_guest *g) { return g->npages; }
 unsigned xlmig_sim_guest_vcpus(const struct xlmig_sim_guest *g) { return g->vcpus; }
 uint8_t *xlmig_sim_guest_mem(struct xlmig_sim_guest *g) { return g->mem; }
+int xlmig_sim_guest_mem_fd(const struct xlmig_sim_guest *g) { return g->mem_fd; }
+int xlmig_sim_guest_state_fd(const struct xlmig_sim_guest *g) { return g->state_fd; }
 
 const struct xlmig_sim_workload *xlmig_sim_guest_workload(const struct xlmig_sim_guest *g)
 {
@@ -535,7 +597,7 @@ const struct xlmig_sim_workload *xlmig_sim_guest_workload(const struct xlmig_sim
 
 uint64_t xlmig_sim_guest_counter(const struct xlmig_sim_guest *g)
 {
-	return atomic_load_explicit(&g->counter, memory_order_acquire);
+	return atomic_load_explicit(&g->shared->counter, memory_order_acquire);
 }
 
 uint64_t xlmig_sim_guest_mem_counter(const struct xlmig_sim_guest *g)
@@ -570,7 +632,7 @@ int xlmig_sim_guest_set_vcpu(struct xlmig_sim_guest *g, const struct xlmig_sim_v
 				  v->rng ? "set" : "zero", (unsigned long long)v->pos,
 				  (unsigned long long)g->npages);
 	g->vcpu = *v;
-	atomic_store_explicit(&g->counter, v->counter, memory_order_release);
+	atomic_store_explicit(&g->shared->counter, v->counter, memory_order_release);
 	return XLMIG_OK;
 }
 
@@ -634,16 +696,21 @@ out:
 
 /* ---- digest ---- */
 
-int xlmig_sim_guest_digest(struct xlmig_sim_guest *g, uint8_t out[32])
+int xlmig_sim_mem_digest(const uint8_t *mem, uint64_t len, uint8_t out[32])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned len = 0;
+	unsigned dlen = 0;
 	int rc = XLMIG_OK;
 
 	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, g->mem, g->mem_bytes) != 1 ||
-	    EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != 32)
+	    EVP_DigestUpdate(ctx, mem, len) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, &dlen) != 1 || dlen != 32)
 		rc = xlmig_fail(XLMIG_E_NOMEM, "SHA-256 of guest memory failed (OpenSSL)");
 	EVP_MD_CTX_free(ctx);
 	return rc;
+}
+
+int xlmig_sim_guest_digest(struct xlmig_sim_guest *g, uint8_t out[32])
+{
+	return xlmig_sim_mem_digest(g->mem, g->mem_bytes, out);
 }

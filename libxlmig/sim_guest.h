@@ -20,6 +20,11 @@
  * The vCPU count is the guest's shape (it travels in the config and the
  * vCPU blob); one workload thread does the guest's work whatever it is.
  *
+ * Memory and the dirty log live in two memfds (xlmig_sim_guest_mem_fd(),
+ * _state_fd()) that the sim host passes to xlmigd: xlmigd maps them and
+ * reads pages and clears the log itself (struct xlmig_sim_shared), with
+ * no round trip per page; everything else goes through the sim host.
+ *
  * A guest is created paused.  Pause returns once the workload stands at a
  * consistent point (no page half written, counter in memory equal to the
  * vCPU counter).  The vCPU state may only be read or replaced while
@@ -74,6 +79,33 @@ struct xlmig_sim_vcpu {
 #define XLMIG_SIM_VCPU_VERSION  1
 #define XLMIG_SIM_VCPU_BLOB_LEN 56
 
+/* The head of a guest's state memfd, the dirty bitmap after it (bit
+ * pfn % 64 of word pfn / 64, set by the guest with an atomic OR once the
+ * page's content is complete, read and cleared by the save with an
+ * atomic exchange, as XEN_DOMCTL_SHADOW_OP_CLEAN).  Host byte order:
+ * both processes run on the same machine. */
+#define XLMIG_SIM_SHARED_MAGIC   0x4554415453534c58ull   /* "XLSSTATE" */
+#define XLMIG_SIM_SHARED_VERSION 1u
+
+struct xlmig_sim_shared {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t reserved;
+	_Atomic uint64_t counter;    /* the vCPU counter as last advanced */
+	uint64_t npages;
+	uint64_t dirty_words;
+	uint64_t pad[3];
+	_Atomic uint64_t dirty[];
+};
+
+/* Bytes of the state memfd of a guest of npages. */
+size_t xlmig_sim_shared_len(uint64_t npages);
+/* A mapping of len bytes received from elsewhere: is it the state of a
+ * guest of npages, in the layout above? */
+int xlmig_sim_shared_check(const struct xlmig_sim_shared *sh, size_t len, uint64_t npages);
+/* OR the log into out[], clear it, return how many pages it held. */
+uint64_t xlmig_sim_dirty_clean(_Atomic uint64_t *dirty, size_t words, uint64_t *out);
+
 struct xlmig_sim_guest;
 
 void xlmig_sim_workload_default(struct xlmig_sim_workload *wl);
@@ -111,6 +143,9 @@ const struct xlmig_sim_workload *xlmig_sim_guest_workload(const struct xlmig_sim
 /* The memory image: read it at any time (pages may change under the
  * reader while the guest runs); write it only while paused. */
 uint8_t *xlmig_sim_guest_mem(struct xlmig_sim_guest *g);
+/* The memfds behind memory and the shared state (owned by the guest). */
+int xlmig_sim_guest_mem_fd(const struct xlmig_sim_guest *g);
+int xlmig_sim_guest_state_fd(const struct xlmig_sim_guest *g);
 
 /* Dirty log.  The bitmap has xlmig_sim_guest_bitmap_words() words, bit
  * (pfn % 64) of word (pfn / 64). */
@@ -118,6 +153,8 @@ void xlmig_sim_guest_logdirty(struct xlmig_sim_guest *g, bool on);
 size_t xlmig_sim_guest_bitmap_words(const struct xlmig_sim_guest *g);
 /* OR the log into out[], clear the log, return how many pages it held. */
 uint64_t xlmig_sim_guest_dirty_clean(struct xlmig_sim_guest *g, uint64_t *out);
+/* The log itself (bitmap_words words), for a save that reads it. */
+_Atomic uint64_t *xlmig_sim_guest_dirty_log(struct xlmig_sim_guest *g);
 
 /* The counter as the workload last advanced it (any time), and as stored
  * in pfn 0. */
@@ -132,7 +169,8 @@ int xlmig_sim_guest_save_vcpu(struct xlmig_sim_guest *g,
 			      uint8_t blob[XLMIG_SIM_VCPU_BLOB_LEN]);
 int xlmig_sim_guest_load_vcpu(struct xlmig_sim_guest *g, const uint8_t *blob, size_t len);
 
-/* SHA-256 of all of memory. */
+/* SHA-256 of all of memory, and of len bytes of guest memory anywhere. */
 int xlmig_sim_guest_digest(struct xlmig_sim_guest *g, uint8_t out[32]);
+int xlmig_sim_mem_digest(const uint8_t *mem, uint64_t len, uint8_t out[32]);
 
 #endif

@@ -1,10 +1,14 @@
 /*
  * sim_hv.h - the simulated hypervisor backend: what only sim offers
- * (creating guests with a workload, reading a guest's counter and memory
- * digest), and its save/restore engine.
+ * (creating guests with a workload, having one rewrite pages on demand),
+ * and the stream its engine (sim_engine.h) writes and reads.
  *
- * The sim host lives in the calling process (xlmigd hosts the guests).
- * Guests are sim_guest.h guests; domids increase from 1 as Xen's do.
+ * The guests live in a sim host (sim_host.h): xlmig-simhost, a process of
+ * its own that xlmigd talks to over a unix socket (xlmig_hv_sim_connect(),
+ * through xlmig_hv_open_at()), or for tests a server thread of the
+ * calling process (xlmig_hv_sim_open(), xlmig_hv_open("sim")).  Either
+ * way the backend speaks the sim host protocol (sim_proto.h).  Guests are
+ * sim_guest.h guests; domids increase from 1 as Xen's do.
  *
  * The engine writes and reads Xen's own stream format, as `xl migrate`
  * sends it for a PVH guest:
@@ -48,20 +52,4 @@ int xlmig_hv_sim_create(struct xlmig_hv *hv, const struct xlmig_sim_create *c,
  * while a save runs. */
 int xlmig_hv_sim_rewrite(struct xlmig_hv *hv, uint32_t domid, uint64_t first_pfn,
 			 uint64_t count);
-int xlmig_hv_sim_workload(struct xlmig_hv *hv, uint32_t domid,
-			  struct xlmig_sim_workload *out);
-/* ---- the engine (sim_engine.c), used by sim_hv.c ---- */
-
-/* Live-save g to fd.  On success g is paused and res filled in; on any
- * failure g runs on as before, with log-dirty off and no throttle.
- * XLMIG_E_CONVERGE when the policy aborted (the message is its reason). */
-int xlmig_sim_save(struct xlmig_sim_guest *g, const char *name, int fd,
-		   const struct xlmig_save_opts *opts, struct xlmig_save_result *res);
-/* Read a whole stream from fd (up to libxl END) and build a paused guest
- * from it; name gets the config's c_info.name.  The fd must carry the
- * stream alone: it is read in large chunks, and bytes after the final
- * END are an error.  *out is set only on
- * success; on failure nothing is left. */
-int xlmig_sim_restore(int fd, struct xlmig_sim_guest **out, char name[XLMIG_NAME_MAX]);
-
 #endif

@@ -1,8 +1,9 @@
 #!/bin/bash
 # demo.sh - xlmig end to end on one machine: two hosts (network
 # namespaces joined by a veth pair, else two loopback ports), each with
-# its own xlmigd, state, control socket and certificate from a demo CA
-# (the channels between them are TLS 1.3); a
+# its own sim host (xlmig-simhost, where the guests live) and xlmigd,
+# state, control socket and certificate from a demo CA (the channels
+# between them are TLS 1.3); a
 # 1 GiB guest with a running workload on host A is live-migrated to host
 # B; the demo proves it kept running (its counter resumes on B exactly
 # where it stopped on A, and B's memory digest equals A's at pause) and
@@ -21,7 +22,7 @@ if [ $USE_NETNS = 1 ]; then
 else
 	echo "host A: 127.0.0.1:$PORT_A    host B: 127.0.0.1:$PORT_B"
 fi
-echo "state, sockets and logs under $WORK"
+echo "each host: xlmig-simhost (the guests) and xlmigd beside it; state, sockets and logs under $WORK"
 echo "TLS 1.3 between the hosts: certificates for a and b from a demo CA in $WORK/tls"
 
 say "host A: create a 1 GiB guest writing 40 MiB/s (hot set 256 MiB)"

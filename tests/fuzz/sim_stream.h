@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sim_engine.h"
 #include "sim_hv.h"
 #include "stream.h"
 

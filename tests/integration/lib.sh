@@ -1,11 +1,14 @@
 # lib.sh - shared by the integration tests (sourced): two xlmig hosts,
-# each an xlmigd with the sim backend in its own network namespace, the
-# two joined by a veth pair (or, where namespaces are not available, two
+# each a sim host (xlmig-simhost, which owns the guests) and an xlmigd
+# with the sim backend beside it, in its own network namespace, the two
+# joined by a veth pair (or, where namespaces are not available, two
 # daemons on loopback ports).  Everything started is stopped on exit.
 #
 #   hosts_up / hosts_down       create the hosts and start both daemons / remove them
 #   host_start a|b [VAR=val..] [-- OPTS]  (re)start one daemon, env and options
-#   host_kill a|b               SIGKILL one daemon
+#                               (and its sim host, if that is not running)
+#   host_kill a|b               SIGKILL one daemon (its guests run on)
+#   simhost_kill a|b            SIGKILL one sim host (its guests die with it)
 #   xa ARGS / xb ARGS           run xlmig against host a / b
 #   addr_b                      where host a reaches host b (HOST:PORT)
 #   use_fault_build             run build/faults/xlmigd (XLMIG_FAULT arms a point)
@@ -20,6 +23,7 @@ BIN=${B:-$ROOT/build}
 case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
 XLMIG=$BIN/xlmig
 XLMIGD=$BIN/xlmigd
+SIMHOST=$BIN/xlmig-simhost
 PORT_A=8002
 PORT_B=8002
 ID=$$
@@ -32,6 +36,7 @@ IP_A=10.231.0.1
 IP_B=10.231.0.2
 USE_NETNS=0
 declare -A PID=()
+declare -A SPID=()
 
 ok() { echo "ok   $*"; }
 fail() { local name=$1; shift; echo "FAIL $name: $*"; }
@@ -59,6 +64,10 @@ cleanup() {
 		kill -9 "${PID[$h]}" 2>/dev/null
 		wait "${PID[$h]}" 2>/dev/null
 	done
+	for h in "${!SPID[@]}"; do
+		kill -9 "${SPID[$h]}" 2>/dev/null
+		wait "${SPID[$h]}" 2>/dev/null
+	done
 	[ $USE_NETNS = 1 ] && netns_down
 	if [ -n "${KEEP_WORK:-}" ]; then echo "# work dir kept: $WORK"; else rm -rf "$WORK"; fi
 }
@@ -66,9 +75,42 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 sock() { echo "$WORK/$1/xlmigd.sock"; }
+simsock() { echo "$WORK/$1/simhost.sock"; }
 xa() { "$XLMIG" -S "$(sock a)" "$@"; }
 xb() { "$XLMIG" -S "$(sock b)" "$@"; }
 addr_b() { if [ $USE_NETNS = 1 ]; then echo "$IP_B:$PORT_B"; else echo "127.0.0.1:$PORT_B"; fi; }
+
+# The sim host of a|b, in the background (the guests' home: it outlives
+# any xlmigd restart, as Xen does).
+simhost_start() {
+	local h=$1 ns=$NS_A i
+	[ "$h" = b ] && ns=$NS_B
+	mkdir -p "$WORK/$h"
+	local cmd=("$SIMHOST" --foreground --socket "$(simsock "$h")" --log-level debug
+		   --log-file "$WORK/$h/simhost.log")
+	if [ $USE_NETNS = 1 ]; then
+		ip netns exec "$ns" "${cmd[@]}" </dev/null >>"$WORK/$h/simhost.out" 2>&1 &
+	else
+		"${cmd[@]}" </dev/null >>"$WORK/$h/simhost.out" 2>&1 &
+	fi
+	SPID[$h]=$!
+	for i in $(seq 100); do
+		[ -S "$(simsock "$h")" ] && return 0
+		kill -0 "${SPID[$h]}" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "# xlmig-simhost $h did not start; its log:" >&2
+	tail -n 20 "$WORK/$h/simhost.log" "$WORK/$h/simhost.out" >&2
+	return 1
+}
+
+simhost_kill() {
+	kill -9 "${SPID[$1]}" 2>/dev/null
+	wait "${SPID[$1]}" 2>/dev/null
+	unset "SPID[$1]"
+}
+
+simhost_running() { [ -n "${SPID[$1]:-}" ] && kill -0 "${SPID[$1]}" 2>/dev/null; }
 
 host_start() { # a|b [VAR=value...] [-- XLMIGD-OPTIONS...]
 	local h=$1; shift
@@ -79,7 +121,9 @@ host_start() { # a|b [VAR=value...] [-- XLMIGD-OPTIONS...]
 	# Never lose track of a daemon: a host has one at a time.
 	[ -n "${PID[$h]:-}" ] && host_kill "$h"
 	mkdir -p "$WORK/$h"
+	simhost_running "$h" || simhost_start "$h" || return 1
 	local cmd=(env "${env[@]}" "$XLMIGD" -f --hv sim -s "$WORK/$h/state" -S "$(sock "$h")"
+		   --simhost-socket "$(simsock "$h")"
 		   -p "$port" -k "$WORK/key" --tls-dir "$WORK/tls/$h" --log-level debug --log-file "$WORK/$h/log" "${opts[@]}")
 	if [ $USE_NETNS = 1 ]; then
 		ip netns exec "$ns" "${cmd[@]}" </dev/null >>"$WORK/$h/out" 2>&1 &
@@ -114,12 +158,14 @@ host_stop() {
 hosts_down() {
 	local h
 	for h in "${!PID[@]}"; do host_kill "$h"; done
+	for h in "${!SPID[@]}"; do simhost_kill "$h"; done
 	[ $USE_NETNS = 1 ] && netns_down
 	rm -rf "$WORK"/a "$WORK"/b
 }
 
 hosts_up() {
-	[ -x "$XLMIGD" ] && [ -x "$XLMIG" ] || { echo "FAIL setup: build first ($XLMIGD missing)"; exit 1; }
+	[ -x "$XLMIGD" ] && [ -x "$XLMIG" ] && [ -x "$SIMHOST" ] ||
+		{ echo "FAIL setup: build first ($XLMIGD, $XLMIG or $SIMHOST missing)"; exit 1; }
 	if [ "$(id -u)" = 0 ] && [ -z "${XLMIG_NO_NETNS:-}" ] && netns_up; then
 		USE_NETNS=1
 	else

@@ -1,11 +1,29 @@
 #!/bin/bash
-# t_kill.sh - kill the receiving xlmigd at setup, during pre-copy and with
-# the guest restored there: the source rolls back (guest running, counter
-# advancing), and once restarted the destination has no copy and has
-# closed its journaled job.
+# t_kill.sh - kill an xlmigd mid-migration, as a dom0 toolstack can die,
+# while its sim host (xlmig-simhost, the guests' home) runs on:
+#  - the receiving xlmigd at setup, during pre-copy and with the guest
+#    restored there: the source rolls back (guest running, counter
+#    advancing), and once restarted the destination's recovery removes
+#    the incoming copy that really survived in its sim host and closes
+#    its journaled job;
+#  - the sending xlmigd during pre-copy (the guest runs on) and with the
+#    guest stopped for the last pass (it resumes when the restarted
+#    xlmigd recovers): never zero copies, never two, the counter goes on;
+#  - the receiving xlmigd after GO: the restarted one finishes the job
+#    with the copy its sim host kept.
 . "$(dirname "$0")/lib.sh"
 # The daemons with fault-injection points (make faults-build).
 use_fault_build || exit 1
+
+# How many of the two hosts run a guest named $1 (renamed copies count).
+running_copies() {
+	local n=0 h
+	for h in a b; do
+		n=$((n + $("$XLMIG" -S "$(sock "$h")" list --json |
+			jq --arg g "$1" '[.domains[] | select((.name | startswith($g)) and .state == "running")] | length')))
+	done
+	echo "$n"
+}
 
 kill_at() { # PHASE STALL MIGRATE-OPTIONS...
 	local phase=$1 stall=$2; shift 2
@@ -21,6 +39,8 @@ kill_at() { # PHASE STALL MIGRATE-OPTIONS...
 	done
 	[ "$bstep" = "$phase" ] || { fail "kill at $phase" "destination never reached $phase ($bstep)"; return; }
 	host_kill b
+	simhost_running b && ok "kill at $phase: the destination's sim host runs on" ||
+		fail "kill at $phase" "killing xlmigd b took its sim host with it"
 	wait_final a "$job"
 	local step
 	step=$(step_of a "$job")
@@ -96,8 +116,80 @@ kill_after_go() {
 		fail "kill after go" "source has: $(xa list | tail -n +2)"
 	STALL_B=()
 	host_start b
-	[ "$(xb jobs --json | jq -r '.jobs[-1].step')" = unknown ] &&
-		ok "kill after go: restarted destination flags the job for the administrator" ||
+	# The incoming copy outlived xlmigd b in its sim host: the restarted
+	# daemon must finish the job with it, the source having committed.
+	[ "$(xb jobs --json | jq -r '.jobs[-1].step')" = done ] &&
+		ok "kill after go: the restarted destination finishes the job with the copy that survived" ||
 		fail "kill after go" "destination job is $(xb jobs --json | jq -r '.jobs[-1].step')"
+	check "kill after go: the guest runs on the destination" runs_on b vm
+	[ "$(running_copies vm)" = 1 ] && ok "kill after go: exactly one copy runs" ||
+		fail "kill after go" "$(running_copies vm) running copies"
+	hosts_down
 }
 kill_after_go
+
+# The sending xlmigd dies; its sim host keeps the guest.  During pre-copy
+# the guest runs on; stopped for the last pass (the source stalls at
+# ready) it is suspended until the restarted xlmigd rolls back.  The
+# destination drops its incoming copy when the stream breaks.
+kill_source_at() { # PHASE STALL MIGRATE-OPTIONS...
+	local phase=$1 stall=$2; shift 2
+	STALL_A=(); [ -n "$stall" ] && STALL_A=("XLMIG_TEST_STALL=$stall")
+	hosts_up
+	xa create vm --memory 256M --rate 30M >/dev/null
+	local job cb c0 c1 i
+	job=$(xa migrate vm "$(addr_b)" --detach "$@") || { fail "kill source at $phase" "migrate refused"; return; }
+	wait_step a "$job" "$phase" || { fail "kill source at $phase" "job never reached $phase"; return; }
+	cb=$(counter a vm)
+	host_kill a
+	simhost_running a && ok "kill source at $phase: the source's sim host runs on" ||
+		fail "kill source at $phase" "killing xlmigd a took its sim host with it"
+	for i in $(seq 100); do no_guests b && break; sleep 0.1; done
+	check "kill source at $phase: the destination dropped its incoming copy" no_guests b
+	STALL_A=()
+	host_start a
+	[ "$(step_of a "$job")" = failed ] && ok "kill source at $phase: the restarted source rolled the job back" ||
+		fail "kill source at $phase" "source job is $(step_of a "$job") after restart"
+	check "kill source at $phase: the guest runs on the source" runs_on a vm
+	c0=$(counter a vm)
+	[ -n "$cb" ] && [ -n "$c0" ] && [ "$cb" -gt 0 ] && [ "$c0" -gt "$cb" ] &&
+		ok "kill source at $phase: counter continues ($cb before the kill, $c0 now)" ||
+		fail "kill source at $phase" "counter was '$cb' before the kill, is '$c0'"
+	[ "$(running_copies vm)" = 1 ] && ok "kill source at $phase: exactly one copy runs" ||
+		fail "kill source at $phase" "$(running_copies vm) running copies"
+	# The guest's memory is still what it was: a later migration of it
+	# arrives whole (the digests at both ends agree).
+	c1=$(xa migrate vm "$(addr_b)" --verify --json 2>/dev/null | jq -r '.step // empty')
+	[ "$c1" = done ] && ok "kill source at $phase: the guest migrates afterwards, memory verified" ||
+		fail "kill source at $phase" "the later migration ended '$c1'"
+	hosts_down
+}
+kill_source_at precopy "" --bandwidth 20M
+kill_source_at ready ready:3000
+
+# The source's sim host dies mid-migration, as a hypervisor crash would:
+# its guest dies with it; xlmigd notices, fails the job cleanly and says
+# why, nothing is left on the destination, and a new sim host is found
+# by the next request.
+kill_source_simhost() {
+	hosts_up
+	xa create vm --memory 256M --rate 30M >/dev/null
+	local job msg
+	job=$(xa migrate vm "$(addr_b)" --detach --bandwidth 20M) || { fail "kill sim host" "migrate refused"; return; }
+	wait_step a "$job" precopy || { fail "kill sim host" "job never reached precopy"; return; }
+	simhost_kill a
+	wait_final a "$job"
+	msg=$(xa status "$job" --json | jq -r .message)
+	[ "$(step_of a "$job")" = failed ] && grep -q "sim host" <<<"$msg" &&
+		ok "kill sim host: the job failed, saying the sim host went away" ||
+		fail "kill sim host" "job $(step_of a "$job"): $msg"
+	grep -q "went away" "$WORK/a/log" && ok "kill sim host: xlmigd reported it in its log" ||
+		fail "kill sim host" "nothing about the lost sim host in xlmigd's log"
+	local i
+	for i in $(seq 100); do no_guests b && break; sleep 0.1; done
+	check "kill sim host: nothing left on the destination" no_guests b
+	simhost_start a
+	check "kill sim host: xlmigd finds the restarted sim host (no guests: they died)" no_guests a
+	hosts_down
+}
+kill_source_simhost

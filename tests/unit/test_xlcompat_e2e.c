@@ -7,6 +7,7 @@
  */
 #include "unit.h"
 #include "common.h"
+#include "sim_engine.h"
 #include "sim_hv.h"
 #include "stream.h"
 #include "xlcompat.h"

@@ -11,6 +11,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -260,6 +261,22 @@ static int open_log(const struct xlmig_daemon_config *cfg)
 	return XLMIG_OK;
 }
 
+/* The backend; one whose host is a process of its own (sim) is found on
+ * its socket, beside the state by default, and started if none answers,
+ * so that two xlmigd with their own state directories have their own. */
+static int open_backend(struct xlmigd *d)
+{
+	char sock[PATH_MAX], log[PATH_MAX];
+	struct xlmig_hv_place place = { .host_socket = sock, .host_log = log, .start_host = true };
+
+	if (d->cfg.simhost_socket)
+		snprintf(sock, sizeof(sock), "%s", d->cfg.simhost_socket);
+	else if ((size_t)snprintf(sock, sizeof(sock), "%s/simhost.sock", d->cfg.state_dir) >= sizeof(sock))
+		return xlmig_fail(XLMIG_E_LIMIT, "state directory path too long");
+	snprintf(log, sizeof(log), "%s/simhost.log", d->cfg.state_dir);
+	return xlmig_hv_open_at(d->cfg.hv_name, &place, &d->hv);
+}
+
 /* Open everything; recovery runs before any socket is served, so no new
  * job can race with the rollback of an old one. */
 static int start(struct xlmigd *d)
@@ -269,7 +286,7 @@ static int start(struct xlmigd *d)
 
 	raise_fd_limit();
 	if ((rc = load_key(d)) || (rc = load_tls(d)) || (rc = xlmig_journal_open(d->cfg.state_dir, &d->journal)) ||
-	    (rc = xlmig_hv_open(d->cfg.hv_name, &d->hv)))
+	    (rc = open_backend(d)))
 		return rc;
 	pthread_mutex_init(&d->hv_lock, NULL);
 	d->env = (struct xlmig_job_env){
@@ -306,52 +323,6 @@ static void stop(struct xlmigd *d)
 	xlmig_conf_free(xlmig_daemon_opts, xlmig_daemon_nopts, &d->cfg);
 }
 
-/* Detach, but let the parent exit only once the child is serving (or
- * with its error), so `xlmigd && xlmig list` works in scripts. */
-static int detach(int *ready_fd)
-{
-	int p[2];
-	pid_t pid;
-	char status = 1;
-
-	if (pipe2(p, O_CLOEXEC) != 0)
-		return xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		return xlmig_fail(XLMIG_E_IO, "fork: %s", strerror(errno));
-	if (pid > 0) {
-		close(p[1]);
-		if (read(p[0], &status, 1) != 1)
-			status = 1;
-		_exit(status);
-	}
-	close(p[0]);
-	setsid();
-	if (chdir("/") != 0)
-		xlmig_warn("chdir /: %s", strerror(errno));
-	*ready_fd = p[1];
-	return XLMIG_OK;
-}
-
-static void report_ready(int *ready_fd, char status)
-{
-	if (*ready_fd < 0)
-		return;
-	if (write(*ready_fd, &status, 1) != 1)
-		xlmig_warn("cannot tell the parent process we started");
-	close(*ready_fd);
-	*ready_fd = -1;
-	if (status == 0) {
-		int null = open("/dev/null", O_RDWR);
-		if (null >= 0) {
-			dup2(null, 0);
-			dup2(null, 1);
-			dup2(null, 2);
-			close(null);
-		}
-	}
-}
-
 int main(int argc, char **argv)
 {
 	struct xlmigd d = { .note_fd = { -1, -1 } };
@@ -366,9 +337,9 @@ int main(int argc, char **argv)
 	backup_config(&d);
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = open_log(&d.cfg)) || evthread_use_pthreads() != 0 ||
-	    (!d.cfg.foreground && (rc = detach(&ready_fd))) || (rc = start(&d))) {
+	    (!d.cfg.foreground && (rc = xlmig_detach(&ready_fd))) || (rc = start(&d))) {
 		xlmig_error("%s", rc ? xlmig_errmsg() : "libevent has no thread support");
-		report_ready(&ready_fd, 1);
+		xlmig_detach_ready(&ready_fd, 1);
 		stop(&d);
 		return 1;
 	}
@@ -376,13 +347,13 @@ int main(int argc, char **argv)
 	sigint = evsignal_new(d.base, SIGINT, on_signal, &d);
 	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) || evsignal_add(sigint, NULL)) {
 		xlmig_error("cannot install signal handlers");
-		report_ready(&ready_fd, 1);
+		xlmig_detach_ready(&ready_fd, 1);
 		stop(&d);
 		return 1;
 	}
 	xlmig_info("serving %s, migrations on port %u, backend %s, state in %s",
 		   d.cfg.socket_path, d.cfg.port, d.hv->ops->name, d.cfg.state_dir);
-	report_ready(&ready_fd, 0);
+	xlmig_detach_ready(&ready_fd, 0);
 	/* Only now: start() has finished or rolled back every job a previous
 	 * xlmigd left, so whatever systemd orders after us finds no guest in
 	 * the middle of a recovery. */
