@@ -820,6 +820,17 @@ static int check_ready(struct xlmig_job *job, const struct xlmig_json *ready)
 	return XLMIG_OK;
 }
 
+/* After GO without a trustworthy answer: the guest may run on the
+ * destination, so the source copy stays paused aside for the operator. */
+static int source_in_doubt(struct xlmig_job *job, int rc, const char *away)
+{
+	xlmig_fail_prefix(rc, "after GO: the domain's state is unknown; check both hosts for running instances, "
+			  "and rename and resume at most one ('%s' is kept paused here)", away);
+	set_message(job, rc, xlmig_errmsg());
+	set_step(job, XLMIG_STEP_UNKNOWN);
+	return rc;
+}
+
 /* READY received: rename away, journal GO, say GO, wait for DONE. */
 static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_at)
 {
@@ -854,18 +865,18 @@ static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_
 		 * as DONE {"ok":false}, ours may resume. */
 		return xlmig_fail_prefix(rc, "after GO, before the destination took the guest");
 	}
+	/* A DONE without a well-formed "ok" says nothing about the
+	 * destination's copy: it may run, so ours must not resume. */
+	if (!rc && xlmig_json_get_bool(done, "ok", &ok))
+		rc = xlmig_fail(XLMIG_E_FORMAT, "the destination's DONE carries no valid \"ok\"");
 	if (rc) {
-		xlmig_fail_prefix(rc, "after GO: the domain's state is unknown; check both hosts for running instances, "
-				  "and rename and resume at most one ('%s' is kept paused here)", away);
-		set_message(job, rc, xlmig_errmsg());
-		set_step(job, XLMIG_STEP_UNKNOWN);
-		return rc;
+		xlmig_json_free(done);
+		return source_in_doubt(job, rc, away);
 	}
 	/* With -p the destination answers once the guest has its name and
 	 * stays paused: the downtime ends there, not at a resume. */
 	job->stats.downtime_ns = xlmig_now_ns() - paused_at;
 	job->stats.left_paused = job->opts.pause_after;
-	xlmig_json_get_bool(done, "ok", &ok);
 	xlmig_json_get_str(done, "error", &why);
 	if (!ok) {
 		/* Like xl: the destination destroyed its copy; ours may resume. */
