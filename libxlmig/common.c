@@ -4,6 +4,7 @@
  */
 #include "common.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -395,4 +396,14 @@ void xlmig_detach_ready(int *ready_fd, char status)
 			close(null);
 		}
 	}
+}
+
+bool xlmig_str_is_domid(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
 }

@@ -150,6 +150,9 @@ int xlmig_read_all(int fd, size_t limit, struct xlmig_buf *out);
 /* Bytes as lowercase hex digits: out holds 2 * len + 1 characters and
  * is NUL-terminated. */
 void xlmig_hex_encode(const void *data, size_t len, char *out);
+/* True if s is a non-empty string of decimal digits: how xl tells a
+ * domain id from a domain name. */
+bool xlmig_str_is_domid(const char *s);
 
 /* Parse a size such as "512", "64M", "8G" (binary units) into bytes. */
 int xlmig_parse_size(const char *s, uint64_t *out);

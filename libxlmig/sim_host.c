@@ -57,23 +57,13 @@ static int get_dom(struct xlmig_sim_host *h, uint32_t domid, struct sim_dom **ou
 	return XLMIG_OK;
 }
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
 /* Names as xl accepts them, minus what would confuse lookups: not empty,
  * not all digits (that is an id), printable, no '/'. */
 static int check_name(const char *name)
 {
 	size_t len = strlen(name);
 
-	if (len == 0 || len >= XLMIG_NAME_MAX || all_digits(name))
+	if (len == 0 || len >= XLMIG_NAME_MAX || xlmig_str_is_domid(name))
 		return xlmig_fail(XLMIG_E_INVAL, "domain name '%s' must be 1 to %d characters and not a number",
 				  name, XLMIG_NAME_MAX - 1);
 	for (const char *p = name; *p; p++)

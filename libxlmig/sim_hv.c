@@ -342,20 +342,10 @@ static int sim_list(struct xlmig_hv *hv, struct xlmig_domain_info **out, size_t 
 	return XLMIG_OK;
 }
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
 static int sim_lookup(struct xlmig_hv *hv, const char *name_or_id, struct xlmig_domain_info *out)
 {
 	struct xlmig_domain_info *doms;
-	bool by_id = all_digits(name_or_id);
+	bool by_id = xlmig_str_is_domid(name_or_id);
 	unsigned long id = by_id ? strtoul(name_or_id, NULL, 10) : 0;
 	size_t n;
 	int rc = sim_list(hv, &doms, &n);
