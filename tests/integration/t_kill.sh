@@ -134,7 +134,7 @@ kill_after_go
 # destination drops its incoming copy when the stream breaks.
 kill_source_at() { # PHASE STALL MIGRATE-OPTIONS...
 	local phase=$1 stall=$2; shift 2
-	STALL_A=(); [ -n "$stall" ] && STALL_A=("XLMIG_TEST_STALL=$stall")
+	STALL_A=(); [ -n "$stall" ] && STALL_A=("XLMIG_FAULT=$stall")
 	hosts_up
 	xa create vm --memory 256M --rate 30M >/dev/null
 	local job cb c0 c1 i
@@ -165,7 +165,7 @@ kill_source_at() { # PHASE STALL MIGRATE-OPTIONS...
 	hosts_down
 }
 kill_source_at precopy "" --bandwidth 20M
-kill_source_at ready ready:3000
+kill_source_at ready ready:stall:3000
 
 # The source's sim host dies mid-migration, as a hypervisor crash would:
 # its guest dies with it; xlmigd notices, fails the job cleanly and says

@@ -25,6 +25,13 @@ out=$(systemd-analyze verify --man=no --root="$ROOTFS" /usr/local/lib/systemd/sy
 rm -f "$ROOTFS/etc/xlmig/xlmigd.conf" "$ROOTFS/etc/xlmig/xlmig.key"
 "$XLMIGD" --gen-key "$ROOTFS/etc/xlmig/xlmig.key" >/dev/null || exit 1
 printf 'hv = sim\nlog_level = debug\n' >"$ROOTFS/etc/xlmig/xlmigd.conf"
+# Its TLS identity where the unit's daemon looks for it (tls_dir's
+# default), from a cluster CA of its own, as an administrator sets it up;
+# it migrates to itself, so it is its own allowed peer.
+rm -rf "$ROOTFS/etc/xlmig/tls"
+"$XLMIG" setup-tls ca "$WORK/tls-ca" >/dev/null &&
+"$XLMIG" setup-tls host --ca "$WORK/tls-ca" --out "$ROOTFS/etc/xlmig/tls" --allow ct ct 127.0.0.1 >/dev/null ||
+	{ fail "setup-tls" "could not make the container's certificates"; exit 1; }
 # The test's stall, so a migration can be caught at a step: the test
 # build of the same daemon (fault-injection points) replaces the
 # installed one, which reads no test variables.
