@@ -77,9 +77,11 @@ if [ "$state" = active ] && [ "$enabled" = enabled ] && in_ct xlmig list >/dev/n
 else
 	fail "service" "$state/$enabled: $(in_ct systemctl status xlmigd --no-pager 2>&1 | tail -8)"
 fi
-in_ct xlmigd --check-config >/dev/null 2>&1 && [ "$(in_ct stat -c %a /etc/xlmig/xlmig.key)" = 600 ] &&
-	ok "the packaged xlmigd.conf checks OK; postinst made a 0600 key" ||
-	fail "conffile/key" "$(in_ct xlmigd --check-config 2>&1 | tail -3)"
+in_ct xlmigd --check-config >/dev/null 2>&1 && ! in_ct test -e /etc/xlmig/xlmig.key &&
+	in_ct systemctl show -P StatusText xlmigd.service | grep -q "serving locally only: no TLS identity" &&
+	grep -q "no TLS identity yet" "$OUT/install.log" &&
+	ok "the packaged xlmigd.conf checks OK; with no TLS identity yet the service serves locally and says why" ||
+	fail "conffile/identity" "$(in_ct xlmigd --check-config 2>&1 | tail -3); $(in_ct systemctl show -P StatusText xlmigd.service)"
 in_ct bash -c '. /usr/share/bash-completion/bash_completion && . /usr/share/bash-completion/completions/xlmig &&
 	COMP_WORDS=(xlmig mig); COMP_CWORD=1; COMP_LINE="xlmig mig"; COMP_POINT=9; _xlmig; [ "${COMPREPLY[*]}" = "migrate migrate-receive" ]' &&
 	ok "installed bash completion completes commands" || fail completion "xlmig mig<TAB> did not give migrate"

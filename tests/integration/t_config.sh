@@ -56,3 +56,18 @@ listening=$("${ns[@]}" ss -ltnpH 2>/dev/null | grep "pid=${PID[a]}," | awk '{pri
 grep -q "serving" "$WORK/a/log" &&
 	ok "--log-level debug on the command line overrides log_level = warn" ||
 	fail "log level" "no info lines in the log"
+
+# A freshly installed host has no TLS identity: xlmigd serves its control
+# socket, listens on no network port, and refuses to send a guest, which
+# keeps running here.
+host_start a -- --tls-dir "$WORK/no-tls" || exit 1
+listening=$("${ns[@]}" ss -ltnpH 2>/dev/null | grep -c "pid=${PID[a]},")
+grep -q "no TLS identity in $WORK/no-tls" "$WORK/a/log" && [ "$listening" = 0 ] &&
+	ok "no TLS identity: xlmigd serves locally and listens on no port" ||
+	fail "no identity" "listening sockets: $listening; $(tail -3 "$WORK/a/log")"
+xa create lonely --memory 64M >/dev/null
+out=$(xa migrate lonely "$(addr_b)" 2>&1)
+st=$?
+[ $st != 0 ] && grep -q "setup-tls" <<<"$out" && [ "$(state a lonely)" = running ] &&
+	ok "no TLS identity: a migration is refused, the guest runs on" ||
+	fail "no identity migrate" "status $st, state $(state a lonely): $out"

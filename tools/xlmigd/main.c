@@ -11,7 +11,6 @@
 #include "tls.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -204,6 +203,19 @@ static int load_key(struct xlmigd *d)
 	return rc;
 }
 
+/* A host freshly installed has no identity yet: like sshd before its host
+ * keys or libvirtd before its certificates, it then serves locally only
+ * (listing, backups, the control socket) rather than refusing to start.
+ * An identity that is there but broken still stops the start. */
+static bool tls_configured(const char *dir)
+{
+	char path[PATH_MAX];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/host.crt", dir) >= sizeof(path))
+		return true;  /* let xlmig_tls_open report the path */
+	return access(path, F_OK) == 0 || errno != ENOENT;
+}
+
 /* TLS unless explicitly insecure; the identity is checked now, so a
  * misconfigured host fails at start rather than at its first migration.
  * Plain channels listen on loopback only. */
@@ -216,6 +228,12 @@ static int load_tls(struct xlmigd *d)
 		xlmig_warn("--insecure: migration channels are plain TCP, on loopback only");
 		if (!d->cfg.listen_addr && !(d->cfg.listen_addr = strdup("127.0.0.1")))
 			return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
+		return XLMIG_OK;
+	}
+	if (!tls_configured(d->cfg.tls_dir)) {
+		xlmig_warn("no TLS identity in %s: migrations are neither accepted nor sent from "
+			   "this host until one is made (xlmig setup-tls host, with the cluster's CA); "
+			   "the control socket serves", d->cfg.tls_dir);
 		return XLMIG_OK;
 	}
 	rc = xlmig_tls_open(d->cfg.tls_dir, &d->tls);
@@ -302,7 +320,8 @@ static int start(struct xlmigd *d)
 	if (!d->base)
 		return xlmig_fail(XLMIG_E_NOMEM, "cannot create the event loop");
 	if ((rc = xlmigd_backup_start(d)) || (rc = xlmigd_jobs_init(d)) || (rc = xlmigd_watch_start(d)) ||
-	    (rc = xlmigd_control_start(d)) || (rc = xlmigd_listener_start(d)))
+	    (rc = xlmigd_control_start(d)) ||
+	    ((d->tls || d->cfg.insecure) && (rc = xlmigd_listener_start(d))))
 		return rc;
 	return XLMIG_OK;
 }
@@ -351,13 +370,18 @@ int main(int argc, char **argv)
 		stop(&d);
 		return 1;
 	}
-	xlmig_info("serving %s, migrations on port %u, backend %s, state in %s",
-		   d.cfg.socket_path, d.cfg.port, d.hv->ops->name, d.cfg.state_dir);
+	if (d.listener)
+		xlmig_info("serving %s, migrations on port %u, backend %s, state in %s",
+			   d.cfg.socket_path, d.cfg.port, d.hv->ops->name, d.cfg.state_dir);
+	else
+		xlmig_info("serving %s locally only, backend %s, state in %s",
+			   d.cfg.socket_path, d.hv->ops->name, d.cfg.state_dir);
 	xlmig_detach_ready(&ready_fd, 0);
 	/* Only now: start() has finished or rolled back every job a previous
 	 * xlmigd left, so whatever systemd orders after us finds no guest in
 	 * the middle of a recovery. */
-	if (xlmig_sd_notify("READY=1\nSTATUS=serving"))
+	if (xlmig_sd_notify(d.listener ? "READY=1\nSTATUS=serving" :
+			    "READY=1\nSTATUS=serving locally only: no TLS identity (xlmig setup-tls)"))
 		xlmig_warn("%s", xlmig_errmsg());
 	event_base_dispatch(d.base);
 	event_free(sigterm);
