@@ -129,7 +129,7 @@ bool xlmig_conn_peer_failed(const struct xlmig_conn *c);
 /* Wake every thread blocked on the session; the session is then dead. */
 void xlmig_conn_interrupt(struct xlmig_conn *c);
 
-/* ---- for the transfer (xfer.c) ---- */
+/* ---- for the transfer (xfer.h) ---- */
 
 struct xlmig_chan *xlmig_conn_chan(struct xlmig_conn *c, unsigned i);
 struct xlmig_ratelimit *xlmig_conn_ratelimit(struct xlmig_conn *c);

@@ -4,13 +4,13 @@
  *
  * Where each phase's point sits:
  *
- *   phase      source (job.c, xfer.c)              destination (job.c)
+ *   phase      source (job.c; * xfer_send.c)       destination (job.c)
  *   handshake  session up, before PREFLIGHT        before reading PREFLIGHT
- *   precopy1   first PAGES frame queued (xfer.c)   -
+ *   precopy1   first PAGES frame queued *          -
  *   iteration  iteration 1 reported, 2 begins      -
  *   stopcopy   save done, guest paused, END not    -
  *              yet sent
- *   digest     END about to be queued (xfer.c)     stream received, digest
+ *   digest     END about to be queued *            stream received, digest
  *                                                  checked, restore done
  *   ready      READY received and journaled        READY journaled, not sent
  *   go         GO journaled, not sent              GO journaled, name not taken

@@ -22,7 +22,7 @@
  * the destination destroys its partial one.  After GO with no answer the
  * state is unknown; the source keeps its copy paused and renamed away and
  * says so, as xl does.  Each step is journaled (journal.h) before it is
- * acted on, and xlmig_job_recover() finishes or rolls back what a previous
+ * acted on (the record is job_record.h's), and xlmig_job_recover() finishes or rolls back what a previous
  * daemon left half done.
  *
  * A job runs in its own thread (xlmig_job_run); progress and cancel may be
@@ -36,6 +36,7 @@
 #include "codec.h"
 #include "common.h"
 #include "hv.h"
+#include "job_record.h"
 #include "policy.h"
 #include "side.h"
 
@@ -44,53 +45,6 @@
 #define XLMIG_DEFAULT_PORT 8002
 #define XLMIG_HOST_MAX 256
 #define XLMIG_CHANNELS_MAX 16
-
-enum xlmig_job_role {
-	XLMIG_ROLE_SOURCE = 0,  /* outgoing: this host sends the guest */
-	XLMIG_ROLE_DEST,        /* incoming: this host receives it */
-};
-
-/* The commit steps, in the order a job passes them. */
-enum xlmig_job_step {
-	XLMIG_STEP_QUEUED = 0,  /* waiting for a free job slot */
-	XLMIG_STEP_SETUP,       /* connect, handshake, preflight */
-	XLMIG_STEP_PRECOPY,     /* the stream is flowing */
-	XLMIG_STEP_READY,       /* destination holds the guest paused */
-	XLMIG_STEP_GO,          /* point of no return passed */
-	/* final steps */
-	XLMIG_STEP_DONE,        /* guest runs on the destination only */
-	XLMIG_STEP_FAILED,      /* rolled back: guest runs on the source */
-	XLMIG_STEP_CANCELLED,   /* cancelled, rolled back likewise */
-	XLMIG_STEP_UNKNOWN,     /* lost contact after GO: admin must check */
-	XLMIG_STEP_CHECKED,     /* --check: the destination's preflight said
-				 * yes; nothing was moved or created */
-};
-
-bool xlmig_step_is_final(enum xlmig_job_step step);
-/* Names as the journal, `xlmig jobs` and the JSON answers spell them
- * ("precopy", "destination"); parse fails with XLMIG_E_FORMAT. */
-const char *xlmig_step_name(enum xlmig_job_step step);
-int xlmig_step_parse(const char *s, enum xlmig_job_step *out);
-const char *xlmig_role_name(enum xlmig_job_role role);
-int xlmig_role_parse(const char *s, enum xlmig_job_role *out);
-
-#define XLMIG_JOB_ID_MAX 32
-#define XLMIG_PEER_MAX 128
-#define XLMIG_JOB_MSG_MAX 512
-
-/* A job as the journal (journal.h) keeps it, step by step. */
-struct xlmig_job_record {
-	char id[XLMIG_JOB_ID_MAX];       /* "17" on this host */
-	enum xlmig_job_role role;
-	enum xlmig_job_step step;
-	char domain[XLMIG_NAME_MAX];     /* the guest's name (without suffix) */
-	uint32_t domid;                  /* on this host, 0 = none yet */
-	char peer[XLMIG_PEER_MAX];       /* host:port of the other side */
-	int64_t created;                 /* unix seconds */
-	int64_t updated;
-	int err;                         /* XLMIG_E_* of a failed job */
-	char message[XLMIG_JOB_MSG_MAX]; /* what happened, for the admin */
-};
 
 /* What `xlmig migrate` asks for. */
 struct xlmig_migrate_opts {

@@ -10,13 +10,14 @@
  * `xlmig jobs` shows, together with the job's final statistics (JSON).
  *
  * The journal is a store: what a record holds (struct xlmig_job_record,
- * the steps and roles) is the job's vocabulary and is defined in job.h.
+ * the steps and roles) is defined in job_record.h, which the job (job.h)
+ * shares.
  */
 #ifndef XLMIG_JOURNAL_H
 #define XLMIG_JOURNAL_H
 
 #include "common.h"
-#include "job.h"
+#include "job_record.h"
 
 struct xlmig_journal;
 

@@ -9,7 +9,6 @@
  * send what is left, then the vCPU state) or abort (the guest runs on).
  */
 #include "sim_engine.h"
-#include "sim_hv.h"
 #include "json.h"
 #include "stream.h"
 

@@ -1,6 +1,6 @@
 /*
  * xfer_private.h - what the two halves of a stream transfer share
- * (xfer_send.c, xfer_recv.c; xfer.c holds the shared code).  Not for use
+ * (xfer_send.c, xfer_recv.c; xfer_common.c holds the shared code).  Not for use
  * outside xfer*.c: xfer.h is the transfer's interface.
  */
 #ifndef XLMIG_XFER_PRIVATE_H

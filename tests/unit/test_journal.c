@@ -115,15 +115,6 @@ TEST(journal_list_sorted_by_id)
 	xlmig_journal_close(j);
 }
 
-TEST(journal_step_names)
-{
-	CHECK_STR(xlmig_step_name(XLMIG_STEP_GO), "go");
-	CHECK(!xlmig_step_is_final(XLMIG_STEP_GO));
-	CHECK(xlmig_step_is_final(XLMIG_STEP_UNKNOWN));
-	CHECK(xlmig_step_is_final(XLMIG_STEP_DONE));
-	CHECK_STR(xlmig_step_name((enum xlmig_job_step)99), "invalid");
-}
-
 struct writer_arg {
 	struct xlmig_journal *j;
 	int rc;

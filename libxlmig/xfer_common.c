@@ -1,5 +1,5 @@
 /*
- * xfer.c - what the send and receive halves of a stream transfer share:
+ * xfer_common.c - what the send and receive halves of a stream transfer share:
  * options, the first-failure record, the stream digest, the codec set-up
  * and the per-channel counters.  The halves are xfer_send.c and
  * xfer_recv.c (see xfer.h for both pipelines).
