@@ -3,18 +3,20 @@
 #
 #   tools/include-graph.sh [--files | --modules | --cycles]
 #
-# Each source and header is preprocessed alone (copied into an empty
-# directory) with `$CC -MM -MG`: the compiler then lists exactly the
-# project headers that file itself includes, with the build's macros
-# (XLMIG_HAVE_XEN from config.mk) deciding conditional includes, and
-# descends into none of them. That gives the direct edges, which is
-# what a reader needs to see a seam; -MM on the file in place would
-# give the transitive closure instead.
+# Every source and header is preprocessed where no other project file
+# can be found (copied into an empty directory under a flat name) with
+# `$CC -MM -MG`: the compiler then lists exactly the project headers
+# that file itself includes, with the build's macros (XLMIG_HAVE_XEN
+# from config.mk) deciding conditional includes, and descends into none
+# of them. That gives the direct edges, which is what a reader needs to
+# see a seam; -MM on the file in place would give the transitive
+# closure instead.  One compiler run does every file, in seconds.
 #
 #   --files    (default) one edge a line: "libxlmig/job.c libxlmig/job.h"
 #   --modules  the same edges between modules (foo.c and foo.h are the
 #              module foo; a module's edge to itself is left out)
 #   --cycles   the module graph's cycles, by tsort; exit status 1 if any
+#              (the unit test include_graph_has_no_cycle runs this)
 #
 # Run it from the top of the tree. The output is sorted, so two runs can
 # be compared with diff.
@@ -51,44 +53,56 @@ for d in libxlmig backup hooks tools tests bench; do
 done
 files=$(find $dirs -name '*.[ch]' | sort)
 
-# resolve NAME DIR: the project file a quoted include of NAME in DIR means.
-resolve() {
-	for d in "$2" $incdirs; do
-		if [ -f "$d/$1" ]; then
-			# normalise "tools/xlmig/../../libxlmig/x.h" to "libxlmig/x.h"
-			realpath --relative-to=. "$d/$1"
-			return 0
-		fi
-	done
-	return 1
-}
-
-edges() {
+# Every file is copied into the empty directory under a flat name of
+# its own (slashes as "%"), so no include of one file finds another and
+# the compiler, given them all in one run, names each file's includes
+# without following them (-MG).  Each rule then reads
+# "X.o: FLAT-NAME INCLUDE...", its first prerequisite naming the file.
+# A header is compiled as C so that -MM accepts it on its own.
+raw_edges() {
 	for f in $files; do
-		dir=$(dirname "$f")
-		cp "$f" "$tmp/unit.${f##*.}"
-		# A header is compiled as C so that -MM accepts it on its own.
-		deps=$(cd "$tmp" && $CC $defs -x c -MM -MG "unit.${f##*.}" 2>/dev/null |
-			sed -e 's/^[^:]*://' -e 's/\\$//' | tr ' ' '\n' | grep -v '^unit\.' | grep . || true)
-		for h in $deps; do
-			if r=$(resolve "$h" "$dir"); then
-				echo "$f $r"
-			fi
-		done
-		rm -f "$tmp/unit.${f##*.}"
+		cp "$f" "$tmp/$(echo "$f" | tr / %).c"
 	done
+	(cd "$tmp" && $CC $defs -x c -MM -MG *.c 2>/dev/null) |
+		sed -e 's/\\$//' | tr '\n' ' ' | sed -e 's/ [^ :]*\.o: /\n/g' -e 's/^[^ :]*\.o: //'
+	echo
 }
 
-module() {
-	sed -e 's/\.[ch]$//'
+# Each quoted include resolved to the project file it means: looked for
+# in the including file's own folder, then in the build's -I list (the
+# Makefile's BASEFLAGS and the fuzz rule); "tools/x/../../libxlmig/y.h"
+# is normalised to "libxlmig/y.h"; system headers are left out.
+edges() {
+	raw_edges | awk -v incdirs="$incdirs" -v list="$files" '
+	function norm(p,    n, i, out, k, seg) {
+		n = split(p, seg, "/"); k = 0
+		for (i = 1; i <= n; i++) {
+			if (seg[i] == "." || seg[i] == "") continue
+			if (seg[i] == ".." && k > 0 && out[k] != "..") { k--; continue }
+			out[++k] = seg[i]
+		}
+		p = ""
+		for (i = 1; i <= k; i++) p = p (i > 1 ? "/" : "") out[i]
+		return p
+	}
+	BEGIN {
+		n = split(list, l, /[ \n]+/)
+		for (i = 1; i <= n; i++) if (l[i] != "") known[l[i]] = 1
+		nd = split(incdirs, dirs, " ")
+	}
+	NF {
+		f = $1; gsub(/%/, "/", f); sub(/\.c$/, "", f)
+		dir = f; sub(/\/[^\/]*$/, "", dir)
+		for (j = 2; j <= NF; j++) {
+			r = norm(dir "/" $j)
+			for (i = 1; !(r in known) && i <= nd; i++) r = norm(dirs[i] "/" $j)
+			if (r in known) print f, r
+		}
+	}'
 }
 
 modules() {
-	edges | while read -r a b; do
-		ma=$(echo "$a" | module)
-		mb=$(echo "$b" | module)
-		[ "$ma" = "$mb" ] || echo "$ma $mb"
-	done | sort -u
+	edges | sed -e 's/\.[ch] / /' -e 's/\.[ch]$//' | awk '$1 != $2' | sort -u
 }
 
 case $mode in
