@@ -79,6 +79,17 @@ int xlmig_hv_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *out)
 	return hv->ops->counter(hv, domid, out);
 }
 
+int xlmig_hv_dirty_rate(struct xlmig_hv *hv, uint32_t domid, unsigned window_ms,
+			uint64_t *bytes_per_s)
+{
+	if (!hv->ops->dirty_rate)
+		return unsupported(hv, "measuring a guest's dirty rate");
+	if (window_ms == 0 || window_ms > XLMIG_HV_DIRTY_WINDOW_MAX_MS)
+		return xlmig_fail(XLMIG_E_INVAL, "a dirty-rate window is 1 to %u ms, not %u",
+				  XLMIG_HV_DIRTY_WINDOW_MAX_MS, window_ms);
+	return hv->ops->dirty_rate(hv, domid, window_ms, bytes_per_s);
+}
+
 int xlmig_hv_create(struct xlmig_hv *hv, const struct xlmig_hv_create *c, uint32_t *domid)
 {
 	if (!hv->ops->create)

@@ -138,6 +138,12 @@ struct xlmig_hv_ops {
 	int (*mem_digest)(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32]);
 	/* The guest's own progress counter (a running guest's grows). */
 	int (*counter)(struct xlmig_hv *hv, uint32_t domid, uint64_t *out);
+	/* How fast a running guest dirties its memory: pages it wrote at
+	 * least once in window_ms, as bytes a second, found with the
+	 * hypervisor's own dirty log.  Refused while anything else (a save)
+	 * logs the guest, since the log has one reader. */
+	int (*dirty_rate)(struct xlmig_hv *hv, uint32_t domid, unsigned window_ms,
+			  uint64_t *bytes_per_s);
 	/* Create a guest (xlmig create). */
 	int (*create)(struct xlmig_hv *hv, const struct xlmig_hv_create *c, uint32_t *domid);
 	/* Domains appearing and vanishing outside xlmig: watch_fd is
@@ -176,6 +182,10 @@ bool xlmig_hv_is_xen_dom0(void);
  * what was asked) where the backend has none. */
 int xlmig_hv_mem_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32]);
 int xlmig_hv_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *out);
+/* The guest's dirty rate over window_ms (up to XLMIG_HV_DIRTY_WINDOW_MAX_MS). */
+#define XLMIG_HV_DIRTY_WINDOW_MAX_MS 10000u
+int xlmig_hv_dirty_rate(struct xlmig_hv *hv, uint32_t domid, unsigned window_ms,
+			uint64_t *bytes_per_s);
 int xlmig_hv_create(struct xlmig_hv *hv, const struct xlmig_hv_create *c, uint32_t *domid);
 /* Wait up to timeout_ms for the counter to pass `than`: the guest runs,
  * however little CPU a loaded host gives it.  XLMIG_E_TIMEOUT if not. */

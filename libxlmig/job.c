@@ -35,6 +35,7 @@ enum ctrl_type {
 #define CTRL_TIMEOUT_MS      XLMIG_FAULT_MS(10000)
 #define SEND_QUEUE_BYTES     (1u << 20)   /* per channel, see source_transfer */
 #define RECV_HOLD_BYTES      (8u << 20)   /* see dest_transfer */
+#define CHECK_DIRTY_WINDOW_MS 500u    /* --check: how long the dirty rate is watched */
 
 struct xlmig_job {
 	struct xlmig_job_env env;
@@ -352,6 +353,8 @@ void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_w
 	xlmig_json_kv_uint(w, "pages_sent", st->pages_sent);
 	xlmig_json_kv_uint(w, "iterations", st->iterations);
 	xlmig_json_kv_str(w, "policy_reason", st->policy_reason);
+	if (st->dirty_rate_known)
+		xlmig_json_kv_uint(w, "dirty_rate_bps", st->dirty_rate_bps);
 	xlmig_json_key(w, "codec");
 	xlmig_json_object_open(w);
 	xlmig_json_kv_uint(w, "pages_zero", c->pages_zero);
@@ -844,12 +847,31 @@ static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_
 	return set_step(job, XLMIG_STEP_DONE);
 }
 
-/* --check: the destination said yes; the guest was never touched. */
+/* --check: the destination said yes.  The guest was never touched, only
+ * watched for a moment through the dirty log, so that a plan (evacuate)
+ * can order guests by how fast they dirty memory; a backend that cannot
+ * measure leaves the figure out. */
 static int source_checked(struct xlmig_job *job, const struct xlmig_domain_info *di)
 {
 	char msg[XLMIG_JOB_MSG_MAX];
+	uint64_t rate = 0;
+	bool known = false;
 
-	snprintf(msg, sizeof(msg), "preflight OK: %s can take %s", job->opts.host, di->name);
+	if (di->state == XLMIG_DOM_RUNNING && hv(job)->ops->dirty_rate) {
+		known = xlmig_hv_dirty_rate(hv(job), di->domid, CHECK_DIRTY_WINDOW_MS, &rate) == XLMIG_OK;
+		if (!known)
+			xlmig_warn("job %s: dirty rate of %s not measured: %s", job->rec.id, di->name,
+				   xlmig_errmsg());
+	}
+	pthread_mutex_lock(&job->lock);
+	job->stats.dirty_rate_known = known;
+	job->stats.dirty_rate_bps = rate;
+	pthread_mutex_unlock(&job->lock);
+	if (known)
+		snprintf(msg, sizeof(msg), "preflight OK: %s can take %s, which dirties %.1f MiB/s",
+			 job->opts.host, di->name, (double)rate / (1 << 20));
+	else
+		snprintf(msg, sizeof(msg), "preflight OK: %s can take %s", job->opts.host, di->name);
 	set_message(job, 0, msg);
 	return set_step(job, XLMIG_STEP_CHECKED);
 }

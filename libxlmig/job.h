@@ -119,6 +119,8 @@ struct xlmig_job_stats {
 	char policy_reason[128];      /* why pre-copy stopped */
 	struct xlmig_codec_stats codec;
 	struct xlmig_adapt_stats adapt;   /* source: encodings chosen, why */
+	bool dirty_rate_known;        /* --check: the guest's dirty rate was measured */
+	uint64_t dirty_rate_bps;
 };
 
 struct xlmig_job;

@@ -471,6 +471,45 @@ static int sim_save_live(struct xlmig_hv *hv, uint32_t domid, int fd,
 	return XLMIG_OK;
 }
 
+/* The dirty log belongs to a save, so a measurement is a save that sends
+ * nothing and ends failed: the sim host then switches the log off and
+ * leaves the guest running, as it found it, and refuses a second save of
+ * the same guest meanwhile, as Xen refuses a second log-dirty user. */
+static int sim_dirty_rate(struct xlmig_hv *hv, uint32_t domid, unsigned window_ms,
+			  uint64_t *bytes_per_s)
+{
+	struct sim_client *c = client_of(hv);
+	struct xlmig_simp_req q = { .type = XLMIG_SIMP_SAVE_BEGIN, .domid = domid };
+	struct xlmig_simp_reply p;
+	struct sim_map m;
+	uint64_t *seen = NULL, pages, t0, ns;
+	int rc, erc;
+
+	rc = call(c, &q, &p);
+	if (rc)
+		return xlmig_fail_prefix(rc, "measuring domain %u's dirty rate", domid);
+	rc = map_guest(c, domid, &m);
+	if (rc == XLMIG_OK && !(seen = calloc(m.view.dirty_words, sizeof(*seen))))
+		rc = xlmig_fail(XLMIG_E_NOMEM, "out of memory for a dirty bitmap");
+	if (rc == XLMIG_OK) {
+		xlmig_sim_dirty_clean(m.view.dirty, m.view.dirty_words, seen);  /* from nothing */
+		memset(seen, 0, m.view.dirty_words * sizeof(*seen));
+		t0 = xlmig_now_ns();
+		usleep(window_ms * 1000u);
+		pages = xlmig_sim_dirty_clean(m.view.dirty, m.view.dirty_words, seen);
+		ns = xlmig_now_ns() - t0;
+		*bytes_per_s = (uint64_t)((double)pages * XLMIG_PAGE_SIZE * 1e9 / (double)ns);
+	}
+	free(seen);
+	unmap_guest(&m);
+	erc = end_save(c, domid, false);
+	if (rc)
+		return xlmig_fail_prefix(rc, "measuring domain %u's dirty rate", domid);
+	if (erc)
+		return xlmig_fail_prefix(erc, "ending the dirty-rate measurement of domain %u", domid);
+	return XLMIG_OK;
+}
+
 /* The restore's factory: a paused, empty guest in the sim host, mapped. */
 struct restore_target {
 	struct xlmig_hv *hv;
@@ -774,6 +813,7 @@ static const struct xlmig_hv_ops sim_ops = {
 	.preflight_host = sim_preflight_host,
 	.mem_digest = sim_mem_digest,
 	.counter = sim_counter,
+	.dirty_rate = sim_dirty_rate,
 	.create = sim_create_op,
 	.watch_fd = sim_watch_fd,
 	.watch_changes = sim_watch_changes,

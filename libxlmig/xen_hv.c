@@ -6,6 +6,7 @@
  */
 #include "hv.h"
 #include "stream.h"
+#include "xen_dirty.h"
 #include "xen_err.h"
 #include "xen_preflight.h"
 #include "xen_save.h"
@@ -323,6 +324,12 @@ static void xen_close(struct xlmig_hv *hv)
 	free(hv);
 }
 
+static int xen_dirty_rate(struct xlmig_hv *hv, uint32_t domid, unsigned window_ms,
+			  uint64_t *bytes_per_s)
+{
+	return xlmig_xen_dirty_rate(&priv_of(hv)->h, domid, window_ms, bytes_per_s);
+}
+
 static const struct xlmig_hv_ops xen_ops = {
 	.name = "xen",
 	.keeps_domid = true,
@@ -337,6 +344,7 @@ static const struct xlmig_hv_ops xen_ops = {
 	.destroy = xen_destroy,
 	.resume = xen_resume,
 	.set_throttle = xen_set_throttle,
+	.dirty_rate = xen_dirty_rate,
 	.preflight_guest = xlmig_xen_preflight_collect,
 	.preflight_host = xlmig_xen_preflight_host,
 	.watch_fd = xen_watch_fd,

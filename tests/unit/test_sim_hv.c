@@ -279,6 +279,33 @@ TEST(sim_hv_counter_runs_and_digest_needs_a_stopped_guest)
 	xlmig_hv_close(hv);
 }
 
+/* The dirty rate comes from the dirty log: an idle guest writes only its
+ * counter page, a busy one about its rate (its workload may get less CPU
+ * on a loaded machine, never more), and the guest runs on afterwards,
+ * unlogged: a save can start at once. */
+TEST(sim_hv_dirty_rate_from_the_dirty_log)
+{
+	struct xlmig_hv *hv;
+	uint64_t idle = 0, busy = 0, c1;
+	uint32_t quiet, hot;
+
+	CHECK_OK(xlmig_hv_open("sim", &hv));
+	CHECK_OK(make_guest(hv, "quiet", 64 * MIB, 0, XLMIG_SIM_UNIFORM, 0, 0, &quiet));
+	CHECK_OK(make_guest(hv, "hot", 64 * MIB, 32 * MIB, XLMIG_SIM_UNIFORM, 0, 0, &hot));
+	CHECK_OK(xlmig_hv_dirty_rate(hv, quiet, 300, &idle));
+	CHECK(idle <= 64 * 1024);
+	CHECK_OK(xlmig_hv_dirty_rate(hv, hot, 300, &busy));
+	CHECK(busy >= 4 * MIB && busy <= 40 * MIB);
+	CHECK_EQ(xlmig_hv_dirty_rate(hv, hot, 0, &busy), XLMIG_E_INVAL);
+	CHECK_EQ(xlmig_hv_dirty_rate(hv, 99, 100, &busy), XLMIG_E_NOTFOUND);
+	CHECK_EQ(dom_state(hv, "hot"), XLMIG_DOM_RUNNING);
+	CHECK_OK(xlmig_hv_counter(hv, hot, &c1));
+	CHECK(counter_passes(hv, hot, c1));
+	CHECK_OK(hv->ops->pause(hv, hot));
+	CHECK_EQ(xlmig_hv_dirty_rate(hv, hot, 100, &busy), XLMIG_E_INVAL);
+	xlmig_hv_close(hv);
+}
+
 /* ---- save and restore ---- */
 
 static void default_policy(struct xlmig_policy *p)

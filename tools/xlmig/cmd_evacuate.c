@@ -7,9 +7,14 @@
  *              job with "check", which stops at the destination's answer:
  *              memory, CPU, versions); the first destination that can
  *              take it, least loaded first, is its destination;
- *   plan       printed before anything moves (--dry-run stops there);
- *   queue      migrations, PARALLEL at a time, smallest guest first; xlmigd
- *              itself never runs more than its max_jobs at once.
+ *              The check also watches each guest's dirty log for half a
+ *              second: how fast it dirties memory;
+ *   plan       slow dirtiers first, smallest first among equals, heavy
+ *              dirtiers last; printed before anything moves (--dry-run
+ *              stops there);
+ *   queue      migrations, PARALLEL at a time; with auto, a heavy
+ *              dirtier goes alone.  xlmigd itself never runs more than its
+ *              max_jobs at once.
  * A guest that no destination takes, or whose migration fails, is
  * reported and stays here: a failed migration resumes it on this host
  * (the commit protocol), so nothing is lost.
@@ -22,7 +27,12 @@
  * re-sent 23% more bytes and had the longest downtimes (up to 1.1 s).
  * Those runs were CPU-bound (2 cores, load near 19), where the known
  * argument for sequential migration (a link shared by guests that keep
- * dirtying) did not win; see xlmig(1).
+ * dirtying) did not win; see xlmig(1).  What that argument does hold
+ * for is the guest that dirties fast: migrations sharing the link each
+ * send slower, and such a guest then re-sends more than it gains, or
+ * never converges.  So auto sends it alone, after the others, with the
+ * whole link; "fast" is HEAVY_DIRTY_BPS, the heaviest rate of that
+ * measurement, which converged only when alone.
  */
 #include "cmd_client.h"
 #include "commands.h"
@@ -36,12 +46,15 @@
 #define MAX_HOSTS 32
 #define POLL_MS 200
 #define AUTO_PARALLEL 2      /* from the measurement, see above */
+#define HEAVY_DIRTY_BPS (16ull << 20)
 
 enum gstate { G_STAYS, G_PLANNED, G_RUNNING, G_DONE, G_FAILED };
 
 struct guest {
 	char name[XLMIG_NAME_MAX];
 	uint64_t memory;
+	uint64_t dirty_bps;          /* measured by the check; 0 if it could not */
+	bool heavy;                  /* dirties at HEAVY_DIRTY_BPS or more */
 	enum gstate st;
 	const char *dest;
 	char job[32];
@@ -57,6 +70,7 @@ struct evac {
 	struct guest *g;
 	size_t n;
 	unsigned parallel;
+	bool auto_parallel;
 	bool dry_run;
 };
 
@@ -66,15 +80,34 @@ static void usage(FILE *out)
 		"usage: xlmig evacuate --to HOST[:PORT] [--to HOST...] [--parallel N|auto] [--dry-run]\n"
 		"Moves every guest of this host to the given hosts: each is checked first\n"
 		"(preflight), the plan is shown, then they migrate PARALLEL at a time\n"
-		"(auto: two at a time, smallest first, as measured).  A guest that cannot\n"
+		"(auto: two at a time, slow dirtiers and small guests first, a heavy\n"
+		"dirtier alone and last, as measured).  A guest that cannot\n"
 		"move is reported and stays here, running.  Exit 0 when all moved.\n");
+}
+
+static int cmp_u64(uint64_t x, uint64_t y)
+{
+	return x < y ? -1 : x > y;
 }
 
 static int cmp_memory(const void *a, const void *b)
 {
 	const struct guest *x = a, *y = b;
 
-	return x->memory < y->memory ? -1 : x->memory > y->memory;
+	return cmp_u64(x->memory, y->memory);
+}
+
+/* The plan's order: light dirtiers before heavy ones, then slower
+ * dirtiers first, then smaller guests first. */
+static int cmp_plan(const void *a, const void *b)
+{
+	const struct guest *x = a, *y = b;
+
+	if (x->heavy != y->heavy)
+		return x->heavy ? 1 : -1;
+	if (x->dirty_bps != y->dirty_bps)
+		return cmp_u64(x->dirty_bps, y->dirty_bps);
+	return cmp_u64(x->memory, y->memory);
 }
 
 /* This host's guests, smallest first (copies being received or left by
@@ -169,6 +202,10 @@ static int poll_job(struct xlmig_ctl_client *c, struct guest *g, bool *final, ch
 		xlmig_json_get_u64(job, "stats.total_ms", &g->total_ms);
 		xlmig_json_get_u64(job, "stats.downtime_ms", &g->downtime_ms);
 		xlmig_json_get_u64(job, "stats.bytes_wire", &g->wire);
+		if (!strcmp(s, "checked")) {
+			xlmig_json_get_u64(job, "stats.dirty_rate_bps", &g->dirty_bps);
+			g->heavy = g->dirty_bps >= HEAVY_DIRTY_BPS;
+		}
 	}
 	xlmig_json_free(reply);
 	return XLMIG_OK;
@@ -227,12 +264,14 @@ static int preflight(struct evac *e, struct xlmig_ctl_client *c)
 		}
 		snprintf(g->why, sizeof(g->why), "%s", g->st == G_PLANNED ? "" : why);
 	}
+	if (rc == XLMIG_OK)
+		qsort(e->g, e->n, sizeof(*e->g), cmp_plan);
 	return rc;
 }
 
 static void print_plan(const struct evac *e, FILE *out)
 {
-	char mem[32];
+	char mem[32], rate[32];
 	unsigned k = 0;
 
 	fprintf(out, "plan: %zu guest(s), %u at a time\n", e->n, e->parallel);
@@ -240,8 +279,10 @@ static void print_plan(const struct evac *e, FILE *out)
 		const struct guest *g = &e->g[i];
 
 		xlmig_cli_bytes((double)g->memory, mem, sizeof(mem));
+		xlmig_cli_bytes((double)g->dirty_bps, rate, sizeof(rate));
 		if (g->st == G_PLANNED)
-			fprintf(out, "  %2u. %-20s %10s  -> %s\n", ++k, g->name, mem, g->dest);
+			fprintf(out, "  %2u. %-20s %10s  dirties %8s/s  -> %s%s\n", ++k, g->name, mem,
+				rate, g->dest, e->auto_parallel && g->heavy ? " (alone)" : "");
 		else
 			fprintf(out, "   -  %-20s %10s  stays here: %s\n", g->name, mem, g->why);
 	}
@@ -259,7 +300,15 @@ static void report_end(const struct guest *g, const char *step, FILE *out)
 		fprintf(out, "%s -> %s: %s, stays here: %s\n", g->name, g->dest, step, g->why);
 }
 
-/* Migrate the planned guests, e->parallel at a time, smallest first. */
+/* How many migrations may run when g starts, g included. */
+static size_t queue_limit(const struct evac *e, const struct guest *g)
+{
+	return e->auto_parallel && g->heavy ? 1 : e->parallel;
+}
+
+/* Migrate the planned guests in the plan's order, e->parallel at a time
+ * (a heavy dirtier alone with auto: the heavy ones come last, so none
+ * starts beside another). */
 static int run_queue(struct evac *e, struct xlmig_ctl_client *c)
 {
 	size_t next = 0, running = 0;
@@ -268,9 +317,12 @@ static int run_queue(struct evac *e, struct xlmig_ctl_client *c)
 	int rc = XLMIG_OK;
 
 	for (;;) {
-		while (running < e->parallel && next < e->n) {
-			struct guest *g = &e->g[next++];
+		while (next < e->n) {
+			struct guest *g = &e->g[next];
 
+			if (g->st == G_PLANNED && running >= queue_limit(e, g))
+				break;
+			next++;
 			if (g->st != G_PLANNED)
 				continue;
 			if (start_job(g->name, g->dest, false, g->job)) {
@@ -317,13 +369,14 @@ static int summary(const struct evac *e, uint64_t ms)
 	return moved == e->n ? 0 : 1;
 }
 
+/* N, or 0 for auto. */
 static int parse_parallel(const char *s, unsigned *out)
 {
 	char *end;
 	unsigned long n;
 
 	if (!strcmp(s, "auto")) {
-		*out = AUTO_PARALLEL;
+		*out = 0;
 		return XLMIG_OK;
 	}
 	n = strtoul(s, &end, 10);
@@ -343,7 +396,7 @@ int xlmig_cmd_evacuate(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct evac e = { .parallel = AUTO_PARALLEL };
+	struct evac e = { .parallel = 0 };
 	struct xlmig_ctl_client c;
 	bool connected = false;
 	uint64_t t0 = xlmig_now_ns();
@@ -364,6 +417,9 @@ int xlmig_cmd_evacuate(int argc, char **argv)
 			return ch == 'h' ? 0 : 2;
 		}
 	}
+	e.auto_parallel = e.parallel == 0;
+	if (e.auto_parallel)
+		e.parallel = AUTO_PARALLEL;
 	if (optind != argc || !e.nhosts) {
 		fprintf(stderr, "xlmig evacuate: name the destinations with --to HOST (one or more)\n");
 		usage(stderr);
