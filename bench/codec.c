@@ -304,7 +304,7 @@ static int run(const struct bench_opts *o)
 	if (!rc && (!enc || !dec))
 		rc = XLMIG_E_INVAL;
 	if (!rc)
-		rc = xlmig_memimage_fill(image, npages, &o->mix, o->seed, NULL, &info);
+		rc = xlmig_memimage_fill(image, npages, &o->mix, o->seed, NULL, 0, &info);
 	for (uint64_t i = 0; !rc && i < npages; i++)
 		pfns[i] = i;
 	if (!rc)

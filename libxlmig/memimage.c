@@ -185,8 +185,10 @@ static int next_file_page(struct file_src *s, uint8_t *page)
 enum { K_FILE, K_ZERO, K_RANDOM };
 
 static int fill_extent(int kind, uint8_t *p, uint64_t npages, uint64_t *rnd,
-		       struct file_src *src)
+		       struct file_src *src, unsigned flags)
 {
+	if (kind == K_ZERO && (flags & XLMIG_MEMIMAGE_FRESH))
+		return XLMIG_OK;
 	int rc = XLMIG_OK;
 
 	for (uint64_t i = 0; i < npages && !rc; i++, p += XLMIG_PAGE_SIZE) {
@@ -202,7 +204,8 @@ static int fill_extent(int kind, uint8_t *p, uint64_t npages, uint64_t *rnd,
 
 int xlmig_memimage_fill(uint8_t *pages, uint64_t npages,
 			const struct xlmig_memimage_mix *mix, uint64_t seed,
-			const char *const *dirs, struct xlmig_memimage_info *info)
+			const char *const *dirs, unsigned flags,
+			struct xlmig_memimage_info *info)
 {
 	struct file_list fl = { 0 };
 	struct file_src src = { .fl = &fl, .fd = -1, .info = info };
@@ -231,7 +234,7 @@ int xlmig_memimage_fill(uint8_t *pages, uint64_t npages,
 
 		len = 1 + rnd_next(&rnd) % EXTENT_MAX_PAGES;
 		len = XLMIG_MIN(len, left[kind]);
-		rc = fill_extent(kind, pages + done * XLMIG_PAGE_SIZE, len, &rnd, &src);
+		rc = fill_extent(kind, pages + done * XLMIG_PAGE_SIZE, len, &rnd, &src, flags);
 		left[kind] -= len;
 		done += len;
 	}

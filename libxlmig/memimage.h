@@ -24,12 +24,19 @@ struct xlmig_memimage_info {
 	bool files_reused;      /* the tree ran out and files were used twice */
 };
 
+/* Pages already read as zero (a fresh mapping): zero pages are left
+ * alone rather than written, so that on shared memory they stay holes
+ * that cost no host memory, as a guest's never-used memory does. */
+#define XLMIG_MEMIMAGE_FRESH 0x1u
+
 /* Fill npages pages at pages.  dirs: NULL-terminated directories to draw
- * files from, NULL for /usr/bin and /usr/share.  XLMIG_E_NOTFOUND if a
- * file share was asked for and no readable file was found. */
+ * files from, NULL for /usr/bin and /usr/share.  flags: XLMIG_MEMIMAGE_*.
+ * XLMIG_E_NOTFOUND if a file share was asked for and no readable file
+ * was found. */
 int xlmig_memimage_fill(uint8_t *pages, uint64_t npages,
 			const struct xlmig_memimage_mix *mix, uint64_t seed,
-			const char *const *dirs, struct xlmig_memimage_info *info);
+			const char *const *dirs, unsigned flags,
+			struct xlmig_memimage_info *info);
 
 /* Parse "60/25/15" (file/zero/random percentages). */
 int xlmig_memimage_mix_parse(const char *s, struct xlmig_memimage_mix *mix);

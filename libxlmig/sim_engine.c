@@ -117,9 +117,11 @@ struct save_ctx {
 	struct xlmig_sink sink;
 	uint64_t npages;
 	uint64_t *bitmap;
+	uint64_t *holes;            /* pages never written: sent as XALLOC */
 	size_t words;
-	uint64_t pfns[BATCH_PAGES];
+	uint64_t pfns[BATCH_PAGES]; /* type << 60 | pfn */
 	unsigned n;                 /* pages waiting in pfns[] */
+	unsigned n_data;            /* how many of them carry data */
 	uint8_t *gathered;          /* BATCH_PAGES pages */
 	uint64_t pages_sent;
 	unsigned iterations;
@@ -132,7 +134,7 @@ static bool cancelled(const struct save_ctx *c)
 }
 
 /* Write the pages in pfns[] as one PAGE_DATA record, straight from guest
- * memory when they are consecutive. */
+ * memory when they are consecutive and all carry data. */
 static int flush_batch(struct save_ctx *c)
 {
 	const uint8_t *mem = c->g->mem;
@@ -143,20 +145,31 @@ static int flush_batch(struct save_ctx *c)
 		return XLMIG_OK;
 	if (cancelled(c))
 		return xlmig_fail(XLMIG_E_CANCELLED, "save cancelled");
-	if (c->pfns[c->n - 1] - c->pfns[0] != c->n - 1) {
-		for (unsigned i = 0; i < c->n; i++)
-			memcpy(c->gathered + (size_t)i * XLMIG_PAGE_SIZE,
-			       mem + c->pfns[i] * XLMIG_PAGE_SIZE, XLMIG_PAGE_SIZE);
+	if (c->n_data < c->n || c->pfns[c->n - 1] - c->pfns[0] != c->n - 1) {
+		uint8_t *to = c->gathered;
+
+		for (unsigned i = 0; i < c->n; i++) {
+			if (c->pfns[i] >> XLMIG_PFN_TYPE_SHIFT)
+				continue;
+			memcpy(to, mem + c->pfns[i] * XLMIG_PAGE_SIZE, XLMIG_PAGE_SIZE);
+			to += XLMIG_PAGE_SIZE;
+		}
 		data = c->gathered;
 	}
-	/* Every sim page is an ordinary HVM page: type NOTAB is 0, so the
-	 * pfn array holds plain pfns. */
+	/* An ordinary HVM page is type NOTAB, 0: the pfn itself.  A hole is
+	 * XALLOC, which carries no data: the destination has a zero page
+	 * there (Xen populates it zeroed), and this side never reads it. */
 	rc = xlmig_write_page_data(&c->sink, c->n, c->pfns, data);
 	if (rc != XLMIG_OK)
 		return xlmig_fail_prefix(rc, "writing PAGE_DATA");
 	c->pages_sent += c->n;
-	c->n = 0;
+	c->n = c->n_data = 0;
 	return XLMIG_OK;
+}
+
+static bool is_hole(const struct save_ctx *c, uint64_t pfn)
+{
+	return (c->holes[pfn / 64] >> (pfn % 64)) & 1;
 }
 
 /* Send every page whose bit is set, in pfn order, clearing the bits. */
@@ -174,7 +187,12 @@ static int send_marked(struct save_ctx *c)
 			w &= w - 1;
 			if (pfn >= c->npages)
 				break;
-			c->pfns[c->n++] = pfn;
+			if (is_hole(c, pfn)) {
+				c->pfns[c->n++] = (uint64_t)XLMIG_PFINFO_XALLOC << XLMIG_PFN_TYPE_SHIFT | pfn;
+			} else {
+				c->pfns[c->n++] = pfn;
+				c->n_data++;
+			}
 			if (c->n == BATCH_PAGES)
 				rc = flush_batch(c);
 		}
@@ -183,6 +201,17 @@ static int send_marked(struct save_ctx *c)
 		rc = flush_batch(c);
 	c->iterations++;
 	return rc;
+}
+
+/* Read and clear the dirty log into the bitmap; a page written since the
+ * holes were found is no hole any more. */
+static uint64_t collect_dirty(struct save_ctx *c)
+{
+	uint64_t n = xlmig_sim_dirty_clean(c->g->dirty, c->words, c->bitmap);
+
+	for (size_t i = 0; i < c->words; i++)
+		c->holes[i] &= ~c->bitmap[i];
+	return n;
 }
 
 static void mark_all(struct save_ctx *c)
@@ -353,6 +382,8 @@ static int precopy(struct save_ctx *c)
 	int decision, rc;
 
 	xlmig_policy_start(c->policy);
+	/* Log-dirty is on already: a hole written from now on is logged. */
+	xlmig_sim_mem_holes(c->g->mem_fd, c->npages, c->holes);
 	mark_all(c);
 	for (;;) {
 		if (cancelled(c))
@@ -363,7 +394,7 @@ static int precopy(struct save_ctx *c)
 		st = (struct xlmig_policy_stats){
 			.iteration = c->iterations,
 			.total_written = c->pages_sent,
-			.dirty_count = (long)xlmig_sim_dirty_clean(c->g->dirty, c->words, c->bitmap),
+			.dirty_count = (long)collect_dirty(c),
 		};
 		decision = xlmig_policy_decide(c->policy, &st);
 		report(c);
@@ -399,7 +430,7 @@ static int stop_and_copy(struct save_ctx *c, struct xlmig_save_result *res)
 	if (rc != XLMIG_OK)
 		return xlmig_fail_prefix(rc, "stopping the guest for the last pass");
 	res->paused_at_ns = xlmig_now_ns();
-	xlmig_sim_dirty_clean(c->g->dirty, c->words, c->bitmap);
+	collect_dirty(c);
 	rc = send_marked(c);
 	if (rc == XLMIG_OK && c->opts->debug)
 		rc = send_verify(c);
@@ -427,8 +458,9 @@ static int save_ctx_init(struct save_ctx *c, struct xlmig_sim_view *g, int fd,
 	c->npages = g->npages;
 	c->words = g->dirty_words;
 	c->bitmap = calloc(c->words, sizeof(*c->bitmap));
+	c->holes = calloc(c->words, sizeof(*c->holes));
 	c->gathered = malloc((size_t)BATCH_PAGES * XLMIG_PAGE_SIZE);
-	if (!c->bitmap || !c->gathered)
+	if (!c->bitmap || !c->holes || !c->gathered)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for the save of a %llu-page guest",
 				  (unsigned long long)c->npages);
 	return XLMIG_OK;
@@ -450,7 +482,7 @@ int xlmig_sim_engine_save(struct xlmig_sim_view *g, const char *name, int fd,
 	if (rc == XLMIG_OK)
 		rc = stop_and_copy(&c, res);
 	if (rc == XLMIG_OK && !opts->no_mem_digest) {
-		rc = xlmig_sim_mem_digest(g->mem, g->mem_bytes, res->mem_digest);
+		rc = xlmig_sim_mem_digest(g->mem, g->mem_bytes, g->mem_fd, res->mem_digest);
 		res->have_mem_digest = rc == XLMIG_OK;
 	}
 	res->pages_total = c.npages;
@@ -460,6 +492,7 @@ int xlmig_sim_engine_save(struct xlmig_sim_view *g, const char *name, int fd,
 		res->precopy_ns = res->paused_at_ns - c.policy->start_ns;
 	xlmig_buf_free(&c.out.gather);
 	free(c.bitmap);
+	free(c.holes);
 	free(c.gathered);
 	return rc;
 }
@@ -470,6 +503,7 @@ struct restore_ctx {
 	const struct xlmig_sim_factory *f;
 	struct xlmig_sim_view view;
 	struct xlmig_sim_view *g;        /* &view once created */
+	uint64_t *written;               /* pfns given content by this restore */
 	char name[XLMIG_NAME_MAX];
 	uint32_t image_version;
 	bool static_end, verifying, vcpu_loaded, libxc_end, libxl_end;
@@ -583,6 +617,9 @@ static int on_xl_header(struct restore_ctx *r, const struct xlmig_item *it)
 		rc = r->f->create(r->f->opaque, r->name, mem_bytes, vcpus, &wl, &r->view);
 	if (rc == XLMIG_OK)
 		r->g = &r->view;
+	if (rc == XLMIG_OK && !(r->written = calloc((size_t)((r->view.npages + 63) / 64), sizeof(uint64_t))))
+		rc = xlmig_fail(XLMIG_E_NOMEM, "out of memory for the restore of a %llu-page guest",
+				(unsigned long long)r->view.npages);
 out:
 	xlmig_json_free(root);
 	return rc;
@@ -597,18 +634,39 @@ static bool page_is_zero(const uint8_t *p)
 	return acc == 0;
 }
 
-/* A zero page over a zero page is left alone, so memory the guest never
- * used stays unbacked on this host too (and costs no page fault). */
-static void put_page(uint8_t *dst, const uint8_t *src)
+/* The new guest's memory is all holes, and reading one would allocate
+ * it: a page this restore has not written is known to be zero and is
+ * never read.  A zero page (sent as one, or as XALLOC) over such a page
+ * is left alone, so memory the guest never used stays unbacked here too. */
+static bool was_written(const struct restore_ctx *r, uint64_t pfn)
 {
-	if (page_is_zero(src) && page_is_zero(dst))
-		return;
-	memcpy(dst, src, XLMIG_PAGE_SIZE);
+	return (r->written[pfn / 64] >> (pfn % 64)) & 1;
+}
+
+static void put_page(struct restore_ctx *r, uint64_t pfn, const uint8_t *src)
+{
+	uint8_t *dst = r->g->mem + pfn * XLMIG_PAGE_SIZE;
+
+	if (src && !page_is_zero(src)) {
+		memcpy(dst, src, XLMIG_PAGE_SIZE);
+		r->written[pfn / 64] |= 1ull << (pfn % 64);
+	} else if (was_written(r, pfn)) {
+		memset(dst, 0, XLMIG_PAGE_SIZE);
+	}
+}
+
+/* xl -d: the page again, to compare with what was restored (NULL: zero). */
+static bool page_matches(const struct restore_ctx *r, uint64_t pfn, const uint8_t *src)
+{
+	const uint8_t *dst = r->g->mem + pfn * XLMIG_PAGE_SIZE;
+
+	if (!was_written(r, pfn))
+		return !src || page_is_zero(src);
+	return src ? memcmp(dst, src, XLMIG_PAGE_SIZE) == 0 : page_is_zero(dst);
 }
 
 static int apply_pages(struct restore_ctx *r, const struct xlmig_item *it)
 {
-	uint8_t *mem = r->g->mem;
 	uint64_t npages = r->g->npages;
 	const uint8_t *data = it->u.page.data;
 
@@ -619,25 +677,26 @@ static int apply_pages(struct restore_ctx *r, const struct xlmig_item *it)
 		uint64_t ent = xlmig_get_le64(it->u.page.pfns + (size_t)i * 8);
 		uint64_t pfn = ent & XLMIG_PFN_MASK;
 		unsigned type = (unsigned)(ent >> XLMIG_PFN_TYPE_SHIFT);
-		uint8_t *page;
+		const uint8_t *src = NULL;
 
-		/* Check before forming the address: a wild pfn would wrap it. */
 		if (pfn >= npages)
 			return xlmig_fail(XLMIG_E_FORMAT, "PAGE_DATA at offset %llu: pfn %#llx is beyond the guest's %llu pages",
 					  (unsigned long long)it->offset, (unsigned long long)pfn,
 					  (unsigned long long)npages);
-		page = mem + pfn * XLMIG_PAGE_SIZE;
-		if (!xlmig_pfn_type_has_data(type))
-			continue;
-		if (type != XLMIG_PFINFO_NOTAB)
-			return xlmig_fail(XLMIG_E_UNSUPPORTED, "PAGE_DATA at offset %llu: page table type %#x in an HVM stream",
-					  (unsigned long long)it->offset, type);
-		if (r->verifying && memcmp(page, data, XLMIG_PAGE_SIZE) != 0)
+		if (xlmig_pfn_type_has_data(type)) {
+			if (type != XLMIG_PFINFO_NOTAB)
+				return xlmig_fail(XLMIG_E_UNSUPPORTED, "PAGE_DATA at offset %llu: page table type %#x in an HVM stream",
+						  (unsigned long long)it->offset, type);
+			src = data;
+			data += XLMIG_PAGE_SIZE;
+		} else if (type != XLMIG_PFINFO_XALLOC) {
+			continue;   /* XTAB, BROKEN: no page there */
+		}
+		if (r->verifying && !page_matches(r, pfn, src))
 			return xlmig_fail(XLMIG_E_FORMAT, "VERIFY: pfn %#llx differs from the copy restored earlier",
 					  (unsigned long long)pfn);
 		if (!r->verifying)
-			put_page(page, data);
-		data += XLMIG_PAGE_SIZE;
+			put_page(r, pfn, src);
 	}
 	return XLMIG_OK;
 }
@@ -807,6 +866,7 @@ int xlmig_sim_engine_restore(int fd, const struct xlmig_sim_factory *f, bool *cr
 				  (unsigned long long)xlmig_parser_offset(p));
 	*created = r.g != NULL;
 	memcpy(name, r.name, sizeof(r.name));
+	free(r.written);
 	xlmig_parser_free(p);
 	return rc;
 }
@@ -842,6 +902,7 @@ static void local_view(struct xlmig_sim_guest *g, struct xlmig_sim_view *v)
 {
 	*v = (struct xlmig_sim_view){
 		.mem = xlmig_sim_guest_mem(g),
+		.mem_fd = xlmig_sim_guest_mem_fd(g),
 		.mem_bytes = xlmig_sim_guest_mem_bytes(g),
 		.npages = xlmig_sim_guest_npages(g),
 		.vcpus = xlmig_sim_guest_vcpus(g),

@@ -29,6 +29,7 @@ struct xlmig_sim_view_ops {
 
 struct xlmig_sim_view {
 	uint8_t *mem;                    /* mem_bytes, mapped */
+	int mem_fd;                      /* behind mem, to find holes; -1 */
 	uint64_t mem_bytes, npages;
 	unsigned vcpus;
 	struct xlmig_sim_workload wl;

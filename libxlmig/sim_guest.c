@@ -407,8 +407,8 @@ unsigned xlmig_sim_guest_throttle(const struct xlmig_sim_guest *g)
 /* ---- creation ---- */
 
 /* A fresh boot: the first fill_pct of memory (after the counter page)
- * gets the workload's content mix laid out as in a used guest; the rest
- * stays untouched zeroes that cost no host memory. */
+ * gets the workload's content mix laid out as in a used guest; its zero
+ * pages and the rest stay untouched holes that cost no host memory. */
 static int boot_fill(struct xlmig_sim_guest *g)
 {
 	struct xlmig_memimage_mix mix = memimage_mix(&g->wl);
@@ -417,7 +417,8 @@ static int boot_fill(struct xlmig_sim_guest *g)
 	int rc = XLMIG_OK;
 
 	if (n)
-		rc = xlmig_memimage_fill(g->mem + XLMIG_PAGE_SIZE, n, &mix, g->wl.seed, NULL, &info);
+		rc = xlmig_memimage_fill(g->mem + XLMIG_PAGE_SIZE, n, &mix, g->wl.seed, NULL,
+					 XLMIG_MEMIMAGE_FRESH, &info);
 	return rc != XLMIG_OK ? xlmig_fail_prefix(rc, "filling guest memory") : XLMIG_OK;
 }
 
@@ -433,7 +434,7 @@ static int make_file_pool(struct xlmig_sim_guest *g)
 	if (!g->file_pool)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a workload's file pages");
 	rc = xlmig_memimage_fill(g->file_pool, FILE_POOL_PAGES, &files_only,
-				 g->wl.seed ^ 0x5eed, NULL, &info);
+				 g->wl.seed ^ 0x5eed, NULL, 0, &info);
 	return rc != XLMIG_OK ? xlmig_fail_prefix(rc, "reading file pages for the workload") : XLMIG_OK;
 }
 
@@ -694,23 +695,91 @@ out:
 	return rc;
 }
 
-/* ---- digest ---- */
+/* ---- holes and digest ---- */
 
-int xlmig_sim_mem_digest(const uint8_t *mem, uint64_t len, uint8_t out[32])
+static void set_bits(uint64_t *bits, uint64_t first, uint64_t end)
+{
+	for (uint64_t pfn = first; pfn < end; pfn++)
+		bits[pfn / 64] |= 1ull << (pfn % 64);
+}
+
+uint64_t xlmig_sim_mem_holes(int mem_fd, uint64_t npages, uint64_t *holes)
+{
+	off_t size = (off_t)(npages * XLMIG_PAGE_SIZE), pos = 0;
+	uint64_t count = 0;
+
+	memset(holes, 0, (size_t)((npages + 63) / 64) * sizeof(*holes));
+	while (mem_fd >= 0 && pos < size) {
+		off_t hole = lseek(mem_fd, pos, SEEK_HOLE), data;
+		uint64_t first, end;
+
+		if (hole < 0 || hole >= size)
+			break;
+		data = lseek(mem_fd, hole, SEEK_DATA);
+		if (data < 0 || data > size)
+			data = size;   /* ENXIO: a hole up to the end */
+		/* Whole pages only: a hole is page-aligned on shared memory,
+		 * but a page partly data is data. */
+		first = ((uint64_t)hole + XLMIG_PAGE_SIZE - 1) / XLMIG_PAGE_SIZE;
+		end = (uint64_t)data / XLMIG_PAGE_SIZE;
+		if (end > first) {
+			set_bits(holes, first, end);
+			count += end - first;
+		}
+		pos = data;
+	}
+	return count;
+}
+
+/* Hash [from, to) of memory, the holes in it as zeroes from zero[]. */
+static int digest_range(EVP_MD_CTX *ctx, const uint8_t *mem, const uint64_t *holes,
+			uint64_t from, uint64_t to, const uint8_t *zero)
+{
+	uint64_t pfn = from;
+
+	while (pfn < to) {
+		bool hole = holes && (holes[pfn / 64] >> (pfn % 64)) & 1;
+		uint64_t run = pfn + 1;
+
+		while (run < to && run - pfn < 256 &&
+		       (holes && (holes[run / 64] >> (run % 64)) & 1) == hole)
+			run++;
+		if (EVP_DigestUpdate(ctx, hole ? zero : mem + pfn * XLMIG_PAGE_SIZE,
+				     (run - pfn) * XLMIG_PAGE_SIZE) != 1)
+			return XLMIG_E_NOMEM;
+		pfn = run;
+	}
+	return XLMIG_OK;
+}
+
+int xlmig_sim_mem_digest(const uint8_t *mem, uint64_t len, int mem_fd, uint8_t out[32])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint64_t npages = len / XLMIG_PAGE_SIZE;
+	uint64_t *holes = NULL;
+	uint8_t *zero = calloc(256, XLMIG_PAGE_SIZE);
 	unsigned dlen = 0;
 	int rc = XLMIG_OK;
 
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, mem, len) != 1 ||
+	if (mem_fd >= 0 && len % XLMIG_PAGE_SIZE == 0) {
+		holes = malloc((size_t)((npages + 63) / 64) * sizeof(*holes));
+		if (holes && !xlmig_sim_mem_holes(mem_fd, npages, holes)) {
+			free(holes);
+			holes = NULL;
+		}
+	}
+	if (!ctx || !zero || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    digest_range(ctx, mem, holes, 0, npages, zero) != XLMIG_OK ||
+	    EVP_DigestUpdate(ctx, mem + npages * XLMIG_PAGE_SIZE, len % XLMIG_PAGE_SIZE) != 1 ||
 	    EVP_DigestFinal_ex(ctx, out, &dlen) != 1 || dlen != 32)
 		rc = xlmig_fail(XLMIG_E_NOMEM, "SHA-256 of guest memory failed (OpenSSL)");
 	EVP_MD_CTX_free(ctx);
+	free(holes);
+	free(zero);
 	return rc;
 }
 
 int xlmig_sim_guest_digest(struct xlmig_sim_guest *g, uint8_t out[32])
 {
-	return xlmig_sim_mem_digest(g->mem, g->mem_bytes, out);
+	return xlmig_sim_mem_digest(g->mem, g->mem_bytes, g->mem_fd, out);
 }

@@ -169,8 +169,19 @@ int xlmig_sim_guest_save_vcpu(struct xlmig_sim_guest *g,
 			      uint8_t blob[XLMIG_SIM_VCPU_BLOB_LEN]);
 int xlmig_sim_guest_load_vcpu(struct xlmig_sim_guest *g, const uint8_t *blob, size_t len);
 
-/* SHA-256 of all of memory, and of len bytes of guest memory anywhere. */
+/* Holes: the pages of a guest's memory (mem_fd, npages) that were never
+ * written, as the file system knows them (SEEK_HOLE), set in holes[]
+ * (bit per pfn, as the dirty log), other bits cleared.  Reading a hole
+ * through a shared mapping would allocate it (shared memory has no shared
+ * zero page), so whoever only needs its content takes it as zero.  A hole
+ * written after the call stops being one; the dirty log says which.
+ * Returns how many pages are holes; 0 (nothing set) where the fd cannot
+ * tell, which only costs the reads. */
+uint64_t xlmig_sim_mem_holes(int mem_fd, uint64_t npages, uint64_t *holes);
+
+/* SHA-256 of all of memory, and of len bytes of guest memory anywhere;
+ * mem_fd (or -1) lets holes be hashed as zeroes without reading them. */
 int xlmig_sim_guest_digest(struct xlmig_sim_guest *g, uint8_t out[32]);
-int xlmig_sim_mem_digest(const uint8_t *mem, uint64_t len, uint8_t out[32]);
+int xlmig_sim_mem_digest(const uint8_t *mem, uint64_t len, int mem_fd, uint8_t out[32]);
 
 #endif

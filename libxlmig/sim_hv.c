@@ -148,6 +148,7 @@ struct sim_map {
 	struct sim_client *c;
 	uint32_t domid;
 	uint8_t *mem;
+	int mem_fd;                /* kept: holes are found through it */
 	struct xlmig_sim_shared *shared;
 	size_t state_len;
 	struct xlmig_sim_view view;
@@ -159,8 +160,11 @@ static void unmap_guest(struct sim_map *m)
 		munmap(m->mem, m->view.mem_bytes);
 	if (m->shared)
 		munmap(m->shared, m->state_len);
+	if (m->mem_fd >= 0)
+		close(m->mem_fd);
 	m->mem = NULL;
 	m->shared = NULL;
+	m->mem_fd = -1;
 }
 
 static int map_fd(int fd, size_t len, void **out)
@@ -191,6 +195,7 @@ static int map_guest(struct sim_client *c, uint32_t domid, struct sim_map *m)
 	int rc = call_fds(c, &q, &p, fds, &nfds);
 
 	memset(m, 0, sizeof(*m));
+	m->mem_fd = -1;
 	if (rc)
 		return rc;
 	m->c = c;
@@ -203,7 +208,7 @@ static int map_guest(struct sim_client *c, uint32_t domid, struct sim_map *m)
 	}
 	m->view = (struct xlmig_sim_view){
 		.mem_bytes = p.mem_bytes, .npages = p.mem_bytes / XLMIG_PAGE_SIZE,
-		.vcpus = p.vcpus, .wl = p.wl, .ops = &remote_ops, .opaque = m,
+		.vcpus = p.vcpus, .wl = p.wl, .ops = &remote_ops, .opaque = m, .mem_fd = -1,
 	};
 	m->state_len = p.state_len;
 	rc = map_fd(fds[0], p.mem_bytes, (void **)&m->mem);
@@ -213,13 +218,17 @@ static int map_guest(struct sim_client *c, uint32_t domid, struct sim_map *m)
 	if (rc == XLMIG_OK)
 		rc = xlmig_sim_shared_check(m->shared, m->state_len, m->view.npages);
 	if (rc == XLMIG_OK) {
+		m->mem_fd = fds[0];
+		fds[0] = -1;
 		m->view.mem = m->mem;
+		m->view.mem_fd = m->mem_fd;
 		m->view.dirty = m->shared->dirty;
 		m->view.dirty_words = (size_t)m->shared->dirty_words;
 	}
 out:
 	while (nfds)
-		close(fds[--nfds]);
+		if (fds[--nfds] >= 0)
+			close(fds[nfds]);
 	if (rc)
 		unmap_guest(m);
 	return rc;
@@ -431,7 +440,7 @@ static int sim_mem_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32])
 		rc = map_guest(client_of(hv), domid, &m);
 	if (rc)
 		return rc;
-	rc = xlmig_sim_mem_digest(m.mem, m.view.mem_bytes, out);
+	rc = xlmig_sim_mem_digest(m.mem, m.view.mem_bytes, m.mem_fd, out);
 	unmap_guest(&m);
 	return rc;
 }
@@ -538,7 +547,7 @@ static int restore_create(void *o, const char *cfg_name, uint64_t mem_bytes, uns
 static int sim_restore(struct xlmig_hv *hv, int fd, const struct xlmig_restore_opts *opts,
 		       uint32_t *domid)
 {
-	struct restore_target t = { .hv = hv, .name = opts->name };
+	struct restore_target t = { .hv = hv, .name = opts->name, .map.mem_fd = -1 };
 	struct xlmig_sim_factory f = { restore_create, &t };
 	struct xlmig_domain_info di;
 	char cfg_name[XLMIG_NAME_MAX];

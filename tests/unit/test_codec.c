@@ -533,7 +533,7 @@ TEST(codec_large_precopy)
 	uint64_t nd;
 
 	CHECK(src && dst && dirty && batch && enc && dec);
-	CHECK_OK(xlmig_memimage_fill(src, npages, &mix, 42, NULL, &info));
+	CHECK_OK(xlmig_memimage_fill(src, npages, &mix, 42, NULL, 0, &info));
 	for (uint64_t p = 0; p < npages; p++)
 		dirty[p] = p;
 	nd = npages;
@@ -663,14 +663,14 @@ TEST(codec_memimage_deterministic_mix)
 	CHECK(a && b && dirty);
 	CHECK_OK(xlmig_memimage_mix_parse("60/25/15", &mix));
 	CHECK_EQ(xlmig_memimage_mix_parse("60/25/16", &mix), XLMIG_E_INVAL);
-	CHECK_OK(xlmig_memimage_fill(a, NP, &mix, 7, NULL, &info));
+	CHECK_OK(xlmig_memimage_fill(a, NP, &mix, 7, NULL, 0, &info));
 	CHECK_EQ(info.file_pages, NP * 60 / 100);
 	CHECK_EQ(info.zero_pages, NP * 25 / 100);
 	CHECK_EQ(info.file_pages + info.zero_pages + info.random_pages, NP);
 	CHECK_INT(info.files_read, >, 0);
-	CHECK_OK(xlmig_memimage_fill(b, NP, &mix, 7, NULL, &info));
+	CHECK_OK(xlmig_memimage_fill(b, NP, &mix, 7, NULL, 0, &info));
 	CHECK(memcmp(a, b, NP * PS) == 0);
-	CHECK_OK(xlmig_memimage_fill(b, NP, &mix, 8, NULL, &info));
+	CHECK_OK(xlmig_memimage_fill(b, NP, &mix, 8, NULL, 0, &info));
 	CHECK(memcmp(a, b, NP * PS) != 0);
 	for (int p = 0; p < NP; p++) {
 		static const uint8_t z[PS];
@@ -684,7 +684,7 @@ TEST(codec_memimage_deterministic_mix)
 	CHECK_INT(nd, <, NP / 5);
 	for (uint64_t i = 1; i < nd; i++)
 		CHECK(dirty[i] > dirty[i - 1]);
-	CHECK_EQ(xlmig_memimage_fill(b, NP, &mix, 7, none, &info), XLMIG_E_NOTFOUND);
+	CHECK_EQ(xlmig_memimage_fill(b, NP, &mix, 7, none, 0, &info), XLMIG_E_NOTFOUND);
 	free(a);
 	free(b);
 	free(dirty);

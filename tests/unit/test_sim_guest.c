@@ -1,10 +1,15 @@
 /* test_sim_guest.c - the simulated guest: dirty log, pause, throttle,
- * rate, patterns, vCPU blob, digest. */
+ * rate, patterns, vCPU blob, digest, holes (and the engine's care not to
+ * fill them). */
 #include "unit.h"
+#include "sim_engine.h"
 #include "sim_guest.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MIB (1ull << 20)
 
@@ -403,4 +408,95 @@ TEST(sim_guest_digest_follows_memory)
 	CHECK(memcmp(da, db, 32) != 0);
 	xlmig_sim_guest_free(a);
 	xlmig_sim_guest_free(b);
+}
+
+/* Bytes of host memory behind a guest's memory memfd. */
+static uint64_t backed_bytes(const struct xlmig_sim_guest *g)
+{
+	struct stat st;
+
+	if (fstat(xlmig_sim_guest_mem_fd(g), &st) != 0)
+		return UINT64_MAX;
+	return (uint64_t)st.st_blocks * 512;
+}
+
+static struct xlmig_sim_guest *mixed_guest(void)
+{
+	struct xlmig_sim_workload wl;
+	struct xlmig_sim_guest *g = NULL;
+
+	xlmig_sim_workload_default(&wl);
+	wl.fill_pct = 50;
+	wl.zero_pct = 40;
+	wl.file_pct = 30;
+	if (xlmig_sim_guest_new(64 * MIB, 1, &wl, true, &g) != XLMIG_OK)
+		return NULL;
+	return g;
+}
+
+TEST(sim_guest_holes_are_the_pages_never_written)
+{
+	struct xlmig_sim_guest *g = mixed_guest();
+	uint64_t npages, words, holes_n, zero = 0, *holes;
+	uint8_t d1[32], d2[32];
+
+	CHECK(g != NULL);
+	npages = xlmig_sim_guest_npages(g);
+	words = (npages + 63) / 64;
+	holes = calloc(words, sizeof(*holes));
+	CHECK(holes != NULL);
+	holes_n = xlmig_sim_mem_holes(xlmig_sim_guest_mem_fd(g), npages, holes);
+	/* Half of memory is never filled, and 40 % of the filled half are
+	 * zero pages, which the boot leaves as holes too. */
+	CHECK(holes_n >= npages / 2 + npages * 15 / 100);
+	CHECK(backed_bytes(g) <= (npages - holes_n) * XLMIG_PAGE_SIZE + MIB);
+	/* The digest, which reads no hole, is that of the memory as read. */
+	CHECK_OK(xlmig_sim_guest_digest(g, d1));
+	CHECK_OK(xlmig_sim_mem_digest(xlmig_sim_guest_mem(g), xlmig_sim_guest_mem_bytes(g), -1, d2));
+	CHECK(memcmp(d1, d2, 32) == 0);
+	for (uint64_t pfn = 0; pfn < npages; pfn++)
+		if (bit(holes, pfn)) {
+			zero++;
+			CHECK(page_is_zero(xlmig_sim_guest_mem(g) + pfn * XLMIG_PAGE_SIZE));
+		}
+	CHECK_EQ(zero, holes_n);
+	/* Written, a hole is one no more (reading them above allocated the
+	 * rest: a fresh look finds none). */
+	CHECK_EQ(xlmig_sim_mem_holes(xlmig_sim_guest_mem_fd(g), npages, holes), 0);
+	CHECK_EQ(xlmig_sim_mem_holes(-1, npages, holes), 0);
+	free(holes);
+	xlmig_sim_guest_free(g);
+}
+
+/* A save sends the holes without reading them, and the restore writes
+ * only the pages with content: on both hosts the zero pages stay holes,
+ * and the copy is exact. */
+TEST(sim_engine_leaves_zero_pages_unbacked_on_both_sides)
+{
+	struct xlmig_sim_guest *g = mixed_guest(), *r = NULL;
+	struct xlmig_save_opts opts = { 0 };
+	struct xlmig_save_result res;
+	char name[XLMIG_NAME_MAX];
+	uint64_t before, npages;
+	uint8_t d1[32], d2[32];
+	int fd = memfd_create("stream", MFD_CLOEXEC);
+
+	CHECK(g != NULL && fd >= 0);
+	npages = xlmig_sim_guest_npages(g);
+	before = backed_bytes(g);
+	CHECK_OK(xlmig_sim_save(g, "holes", fd, &opts, &res));
+	CHECK_EQ(res.pages_sent, npages);
+	CHECK_EQ(backed_bytes(g), before);
+	/* The stream holds the pages with content, not all of memory. */
+	CHECK(lseek(fd, 0, SEEK_END) < (off_t)(npages * XLMIG_PAGE_SIZE / 2));
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	CHECK_OK(xlmig_sim_restore(fd, &r, name));
+	CHECK_STR(name, "holes");
+	CHECK(backed_bytes(r) <= before + MIB);
+	CHECK_OK(xlmig_sim_guest_digest(g, d1));
+	CHECK_OK(xlmig_sim_guest_digest(r, d2));
+	CHECK(memcmp(d1, d2, 32) == 0);
+	close(fd);
+	xlmig_sim_guest_free(r);
+	xlmig_sim_guest_free(g);
 }

@@ -140,7 +140,8 @@ static void dirty_after_iteration(void *opaque, const struct xlmig_iteration *it
 /* ---- a reader that drains a pipe at a limited rate ---- */
 
 /* Far enough into the stream that pre-copy's first pass, which is all of
- * memory, is under way. */
+ * memory that has content (holes travel as XALLOC, without data), is
+ * under way: the guests these tests save are filled at boot. */
 #define FIRST_PASS_MARK (4 * MIB)
 
 struct reader {
@@ -545,7 +546,7 @@ TEST(sim_hv_cancel_leaves_the_source_running)
 	int rfd;
 
 	CHECK_OK(xlmig_hv_open("sim", &hv));
-	CHECK_OK(make_guest(hv, "vm", 64 * MIB, 32 * MIB, XLMIG_SIM_UNIFORM, 0, 0, &id));
+	CHECK_OK(make_guest(hv, "vm", 64 * MIB, 32 * MIB, XLMIG_SIM_UNIFORM, 0, 100, &id));
 	s.opts.cancel = &cancel;
 	s.opts.progress = cancel_after_first;
 	s.opts.progress_opaque = (void *)&cancel;
@@ -577,7 +578,7 @@ TEST(sim_hv_save_refuses_stopped_and_busy_domains)
 	int rfd;
 
 	CHECK_OK(xlmig_hv_open("sim", &hv));
-	CHECK_OK(make_guest(hv, "vm", 64 * MIB, 0, XLMIG_SIM_UNIFORM, 0, 0, &id));
+	CHECK_OK(make_guest(hv, "vm", 64 * MIB, 0, XLMIG_SIM_UNIFORM, 0, 100, &id));
 	CHECK_OK(hv->ops->pause(hv, id));
 	CHECK_EQ(hv->ops->save_live(hv, id, -1, &opts, &res), XLMIG_E_INVAL);
 	CHECK_EQ(hv->ops->save_live(hv, 99, -1, &opts, &res), XLMIG_E_NOTFOUND);
@@ -621,7 +622,7 @@ static void run_outrun(struct saver *s, struct xlmig_policy *policy, bool auto_c
 	xlmig_policy_init(policy, &cfg);
 	s->rc = XLMIG_E_INVAL;
 	if (xlmig_hv_open("sim", hvp) != XLMIG_OK ||
-	    make_guest(*hvp, "hot", 64 * MIB, 200 * MIB, XLMIG_SIM_HOTSET, 16 * MIB, 0, idp) != XLMIG_OK)
+	    make_guest(*hvp, "hot", 64 * MIB, 200 * MIB, XLMIG_SIM_HOTSET, 16 * MIB, 100, idp) != XLMIG_OK)
 		return;
 	*dirtier = (struct dirtier){ .hv = *hvp, .domid = *idp, .pages = OUTRUN_HOT_PAGES };
 	s->opts.progress = dirty_after_iteration;
@@ -963,7 +964,7 @@ TEST(sim_hv_xen_policy_stops_after_five_iterations)
 	/* Far more than 50 pages are dirty after every pass (the guest
 	 * rewrites 256 during the first and after each): only the iteration
 	 * count ends it. */
-	CHECK_OK(make_guest(hv, "vm", 64 * MIB, 200 * MIB, XLMIG_SIM_HOTSET, 16 * MIB, 0, &id));
+	CHECK_OK(make_guest(hv, "vm", 64 * MIB, 200 * MIB, XLMIG_SIM_HOTSET, 16 * MIB, 100, &id));
 	dirtier = (struct dirtier){ .hv = hv, .domid = id, .pages = 256 };
 	s.opts.progress = dirty_after_iteration;
 	s.opts.progress_opaque = &dirtier;
