@@ -1,0 +1,205 @@
+/*
+ * checkpoint.c - live checkpoints into files and their restore (see
+ * checkpoint.h).  The save itself is the backend's, as for a migration;
+ * what is here is the file's life (partial name, sync, rename) and
+ * giving the guest back, running, whatever happens.
+ */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int xlmig_checkpoint_partial_name(const char *file, char *out, size_t len)
+{
+	size_t n = strlen(file);
+
+	if (n == 0 || n > XLMIG_CHECKPOINT_PATH_MAX)
+		return xlmig_fail(XLMIG_E_LIMIT, "a checkpoint file name is 1 to %u bytes",
+				  XLMIG_CHECKPOINT_PATH_MAX);
+	if ((size_t)snprintf(out, len, "%s%s", file, XLMIG_CHECKPOINT_PARTIAL_SUFFIX) >= len)
+		return xlmig_fail(XLMIG_E_LIMIT, "checkpoint file name too long: %.60s...", file);
+	return XLMIG_OK;
+}
+
+/* The rename is durable only once the directory is synced. */
+static int sync_dir_of(const char *file)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd, rc = XLMIG_OK;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		rc = xlmig_fail(XLMIG_E_IO, "syncing directory %s: %s", dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* The guest is suspended after its final pass: read what it shows at
+ * that instant, then let it run. */
+static int resume_after_save(struct xlmig_hv *hv, uint32_t domid, struct xlmig_checkpoint_result *res)
+{
+	int rc;
+
+	if (hv->ops->counter)
+		res->have_counter = hv->ops->counter(hv, domid, &res->counter) == XLMIG_OK;
+	rc = hv->ops->resume(hv, domid);
+	if (rc)
+		return xlmig_fail_prefix(rc, "the checkpoint was written but domain %u did not resume (it is suspended: 'xlmig list' shows it; resume it with the backend's tools)",
+					 domid);
+	return XLMIG_OK;
+}
+
+/* Synced, then renamed over file: file is whole or the old one. */
+static int publish(int fd, const char *partial, const char *file, uint64_t *bytes)
+{
+	struct stat st;
+
+	if (fsync(fd) < 0 || fstat(fd, &st) < 0)
+		return xlmig_fail(XLMIG_E_IO, "writing checkpoint %s: %s", partial, strerror(errno));
+	*bytes = (uint64_t)st.st_size;
+	if (rename(partial, file) < 0)
+		return xlmig_fail(XLMIG_E_IO, "renaming %s to %s: %s", partial, file, strerror(errno));
+	return sync_dir_of(file);
+}
+
+int xlmig_checkpoint_take(struct xlmig_hv *hv, uint32_t domid, const char *file,
+			  const struct xlmig_checkpoint_opts *o,
+			  struct xlmig_checkpoint_result *res)
+{
+	struct xlmig_policy policy;
+	struct xlmig_save_opts so = {
+		.policy = &policy, .progress = o->progress, .progress_opaque = o->progress_opaque,
+		.cancel = o->cancel, .no_mem_digest = !o->verify,
+	};
+	struct xlmig_save_result sr;
+	char partial[PATH_MAX], msg[512];
+	uint64_t start = xlmig_now_ns();
+	bool resumed = false, published = false;
+	int fd = -1, rc;
+
+	memset(res, 0, sizeof(*res));
+	if (file[0] != '/')
+		return xlmig_fail(XLMIG_E_INVAL, "checkpoint file '%.60s' must be an absolute path", file);
+	if ((rc = xlmig_checkpoint_partial_name(file, partial, sizeof(partial))))
+		return rc;
+	fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return xlmig_fail(errno == EEXIST ? XLMIG_E_EXISTS : XLMIG_E_IO,
+				  "creating %s: %s%s", partial, strerror(errno),
+				  errno == EEXIST ? " (a checkpoint into it runs, or one was interrupted:"
+						    " remove it if 'xlmig backup list' shows none)" : "");
+	xlmig_policy_init(&policy, &o->policy);
+	rc = hv->ops->save_live(hv, domid, fd, &so, &sr);
+	if (rc)
+		goto out;
+	rc = resume_after_save(hv, domid, res);
+	resumed = rc == XLMIG_OK;
+	if (rc)
+		goto out;
+	res->pause_ns = xlmig_now_ns() - sr.paused_at_ns;
+	res->precopy_ns = sr.precopy_ns;
+	res->pages_total = sr.pages_total;
+	res->pages_sent = sr.pages_sent;
+	res->iterations = sr.iterations;
+	res->have_mem_digest = sr.have_mem_digest;
+	memcpy(res->mem_digest, sr.mem_digest, sizeof(res->mem_digest));
+	rc = publish(fd, partial, file, &res->file_bytes);
+	published = rc == XLMIG_OK;
+	res->total_ns = xlmig_now_ns() - start;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc) {
+		snprintf(msg, sizeof(msg), "%s", xlmig_errmsg());
+		/* A backend that failed its save may still hold the guest
+		 * suspended; the checkpoint must not cost the guest its run. */
+		if (!resumed && xlmig_hv_resume_if_stopped(hv, domid))
+			xlmig_error("checkpoint of domain %u: %s", domid, xlmig_errmsg());
+		if (!published && unlink(partial) < 0 && errno != ENOENT)
+			xlmig_error("checkpoint of domain %u: removing %s: %s", domid, partial, strerror(errno));
+		rc = xlmig_fail(rc, "%s", msg);
+	}
+	return rc;
+}
+
+int xlmig_checkpoint_recover(struct xlmig_hv *hv, const char *domain, const char *file)
+{
+	struct xlmig_domain_info di;
+	char partial[PATH_MAX];
+	int rc = xlmig_checkpoint_partial_name(file, partial, sizeof(partial));
+
+	if (rc)
+		return rc;
+	if (unlink(partial) == 0)
+		xlmig_info("interrupted checkpoint of %s: %s removed", domain, partial);
+	else if (errno != ENOENT)
+		rc = xlmig_fail(XLMIG_E_IO, "removing the interrupted checkpoint %s: %s", partial, strerror(errno));
+	/* Suspended is what an interrupted save leaves; paused or running
+	 * guests are as their administrator or the save's end left them. */
+	if (rc == XLMIG_OK && hv->ops->lookup(hv, domain, &di) == XLMIG_OK &&
+	    di.state == XLMIG_DOM_SUSPENDED) {
+		rc = hv->ops->resume(hv, di.domid);
+		if (rc)
+			rc = xlmig_fail_prefix(rc, "resuming %s after its interrupted checkpoint", domain);
+		else
+			xlmig_info("interrupted checkpoint of %s: the guest was suspended and runs again", domain);
+	}
+	return rc;
+}
+
+int xlmig_checkpoint_restore(struct xlmig_hv *hv, const char *file, const char *name,
+			     bool paused, bool verify, struct xlmig_checkpoint_restored *out)
+{
+	struct xlmig_restore_opts ro = { .name = name };
+	uint64_t start = xlmig_now_ns();
+	bool created = false;
+	int fd, rc;
+
+	memset(out, 0, sizeof(*out));
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return xlmig_fail(XLMIG_E_IO, "opening checkpoint %s: %s", file, strerror(errno));
+	rc = hv->ops->restore(hv, fd, &ro, &out->domid);
+	close(fd);
+	if (rc) {
+		rc = xlmig_fail_prefix(rc, "restoring %s", file);
+		goto out;
+	}
+	created = true;
+	if (hv->ops->counter)
+		out->have_counter = hv->ops->counter(hv, out->domid, &out->counter) == XLMIG_OK;
+	if (verify && hv->ops->mem_digest) {
+		rc = hv->ops->mem_digest(hv, out->domid, out->mem_digest);
+		if (rc)
+			goto out;
+		out->have_mem_digest = true;
+	}
+	if (!paused && (rc = hv->ops->unpause(hv, out->domid)))
+		rc = xlmig_fail_prefix(rc, "starting domain %u restored from %s", out->domid, file);
+	out->restore_ns = xlmig_now_ns() - start;
+out:
+	if (rc && created) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", xlmig_errmsg());
+		if (hv->ops->destroy(hv, out->domid))
+			xlmig_error("destroying domain %u after its failed restore: %s", out->domid, xlmig_errmsg());
+		rc = xlmig_fail(rc, "%s", msg);
+	}
+	return rc;
+}

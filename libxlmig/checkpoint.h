@@ -1,0 +1,79 @@
+/*
+ * checkpoint.h - a live checkpoint of a running guest into a file, and
+ * its restore: what `xl save -c` does, but live.
+ *
+ * The backend's live save (log-dirty pre-copy under the pre-copy
+ * policy) writes Xen's own save format into FILE.xlmig-partial while
+ * the guest runs; the guest is paused only for the last dirty pages and
+ * resumed (as after a cancelled suspend) as soon as the save returns,
+ * before the file is synced.  Only a complete, synced file is renamed to
+ * FILE, so FILE is either the previous checkpoint or the new one, never
+ * half of one.  Whatever goes wrong (cancel, a full disk, a failed save)
+ * the guest runs on as it was and the partial file is removed; a process
+ * killed mid-way leaves the partial file and perhaps a suspended guest,
+ * which xlmig_checkpoint_recover() settles.
+ */
+#ifndef XLMIG_CHECKPOINT_H
+#define XLMIG_CHECKPOINT_H
+
+#include "hv.h"
+
+#define XLMIG_CHECKPOINT_PARTIAL_SUFFIX ".xlmig-partial"
+/* The longest FILE accepted (its partial name must fit PATH_MAX). */
+#define XLMIG_CHECKPOINT_PATH_MAX 1024
+
+struct xlmig_checkpoint_opts {
+	struct xlmig_policy_config policy;
+	const atomic_bool *cancel;       /* true: stop, the guest runs on */
+	xlmig_save_progress_fn progress; /* may be NULL */
+	void *progress_opaque;
+	bool verify;                     /* take the memory digest at the
+					  * pause where the backend can (costs
+					  * a pass over memory while paused) */
+};
+
+struct xlmig_checkpoint_result {
+	uint64_t pages_total;
+	uint64_t pages_sent;             /* including re-sends */
+	unsigned iterations;
+	uint64_t file_bytes;
+	uint64_t precopy_ns;             /* guest running, pages being written */
+	uint64_t pause_ns;               /* guest stopped: final pass to resume */
+	uint64_t total_ns;               /* to the rename of the synced file */
+	uint64_t counter;                /* the guest's counter at the pause */
+	bool have_counter;
+	uint8_t mem_digest[32];          /* memory at the pause (verify) */
+	bool have_mem_digest;
+};
+
+/* FILE's partial name into out (XLMIG_E_LIMIT if FILE is too long). */
+int xlmig_checkpoint_partial_name(const char *file, char *out, size_t len);
+
+/* Checkpoint running domain domid into file (an absolute path).  On
+ * success the guest runs and file holds the checkpoint; on failure the
+ * guest runs as before and file is untouched. */
+int xlmig_checkpoint_take(struct xlmig_hv *hv, uint32_t domid, const char *file,
+			  const struct xlmig_checkpoint_opts *o,
+			  struct xlmig_checkpoint_result *res);
+
+/* After a process taking a checkpoint of domain (name or id) into file
+ * died: the guest runs again if the save left it suspended, and the
+ * partial file goes.  A guest that is gone, or running, is left alone. */
+int xlmig_checkpoint_recover(struct xlmig_hv *hv, const char *domain, const char *file);
+
+struct xlmig_checkpoint_restored {
+	uint32_t domid;
+	uint64_t counter;                /* before it ran (where known) */
+	bool have_counter;
+	uint8_t mem_digest[32];          /* before it ran (verify) */
+	bool have_mem_digest;
+	uint64_t restore_ns;
+};
+
+/* Create a guest from checkpoint file under name (NULL: the saved one),
+ * read its counter and (verify) its memory digest while still paused,
+ * then unpause it unless paused.  A failed restore leaves no domain. */
+int xlmig_checkpoint_restore(struct xlmig_hv *hv, const char *file, const char *name,
+			     bool paused, bool verify, struct xlmig_checkpoint_restored *out);
+
+#endif

@@ -1,0 +1,211 @@
+/* test_checkpoint.c - live checkpoints into files on the sim backend:
+ * taken while the guest dirties memory and restored with the counter and
+ * memory digest of the final pause; cancelled, failing to write, or
+ * finding a partial file, the guest runs on and no file is left that
+ * could pass for a checkpoint. */
+#include "unit.h"
+#include "checkpoint.h"
+#include "sim_hv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MIB (1ull << 20)
+#define RUNS_WITHIN_MS 10000
+
+static int make_guest(struct xlmig_hv *hv, const char *name, uint64_t rate, uint32_t *domid)
+{
+	struct xlmig_sim_create c = { .name = name, .mem_bytes = 64 * MIB, .vcpus = 1 };
+
+	xlmig_sim_workload_default(&c.wl);
+	c.wl.rate = rate;
+	c.wl.seed = 7;
+	return xlmig_hv_sim_create(hv, &c, domid);
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+static void paths(const char *leaf, char file[PATH_MAX], char partial[PATH_MAX])
+{
+	snprintf(file, PATH_MAX, "%s/%s", unit_tmpdir(), leaf);
+	if (xlmig_checkpoint_partial_name(file, partial, PATH_MAX))
+		partial[0] = '\0';
+}
+
+static void opts_default(struct xlmig_checkpoint_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	xlmig_policy_config_default(&o->policy);
+	o->verify = true;
+}
+
+static bool runs(struct xlmig_hv *hv, uint32_t id)
+{
+	struct xlmig_domain_info di;
+	char s[16];
+	uint64_t c;
+
+	snprintf(s, sizeof(s), "%u", id);
+	return hv->ops->lookup(hv, s, &di) == XLMIG_OK && di.state == XLMIG_DOM_RUNNING &&
+	       xlmig_hv_counter(hv, id, &c) == XLMIG_OK &&
+	       xlmig_hv_counter_passes(hv, id, c, RUNS_WITHIN_MS) == XLMIG_OK;
+}
+
+TEST(checkpoint_of_a_busy_guest_restores_to_its_final_pause)
+{
+	struct xlmig_checkpoint_opts o;
+	struct xlmig_checkpoint_result res;
+	struct xlmig_checkpoint_restored rs;
+	struct xlmig_hv *hv;
+	char file[PATH_MAX], partial[PATH_MAX];
+	uint32_t id;
+
+	paths("vm.ckpt", file, partial);
+	opts_default(&o);
+	CHECK_OK(xlmig_hv_open("sim", &hv));
+	CHECK_OK(make_guest(hv, "vm", 16 * MIB, &id));
+	CHECK_OK(xlmig_checkpoint_take(hv, id, file, &o, &res));
+	CHECK(exists(file));
+	CHECK(!exists(partial));
+	CHECK(runs(hv, id));
+	CHECK(res.have_counter && res.have_mem_digest);
+	CHECK(res.iterations >= 1);
+	CHECK(res.pages_sent >= res.pages_total);
+	CHECK(res.file_bytes > 0);
+	CHECK(res.pause_ns > 0 && res.pause_ns <= res.total_ns);
+
+	CHECK_OK(xlmig_checkpoint_restore(hv, file, "vm-restored", true, true, &rs));
+	CHECK(rs.have_counter && rs.have_mem_digest);
+	CHECK_EQ(rs.counter, res.counter);
+	CHECK(!memcmp(rs.mem_digest, res.mem_digest, 32));
+	CHECK_OK(hv->ops->unpause(hv, rs.domid));
+	CHECK(runs(hv, rs.domid));
+	/* The name is taken now: a second restore creates nothing. */
+	CHECK_EQ(xlmig_checkpoint_restore(hv, file, "vm-restored", false, false, &rs), XLMIG_E_EXISTS);
+	xlmig_hv_close(hv);
+}
+
+static void cancel_after_first_pass(void *opaque, const struct xlmig_iteration *it, uint64_t total)
+{
+	atomic_store((atomic_bool *)opaque, true);
+}
+
+TEST(checkpoint_cancelled_keeps_the_guest_running_and_the_old_file)
+{
+	struct xlmig_checkpoint_opts o;
+	struct xlmig_checkpoint_result res;
+	struct xlmig_hv *hv;
+	char file[PATH_MAX], partial[PATH_MAX], old[8] = { 0 };
+	atomic_bool cancel = false;
+	uint32_t id;
+	int fd;
+
+	paths("vm.ckpt", file, partial);
+	fd = open(file, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0 && write(fd, "older", 5) == 5 && close(fd) == 0);
+	opts_default(&o);
+	o.cancel = &cancel;
+	o.progress = cancel_after_first_pass;
+	o.progress_opaque = &cancel;
+	/* A guest that dirties faster than a 1 ms target allows keeps the
+	 * pre-copy going past its first pass. */
+	o.policy.downtime_target_ns = 1000;
+	CHECK_OK(xlmig_hv_open("sim", &hv));
+	CHECK_OK(make_guest(hv, "vm", 64 * MIB, &id));
+	CHECK_EQ(xlmig_checkpoint_take(hv, id, file, &o, &res), XLMIG_E_CANCELLED);
+	CHECK(!exists(partial));
+	fd = open(file, O_RDONLY);
+	CHECK(fd >= 0 && read(fd, old, sizeof(old)) == 5 && close(fd) == 0);
+	CHECK(!strcmp(old, "older"));
+	CHECK(runs(hv, id));
+	xlmig_hv_close(hv);
+}
+
+TEST(checkpoint_that_cannot_write_keeps_the_guest_running_and_leaves_no_file)
+{
+	struct xlmig_checkpoint_opts o;
+	struct xlmig_checkpoint_result res;
+	struct rlimit small = { 1 * MIB, 1 * MIB };
+	struct xlmig_hv *hv;
+	char file[PATH_MAX], partial[PATH_MAX];
+	uint32_t id;
+
+	paths("vm.ckpt", file, partial);
+	opts_default(&o);
+	CHECK_OK(xlmig_hv_open("sim", &hv));
+	CHECK_OK(make_guest(hv, "vm", 4 * MIB, &id));
+	/* Files stop growing at 1 MiB, as on a full disk (EFBIG, not a
+	 * signal), long before the 64 MiB guest is written. */
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK(setrlimit(RLIMIT_FSIZE, &small) == 0);
+	CHECK(xlmig_checkpoint_take(hv, id, file, &o, &res) != XLMIG_OK);
+	CHECK(!exists(file));
+	CHECK(!exists(partial));
+	CHECK(runs(hv, id));
+	xlmig_hv_close(hv);
+}
+
+TEST(checkpoint_refuses_a_partial_file_and_recover_removes_it)
+{
+	struct xlmig_checkpoint_opts o;
+	struct xlmig_checkpoint_result res;
+	struct xlmig_hv *hv;
+	char file[PATH_MAX], partial[PATH_MAX];
+	uint32_t id;
+	int fd;
+
+	paths("vm.ckpt", file, partial);
+	opts_default(&o);
+	CHECK_OK(xlmig_hv_open("sim", &hv));
+	CHECK_OK(make_guest(hv, "vm", 4 * MIB, &id));
+	fd = open(partial, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0 && close(fd) == 0);
+	CHECK_EQ(xlmig_checkpoint_take(hv, id, file, &o, &res), XLMIG_E_EXISTS);
+	CHECK(exists(partial));         /* not ours to remove: another may run */
+	CHECK(runs(hv, id));
+	CHECK_OK(xlmig_checkpoint_recover(hv, "vm", file));
+	CHECK(!exists(partial));
+	CHECK(runs(hv, id));
+	/* A guest gone meanwhile is no error. */
+	CHECK_OK(xlmig_checkpoint_recover(hv, "gone", file));
+	CHECK_EQ(xlmig_checkpoint_take(hv, id, "relative.ckpt", &o, &res), XLMIG_E_INVAL);
+	xlmig_hv_close(hv);
+}
+
+TEST(checkpoint_restore_of_a_damaged_file_leaves_no_domain)
+{
+	struct xlmig_checkpoint_opts o;
+	struct xlmig_checkpoint_result res;
+	struct xlmig_checkpoint_restored rs;
+	struct xlmig_domain_info *v = NULL;
+	struct xlmig_hv *hv;
+	char file[PATH_MAX], partial[PATH_MAX];
+	struct stat st;
+	size_t n = 0;
+	uint32_t id;
+
+	paths("vm.ckpt", file, partial);
+	opts_default(&o);
+	CHECK_OK(xlmig_hv_open("sim", &hv));
+	CHECK_OK(make_guest(hv, "vm", 0, &id));
+	CHECK_OK(xlmig_checkpoint_take(hv, id, file, &o, &res));
+	CHECK(stat(file, &st) == 0 && (uint64_t)st.st_size == res.file_bytes);
+	/* Cut in half: what a checkpoint interrupted mid-write would be. */
+	CHECK(truncate(file, st.st_size / 2) == 0);
+	CHECK(xlmig_checkpoint_restore(hv, file, "vm2", false, false, &rs) != XLMIG_OK);
+	CHECK_OK(hv->ops->list(hv, &v, &n));
+	free(v);
+	CHECK_EQ(n, 1);
+	xlmig_hv_close(hv);
+}
