@@ -349,6 +349,9 @@ static int check_begin(struct xlmig_bk_coord *c, const struct xlmig_bk_begin *b)
 		return xlmig_fail(XLMIG_E_INVAL, "'%.60s' is not a guest uuid", b->uuid);
 	if (b->lease_secs > XLMIG_BK_LEASE_MAX)
 		return xlmig_fail(XLMIG_E_INVAL, "a lease is at most %u seconds", XLMIG_BK_LEASE_MAX);
+	if (b->token_len > XLMIG_BK_TOKEN_MAX)
+		return xlmig_fail(XLMIG_E_LIMIT, "a resume token is at most %u bytes (this one has %zu)",
+				  XLMIG_BK_TOKEN_MAX, b->token_len);
 	if (b->kind == XLMIG_BK_CHECKPOINT)
 		for (size_t i = 0; i < c->n; i++) {
 			const struct xlmig_bk_job *j = &c->slots[i]->job;
@@ -384,6 +387,10 @@ int xlmig_bk_begin(struct xlmig_bk_coord *c, const struct xlmig_bk_begin *b, int
 	job.here = true;
 	job.lease_secs = b->lease_secs ? b->lease_secs : c->cfg.lease_secs;
 	job.created = job.updated = now;
+	if (b->token_len) {
+		memcpy(job.token, b->token, b->token_len);
+		job.token_len = (uint32_t)b->token_len;
+	}
 	if (mig != XLMIG_BK_MIG_NONE) {
 		job.state = XLMIG_BK_REQUESTED;
 		job.wait = true;

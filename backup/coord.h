@@ -144,6 +144,9 @@ struct xlmig_bk_begin {
 	bool wait;                /* deferred: wait instead of refusing */
 	bool quiesce;             /* start in quiescing; progress(thawed) ends it */
 	uint32_t lease_secs;      /* 0 = the configured default */
+	const uint8_t *token;     /* the first resume token (may be NULL): a
+				   * deferred job has it before it can report */
+	size_t token_len;
 };
 /* A new job.  *deferred tells a waiting request (state requested) from a
  * granted one.  Refused with XLMIG_E_EXISTS ("deferred") while the guest

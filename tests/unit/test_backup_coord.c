@@ -102,6 +102,16 @@ TEST(bk_begin_refuses_bad_input)
 	CHECK_EQ(xlmig_bk_begin(c, &b, 1, &j, &d), XLMIG_E_EXISTS);
 	b.domain = "web2";
 	CHECK_OK(xlmig_bk_begin(c, &b, 1, &j, &d));
+	/* The first token comes with the request, within the same bound. */
+	b.domain = "web3";
+	b.token = big;
+	b.token_len = sizeof(big);
+	CHECK_EQ(xlmig_bk_begin(c, &b, 1, &j, &d), XLMIG_E_LIMIT);
+	b.token = (const uint8_t *)"file=/x";
+	b.token_len = 7;
+	CHECK_OK(xlmig_bk_begin(c, &b, 1, &j, &d));
+	CHECK_EQ(j->token_len, 7);
+	CHECK(!memcmp(j->token, "file=/x", 7));
 	xlmig_bk_coord_free(c);
 }
 

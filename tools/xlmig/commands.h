@@ -18,6 +18,8 @@ int xlmig_cmd_cancel(int argc, char **argv);
 int xlmig_cmd_destroy(int argc, char **argv);
 int xlmig_cmd_inspect(int argc, char **argv);
 int xlmig_cmd_backup(int argc, char **argv);
+int xlmig_cmd_snapshot(int argc, char **argv);
+int xlmig_cmd_restore(int argc, char **argv);
 int xlmig_cmd_evacuate(int argc, char **argv);
 int xlmig_cmd_setup_tls(int argc, char **argv);
 

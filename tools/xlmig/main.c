@@ -28,6 +28,8 @@ static const struct command commands[] = {
 	{ "destroy", xlmig_cmd_destroy, "destroy a domain" },
 	{ "inspect", xlmig_cmd_inspect, "show what a save file or migration stream holds" },
 	{ "backup", xlmig_cmd_backup, "backup jobs: begin, progress, end, list, show, cancel" },
+	{ "snapshot", xlmig_cmd_snapshot, "live checkpoint of a running domain into a file (xl save -c, live)" },
+	{ "restore", xlmig_cmd_restore, "create a domain from a checkpoint or save file" },
 	{ "setup-tls", xlmig_cmd_setup_tls, "create the cluster CA, or a host's key and certificate" },
 	{ "help", NULL, "show this list" },
 };

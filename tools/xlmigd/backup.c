@@ -2,7 +2,8 @@
  * backup.c - the backup coordinator in xlmigd: the coordinator
  * (backup/coord.h) under one lock, saved to its store after every change
  * and before any answer, its events turned into hooks and log lines, a
- * one-second tick for leases, the backup-* requests, and the side-record
+ * one-second tick for leases, the backup-* requests, the calls of xlmig's
+ * own checkpoint agent (backup_snapshot.c), and the side-record
  * provider (side.h) through which migrations hold, carry and hand over
  * backup jobs, and run the migration-pre and migration-post hooks.
  *
@@ -89,6 +90,8 @@ static int settle(struct xlmigd *d)
 		/* Granted is the resume of a request that never started. */
 		push_hooks(d, ev.type == XLMIG_BK_EV_GRANTED ? "backup-resume" : xlmig_bk_event_name(ev.type),
 			   j, outcome);
+		/* xlmig's own checkpoints are told as an agent's hooks are. */
+		xlmigd_snapshot_event(d, &ev);
 	}
 	if (xlmig_bk_events_dropped(b->coord))
 		xlmig_warn("%u backup events were dropped (queue full); 'xlmig backup list' has the current states",
@@ -255,6 +258,85 @@ static bool guest_here(void *opaque, const char *domain)
 	return rc == XLMIG_OK && di.state != XLMIG_DOM_DYING && !strcmp(di.name, domain);
 }
 
+/* ---- xlmig's own agent (backup_snapshot.c) ---- */
+
+int xlmigd_backup_begin_own(struct xlmigd *d, const struct xlmig_bk_begin *bg, struct xlmig_bk_job *out,
+			    bool *deferred)
+{
+	struct xlmigd_backup *b = d->backup;
+	struct xlmig_bk_job *j;
+	int rc;
+
+	if (!guest_here(d, bg->domain))
+		return xlmig_fail(XLMIG_E_NOTFOUND, "no guest %s runs on this host ('xlmig list' shows them)",
+				  bg->domain);
+	pthread_mutex_lock(&b->lock);
+	rc = xlmig_bk_begin(b->coord, bg, wall_now(), &j, deferred);
+	if (rc == XLMIG_OK) {
+		*out = *j;
+		rc = settle(d);
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (rc == XLMIG_OK)
+		xlmig_info("backup job %s: %s of %s by %s %s", out->id, xlmig_bk_kind_name(out->kind),
+			   out->domain, out->agent, *deferred ? "deferred (guest migrating)" : "granted");
+	return rc;
+}
+
+int xlmigd_backup_report(struct xlmigd *d, const char *id, enum xlmig_bk_state *state)
+{
+	struct xlmigd_backup *b = d->backup;
+	struct xlmig_bk_job *j;
+	int rc;
+
+	pthread_mutex_lock(&b->lock);
+	rc = xlmig_bk_progress(b->coord, id, NULL, 0, false, wall_now(), &j);
+	if (rc == XLMIG_OK) {
+		*state = j->state;
+		rc = settle(d);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+int xlmigd_backup_finish(struct xlmigd *d, const char *id, bool ok, const char *message)
+{
+	struct xlmigd_backup *b = d->backup;
+	struct xlmig_bk_job *j;
+	int rc;
+
+	pthread_mutex_lock(&b->lock);
+	rc = xlmig_bk_end(b->coord, id, ok, message, wall_now(), &j);
+	if (rc == XLMIG_OK)
+		rc = settle(d);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+/* A checkpoint this daemon ran when it stopped has no thread now: its
+ * guest runs again if the save left it suspended, its partial file goes,
+ * and one that was running ends as failed (a held or travelling one
+ * starts again from its token where the guest runs).  b->lock is held. */
+static void recover_checkpoints(struct xlmigd *d)
+{
+	struct xlmigd_backup *b = d->backup;
+
+	for (size_t i = 0; i < xlmig_bk_count(b->coord); i++) {
+		const struct xlmig_bk_job *j = xlmig_bk_at(b->coord, i);
+		struct xlmig_bk_job *ended;
+
+		if (!j->here || j->kind != XLMIG_BK_CHECKPOINT || xlmig_bk_state_is_final(j->state) ||
+		    j->state == XLMIG_BK_REQUESTED)
+			continue;
+		if (xlmigd_snapshot_recover(d, j))
+			xlmig_error("checkpoint %s of %s: %s", j->id, j->domain, xlmig_errmsg());
+		if (j->state == XLMIG_BK_RUNNING || j->state == XLMIG_BK_QUIESCING)
+			xlmig_bk_end(b->coord, j->id, false,
+				     "xlmigd stopped during the checkpoint: the guest runs on and no file was written; take it again",
+				     wall_now(), &ended);
+	}
+}
+
 int xlmigd_backup_start(struct xlmigd *d)
 {
 	struct xlmigd_backup *b = calloc(1, sizeof(*b));
@@ -267,7 +349,7 @@ int xlmigd_backup_start(struct xlmigd *d)
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->changed, NULL);
 	d->backup = b;
-	if ((rc = xlmig_journal_host_id(d->journal, host_id)))
+	if ((rc = xlmigd_snapshot_init(d)) || (rc = xlmig_journal_host_id(d->journal, host_id)))
 		return rc;
 	/* Ids travel between hosts: this host's id keeps them apart. */
 	snprintf(d->backup_cfg.id_prefix, sizeof(d->backup_cfg.id_prefix), "%.8s", host_id);
@@ -279,6 +361,7 @@ int xlmigd_backup_start(struct xlmigd *d)
 	/* The migration journal was recovered first: every guest is where
 	 * it will stay, and jobs caught in a hand-over follow it. */
 	pthread_mutex_lock(&b->lock);
+	recover_checkpoints(d);
 	xlmig_bk_recover(b->coord, guest_here, d, wall_now());
 	xlmig_bk_tick(b->coord, wall_now());
 	rc = settle(d);
@@ -299,6 +382,8 @@ void xlmigd_backup_stop(struct xlmigd *d)
 
 	if (!b)
 		return;
+	/* Checkpoints end through the coordinator: stop them first. */
+	xlmigd_snapshot_stop(d);
 	if (b->tick)
 		event_free(b->tick);
 	if (b->hooks) {

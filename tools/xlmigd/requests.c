@@ -497,7 +497,7 @@ static void reply_error(struct xlmig_buf *out, int code)
 
 void xlmigd_request(struct xlmigd *d, const char *line, struct xlmig_buf *out, bool agent)
 {
-	bool backup;
+	bool backup, snapshot;
 	struct xlmig_json *req = NULL;
 	struct xlmig_json_writer w;
 	const char *cmd;
@@ -515,7 +515,8 @@ void xlmigd_request(struct xlmigd *d, const char *line, struct xlmig_buf *out, b
 		rc = xlmig_fail(XLMIG_E_AUTH, "'%.40s' is not a backup verb: the backup agents' socket serves only backup-*", cmd);
 		goto out;
 	}
-	if (!backup && !(fn = find_handler(cmd))) {
+	snapshot = !backup && xlmigd_snapshot_handles(cmd);
+	if (!backup && !snapshot && !(fn = find_handler(cmd))) {
 		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "unknown command '%.40s' (this xlmigd may be older than xlmig)", cmd);
 		goto out;
 	}
@@ -524,6 +525,8 @@ void xlmigd_request(struct xlmigd *d, const char *line, struct xlmig_buf *out, b
 	xlmig_json_kv_bool(&w, "ok", true);
 	if (backup)
 		rc = xlmigd_backup_request(d, cmd, req, &w);
+	else if (snapshot)
+		rc = xlmigd_snapshot_request(d, cmd, req, &w);
 	else
 		rc = fn(&(struct request){ .d = d, .args = req, .w = &w });
 	xlmig_json_object_close(&w);

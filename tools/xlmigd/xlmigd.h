@@ -3,7 +3,8 @@
  * event loop, the job table, and the entry points of each part
  * (control.c serves the control socket, jobs.c runs jobs in threads,
  * listener.c accepts incoming migrations, requests.c answers requests,
- * watch.c follows domains that come and go outside xlmig).
+ * watch.c follows domains that come and go outside xlmig, backup.c hosts
+ * the backup coordinator, backup_snapshot.c runs checkpoints and restores).
  *
  * Threads: the event loop owns the job table.  Job threads never touch it;
  * they post messages (struct xlmigd_note) through a socketpair that the
@@ -51,6 +52,7 @@ struct xlmigd {
 	struct xlmig_bk_config backup_cfg;
 	const char *agent_socket;     /* backup agents' socket, NULL = none */
 	struct xlmigd_backup *backup; /* backup.c's state */
+	struct xlmigd_snapshots *snapshots; /* backup_snapshot.c's state */
 };
 
 /* jobs.c */
@@ -92,5 +94,26 @@ struct xlmig_json;
 struct xlmig_json_writer;
 int xlmigd_backup_request(struct xlmigd *d, const char *cmd, const struct xlmig_json *args,
 			  struct xlmig_json_writer *w);
+/* xlmig's own agent (backup_snapshot.c) as the coordinator sees it: a
+ * job begun (not for a guest that is not here), a report (renews the
+ * lease, acknowledges a hold, confirms a resume; *state after it), an
+ * end. */
+int xlmigd_backup_begin_own(struct xlmigd *d, const struct xlmig_bk_begin *bg, struct xlmig_bk_job *out,
+			    bool *deferred);
+int xlmigd_backup_report(struct xlmigd *d, const char *id, enum xlmig_bk_state *state);
+int xlmigd_backup_finish(struct xlmigd *d, const char *id, bool ok, const char *message);
+
+/* backup_snapshot.c: xlmig snapshot and restore (started by backup.c) */
+int xlmigd_snapshot_init(struct xlmigd *d);
+/* Cancel the running checkpoints and wait for every task to end. */
+void xlmigd_snapshot_stop(struct xlmigd *d);
+/* A coordinator event (under its lock): checkpoints start, resume, stop. */
+void xlmigd_snapshot_event(struct xlmigd *d, const struct xlmig_bk_event *ev);
+/* At start-up, for a checkpoint job found unfinished: its guest runs
+ * again if it was left suspended, its partial file goes. */
+int xlmigd_snapshot_recover(struct xlmigd *d, const struct xlmig_bk_job *j);
+bool xlmigd_snapshot_handles(const char *cmd);
+int xlmigd_snapshot_request(struct xlmigd *d, const char *cmd, const struct xlmig_json *args,
+			    struct xlmig_json_writer *w);
 
 #endif

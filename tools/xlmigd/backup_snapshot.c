@@ -1,0 +1,612 @@
+/*
+ * backup_snapshot.c - xlmig's own backup agent in xlmigd: `xlmig
+ * snapshot`, a live checkpoint (checkpoint.h) run as a backup job of
+ * kind checkpoint, and `xlmig restore`.
+ *
+ * A checkpoint is an agent like any other to the coordinator: it begins
+ * a job whose resume token holds its parameters (the file, the downtime
+ * target), reports after every pre-copy pass (which renews its lease),
+ * and ends the job with its figures.  So the coordinator's rules apply
+ * to it unchanged: asked for while its guest migrates it is deferred
+ * (and with wait granted wherever the guest then runs); when a migration
+ * of its guest starts it is held: the save stops (the guest runs on, the
+ * partial file goes, the dirty log is free for the migration), the hold
+ * is acknowledged, and the job travels with the guest; where it is
+ * resumed (destination, or source after a failed migration) it starts
+ * again from its token.  A cancel or an expired lease stops the save.
+ *
+ * Each checkpoint and restore runs on a thread of its own (a task); the
+ * coordinator's events reach the tasks through xlmigd_snapshot_event(),
+ * called under the coordinator's lock, which therefore only flags tasks
+ * and starts threads, never calls back into the coordinator.
+ */
+#include "xlmigd.h"
+#include "checkpoint.h"
+#include "json.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+#define SNAP_AGENT        "xlmig-snapshot"
+#define TASKS_KEPT        64       /* finished tasks kept for status */
+#define DOWNTIME_MAX_MS   600000u
+#define ITERS_MAX         10000u
+
+/* A checkpoint's parameters: its job's resume token, as JSON. */
+struct snap_params {
+	char file[XLMIG_CHECKPOINT_PATH_MAX + 1];
+	uint64_t downtime_ms;            /* 0 = the policy's default */
+	uint64_t max_iters;              /* 0 = the policy's default */
+	bool verify;
+};
+
+enum task_kind { TASK_CHECKPOINT, TASK_RESTORE };
+
+struct task {
+	struct xlmigd *d;
+	enum task_kind kind;
+	char id[XLMIG_BK_ID_MAX];        /* the backup job's, or restore-N */
+	char domain[XLMIG_NAME_MAX];     /* checkpoint: its guest; restore: the name asked */
+	char token_error[160];           /* checkpoint: its token did not parse */
+	struct snap_params p;
+	bool paused;                     /* restore: leave it paused */
+	atomic_bool cancel;
+	/* under the tasks' lock */
+	bool running;
+	bool held;                       /* the save stops for a hold */
+	bool again;                      /* resumed while still stopping */
+	bool stopped_for_hold;           /* its last attempt ended for a hold */
+	int rc;
+	char msg[XLMIG_CHECKPOINT_PATH_MAX + 768];
+	struct xlmig_checkpoint_result res;
+	struct xlmig_checkpoint_restored restored;
+	struct task *next;
+};
+
+struct xlmigd_snapshots {
+	pthread_mutex_t lock;
+	pthread_cond_t idle;             /* a task finished */
+	struct task *tasks;              /* newest first */
+	unsigned running;
+	uint64_t next_restore;
+};
+
+/* ---- parameters in the token ---- */
+
+static int params_encode(const struct snap_params *p, struct xlmig_buf *out)
+{
+	struct xlmig_json_writer w;
+
+	xlmig_json_writer_init(&w, out);
+	xlmig_json_object_open(&w);
+	xlmig_json_kv_str(&w, "file", p->file);
+	xlmig_json_kv_uint(&w, "downtime_ms", p->downtime_ms);
+	xlmig_json_kv_uint(&w, "max_iters", p->max_iters);
+	xlmig_json_kv_bool(&w, "verify", p->verify);
+	xlmig_json_object_close(&w);
+	return xlmig_json_finish(&w);
+}
+
+/* Checked as any request: a token came from a peer's side record. */
+static int params_check(const struct xlmig_json *o, struct snap_params *p)
+{
+	const char *file;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if (xlmig_json_get_str(o, "file", &file))
+		return xlmig_fail(XLMIG_E_INVAL, "a checkpoint needs 'file', a string");
+	if (file[0] != '/' || strlen(file) > XLMIG_CHECKPOINT_PATH_MAX)
+		return xlmig_fail(XLMIG_E_INVAL, "a checkpoint file is an absolute path of at most %u bytes",
+				  XLMIG_CHECKPOINT_PATH_MAX);
+	snprintf(p->file, sizeof(p->file), "%s", file);
+	rc = xlmig_json_get_u64(o, "downtime_ms", &p->downtime_ms);
+	if ((rc && rc != XLMIG_E_NOTFOUND) || p->downtime_ms > DOWNTIME_MAX_MS)
+		return xlmig_fail(XLMIG_E_INVAL, "downtime_ms is 1 to %u (0: the default)", DOWNTIME_MAX_MS);
+	rc = xlmig_json_get_u64(o, "max_iters", &p->max_iters);
+	if ((rc && rc != XLMIG_E_NOTFOUND) || p->max_iters > ITERS_MAX)
+		return xlmig_fail(XLMIG_E_INVAL, "max_iters is 1 to %u (0: the default)", ITERS_MAX);
+	rc = xlmig_json_get_bool(o, "verify", &p->verify);
+	if (rc && rc != XLMIG_E_NOTFOUND)
+		return xlmig_fail(XLMIG_E_INVAL, "verify is true or false");
+	return XLMIG_OK;
+}
+
+static int params_decode(const uint8_t *token, size_t len, struct snap_params *p)
+{
+	struct xlmig_json *o = NULL;
+	int rc = xlmig_json_parse((const char *)token, len, &o);
+
+	if (rc == XLMIG_OK && o->type != XLMIG_JSON_OBJECT)
+		rc = xlmig_fail(XLMIG_E_FORMAT, "not an object");
+	if (rc == XLMIG_OK)
+		rc = params_check(o, p);
+	xlmig_json_free(o);
+	return rc ? xlmig_fail_prefix(rc, "the checkpoint's token") : XLMIG_OK;
+}
+
+/* ---- tasks ---- */
+
+static struct task *find_task(struct xlmigd_snapshots *s, const char *id)
+{
+	for (struct task *t = s->tasks; t; t = t->next)
+		if (!strcmp(t->id, id))
+			return t;
+	return NULL;
+}
+
+/* Forget the oldest finished tasks beyond what status needs. */
+static void trim_tasks(struct xlmigd_snapshots *s)
+{
+	struct task **pp = &s->tasks;
+	unsigned kept = 0;
+
+	while (*pp) {
+		struct task *t = *pp;
+		if (!t->running && ++kept > TASKS_KEPT) {
+			*pp = t->next;
+			free(t);
+			continue;
+		}
+		pp = &t->next;
+	}
+}
+
+static void task_done(struct task *t)
+{
+	struct xlmigd_snapshots *s = t->d->snapshots;
+
+	pthread_mutex_lock(&s->lock);
+	t->running = false;
+	s->running--;
+	trim_tasks(s);
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int find_domid(struct xlmigd *d, const char *domain, uint32_t *domid)
+{
+	struct xlmig_domain_info di;
+	int rc;
+
+	pthread_mutex_lock(&d->hv_lock);
+	rc = d->hv->ops->lookup(d->hv, domain, &di);
+	pthread_mutex_unlock(&d->hv_lock);
+	if (rc == XLMIG_OK && di.state != XLMIG_DOM_RUNNING)
+		rc = xlmig_fail(XLMIG_E_INVAL, "%s is not running: a live checkpoint needs a running guest", domain);
+	*domid = di.domid;
+	return rc;
+}
+
+/* After each pre-copy pass: report (lease), and stop for a hold. */
+static void on_pass(void *opaque, const struct xlmig_iteration *it, uint64_t pages_total)
+{
+	struct task *t = opaque;
+	enum xlmig_bk_state st;
+
+	if (xlmigd_backup_report(t->d, t->id, &st) == XLMIG_OK && st == XLMIG_BK_HELD) {
+		pthread_mutex_lock(&t->d->snapshots->lock);
+		t->held = true;
+		atomic_store(&t->cancel, true);
+		pthread_mutex_unlock(&t->d->snapshots->lock);
+	}
+}
+
+static void describe(struct task *t)
+{
+	const struct xlmig_checkpoint_result *r = &t->res;
+
+	snprintf(t->msg, sizeof(t->msg),
+		 "checkpoint of %s into %s: %" PRIu64 " bytes, %u passes, %" PRIu64 " of %" PRIu64
+		 " pages written, guest paused %.1f ms, %.2f s in all",
+		 t->domain, t->p.file, r->file_bytes, r->iterations, r->pages_sent, r->pages_total,
+		 r->pause_ns / 1e6, r->total_ns / 1e9);
+}
+
+/* One attempt: returns true when the job was held (not ended). */
+static bool run_checkpoint(struct task *t)
+{
+	struct xlmigd *d = t->d;
+	struct xlmig_checkpoint_opts o = { .cancel = &t->cancel, .progress = on_pass, .progress_opaque = t };
+	struct xlmig_checkpoint_result res;
+	enum xlmig_bk_state st = XLMIG_BK_RUNNING;
+	uint32_t domid = 0;
+	bool held;
+	int rc;
+
+	xlmig_policy_config_default(&o.policy);
+	if (t->p.downtime_ms)
+		o.policy.downtime_target_ns = t->p.downtime_ms * 1000000ull;
+	if (t->p.max_iters)
+		o.policy.max_iterations = (unsigned)t->p.max_iters;
+	o.verify = t->p.verify;
+	/* Reporting first confirms a resume, and says if a hold came
+	 * before the save could start. */
+	rc = t->token_error[0] ? xlmig_fail(XLMIG_E_FORMAT, "%s", t->token_error)
+			       : xlmigd_backup_report(d, t->id, &st);
+	if (rc == XLMIG_OK && st == XLMIG_BK_HELD) {
+		pthread_mutex_lock(&d->snapshots->lock);
+		t->stopped_for_hold = true;
+		t->rc = XLMIG_E_CANCELLED;
+		snprintf(t->msg, sizeof(t->msg), "held before it started: a migration of %s began", t->domain);
+		pthread_mutex_unlock(&d->snapshots->lock);
+		return true;
+	}
+	if (rc == XLMIG_OK)
+		rc = find_domid(d, t->domain, &domid);
+	if (rc == XLMIG_OK) {
+		xlmig_info("checkpoint %s of %s into %s: starting", t->id, t->domain, t->p.file);
+		rc = xlmig_checkpoint_take(d->hv, domid, t->p.file, &o, &res);
+	}
+	pthread_mutex_lock(&d->snapshots->lock);
+	held = t->held;
+	t->rc = rc;
+	t->stopped_for_hold = rc != XLMIG_OK && held;
+	if (rc == XLMIG_OK) {
+		t->res = res;
+		describe(t);
+	} else if (held) {
+		snprintf(t->msg, sizeof(t->msg), "held: a migration of %s began; the checkpoint starts again where the guest runs next ('xlmig backup show %s')",
+			 t->domain, t->id);
+	} else {
+		snprintf(t->msg, sizeof(t->msg), "checkpoint of %s failed: %s", t->domain, xlmig_errmsg());
+	}
+	pthread_mutex_unlock(&d->snapshots->lock);
+	if (rc != XLMIG_OK && held) {
+		/* Stopped for a migration: reporting now, paused, is the
+		 * acknowledgement; the job travels with its guest. */
+		xlmig_info("checkpoint %s of %s: stopped for a migration of its guest; it starts again where the guest runs next",
+			   t->id, t->domain);
+		xlmigd_backup_report(d, t->id, &st);
+		return true;
+	}
+	xlmig_log(rc ? XLMIG_LOG_WARN : XLMIG_LOG_INFO, "checkpoint %s: %s", t->id, t->msg);
+	if (xlmigd_backup_finish(d, t->id, rc == XLMIG_OK, t->msg))
+		xlmig_info("checkpoint %s: not ended here: %s", t->id, xlmig_errmsg());
+	return false;
+}
+
+static void *checkpoint_main(void *arg)
+{
+	struct task *t = arg;
+	struct xlmigd_snapshots *s = t->d->snapshots;
+
+	for (;;) {
+		bool held = run_checkpoint(t), again;
+
+		pthread_mutex_lock(&s->lock);
+		again = held && t->again;
+		t->again = false;
+		t->held = false;
+		atomic_store(&t->cancel, false);
+		pthread_mutex_unlock(&s->lock);
+		if (!again)
+			break;
+	}
+	task_done(t);
+	return NULL;
+}
+
+static void *restore_main(void *arg)
+{
+	struct task *t = arg;
+	struct xlmigd *d = t->d;
+	struct xlmig_checkpoint_restored out;
+	int rc;
+
+	xlmig_info("restore %s: from %s", t->id, t->p.file);
+	rc = xlmig_checkpoint_restore(d->hv, t->p.file, t->domain[0] ? t->domain : NULL, t->paused,
+				      t->p.verify, &out);
+	pthread_mutex_lock(&d->snapshots->lock);
+	t->rc = rc;
+	t->restored = out;
+	if (rc)
+		snprintf(t->msg, sizeof(t->msg), "restore from %s failed: %s", t->p.file, xlmig_errmsg());
+	else
+		snprintf(t->msg, sizeof(t->msg), "restored %s as domain %u in %.2f s%s", t->p.file,
+			 out.domid, out.restore_ns / 1e9, t->paused ? " (paused)" : "");
+	pthread_mutex_unlock(&d->snapshots->lock);
+	xlmig_log(rc ? XLMIG_LOG_WARN : XLMIG_LOG_INFO, "restore %s: %s", t->id, t->msg);
+	task_done(t);
+	return NULL;
+}
+
+/* Start t's thread and list it; the tasks' lock is held. */
+static int task_start(struct xlmigd_snapshots *s, struct task *t)
+{
+	pthread_attr_t a;
+	pthread_t tid;
+	int err;
+
+	t->running = true;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	err = pthread_create(&tid, &a, t->kind == TASK_CHECKPOINT ? checkpoint_main : restore_main, t);
+	pthread_attr_destroy(&a);
+	if (err) {
+		free(t);
+		return xlmig_fail(XLMIG_E_NOMEM, "cannot start a thread: %s", strerror(err));
+	}
+	s->running++;
+	t->next = s->tasks;
+	s->tasks = t;
+	return XLMIG_OK;
+}
+
+static int start_checkpoint(struct xlmigd *d, const struct xlmig_bk_job *j)
+{
+	struct task *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a checkpoint");
+	t->d = d;
+	t->kind = TASK_CHECKPOINT;
+	snprintf(t->id, sizeof(t->id), "%s", j->id);
+	snprintf(t->domain, sizeof(t->domain), "%s", j->domain);
+	/* A token that does not parse fails the job from its thread: this
+	 * caller holds the coordinator's lock. */
+	if (params_decode(j->token, j->token_len, &t->p))
+		snprintf(t->token_error, sizeof(t->token_error), "%s", xlmig_errmsg());
+	return task_start(d->snapshots, t);
+}
+
+void xlmigd_snapshot_event(struct xlmigd *d, const struct xlmig_bk_event *ev)
+{
+	struct xlmigd_snapshots *s = d->snapshots;
+	const struct xlmig_bk_job *j = &ev->job;
+	struct task *t;
+
+	if (!s || j->kind != XLMIG_BK_CHECKPOINT)
+		return;
+	pthread_mutex_lock(&s->lock);
+	t = find_task(s, j->id);
+	if (t && !t->running)
+		t = NULL;
+	switch (ev->type) {
+	case XLMIG_BK_EV_HOLD:
+		if (t) {
+			t->held = true;
+			atomic_store(&t->cancel, true);
+		}
+		break;
+	case XLMIG_BK_EV_RESUME:
+	case XLMIG_BK_EV_GRANTED:
+		if (t)
+			t->again = true;    /* still stopping for the hold */
+		else if (j->here && start_checkpoint(d, j))
+			xlmig_error("checkpoint %s not resumed: %s; its lease will expire it", j->id, xlmig_errmsg());
+		break;
+	case XLMIG_BK_EV_EXPIRED:
+	case XLMIG_BK_EV_ENDED:
+		if (t) {
+			t->held = false;
+			t->again = false;
+			atomic_store(&t->cancel, true);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+int xlmigd_snapshot_recover(struct xlmigd *d, const struct xlmig_bk_job *j)
+{
+	struct snap_params p;
+	int rc = params_decode(j->token, j->token_len, &p);
+
+	if (rc == XLMIG_OK)
+		rc = xlmig_checkpoint_recover(d->hv, j->domain, p.file);
+	return rc;
+}
+
+int xlmigd_snapshot_init(struct xlmigd *d)
+{
+	struct xlmigd_snapshots *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for checkpoints");
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->idle, NULL);
+	d->snapshots = s;
+	return XLMIG_OK;
+}
+
+void xlmigd_snapshot_stop(struct xlmigd *d)
+{
+	struct xlmigd_snapshots *s = d->snapshots;
+
+	if (!s)
+		return;
+	/* Stopped checkpoints leave their guests running and no file;
+	 * their jobs end as failed, or stay held for the restarted daemon. */
+	pthread_mutex_lock(&s->lock);
+	for (struct task *t = s->tasks; t; t = t->next)
+		if (t->running && t->kind == TASK_CHECKPOINT)
+			atomic_store(&t->cancel, true);
+	while (s->running)
+		pthread_cond_wait(&s->idle, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	while (s->tasks) {
+		struct task *t = s->tasks;
+		s->tasks = t->next;
+		free(t);
+	}
+	pthread_cond_destroy(&s->idle);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	d->snapshots = NULL;
+}
+
+/* ---- requests ---- */
+
+static int want_bool(const struct xlmig_json *args, const char *key, bool *out)
+{
+	int rc = xlmig_json_get_bool(args, key, out);
+
+	if (rc == XLMIG_E_NOTFOUND) {
+		*out = false;
+		return XLMIG_OK;
+	}
+	return rc ? xlmig_fail(XLMIG_E_INVAL, "request field '%s' must be true or false", key) : XLMIG_OK;
+}
+
+static int req_snapshot(struct xlmigd *d, const struct xlmig_json *args, struct xlmig_json_writer *w)
+{
+	struct xlmig_bk_begin bg = { .agent = SNAP_AGENT, .kind = XLMIG_BK_CHECKPOINT };
+	struct xlmig_buf token = { 0 };
+	struct xlmig_bk_job job;
+	struct snap_params p;
+	bool deferred;
+	int rc;
+
+	if (xlmig_json_get_str(args, "domain", &bg.domain))
+		return xlmig_fail(XLMIG_E_INVAL, "request field 'domain' is missing or not a string");
+	if ((rc = params_check(args, &p)) || (rc = want_bool(args, "wait", &bg.wait)) ||
+	    (rc = params_encode(&p, &token)))
+		goto out;
+	bg.token = token.data;
+	bg.token_len = token.len;
+	/* Granted now, its task starts here; deferred, the grant's event
+	 * starts it where the guest runs then. */
+	rc = xlmigd_backup_begin_own(d, &bg, &job, &deferred);
+	if (rc == XLMIG_OK && !deferred) {
+		pthread_mutex_lock(&d->snapshots->lock);
+		rc = start_checkpoint(d, &job);
+		pthread_mutex_unlock(&d->snapshots->lock);
+		if (rc) {
+			char msg[256];
+
+			snprintf(msg, sizeof(msg), "not started: %s", xlmig_errmsg());
+			xlmigd_backup_finish(d, job.id, false, msg);
+			rc = xlmig_fail(rc, "%s", msg);
+		}
+	}
+	if (rc == XLMIG_OK) {
+		xlmig_json_kv_str(w, "job", job.id);
+		xlmig_json_kv_bool(w, "deferred", deferred);
+	}
+out:
+	xlmig_buf_free(&token);
+	return rc;
+}
+
+static int req_restore(struct xlmigd *d, const struct xlmig_json *args, struct xlmig_json_writer *w)
+{
+	struct xlmigd_snapshots *s = d->snapshots;
+	struct task *t = calloc(1, sizeof(*t));
+	const char *name = NULL;
+	int rc;
+
+	if (!t)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a restore");
+	t->d = d;
+	t->kind = TASK_RESTORE;
+	rc = params_check(args, &t->p);
+	if (rc == XLMIG_OK)
+		rc = want_bool(args, "paused", &t->paused);
+	if (rc == XLMIG_OK && xlmig_json_get_str(args, "name", &name) == XLMIG_OK &&
+	    (strlen(name) == 0 || strlen(name) >= sizeof(t->domain)))
+		rc = xlmig_fail(XLMIG_E_INVAL, "a domain name is 1 to %zu bytes", sizeof(t->domain) - 1);
+	if (rc) {
+		free(t);
+		return rc;
+	}
+	snprintf(t->domain, sizeof(t->domain), "%s", name ? name : "");
+	pthread_mutex_lock(&s->lock);
+	snprintf(t->id, sizeof(t->id), "restore-%" PRIu64, ++s->next_restore);
+	xlmig_json_kv_str(w, "job", t->id);
+	rc = task_start(s, t);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static void write_digest(struct xlmig_json_writer *w, const char *key, const uint8_t digest[32])
+{
+	char hex[65];
+
+	xlmig_hex_encode(digest, 32, hex);
+	xlmig_json_kv_str(w, key, hex);
+}
+
+static void write_task(struct xlmig_json_writer *w, const struct task *t)
+{
+	xlmig_json_kv_str(w, "job", t->id);
+	xlmig_json_kv_str(w, "kind", t->kind == TASK_CHECKPOINT ? "checkpoint" : "restore");
+	xlmig_json_kv_str(w, "file", t->p.file);
+	xlmig_json_kv_bool(w, "running", t->running);
+	if (t->running)
+		return;
+	xlmig_json_kv_bool(w, "succeeded", t->rc == XLMIG_OK);
+	/* Held: not failed, it travels with its guest ('xlmig backup show'). */
+	xlmig_json_kv_bool(w, "held", t->stopped_for_hold);
+	xlmig_json_kv_str(w, "message", t->msg);
+	if (t->rc)
+		return;
+	if (t->kind == TASK_RESTORE) {
+		xlmig_json_kv_uint(w, "domid", t->restored.domid);
+		xlmig_json_kv_double(w, "restore_ms", t->restored.restore_ns / 1e6);
+		if (t->restored.have_counter)
+			xlmig_json_kv_uint(w, "counter", t->restored.counter);
+		if (t->restored.have_mem_digest)
+			write_digest(w, "mem_digest", t->restored.mem_digest);
+		return;
+	}
+	xlmig_json_kv_str(w, "domain", t->domain);
+	xlmig_json_kv_uint(w, "file_bytes", t->res.file_bytes);
+	xlmig_json_kv_uint(w, "iterations", t->res.iterations);
+	xlmig_json_kv_uint(w, "pages_total", t->res.pages_total);
+	xlmig_json_kv_uint(w, "pages_sent", t->res.pages_sent);
+	xlmig_json_kv_double(w, "precopy_ms", t->res.precopy_ns / 1e6);
+	xlmig_json_kv_double(w, "pause_ms", t->res.pause_ns / 1e6);
+	xlmig_json_kv_double(w, "total_ms", t->res.total_ns / 1e6);
+	if (t->res.have_counter)
+		xlmig_json_kv_uint(w, "counter", t->res.counter);
+	if (t->res.have_mem_digest)
+		write_digest(w, "mem_digest", t->res.mem_digest);
+}
+
+static int req_status(struct xlmigd *d, const struct xlmig_json *args, struct xlmig_json_writer *w)
+{
+	struct xlmigd_snapshots *s = d->snapshots;
+	const struct task *t;
+	const char *id;
+	int rc = XLMIG_OK;
+
+	if (xlmig_json_get_str(args, "job", &id))
+		return xlmig_fail(XLMIG_E_INVAL, "request field 'job' is missing or not a string");
+	pthread_mutex_lock(&s->lock);
+	if ((t = find_task(s, id)))
+		write_task(w, t);
+	else
+		rc = xlmig_fail(XLMIG_E_NOTFOUND, "no checkpoint or restore %.60s ran here since xlmigd started ('xlmig backup show' keeps a checkpoint's outcome)",
+				id);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct xlmigd *d, const struct xlmig_json *args, struct xlmig_json_writer *w);
+} verbs[] = {
+	{ "snapshot", req_snapshot },
+	{ "restore", req_restore },
+	{ "snapshot-status", req_status },
+};
+
+bool xlmigd_snapshot_handles(const char *cmd)
+{
+	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(verbs); i++)
+		if (!strcmp(verbs[i].name, cmd))
+			return true;
+	return false;
+}
+
+int xlmigd_snapshot_request(struct xlmigd *d, const char *cmd, const struct xlmig_json *args,
+			    struct xlmig_json_writer *w)
+{
+	if (!d->snapshots)
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "the backup coordinator is not running");
+	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(verbs); i++)
+		if (!strcmp(verbs[i].name, cmd))
+			return verbs[i].fn(d, args, w);
+	return xlmig_fail(XLMIG_E_UNSUPPORTED, "unknown command '%.40s'", cmd);
+}
