@@ -15,7 +15,8 @@
 #
 # Sources are found by directory: every libxlmig/*.c and backup/*.c goes
 # into libxlmig.a (libxlmig/xen_*.c only when configure found libxen-dev),
-# tools/<prog>/*.c builds <prog>, tests/unit/*.c the unit-test runner,
+# tools/<prog>/*.c builds <prog>, tests/unit/*.c the unit-test runner
+# (with the command-line parsing of UNIT_TOOL_SRCS),
 # tests/fuzz/fuzz_*.c one fuzzer each, bench/*.c one bench each; hooks/*
 # (example hooks, if any) are installed into $(PREFIX)/lib/xlmig/hooks.
 # Optional folders are only named when they exist.
@@ -46,6 +47,8 @@ HDRS      := $(wildcard $(LIB_DIRS:%=%/*.h) tests/unit/*.h tools/*/*.h)
 HOOKS     := $(wildcard hooks/*)
 TOOLS     := $(sort $(patsubst tools/%/,%,$(dir $(wildcard tools/*/*.c))))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
+# The command-line parsing the unit tests check besides the library's.
+UNIT_TOOL_SRCS := tools/xlmig/migrate_args.c
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 
@@ -92,10 +95,10 @@ $(B)/$(1): $(patsubst %.c,$(B)/obj/%.o,$(wildcard tools/$(1)/*.c)) $(B)/libxlmig
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
-$(B)/unit: $(UNIT_SRCS:%.c=$(B)/obj/%.o) $(B)/libxlmig.a
+$(B)/unit: $(UNIT_SRCS:%.c=$(B)/obj/%.o) $(UNIT_TOOL_SRCS:%.c=$(B)/obj/%.o) $(B)/libxlmig.a
 	$(CC) $(ALLFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/unit-asan: $(UNIT_SRCS:%.c=$(B)/asan/%.o) $(B)/libxlmig-asan.a
+$(B)/unit-asan: $(UNIT_SRCS:%.c=$(B)/asan/%.o) $(UNIT_TOOL_SRCS:%.c=$(B)/asan/%.o) $(B)/libxlmig-asan.a
 	$(CC) $(ASANFLAGS) -o $@ $^ $(LIBS)
 
 asan: config.mk $(B)/unit-asan

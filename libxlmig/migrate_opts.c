@@ -5,7 +5,6 @@
 #include "migrate_opts.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 
@@ -163,60 +162,4 @@ int xlmig_mopt_apply(const struct xlmig_mopt *m, uint64_t v, const char *s,
 		return xlmig_fail(XLMIG_E_INVAL, "%s has no setting in a migration job", spelling(m, sp));
 	}
 	return XLMIG_OK;
-}
-
-void xlmig_mopt_getopt(unsigned where, struct option *longs, char *shorts)
-{
-	size_t nl = 0, ns = 0;
-
-	for (size_t i = 0; i < xlmig_mopts_count; i++) {
-		const struct xlmig_mopt *m = &xlmig_mopts[i];
-		int has_arg = m->type == XLMIG_MOPT_FLAG ? no_argument : required_argument;
-
-		if (!(m->where & where))
-			continue;
-		if (m->letter) {
-			shorts[ns++] = m->letter;
-			if (has_arg == required_argument)
-				shorts[ns++] = ':';
-		}
-		if (m->name)
-			longs[nl++] = (struct option){ m->name, has_arg, NULL, m->id };
-		if (m->alias)
-			longs[nl++] = (struct option){ m->alias, has_arg, NULL, m->id };
-	}
-	longs[nl++] = (struct option){ "help", no_argument, NULL, 'h' };
-	longs[nl] = (struct option){ NULL, 0, NULL, 0 };
-	shorts[ns] = '\0';
-}
-
-void xlmig_mopt_usage(FILE *out)
-{
-	bool xl_heading = false;
-
-	for (size_t i = 0; i < xlmig_mopts_count; i++) {
-		const struct xlmig_mopt *m = &xlmig_mopts[i];
-		char left[64];
-
-		if (m->where == PLAIN)
-			continue;   /* xl's transports: see the note below */
-		if (m->letter && !xl_heading) {
-			fprintf(out, "xl migrate's options, with xl's meaning:\n");
-			xl_heading = true;
-		}
-		if (m->letter && m->name)
-			snprintf(left, sizeof(left), "-%c, --%s", m->letter, m->name);
-		else if (m->letter)
-			snprintf(left, sizeof(left), "-%c%s%s", m->letter, m->arg ? " " : "",
-				 m->arg ? m->arg : "");
-		else
-			snprintf(left, sizeof(left), "--%s%s%s", m->name, m->arg ? " " : "",
-				 m->arg ? m->arg : "");
-		fprintf(out, "  %-19s %s", left, m->help);
-		if (m->type == XLMIG_MOPT_UINT && m->def)
-			fprintf(out, " (default %" PRIu64 ")", m->def);
-		fputc('\n', out);
-	}
-	fprintf(out, "xl's transports (-s SSHCOMMAND, ssh:HOST, --plain, --xl-receiver) run in this\n"
-		     "process without xlmigd; see xlmig-xl(7).\n");
 }

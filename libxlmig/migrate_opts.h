@@ -4,11 +4,12 @@
  * One table says, for every option: its long name (and an alias still
  * accepted for scripts), xl's letter where it has one, the key it travels
  * under in xlmigd's "migrate" request, its type and bounds, its default
- * and its help text.  The command line (tools/xlmig/cmd_migrate.c), the
- * xl-style path (xlcompat.h's parser) and xlmigd's request handler
- * (tools/xlmigd/requests.c) all read their options through it, so a bound
- * or a name cannot drift between them, and a unit test holds man/xlmig.1
- * to it.
+ * and its help text.  The command line, for xlmigd's jobs and for xl's
+ * own transport alike (getopt's arrays and the usage text are made from
+ * it in tools/xlmig/migrate_args.c), and xlmigd's request handler
+ * (tools/xlmigd/requests.c) read their options through it, so a bound or
+ * a name cannot drift between them, and a unit test holds man/xlmig.1 to
+ * it.  The library parses no command line: it takes the filled structs.
  */
 #ifndef XLMIG_MIGRATE_OPTS_H
 #define XLMIG_MIGRATE_OPTS_H
@@ -28,7 +29,8 @@ enum xlmig_mopt_type {
 #define XLMIG_MOPT_PLAIN  2u   /* xl's own transport, run by the xlmig process */
 #define XLMIG_MOPT_CLIENT 4u   /* how the xlmig command itself behaves */
 
-/* getopt values of the long-only options (the letters are xl's). */
+/* Option ids: the letters are xl's, the long-only options count from
+ * 0x100 (as getopt_long returns them). */
 enum {
 	XLMIG_MOPT_CHANNELS = 0x100, XLMIG_MOPT_NO_COMPRESS, XLMIG_MOPT_ZSTD_LEVEL,
 	XLMIG_MOPT_BANDWIDTH, XLMIG_MOPT_DOWNTIME, XLMIG_MOPT_MAX_ITERS, XLMIG_MOPT_POLICY,
@@ -38,7 +40,7 @@ enum {
 };
 
 struct xlmig_mopt {
-	int id;               /* getopt's value: the letter, or XLMIG_MOPT_* */
+	int id;               /* the letter, or XLMIG_MOPT_* */
 	char letter;          /* xl's short option, 0 if none */
 	const char *name;     /* long option without "--", NULL if none */
 	const char *alias;    /* another long name accepted (not documented) */
@@ -51,7 +53,7 @@ struct xlmig_mopt {
 	const char *help;
 };
 
-#define XLMIG_MOPTS_MAX 40   /* entries the table may have (getopt buffers) */
+#define XLMIG_MOPTS_MAX 40   /* entries the table may have (sizes buffers) */
 extern const struct xlmig_mopt xlmig_mopts[];
 extern const size_t xlmig_mopts_count;
 
@@ -69,13 +71,4 @@ int xlmig_mopt_check(const struct xlmig_mopt *m, uint64_t v);
  * option that has no field there. */
 int xlmig_mopt_apply(const struct xlmig_mopt *m, uint64_t v, const char *s,
 		     struct xlmig_migrate_opts *o);
-/* getopt_long's tables for the options that mean something WHERE:
- * longs has room for 2 * XLMIG_MOPTS_MAX + 2 entries (names, aliases,
- * "help" as 'h', the terminator), shorts for 2 * XLMIG_MOPTS_MAX + 1
- * characters (xl's letters, ':' after those that take an argument). */
-struct option;
-void xlmig_mopt_getopt(unsigned where, struct option *longs, char *shorts);
-/* The usage text of `xlmig migrate`'s options, from the table. */
-void xlmig_mopt_usage(FILE *out);
-
 #endif

@@ -13,18 +13,12 @@
  *   -s ""          rune = HOST, run as a shell command (xl's trick)
  *   HOST given as "ssh:HOST" is the same as -s ssh HOST.
  *
- * How `xlmig migrate` (tools/xlmig/cmd_migrate.c) uses this:
- *   if xlmig_xl_migrate_wants_plain(argc, argv) says the command line asks
- *   for xl's transport (-s, an ssh: host, --plain or --xl-receiver), it
- *   hands over to xlmig_cmd_migrate_plain() (cmd_migrate_plain.c), which
- *   parses with xlmig_xl_migrate_parse(), opens the xen backend and runs
- *   xlmig_xl_migrate_send().
- *   Otherwise it runs a normal xlmig job and may still call
- *   xlmig_xl_migrate_parse() to accept xl's options (-C, -p, --debug, -e,
- *   -F, --live) for its own use.
- * `xlmig migrate-receive` is xlmig_xl_receive_parse() then
- *   xlmig_xl_migrate_receive(hv, 0, 1, &opts): stdin from the sender,
- *   stdout back to it, exactly as xl's receiver.
+ * The command lines are read in tools/xlmig/migrate_args.c, which fills
+ * the option structs below:
+ * `xlmig migrate` with xl's transport (cmd_migrate_plain.c) opens the xen
+ *   backend and runs xlmig_xl_migrate_send();
+ * `xlmig migrate-receive` runs xlmig_xl_migrate_receive(hv, 0, 1, &opts):
+ *   stdin from the sender, stdout back to it, exactly as xl's receiver.
  */
 #ifndef XLMIG_XLCOMPAT_H
 #define XLMIG_XLCOMPAT_H
@@ -76,16 +70,6 @@ struct xlmig_xl_migrate_opts {
 };
 
 void xlmig_xl_migrate_opts_default(struct xlmig_xl_migrate_opts *o);
-/* Apply one of xl migrate's own options, as getopt returned it with the
- * option table's values (migrate_opts.h; the xlmigd job path of `xlmig
- * migrate` takes them too); false if it is not one of xl's. */
-bool xlmig_xl_migrate_option(int opt, const char *arg, struct xlmig_xl_migrate_opts *o);
-/* Parse xl migrate's command line: argv[0] is "migrate", then options,
- * DOMAIN, HOST.  Strings point into argv.  XLMIG_E_INVAL with a usage
- * message on error. */
-int xlmig_xl_migrate_parse(int argc, char **argv, struct xlmig_xl_migrate_opts *o);
-/* True if this command line asks for xl's transport (see above). */
-bool xlmig_xl_migrate_wants_plain(int argc, char **argv);
 /* The transport command, malloc'd (xl's rune). */
 int xlmig_xl_rune(const struct xlmig_xl_migrate_opts *o, char **out);
 /* Whole xl migrate: run the rune, speak xl's protocol over its stdin and
@@ -112,8 +96,6 @@ struct xlmig_xl_receive_opts {
 	bool monitor;      /* cleared by -e */
 };
 
-/* argv[0] is "migrate-receive".  -r and --colo are refused. */
-int xlmig_xl_receive_parse(int argc, char **argv, struct xlmig_xl_receive_opts *o);
 /* Receive one domain from in_fd, answering on out_fd, as xl does:
  * banner, restore as NAME--incoming (paused), READY, wait for GO, rename
  * to NAME, unpause unless -p, report.  res may be NULL. */

@@ -6,15 +6,12 @@
 #include "unit.h"
 #include "common.h"
 #include "migrate_opts.h"
-#include "xlcompat.h"
 
 #include <ctype.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#define ARGV(...) ((char *[]){ __VA_ARGS__, NULL })
 
 /* Applying the table's defaults changes nothing in a default job. */
 TEST(migrate_opts_defaults_are_the_jobs)
@@ -33,14 +30,11 @@ TEST(migrate_opts_defaults_are_the_jobs)
 	CHECK(memcmp(&want, &got, sizeof(want)) == 0);
 }
 
-TEST(migrate_opts_bounds_and_alias)
+TEST(migrate_opts_bounds)
 {
 	const struct xlmig_mopt *dt = xlmig_mopt_by_json("downtime_ms");
 	const struct xlmig_mopt *it = xlmig_mopt_by_json("max_iters");
-	struct option longs[2 * XLMIG_MOPTS_MAX + 2];
-	char shorts[2 * XLMIG_MOPTS_MAX + 1];
 	uint64_t v;
-	bool alias = false;
 
 	CHECK(dt && it);
 	CHECK_OK(xlmig_mopt_parse(dt, "600000", &v));
@@ -50,28 +44,6 @@ TEST(migrate_opts_bounds_and_alias)
 	CHECK_EQ(xlmig_mopt_parse(it, "65", &v), XLMIG_E_INVAL);
 	CHECK(strstr(xlmig_errmsg(), "--max-iters") != NULL);
 	CHECK_EQ(xlmig_mopt_check(it, 0), XLMIG_E_INVAL);
-	xlmig_mopt_getopt(XLMIG_MOPT_JOB, longs, shorts);
-	for (size_t i = 0; longs[i].name; i++)
-		if (!strcmp(longs[i].name, "max-iter"))
-			alias = longs[i].val == it->id;
-	CHECK(alias);
-	CHECK(strchr(shorts, 'C') && strchr(shorts, 'C')[1] == ':');
-	CHECK(strchr(shorts, 's') == NULL);   /* xl's transport only */
-}
-
-/* The xl-style path takes the same names and the same bounds. */
-TEST(migrate_opts_xl_path_shares_the_table)
-{
-	struct xlmig_xl_migrate_opts o;
-
-	CHECK_OK(xlmig_xl_migrate_parse(8, ARGV("migrate", "--plain", "--max-iter", "12",
-						"--downtime", "40", "web1", "h"), &o));
-	CHECK_EQ(o.policy.max_iterations, 12);
-	CHECK(o.policy.downtime_target_ns == 40000000ull);
-	CHECK_EQ(xlmig_xl_migrate_parse(6, ARGV("migrate", "--plain", "--downtime", "3600000",
-						"web1", "h"), &o), XLMIG_E_INVAL);
-	CHECK_EQ(xlmig_xl_migrate_parse(6, ARGV("migrate", "--plain", "--max-iters", "100",
-						"web1", "h"), &o), XLMIG_E_INVAL);
 }
 
 static char *read_text(const char *path)

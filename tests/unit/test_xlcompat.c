@@ -1,6 +1,6 @@
 /*
- * test_xlcompat.c - xl migrate's options with xl's meaning, the rune xl
- * would run, and xl's save header read from recorded bytes.
+ * test_xlcompat.c - xl's save header read from recorded bytes, the
+ * domain config in it, and the config file `xl migrate -C` names.
  */
 #include "unit.h"
 #include "common.h"
@@ -10,76 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ARGV(...) ((char *[]){ __VA_ARGS__, NULL })
-#define ARGC(...) ((int)(sizeof((char *[]){ __VA_ARGS__ }) / sizeof(char *)))
-
-TEST(xlcompat_parse_xl_options)
-{
-	struct xlmig_xl_migrate_opts o;
-	char **v = ARGV("migrate", "-s", "ssh -p 2222", "-e", "-C", "/etc/xen/web1.json", "--debug",
-			"-p", "--live", "web1", "host2");
-	char *rune;
-
-	CHECK_OK(xlmig_xl_migrate_parse(11, v, &o));
-	CHECK_STR(o.domain, "web1");
-	CHECK_STR(o.host, "host2");
-	CHECK_STR(o.ssh_command, "ssh -p 2222");
-	CHECK_STR(o.config_file, "/etc/xen/web1.json");
-	CHECK(o.debug && o.pause_after && !o.daemonize && !o.monitor && o.ssh_given);
-	CHECK_OK(xlmig_xl_rune(&o, &rune));
-	CHECK_STR(rune, "exec ssh -p 2222 host2 xlmig migrate-receive -e -d -p");
-	free(rune);
-}
-
-TEST(xlcompat_rune_variants)
-{
-	struct xlmig_xl_migrate_opts o;
-	char *rune;
-
-	CHECK_OK(xlmig_xl_migrate_parse(3, ARGV("migrate", "web1", "ssh:host3"), &o));
-	CHECK(o.plain);
-	CHECK_STR(o.host, "host3");
-	CHECK_OK(xlmig_xl_rune(&o, &rune));
-	CHECK_STR(rune, "exec ssh host3 xlmig migrate-receive");
-	free(rune);
-	/* -s "": the host is the command (xl's trick for local tests) */
-	CHECK_OK(xlmig_xl_migrate_parse(5, ARGV("migrate", "-s", "", "web1", "xlmig migrate-receive"), &o));
-	CHECK_OK(xlmig_xl_rune(&o, &rune));
-	CHECK_STR(rune, "xlmig migrate-receive");
-	free(rune);
-	CHECK_OK(xlmig_xl_migrate_parse(5, ARGV("migrate", "--xl-receiver", "-F", "web1", "h"), &o));
-	CHECK_OK(xlmig_xl_rune(&o, &rune));
-	CHECK_STR(rune, "exec ssh h xl migrate-receive -e");
-	free(rune);
-	CHECK(xlmig_xl_migrate_wants_plain(5, ARGV("migrate", "-s", "ssh", "web1", "h")));
-	CHECK(!xlmig_xl_migrate_wants_plain(3, ARGV("migrate", "web1", "h")));
-}
-
-TEST(xlcompat_parse_own_options_and_errors)
-{
-	struct xlmig_xl_migrate_opts o;
-
-	CHECK_OK(xlmig_xl_migrate_parse(9, ARGV("migrate", "--policy", "xen", "--downtime", "250",
-						"--auto-converge", "-D", "web1", "h"), &o));
-	CHECK_EQ(o.policy.kind, XLMIG_POLICY_KIND_XEN);
-	CHECK_EQ(o.policy.downtime_target_ns, 250000000ull);
-	CHECK(o.policy.auto_converge && o.preserve_domid);
-	CHECK_EQ(xlmig_xl_migrate_parse(2, ARGV("migrate", "web1"), &o), XLMIG_E_INVAL);
-	CHECK_EQ(xlmig_xl_migrate_parse(4, ARGV("migrate", "-x", "web1", "h"), &o), XLMIG_E_INVAL);
-	CHECK_EQ(xlmig_xl_migrate_parse(5, ARGV("migrate", "--downtime", "-3", "web1", "h"), &o),
-		 XLMIG_E_INVAL);
-}
-
-TEST(xlcompat_receive_options)
-{
-	struct xlmig_xl_receive_opts o;
-
-	CHECK_OK(xlmig_xl_receive_parse(3, ARGV("migrate-receive", "-e", "-p"), &o));
-	CHECK(o.pause_after && !o.daemonize && !o.monitor && !o.debug);
-	CHECK_EQ(xlmig_xl_receive_parse(2, ARGV("migrate-receive", "-r"), &o), XLMIG_E_UNSUPPORTED);
-	CHECK_EQ(xlmig_xl_receive_parse(2, ARGV("migrate-receive", "--colo"), &o), XLMIG_E_UNSUPPORTED);
-	CHECK_EQ(xlmig_xl_receive_parse(2, ARGV("migrate-receive", "extra"), &o), XLMIG_E_INVAL);
-}
 
 /* A header as xl writes it: magic, byte order 0x01020304, mandatory
  * flags JSON|STREAMv2 = 3, optional flags 0, optional data length, then

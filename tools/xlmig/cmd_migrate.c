@@ -7,11 +7,9 @@
 #include "cmd_client.h"
 #include "commands.h"
 #include "job.h"
-#include "migrate_opts.h"
-#include "xlcompat.h"
+#include "migrate_args.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -20,7 +18,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: xlmig migrate DOMAIN HOST[:PORT] [options]\n");
-	xlmig_mopt_usage(out);
+	xlmig_migrate_args_usage(out);
 }
 
 static int parse_num(const char *opt, const char *s, unsigned long max, unsigned long *out)
@@ -175,8 +173,8 @@ static int add_xl_options(const struct xlmig_xl_migrate_opts *xo, struct xlmig_j
 
 int xlmig_cmd_migrate(int argc, char **argv)
 {
-	struct option opts[2 * XLMIG_MOPTS_MAX + 2];
-	char shortopts[2 * XLMIG_MOPTS_MAX + 2] = "h";
+	struct option opts[XLMIG_MIGRATE_ARGS_LONGS];
+	char shortopts[XLMIG_MIGRATE_ARGS_SHORTS + 1] = "h";
 	struct xlmig_xl_migrate_opts xo;
 	struct xlmig_buf req = { 0 };
 	struct xlmig_json_writer w;
@@ -188,14 +186,14 @@ int xlmig_cmd_migrate(int argc, char **argv)
 
 	/* xl's transports (-s, ssh:HOST, --plain, --xl-receiver) run in this
 	 * process, as `xl migrate` does, not as an xlmigd job. */
-	if (xlmig_xl_migrate_wants_plain(argc, argv))
+	if (xlmig_migrate_args_wants_plain(argc, argv))
 		return xlmig_cmd_migrate_plain(argc, argv);
 
-	xlmig_mopt_getopt(XLMIG_MOPT_JOB | XLMIG_MOPT_CLIENT, opts, shortopts + 1);
+	xlmig_migrate_args_getopt(XLMIG_MOPT_JOB | XLMIG_MOPT_CLIENT, opts, shortopts + 1);
 	xlmig_cli_request(&w, &req, "migrate");
 	xlmig_xl_migrate_opts_default(&xo);
 	/* 0, not 1: GNU getopt then forgets the '+' (stop at the first
-	 * DOMAIN) that xlmig_xl_migrate_wants_plain's parse left behind,
+	 * DOMAIN) that xlmig_migrate_args_wants_plain's parse left behind,
 	 * and options may follow DOMAIN HOST again. */
 	optind = 0;
 	while (!rc && (c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
@@ -207,7 +205,7 @@ int xlmig_cmd_migrate(int argc, char **argv)
 			xlmig_buf_free(&req);
 			return c == 'h' ? 0 : 2;
 		}
-		if (xlmig_xl_migrate_option(c, optarg, &xo))
+		if (xlmig_migrate_args_xl_option(c, optarg, &xo))
 			continue;
 		if (c == XLMIG_MOPT_JSON)
 			f.json = true;

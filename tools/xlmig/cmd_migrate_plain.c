@@ -1,19 +1,19 @@
 /*
  * cmd_migrate_plain.c - `xlmig migrate` in xl's own way: the command
  * lines that ask for xl's transport (-s SSHCOMMAND, an ssh:HOST, --plain,
- * --xl-receiver; see xlcompat.h) run here instead of as an xlmigd job.
+ * --xl-receiver; see migrate_args.h) run here instead of as an xlmigd job.
  * The guest is saved by this process through the xen backend and sent
  * over the rune's stdin, as `xl migrate` does, to `xlmig migrate-receive`
  * or to a stock `xl migrate-receive`.
  *
  * cmd_migrate.c hands such command lines over with:
- *     if (xlmig_xl_migrate_wants_plain(argc, argv))
+ *     if (xlmig_migrate_args_wants_plain(argc, argv))
  *             return xlmig_cmd_migrate_plain(argc, argv);
  */
 #include "commands.h"
 #include "common.h"
 #include "hv.h"
-#include "xlcompat.h"
+#include "migrate_args.h"
 
 int xlmig_cmd_migrate_plain(int argc, char **argv)
 {
@@ -21,7 +21,7 @@ int xlmig_cmd_migrate_plain(int argc, char **argv)
 	struct xlmig_hv *hv = NULL;
 	int rc;
 
-	rc = xlmig_xl_migrate_parse(argc, argv, &o);
+	rc = xlmig_migrate_args_xl(argc, argv, &o);
 	if (rc) {
 		fprintf(stderr, "xlmig migrate: %s\n", xlmig_errmsg());
 		return 2;

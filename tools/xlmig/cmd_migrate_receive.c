@@ -11,7 +11,7 @@
 #include "commands.h"
 #include "common.h"
 #include "hv.h"
-#include "xlcompat.h"
+#include "migrate_args.h"
 
 #include <unistd.h>
 
@@ -31,7 +31,7 @@ int xlmig_cmd_migrate_receive(int argc, char **argv)
 	struct xlmig_hv *hv = NULL;
 	int rc;
 
-	rc = xlmig_xl_receive_parse(argc, argv, &o);
+	rc = xlmig_migrate_args_receive(argc, argv, &o);
 	if (rc) {
 		fprintf(stderr, "xlmig migrate-receive: %s\n", xlmig_errmsg());
 		return rc == XLMIG_E_INVAL ? 2 : 1;
