@@ -37,7 +37,7 @@ TEST(migrate_args_getopt_from_the_table)
 
 TEST(migrate_args_parse_xl_options)
 {
-	struct xlmig_xl_migrate_opts o;
+	struct xlmig_xl_send_opts o;
 	char **v = ARGV("migrate", "-s", "ssh -p 2222", "-e", "-C", "/etc/xen/web1.json", "--debug",
 			"-p", "--live", "web1", "host2");
 	char *rune;
@@ -48,29 +48,29 @@ TEST(migrate_args_parse_xl_options)
 	CHECK_STR(o.ssh_command, "ssh -p 2222");
 	CHECK_STR(o.config_file, "/etc/xen/web1.json");
 	CHECK(o.debug && o.pause_after && !o.daemonize && !o.monitor && o.ssh_given);
-	CHECK_OK(xlmig_xl_rune(&o, &rune));
+	CHECK_OK(xlmig_xl_send_rune(&o, &rune));
 	CHECK_STR(rune, "exec ssh -p 2222 host2 xlmig migrate-receive -e -d -p");
 	free(rune);
 }
 
 TEST(migrate_args_rune_variants)
 {
-	struct xlmig_xl_migrate_opts o;
+	struct xlmig_xl_send_opts o;
 	char *rune;
 
 	CHECK_OK(xlmig_migrate_args_xl(3, ARGV("migrate", "web1", "ssh:host3"), &o));
 	CHECK(o.plain);
 	CHECK_STR(o.host, "host3");
-	CHECK_OK(xlmig_xl_rune(&o, &rune));
+	CHECK_OK(xlmig_xl_send_rune(&o, &rune));
 	CHECK_STR(rune, "exec ssh host3 xlmig migrate-receive");
 	free(rune);
 	/* -s "": the host is the command (xl's trick for local tests) */
 	CHECK_OK(xlmig_migrate_args_xl(5, ARGV("migrate", "-s", "", "web1", "xlmig migrate-receive"), &o));
-	CHECK_OK(xlmig_xl_rune(&o, &rune));
+	CHECK_OK(xlmig_xl_send_rune(&o, &rune));
 	CHECK_STR(rune, "xlmig migrate-receive");
 	free(rune);
 	CHECK_OK(xlmig_migrate_args_xl(5, ARGV("migrate", "--xl-receiver", "-F", "web1", "h"), &o));
-	CHECK_OK(xlmig_xl_rune(&o, &rune));
+	CHECK_OK(xlmig_xl_send_rune(&o, &rune));
 	CHECK_STR(rune, "exec ssh h xl migrate-receive -e");
 	free(rune);
 	CHECK(xlmig_migrate_args_wants_plain(5, ARGV("migrate", "-s", "ssh", "web1", "h")));
@@ -79,7 +79,7 @@ TEST(migrate_args_rune_variants)
 
 TEST(migrate_args_parse_own_options_and_errors)
 {
-	struct xlmig_xl_migrate_opts o;
+	struct xlmig_xl_send_opts o;
 
 	CHECK_OK(xlmig_migrate_args_xl(9, ARGV("migrate", "--policy", "xen", "--downtime", "250",
 						"--auto-converge", "-D", "web1", "h"), &o));
@@ -106,7 +106,7 @@ TEST(migrate_args_receive_options)
 /* The xl-style path takes the same names and the same bounds. */
 TEST(migrate_args_xl_path_shares_the_table)
 {
-	struct xlmig_xl_migrate_opts o;
+	struct xlmig_xl_send_opts o;
 
 	CHECK_OK(xlmig_migrate_args_xl(8, ARGV("migrate", "--plain", "--max-iter", "12",
 						"--downtime", "40", "web1", "h"), &o));

@@ -802,7 +802,7 @@ static void edit_pfn_beyond_memory(struct xlmig_item *it, struct xlmig_buf *scra
 }
 
 /* A pfn so far out that its page address would wrap the address space
- * (found by fuzz_xlcompat: the address was formed before the check). */
+ * (found by fuzz_xl_receive, then fuzz_xlcompat: the address was formed before the check). */
 static void edit_pfn_far_beyond_memory(struct xlmig_item *it, struct xlmig_buf *scratch)
 {
 	if (is_rec(it, XLMIG_REC_PAGE_DATA))

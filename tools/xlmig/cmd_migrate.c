@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "job.h"
 #include "migrate_args.h"
+#include "xl_config.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -148,7 +149,7 @@ static int add_option(const struct xlmig_mopt *m, const char *arg, struct xlmig_
 /* xl's options for the job.  -e and -F only concern xl's monitor
  * process, which xlmig does not have.  -C's file is read here: the
  * daemon may not be able to open the user's path. */
-static int add_xl_options(const struct xlmig_xl_migrate_opts *xo, struct xlmig_json_writer *w)
+static int add_xl_options(const struct xlmig_xl_send_opts *xo, struct xlmig_json_writer *w)
 {
 	char *config = NULL;
 	int rc;
@@ -175,7 +176,7 @@ int xlmig_cmd_migrate(int argc, char **argv)
 {
 	struct option opts[XLMIG_MIGRATE_ARGS_LONGS];
 	char shortopts[XLMIG_MIGRATE_ARGS_SHORTS + 1] = "h";
-	struct xlmig_xl_migrate_opts xo;
+	struct xlmig_xl_send_opts xo;
 	struct xlmig_buf req = { 0 };
 	struct xlmig_json_writer w;
 	struct xlmig_json *reply = NULL;
@@ -191,7 +192,7 @@ int xlmig_cmd_migrate(int argc, char **argv)
 
 	xlmig_migrate_args_getopt(XLMIG_MOPT_JOB | XLMIG_MOPT_CLIENT, opts, shortopts + 1);
 	xlmig_cli_request(&w, &req, "migrate");
-	xlmig_xl_migrate_opts_default(&xo);
+	xlmig_xl_send_opts_default(&xo);
 	/* 0, not 1: GNU getopt then forgets the '+' (stop at the first
 	 * DOMAIN) that xlmig_migrate_args_wants_plain's parse left behind,
 	 * and options may follow DOMAIN HOST again. */

@@ -17,7 +17,7 @@
 
 int xlmig_cmd_migrate_plain(int argc, char **argv)
 {
-	struct xlmig_xl_migrate_opts o;
+	struct xlmig_xl_send_opts o;
 	struct xlmig_hv *hv = NULL;
 	int rc;
 
@@ -39,7 +39,7 @@ int xlmig_cmd_migrate_plain(int argc, char **argv)
 	if (!rc)
 		rc = xlmig_hv_open("xen", &hv);
 	if (!rc)
-		rc = xlmig_xl_migrate_send(hv, &o);
+		rc = xlmig_xl_send(hv, &o);
 	if (rc)
 		fprintf(stderr, "xlmig migrate: %s\n", xlmig_errmsg());
 	xlmig_hv_close(hv);

@@ -44,7 +44,7 @@ int xlmig_cmd_migrate_receive(int argc, char **argv)
 		xlmig_log_set_level(XLMIG_LOG_INFO);   /* xl's receiver narrates too */
 	rc = open_xen(&hv);
 	if (!rc)
-		rc = xlmig_xl_migrate_receive(hv, STDIN_FILENO, STDOUT_FILENO, &o, NULL);
+		rc = xlmig_xl_receive(hv, STDIN_FILENO, STDOUT_FILENO, &o, NULL);
 	if (rc)
 		fprintf(stderr, "xlmig migrate-receive: %s\n", xlmig_errmsg());
 	xlmig_hv_close(hv);

@@ -75,7 +75,7 @@ static const char migrate_usage[] =
 
 /* xlmig's own options on xl's path, read through the option table
  * (migrate_opts.h), so their bounds are a job's. */
-static int migrate_own_option(int opt, const char *arg, struct xlmig_xl_migrate_opts *o)
+static int migrate_own_option(int opt, const char *arg, struct xlmig_xl_send_opts *o)
 {
 	const struct xlmig_mopt *m = xlmig_mopt_by_id(opt);
 	struct xlmig_migrate_opts jo = { .policy = o->policy };
@@ -97,7 +97,7 @@ static int migrate_own_option(int opt, const char *arg, struct xlmig_xl_migrate_
 	return XLMIG_OK;
 }
 
-bool xlmig_migrate_args_xl_option(int opt, const char *arg, struct xlmig_xl_migrate_opts *o)
+bool xlmig_migrate_args_xl_option(int opt, const char *arg, struct xlmig_xl_send_opts *o)
 {
 	switch (opt) {
 	case 'C': o->config_file = arg; break;
@@ -113,14 +113,14 @@ bool xlmig_migrate_args_xl_option(int opt, const char *arg, struct xlmig_xl_migr
 	return true;
 }
 
-int xlmig_migrate_args_xl(int argc, char **argv, struct xlmig_xl_migrate_opts *o)
+int xlmig_migrate_args_xl(int argc, char **argv, struct xlmig_xl_send_opts *o)
 {
 	struct option longs[XLMIG_MIGRATE_ARGS_LONGS];
 	char shorts[XLMIG_MIGRATE_ARGS_SHORTS + 2] = "+h";
 	int opt, rc = XLMIG_OK;
 
 	xlmig_migrate_args_getopt(XLMIG_MOPT_PLAIN, longs, shorts + 2);
-	xlmig_xl_migrate_opts_default(o);
+	xlmig_xl_send_opts_default(o);
 	optind = 0;   /* GNU: full re-initialisation, so the parser can run twice */
 	opterr = 0;
 	while (!rc && (opt = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
@@ -156,7 +156,7 @@ int xlmig_migrate_args_xl(int argc, char **argv, struct xlmig_xl_migrate_opts *o
 
 bool xlmig_migrate_args_wants_plain(int argc, char **argv)
 {
-	struct xlmig_xl_migrate_opts o;
+	struct xlmig_xl_send_opts o;
 
 	if (xlmig_migrate_args_xl(argc, argv, &o))
 		return false;

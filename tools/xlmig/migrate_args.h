@@ -6,7 +6,7 @@
  * table (name, alias, xl's letter, request key, bounds, help); this file
  * turns that table into getopt's arrays and its usage text, and reads
  * xl's command lines into the option structs the library takes
- * (xlcompat.h).  The library itself parses no command line.
+ * (xl_send.h, xl_receive.h).  The library itself parses no command line.
  *
  * How `xlmig migrate` (cmd_migrate.c) uses this:
  *   if xlmig_migrate_args_wants_plain() says the command line asks for
@@ -21,7 +21,8 @@
 #define XLMIG_MIGRATE_ARGS_H
 
 #include "migrate_opts.h"
-#include "xlcompat.h"
+#include "xl_receive.h"
+#include "xl_send.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -39,11 +40,11 @@ void xlmig_migrate_args_usage(FILE *out);
 
 /* Apply one of xl migrate's own options, as getopt returned it with the
  * table's values; false if it is not one of xl's. */
-bool xlmig_migrate_args_xl_option(int opt, const char *arg, struct xlmig_xl_migrate_opts *o);
+bool xlmig_migrate_args_xl_option(int opt, const char *arg, struct xlmig_xl_send_opts *o);
 /* Read xl migrate's command line: argv[0] is "migrate", then options,
  * DOMAIN, HOST.  Strings point into argv.  XLMIG_E_INVAL with a usage
  * message on error. */
-int xlmig_migrate_args_xl(int argc, char **argv, struct xlmig_xl_migrate_opts *o);
+int xlmig_migrate_args_xl(int argc, char **argv, struct xlmig_xl_send_opts *o);
 /* True if this command line asks for xl's transport (see above). */
 bool xlmig_migrate_args_wants_plain(int argc, char **argv);
 /* argv[0] is "migrate-receive".  -r and --colo are refused

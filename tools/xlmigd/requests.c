@@ -7,7 +7,7 @@
 #include "json.h"
 #include "stream.h"
 #include "migrate_opts.h"
-#include "xlcompat.h"
+#include "xl_config.h"
 
 #include <inttypes.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * fuzz_xlcompat.c - libFuzzer harness for xl compatibility's readers of
+ * fuzz_xl_receive.c - libFuzzer harness for xl compatibility's readers of
  * what a sender delivers: xl's save header and the JSON domain config it
  * carries, and the whole `xlmig migrate-receive` path.
  *
@@ -10,7 +10,7 @@
  * everything an xl sender sends to xlmig migrate-receive (bit 1: with
  * -p): the stream, then GO (held back until READY, as a sender
  * does, when the stream is whole); it is received into a sim host by
- * xlmig_xl_migrate_receive(), through xl's protocol, the header, the
+ * xlmig_xl_receive(), through xl's protocol, the header, the
  * stream pump and the sim restore.  A failed receive leaves no domain
  * behind; a successful one leaves exactly the named domain, running
  * unless -p.  Nothing may crash, hang or leak.
@@ -21,7 +21,8 @@
  */
 #include "harness.h"
 #include "sim_stream.h"
-#include "xlcompat.h"
+#include "xl_config.h"
+#include "xl_receive.h"
 
 #define F_RECEIVE 0x01
 #define F_PAUSED  0x02
@@ -88,7 +89,7 @@ static void receive(uint8_t flags, const uint8_t *data, size_t size)
 	 * stalled mid-stream would hang the receiver, as it hangs xl's. */
 	fuzz_peer_start_held(&peer, data, size, whole_stream(data, go_at) ? size - go_at : 0,
 			     XLMIG_XLPROTO_BANNER_LEN + XLMIG_XLPROTO_READY_LEN);
-	rc = xlmig_xl_migrate_receive(hv, peer.fd, peer.fd, &o, &res);
+	rc = xlmig_xl_receive(hv, peer.fd, peer.fd, &o, &res);
 	fuzz_peer_finish(&peer);
 	if (hv->ops->list(hv, &doms, &n) != XLMIG_OK)
 		abort();

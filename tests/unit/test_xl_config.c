@@ -1,10 +1,11 @@
 /*
- * test_xlcompat.c - xl's save header read from recorded bytes, the
+ * test_xl_config.c - xl's save header read from recorded bytes, the
  * domain config in it, and the config file `xl migrate -C` names.
  */
 #include "unit.h"
 #include "common.h"
-#include "xlcompat.h"
+#include "stream.h"
+#include "xl_config.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -27,7 +28,7 @@ static size_t recorded_header(uint8_t *out, const char *json)
 	return 52 + clen;
 }
 
-TEST(xlcompat_header_from_recorded_bytes)
+TEST(xl_config_header_from_recorded_bytes)
 {
 	const char json[] = "{\"c_info\":{\"type\":\"pvh\",\"name\":\"web1\"},\"b_info\":{}}";
 	uint8_t buf[256];
@@ -54,7 +55,7 @@ TEST(xlcompat_header_from_recorded_bytes)
 	close(p[1]);
 }
 
-TEST(xlcompat_header_rejects_bad_input)
+TEST(xl_config_header_rejects_bad_input)
 {
 	const char json[] = "{\"c_info\":{\"name\":\"a b\"}}";
 	uint8_t buf[256];
@@ -87,7 +88,7 @@ static const uint8_t *u8(const char *s)
 	return (const uint8_t *)s;
 }
 
-TEST(xlcompat_config_domid_is_the_senders_preserve_request)
+TEST(xl_config_config_domid_is_the_senders_preserve_request)
 {
 	const char *none = "{\"c_info\":{\"name\":\"web1\"}}";
 	const char *zero = "{\"c_info\":{\"name\":\"web1\",\"domid\":0}}";
@@ -117,7 +118,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 	chmod(path, mode);
 }
 
-TEST(xlcompat_config_load_takes_json_as_it_is)
+TEST(xl_config_config_load_takes_json_as_it_is)
 {
 	char path[512], *text = NULL;
 	const char *json = " {\"c_info\":{\"type\":\"pvh\",\"name\":\"web1\"}}\n";
@@ -137,7 +138,7 @@ TEST(xlcompat_config_load_takes_json_as_it_is)
 	CHECK(text == NULL);
 }
 
-TEST(xlcompat_config_load_converts_xl_format_through_xl)
+TEST(xl_config_config_load_converts_xl_format_through_xl)
 {
 	char cfg[512], xl[512], *text = NULL;
 

@@ -1,5 +1,5 @@
 /*
- * test_xlcompat_e2e.c - xl migrate / xl migrate-receive end to end, in
+ * test_xl_e2e.c - xl migrate / xl migrate-receive end to end, in
  * one process: two sim hosts, the sender and the receiver in their own
  * threads, talking xl's protocol over a socketpair.  The guest must move
  * with its memory and counter intact, and every failure branch must leave
@@ -10,7 +10,8 @@
 #include "sim_engine.h"
 #include "sim_hv.h"
 #include "stream.h"
-#include "xlcompat.h"
+#include "xl_receive.h"
+#include "xl_send.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,7 +70,7 @@ static size_t dom_count(struct xlmig_hv *hv)
 struct sender {
 	pthread_t th;
 	struct xlmig_hv *hv;
-	struct xlmig_xl_migrate_opts o;
+	struct xlmig_xl_send_opts o;
 	int fd;
 	int rc;
 	struct xlmig_xl_send_report rep;
@@ -80,7 +81,7 @@ static void *sender_main(void *arg)
 {
 	struct sender *s = arg;
 
-	s->rc = xlmig_xl_migrate_send_fds(s->hv, &s->o, s->fd, s->fd, NULL, &s->rep);
+	s->rc = xlmig_xl_send_fds(s->hv, &s->o, s->fd, s->fd, NULL, &s->rep);
 	snprintf(s->msg, sizeof(s->msg), "%s", xlmig_errmsg());
 	return NULL;
 }
@@ -88,7 +89,7 @@ static void *sender_main(void *arg)
 static int start_sender(struct sender *s, struct xlmig_hv *hv, const char *domain, int fd)
 {
 	if (!s->o.ssh_command)
-		xlmig_xl_migrate_opts_default(&s->o);
+		xlmig_xl_send_opts_default(&s->o);
 	s->o.domain = domain;
 	s->o.host = "test";
 	s->hv = hv;
@@ -101,7 +102,7 @@ static int pair(int sv[2])
 	return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ? XLMIG_E_IO : XLMIG_OK;
 }
 
-TEST(xlcompat_e2e_guest_moves_memory_and_counter_intact)
+TEST(xl_e2e_guest_moves_memory_and_counter_intact)
 {
 	struct xlmig_xl_receive_opts ro = { .pause_after = true };
 	struct xlmig_xlrecv_result rres;
@@ -120,7 +121,7 @@ TEST(xlcompat_e2e_guest_moves_memory_and_counter_intact)
 	CHECK_OK(xlmig_hv_counter(src, id, &before));
 	CHECK_OK(pair(sv));
 	CHECK_OK(start_sender(&s, src, "web1", sv[0]));
-	rc = xlmig_xl_migrate_receive(dst, sv[1], sv[1], &ro, &rres);
+	rc = xlmig_xl_receive(dst, sv[1], sv[1], &ro, &rres);
 	pthread_join(s.th, NULL);
 	if (s.rc)
 		unit_fail(__FILE__, __LINE__, "sender: %s", s.msg);
@@ -153,7 +154,7 @@ TEST(xlcompat_e2e_guest_moves_memory_and_counter_intact)
 	xlmig_hv_close(dst);
 }
 
-TEST(xlcompat_e2e_guest_runs_at_once_without_pause_option)
+TEST(xl_e2e_guest_runs_at_once_without_pause_option)
 {
 	struct xlmig_xl_receive_opts ro = { 0 };
 	struct xlmig_hv *src, *dst;
@@ -167,7 +168,7 @@ TEST(xlcompat_e2e_guest_runs_at_once_without_pause_option)
 	CHECK_OK(make_guest(src, "web1", &id));
 	CHECK_OK(pair(sv));
 	CHECK_OK(start_sender(&s, src, "1", sv[0]));   /* by domid, as xl allows */
-	CHECK_OK(xlmig_xl_migrate_receive(dst, sv[1], sv[1], &ro, NULL));
+	CHECK_OK(xlmig_xl_receive(dst, sv[1], sv[1], &ro, NULL));
 	pthread_join(s.th, NULL);
 	CHECK_OK(s.rc);
 	CHECK_EQ(dom_state(dst, "web1"), XLMIG_DOM_RUNNING);
@@ -182,7 +183,7 @@ TEST(xlcompat_e2e_guest_runs_at_once_without_pause_option)
 
 /* The destination cannot create the guest (its incoming name is taken
  * there): the sender must resume its own copy, which runs on. */
-TEST(xlcompat_e2e_failed_restore_resumes_the_source)
+TEST(xl_e2e_failed_restore_resumes_the_source)
 {
 	struct xlmig_xl_receive_opts ro = { 0 };
 	struct xlmig_xlrecv_result rres;
@@ -198,7 +199,7 @@ TEST(xlcompat_e2e_failed_restore_resumes_the_source)
 	CHECK_OK(make_guest(dst, "web1" XLMIG_INCOMING_SUFFIX, &squatter));
 	CHECK_OK(pair(sv));
 	CHECK_OK(start_sender(&s, src, "web1", sv[0]));
-	rc = xlmig_xl_migrate_receive(dst, sv[1], sv[1], &ro, &rres);
+	rc = xlmig_xl_receive(dst, sv[1], sv[1], &ro, &rres);
 	/* As xl's receiver: a failed creation ends the process, which closes
 	 * the connection under the sender. */
 	close(sv[1]);
@@ -251,7 +252,7 @@ static void *vanishing_main(void *arg)
 	return NULL;
 }
 
-TEST(xlcompat_e2e_eof_after_go_leaves_source_paused_and_renamed)
+TEST(xl_e2e_eof_after_go_leaves_source_paused_and_renamed)
 {
 	struct vanishing_receiver v = { 0 };
 	struct xlmig_hv *src;
@@ -287,7 +288,7 @@ TEST(xlcompat_e2e_eof_after_go_leaves_source_paused_and_renamed)
 
 /* A sender that dies half way through the stream: the receiver must
  * report the truncation and leave no domain behind. */
-TEST(xlcompat_e2e_truncated_stream_leaves_nothing_on_the_receiver)
+TEST(xl_e2e_truncated_stream_leaves_nothing_on_the_receiver)
 {
 	struct xlmig_xl_receive_opts ro = { 0 };
 	struct xlmig_xlrecv_result rres;
@@ -332,7 +333,7 @@ TEST(xlcompat_e2e_truncated_stream_leaves_nothing_on_the_receiver)
 		_exit(0);
 	}
 	close(sv[0]);
-	rc = xlmig_xl_migrate_receive(dst, sv[1], sv[1], &ro, &rres);
+	rc = xlmig_xl_receive(dst, sv[1], sv[1], &ro, &rres);
 	waitpid(child, &status, 0);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	CHECK(rc == XLMIG_E_TRUNCATED || rc == XLMIG_E_CLOSED);
@@ -344,11 +345,11 @@ TEST(xlcompat_e2e_truncated_stream_leaves_nothing_on_the_receiver)
 	xlmig_hv_close(dst);
 }
 
-TEST(xlcompat_e2e_preserve_domid_refused_on_sim_before_anything_happens)
+TEST(xl_e2e_preserve_domid_refused_on_sim_before_anything_happens)
 {
 	struct xlmig_hv *src;
 	struct xlmig_xl_send_report rep;
-	struct xlmig_xl_migrate_opts o;
+	struct xlmig_xl_send_opts o;
 	uint64_t c1;
 	uint32_t id;
 	int sv[2];
@@ -356,11 +357,11 @@ TEST(xlcompat_e2e_preserve_domid_refused_on_sim_before_anything_happens)
 	CHECK_OK(xlmig_hv_open("sim", &src));
 	CHECK_OK(make_guest(src, "web1", &id));
 	CHECK_OK(pair(sv));
-	xlmig_xl_migrate_opts_default(&o);
+	xlmig_xl_send_opts_default(&o);
 	o.domain = "web1";
 	o.host = "test";
 	o.preserve_domid = true;
-	CHECK_EQ(xlmig_xl_migrate_send_fds(src, &o, sv[0], sv[0], NULL, &rep), XLMIG_E_UNSUPPORTED);
+	CHECK_EQ(xlmig_xl_send_fds(src, &o, sv[0], sv[0], NULL, &rep), XLMIG_E_UNSUPPORTED);
 	CHECK(strstr(xlmig_errmsg(), "-D") != NULL);
 	CHECK_EQ(rep.proto.outcome, XLMIG_XLSEND_UNTOUCHED);
 	CHECK_EQ(dom_state(src, "web1"), XLMIG_DOM_RUNNING);
@@ -373,7 +374,7 @@ TEST(xlcompat_e2e_preserve_domid_refused_on_sim_before_anything_happens)
 
 /* -C: the config in the file is what the receiver creates from; here it
  * renames the guest, as an edited config would. */
-TEST(xlcompat_e2e_config_file_replaces_the_sent_config)
+TEST(xl_e2e_config_file_replaces_the_sent_config)
 {
 	const char *cfg = "{\"c_info\":{\"type\":\"pvh\",\"name\":\"web2\"},"
 			  "\"b_info\":{\"max_vcpus\":1,\"max_memkb\":65536,\"target_memkb\":65536},"
@@ -396,10 +397,10 @@ TEST(xlcompat_e2e_config_file_replaces_the_sent_config)
 	CHECK_OK(xlmig_hv_open("sim", &dst));
 	CHECK_OK(make_guest(src, "web1", &id));
 	CHECK_OK(pair(sv));
-	xlmig_xl_migrate_opts_default(&s.o);
+	xlmig_xl_send_opts_default(&s.o);
 	s.o.config_file = path;
 	CHECK_OK(start_sender(&s, src, "web1", sv[0]));
-	CHECK_OK(xlmig_xl_migrate_receive(dst, sv[1], sv[1], &ro, NULL));
+	CHECK_OK(xlmig_xl_receive(dst, sv[1], sv[1], &ro, NULL));
 	pthread_join(s.th, NULL);
 	CHECK_OK(s.rc);
 	CHECK_EQ(dom_state(dst, "web2"), XLMIG_DOM_RUNNING);
