@@ -26,6 +26,7 @@ struct xlmig_chan {
 	atomic_int interrupted;
 	pthread_mutex_t wlock;       /* one frame at a time per channel */
 	atomic_uint_fast64_t sent, received;
+	atomic_uint_fast64_t limit_ns;  /* xlmig_chan_set_deadline(), 0 = none */
 	struct xlmig_chan_binding *binding;  /* secure transports only */
 	char name[96];
 };
@@ -203,9 +204,18 @@ static int remaining_ms(uint64_t deadline_ns)
 	return (int)((deadline_ns - now + 999999) / 1000000);
 }
 
-static uint64_t deadline_after(int timeout_ms)
+void xlmig_chan_set_deadline(struct xlmig_chan *ch, uint64_t deadline_ns)
 {
-	return timeout_ms < 0 ? UINT64_MAX : xlmig_now_ns() + (uint64_t)timeout_ms * 1000000;
+	atomic_store(&ch->limit_ns, deadline_ns);
+}
+
+/* A call's own deadline, or the channel's if that comes first. */
+static uint64_t deadline_after(const struct xlmig_chan *ch, int timeout_ms)
+{
+	uint64_t own = timeout_ms < 0 ? UINT64_MAX : xlmig_now_ns() + (uint64_t)timeout_ms * 1000000;
+	uint64_t limit = atomic_load(&ch->limit_ns);
+
+	return limit && limit < own ? limit : own;
 }
 
 /* Wait until the transport is ready for a direction, the deadline passes,
@@ -241,12 +251,12 @@ static int wait_ready(struct xlmig_chan *ch, bool for_write, uint64_t deadline_n
 
 int xlmig_chan_wait_readable(struct xlmig_chan *ch, int timeout_ms)
 {
-	return wait_ready(ch, false, deadline_after(timeout_ms));
+	return wait_ready(ch, false, deadline_after(ch, timeout_ms));
 }
 
 int xlmig_chan_read_full(struct xlmig_chan *ch, void *buf, size_t len, int timeout_ms)
 {
-	uint64_t deadline = deadline_after(timeout_ms);
+	uint64_t deadline = deadline_after(ch, timeout_ms);
 	uint8_t *p = buf;
 	size_t got = 0;
 	int rc = XLMIG_OK;
@@ -306,7 +316,7 @@ static int write_all(struct xlmig_chan *ch, const uint8_t *p, size_t len, uint64
 int xlmig_chan_writev(struct xlmig_chan *ch, const struct iovec *iov, int iovcnt,
 		      int timeout_ms)
 {
-	uint64_t deadline = deadline_after(timeout_ms);
+	uint64_t deadline = deadline_after(ch, timeout_ms);
 	int rc = XLMIG_OK;
 
 	if (iovcnt > 0)

@@ -74,6 +74,11 @@ int xlmig_chan_wait_readable(struct xlmig_chan *ch, int timeout_ms);
 /* All bytes of all iov entries, atomically with respect to other writers. */
 int xlmig_chan_writev(struct xlmig_chan *ch, const struct iovec *iov, int iovcnt,
 		      int timeout_ms);
+/* No blocking call on ch waits past deadline_ns (xlmig_now_ns() time),
+ * whatever its own timeout; 0 lifts the limit.  The destination sets one
+ * from accept to authenticated, so a peer that stalls or dribbles bytes
+ * through the handshake is dropped then.  Thread-safe. */
+void xlmig_chan_set_deadline(struct xlmig_chan *ch, uint64_t deadline_ns);
 /* Make every blocking call on ch return XLMIG_E_CANCELLED; thread-safe. */
 void xlmig_chan_interrupt(struct xlmig_chan *ch);
 bool xlmig_chan_interrupted(const struct xlmig_chan *ch);

@@ -157,8 +157,11 @@ static const struct xlmig_key *conn_key(const struct xlmig_conn *c)
 	return c->keyed ? &c->key : NULL;
 }
 
+/* An authenticated channel joins the session: the deadline it had from
+ * accept (xlmig_incoming_read) no longer applies. */
 static void attach(struct xlmig_conn *c, unsigned index, struct xlmig_chan *ch)
 {
+	xlmig_chan_set_deadline(ch, 0);
 	pthread_mutex_lock(&c->lock);
 	c->ch[index] = ch;
 	c->reserved |= 1u << index;
@@ -290,6 +293,8 @@ int xlmig_incoming_read(int fd, const char *peer, const struct xlmig_conn_opts *
 			int timeout_ms, struct xlmig_incoming **out)
 {
 	struct xlmig_incoming *in = calloc(1, sizeof(*in));
+	uint64_t deadline = xlmig_now_ns() + (uint64_t)XLMIG_MAX(timeout_ms, 0) * 1000000;
+	struct xlmig_conn_opts one;
 	int rc;
 
 	if (!in) {
@@ -297,11 +302,16 @@ int xlmig_incoming_read(int fd, const char *peer, const struct xlmig_conn_opts *
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a connection");
 	}
 	snprintf(in->peer, sizeof(in->peer), "%s", peer ? peer : "peer");
-	rc = secure_channel(o, fd, NULL, in->peer, &in->ch);
+	one = *o;
+	one.timeout_ms = timeout_ms;
+	rc = secure_channel(&one, fd, NULL, in->peer, &in->ch);
 	if (rc != XLMIG_OK) {
 		free(in);
 		return rc;
 	}
+	/* One deadline from here to authenticated: the rest of the handshake
+	 * (xlmig_conn_accept, xlmig_conn_join) cannot outlast it either. */
+	xlmig_chan_set_deadline(in->ch, deadline);
 	rc = xlmig_handshake_read_first(in->ch, timeout_ms, &in->first);
 	if (rc != XLMIG_OK) {
 		xlmig_incoming_free(in);

@@ -79,7 +79,10 @@ int xlmig_conn_over_fds(int rfd, int wfd, bool server, const struct xlmig_conn_o
 
 /* Take fd (an accepted connection, owned from now on), run TLS on it (or
  * check that a plain one is allowed, o->insecure) and read its first
- * message, all within timeout_ms. */
+ * message, all within timeout_ms.  The channel keeps that deadline until
+ * it is authenticated (xlmig_conn_accept or xlmig_conn_join): a peer
+ * that stalls or dribbles bytes anywhere in the handshake is dropped
+ * timeout_ms after the call, however each read's own timeout runs. */
 int xlmig_incoming_read(int fd, const char *peer, const struct xlmig_conn_opts *o,
 			int timeout_ms, struct xlmig_incoming **out);
 bool xlmig_incoming_is_join(const struct xlmig_incoming *in);

@@ -23,6 +23,8 @@ struct xlmig_daemon_config {
 	char *hv_name;
 	char *simhost_socket;        /* NULL = STATE_DIR/simhost.sock */
 	unsigned max_jobs;           /* outgoing jobs at once */
+	unsigned max_incoming;       /* incoming jobs at once */
+	unsigned auth_timeout;       /* seconds from accept to authenticated */
 	char *log_level;
 	char *log_file;              /* NULL = stderr (the journal under systemd) */
 	bool foreground;

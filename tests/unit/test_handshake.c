@@ -3,6 +3,7 @@
  * files; sessions over TCP with control messages and side records.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -492,4 +493,56 @@ TEST(handshake_session_over_pipes)
 	CHECK_EQ(xlmig_conn_recv_ctrl(c, &type, &msg, IO_MS), XLMIG_E_CLOSED);
 	xlmig_buf_free(&msg);
 	xlmig_conn_close(c);
+}
+
+/* A peer that sends one byte every 20 ms never trips a read's own
+ * timeout; the channel's deadline (set from accept to authenticated)
+ * stops it anyway, and lifting the deadline lets reads wait again. */
+struct dribbler {
+	int fd;
+	atomic_int bytes;
+};
+
+static void *dribble_main(void *arg)
+{
+	struct dribbler *d = arg;
+
+	for (int i = 0; i < atomic_load(&d->bytes); i++) {
+		if (write(d->fd, "x", 1) != 1)
+			break;
+		usleep(20000);
+	}
+	return NULL;
+}
+
+TEST(handshake_channel_deadline_stops_a_dribbling_peer)
+{
+	struct dribbler d = { .bytes = 200 };
+	struct xlmig_chan *ch;
+	uint8_t buf[8];
+	uint64_t start;
+	pthread_t t;
+	int sv[2], rc = XLMIG_OK, reads = 0;
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	CHECK_OK(xlmig_chan_from_fds(sv[0], sv[0], "dribbler", &ch));
+	d.fd = sv[1];
+	pthread_create(&t, NULL, dribble_main, &d);
+	start = xlmig_now_ns();
+	xlmig_chan_set_deadline(ch, start + 300 * 1000000ull);
+	while (rc == XLMIG_OK && reads < 1000) {
+		rc = xlmig_chan_read_full(ch, buf, sizeof(buf), IO_MS);
+		reads++;
+	}
+	CHECK_EQ(rc, XLMIG_E_TIMEOUT);
+	CHECK_INT(reads, >, 0);
+	CHECK_INT(xlmig_now_ns() - start, >=, 290000000ull);
+	CHECK_INT(xlmig_now_ns() - start, <, 3000000000ull);   /* 4 s of dribble left */
+	/* Lifted: the next read waits for its own timeout and gets bytes. */
+	xlmig_chan_set_deadline(ch, 0);
+	CHECK_OK(xlmig_chan_read_full(ch, buf, 1, IO_MS));
+	atomic_store(&d.bytes, 0);
+	pthread_join(t, NULL);
+	xlmig_chan_free(ch);
+	close(sv[1]);
 }

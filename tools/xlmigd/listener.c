@@ -10,10 +10,10 @@
 
 #include <errno.h>
 #include <event2/listener.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#define FIRST_MSG_TIMEOUT_MS 10000
 #define CHANNELS_TIMEOUT_MS 15000
 #define MAX_PENDING 32
 #define JOIN_WAIT_MS 3000
@@ -38,6 +38,8 @@ struct listener {
 	struct pending *pending;
 	unsigned npending;
 	unsigned unauth;                /* connections not yet authenticated */
+	atomic_uint incoming;           /* authenticated sessions, up to
+					 * cfg.max_incoming */
 	struct unauth_source {
 		char host[64];
 		unsigned n;
@@ -48,6 +50,7 @@ struct accepted {
 	struct listener *l;
 	int fd;
 	bool counted;                   /* still in l->unauth */
+	uint64_t accepted_ns;           /* the auth deadline counts from here */
 	char host[64];
 	char peer[XLMIG_PEER_MAX];
 };
@@ -170,6 +173,19 @@ static void incoming_opts(const struct xlmigd *d, struct xlmig_conn_opts *co)
 	co->insecure = d->cfg.insecure;
 }
 
+/* An authenticated session takes one of the cfg.max_incoming slots, or
+ * is refused: each holds a thread, channels and a restore. */
+static int incoming_take(struct listener *l)
+{
+	unsigned max = l->d->cfg.max_incoming;
+
+	if (atomic_fetch_add(&l->incoming, 1) < max)
+		return XLMIG_OK;
+	atomic_fetch_sub(&l->incoming, 1);
+	return xlmig_fail(XLMIG_E_LIMIT, "this host already receives %u migrations (max_incoming "
+			  "in xlmigd.conf): retry once one ends", max);
+}
+
 static void run_session(struct accepted *a, struct xlmig_incoming *in, const char *peer)
 {
 	struct listener *l = a->l;
@@ -187,10 +203,16 @@ static void run_session(struct accepted *a, struct xlmig_incoming *in, const cha
 		xlmig_warn("refused a migration from %s: %s", peer, xlmig_errmsg());
 		return;
 	}
-	if ((rc = pending_add(l, conn, &p))) {
+	if ((rc = incoming_take(l))) {
+		xlmig_warn("refused a migration from %s: %s", peer, xlmig_errmsg());
 		xlmig_conn_report_failure(conn, rc);
 		xlmig_conn_close(conn);
 		return;
+	}
+	if ((rc = pending_add(l, conn, &p))) {
+		xlmig_conn_report_failure(conn, rc);
+		xlmig_conn_close(conn);
+		goto out;
 	}
 	rc = xlmig_conn_wait_channels(conn, CHANNELS_TIMEOUT_MS);
 	pending_del(l, &p);
@@ -198,11 +220,11 @@ static void run_session(struct accepted *a, struct xlmig_incoming *in, const cha
 		xlmig_warn("migration from %s: %s", peer, xlmig_errmsg());
 		xlmig_conn_report_failure(conn, rc);
 		xlmig_conn_close(conn);
-		return;
+		goto out;
 	}
 	if ((rc = xlmig_job_new_dest(&d->env, conn, peer, &job))) {
 		xlmig_error("migration from %s: %s", peer, xlmig_errmsg());
-		return;
+		goto out;
 	}
 	xlmig_info("job %s: incoming migration from %s on %u channel(s)", xlmig_job_id(job), peer,
 		   xlmig_conn_channels(conn));
@@ -212,6 +234,8 @@ static void run_session(struct accepted *a, struct xlmig_incoming *in, const cha
 	else
 		xlmig_info("job %s: %s now runs here", xlmig_job_id(job), xlmig_job_domain(job));
 	xlmigd_jobs_post_incoming_done(d, job);
+out:
+	atomic_fetch_sub(&l->incoming, 1);
 }
 
 static void *connection_main(void *arg)
@@ -219,9 +243,19 @@ static void *connection_main(void *arg)
 	struct accepted *a = arg;
 	struct xlmig_incoming *in = NULL;
 	struct xlmig_conn_opts co;
+	uint64_t limit_ms = (uint64_t)a->l->d->cfg.auth_timeout * 1000;
+	uint64_t spent_ms = (xlmig_now_ns() - a->accepted_ns) / 1000000;
+	int rc;
 
+	/* One deadline from accept to authenticated, however the peer paces
+	 * its bytes (conn.h): a slow or stalled one is dropped at it. */
 	incoming_opts(a->l->d, &co);
-	if (xlmig_incoming_read(a->fd, a->peer, &co, FIRST_MSG_TIMEOUT_MS, &in))
+	rc = xlmig_incoming_read(a->fd, a->peer, &co, (int)(limit_ms - XLMIG_MIN(spent_ms, limit_ms)),
+				 &in);
+	if (rc == XLMIG_E_TIMEOUT)
+		xlmig_warn("connection from %s dropped: not authenticated within %u s of connecting "
+			   "(auth_timeout): %s", a->peer, a->l->d->cfg.auth_timeout, xlmig_errmsg());
+	else if (rc)
 		xlmig_warn("connection from %s: %s", a->peer, xlmig_errmsg());
 	else if (xlmig_incoming_is_join(in))
 		join_session(a->l, in, a->peer);
@@ -266,6 +300,7 @@ static void on_accept(struct evconnlistener *ev, evutil_socket_t fd,
 	}
 	a->l = l;
 	a->fd = fd;
+	a->accepted_ns = xlmig_now_ns();
 	describe(sa, a->peer, sizeof(a->peer), a->host, sizeof(a->host));
 	if (!unauth_take(l, a->host)) {
 		xlmig_debug("connection from %s closed: too many unauthenticated connections "
