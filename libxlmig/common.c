@@ -407,3 +407,41 @@ bool xlmig_str_is_domid(const char *s)
 			return false;
 	return true;
 }
+
+bool xlmig_plain_chars(const char *s)
+{
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			return false;
+	return true;
+}
+
+bool xlmig_guest_name_ok(const char *s)
+{
+	return *s && !xlmig_str_is_domid(s) && xlmig_plain_chars(s);
+}
+
+void xlmig_verdict_note(struct xlmig_verdict *v, int rc)
+{
+	const char *msg = xlmig_errmsg();
+
+	if (!rc)
+		return;
+	if (!v->first)
+		v->first = rc;
+	if (v->n++)
+		xlmig_buf_append(&v->why, "; ", 2);
+	xlmig_buf_append(&v->why, msg, strlen(msg));
+}
+
+int xlmig_verdict_end(struct xlmig_verdict *v, const char *what)
+{
+	int rc = XLMIG_OK;
+
+	if (v->n)
+		rc = xlmig_fail(v->first, "%u %s: %.*s", v->n, what, (int)v->why.len,
+				v->why.len ? (const char *)v->why.data : "");
+	xlmig_buf_free(&v->why);
+	return rc;
+}

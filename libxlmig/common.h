@@ -147,12 +147,31 @@ ssize_t xlmig_write_nosigpipe(int fd, const void *data, size_t len);
  * can be used as a string. */
 int xlmig_read_all(int fd, size_t limit, struct xlmig_buf *out);
 
+/* Several failures reported as one: each noted failure's message (this
+ * thread's, when noted) joins a "; "-separated list and the first
+ * failure's code is kept.  xlmig_verdict_end() returns 0 if none was
+ * noted, else fails with "N <what>: <list>"; it frees the list. */
+struct xlmig_verdict {
+	int first;
+	unsigned n;
+	struct xlmig_buf why;
+};
+void xlmig_verdict_note(struct xlmig_verdict *v, int rc);
+int xlmig_verdict_end(struct xlmig_verdict *v, const char *what);
+
 /* Bytes as lowercase hex digits: out holds 2 * len + 1 characters and
  * is NUL-terminated. */
 void xlmig_hex_encode(const void *data, size_t len, char *out);
 /* True if s is a non-empty string of decimal digits: how xl tells a
  * domain id from a domain name. */
 bool xlmig_str_is_domid(const char *s);
+/* A guest name that comes from outside this host (an xl -C config, a
+ * peer's PREFLIGHT): letters, digits, '-', '_' and '.' only, and not all
+ * digits (a name like "12" would later be read as a domain id).  Length
+ * is the caller's to check. */
+bool xlmig_guest_name_ok(const char *s);
+/* Only letters, digits, '-', '_' and '.' (true for ""). */
+bool xlmig_plain_chars(const char *s);
 
 /* Parse a size such as "512", "64M", "8G" (binary units) into bytes. */
 int xlmig_parse_size(const char *s, uint64_t *out);

@@ -10,6 +10,7 @@
  */
 #include "daemon_conf.h"
 #include "ctl.h"
+#include "guest_policy.h"
 #include "job.h"
 
 #include <stddef.h>
@@ -65,6 +66,18 @@ const struct xlmig_opt xlmig_daemon_opts[] = {
 	  "30", "S", "seconds a backup agent has to acknowledge a hold" },
 	{ "hold_policy", "hold-policy", 0, XLMIG_OPT_CHOICE, F(hold_policy), 0, 0, "proceed|abort",
 	  "proceed", "P", "a hold not acknowledged in time: the migration proceeds or aborts" },
+	{ "storage", "storage", 0, XLMIG_OPT_STR, F(storage), 0, 0, NULL,
+	  XLMIG_POLICY_DEFAULT_STORAGE, "DIRS", "incoming guests' disks only under these (':'-separated)" },
+	{ "bridges", "bridges", 0, XLMIG_OPT_STR, F(bridges), 0, 0, NULL,
+	  XLMIG_POLICY_DEFAULT_BRIDGES, "NAMES", "bridges incoming guests may join (','-separated, br* ok)" },
+	{ "allow_scripts", "allow-scripts", 0, XLMIG_OPT_BOOL, F(allow_scripts), 0, 0, NULL,
+	  "no", "", "incoming guests may name hotplug scripts other than Xen's" },
+	{ "allow_device_model", "allow-device-model", 0, XLMIG_OPT_BOOL, F(allow_device_model),
+	  0, 0, NULL, "no", "", "incoming guests may override the device model" },
+	{ "allow_bootloader", "allow-bootloader", 0, XLMIG_OPT_BOOL, F(allow_bootloader), 0, 0, NULL,
+	  "no", "", "incoming guests may have a bootloader run in dom0" },
+	{ "allow_passthrough", "allow-passthrough", 0, XLMIG_OPT_BOOL, F(allow_passthrough), 0, 0,
+	  NULL, "no", "", "incoming guests may have host PCI/USB/DT devices" },
 };
 
 const size_t xlmig_daemon_nopts = XLMIG_ARRAY_SIZE(xlmig_daemon_opts);

@@ -37,6 +37,13 @@ struct xlmig_daemon_config {
 	unsigned backup_lease;       /* seconds */
 	unsigned hold_ack;           /* seconds */
 	char *hold_policy;           /* proceed|abort */
+	/* what incoming guests may ask for (guest_policy.h) */
+	char *storage;               /* directories, ':'-separated */
+	char *bridges;               /* names or prefix*, ','-separated */
+	bool allow_scripts;
+	bool allow_device_model;
+	bool allow_bootloader;
+	bool allow_passthrough;
 };
 
 extern const struct xlmig_opt xlmig_daemon_opts[];

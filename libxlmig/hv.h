@@ -77,6 +77,9 @@ struct xlmig_restore_opts {
 	bool debug;
 	uint32_t domid;                  /* xl -D: create with this id, which
 					  * must be free; 0 = the backend picks */
+	/* What the config the stream carries may ask for (guest_policy.h);
+	 * NULL = anything (a local restore the administrator asked for). */
+	const struct xlmig_guest_policy *policy;
 };
 
 /* What xlmig create asks of a backend that can create guests. */
@@ -96,6 +99,7 @@ struct xlmig_dom_change {
 };
 
 struct xlmig_hv;
+struct xlmig_guest_policy;
 struct xlmig_json;
 struct xlmig_preflight_guest;
 struct xlmig_preflight_host;

@@ -8,6 +8,7 @@
 #include "job.h"
 #include "conn.h"
 #include "fault.h"
+#include "guest_policy.h"
 #include "journal.h"
 #include "json.h"
 #include "preflight.h"
@@ -1122,6 +1123,11 @@ static int preflight_xl_options(struct xlmig_job *job, const struct xlmig_json *
 	return XLMIG_OK;
 }
 
+static const struct xlmig_guest_policy *guest_policy(const struct xlmig_job *job)
+{
+	return job->env.policy ? job->env.policy : xlmig_guest_policy_default();
+}
+
 /* The guest's facts against this host: every check preflight.h has,
  * all failures in one message.  A source that sends no facts is
  * checked for memory only, as before it sent them. */
@@ -1139,6 +1145,10 @@ static int check_guest(struct xlmig_job *job, const struct xlmig_json *pf, const
 	if (strcmp(job->facts.name, name))
 		return xlmig_fail(XLMIG_E_FORMAT, "preflight from the source names the guest %s but its facts %s",
 				  name, job->facts.name);
+	/* Nothing the policy refuses is probed: the answer must not tell a
+	 * peer whether an arbitrary path or interface exists here. */
+	if ((rc = xlmig_guest_policy_facts(guest_policy(job), &job->facts)))
+		return rc;
 	hv_lock(job);
 	rc = xlmig_preflight_here(hv(job), &job->facts);
 	hv_unlock(job);
@@ -1163,6 +1173,13 @@ static int dest_preflight(struct xlmig_job *job, bool *verify)
 	    xlmig_json_get_str(pf, "backend", &backend) || !name[0] ||
 	    strlen(name) + sizeof(XLMIG_INCOMING_SUFFIX) > XLMIG_NAME_MAX) {
 		rc = xlmig_fail(XLMIG_E_FORMAT, "preflight from the source lacks a valid name, memory or backend");
+		goto out;
+	}
+	/* The rules of -C configs: the name becomes a domain here, and one
+	 * of digits only would later be read as a domain id. */
+	if (!xlmig_guest_name_ok(name)) {
+		rc = xlmig_fail(XLMIG_E_FORMAT, "preflight from the source names a guest that is all "
+				"digits or has characters other than letters, digits, '-', '_' and '.'");
 		goto out;
 	}
 	xlmig_json_get_bool(pf, "verify", verify);
@@ -1214,6 +1231,7 @@ static void *consumer_main(void *arg)
 	struct xlmig_job *job = c->job;
 	struct xlmig_restore_opts ro = {
 		.name = c->name, .debug = job->opts.debug, .domid = job->src_domid,
+		.policy = guest_policy(job),
 	};
 
 	c->rc = hv(job)->ops->restore(hv(job), c->fd, &ro, &c->domid);

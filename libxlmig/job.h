@@ -79,6 +79,9 @@ struct xlmig_job_env {
 	const struct xlmig_key *key;  /* pre-shared key for the channels, or NULL */
 	struct xlmig_tls *tls;        /* this host's TLS identity (tls.h), or NULL */
 	bool insecure;                /* plain channels allowed (loopback only) */
+	/* What an incoming guest may ask of this host (guest_policy.h);
+	 * NULL = the defaults. */
+	const struct xlmig_guest_policy *policy;
 	/* Called from the job's thread at every step change (may be NULL). */
 	void (*on_step)(void *opaque, const char *job_id, enum xlmig_job_step step);
 	void *opaque;

@@ -2,6 +2,7 @@
  * preflight.c - destination checks before a migration (see preflight.h).
  */
 #include "preflight.h"
+#include "guest_policy.h"
 #include "stream.h"
 
 #include <ctype.h>
@@ -113,16 +114,19 @@ int xlmig_preflight_cpu(const char *guest, const uint32_t guest_fs[XLMIG_FEATURE
 	return rc;
 }
 
+/* Names from a peer reach these only through the incoming-guest policy
+ * (guest_policy.h); they refuse a non-canonical one all the same. */
 static bool path_exists(const char *path)
 {
-	return access(path, F_OK) == 0;
+	return xlmig_path_canonical(path) && access(path, F_OK) == 0;
 }
 
 static bool bridge_exists(const char *br)
 {
 	char path[128];
 
-	if ((size_t)snprintf(path, sizeof(path), "/sys/class/net/%s/bridge", br) >= sizeof(path))
+	if (!xlmig_ifname_ok(br) ||
+	    (size_t)snprintf(path, sizeof(path), "/sys/class/net/%s/bridge", br) >= sizeof(path))
 		return false;
 	return access(path, F_OK) == 0;
 }
@@ -272,49 +276,25 @@ out:
 
 /* ---- all checks ---- */
 
-struct verdict {
-	int first;              /* first failure's code */
-	unsigned n;
-	struct xlmig_buf why;   /* "; "-joined messages */
-};
-
-static void note(struct verdict *v, int rc)
-{
-	const char *msg = xlmig_errmsg();
-
-	if (!rc)
-		return;
-	if (!v->first)
-		v->first = rc;
-	if (v->n++)
-		xlmig_buf_append(&v->why, "; ", 2);
-	xlmig_buf_append(&v->why, msg, strlen(msg));
-}
-
 int xlmig_preflight_check(const struct xlmig_preflight_guest *g,
 			  const struct xlmig_preflight_host *h,
 			  bool (*disk_ok)(const char *path),
 			  bool (*bridge_ok)(const char *bridge))
 {
-	struct verdict v = { 0 };
-	int rc = XLMIG_OK;
+	struct xlmig_verdict v = { 0 };
 
-	note(&v, xlmig_preflight_memory(g->name, g->need_bytes, h->free_bytes));
+	xlmig_verdict_note(&v, xlmig_preflight_memory(g->name, g->need_bytes, h->free_bytes));
 	/* A sim side has no Xen version (0.0) and nothing to compare. */
 	if (g->xen_major && h->xen_major)
-		note(&v, xlmig_preflight_xen_version(g->xen_major, g->xen_minor, h->xen_major,
+		xlmig_verdict_note(&v, xlmig_preflight_xen_version(g->xen_major, g->xen_minor, h->xen_major,
 						     h->xen_minor));
 	if (g->have_cpu && h->have_cpu)
-		note(&v, xlmig_preflight_cpu(g->name, g->cpu_fs, g->hvm ? h->hvm_max : h->pv_max));
-	note(&v, xlmig_preflight_disks(g->name, (const char *const *)g->disks, g->n_disks,
+		xlmig_verdict_note(&v, xlmig_preflight_cpu(g->name, g->cpu_fs, g->hvm ? h->hvm_max : h->pv_max));
+	xlmig_verdict_note(&v, xlmig_preflight_disks(g->name, (const char *const *)g->disks, g->n_disks,
 				       disk_ok));
-	note(&v, xlmig_preflight_bridges(g->name, (const char *const *)g->bridges, g->n_bridges,
+	xlmig_verdict_note(&v, xlmig_preflight_bridges(g->name, (const char *const *)g->bridges, g->n_bridges,
 					 bridge_ok));
-	if (v.n)
-		rc = xlmig_fail(v.first, "%u preflight check(s) failed: %.*s", v.n, (int)v.why.len,
-				v.why.len ? (const char *)v.why.data : "");
-	xlmig_buf_free(&v.why);
-	return rc;
+	return xlmig_verdict_end(&v, "preflight check(s) failed");
 }
 
 /* ---- live facts ---- */

@@ -4,6 +4,7 @@
  * `xl migrate-receive` does in create_domain(): read xl's header and JSON
  * config, rename, libxl_domain_create_restore, leave the domain paused.
  */
+#include "guest_policy.h"
 #include "hv.h"
 #include "stream.h"
 #include "xen_dirty.h"
@@ -196,6 +197,11 @@ static int xen_restore(struct xlmig_hv *hv, int fd, const struct xlmig_restore_o
 	libxl_domain_restore_params_init(&params);
 	rc = xlmig_xlhdr_read(fd, &hdr);   /* refuses a legacy (v1) stream */
 	if (rc)
+		goto out;
+	/* Before libxl reads a byte of it: what the source may ask for. */
+	if (opts->policy && hdr.config_len &&
+	    (rc = xlmig_guest_policy_config(opts->policy, opts->name ? opts->name : "the guest",
+					    (const char *)hdr.config, hdr.config_len)))
 		goto out;
 	rc = restore_config(ctx, &hdr, opts->name, opts->domid, &cfg);
 	if (rc)

@@ -15,12 +15,6 @@
 
 /* ---- the config in xl's save header ---- */
 
-static bool name_char_ok(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '_' || c == '.';
-}
-
 static int parse_config(const uint8_t *config, uint32_t len, struct xlmig_json **root)
 {
 	int rc;
@@ -56,13 +50,11 @@ int xlmig_xl_config_name(const uint8_t *config, uint32_t len, char name[XLMIG_NA
 				n, XLMIG_NAME_MAX - sizeof(XLMIG_MIGRATED_SUFFIX));
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (!name_char_ok(s[i])) {
-			rc = xlmig_fail(XLMIG_E_FORMAT,
-					"domain name in the config has a character xlmig does not accept (byte %zu)",
-					i);
-			goto out;
-		}
+	if (!xlmig_guest_name_ok(s)) {
+		rc = xlmig_fail(XLMIG_E_FORMAT, "domain name in the config is all digits or has a "
+				"character xlmig does not accept (letters, digits, '-', '_', '.')");
+		goto out;
+	}
 	memcpy(name, s, n + 1);
 out:
 	xlmig_json_free(root);

@@ -248,6 +248,22 @@ static int load_tls(struct xlmigd *d)
 	return XLMIG_OK;
 }
 
+/* What incoming guests may ask of this host (guest_policy.h), checked
+ * now so that a bad setting fails at start. */
+static int load_policy(struct xlmigd *d)
+{
+	struct xlmig_guest_policy *p = &d->policy;
+	int rc = xlmig_guest_policy_init(p, d->cfg.storage, d->cfg.bridges);
+
+	if (rc)
+		return rc;
+	p->allow_scripts = d->cfg.allow_scripts;
+	p->allow_device_model = d->cfg.allow_device_model;
+	p->allow_bootloader = d->cfg.allow_bootloader;
+	p->allow_passthrough = d->cfg.allow_passthrough;
+	return XLMIG_OK;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct xlmigd *d = arg;
@@ -303,14 +319,15 @@ static int start(struct xlmigd *d)
 	int rc;
 
 	raise_fd_limit();
-	if ((rc = load_key(d)) || (rc = load_tls(d)) || (rc = xlmig_journal_open(d->cfg.state_dir, &d->journal)) ||
+	if ((rc = load_key(d)) || (rc = load_tls(d)) || (rc = load_policy(d)) ||
+	    (rc = xlmig_journal_open(d->cfg.state_dir, &d->journal)) ||
 	    (rc = open_backend(d)))
 		return rc;
 	pthread_mutex_init(&d->hv_lock, NULL);
 	d->env = (struct xlmig_job_env){
 		.hv = d->hv, .hv_lock = &d->hv_lock, .journal = d->journal,
 		.key = d->have_key ? &d->key : NULL, .tls = d->tls, .insecure = d->cfg.insecure,
-		.on_step = on_step, .opaque = d,
+		.policy = &d->policy, .on_step = on_step, .opaque = d,
 	};
 	if ((rc = xlmig_job_recover(&d->env, &recovered)))
 		return xlmig_fail_prefix(rc, "recovering unfinished jobs");
@@ -339,6 +356,7 @@ static void stop(struct xlmigd *d)
 	xlmig_journal_close(d->journal);
 	xlmig_tls_free(d->tls);
 	xlmig_key_wipe(&d->key);
+	xlmig_guest_policy_free(&d->policy);
 	xlmig_conf_free(xlmig_daemon_opts, xlmig_daemon_nopts, &d->cfg);
 }
 

@@ -17,6 +17,7 @@
 #include "coord.h"
 #include "common.h"
 #include "daemon_conf.h"
+#include "guest_policy.h"
 #include "hv.h"
 #include "job.h"
 #include "journal.h"
@@ -39,6 +40,7 @@ struct xlmigd {
 	struct xlmig_key key;
 	bool have_key;               /* the pre-shared key, an extra check */
 	struct xlmig_tls *tls;       /* NULL only with --insecure */
+	struct xlmig_guest_policy policy; /* what incoming guests may ask for */
 	struct xlmig_job_env env;
 	int note_fd[2];              /* [1] written by job threads */
 	struct event *note_ev;
