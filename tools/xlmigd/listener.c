@@ -17,6 +17,7 @@
 #define CHANNELS_TIMEOUT_MS 15000
 #define MAX_PENDING 32
 #define JOIN_WAIT_MS 3000
+#define REFUSE_WAIT_MS 5000
 /* Connections not yet authenticated, as sshd's MaxStartups: in all, and
  * from one address (a source opens up to XLMIG_MAX_CHANNELS at once).
  * More are closed at accept, before a thread or a TLS handshake. */
@@ -186,6 +187,23 @@ static int incoming_take(struct listener *l)
 			  "in xlmigd.conf): retry once one ends", max);
 }
 
+/* Refuse a whole, authenticated session with this thread's message.
+ * Its source sends PREFLIGHT before it reads anything: take that first,
+ * so the source reads the refusal instead of failing to send. */
+static void refuse_session(struct xlmig_conn *conn, int rc)
+{
+	char why[512];
+	struct xlmig_buf body = { 0 };
+	uint32_t type;
+
+	snprintf(why, sizeof(why), "%s", xlmig_errmsg());
+	xlmig_conn_recv_ctrl(conn, &type, &body, REFUSE_WAIT_MS);
+	xlmig_buf_free(&body);
+	xlmig_fail(rc, "%s", why);
+	xlmig_conn_report_failure(conn, rc);
+	xlmig_conn_close(conn);
+}
+
 static void run_session(struct accepted *a, struct xlmig_incoming *in, const char *peer)
 {
 	struct listener *l = a->l;
@@ -203,16 +221,10 @@ static void run_session(struct accepted *a, struct xlmig_incoming *in, const cha
 		xlmig_warn("refused a migration from %s: %s", peer, xlmig_errmsg());
 		return;
 	}
-	if ((rc = incoming_take(l))) {
-		xlmig_warn("refused a migration from %s: %s", peer, xlmig_errmsg());
-		xlmig_conn_report_failure(conn, rc);
-		xlmig_conn_close(conn);
-		return;
-	}
 	if ((rc = pending_add(l, conn, &p))) {
 		xlmig_conn_report_failure(conn, rc);
 		xlmig_conn_close(conn);
-		goto out;
+		return;
 	}
 	rc = xlmig_conn_wait_channels(conn, CHANNELS_TIMEOUT_MS);
 	pending_del(l, &p);
@@ -220,7 +232,14 @@ static void run_session(struct accepted *a, struct xlmig_incoming *in, const cha
 		xlmig_warn("migration from %s: %s", peer, xlmig_errmsg());
 		xlmig_conn_report_failure(conn, rc);
 		xlmig_conn_close(conn);
-		goto out;
+		return;
+	}
+	/* Counted once the session is whole, so the source reads the refusal
+	 * on channel 0 where it expects its PREFLIGHT answer. */
+	if ((rc = incoming_take(l))) {
+		xlmig_warn("refused a migration from %s: %s", peer, xlmig_errmsg());
+		refuse_session(conn, rc);
+		return;
 	}
 	if ((rc = xlmig_job_new_dest(&d->env, conn, peer, &job))) {
 		xlmig_error("migration from %s: %s", peer, xlmig_errmsg());
