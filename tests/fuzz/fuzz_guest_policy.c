@@ -19,17 +19,17 @@
 static void write_seeds(const char *dir)
 {
 	static const char *const seeds[] = {
-		"{\"c_info\":{\"type\":\"pv\",\"name\":\"web\"},\"b_info\":{\"max_memkb\":262144,"
-		"\"type\":{\"pv\":{\"kernel\":\"/boot/vmlinuz\"}}},"
-		"\"disks\":[{\"pdev_path\":\"/var/lib/xen/images/web.img\",\"vdev\":\"xvda\","
-		"\"format\":\"raw\",\"readwrite\":1}],"
-		"\"nics\":[{\"devid\":0,\"mac\":\"00:16:3e:00:00:01\",\"bridge\":\"xenbr0\","
-		"\"script\":\"/etc/xen/scripts/vif-bridge\"}]}",
-		"{\"b_info\":{\"device_model\":\"/bin/sh\",\"extra\":[\"-a\"],\"bootloader\":\"pygrub\","
-		"\"type\":{\"pvh\":{\"pvshim_path\":\"/x\"}}},\"pcidevs\":[{\"bus\":1}],"
-		"\"p9s\":[{\"path\":\"/root\"}]}",
-		"{\"disks\":[{\"pdev_path\":\"/var/lib/xen/images/../../../etc/shadow\","
-		"\"script\":\"block-iscsi\"}],\"nics\":[{\"bridge\":\"../../etc\"}]}",
+		("{\"c_info\":{\"type\":\"pv\",\"name\":\"web\"},\"b_info\":{\"max_memkb\":262144,"
+		 "\"type\":{\"pv\":{\"kernel\":\"/boot/vmlinuz\"}}},"
+		 "\"disks\":[{\"pdev_path\":\"/var/lib/xen/images/web.img\",\"vdev\":\"xvda\","
+		 "\"format\":\"raw\",\"readwrite\":1}],"
+		 "\"nics\":[{\"devid\":0,\"mac\":\"00:16:3e:00:00:01\",\"bridge\":\"xenbr0\","
+		 "\"script\":\"/etc/xen/scripts/vif-bridge\"}]}"),
+		("{\"b_info\":{\"device_model\":\"/bin/sh\",\"extra\":[\"-a\"],\"bootloader\":\"pygrub\","
+		 "\"type\":{\"pvh\":{\"pvshim_path\":\"/x\"}}},\"pcidevs\":[{\"bus\":1}],"
+		 "\"p9s\":[{\"path\":\"/root\"}]}"),
+		("{\"disks\":[{\"pdev_path\":\"/var/lib/xen/images/../../../etc/shadow\","
+		 "\"script\":\"block-iscsi\"}],\"nics\":[{\"bridge\":\"../../etc\"}]}"),
 	};
 
 	fuzz_put_text_seeds(dir, "guest_policy", seeds, XLMIG_ARRAY_SIZE(seeds));
