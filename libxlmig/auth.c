@@ -20,6 +20,39 @@ void xlmig_key_wipe(struct xlmig_key *key)
 	OPENSSL_cleanse(key, sizeof(*key));
 }
 
+/* 64 KiB: the keys of one host and OpenSSL's copies of its TLS key, with
+ * room to spare; locked memory of that size is within the default limit. */
+#define SECURE_HEAP_BYTES (64u << 10)
+#define SECURE_HEAP_MIN   32u
+
+int xlmig_secure_heap_init(void)
+{
+	int rc;
+
+	if (CRYPTO_secure_malloc_initialized())
+		return XLMIG_OK;
+	rc = CRYPTO_secure_malloc_init(SECURE_HEAP_BYTES, SECURE_HEAP_MIN);
+	if (rc == 0)
+		return xlmig_fail(XLMIG_E_NOMEM, "cannot set up the secure heap for keys (OpenSSL's "
+				  "CRYPTO_secure_malloc_init)");
+	/* 2: not locked (RLIMIT_MEMLOCK) but still left out of core dumps. */
+	if (rc == 2)
+		xlmig_warn("keys are left out of core dumps but not locked in memory: raise "
+			   "the locked-memory limit (LimitMEMLOCK) to keep them out of swap");
+	return XLMIG_OK;
+}
+
+struct xlmig_key *xlmig_key_new(void)
+{
+	return OPENSSL_secure_zalloc(sizeof(struct xlmig_key));
+}
+
+void xlmig_key_free(struct xlmig_key *key)
+{
+	if (key)
+		OPENSSL_secure_clear_free(key, sizeof(*key));
+}
+
 static int hex_value(int c)
 {
 	if (c >= '0' && c <= '9')

@@ -36,6 +36,16 @@ int xlmig_key_parse(const char *text, size_t len, struct xlmig_key *key);
 int xlmig_key_generate(const char *path);
 void xlmig_key_wipe(struct xlmig_key *key);
 
+/* Secrets kept out of core dumps and swap: once the secure heap exists
+ * (OpenSSL's: locked in memory, MADV_DONTDUMP), keys allocated here live
+ * in it, and so do the private keys OpenSSL loads (a certificate's EC
+ * key).  A daemon calls xlmig_secure_heap_init() before it loads any;
+ * without it, xlmig_key_new() falls back to the ordinary heap. */
+int xlmig_secure_heap_init(void);
+/* A zeroed key (NULL when out of memory); xlmig_key_free wipes it. */
+struct xlmig_key *xlmig_key_new(void);
+void xlmig_key_free(struct xlmig_key *key);
+
 /* Read a whole file that xlmig trusts into buf (NUL-terminated, at most
  * size - 1 bytes), refusing one that others could read (secret) or change:
  * a secret must belong to this process's user and be closed to group and

@@ -22,8 +22,7 @@ struct ctrl_msg {
 struct xlmig_conn {
 	struct xlmig_handshake_session sess;
 	struct xlmig_conn_opts opts;
-	struct xlmig_key key;
-	bool keyed;
+	struct xlmig_key *key;    /* a copy, in the secure heap (auth.h) */
 	bool server;
 	char peer[80];
 
@@ -137,8 +136,12 @@ static int conn_new(const struct xlmig_conn_opts *o, const struct xlmig_key *key
 	c->opts = *o;
 	c->server = server;
 	if (key) {
-		c->key = *key;
-		c->keyed = true;
+		c->key = xlmig_key_new();
+		if (!c->key) {
+			free(c);
+			return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a session");
+		}
+		*c->key = *key;
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	pthread_mutex_init(&c->lock, NULL);
@@ -154,7 +157,7 @@ static int conn_new(const struct xlmig_conn_opts *o, const struct xlmig_key *key
 
 static const struct xlmig_key *conn_key(const struct xlmig_conn *c)
 {
-	return c->keyed ? &c->key : NULL;
+	return c->key;
 }
 
 /* An authenticated channel joins the session: the deadline it had from
@@ -179,7 +182,7 @@ void xlmig_conn_close(struct xlmig_conn *c)
 	for (unsigned i = 0; i < INBOX_MAX; i++)
 		xlmig_buf_free(&c->inbox[i].data);
 	xlmig_ratelimit_free(c->rl);
-	xlmig_key_wipe(&c->key);
+	xlmig_key_free(c->key);
 	pthread_cond_destroy(&c->joined);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

@@ -546,3 +546,45 @@ TEST(handshake_channel_deadline_stops_a_dribbling_peer)
 	xlmig_chan_free(ch);
 	close(sv[1]);
 }
+
+/* The VmFlags of the mapping holding addr, from /proc/self/smaps. */
+static bool mapping_flags(const void *addr, char *flags, size_t len)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[512];
+	bool in = false, found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(flags, len, "%s", line + 8);
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* A daemon's keys are in memory that core dumps leave out. */
+TEST(handshake_keys_left_out_of_core_dumps)
+{
+	struct xlmig_key *k;
+	char flags[512];
+
+	CHECK_OK(xlmig_secure_heap_init());
+	CHECK_OK(xlmig_secure_heap_init());   /* once is enough, twice is harmless */
+	k = xlmig_key_new();
+	CHECK(k != NULL);
+	CHECK_EQ(k->len, 0u);
+	*k = key_a;
+	if (!mapping_flags(k, flags, sizeof(flags)))
+		unit_fail(__FILE__, __LINE__, "the key's mapping is not in /proc/self/smaps");
+	else if (!strstr(flags, " dd"))
+		unit_fail(__FILE__, __LINE__, "the key's mapping would be dumped (VmFlags:%s)", flags);
+	xlmig_key_free(k);
+}

@@ -215,7 +215,7 @@ static void run_session(struct accepted *a, struct xlmig_incoming *in, const cha
 	int rc;
 
 	incoming_opts(d, &co);
-	rc = xlmig_conn_accept(in, &co, d->have_key ? &d->key : NULL, &conn);
+	rc = xlmig_conn_accept(in, &co, d->key, &conn);
 	unauth_release(a);
 	if (rc) {
 		xlmig_warn("refused a migration from %s: %s", peer, xlmig_errmsg());

@@ -189,8 +189,20 @@ static void raise_fd_limit(void)
  * file exists; one that exists but is unsafe or unreadable stops xlmigd. */
 static int load_key(struct xlmigd *d)
 {
-	int rc = xlmig_key_load(d->cfg.key_file, &d->key);
+	struct xlmig_key *key;
+	int rc;
 
+	/* Before any key is read, so none is ever in a core dump. */
+	if ((rc = xlmig_secure_heap_init()))
+		return rc;
+	if (!(key = xlmig_key_new()))
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for the key");
+	rc = xlmig_key_load(d->cfg.key_file, key);
+	if (rc == XLMIG_OK) {
+		d->key = key;
+		return XLMIG_OK;
+	}
+	xlmig_key_free(key);
 	if (rc == XLMIG_E_NOTFOUND) {
 		xlmig_info("no pre-shared key (%s): TLS alone authenticates the hosts",
 			   d->cfg.key_file);
@@ -199,7 +211,6 @@ static int load_key(struct xlmigd *d)
 	if (rc == XLMIG_E_IO)
 		return xlmig_fail_prefix(rc, "the same key must be on every host (create one with "
 					 "'xlmigd --gen-key %s' and copy it)", d->cfg.key_file);
-	d->have_key = rc == XLMIG_OK;
 	return rc;
 }
 
@@ -326,7 +337,7 @@ static int start(struct xlmigd *d)
 	pthread_mutex_init(&d->hv_lock, NULL);
 	d->env = (struct xlmig_job_env){
 		.hv = d->hv, .hv_lock = &d->hv_lock, .journal = d->journal,
-		.key = d->have_key ? &d->key : NULL, .tls = d->tls, .insecure = d->cfg.insecure,
+		.key = d->key, .tls = d->tls, .insecure = d->cfg.insecure,
 		.policy = &d->policy, .on_step = on_step, .opaque = d,
 	};
 	if ((rc = xlmig_job_recover(&d->env, &recovered)))
@@ -355,7 +366,7 @@ static void stop(struct xlmigd *d)
 	xlmig_hv_close(d->hv);
 	xlmig_journal_close(d->journal);
 	xlmig_tls_free(d->tls);
-	xlmig_key_wipe(&d->key);
+	xlmig_key_free(d->key);
 	xlmig_guest_policy_free(&d->policy);
 	xlmig_conf_free(xlmig_daemon_opts, xlmig_daemon_nopts, &d->cfg);
 }

@@ -37,8 +37,8 @@ struct xlmigd {
 	struct xlmig_hv *hv;
 	pthread_mutex_t hv_lock;
 	struct xlmig_journal *journal;
-	struct xlmig_key key;
-	bool have_key;               /* the pre-shared key, an extra check */
+	struct xlmig_key *key;       /* the pre-shared key, an extra check, in
+				      * the secure heap (auth.h); NULL = none */
 	struct xlmig_tls *tls;       /* NULL only with --insecure */
 	struct xlmig_guest_policy policy; /* what incoming guests may ask for */
 	struct xlmig_job_env env;
