@@ -1,16 +1,23 @@
 #!/bin/bash
-# run.sh - run every built fuzzer for SECONDS each and end with the line
-# "N passed, N failed, N skipped" (exit status 1 if any failed).  A tree
-# with no fuzzer built reports one skip, not a silent zero.
+# run.sh - run every built fuzzer for SECONDS each (or RUNS inputs, if
+# that comes first) and end with the line "N passed, N failed, N skipped"
+# (exit status 1 if any failed).  A tree with no fuzzer built reports one
+# skip, not a silent zero.  Each fuzzer's executions and coverage are
+# printed on its line.
 #
-#   tests/fuzz/run.sh SECONDS        B=DIR selects the build (default build)
+#   tests/fuzz/run.sh SECONDS [RUNS]  B=DIR selects the build (default build)
 #
+# RUNS is a per-fuzzer budget for quick checks (make check): a fast parser
+# is done in a second instead of holding the whole SECONDS.
 # Builds nothing: each $B/fuzz/fuzz_NAME runs over a temporary copy of
 # tests/fuzz/corpus/NAME/ (so the tree is never modified).  A crashing
 # input is kept in $B/fuzz-artifacts/ and its log tail is shown.
 set -u
 cd "$(dirname "$0")/../.."
-secs=${1:?usage: tests/fuzz/run.sh SECONDS}
+secs=${1:?usage: tests/fuzz/run.sh SECONDS [RUNS]}
+runs=${2:-}
+budget=()
+[ -n "$runs" ] && budget=(-runs="$runs")
 B=${B:-build}
 pass=0
 fail=0
@@ -24,9 +31,12 @@ for fuzzer in "$B"/fuzz/fuzz_*; do
 	if [ -d "tests/fuzz/corpus/${name#fuzz_}" ]; then
 		cp -R "tests/fuzz/corpus/${name#fuzz_}/." "$work/corpus/"
 	fi
-	if "$fuzzer" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 \
+	if "$fuzzer" -max_total_time="$secs" "${budget[@]}" -timeout=20 -rss_limit_mb=2048 \
 		-artifact_prefix="$work/artifacts/" "$work/corpus" >"$work/log" 2>&1; then
-		echo "ok $name"
+		# The last status line: executions, coverage, features, speed.
+		stat=$(grep -E '^#[0-9]+' "$work/log" | tail -n 1 |
+			sed -E 's/^#([0-9]+)[[:space:]]+[A-Z]+[[:space:]]+cov: ([0-9]+) ft: ([0-9]+).* exec\/s: ([0-9]+).*/\1 runs, cov \2, ft \3, \4 exec\/s/')
+		echo "ok $name ($stat)"
 		pass=$((pass + 1))
 	else
 		echo "FAIL $name"
