@@ -18,6 +18,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 enum ctrl_type {
@@ -615,7 +617,8 @@ static void widen_pipe(int fd)
 
 static uint64_t window_ns(void *opaque)
 {
-	struct xlmig_job *job = opaque;
+	const struct producer *p = opaque;
+	struct xlmig_job *job = p->job;
 	uint64_t backlog = atomic_load(&job->xs.backlog_bytes);
 	uint64_t link = atomic_load(&job->xs.link_Bps);
 	uint64_t ns = WINDOW_FIXED_NS +
@@ -624,6 +627,30 @@ static uint64_t window_ns(void *opaque)
 	if (link)
 		ns += (uint64_t)((double)backlog * 1e9 / (double)link);
 	return ns;
+}
+
+/* Longest a save waits for the stream to leave after a pass. */
+#define SETTLE_MAX_NS (2000 * 1000000ull)
+
+/* Between passes, while the guest runs: wait until the pipe is read and
+ * the channels' queues are written, so that what a pass queued is not
+ * still ahead of the last one when the guest stops. */
+static void settle(void *opaque)
+{
+	const struct producer *p = opaque;
+	struct xlmig_job *job = p->job;
+	uint64_t deadline = xlmig_now_ns() + SETTLE_MAX_NS;
+	struct timespec tick = { 0, 1000000 };
+
+	while (!atomic_load(&job->stop_save) && xlmig_now_ns() < deadline) {
+		int unread = 0;
+
+		if (ioctl(p->fd, FIONREAD, &unread) != 0)
+			unread = 0;
+		if (unread == 0 && atomic_load(&job->xs.backlog_bytes) == 0)
+			break;
+		nanosleep(&tick, NULL);
+	}
 }
 
 /* Runs the backend's live save into the pipe; its end of the pipe is
@@ -644,7 +671,8 @@ static void *producer_main(void *arg)
 
 	xlmig_policy_init(&p->policy, &job->opts.policy);
 	p->policy.window_ns = window_ns;
-	p->policy.window_opaque = job;
+	p->policy.settle = settle;
+	p->policy.window_opaque = p;
 	p->rc = hv(job)->ops->save_live(hv(job), p->domid, p->fd, &so, &p->res);
 	if (!p->rc)
 		XLMIG_FAULT(XLMIG_FAULT_STOPCOPY, &job->cancel);

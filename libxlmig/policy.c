@@ -61,6 +61,12 @@ static uint64_t policy_now(const struct xlmig_policy *p)
 	return p->now_fn ? p->now_fn() : xlmig_now_ns();
 }
 
+void xlmig_policy_settle(struct xlmig_policy *p)
+{
+	if (p->settle)
+		p->settle(p->window_opaque);
+}
+
 void xlmig_policy_start(struct xlmig_policy *p)
 {
 	p->started = true;

@@ -98,6 +98,12 @@ struct xlmig_policy {
 	 * journal syncs of the commit, the destination's restore and
 	 * unpause.  Added to every prediction; NULL = nothing. */
 	uint64_t (*window_ns)(void *opaque);
+	/* Called by a save between writing an iteration's pages and reading
+	 * the dirty log (xlmig_policy_settle()): waits until what is queued
+	 * downstream has left, while the guest still runs, so that a stop
+	 * decided next finds nothing ahead of the last pass in the window.
+	 * Shares window_opaque; NULL = no wait. */
+	void (*settle)(void *opaque);
 	void *window_opaque;
 	/* The clock; NULL = xlmig_now_ns.  Tests put a fake clock here. */
 	uint64_t (*now_fn)(void);
@@ -107,6 +113,9 @@ void xlmig_policy_config_default(struct xlmig_policy_config *cfg);
 /* Parse "xlmig" or "xen". */
 int xlmig_policy_kind_parse(const char *s, enum xlmig_policy_kind *out);
 void xlmig_policy_init(struct xlmig_policy *p, const struct xlmig_policy_config *cfg);
+/* A save calls this after each iteration's pages are written, before it
+ * reads the dirty log (see settle above). */
+void xlmig_policy_settle(struct xlmig_policy *p);
 /* Call once when pre-copy starts (before iteration 0 is sent). */
 void xlmig_policy_start(struct xlmig_policy *p);
 /* The decision after an iteration; p->throttle_pct says how hard the

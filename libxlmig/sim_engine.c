@@ -124,6 +124,7 @@ struct save_ctx {
 	unsigned n_data;            /* how many of them carry data */
 	uint8_t *gathered;          /* BATCH_PAGES pages */
 	uint64_t pages_sent;
+	uint64_t data_sent;         /* of which with data (not holes) */
 	unsigned iterations;
 	bool paused;                /* by the save: undo on failure */
 };
@@ -163,6 +164,7 @@ static int flush_batch(struct save_ctx *c)
 	if (rc != XLMIG_OK)
 		return xlmig_fail_prefix(rc, "writing PAGE_DATA");
 	c->pages_sent += c->n;
+	c->data_sent += c->n_data;
 	c->n = c->n_data = 0;
 	return XLMIG_OK;
 }
@@ -391,9 +393,12 @@ static int precopy(struct save_ctx *c)
 		rc = send_marked(c);
 		if (rc != XLMIG_OK)
 			return rc;
+		xlmig_policy_settle(c->policy);
+		/* The rate the policy predicts with is of pages that travel:
+		 * holes cost nothing, and the last pass has none. */
 		st = (struct xlmig_policy_stats){
 			.iteration = c->iterations,
-			.total_written = c->pages_sent,
+			.total_written = c->data_sent,
 			.dirty_count = (long)collect_dirty(c),
 		};
 		decision = xlmig_policy_decide(c->policy, &st);
@@ -643,16 +648,64 @@ static bool was_written(const struct restore_ctx *r, uint64_t pfn)
 	return (r->written[pfn / 64] >> (pfn % 64)) & 1;
 }
 
-static void put_page(struct restore_ctx *r, uint64_t pfn, const uint8_t *src)
+/* Pages with content go to memory in runs of consecutive pfns, written
+ * through the memfd where there is one: no page fault per page, and no
+ * page-table entries here whose teardown, when the restore unmaps the
+ * guest, would be inside the downtime window. */
+struct run {
+	uint64_t pfn, n;
+	const uint8_t *data;
+};
+
+static int flush_run(struct restore_ctx *r, struct run *run)
 {
-	uint8_t *dst = r->g->mem + pfn * XLMIG_PAGE_SIZE;
+	uint64_t off = run->pfn * XLMIG_PAGE_SIZE, len = run->n * XLMIG_PAGE_SIZE;
+	const uint8_t *p = run->data;
+
+	if (r->g->mem_fd < 0) {
+		memcpy(r->g->mem + off, p, len);
+		len = 0;
+	}
+	while (len) {
+		ssize_t w = pwrite(r->g->mem_fd, p, len, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return xlmig_fail(XLMIG_E_NOSPC, "writing guest memory at pfn %#llx: %s",
+					  (unsigned long long)(off / XLMIG_PAGE_SIZE),
+					  w < 0 ? strerror(errno) : "nothing written");
+		p += w;
+		off += (uint64_t)w;
+		len -= (uint64_t)w;
+	}
+	for (uint64_t pfn = run->pfn; pfn < run->pfn + run->n; pfn++)
+		r->written[pfn / 64] |= 1ull << (pfn % 64);
+	run->n = 0;
+	return XLMIG_OK;
+}
+
+static int put_page(struct restore_ctx *r, struct run *run, uint64_t pfn, const uint8_t *src)
+{
+	int rc = XLMIG_OK;
 
 	if (src && !page_is_zero(src)) {
-		memcpy(dst, src, XLMIG_PAGE_SIZE);
-		r->written[pfn / 64] |= 1ull << (pfn % 64);
-	} else if (was_written(r, pfn)) {
-		memset(dst, 0, XLMIG_PAGE_SIZE);
+		if (run->n && (pfn != run->pfn + run->n ||
+			       src != run->data + run->n * XLMIG_PAGE_SIZE))
+			rc = flush_run(r, run);
+		if (run->n == 0) {
+			run->pfn = pfn;
+			run->data = src;
+		}
+		run->n++;
+		return rc;
 	}
+	/* A zero page: what is pending goes first, in stream order. */
+	if (run->n)
+		rc = flush_run(r, run);
+	if (rc == XLMIG_OK && was_written(r, pfn))
+		memset(r->g->mem + pfn * XLMIG_PAGE_SIZE, 0, XLMIG_PAGE_SIZE);
+	return rc;
 }
 
 /* xl -d: the page again, to compare with what was restored (NULL: zero). */
@@ -669,6 +722,8 @@ static int apply_pages(struct restore_ctx *r, const struct xlmig_item *it)
 {
 	uint64_t npages = r->g->npages;
 	const uint8_t *data = it->u.page.data;
+	struct run run = { 0 };
+	int rc = XLMIG_OK;
 
 	if (r->image_version >= 3 && !r->static_end)
 		return xlmig_fail(XLMIG_E_FORMAT, "PAGE_DATA at offset %llu comes before STATIC_DATA_END",
@@ -695,10 +750,10 @@ static int apply_pages(struct restore_ctx *r, const struct xlmig_item *it)
 		if (r->verifying && !page_matches(r, pfn, src))
 			return xlmig_fail(XLMIG_E_FORMAT, "VERIFY: pfn %#llx differs from the copy restored earlier",
 					  (unsigned long long)pfn);
-		if (!r->verifying)
-			put_page(r, pfn, src);
+		if (!r->verifying && (rc = put_page(r, &run, pfn, src)) != XLMIG_OK)
+			return rc;
 	}
-	return XLMIG_OK;
+	return run.n ? flush_run(r, &run) : XLMIG_OK;
 }
 
 static int check_policy_record(const struct xlmig_item *it, uint32_t entry_len)

@@ -412,10 +412,17 @@ static int wait_input(struct sender *s, int fd)
 	}
 }
 
+/* The END frame goes out as soon as the stream's final END is parsed,
+ * not at end of input: what the producer does after writing it (a save
+ * unmapping guest memory, telling its hypervisor the save is over) is
+ * inside the downtime window otherwise.  Input is still read to its end,
+ * and bytes after END fail the transfer (the parser refuses them) before
+ * anything commits. */
 static int pump_stream(struct sender *s, int fd)
 {
 	uint8_t *buf = malloc(READ_CHUNK);
 	int rc = buf ? XLMIG_OK : xlmig_fail(XLMIG_E_NOMEM, "out of memory for the stream");
+	bool ended = false;
 
 	while (rc == XLMIG_OK) {
 		ssize_t n;
@@ -441,9 +448,13 @@ static int pump_stream(struct sender *s, int fd)
 			atomic_fetch_add(&s->st->stream_bytes, (uint64_t)n);
 			rc = xlmig_parser_feed(s->parser, buf, (size_t)n);
 		}
+		if (rc == XLMIG_OK && !ended && xlmig_parser_done(s->parser)) {
+			ended = true;
+			rc = send_end(s);
+		}
 	}
 	free(buf);
-	if (rc == XLMIG_OK)
+	if (rc == XLMIG_OK && !ended)
 		rc = send_end(s);
 	return rc;
 }

@@ -785,3 +785,46 @@ TEST(xfer_restore_gone_is_an_error_not_sigpipe)
 	close(out[1]);
 	xlmig_buf_free(&stream);
 }
+
+/* The producer keeps its end of the stream open after writing the final
+ * END (a save still tidying up): the destination gets the whole stream,
+ * digest and all, before that end closes, and the sender then returns
+ * clean. */
+TEST(xfer_end_goes_out_before_the_producer_closes)
+{
+	struct setup su = { .channels = 2 };
+	struct xlmig_gen_params p;
+	struct xlmig_buf stream = { 0 };
+	struct xlmig_conn *src, *dst;
+	struct xlmig_xfer_opts ro;
+	struct xlmig_xfer_stats rst;
+	struct sending snd = { 0 };
+	atomic_bool rcancel = false;
+	pthread_t t;
+	int fds[2], out;
+
+	xlmig_gen_defaults(&p);
+	p.pages = 8;
+	p.iterations = 0;
+	CHECK_OK(make_stream(&p, &stream));
+	CHECK(stream.len < 65536);   /* fits the pipe: written at once */
+	CHECK_OK(session(&su, &src, &dst));
+	CHECK(pipe(fds) == 0);
+	CHECK_OK(xlmig_write_full(fds[1], stream.data, stream.len));
+	snd.conn = src;
+	snd.fd = fds[0];
+	xlmig_xfer_opts_default(&snd.o);
+	xlmig_xfer_opts_default(&ro);
+	out = file_with("out", NULL, 0);
+	pthread_create(&t, NULL, send_main, &snd);
+	CHECK_OK(xlmig_xfer_recv(dst, out, &ro, &rst, &rcancel));
+	CHECK(file_equals(out, &stream));
+	close(fds[1]);
+	pthread_join(t, NULL);
+	CHECK_OK(snd.rc);
+	xlmig_conn_close(src);
+	xlmig_conn_close(dst);
+	close(fds[0]);
+	close(out);
+	xlmig_buf_free(&stream);
+}
