@@ -246,6 +246,11 @@ static int make_ctx(struct xlmig_tls *t)
 			    );
 	SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Read what the socket has in one call instead of a record header
+	 * then its body (bench/tls: about a tenth less CPU per byte).  It
+	 * keeps bytes above the fd, so readiness is SSL_has_pending()'s; the
+	 * kernel's TLS receive (kTLS) then stays off, its send does not. */
+	SSL_CTX_set_read_ahead(t->ctx, 1);
 	return XLMIG_OK;
 }
 
@@ -409,7 +414,7 @@ static bool tls_pending(void *ctx)
 	bool p;
 
 	pthread_mutex_lock(&c->lock);
-	p = SSL_pending(c->ssl) > 0;
+	p = SSL_has_pending(c->ssl);
 	pthread_mutex_unlock(&c->lock);
 	return p;
 }
