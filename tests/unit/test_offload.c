@@ -1,0 +1,212 @@
+/*
+ * test_offload.c - offload state: the outcome of each feature, the
+ * serialised form and its bounds, and capture/apply against the kernel
+ * on a loopback interface in a network namespace of the test's own.
+ */
+#include "json.h"
+#include "offload.h"
+#include "unit.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static struct xlmig_offload_feature feat(const char *name, bool on, bool fixed)
+{
+	struct xlmig_offload_feature f = { .on = on, .fixed = fixed };
+
+	snprintf(f.name, sizeof(f.name), "%s", name);
+	return f;
+}
+
+TEST(offload_judge_outcomes)
+{
+	struct xlmig_offload_caps dev = { .n = 4 }, up = { .n = 1 };
+	struct xlmig_offload_feature tso = feat("tx-tcp-segmentation", true, false);
+	struct xlmig_offload_feature lro = feat("rx-lro", true, false);
+	struct xlmig_offload_feature csum = feat("tx-checksum-ip-generic", true, false);
+	struct xlmig_offload_feature gro_off = feat("rx-gro", false, false);
+	struct xlmig_offload_feature uso = feat("tx-udp-segmentation", true, false);
+
+	dev.f[0] = feat("tx-tcp-segmentation", true, false);
+	dev.f[1] = feat("rx-lro", false, true);              /* fixed off */
+	dev.f[2] = feat("tx-checksum-ip-generic", false, true);
+	dev.f[3] = feat("rx-gro", true, true);               /* fixed on */
+	up.f[0] = feat("tx-tcp-segmentation", true, false);
+
+	CHECK_EQ(xlmig_offload_judge(&tso, &dev, NULL), XLMIG_OFF_KEPT);
+	CHECK_EQ(xlmig_offload_judge(&tso, &dev, &up), XLMIG_OFF_KEPT);
+	/* The uplink cannot segment: the stack does it (GSO). */
+	up.f[0].on = false;
+	CHECK_EQ(xlmig_offload_judge(&tso, &dev, &up), XLMIG_OFF_SOFTWARE);
+	/* LRO has no software path. */
+	CHECK_EQ(xlmig_offload_judge(&lro, &dev, NULL), XLMIG_OFF_UNAVAILABLE);
+	/* A checksum the device cannot compute, the stack computes. */
+	CHECK_EQ(xlmig_offload_judge(&csum, &dev, NULL), XLMIG_OFF_SOFTWARE);
+	CHECK_EQ(xlmig_offload_judge(&gro_off, &dev, NULL), XLMIG_OFF_STUCK_ON);
+	/* Absent on this device. */
+	CHECK_EQ(xlmig_offload_judge(&uso, &dev, NULL), XLMIG_OFF_SOFTWARE);
+	dev.f[3].on = false;
+	CHECK_EQ(xlmig_offload_judge(&gro_off, &dev, NULL), XLMIG_OFF_KEPT_OFF);
+	CHECK_STR(xlmig_offload_outcome_name(XLMIG_OFF_SOFTWARE), "fell back to software");
+}
+
+static void sample(struct xlmig_offload_state *st)
+{
+	struct xlmig_offload_if *i = &st->ifs[0];
+
+	memset(st, 0, sizeof(*st));
+	st->n = 1;
+	snprintf(i->name, sizeof(i->name), "vif3.0");
+	snprintf(i->uplink, sizeof(i->uplink), "xenbr0");
+	memcpy(i->mac, "\x00\x16\x3e\x01\x02\x03", 6);
+	i->mtu = 9000;
+	i->combined_queues = 4;
+	i->n_features = 2;
+	i->f[0] = feat("tx-tcp-segmentation", false, false);
+	i->f[1] = feat("rx-gro", true, false);
+	i->n_xs = 1;
+	snprintf(i->xs[0].key, sizeof(i->xs[0].key), "frontend/feature-sg");
+	snprintf(i->xs[0].value, sizeof(i->xs[0].value), "1");
+}
+
+TEST(offload_record_roundtrip)
+{
+	struct xlmig_offload_state st, back;
+	struct xlmig_buf b = { 0 };
+
+	sample(&st);
+	CHECK_OK(xlmig_offload_encode(&st, &b));
+	CHECK_OK(xlmig_offload_decode(b.data, b.len, &back));
+	CHECK_EQ(back.n, 1);
+	CHECK_STR(back.ifs[0].name, "vif3.0");
+	CHECK_STR(back.ifs[0].uplink, "xenbr0");
+	CHECK(!memcmp(back.ifs[0].mac, st.ifs[0].mac, 6));
+	CHECK_EQ(back.ifs[0].mtu, 9000);
+	CHECK_EQ(back.ifs[0].combined_queues, 4);
+	CHECK_EQ(back.ifs[0].n_features, 2);
+	CHECK_STR(back.ifs[0].f[0].name, "tx-tcp-segmentation");
+	CHECK(!back.ifs[0].f[0].on && back.ifs[0].f[1].on);
+	CHECK_EQ(back.ifs[0].n_xs, 1);
+	CHECK_STR(back.ifs[0].xs[0].key, "frontend/feature-sg");
+	CHECK_STR(back.ifs[0].xs[0].value, "1");
+	xlmig_buf_free(&b);
+}
+
+static int decode_text(const char *text)
+{
+	struct xlmig_offload_state st;
+
+	return xlmig_offload_decode((const uint8_t *)text, strlen(text), &st);
+}
+
+TEST(offload_record_refuses_bad_input)
+{
+	const char *ok_if = "{\"name\":\"v\",\"uplink\":\"\",\"mac\":\"00:16:3e:00:00:01\",\"mtu\":1500,"
+			    "\"rx_queues\":0,\"tx_queues\":0,\"combined_queues\":0,\"features\":[],\"xenstore\":{}}";
+	char text[4096];
+	struct xlmig_buf b = { 0 };
+
+	snprintf(text, sizeof(text), "{\"version\":1,\"interfaces\":[%s]}", ok_if);
+	CHECK_OK(decode_text(text));
+	snprintf(text, sizeof(text), "{\"version\":2,\"interfaces\":[%s]}", ok_if);
+	CHECK_EQ(decode_text(text), XLMIG_E_UNSUPPORTED);
+	CHECK_EQ(decode_text("{\"version\":1,\"interfaces\":[{\"name\":\"v\"}]}"), XLMIG_E_FORMAT);
+	CHECK_EQ(decode_text("{\"version\":1,\"interfaces\":["), XLMIG_E_FORMAT);
+	CHECK_EQ(decode_text("[1]"), XLMIG_E_FORMAT);
+	/* An interface name longer than the kernel's IFNAMSIZ. */
+	CHECK_EQ(decode_text("{\"version\":1,\"interfaces\":[{\"name\":\"abcdefghijklmnopq\",\"uplink\":\"\","
+			     "\"mac\":\"00:16:3e:00:00:01\",\"mtu\":1,\"rx_queues\":0,\"tx_queues\":0,"
+			     "\"combined_queues\":0,\"features\":[],\"xenstore\":{}}]}"), XLMIG_E_LIMIT);
+	/* A malformed MAC. */
+	CHECK_EQ(decode_text("{\"version\":1,\"interfaces\":[{\"name\":\"v\",\"uplink\":\"\","
+			     "\"mac\":\"00:16:3e:00:00:0g\",\"mtu\":1,\"rx_queues\":0,\"tx_queues\":0,"
+			     "\"combined_queues\":0,\"features\":[],\"xenstore\":{}}]}"), XLMIG_E_FORMAT);
+	/* More interfaces than a record may carry. */
+	xlmig_buf_append(&b, "{\"version\":1,\"interfaces\":[", 27);
+	for (int i = 0; i <= XLMIG_OFFLOAD_IFS_MAX; i++) {
+		if (i)
+			xlmig_buf_append(&b, ",", 1);
+		xlmig_buf_append(&b, ok_if, strlen(ok_if));
+	}
+	xlmig_buf_append(&b, "]}", 2);
+	{
+		struct xlmig_offload_state st;
+		CHECK_EQ(xlmig_offload_decode(b.data, b.len, &st), XLMIG_E_LIMIT);
+	}
+	xlmig_buf_free(&b);
+}
+
+/* A network namespace of this test's own (the runner forks each test). */
+static bool own_netns(void)
+{
+	return unshare(CLONE_NEWNET) == 0 && system("ip link set lo up 2>/dev/null") == 0;
+}
+
+TEST(offload_capture_and_apply_kernel)
+{
+	struct xlmig_offload_if src, now;
+	struct xlmig_offload_result res;
+	const struct xlmig_offload_feature *f;
+	struct xlmig_offload_caps caps;
+
+	if (!own_netns())
+		SKIP("cannot make a network namespace here (needs CAP_SYS_ADMIN and ip)");
+	CHECK_OK(xlmig_offload_capture("lo", &src));
+	CHECK_STR(src.name, "lo");
+	CHECK(src.mtu > 0);
+	CHECK(src.n_features > 0);
+	CHECK_OK(xlmig_offload_caps_read("lo", &caps));
+	f = xlmig_offload_caps_find(&caps, "tx-tcp-segmentation");
+	if (!f || f->fixed)
+		SKIP("this kernel's loopback cannot change TSO");
+	/* The source had TSO off and an MTU of 1500: apply it here. */
+	for (size_t i = 0; i < src.n_features; i++) {
+		if (!strcmp(src.f[i].name, "tx-tcp-segmentation"))
+			src.f[i].on = false;
+		/* Loopback's receive checksum is fixed on. */
+		if (!strcmp(src.f[i].name, "rx-checksum"))
+			src.f[i].on = false;
+	}
+	src.mtu = 1500;
+	memcpy(src.mac, "\x00\x16\x3e\x00\x00\x07", 6);
+	CHECK_OK(xlmig_offload_apply(&src, "lo", &res));
+	CHECK_STR(res.name, "lo");
+	CHECK_EQ(res.mtu, XLMIG_OFF_KEPT);
+	CHECK_EQ(res.mtu_value, 1500);
+	for (size_t i = 0; i < res.n; i++) {
+		if (!strcmp(res.f[i].name, "tx-tcp-segmentation"))
+			CHECK_EQ(res.f[i].outcome, XLMIG_OFF_KEPT_OFF);
+		if (!strcmp(res.f[i].name, "rx-checksum"))
+			CHECK_EQ(res.f[i].outcome, XLMIG_OFF_STUCK_ON);
+	}
+	CHECK(xlmig_offload_result_degraded(&res));
+	/* The kernel shows what the report says. */
+	CHECK_OK(xlmig_offload_capture("lo", &now));
+	CHECK_EQ(now.mtu, 1500);
+	for (size_t i = 0; i < now.n_features; i++)
+		if (!strcmp(now.f[i].name, "tx-tcp-segmentation"))
+			CHECK(!now.f[i].on);
+	CHECK_EQ(xlmig_offload_capture("no-such-if0", &now), XLMIG_E_IO);
+}
+
+TEST(offload_results_json)
+{
+	struct xlmig_offload_result r = { .n = 1, .mtu = XLMIG_OFF_KEPT, .queues = XLMIG_OFF_KEPT };
+	struct xlmig_json_writer w;
+	struct xlmig_buf b = { 0 };
+	struct xlmig_json *j = NULL;
+	const char *s;
+
+	snprintf(r.name, sizeof(r.name), "vs5.0");
+	snprintf(r.f[0].name, sizeof(r.f[0].name), "tx-tcp-segmentation");
+	r.f[0].outcome = XLMIG_OFF_SOFTWARE;
+	xlmig_json_writer_init(&w, &b);
+	xlmig_offload_results_write(&r, 1, &w);
+	CHECK_OK(xlmig_json_finish(&w));
+	CHECK_OK(xlmig_json_parse((const char *)b.data, b.len, &j));
+	CHECK_OK(xlmig_json_get_str(xlmig_json_index(j, 0), "features.tx-tcp-segmentation", &s));
+	CHECK_STR(s, "fell back to software");
+	xlmig_json_free(j);
+	xlmig_buf_free(&b);
+}
