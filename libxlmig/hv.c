@@ -97,6 +97,14 @@ int xlmig_hv_create(struct xlmig_hv *hv, const struct xlmig_hv_create *c, uint32
 	return hv->ops->create(hv, c, domid);
 }
 
+int xlmig_hv_nics(struct xlmig_hv *hv, uint32_t domid, struct xlmig_nic *out, size_t max, size_t *n)
+{
+	*n = 0;
+	if (!hv->ops->nics)
+		return unsupported(hv, "listing a guest's network interfaces");
+	return hv->ops->nics(hv, domid, out, max, n);
+}
+
 int xlmig_hv_counter_passes(struct xlmig_hv *hv, uint32_t domid, uint64_t than,
 			    unsigned timeout_ms)
 {

@@ -98,6 +98,27 @@ struct xlmig_dom_change {
 	bool appeared;   /* else disappeared */
 };
 
+/* A guest's network interface as its host sees it (ops->nics). */
+#define XLMIG_NICS_MAX 8
+#define XLMIG_NIC_ADDRS_MAX 4
+#define XLMIG_NIC_KEYS_MAX 16
+#define XLMIG_NIC_KEY_LEN 64
+struct xlmig_nic {
+	char ifname[16];            /* the host's end: a Xen vif, a sim veth */
+	uint8_t mac[6];             /* the guest's MAC */
+	uint16_t vlan;              /* 802.1Q tag on the way out, 0: none */
+	size_t n_ipv4, n_ipv6;      /* the guest's addresses, where known */
+	uint8_t ipv4[XLMIG_NIC_ADDRS_MAX][4];
+	uint8_t ipv6[XLMIG_NIC_ADDRS_MAX][16];
+	/* What the backend negotiates with the guest (Xen: xenstore's
+	 * frontend/ and backend/ feature-* and multi-queue-* keys). */
+	size_t n_keys;
+	struct {
+		char key[XLMIG_NIC_KEY_LEN];
+		char value[XLMIG_NIC_KEY_LEN];
+	} keys[XLMIG_NIC_KEYS_MAX];
+};
+
 struct xlmig_hv;
 struct xlmig_guest_policy;
 struct xlmig_json;
@@ -157,6 +178,10 @@ struct xlmig_hv_ops {
 	int (*watch_fd)(struct xlmig_hv *hv);
 	int (*watch_changes)(struct xlmig_hv *hv, struct xlmig_dom_change *out,
 			     size_t max, size_t *n);
+	/* The guest's network interfaces (at most max) as they are now:
+	 * on a restored, paused guest they exist already. */
+	int (*nics)(struct xlmig_hv *hv, uint32_t domid, struct xlmig_nic *out, size_t max,
+		    size_t *n);
 };
 
 struct xlmig_hv {
@@ -191,6 +216,7 @@ int xlmig_hv_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *out);
 int xlmig_hv_dirty_rate(struct xlmig_hv *hv, uint32_t domid, unsigned window_ms,
 			uint64_t *bytes_per_s);
 int xlmig_hv_create(struct xlmig_hv *hv, const struct xlmig_hv_create *c, uint32_t *domid);
+int xlmig_hv_nics(struct xlmig_hv *hv, uint32_t domid, struct xlmig_nic *out, size_t max, size_t *n);
 /* Wait up to timeout_ms for the counter to pass `than`: the guest runs,
  * however little CPU a loaded host gives it.  XLMIG_E_TIMEOUT if not. */
 int xlmig_hv_counter_passes(struct xlmig_hv *hv, uint32_t domid, uint64_t than,

@@ -74,6 +74,10 @@ struct xlmig_job {
 	 * with the statistics, which is how --check --json shows them. */
 	bool have_facts, preflight_ok;
 	struct xlmig_preflight_guest facts;
+	/* What the side-record providers reported once the guest was
+	 * restored (side.h), a JSON object: made on the destination, sent
+	 * in READY, journaled with the stats on both hosts. */
+	struct xlmig_buf side_report;
 };
 
 /* ---- small helpers ---- */
@@ -388,6 +392,21 @@ void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_w
 	xlmig_json_array_close(w);
 }
 
+/* The providers' report's members as members of the object open in w. */
+static void write_side_report(struct xlmig_job *job, struct xlmig_json_writer *w)
+{
+	struct xlmig_json *rep = NULL;
+
+	if (!job->side_report.len ||
+	    xlmig_json_parse((const char *)job->side_report.data, job->side_report.len, &rep))
+		return;
+	for (const struct xlmig_json *m = rep->child; m; m = m->next) {
+		xlmig_json_key(w, m->key);
+		xlmig_json_value(w, m);
+	}
+	xlmig_json_free(rep);
+}
+
 /* The stats plus the --verify figures, journaled next to the record. */
 static void save_stats(struct xlmig_job *job)
 {
@@ -399,6 +418,7 @@ static void save_stats(struct xlmig_job *job)
 	xlmig_json_writer_init(&w, &b);
 	xlmig_json_object_open(&w);
 	xlmig_job_stats_write(&job->stats, &w);
+	write_side_report(job, &w);
 	if (job->digest_src[0] || job->digest_dst[0]) {
 		xlmig_json_kv_str(&w, "digest_source", job->digest_src);
 		xlmig_json_kv_str(&w, "digest_dest", job->digest_dst);
@@ -463,6 +483,7 @@ void xlmig_job_free(struct xlmig_job *job)
 		xlmig_conn_close(job->conn);
 	pthread_mutex_destroy(&job->lock);
 	xlmig_preflight_guest_free(&job->facts);
+	xlmig_buf_free(&job->side_report);
 	free(job->config);
 	free(job);
 }
@@ -785,7 +806,17 @@ static int check_ready(struct xlmig_job *job, const struct xlmig_json *ready)
 {
 	const char *digest = "";
 	int64_t verify_ms = 0;
+	const struct xlmig_json *side = xlmig_json_member(ready, "side");
 
+	/* What the destination made of the side records, for our stats. */
+	if (side && side->type == XLMIG_JSON_OBJECT) {
+		struct xlmig_json_writer sw;
+		xlmig_buf_reset(&job->side_report);
+		xlmig_json_writer_init(&sw, &job->side_report);
+		xlmig_json_value(&sw, side);
+		if (xlmig_json_finish(&sw))
+			xlmig_buf_reset(&job->side_report);
+	}
 	if (!job->opts.verify)
 		return XLMIG_OK;
 	xlmig_json_get_str(ready, "digest", &digest);
@@ -944,6 +975,17 @@ static void side_end(struct xlmig_job *job)
 		xlmig_side_dest_end(&job->env.side, &ctx, job->rec.step == XLMIG_STEP_DONE);
 	else if (job->side_begun)
 		xlmig_side_source_end(&job->env.side, &ctx, job->rec.step == XLMIG_STEP_DONE);
+}
+
+/* Destination: the guest exists, paused; providers act on its devices
+ * (never failing the move) and report. */
+static void side_restored(struct xlmig_job *job, uint32_t domid)
+{
+	struct xlmig_side_ctx ctx;
+
+	side_ctx(job, &ctx);
+	if (xlmig_side_dest_restored(&job->env.side, &ctx, domid, &job->side_report))
+		xlmig_warn("job %s: %s", job->rec.id, xlmig_errmsg());
 }
 
 static int source_side_begin(struct xlmig_job *job)
@@ -1312,6 +1354,19 @@ static int dest_transfer(struct xlmig_job *job, uint32_t *domid)
 	return rc;
 }
 
+/* The providers' report travels to the source in READY. */
+static void write_ready_side(struct xlmig_job *job, struct xlmig_json_writer *w)
+{
+	struct xlmig_json *rep = NULL;
+
+	if (!job->side_report.len ||
+	    xlmig_json_parse((const char *)job->side_report.data, job->side_report.len, &rep))
+		return;
+	xlmig_json_key(w, "side");
+	xlmig_json_value(w, rep);
+	xlmig_json_free(rep);
+}
+
 static int dest_ready(struct xlmig_job *job, uint32_t domid, bool verify)
 {
 	struct xlmig_buf b = { 0 };
@@ -1328,6 +1383,7 @@ static int dest_ready(struct xlmig_job *job, uint32_t domid, bool verify)
 		xlmig_json_kv_uint(&w, "counter", job->counter_dst);
 		xlmig_json_kv_uint(&w, "verify_ms", job->verify_ns / 1000000);
 	}
+	write_ready_side(job, &w);
 	if (!(rc = set_step(job, XLMIG_STEP_READY))) {
 		XLMIG_FAULT(XLMIG_FAULT_READY, &job->cancel);
 		/* Once READY is sent the source decides: a cancel here after
@@ -1416,6 +1472,7 @@ static int run_dest(struct xlmig_job *job)
 	pthread_mutex_lock(&job->lock);
 	job->rec.domid = domid;
 	pthread_mutex_unlock(&job->lock);
+	side_restored(job, domid);
 	XLMIG_FAULT(XLMIG_FAULT_DIGEST, &job->cancel);
 	if ((rc = dest_ready(job, domid, verify)) ||
 	    (rc = recv_json(job, CTRL_GO, GO_TIMEOUT_MS, &go)) || (rc = set_step(job, XLMIG_STEP_GO)))

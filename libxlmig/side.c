@@ -2,6 +2,7 @@
  * side.c - side records and their providers (side.h).
  */
 #include "side.h"
+#include "json.h"
 
 #include <stdlib.h>
 
@@ -103,4 +104,34 @@ void xlmig_side_dest_end(const struct xlmig_side_set *s, const struct xlmig_side
 	for (size_t i = 0; s && i < s->n; i++)
 		if (s->p[i]->dest_end)
 			s->p[i]->dest_end(s->p[i]->opaque, ctx, arrived);
+}
+
+int xlmig_side_dest_restored(const struct xlmig_side_set *s, const struct xlmig_side_ctx *ctx,
+			     uint32_t domid, struct xlmig_buf *out)
+{
+	struct xlmig_json_writer w;
+	bool any = false;
+
+	xlmig_buf_reset(out);
+	xlmig_json_writer_init(&w, out);
+	xlmig_json_object_open(&w);
+	for (size_t i = 0; s && i < s->n; i++) {
+		const struct xlmig_side_provider *p = s->p[i];
+		size_t before = out->len;
+		if (!p->dest_restored || !p->report_key)
+			continue;
+		xlmig_json_key(&w, p->report_key);
+		p->dest_restored(p->opaque, ctx, domid, &w);
+		/* A provider with nothing to say wrote no value: write null
+		 * rather than leave a key without one. */
+		if (w.key_pending)
+			xlmig_json_null(&w);
+		any |= out->len > before;
+	}
+	xlmig_json_object_close(&w);
+	if (xlmig_json_finish(&w))
+		return xlmig_fail(XLMIG_E_NOMEM, "cannot write the side records' report");
+	if (!any)
+		xlmig_buf_reset(out);
+	return XLMIG_OK;
 }

@@ -17,6 +17,11 @@
  *                  guest suspended: its     it arrives, before READY's
  *                  records are sent         GO can (channel 0 is ordered);
  *                                           an error fails the migration
+ *                                          dest_restored, the guest
+ *                                           restored and paused, its
+ *                                           devices there: a provider acts
+ *                                           on them and reports (stats,
+ *                                           READY); never fails the move
  *   source_end     moved or not             dest_end   arrived or not
  *
  * Records are sent after the stream and before the source waits for
@@ -33,6 +38,8 @@
 #include "common.h"
 
 #include <stdatomic.h>
+
+struct xlmig_json_writer;
 
 /* The registry of side record types. */
 enum xlmig_side_type {
@@ -74,6 +81,12 @@ struct xlmig_side_provider {
 	int (*dest_consume)(void *opaque, const struct xlmig_side_ctx *ctx,
 			    const uint8_t *data, size_t len);
 	void (*dest_end)(void *opaque, const struct xlmig_side_ctx *ctx, bool arrived);
+	/* The guest (domid) is restored, paused: write what became of the
+	 * provider's records as one JSON value into w (it goes into the
+	 * job's stats under report_key, on both hosts), or nothing. */
+	const char *report_key;
+	void (*dest_restored)(void *opaque, const struct xlmig_side_ctx *ctx, uint32_t domid,
+			      struct xlmig_json_writer *w);
 };
 
 /* The providers of a job, in order. */
@@ -94,6 +107,10 @@ void xlmig_side_source_end(const struct xlmig_side_set *s, const struct xlmig_si
 /* One record received: length checked, handed to its type's provider. */
 int xlmig_side_dispatch(const struct xlmig_side_set *s, const struct xlmig_side_ctx *ctx,
 			uint32_t type, const uint8_t *data, size_t len);
+/* Every provider's dest_restored, their reports as one JSON object
+ * ({report_key: value, ...}) into *out; out->len stays 0 if none wrote. */
+int xlmig_side_dest_restored(const struct xlmig_side_set *s, const struct xlmig_side_ctx *ctx,
+			     uint32_t domid, struct xlmig_buf *out);
 void xlmig_side_dest_end(const struct xlmig_side_set *s, const struct xlmig_side_ctx *ctx,
 			 bool arrived);
 

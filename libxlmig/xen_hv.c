@@ -9,6 +9,7 @@
 #include "stream.h"
 #include "xen_dirty.h"
 #include "xen_err.h"
+#include "xen_nic.h"
 #include "xen_preflight.h"
 #include "xen_save.h"
 #include "xen_watch.h"
@@ -355,6 +356,7 @@ static const struct xlmig_hv_ops xen_ops = {
 	.preflight_host = xlmig_xen_preflight_host,
 	.watch_fd = xen_watch_fd,
 	.watch_changes = xen_watch_changes,
+	.nics = xlmig_xen_nics,
 };
 
 static int open_handles(struct xen_priv *p)

@@ -71,6 +71,22 @@ static void print_verify(FILE *out, const struct xlmig_json *st)
 		(unsigned long long)u64(st, "counter_source"), (unsigned long long)u64(st, "counter_dest"));
 }
 
+/* Per guest interface, what became of its offload state here. */
+static void print_offload(FILE *out, const struct xlmig_json *ifs)
+{
+	if (!ifs || ifs->type != XLMIG_JSON_ARRAY)
+		return;
+	for (const struct xlmig_json *i = ifs->child; i; i = i->next) {
+		const struct xlmig_json *fs = xlmig_json_member(i, "features");
+		fprintf(out, "  interface       %s (was %s, MAC %s): MTU %llu %s, queues %s\n", str(i, "interface"),
+			str(i, "source_interface"), str(i, "mac"), (unsigned long long)u64(i, "mtu_value"),
+			str(i, "mtu"), str(i, "queues"));
+		for (const struct xlmig_json *f = fs ? fs->child : NULL; f; f = f->next)
+			if (f->type == XLMIG_JSON_STRING)
+				fprintf(out, "    %-26s %s\n", f->key, f->text);
+	}
+}
+
 void xlmig_cli_print_summary(FILE *out, const struct xlmig_json *job)
 {
 	const struct xlmig_json *st = xlmig_json_member(job, "stats");
@@ -99,6 +115,7 @@ void xlmig_cli_print_summary(FILE *out, const struct xlmig_json *job)
 		(unsigned long long)u64(st, "pages_sent"), (unsigned long long)u64(st, "pages_total"),
 		(unsigned long long)u64(st, "iterations"), str(st, "policy_reason"));
 	print_verify(out, st);
+	print_offload(out, xlmig_json_member(st, "offload"));
 	print_iterations(out, xlmig_json_member(st, "iters"));
 }
 

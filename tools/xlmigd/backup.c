@@ -242,7 +242,6 @@ static struct xlmig_side_provider provider = {
 	.dest_consume = mig_dest_consume,
 	.dest_end = mig_dest_end,
 };
-static const struct xlmig_side_provider *const providers[] = { &provider };
 
 /* ---- start and stop ---- */
 
@@ -369,7 +368,8 @@ int xlmigd_backup_start(struct xlmigd *d)
 	if (rc)
 		return rc;
 	provider.opaque = d;
-	d->env.side = (struct xlmig_side_set){ .p = providers, .n = XLMIG_ARRAY_SIZE(providers) };
+	if ((rc = xlmigd_side_add(d, &provider)))
+		return rc;
 	b->tick = event_new(d->base, -1, EV_PERSIST, on_tick, d);
 	if (!b->tick || event_add(b->tick, &one))
 		return xlmig_fail(XLMIG_E_NOMEM, "cannot start the backup lease timer");

@@ -189,6 +189,15 @@ static void on_note(evutil_socket_t fd, short what, void *arg)
 	maybe_exit(d);
 }
 
+int xlmigd_side_add(struct xlmigd *d, const struct xlmig_side_provider *p)
+{
+	if (d->env.side.n == XLMIG_ARRAY_SIZE(d->side))
+		return xlmig_fail(XLMIG_E_LIMIT, "more than %zu side-record providers", XLMIG_ARRAY_SIZE(d->side));
+	d->side[d->env.side.n++] = p;
+	d->env.side.p = d->side;
+	return XLMIG_OK;
+}
+
 int xlmigd_jobs_init(struct xlmigd *d)
 {
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, d->note_fd) != 0)

@@ -347,8 +347,8 @@ static int start(struct xlmigd *d)
 	d->base = event_base_new();
 	if (!d->base)
 		return xlmig_fail(XLMIG_E_NOMEM, "cannot create the event loop");
-	if ((rc = xlmigd_backup_start(d)) || (rc = xlmigd_jobs_init(d)) || (rc = xlmigd_watch_start(d)) ||
-	    (rc = xlmigd_control_start(d)) ||
+	if ((rc = xlmigd_backup_start(d)) || (rc = xlmigd_network_start(d)) || (rc = xlmigd_jobs_init(d)) ||
+	    (rc = xlmigd_watch_start(d)) || (rc = xlmigd_control_start(d)) ||
 	    ((d->tls || d->cfg.insecure) && (rc = xlmigd_listener_start(d))))
 		return rc;
 	return XLMIG_OK;
@@ -361,6 +361,7 @@ static void stop(struct xlmigd *d)
 	xlmigd_watch_stop(d);
 	xlmigd_jobs_fini(d);
 	xlmigd_backup_stop(d);
+	xlmigd_network_stop(d);
 	if (d->base)
 		event_base_free(d->base);
 	xlmig_hv_close(d->hv);

@@ -21,6 +21,7 @@
 #include "hv.h"
 #include "job.h"
 #include "journal.h"
+#include "side.h"
 
 #include <event2/event.h>
 #include <pthread.h>
@@ -55,6 +56,8 @@ struct xlmigd {
 	const char *agent_socket;     /* backup agents' socket, NULL = none */
 	struct xlmigd_backup *backup; /* backup.c's state */
 	struct xlmigd_snapshots *snapshots; /* backup_snapshot.c's state */
+	/* The side-record providers every job is given (env.side). */
+	const struct xlmig_side_provider *side[4];
 };
 
 /* jobs.c */
@@ -71,6 +74,8 @@ struct xlmig_job *xlmigd_jobs_find(struct xlmigd *d, const char *id);
 void xlmigd_jobs_start_now(struct xlmigd *d, struct xlmigd_job *dj);
 /* Cancel every job and stop the loop once none runs. */
 void xlmigd_jobs_shutdown(struct xlmigd *d);
+/* Give every job from now on this side-record provider too (side.h). */
+int xlmigd_side_add(struct xlmigd *d, const struct xlmig_side_provider *p);
 
 /* control.c */
 int xlmigd_control_start(struct xlmigd *d);
@@ -87,6 +92,10 @@ void xlmigd_listener_stop(struct xlmigd *d);
 /* requests.c: answer one request line; the reply is appended to out.
  * From the backup agents' socket (agent), only the backup verbs. */
 void xlmigd_request(struct xlmigd *d, const char *line, struct xlmig_buf *out, bool agent);
+
+/* network.c: offload state carried with guests, applied and reported */
+int xlmigd_network_start(struct xlmigd *d);
+void xlmigd_network_stop(struct xlmigd *d);
 
 /* backup.c: the backup coordinator (after job recovery, before sockets) */
 int xlmigd_backup_start(struct xlmigd *d);

@@ -1,0 +1,249 @@
+/*
+ * network.c - network continuity in xlmigd: the side-record provider
+ * (side.h, XLMIG_SIDE_OFFLOAD_STATE) that captures a migrating guest's
+ * interfaces' offload state on the source (offload.h), applies it to the
+ * guest's new interfaces on the destination once the guest is restored
+ * and still paused, and reports each interface's and feature's outcome
+ * into the job's stats.
+ *
+ * The destination keeps what arrived per job between the record and the
+ * restore (a job's records come before its restore ends).  Interfaces
+ * are matched by the guest's MAC: names differ between hosts (a Xen
+ * vif's carries the domain id).
+ */
+#include "xlmigd.h"
+#include "json.h"
+#include "offload.h"
+#include "side.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* What arrived for one incoming job. */
+struct arrival {
+	char job_id[XLMIG_JOB_ID_MAX];
+	struct xlmig_offload_state st;
+	struct arrival *next;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct arrival *list;
+} net = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static struct arrival *arrival_take(const char *job_id)
+{
+	struct arrival **pp, *a = NULL;
+
+	pthread_mutex_lock(&net.lock);
+	for (pp = &net.list; *pp; pp = &(*pp)->next) {
+		if (!strcmp((*pp)->job_id, job_id)) {
+			a = *pp;
+			*pp = a->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&net.lock);
+	return a;
+}
+
+static int guest_nics(struct xlmigd *d, uint32_t domid, struct xlmig_nic *nics, size_t *n)
+{
+	int rc;
+
+	pthread_mutex_lock(&d->hv_lock);
+	rc = xlmig_hv_nics(d->hv, domid, nics, XLMIG_NICS_MAX, n);
+	pthread_mutex_unlock(&d->hv_lock);
+	return rc;
+}
+
+/* One interface as the source has it: the kernel's view and the
+ * backend's keys. */
+static int capture_one(const struct xlmig_nic *nic, struct xlmig_offload_if *out)
+{
+	int rc;
+
+	if ((rc = xlmig_offload_capture(nic->ifname, out)))
+		return rc;
+	memcpy(out->mac, nic->mac, 6);
+	for (size_t k = 0; k < nic->n_keys && k < XLMIG_OFFLOAD_XS_MAX; k++) {
+		snprintf(out->xs[k].key, sizeof(out->xs[k].key), "%s", nic->keys[k].key);
+		snprintf(out->xs[k].value, sizeof(out->xs[k].value), "%s", nic->keys[k].value);
+		out->n_xs++;
+	}
+	return XLMIG_OK;
+}
+
+/* The guest is suspended: its interfaces are as it left them.  Nothing
+ * here fails the migration; what cannot be read is not carried. */
+static int net_source_collect(void *opaque, const struct xlmig_side_ctx *ctx, struct xlmig_side_out *out)
+{
+	struct xlmigd *d = opaque;
+	struct xlmig_offload_state *st = calloc(1, sizeof(*st));
+	struct xlmig_nic *nics = calloc(XLMIG_NICS_MAX, sizeof(*nics));
+	struct xlmig_domain_info di;
+	struct xlmig_buf b = { 0 };
+	size_t n = 0;
+	int rc;
+
+	if (!st || !nics) {
+		rc = xlmig_fail(XLMIG_E_NOMEM, "out of memory for the offload state");
+		goto out;
+	}
+	pthread_mutex_lock(&d->hv_lock);
+	rc = d->hv->ops->lookup(d->hv, ctx->domain, &di);
+	pthread_mutex_unlock(&d->hv_lock);
+	if (rc || (rc = guest_nics(d, di.domid, nics, &n))) {
+		xlmig_info("migration %s: no offload state carried: %s", ctx->job_id, xlmig_errmsg());
+		rc = XLMIG_OK;
+		goto out;
+	}
+	for (size_t i = 0; i < n && st->n < XLMIG_OFFLOAD_IFS_MAX; i++) {
+		if (capture_one(&nics[i], &st->ifs[st->n]))
+			xlmig_warn("migration %s: %s (its settings are not carried)", ctx->job_id, xlmig_errmsg());
+		else
+			st->n++;
+	}
+	if (!st->n)
+		goto out;
+	if ((rc = xlmig_offload_encode(st, &b)) || (rc = xlmig_side_add(out, b.data, b.len)))
+		goto out;
+	xlmig_info("migration %s: the offload state of %zu interface(s) of %s travels with it",
+		   ctx->job_id, st->n, ctx->domain);
+out:
+	xlmig_buf_free(&b);
+	free(nics);
+	free(st);
+	return rc;
+}
+
+static int net_dest_consume(void *opaque, const struct xlmig_side_ctx *ctx, const uint8_t *data, size_t len)
+{
+	struct arrival *a = calloc(1, sizeof(*a)), *old;
+	int rc;
+
+	if (!a)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for the offload state");
+	if ((rc = xlmig_offload_decode(data, len, &a->st))) {
+		free(a);
+		return rc;
+	}
+	snprintf(a->job_id, sizeof(a->job_id), "%s", ctx->job_id);
+	/* One record per migration: a second replaces the first. */
+	free(arrival_take(ctx->job_id));
+	pthread_mutex_lock(&net.lock);
+	old = net.list;
+	a->next = old;
+	net.list = a;
+	pthread_mutex_unlock(&net.lock);
+	return XLMIG_OK;
+}
+
+/* The backend's keys here that differ from the source's (the new
+ * backend offers less).  The frontend's are not compared: the guest,
+ * still paused, writes them again only when it reconnects. */
+static void compare_keys(const struct xlmig_offload_if *src, const struct xlmig_nic *nic,
+			 struct xlmig_offload_result *r)
+{
+	for (size_t i = 0; i < src->n_xs && r->n_xs_differ < XLMIG_OFFLOAD_XS_MAX; i++) {
+		const char *now = "";
+		if (strncmp(src->xs[i].key, "backend/", 8))
+			continue;
+		for (size_t k = 0; k < nic->n_keys; k++)
+			if (!strcmp(nic->keys[k].key, src->xs[i].key))
+				now = nic->keys[k].value;
+		if (strcmp(now, src->xs[i].value))
+			snprintf(r->xs_differ[r->n_xs_differ++], XLMIG_OFFLOAD_XS_LEN, "%s", src->xs[i].key);
+	}
+}
+
+static void log_result(const struct xlmig_side_ctx *ctx, const struct xlmig_offload_result *r)
+{
+	for (size_t k = 0; k < r->n; k++)
+		if (r->f[k].outcome != XLMIG_OFF_KEPT && r->f[k].outcome != XLMIG_OFF_KEPT_OFF)
+			xlmig_warn("migration %s: %s %s: %s", ctx->job_id, r->name, r->f[k].name,
+				   xlmig_offload_outcome_name(r->f[k].outcome));
+}
+
+/* Apply to the restored guest's interfaces and report. */
+static void net_dest_restored(void *opaque, const struct xlmig_side_ctx *ctx, uint32_t domid,
+			      struct xlmig_json_writer *w)
+{
+	struct xlmigd *d = opaque;
+	struct arrival *a = arrival_take(ctx->job_id);
+	struct xlmig_offload_result *res = NULL;
+	struct xlmig_nic *nics = NULL;
+	size_t n = 0, n_res = 0;
+
+	if (!a)
+		return;
+	res = calloc(XLMIG_OFFLOAD_IFS_MAX, sizeof(*res));
+	nics = calloc(XLMIG_NICS_MAX, sizeof(*nics));
+	if (!res || !nics) {
+		xlmig_warn("migration %s: out of memory applying the offload state", ctx->job_id);
+		goto out;
+	}
+	if (guest_nics(d, domid, nics, &n)) {
+		xlmig_warn("migration %s: the offload state is not applied: %s", ctx->job_id, xlmig_errmsg());
+		goto out;
+	}
+	for (size_t i = 0; i < a->st.n; i++) {
+		const struct xlmig_offload_if *src = &a->st.ifs[i];
+		const struct xlmig_nic *nic = NULL;
+		char mac[18];
+		for (size_t k = 0; k < n && !nic; k++)
+			if (!memcmp(nics[k].mac, src->mac, 6))
+				nic = &nics[k];
+		xlmig_mac_format(src->mac, mac);
+		if (!nic) {
+			xlmig_warn("migration %s: the guest has no interface with MAC %s here (was %s): its offload state is not applied",
+				   ctx->job_id, mac, src->name);
+			continue;
+		}
+		if (xlmig_offload_apply(src, nic->ifname, &res[n_res])) {
+			xlmig_warn("migration %s: %s", ctx->job_id, xlmig_errmsg());
+			continue;
+		}
+		compare_keys(src, nic, &res[n_res]);
+		log_result(ctx, &res[n_res]);
+		n_res++;
+	}
+	xlmig_offload_results_write(res, n_res, w);
+	xlmig_info("migration %s: offload state applied to %zu of %zu interface(s)", ctx->job_id, n_res, a->st.n);
+out:
+	free(nics);
+	free(res);
+	free(a);
+}
+
+static void net_dest_end(void *opaque, const struct xlmig_side_ctx *ctx, bool arrived)
+{
+	/* A migration that failed before its restore ended leaves its record. */
+	free(arrival_take(ctx->job_id));
+}
+
+static struct xlmig_side_provider provider = {
+	.name = "network continuity",
+	.type = XLMIG_SIDE_OFFLOAD_STATE,
+	.source_collect = net_source_collect,
+	.dest_consume = net_dest_consume,
+	.dest_end = net_dest_end,
+	.report_key = "offload",
+	.dest_restored = net_dest_restored,
+};
+
+int xlmigd_network_start(struct xlmigd *d)
+{
+	provider.opaque = d;
+	return xlmigd_side_add(d, &provider);
+}
+
+void xlmigd_network_stop(struct xlmigd *d)
+{
+	struct arrival *a;
+
+	while ((a = net.list)) {
+		net.list = a->next;
+		free(a);
+	}
+}
