@@ -13,6 +13,7 @@
  */
 #include "sim_hv.h"
 #include "json.h"
+#include "sim_net.h"
 #include "preflight_facts.h"
 #include "sim_engine.h"
 #include "sim_proto.h"
@@ -378,19 +379,37 @@ static int sim_pause(struct xlmig_hv *hv, uint32_t domid)
 	return call_simple(hv, XLMIG_SIMP_PAUSE, domid);
 }
 
+/* The guest's interface (sim_net.h) is up while the guest runs. */
 static int sim_unpause(struct xlmig_hv *hv, uint32_t domid)
 {
-	return call_simple(hv, XLMIG_SIMP_UNPAUSE, domid);
+	int rc = call_simple(hv, XLMIG_SIMP_UNPAUSE, domid);
+
+	if (rc == XLMIG_OK)
+		xlmig_sim_net_set_up(domid, true);
+	return rc;
 }
 
 static int sim_resume(struct xlmig_hv *hv, uint32_t domid)
 {
-	return call_simple(hv, XLMIG_SIMP_RESUME, domid);
+	int rc = call_simple(hv, XLMIG_SIMP_RESUME, domid);
+
+	if (rc == XLMIG_OK)
+		xlmig_sim_net_set_up(domid, true);
+	return rc;
 }
 
 static int sim_destroy(struct xlmig_hv *hv, uint32_t domid)
 {
-	return call_simple(hv, XLMIG_SIMP_DESTROY, domid);
+	int rc = call_simple(hv, XLMIG_SIMP_DESTROY, domid);
+
+	if (rc == XLMIG_OK)
+		xlmig_sim_net_unplug(domid);
+	return rc;
+}
+
+static int sim_nics(struct xlmig_hv *hv, uint32_t domid, struct xlmig_nic *out, size_t max, size_t *n)
+{
+	return xlmig_sim_net_nics(domid, out, max, n);
 }
 
 static int sim_set_throttle(struct xlmig_hv *hv, uint32_t domid, unsigned pct)
@@ -477,6 +496,8 @@ static int sim_save_live(struct xlmig_hv *hv, uint32_t domid, int fd,
 		return xlmig_fail_prefix(rc, "saving domain %u '%s'", domid, p.name);
 	if (erc)
 		return xlmig_fail_prefix(erc, "ending the save of domain %u '%s'", domid, p.name);
+	/* Suspended: its traffic no longer reaches it here. */
+	xlmig_sim_net_set_up(domid, false);
 	return XLMIG_OK;
 }
 
@@ -565,6 +586,9 @@ static int sim_restore(struct xlmig_hv *hv, int fd, const struct xlmig_restore_o
 	if (rc == XLMIG_OK)
 		rc = xlmig_sim_engine_restore(fd, &f, &created, cfg_name);
 	unmap_guest(&t.map);
+	/* Its new vif, down until it runs, as a restore's hotplug makes it. */
+	if (rc == XLMIG_OK)
+		rc = xlmig_sim_net_plug(cfg_name, t.domid, false);
 	if (rc != XLMIG_OK && t.created)
 		sim_destroy(hv, t.domid);
 	if (rc != XLMIG_OK)
@@ -670,9 +694,21 @@ static int sim_create_op(struct xlmig_hv *hv, const struct xlmig_hv_create *c, u
 	struct xlmig_sim_create sc = {
 		.name = c->name, .mem_bytes = c->mem_bytes, .vcpus = c->vcpus, .paused = c->paused,
 	};
+	struct xlmig_sim_nic nic;
+	const char *spec = NULL;
 	int rc = workload_from_params(c->params, c->mem_bytes, &sc.wl);
 
-	return rc ? rc : xlmig_hv_sim_create(hv, &sc, domid);
+	if (!rc && c->params && xlmig_json_get_str(c->params, "nic", &spec) == XLMIG_OK)
+		rc = xlmig_sim_nic_parse(spec, c->name, &nic);
+	if (rc || (rc = xlmig_hv_sim_create(hv, &sc, domid)) || !spec)
+		return rc;
+	if ((rc = xlmig_sim_net_create(c->name, &nic)) || (rc = xlmig_sim_net_plug(c->name, *domid, !c->paused))) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", xlmig_errmsg());
+		sim_destroy(hv, *domid);
+		return xlmig_fail(rc, "%s", msg);
+	}
+	return XLMIG_OK;
 }
 
 /* ---- the domain watch ---- */
@@ -826,6 +862,7 @@ static const struct xlmig_hv_ops sim_ops = {
 	.create = sim_create_op,
 	.watch_fd = sim_watch_fd,
 	.watch_changes = sim_watch_changes,
+	.nics = sim_nics,
 };
 
 /* ---- opening ---- */

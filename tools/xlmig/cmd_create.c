@@ -15,8 +15,10 @@ static void usage(FILE *out)
 		"usage: xlmig create NAME --memory SIZE [--vcpus N] [--rate RATE]\n"
 		"                         [--pattern uniform|hot:SIZE|seq]\n"
 		"                         [--mix zero=25,file=60,random=15] [--seed N] [--paused]\n"
+		"                         [--nic bridge=BR[,mac=MAC][,ip=ADDR/PREFIX]]\n"
 		"Creates a simulated guest (xlmigd --hv sim) whose workload writes RATE\n"
-		"bytes/s of memory (default idle) while it runs.\n");
+		"bytes/s of memory (default idle) while it runs; with --nic, a network\n"
+		"interface on bridge BR of this host (a namespace of the guest's own).\n");
 }
 
 /* "hot:64M" -> the hot set pattern with a 64 MiB hot set; "uniform", "seq".
@@ -89,6 +91,7 @@ int xlmig_cmd_create(int argc, char **argv)
 		{ "mix", required_argument, NULL, 'x' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "paused", no_argument, NULL, 'P' },
+		{ "nic", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -123,6 +126,7 @@ int xlmig_cmd_create(int argc, char **argv)
 		case 'p': rc = parse_pattern(optarg, &w); break;
 		case 'x': rc = parse_mix(optarg, &w); break;
 		case 'P': xlmig_json_kv_bool(&w, "paused", true); break;
+		case 'n': xlmig_json_kv_str(&w, "nic", optarg); break;
 		case 'h': usage(stdout); xlmig_buf_free(&req); return 0;
 		default: usage(stderr); xlmig_buf_free(&req); return 2;
 		}
