@@ -327,7 +327,10 @@ void xlmig_sim_net_unplug(uint32_t domid)
 	bool have;
 
 	host_end(domid, host);
-	if (read_alias(host, guest, &nic))
+	/* A guest without a network: nothing to do, and no message to
+	 * leave behind (a failed restore's must survive its clean-up). */
+	snprintf(path, sizeof(path), "/sys/class/net/%s", host);
+	if (access(path, F_OK) != 0 || read_alias(host, guest, &nic))
 		return;
 	if (IP("link", "del", host)) {
 		xlmig_warn("sim: %s", xlmig_errmsg());
@@ -363,7 +366,7 @@ int xlmig_sim_net_nics(uint32_t domid, struct xlmig_nic *out, size_t max, size_t
 		    read_alias(e->d_name, guest, &nic))
 			continue;
 		memset(o, 0, sizeof(*o));
-		snprintf(o->ifname, sizeof(o->ifname), "%s", e->d_name);
+		memcpy(o->ifname, e->d_name, strlen(e->d_name) + 1);
 		memcpy(o->mac, nic.mac, 6);
 		snprintf(addr, sizeof(addr), "%s", nic.ip);
 		addr[strcspn(addr, "/")] = 0;
