@@ -26,6 +26,16 @@ ena() { ip netns exec "$NS_A" ethtool "$@"; }
 enb() { ip netns exec "$NS_B" ethtool "$@"; }
 # feature IFACE NAME in namespace NS: on or off, as the kernel says.
 feature() { ip netns exec "$1" ethtool -k "$2" | awk -v f="$3:" '$1 == f { print $2 }'; }
+# The finished job's record with its stats (journaled just after the end).
+with_stats() { # HOST ID
+	local i j
+	for i in $(seq 50); do
+		j=$("$XLMIG" -S "$(sock "$1")" status "$2" --json 2>/dev/null)
+		[ "$(jq -r '.stats != null' <<<"$j")" = true ] && { echo "$j"; return; }
+		sleep 0.1
+	done
+	echo "$j"
+}
 vif_of() { ip -n "$1" -o link show | awk -F': ' '{ print $2 }' | sed 's/@.*//' | grep '^vs' | head -1; }
 
 xa create "$G" --memory 64M --nic bridge=br0,ip=10.77.0.5/24 >/dev/null ||
@@ -46,6 +56,7 @@ if [ "$(json .step <<<"$out")" != done ]; then
 	fail migrate "job ended $(json .step <<<"$out"): $(json .message <<<"$out")"
 	exit 0
 fi
+out=$(with_stats a "$(json .id <<<"$out")")
 vb=$(vif_of "$NS_B")
 echo "# b's interface $vb: $(jq -c '.stats.offload[0]' <<<"$out")"
 [ "$(feature "$NS_B" "$vb" tx-tcp-segmentation)" = off ] && [ "$(feature "$NS_B" "$vb" generic-receive-offload)" = off ] &&
@@ -74,6 +85,7 @@ ena -K br0 tx-tcp-segmentation off >/dev/null 2>&1
 addr_a=$IP_A:$PORT_A
 out=$(xb migrate "$G" "$addr_a" --json)
 [ "$(json .step <<<"$out")" = done ] || { fail "migrate back" "$(json .message <<<"$out")"; exit 0; }
+out=$(with_stats b "$(json .id <<<"$out")")
 va=$(vif_of "$NS_A")
 [ "$(json "$r.features[\"tx-tcp-segmentation\"]" <<<"$out")" = "fell back to software" ] &&
 	[ "$(feature "$NS_A" "$va" tx-tcp-segmentation)" = on ] &&
