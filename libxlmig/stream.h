@@ -124,6 +124,9 @@ enum xlmig_item_kind {
 	XLMIG_ITEM_LIBXC_IMAGE_HEADER,
 	XLMIG_ITEM_LIBXC_DOMAIN_HEADER,
 	XLMIG_ITEM_LIBXC_RECORD,
+	XLMIG_ITEM_XL_MESSAGE,      /* after the final END, and only with
+				     * xlmig_parser_accept_xl_messages():
+				     * one of xl's protocol messages */
 };
 
 struct xlmig_item {
@@ -161,6 +164,11 @@ struct xlmig_item {
 			uint16_t page_shift;
 			uint32_t xen_major, xen_minor;
 		} domain;
+		struct {           /* XL_MESSAGE (xlproto.h) */
+			unsigned msg;            /* enum xlmig_xlproto_msg */
+			const char *name;        /* xlmig_xlproto_msg_name() */
+			int status;              /* REPORT's status byte, else -1 */
+		} xlmsg;
 		struct {           /* LIBXC_RECORD of type PAGE_DATA */
 			uint32_t count;          /* entries in the pfn array */
 			const uint8_t *pfns;     /* count x le64 (type | pfn) */
@@ -181,6 +189,12 @@ struct xlmig_parser;
  * image header. */
 struct xlmig_parser *xlmig_parser_new(xlmig_item_fn fn, void *opaque);
 void xlmig_parser_free(struct xlmig_parser *p);
+/* After the final END, read what follows as xl's own protocol messages
+ * (xlproto.h), each an XLMIG_ITEM_XL_MESSAGE, instead of refusing any
+ * byte there: a capture of what `xl migrate` wrote holds the stream and
+ * then xl's GO.  Anything else after the END is still refused, and the
+ * messages are never part of the stream (xlmig_write_item refuses them). */
+void xlmig_parser_accept_xl_messages(struct xlmig_parser *p);
 /* Feed the next len bytes.  Returns 0 or the first error (the thread's
  * message names the byte offset and the record).  After an error the
  * parser refuses further input. */

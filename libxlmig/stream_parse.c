@@ -11,6 +11,7 @@
  * more than one record.
  */
 #include "stream.h"
+#include "xlproto.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@ struct xlmig_parser {
 	uint64_t offset;         /* stream offset of the current item */
 	struct xlmig_buf pend;   /* the current item, when it straddles chunks */
 	uint64_t pend_need;      /* its full size, once its header is in */
+	bool xl_messages;        /* xl's messages may follow the final END */
 
 	/* What the layout rules need to know. */
 	bool libxl;              /* libxc is wrapped in a libxl stream */
@@ -831,6 +833,46 @@ static int feed_pending(struct xlmig_parser *p, const uint8_t **data, size_t *le
 	return rc;
 }
 
+void xlmig_parser_accept_xl_messages(struct xlmig_parser *p)
+{
+	p->xl_messages = true;
+}
+
+/* After the final END: xl's messages, a byte at a time into pend (they
+ * are a few dozen bytes, and a byte that starts none of them ends it). */
+static int feed_xl_messages(struct xlmig_parser *p, const uint8_t **data, size_t *len)
+{
+	struct xlmig_item it = { .kind = XLMIG_ITEM_XL_MESSAGE };
+	enum xlmig_xlproto_msg msg;
+	size_t used;
+	int status, rc;
+
+	if (!p->xl_messages)
+		return bad(p, XLMIG_E_FORMAT, "%zu bytes of data after the final END", *len);
+	while (*len) {
+		rc = gather(p, data, len, p->pend.len + 1);
+		if (rc)
+			return rc;
+		if (xlmig_xlproto_recognise(p->pend.data, p->pend.len, &msg, &status, &used))
+			return bad(p, XLMIG_E_FORMAT, "data after the final END that is not one of "
+				   "xl's migration messages");
+		if (!used)
+			continue;
+		it.offset = p->offset;
+		it.raw = p->pend.data;
+		it.raw_len = used;
+		it.u.xlmsg.msg = msg;
+		it.u.xlmsg.name = xlmig_xlproto_msg_name(msg);
+		it.u.xlmsg.status = status;
+		p->offset += used;
+		rc = p->fn(p->opaque, &it);
+		xlmig_buf_reset(&p->pend);
+		if (rc)
+			return p->err = rc;
+	}
+	return XLMIG_OK;
+}
+
 int xlmig_parser_feed(struct xlmig_parser *p, const void *buf, size_t len)
 {
 	const uint8_t *data = buf;
@@ -842,8 +884,10 @@ int xlmig_parser_feed(struct xlmig_parser *p, const void *buf, size_t len)
 		size_t hdr = header_size(p->state);
 		uint64_t size;
 
-		if (p->state == ST_DONE)
-			return bad(p, XLMIG_E_FORMAT, "%zu bytes of data after the final END", len);
+		if (p->state == ST_DONE) {
+			rc = feed_xl_messages(p, &data, &len);
+			continue;
+		}
 		if (p->pend.len || len < hdr) {
 			rc = feed_pending(p, &data, &len);
 			continue;
@@ -868,6 +912,9 @@ int xlmig_parser_finish(struct xlmig_parser *p)
 {
 	if (p->err)
 		return p->err;
+	if (p->state == ST_DONE && p->pend.len)
+		return bad(p, XLMIG_E_TRUNCATED, "capture ends inside one of xl's messages (%zu "
+			   "bytes of it)", p->pend.len);
 	if (p->state == ST_DONE)
 		return XLMIG_OK;
 	if (p->pend.len)

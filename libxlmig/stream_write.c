@@ -176,6 +176,9 @@ int xlmig_write_item(const struct xlmig_sink *s, const struct xlmig_item *item)
 						       item->u.domain.xen_minor);
 	case XLMIG_ITEM_LIBXC_RECORD:
 		return xlmig_write_libxc_record(s, item->type, item->body, item->body_len);
+	case XLMIG_ITEM_XL_MESSAGE:
+		return xlmig_fail(XLMIG_E_INVAL, "xl's %s is not part of the stream",
+				  item->u.xlmsg.name);
 	}
 	return xlmig_fail(XLMIG_E_INVAL, "cannot write an item of kind %d", (int)item->kind);
 }

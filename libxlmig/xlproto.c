@@ -59,6 +59,32 @@ out:
 	return rc;
 }
 
+int xlmig_xlproto_recognise(const uint8_t *b, size_t len, enum xlmig_xlproto_msg *msg,
+			    int *status, size_t *used)
+{
+	*used = 0;
+	*status = -1;
+	if (!len)
+		return XLMIG_OK;   /* nothing yet: any of them may come */
+	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(fixed_msgs); i++) {
+		const struct fixed_msg *m = &fixed_msgs[i];
+		/* REPORT is followed by its status byte. */
+		size_t whole = m->len + (i == XLMIG_XLMSG_REPORT);
+
+		if (memcmp(b, m->bytes, XLMIG_MIN(len, m->len)) != 0)
+			continue;
+		/* No message is the start of another: this is the one. */
+		*msg = (enum xlmig_xlproto_msg)i;
+		if (len >= whole) {
+			*used = whole;
+			if (i == XLMIG_XLMSG_REPORT)
+				*status = b[m->len];
+		}
+		return XLMIG_OK;
+	}
+	return xlmig_fail(XLMIG_E_FORMAT, "not one of xl's migration messages");
+}
+
 uint8_t xlmig_xlproto_status_byte(int err)
 {
 	if (err == 0)

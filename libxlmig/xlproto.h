@@ -54,6 +54,14 @@ int xlmig_xlproto_send_msg(int fd, enum xlmig_xlproto_msg msg);
 int xlmig_xlproto_expect_msg(int fd, enum xlmig_xlproto_msg msg, const char *rune);
 const char *xlmig_xlproto_msg_name(enum xlmig_xlproto_msg msg);
 
+/* Which message b starts with, as a capture of a conversation holds
+ * them back to back: *used is its length on the wire (REPORT's with its
+ * status byte, given in *status, which is -1 for the others) once the
+ * whole message is in b, 0 while b is only the start of one (give more
+ * bytes).  XLMIG_E_FORMAT when b starts none of them. */
+int xlmig_xlproto_recognise(const uint8_t *b, size_t len, enum xlmig_xlproto_msg *msg,
+			    int *status, size_t *used);
+
 /* The status byte for an xlmig error code: 0 for success, otherwise a
  * nonzero byte (xl sends -rc of a libxl error; any nonzero is failure). */
 uint8_t xlmig_xlproto_status_byte(int err);

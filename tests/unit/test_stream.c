@@ -6,6 +6,7 @@
 #include "json.h"
 #include "stream.h"
 #include "stream_gen.h"
+#include "xlproto.h"
 
 #include <stdlib.h>
 
@@ -596,6 +597,84 @@ TEST(stream_data_after_end)
 	CHECK(strstr(xlmig_errmsg(), "after the final END") != NULL);
 	CHECK_EQ(parse_bytes(m, sm.b.len + 1), XLMIG_E_FORMAT);
 	free(m);
+	sample_free(&sm);
+}
+
+/* xl's messages after the final END, for a parser told to expect them. */
+struct xl_msgs_seen {
+	unsigned n;
+	enum xlmig_xlproto_msg msg[4];
+	int status[4];
+	uint64_t offset[4];
+};
+
+static int on_xl_msg(void *opaque, const struct xlmig_item *it)
+{
+	struct xl_msgs_seen *m = opaque;
+
+	if (it->kind != XLMIG_ITEM_XL_MESSAGE)
+		return XLMIG_OK;
+	if (m->n == 4)
+		return XLMIG_E_LIMIT;
+	m->msg[m->n] = (enum xlmig_xlproto_msg)it->u.xlmsg.msg;
+	m->status[m->n] = it->u.xlmsg.status;
+	m->offset[m->n++] = it->offset;
+	return XLMIG_OK;
+}
+
+/* Feed b in chunks of chunk bytes to a parser that accepts xl's messages. */
+static int parse_capture(const uint8_t *b, size_t len, size_t chunk, struct xl_msgs_seen *m)
+{
+	struct xlmig_parser *p = xlmig_parser_new(on_xl_msg, m);
+	int rc = p ? XLMIG_OK : XLMIG_E_NOMEM;
+
+	memset(m, 0, sizeof(*m));
+	if (p)
+		xlmig_parser_accept_xl_messages(p);
+	for (size_t at = 0; !rc && at < len; at += chunk)
+		rc = xlmig_parser_feed(p, b + at, XLMIG_MIN(chunk, len - at));
+	if (!rc)
+		rc = xlmig_parser_finish(p);
+	xlmig_parser_free(p);
+	return rc;
+}
+
+TEST(stream_xl_messages_after_end)
+{
+	static const char tail[] = XLMIG_XLPROTO_GO "\0" XLMIG_XLPROTO_REPORT "\0\x03";
+	size_t tail_len = sizeof(tail) - 1;
+	struct xl_msgs_seen m;
+	struct sample sm;
+	uint8_t *b;
+
+	CHECK_OK(sample_make(&sm, XLMIG_GUEST_X86_HVM, true, true));
+	b = malloc(sm.b.len + tail_len + 8);
+	CHECK(b != NULL);
+	memcpy(b, sm.b.data, sm.b.len);
+	memcpy(b + sm.b.len, tail, tail_len);
+	/* In one piece and a byte at a time: GO, then REPORT with status 3. */
+	for (size_t chunk = 1; chunk <= sm.b.len + tail_len; chunk = chunk == 1 ? 4096 : SIZE_MAX) {
+		CHECK_OK(parse_capture(b, sm.b.len + tail_len, chunk, &m));
+		CHECK_EQ(m.n, 2);
+		CHECK_EQ(m.msg[0], XLMIG_XLMSG_GO);
+		CHECK_EQ(m.status[0], -1);
+		CHECK(m.offset[0] == sm.b.len);
+		CHECK_EQ(m.msg[1], XLMIG_XLMSG_REPORT);
+		CHECK_EQ(m.status[1], 3);
+		CHECK(m.offset[1] == sm.b.len + XLMIG_XLPROTO_GO_LEN);
+	}
+	/* Cut inside a message; a byte that starts none; and without the
+	 * parser's consent, the GO is data after END as before. */
+	CHECK_EQ(parse_capture(b, sm.b.len + 5, 4096, &m), XLMIG_E_TRUNCATED);
+	CHECK(strstr(xlmig_errmsg(), "inside one of xl's messages") != NULL);
+	CHECK_EQ(parse_capture(b, sm.b.len + tail_len - 1, 4096, &m), XLMIG_E_TRUNCATED);
+	b[sm.b.len + XLMIG_XLPROTO_GO_LEN] = 'M';
+	CHECK_EQ(parse_capture(b, sm.b.len + tail_len, 4096, &m), XLMIG_E_FORMAT);
+	CHECK(strstr(xlmig_errmsg(), "not one of xl's migration messages") != NULL);
+	CHECK_EQ(m.n, 1);
+	CHECK_EQ(parse_bytes(b, sm.b.len + XLMIG_XLPROTO_GO_LEN), XLMIG_E_FORMAT);
+	CHECK(strstr(xlmig_errmsg(), "after the final END") != NULL);
+	free(b);
 	sample_free(&sm);
 }
 

@@ -6,6 +6,7 @@
 #include "json.h"
 #include "stream.h"
 #include "stream_gen.h"
+#include "xlproto.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -199,5 +200,84 @@ TEST(stream_inspect_reports_malformed_input)
 	xlmig_buf_reset(&out);
 	CHECK_OK(run_inspect("--bogus", &out, &status));
 	CHECK_EQ(status, 2);
+	xlmig_buf_free(&out);
+}
+
+/* Append len bytes to the file at path. */
+static int append_bytes(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_APPEND);
+	int rc;
+
+	if (fd < 0)
+		return XLMIG_E_IO;
+	rc = write(fd, data, len) == (ssize_t)len ? XLMIG_OK : XLMIG_E_IO;
+	close(fd);
+	return rc;
+}
+
+/* What an `xl migrate` sender wrote: the stream, then xl's GO.  The GO
+ * is named, and --rewrite gives back the stream without it; a capture
+ * cut inside the GO, or with other bytes after END, is refused. */
+TEST(stream_inspect_names_xl_messages_after_end)
+{
+	struct xlmig_gen_params gp;
+	struct xlmig_buf out = { 0 };
+	struct xlmig_json *j = NULL;
+	char path[PATH_MAX], cap[PATH_MAX], copy[PATH_MAX], args[3 * PATH_MAX];
+	uint64_t v = 0, bytes = 0;
+	const char *s;
+	int status;
+
+	xlmig_gen_defaults(&gp);
+	gp.pages = 512;
+	snprintf(path, sizeof(path), "%s/stream.save", unit_tmpdir());
+	snprintf(cap, sizeof(cap), "%s/xl-sender.cap", unit_tmpdir());
+	snprintf(copy, sizeof(copy), "%s/stream.copy", unit_tmpdir());
+	CHECK_OK(write_stream(path, &gp));
+	CHECK_OK(write_stream(cap, &gp));
+	CHECK_OK(append_bytes(cap, XLMIG_XLPROTO_GO, sizeof(XLMIG_XLPROTO_GO)));
+
+	snprintf(args, sizeof(args), "'%s' --json --rewrite '%s'", cap, copy);
+	CHECK_OK(run_inspect(args, &out, &status));
+	CHECK_EQ(status, 0);
+	CHECK_OK(xlmig_json_parse((const char *)out.data, out.len - 1, &j));
+	CHECK_OK(xlmig_json_get_str(j, "xl_messages.0.message", &s));
+	CHECK_STR(s, "GO message");
+	CHECK_OK(xlmig_json_get_u64(j, "xl_messages.0.offset", &v));
+	CHECK_OK(xlmig_json_get_u64(j, "bytes", &bytes));
+	CHECK(v == bytes);
+	CHECK(xlmig_json_get(j, "xl_messages.1") == NULL);
+	xlmig_json_free(j);
+	CHECK(files_equal(path, copy));
+
+	snprintf(args, sizeof(args), "'%s'", cap);
+	xlmig_buf_reset(&out);
+	CHECK_OK(run_inspect(args, &out, &status));
+	CHECK_EQ(status, 0);
+	CHECK(strstr((char *)out.data, "after END:    xl's GO message at offset") != NULL);
+
+	/* A plain stream has no such line. */
+	snprintf(args, sizeof(args), "'%s'", path);
+	xlmig_buf_reset(&out);
+	CHECK_OK(run_inspect(args, &out, &status));
+	CHECK_EQ(status, 0);
+	CHECK(strstr((char *)out.data, "after END") == NULL);
+
+	/* Cut inside the GO. */
+	CHECK(truncate(cap, (off_t)(bytes + 10)) == 0);
+	snprintf(args, sizeof(args), "'%s'", cap);
+	xlmig_buf_reset(&out);
+	CHECK_OK(run_inspect(args, &out, &status));
+	CHECK_EQ(status, 1);
+	CHECK(strstr((char *)out.data, "inside one of xl's messages") != NULL);
+
+	/* Bytes that are not xl's. */
+	CHECK(truncate(cap, (off_t)bytes) == 0);
+	CHECK_OK(append_bytes(cap, "domain was taken", 16));
+	xlmig_buf_reset(&out);
+	CHECK_OK(run_inspect(args, &out, &status));
+	CHECK_EQ(status, 1);
+	CHECK(strstr((char *)out.data, "not one of xl's migration messages") != NULL);
 	xlmig_buf_free(&out);
 }

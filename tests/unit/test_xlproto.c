@@ -167,6 +167,44 @@ TEST(xlproto_wire_lengths_match_xl)
 	CHECK_EQ(xlmig_xlproto_status_byte(-1000), 1);
 }
 
+/* A capture of a whole conversation, message after message, as xl put
+ * them on the wire: each is recognised at its start, not before its last
+ * byte (REPORT's status byte included), and nothing else is taken. */
+TEST(xlproto_recognise_recorded_messages)
+{
+	static const char conv[] = REC_BANNER REC_READY REC_GO REC_REPORT "\x07";
+	static const enum xlmig_xlproto_msg want[] = {
+		XLMIG_XLMSG_BANNER, XLMIG_XLMSG_READY, XLMIG_XLMSG_GO, XLMIG_XLMSG_REPORT,
+	};
+	const uint8_t *b = (const uint8_t *)conv;
+	size_t left = sizeof(conv) - 1, used;
+	enum xlmig_xlproto_msg msg;
+	int status;
+
+	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(want); i++) {
+		size_t n = 1;
+
+		for (;; n++) {
+			CHECK(n <= left);
+			CHECK_OK(xlmig_xlproto_recognise(b, n, &msg, &status, &used));
+			if (used)
+				break;
+		}
+		CHECK_EQ(msg, want[i]);
+		CHECK_EQ(used, n);
+		CHECK_EQ(status, i == 3 ? 7 : -1);
+		b += used;
+		left -= used;
+	}
+	CHECK_EQ(left, 0);
+	CHECK_OK(xlmig_xlproto_recognise(b, 0, &msg, &status, &used));
+	CHECK_EQ(used, 0);
+	CHECK_EQ(xlmig_xlproto_recognise((const uint8_t *)"domain lost", 11, &msg, &status, &used),
+		 XLMIG_E_FORMAT);
+	CHECK_EQ(xlmig_xlproto_recognise((const uint8_t *)"\0", 1, &msg, &status, &used),
+		 XLMIG_E_FORMAT);
+}
+
 TEST(xlproto_send_success)
 {
 	const char peer[] = REC_BANNER REC_READY REC_REPORT "\0";

@@ -4,6 +4,9 @@
  * domain config, records by type, pages sent and resent), or as JSON; the
  * stream is read in chunks, never whole.  --rewrite writes it back through
  * the stream writer, which gives the identical bytes for a valid stream.
+ * A capture of what `xl migrate` wrote carries xl's own messages after
+ * the stream's final END (its GO): they are named, and left out of
+ * --rewrite, which gives back the stream alone.
  */
 #include "commands.h"
 #include "common.h"
@@ -20,6 +23,7 @@
 #define NTYPES         (XLMIG_REC_TYPE_MAX + 1)
 #define NLIBXL_TYPES   (XLMIG_LIBXL_CHECKPOINT_STATE + 1)
 #define MAX_TRAILING   32
+#define MAX_XL_MSGS    8
 /* The resend bitmap covers pfns below this (a 4 TiB guest, 128 MiB of
  * bitmap); pages above it are counted but not tracked. */
 #define BITMAP_MAX_PFN (1ull << 30)
@@ -47,7 +51,10 @@ struct inspect {
 	/* records after the last PAGE_DATA, in order */
 	struct { const char *layer, *name; } trailing[MAX_TRAILING];
 	unsigned ntrailing, trailing_dropped;
-	uint64_t total_bytes;
+	uint64_t total_bytes;     /* of the stream, without xl's messages */
+	/* xl's messages after the final END, in order */
+	struct { const char *name; int status; uint64_t offset; } xl_msgs[MAX_XL_MSGS];
+	unsigned n_xl_msgs, xl_msgs_dropped;
 	const struct xlmig_sink *rewrite;
 };
 
@@ -185,11 +192,27 @@ static int count_record(struct inspect *in, const struct xlmig_item *it)
 	return XLMIG_OK;
 }
 
+/* One of xl's messages after the stream: named, never rewritten. */
+static void note_xl_message(struct inspect *in, const struct xlmig_item *it)
+{
+	if (in->n_xl_msgs == MAX_XL_MSGS) {
+		in->xl_msgs_dropped++;
+		return;
+	}
+	in->xl_msgs[in->n_xl_msgs].name = it->u.xlmsg.name;
+	in->xl_msgs[in->n_xl_msgs].status = it->u.xlmsg.status;
+	in->xl_msgs[in->n_xl_msgs++].offset = it->offset;
+}
+
 static int on_item(void *opaque, const struct xlmig_item *it)
 {
 	struct inspect *in = opaque;
 	int rc = XLMIG_OK;
 
+	if (it->kind == XLMIG_ITEM_XL_MESSAGE) {
+		note_xl_message(in, it);
+		return XLMIG_OK;
+	}
 	in->total_bytes += it->raw_len;
 	switch (it->kind) {
 	case XLMIG_ITEM_XL_HEADER:
@@ -217,6 +240,8 @@ static int on_item(void *opaque, const struct xlmig_item *it)
 	case XLMIG_ITEM_LIBXC_RECORD:
 		rc = count_record(in, it);
 		break;
+	case XLMIG_ITEM_XL_MESSAGE:
+		break;   /* taken above */
 	}
 	if (!rc && in->rewrite)
 		rc = xlmig_write_item(in->rewrite, it);
@@ -309,6 +334,18 @@ static void print_text(const struct inspect *in, const char *file)
 	if (in->trailing_dropped)
 		printf(" (+%u more)", in->trailing_dropped);
 	printf("\n");
+	if (!in->n_xl_msgs)
+		return;
+	printf("after END:    xl's");
+	for (unsigned i = 0; i < in->n_xl_msgs; i++) {
+		printf("%s %s at offset %" PRIu64, i ? "," : "", in->xl_msgs[i].name,
+		       in->xl_msgs[i].offset);
+		if (in->xl_msgs[i].status >= 0)
+			printf(" (status %d)", in->xl_msgs[i].status);
+	}
+	if (in->xl_msgs_dropped)
+		printf(" (+%u more)", in->xl_msgs_dropped);
+	printf(" (not part of the stream)\n");
 }
 
 static void json_counts(struct xlmig_json_writer *w, const char *key, const struct rec_count *c,
@@ -389,6 +426,17 @@ static int print_json(const struct inspect *in)
 		xlmig_json_object_close(&w);
 	}
 	xlmig_json_array_close(&w);
+	xlmig_json_key(&w, "xl_messages");
+	xlmig_json_array_open(&w);
+	for (unsigned i = 0; i < in->n_xl_msgs; i++) {
+		xlmig_json_object_open(&w);
+		xlmig_json_kv_str(&w, "message", in->xl_msgs[i].name);
+		xlmig_json_kv_uint(&w, "offset", in->xl_msgs[i].offset);
+		if (in->xl_msgs[i].status >= 0)
+			xlmig_json_kv_uint(&w, "status", (uint64_t)in->xl_msgs[i].status);
+		xlmig_json_object_close(&w);
+	}
+	xlmig_json_array_close(&w);
 	xlmig_json_object_close(&w);
 	rc = xlmig_json_finish(&w);
 	if (!rc) {
@@ -405,6 +453,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: xlmig inspect FILE|- [--json] [--rewrite OUT]\n"
 		   "  Show what a Xen save file or migration stream holds; '-' reads stdin.\n"
+		   "  xl's messages after the stream (a capture of xl migrate) are named.\n"
 		   "  --json         machine-readable output\n"
 		   "  --rewrite OUT  write the stream back out through xlmig's writer\n");
 }
@@ -440,6 +489,8 @@ static int inspect(const char *file, bool json, const char *rewrite)
 	}
 	if (!rc) {
 		p = xlmig_parser_new(on_item, in);
+		if (p)
+			xlmig_parser_accept_xl_messages(p);
 		rc = p ? read_stream(fd, p) : XLMIG_E_NOMEM;
 	}
 	if (!rc && rewrite)
