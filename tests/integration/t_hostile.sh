@@ -130,8 +130,9 @@ unharmed "stray JOIN"
 
 # ---- authenticated sources asking for what they may not have ----
 
-# (The digits-only guest name that would read as a domain id cannot be
-# made on a sim host; test_guest_policy and test_job cover its refusal.)
+# (A digits-only guest name, which would read as a domain id, cannot be
+# made on a sim host: test_guest_policy holds the rule the destination's
+# PREFLIGHT applies; test_job holds its disk and bridge refusals.)
 
 # A guest whose name b already has: refused at PREFLIGHT; both copies run.
 xa create h1 --memory 64M --rate 1M >/dev/null || { fail setup "cannot create h1 on a"; exit 1; }

@@ -38,6 +38,8 @@ struct fake_hv {
 	bool hold_save;     /* save waits (in pre-copy) until cancelled */
 	bool refuse_domid;  /* restore refuses -D at once, as the sim backend */
 	unsigned resumes;
+	/* What the source's facts add: a disk path and a bridge. */
+	const char *fact_disk, *fact_bridge;
 	/* What the job asked of the backend (xl's -d, -C, -D). */
 	bool save_debug, save_preserve_domid, restore_debug;
 	char save_config[128];
@@ -200,6 +202,10 @@ static int f_preflight_guest(struct xlmig_hv *hv, const char *domain, struct xlm
 		memcpy(g->name, di.name, sizeof(g->name));
 		g->need_bytes = di.mem_bytes;
 	}
+	if (!rc && F(hv)->fact_disk)
+		rc = xlmig_preflight_add_disk(g, F(hv)->fact_disk);
+	if (!rc && F(hv)->fact_bridge)
+		rc = xlmig_preflight_add_bridge(g, F(hv)->fact_bridge);
 	return rc;
 }
 
@@ -944,6 +950,29 @@ TEST(job_preflight_refuses_facts_the_destination_cannot_meet)
 	CHECK_EQ(count_domains(&w.dst.fake), 0);
 	CHECK_OK(xlmig_journal_get(w.dst.journal, d.rec.id, &stored));
 	CHECK_EQ(stored.step, XLMIG_STEP_FAILED);
+	world_fini(&w);
+}
+
+/* A disk outside the destination's storage and a bridge name that is a
+ * path: refused by the incoming-guest policy, named, and never probed
+ * (/etc/passwd exists: a probe would have passed it). */
+TEST(job_preflight_policy_refuses_what_it_does_not_allow)
+{
+	struct world w;
+	struct xlmig_job_record src;
+	struct dest_run d;
+
+	CHECK_OK(world_init(&w));
+	w.src.fake.fact_disk = "/etc/passwd";
+	w.src.fake.fact_bridge = "../../../../etc";
+	CHECK(migrate(&w, &src, &d, false) != XLMIG_OK);
+	CHECK_EQ(src.step, XLMIG_STEP_FAILED);
+	CHECK_EQ(d.rec.step, XLMIG_STEP_FAILED);
+	CHECK(strstr(d.rec.message, "2 preflight item(s) refused") != NULL);
+	CHECK(strstr(src.message, "/etc/passwd is outside the storage") != NULL);
+	CHECK(strstr(src.message, "not an interface name") != NULL);
+	CHECK(strstr(src.message, "does not exist") == NULL);
+	CHECK_EQ(count_domains(&w.dst.fake), 0);
 	world_fini(&w);
 }
 
