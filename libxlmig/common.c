@@ -388,7 +388,7 @@ void xlmig_detach_ready(int *ready_fd, char status)
 	close(*ready_fd);
 	*ready_fd = -1;
 	if (status == 0) {
-		int null = open("/dev/null", O_RDWR);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);  /* 0-2 are dup2 copies */
 		if (null >= 0) {
 			dup2(null, 0);
 			dup2(null, 1);

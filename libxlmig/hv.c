@@ -12,7 +12,7 @@ bool xlmig_hv_is_xen_dom0(void)
 	 * /proc/xen alone also exists in PV domUs. */
 	if (access("/proc/xen/capabilities", R_OK) != 0)
 		return false;
-	FILE *f = fopen("/proc/xen/capabilities", "r");
+	FILE *f = fopen("/proc/xen/capabilities", "re");
 	char caps[64] = "";
 	if (f) {
 		if (!fgets(caps, sizeof(caps), f))

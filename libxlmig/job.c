@@ -1093,7 +1093,7 @@ int xlmig_job_new_dest(const struct xlmig_job_env *env, struct xlmig_conn *conn,
  * keeps guests in its own memory; on Xen the backend checks again). */
 static int check_memory(const char *name, uint64_t need)
 {
-	FILE *f = fopen("/proc/meminfo", "r");
+	FILE *f = fopen("/proc/meminfo", "re");
 	char line[128];
 	unsigned long long kb = 0;
 

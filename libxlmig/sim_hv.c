@@ -617,7 +617,7 @@ static int sim_preflight_guest(struct xlmig_hv *hv, const char *domain,
 /* What a sim host offers: the memory this machine has available. */
 static int sim_preflight_host(struct xlmig_hv *hv, struct xlmig_preflight_host *h)
 {
-	FILE *f = fopen("/proc/meminfo", "r");
+	FILE *f = fopen("/proc/meminfo", "re");
 	char line[128];
 	unsigned long long kb = 0;
 	bool found = false;
