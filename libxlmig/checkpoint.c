@@ -5,14 +5,84 @@
  * giving the guest back, running, whatever happens.
  */
 #include "checkpoint.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* A token is small: a path and three numbers. */
+#define PARAMS_JSON_MAX (XLMIG_CHECKPOINT_PATH_MAX * 6 + 256)
+
+int xlmig_checkpoint_params_encode(const struct xlmig_checkpoint_params *p, struct xlmig_buf *out)
+{
+	struct xlmig_json_writer w;
+
+	xlmig_json_writer_init(&w, out);
+	xlmig_json_object_open(&w);
+	xlmig_json_kv_str(&w, "file", p->file);
+	xlmig_json_kv_uint(&w, "downtime_ms", p->downtime_ms);
+	xlmig_json_kv_uint(&w, "max_iters", p->max_iters);
+	xlmig_json_kv_bool(&w, "verify", p->verify);
+	xlmig_json_object_close(&w);
+	return xlmig_json_finish(&w);
+}
+
+static int opt_u64(const struct xlmig_json *o, const char *key, uint64_t max, uint64_t *out)
+{
+	int rc = xlmig_json_get_u64(o, key, out);
+
+	if (rc == XLMIG_E_NOTFOUND) {
+		*out = 0;
+		return XLMIG_OK;
+	}
+	if (rc || *out > max)
+		return xlmig_fail(XLMIG_E_INVAL, "%s is 1 to %" PRIu64 " (0: the default)", key, max);
+	return XLMIG_OK;
+}
+
+int xlmig_checkpoint_params_from_json(const struct xlmig_json *o, struct xlmig_checkpoint_params *p)
+{
+	const char *file;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if (!o || o->type != XLMIG_JSON_OBJECT)
+		return xlmig_fail(XLMIG_E_FORMAT, "a checkpoint's parameters are a JSON object");
+	if (xlmig_json_get_str(o, "file", &file))
+		return xlmig_fail(XLMIG_E_INVAL, "a checkpoint needs 'file', a string");
+	if (file[0] != '/' || strlen(file) > XLMIG_CHECKPOINT_PATH_MAX || strlen(file) != xlmig_json_member(o, "file")->text_len)
+		return xlmig_fail(XLMIG_E_INVAL, "a checkpoint file is an absolute path of at most %u bytes",
+				  XLMIG_CHECKPOINT_PATH_MAX);
+	snprintf(p->file, sizeof(p->file), "%s", file);
+	if ((rc = opt_u64(o, "downtime_ms", XLMIG_CHECKPOINT_DOWNTIME_MAX_MS, &p->downtime_ms)) ||
+	    (rc = opt_u64(o, "max_iters", XLMIG_CHECKPOINT_ITERS_MAX, &p->max_iters)))
+		return rc;
+	rc = xlmig_json_get_bool(o, "verify", &p->verify);
+	if (rc && rc != XLMIG_E_NOTFOUND)
+		return xlmig_fail(XLMIG_E_INVAL, "verify is true or false");
+	return XLMIG_OK;
+}
+
+int xlmig_checkpoint_params_decode(const uint8_t *token, size_t len, struct xlmig_checkpoint_params *p)
+{
+	struct xlmig_json *o = NULL;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if (len > PARAMS_JSON_MAX)
+		return xlmig_fail(XLMIG_E_LIMIT, "a checkpoint's token is at most %u bytes", PARAMS_JSON_MAX);
+	rc = xlmig_json_parse((const char *)token, len, &o);
+	if (rc == XLMIG_OK)
+		rc = xlmig_checkpoint_params_from_json(o, p);
+	xlmig_json_free(o);
+	return rc ? xlmig_fail_prefix(rc, "the checkpoint's token") : XLMIG_OK;
+}
 
 int xlmig_checkpoint_partial_name(const char *file, char *out, size_t len)
 {

@@ -46,6 +46,24 @@ struct xlmig_checkpoint_result {
 	bool have_mem_digest;
 };
 
+/* What a checkpoint is asked for: the resume token of its backup job,
+ * so that whichever host takes the job over can run it.  The token comes
+ * from a peer's side record: decoding trusts nothing in it. */
+struct xlmig_checkpoint_params {
+	char file[XLMIG_CHECKPOINT_PATH_MAX + 1];  /* absolute */
+	uint64_t downtime_ms;            /* 0 = the policy's default */
+	uint64_t max_iters;              /* 0 = the policy's default */
+	bool verify;
+};
+#define XLMIG_CHECKPOINT_DOWNTIME_MAX_MS 600000u
+#define XLMIG_CHECKPOINT_ITERS_MAX       10000u
+
+int xlmig_checkpoint_params_encode(const struct xlmig_checkpoint_params *p, struct xlmig_buf *out);
+int xlmig_checkpoint_params_decode(const uint8_t *token, size_t len, struct xlmig_checkpoint_params *p);
+/* From an already parsed object (a request carries the same fields). */
+struct xlmig_json;
+int xlmig_checkpoint_params_from_json(const struct xlmig_json *obj, struct xlmig_checkpoint_params *p);
+
 /* FILE's partial name into out (XLMIG_E_LIMIT if FILE is too long). */
 int xlmig_checkpoint_partial_name(const char *file, char *out, size_t len);
 

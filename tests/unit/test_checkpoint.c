@@ -209,3 +209,29 @@ TEST(checkpoint_restore_of_a_damaged_file_leaves_no_domain)
 	CHECK_EQ(n, 1);
 	xlmig_hv_close(hv);
 }
+
+static int decode_text(const char *t, struct xlmig_checkpoint_params *p)
+{
+	return xlmig_checkpoint_params_decode((const uint8_t *)t, strlen(t), p);
+}
+
+TEST(checkpoint_params_round_trip_and_refusals)
+{
+	struct xlmig_checkpoint_params p = { .file = "/srv/ckpt/web1", .downtime_ms = 50, .max_iters = 7, .verify = true };
+	struct xlmig_checkpoint_params q;
+	struct xlmig_buf b = { 0 };
+
+	CHECK_OK(xlmig_checkpoint_params_encode(&p, &b));
+	CHECK_OK(xlmig_checkpoint_params_decode(b.data, b.len, &q));
+	xlmig_buf_free(&b);
+	CHECK(!memcmp(&p, &q, sizeof(p)));
+	CHECK_OK(decode_text("{\"file\":\"/a\"}", &q));
+	CHECK(q.downtime_ms == 0 && q.max_iters == 0 && !q.verify);
+	CHECK_EQ(decode_text("{\"file\":\"a\"}", &q), XLMIG_E_INVAL);
+	CHECK_EQ(decode_text("{\"file\":\"/a\\u0000b\"}", &q), XLMIG_E_INVAL);
+	CHECK_EQ(decode_text("{\"file\":\"/a\",\"downtime_ms\":600001}", &q), XLMIG_E_INVAL);
+	CHECK_EQ(decode_text("{\"file\":\"/a\",\"max_iters\":10001}", &q), XLMIG_E_INVAL);
+	CHECK_EQ(decode_text("{\"file\":\"/a\",\"verify\":1}", &q), XLMIG_E_INVAL);
+	CHECK_EQ(decode_text("[\"/a\"]", &q), XLMIG_E_FORMAT);
+	CHECK(decode_text("{\"file\":", &q) != XLMIG_OK);
+}

@@ -29,16 +29,6 @@
 
 #define SNAP_AGENT        "xlmig-snapshot"
 #define TASKS_KEPT        64       /* finished tasks kept for status */
-#define DOWNTIME_MAX_MS   600000u
-#define ITERS_MAX         10000u
-
-/* A checkpoint's parameters: its job's resume token, as JSON. */
-struct snap_params {
-	char file[XLMIG_CHECKPOINT_PATH_MAX + 1];
-	uint64_t downtime_ms;            /* 0 = the policy's default */
-	uint64_t max_iters;              /* 0 = the policy's default */
-	bool verify;
-};
 
 enum task_kind { TASK_CHECKPOINT, TASK_RESTORE };
 
@@ -48,7 +38,7 @@ struct task {
 	char id[XLMIG_BK_ID_MAX];        /* the backup job's, or restore-N */
 	char domain[XLMIG_NAME_MAX];     /* checkpoint: its guest; restore: the name asked */
 	char token_error[160];           /* checkpoint: its token did not parse */
-	struct snap_params p;
+	struct xlmig_checkpoint_params p;
 	bool paused;                     /* restore: leave it paused */
 	atomic_bool cancel;
 	/* under the tasks' lock */
@@ -70,60 +60,6 @@ struct xlmigd_snapshots {
 	unsigned running;
 	uint64_t next_restore;
 };
-
-/* ---- parameters in the token ---- */
-
-static int params_encode(const struct snap_params *p, struct xlmig_buf *out)
-{
-	struct xlmig_json_writer w;
-
-	xlmig_json_writer_init(&w, out);
-	xlmig_json_object_open(&w);
-	xlmig_json_kv_str(&w, "file", p->file);
-	xlmig_json_kv_uint(&w, "downtime_ms", p->downtime_ms);
-	xlmig_json_kv_uint(&w, "max_iters", p->max_iters);
-	xlmig_json_kv_bool(&w, "verify", p->verify);
-	xlmig_json_object_close(&w);
-	return xlmig_json_finish(&w);
-}
-
-/* Checked as any request: a token came from a peer's side record. */
-static int params_check(const struct xlmig_json *o, struct snap_params *p)
-{
-	const char *file;
-	int rc;
-
-	memset(p, 0, sizeof(*p));
-	if (xlmig_json_get_str(o, "file", &file))
-		return xlmig_fail(XLMIG_E_INVAL, "a checkpoint needs 'file', a string");
-	if (file[0] != '/' || strlen(file) > XLMIG_CHECKPOINT_PATH_MAX)
-		return xlmig_fail(XLMIG_E_INVAL, "a checkpoint file is an absolute path of at most %u bytes",
-				  XLMIG_CHECKPOINT_PATH_MAX);
-	snprintf(p->file, sizeof(p->file), "%s", file);
-	rc = xlmig_json_get_u64(o, "downtime_ms", &p->downtime_ms);
-	if ((rc && rc != XLMIG_E_NOTFOUND) || p->downtime_ms > DOWNTIME_MAX_MS)
-		return xlmig_fail(XLMIG_E_INVAL, "downtime_ms is 1 to %u (0: the default)", DOWNTIME_MAX_MS);
-	rc = xlmig_json_get_u64(o, "max_iters", &p->max_iters);
-	if ((rc && rc != XLMIG_E_NOTFOUND) || p->max_iters > ITERS_MAX)
-		return xlmig_fail(XLMIG_E_INVAL, "max_iters is 1 to %u (0: the default)", ITERS_MAX);
-	rc = xlmig_json_get_bool(o, "verify", &p->verify);
-	if (rc && rc != XLMIG_E_NOTFOUND)
-		return xlmig_fail(XLMIG_E_INVAL, "verify is true or false");
-	return XLMIG_OK;
-}
-
-static int params_decode(const uint8_t *token, size_t len, struct snap_params *p)
-{
-	struct xlmig_json *o = NULL;
-	int rc = xlmig_json_parse((const char *)token, len, &o);
-
-	if (rc == XLMIG_OK && o->type != XLMIG_JSON_OBJECT)
-		rc = xlmig_fail(XLMIG_E_FORMAT, "not an object");
-	if (rc == XLMIG_OK)
-		rc = params_check(o, p);
-	xlmig_json_free(o);
-	return rc ? xlmig_fail_prefix(rc, "the checkpoint's token") : XLMIG_OK;
-}
 
 /* ---- tasks ---- */
 
@@ -345,7 +281,7 @@ static int start_checkpoint(struct xlmigd *d, const struct xlmig_bk_job *j)
 	snprintf(t->domain, sizeof(t->domain), "%s", j->domain);
 	/* A token that does not parse fails the job from its thread: this
 	 * caller holds the coordinator's lock. */
-	if (params_decode(j->token, j->token_len, &t->p))
+	if (xlmig_checkpoint_params_decode(j->token, j->token_len, &t->p))
 		snprintf(t->token_error, sizeof(t->token_error), "%s", xlmig_errmsg());
 	return task_start(d->snapshots, t);
 }
@@ -390,8 +326,8 @@ void xlmigd_snapshot_event(struct xlmigd *d, const struct xlmig_bk_event *ev)
 
 int xlmigd_snapshot_recover(struct xlmigd *d, const struct xlmig_bk_job *j)
 {
-	struct snap_params p;
-	int rc = params_decode(j->token, j->token_len, &p);
+	struct xlmig_checkpoint_params p;
+	int rc = xlmig_checkpoint_params_decode(j->token, j->token_len, &p);
 
 	if (rc == XLMIG_OK)
 		rc = xlmig_checkpoint_recover(d->hv, j->domain, p.file);
@@ -454,14 +390,14 @@ static int req_snapshot(struct xlmigd *d, const struct xlmig_json *args, struct 
 	struct xlmig_bk_begin bg = { .agent = SNAP_AGENT, .kind = XLMIG_BK_CHECKPOINT };
 	struct xlmig_buf token = { 0 };
 	struct xlmig_bk_job job;
-	struct snap_params p;
+	struct xlmig_checkpoint_params p;
 	bool deferred;
 	int rc;
 
 	if (xlmig_json_get_str(args, "domain", &bg.domain))
 		return xlmig_fail(XLMIG_E_INVAL, "request field 'domain' is missing or not a string");
-	if ((rc = params_check(args, &p)) || (rc = want_bool(args, "wait", &bg.wait)) ||
-	    (rc = params_encode(&p, &token)))
+	if ((rc = xlmig_checkpoint_params_from_json(args, &p)) || (rc = want_bool(args, "wait", &bg.wait)) ||
+	    (rc = xlmig_checkpoint_params_encode(&p, &token)))
 		goto out;
 	bg.token = token.data;
 	bg.token_len = token.len;
@@ -500,7 +436,7 @@ static int req_restore(struct xlmigd *d, const struct xlmig_json *args, struct x
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a restore");
 	t->d = d;
 	t->kind = TASK_RESTORE;
-	rc = params_check(args, &t->p);
+	rc = xlmig_checkpoint_params_from_json(args, &t->p);
 	if (rc == XLMIG_OK)
 		rc = want_bool(args, "paused", &t->paused);
 	if (rc == XLMIG_OK && xlmig_json_get_str(args, "name", &name) == XLMIG_OK &&
