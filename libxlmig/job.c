@@ -7,6 +7,7 @@
  */
 #include "job.h"
 #include "conn.h"
+#include "fate.h"
 #include "fault.h"
 #include "guest_policy.h"
 #include "journal.h"
@@ -78,6 +79,11 @@ struct xlmig_job {
 	 * restored (side.h), a JSON object: made on the destination, sent
 	 * in READY, journaled with the stats on both hosts. */
 	struct xlmig_buf side_report;
+	/* Destination: the session's first CTRL message, read before the
+	 * job existed to tell a migration from a FATE query (xlmig_job_accept). */
+	bool have_first;
+	uint32_t first_type;
+	struct xlmig_buf first;
 };
 
 /* ---- small helpers ---- */
@@ -201,10 +207,16 @@ static int recv_json(struct xlmig_job *job, uint32_t want, int timeout_ms,
 {
 	struct xlmig_buf body = { 0 };
 	uint32_t type = 0;
-	int rc = xlmig_conn_recv_ctrl(job->conn, &type, &body, timeout_ms);
+	int rc = XLMIG_OK;
 
-	if (rc)
+	if (job->have_first) {
+		job->have_first = false;
+		type = job->first_type;
+		body = job->first;
+		job->first = (struct xlmig_buf){ 0 };
+	} else if ((rc = xlmig_conn_recv_ctrl(job->conn, &type, &body, timeout_ms))) {
 		goto out;
+	}
 	if (type != want) {
 		rc = xlmig_fail(XLMIG_E_FORMAT, "the %s sent commit message %u where %u was due: are both hosts running the same xlmig?",
 				xlmig_conn_peer_role(job->conn), type, want);
@@ -484,6 +496,7 @@ void xlmig_job_free(struct xlmig_job *job)
 	pthread_mutex_destroy(&job->lock);
 	xlmig_preflight_guest_free(&job->facts);
 	xlmig_buf_free(&job->side_report);
+	xlmig_buf_free(&job->first);
 	free(job->config);
 	free(job);
 }
@@ -564,6 +577,8 @@ static int source_preflight(struct xlmig_job *job, const struct xlmig_domain_inf
 	/* Lets a destination that is this same host accept that NAME exists:
 	 * it is this guest, renamed away before the new copy takes NAME. */
 	xlmig_json_kv_str(&w, "source_host", host_id);
+	/* What the destination journals, to answer a FATE query (fate.h). */
+	xlmig_json_kv_str(&w, "source_job", job->rec.id);
 	xlmig_json_kv_uint(&w, "source_domid", di->domid);
 	xlmig_json_kv_uint(&w, "memory", di->mem_bytes);
 	xlmig_json_kv_uint(&w, "vcpus", di->vcpus);
@@ -1081,12 +1096,52 @@ int xlmig_job_new_dest(const struct xlmig_job_env *env, struct xlmig_conn *conn,
 	}
 	job->conn = conn;
 	snprintf(job->rec.peer, sizeof(job->rec.peer), "%s", peer);
+	/* Who may ask about this job later (fate.h): the host whose
+	 * certificate opened the session. */
+	_Static_assert(sizeof(job->rec.src_host) >= sizeof(xlmig_conn_session(conn)->peer),
+		       "a job record holds a certificate's name");
+	if (xlmig_conn_session(conn)->tls)
+		memcpy(job->rec.src_host, xlmig_conn_session(conn)->peer, sizeof(job->rec.src_host));
 	if ((rc = set_step(job, XLMIG_STEP_SETUP))) {
 		xlmig_job_free(job);
 		return rc;
 	}
 	*out = job;
 	return XLMIG_OK;
+}
+
+int xlmig_job_accept(const struct xlmig_job_env *env, struct xlmig_conn *conn,
+		     const char *peer, struct xlmig_job **out)
+{
+	struct xlmig_buf first = { 0 };
+	uint32_t type = 0;
+	int rc = xlmig_conn_recv_ctrl(conn, &type, &first, PREFLIGHT_TIMEOUT_MS);
+
+	*out = NULL;
+	if (rc) {
+		xlmig_fail_prefix(rc, "the session from %s sent no first message", peer);
+		xlmig_conn_report_failure(conn, rc);
+		goto out;
+	}
+	if (type == XLMIG_FATE_CTRL_QUERY) {
+		/* Not a migration: no job, no record. */
+		rc = xlmig_fate_serve(conn, env->journal, env->hv, env->hv_lock, first.data, first.len);
+		goto out;
+	}
+	if ((rc = xlmig_job_new_dest(env, conn, peer, out)))
+		conn = NULL;   /* new_dest closed it */
+	else {
+		(*out)->have_first = true;
+		(*out)->first_type = type;
+		(*out)->first = first;
+		first = (struct xlmig_buf){ 0 };
+		conn = NULL;   /* the job's now */
+	}
+out:
+	if (conn)
+		xlmig_conn_close(conn);
+	xlmig_buf_free(&first);
+	return rc;
 }
 
 /* Enough free memory for a guest: this host's MemAvailable (a sim host
@@ -1148,6 +1203,24 @@ static int preflight_source_identity(struct xlmig_job *job, const struct xlmig_j
 		return xlmig_fail_prefix(rc, "reading this host's id");
 	if (!strcmp(there, here))
 		job->local_src_domid = (uint32_t)domid;
+	return XLMIG_OK;
+}
+
+/* The source's id of this job, journaled for its FATE queries (fate.h);
+ * a source that predates them sends none and can only learn "unknown". */
+static int preflight_source_job(struct xlmig_job *job, const struct xlmig_json *pf)
+{
+	const struct xlmig_json *n = xlmig_json_member(pf, "source_job");
+	const char *id = NULL;
+	int rc = xlmig_json_get_str(pf, "source_job", &id);
+
+	if (rc == XLMIG_E_NOTFOUND)
+		return XLMIG_OK;
+	if (rc || strlen(id) != n->text_len || !xlmig_fate_job_id_ok(id))
+		return xlmig_fail(XLMIG_E_FORMAT, "preflight from the source has a malformed source_job");
+	pthread_mutex_lock(&job->lock);
+	snprintf(job->rec.src_job, sizeof(job->rec.src_job), "%s", id);
+	pthread_mutex_unlock(&job->lock);
 	return XLMIG_OK;
 }
 
@@ -1254,7 +1327,8 @@ static int dest_preflight(struct xlmig_job *job, bool *verify)
 	}
 	xlmig_json_get_bool(pf, "verify", verify);
 	xlmig_json_get_bool(pf, "check", &job->opts.check_only);
-	if ((rc = preflight_xl_options(job, pf)) || (rc = preflight_source_identity(job, pf)))
+	if ((rc = preflight_xl_options(job, pf)) || (rc = preflight_source_identity(job, pf)) ||
+	    (rc = preflight_source_job(job, pf)))
 		goto out;
 	pthread_mutex_lock(&job->lock);
 	snprintf(job->rec.domain, sizeof(job->rec.domain), "%s", name);
@@ -1579,6 +1653,161 @@ static int recover_dest(const struct xlmig_job_env *env, struct xlmig_job_record
 	return XLMIG_OK;
 }
 
+/* ---- settling a source in doubt after GO (fate.h) ---- */
+
+/* Before serving, a restarted xlmigd asks each destination once, briefly;
+ * what is left is asked again in the background (xlmigd's indoubt.c). */
+#define RECOVER_ASK_MS     3000
+#define RECOVER_BUDGET_MS 10000
+
+/* recs[i] is a source job in doubt this host may settle: nothing later
+ * in the journal names its guest (a later job means the administrator
+ * took over), and it knows its destination and its copy's domain id. */
+static bool settleable(const struct xlmig_job_record *recs, size_t n, size_t i)
+{
+	const struct xlmig_job_record *r = &recs[i];
+
+	if (r->role != XLMIG_ROLE_SOURCE || r->step != XLMIG_STEP_UNKNOWN || !r->domid ||
+	    !r->peer[0] || !r->domain[0])
+		return false;
+	for (size_t j = i + 1; j < n; j++)
+		if (!strcmp(recs[j].domain, r->domain))
+			return false;
+	return true;
+}
+
+static void hv_env_lock(const struct xlmig_job_env *env, bool on)
+{
+	if (env->hv_lock && on)
+		pthread_mutex_lock(env->hv_lock);
+	else if (env->hv_lock)
+		pthread_mutex_unlock(env->hv_lock);
+}
+
+/* The job's copy is still aside here, as the job left it. */
+static bool copy_aside(const struct xlmig_job_env *env, const struct xlmig_job_record *r)
+{
+	struct xlmig_domain_info di;
+	char away[XLMIG_NAME_MAX + sizeof(XLMIG_MIGRATED_SUFFIX)];
+	bool there;
+
+	snprintf(away, sizeof(away), "%s%s", r->domain, XLMIG_MIGRATED_SUFFIX);
+	hv_env_lock(env, true);
+	there = env->hv->ops->lookup(env->hv, away, &di) == XLMIG_OK && di.domid == r->domid;
+	hv_env_lock(env, false);
+	return there;
+}
+
+/* Act on a definite answer.  The copy must still be the one the job
+ * renamed away (same name, same domain id); otherwise someone else
+ * handled it and the record stays as it is.  *settled says whether the
+ * record (r, to be journaled by the caller) now has a final outcome. */
+static int settle_one(const struct xlmig_job_env *env, struct xlmig_job_record *r,
+		      const struct xlmig_fate_answer *a, bool *settled)
+{
+	struct xlmig_hv *h = env->hv;
+	struct xlmig_domain_info di, other;
+	char away[XLMIG_NAME_MAX + sizeof(XLMIG_MIGRATED_SUFFIX)];
+	int rc;
+
+	*settled = false;
+	snprintf(away, sizeof(away), "%s%s", r->domain, XLMIG_MIGRATED_SUFFIX);
+	hv_env_lock(env, true);
+	rc = h->ops->lookup(h, away, &di);
+	if (rc || di.domid != r->domid) {
+		rc = xlmig_fail(XLMIG_E_NOTFOUND, "%s (domid %u) is no longer here: left as it is",
+				away, r->domid);
+		goto out;
+	}
+	if (a->fate == XLMIG_FATE_COMMITTED) {
+		if ((rc = h->ops->destroy(h, di.domid)))
+			goto out;
+		r->step = XLMIG_STEP_DONE;
+		r->err = XLMIG_OK;
+		snprintf(r->message, sizeof(r->message), "settled after GO: the destination took the guest "
+			 "(%.300s); the copy here was destroyed", a->message);
+	} else {
+		/* The destination holds no copy and never will: ours is the
+		 * guest, as if GO had never been said. */
+		if (h->ops->lookup(h, r->domain, &other) == XLMIG_OK) {
+			rc = xlmig_fail(XLMIG_E_EXISTS, "the destination rolled back, but a domain named %s "
+					"(domid %u) exists here: rename and resume %s by hand",
+					r->domain, other.domid, away);
+			goto out;
+		}
+		if ((rc = h->ops->rename(h, di.domid, r->domain)) ||
+		    (rc = xlmig_hv_resume_if_stopped(h, di.domid)))
+			goto out;
+		r->step = XLMIG_STEP_FAILED;
+		r->err = XLMIG_E_PEER;
+		snprintf(r->message, sizeof(r->message), "rolled back: the destination never took the guest "
+			 "(%.300s); it runs here again", a->message);
+	}
+	*settled = true;
+out:
+	hv_env_lock(env, false);
+	return rc;
+}
+
+/* Ask about one job in doubt and settle it if the answer allows. */
+static int settle_in_doubt(const struct xlmig_job_env *env, struct xlmig_job_record *r,
+			   int timeout_ms, bool *settled)
+{
+	struct xlmig_fate_answer a;
+	char msg[XLMIG_JOB_MSG_MAX];
+	int rc;
+
+	*settled = false;
+	rc = xlmig_fate_ask(r->peer, env->tls, env->key, env->insecure, r->id, timeout_ms, &a);
+	if (!rc && (a.fate == XLMIG_FATE_COMMITTED || a.fate == XLMIG_FATE_ROLLED_BACK))
+		rc = settle_one(env, r, &a, settled);
+	if (*settled) {
+		xlmig_info("job %s: %s", r->id, r->message);
+		return xlmig_journal_put(env->journal, r);
+	}
+	if (rc)
+		snprintf(msg, sizeof(msg), "in doubt after GO, its copy paused here as %s%s: %s; "
+			 "xlmigd asks again", r->domain, XLMIG_MIGRATED_SUFFIX, xlmig_errmsg());
+	else
+		snprintf(msg, sizeof(msg), "in doubt after GO, its copy paused here as %s%s: the "
+			 "destination says %s (%.200s); xlmigd asks again", r->domain,
+			 XLMIG_MIGRATED_SUFFIX, xlmig_fate_name(a.fate), a.message);
+	xlmig_warn("job %s: %s", r->id, msg);
+	/* Journaled only when it changed: a retry is not news. */
+	if (strcmp(msg, r->message)) {
+		snprintf(r->message, sizeof(r->message), "%s", msg);
+		return xlmig_journal_put(env->journal, r);
+	}
+	return XLMIG_OK;
+}
+
+int xlmig_job_settle_in_doubt(const struct xlmig_job_env *env, int timeout_ms, int budget_ms,
+			      unsigned *left)
+{
+	struct xlmig_job_record *recs = NULL;
+	uint64_t end = xlmig_now_ns() + (uint64_t)XLMIG_MAX(budget_ms, 0) * 1000000;
+	size_t count = 0;
+	unsigned still = 0;
+	int rc = xlmig_journal_list(env->journal, &recs, &count);
+
+	for (size_t i = 0; !rc && i < count; i++) {
+		bool settled = false;
+
+		if (!settleable(recs, count, i) || !copy_aside(env, &recs[i]))
+			continue;
+		if (budget_ms > 0 && xlmig_now_ns() >= end) {
+			still++;
+			continue;
+		}
+		rc = settle_in_doubt(env, &recs[i], timeout_ms, &settled);
+		still += !settled;
+	}
+	free(recs);
+	if (left)
+		*left = still;
+	return rc;
+}
+
 int xlmig_job_recover(const struct xlmig_job_env *env, unsigned *n)
 {
 	struct xlmig_job_record *recs = NULL;
@@ -1600,5 +1829,10 @@ int xlmig_job_recover(const struct xlmig_job_env *env, unsigned *n)
 	free(recs);
 	if (n)
 		*n = handled;
+	/* Jobs left in doubt after GO, by this recovery or an earlier one:
+	 * their destinations may know.  Bounded: serving must not wait on
+	 * a host that is down; the rest is asked again in the background. */
+	if (!rc)
+		rc = xlmig_job_settle_in_doubt(env, RECOVER_ASK_MS, RECOVER_BUDGET_MS, NULL);
 	return rc;
 }

@@ -21,7 +21,8 @@
  * Before GO any failure or cancel rolls back: the source resumes its guest,
  * the destination destroys its partial one.  After GO with no answer the
  * state is unknown; the source keeps its copy paused and renamed away and
- * says so, as xl does.  Each step is journaled (journal.h) before it is
+ * says so, as xl does, and asks the destination what became of the job
+ * until it can settle it (fate.h: never both copies running).  Each step is journaled (journal.h) before it is
  * acted on (the record is job_record.h's), and xlmig_job_recover() finishes or rolls back what a previous
  * daemon left half done.
  *
@@ -136,6 +137,12 @@ int xlmig_job_new_source(const struct xlmig_job_env *env, const char *domain,
 struct xlmig_conn;
 int xlmig_job_new_dest(const struct xlmig_job_env *env, struct xlmig_conn *conn,
 		       const char *peer, struct xlmig_job **out);
+/* An accepted session's first CTRL message says what it is for: a
+ * PREFLIGHT starts an incoming job (*out, as xlmig_job_new_dest), a FATE
+ * query (fate.h) is answered from the journal and the session closed,
+ * with *out NULL and no job made.  conn is taken over either way. */
+int xlmig_job_accept(const struct xlmig_job_env *env, struct xlmig_conn *conn,
+		     const char *peer, struct xlmig_job **out);
 void xlmig_job_free(struct xlmig_job *job);
 
 /* Run the job to a final step; returns its result.  Blocking. */
@@ -159,5 +166,17 @@ void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_w
 /* At daemon start: finish or roll back every job the journal shows as
  * unfinished.  Returns how many were handled in *n (may be NULL). */
 int xlmig_job_recover(const struct xlmig_job_env *env, unsigned *n);
+
+/* Outgoing jobs in doubt after GO (step "unknown", this host's copy
+ * still paused as NAME--migratedaway under the journaled domain id, and
+ * no later job for that guest here): ask each one's destination what
+ * became of it (fate.h), within timeout_ms per question and budget_ms
+ * in all (0: no limit), and settle it as the answer allows: destroy the
+ * copy here (the destination committed: "done") or rename it back and
+ * resume it (the destination rolled back and holds no copy: "failed").
+ * Any other answer, or none, leaves the job in doubt.  *left (may be
+ * NULL): jobs still in doubt that a later try may settle. */
+int xlmig_job_settle_in_doubt(const struct xlmig_job_env *env, int timeout_ms, int budget_ms,
+			      unsigned *left);
 
 #endif

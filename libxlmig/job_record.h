@@ -45,6 +45,7 @@ int xlmig_role_parse(const char *s, enum xlmig_job_role *out);
 #define XLMIG_JOB_ID_MAX 32
 #define XLMIG_PEER_MAX 128
 #define XLMIG_JOB_MSG_MAX 512
+#define XLMIG_SRC_HOST_MAX 256   /* a certificate's name (chan.h's XLMIG_CHAN_NAME_MAX) */
 
 /* A job as the journal (journal.h) keeps it, step by step. */
 struct xlmig_job_record {
@@ -54,6 +55,11 @@ struct xlmig_job_record {
 	char domain[XLMIG_NAME_MAX];     /* the guest's name (without suffix) */
 	uint32_t domid;                  /* on this host, 0 = none yet */
 	char peer[XLMIG_PEER_MAX];       /* host:port of the other side */
+	/* Destination: the source's own id of this job and the source's
+	 * authenticated name (its certificate's; "" without TLS), so that
+	 * a source in doubt after GO can ask what became of it (fate.h). */
+	char src_job[XLMIG_JOB_ID_MAX];
+	char src_host[XLMIG_SRC_HOST_MAX];
 	int64_t created;                 /* unix seconds */
 	int64_t updated;
 	int err;                         /* XLMIG_E_* of a failed job */

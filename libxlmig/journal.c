@@ -74,6 +74,10 @@ int xlmig_journal_record_encode(const struct xlmig_job_record *rec, struct xlmig
 	    (rc = put_num(out, "err", rec->err)) ||
 	    (rc = put_field(out, "message", rec->message)))
 		return rc;
+	/* A destination's only (job_record.h); absent from older records. */
+	if ((rec->src_job[0] && (rc = put_field(out, "src_job", rec->src_job))) ||
+	    (rec->src_host[0] && (rc = put_field(out, "src_host", rec->src_host))))
+		return rc;
 	return XLMIG_OK;
 }
 
@@ -116,6 +120,10 @@ static int decode_field(struct xlmig_job_record *r, const char *key, const char 
 		rc = copy_str(r->domain, sizeof(r->domain), key, v);
 	else if (!strcmp(key, "peer"))
 		rc = copy_str(r->peer, sizeof(r->peer), key, v);
+	else if (!strcmp(key, "src_job"))
+		rc = copy_str(r->src_job, sizeof(r->src_job), key, v);
+	else if (!strcmp(key, "src_host"))
+		rc = copy_str(r->src_host, sizeof(r->src_host), key, v);
 	else if (!strcmp(key, "message"))
 		rc = copy_str(r->message, sizeof(r->message), key, v);
 	else if (!strcmp(key, "domid")) {

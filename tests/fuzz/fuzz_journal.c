@@ -27,6 +27,8 @@ static void check_fields(const struct xlmig_job_record *rec)
 	    memchr(rec->domain, 0, sizeof(rec->domain)) == NULL ||
 	    memchr(rec->peer, 0, sizeof(rec->peer)) == NULL ||
 	    memchr(rec->message, 0, sizeof(rec->message)) == NULL ||
+	    memchr(rec->src_job, 0, sizeof(rec->src_job)) == NULL ||
+	    memchr(rec->src_host, 0, sizeof(rec->src_host)) == NULL ||
 	    (rec->role != XLMIG_ROLE_SOURCE && rec->role != XLMIG_ROLE_DEST) ||
 	    (unsigned)rec->step > XLMIG_STEP_CHECKED || rec->err > 0 ||
 	    rec->created < 0 || rec->updated < 0)
@@ -41,7 +43,8 @@ static void write_seeds(const char *dir)
 		  .message = "migrated in 41.8 s, 212 ms downtime" },
 		{ .id = "18", .role = XLMIG_ROLE_DEST, .step = XLMIG_STEP_FAILED, .domain = "db-2",
 		  .peer = "[fd00::1]:40312", .created = 1700000100, .updated = 1700000101,
-		  .err = XLMIG_E_NOSPC, .message = "restore: not enough memory = 2 GiB needed" },
+		  .err = XLMIG_E_NOSPC, .message = "restore: not enough memory = 2 GiB needed",
+		  .src_job = "41", .src_host = "host-a.example" },
 		{ .id = "19", .role = XLMIG_ROLE_SOURCE, .step = XLMIG_STEP_QUEUED, .domain = "7" },
 	};
 	struct xlmig_buf b = { 0 };

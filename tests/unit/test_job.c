@@ -1064,3 +1064,211 @@ TEST(job_check_reports_the_refusal)
 	CHECK_EQ(count_domains(&w.dst.fake), 0);
 	world_fini(&w);
 }
+
+/* ---- after GO: a source in doubt asks the destination (fate.h) ---- */
+
+/* The destination's listener: one session, through xlmig_job_accept. */
+static void *fate_dest_main(void *arg)
+{
+	struct dest_run *d = arg;
+	struct xlmig_conn_opts co;
+	struct xlmig_conn *conn;
+	struct xlmig_job *job = NULL;
+
+	xlmig_conn_opts_default(&co);
+	co.insecure = true;
+	d->rc = xlmig_conn_listen_accept(d->w->listen_fd, &co, &d->w->key, &conn);
+	if (!d->rc)
+		d->rc = xlmig_job_accept(&d->w->dst.env, conn, "test", &job);
+	if (job) {
+		/* A FATE query never makes a job. */
+		d->rc = XLMIG_E_INVAL;
+		xlmig_job_free(job);
+	}
+	return NULL;
+}
+
+/* Source job 7 in doubt, its copy of "g" paused aside; the destination's
+ * job 3 for it at dst_step, from source src_host ("" = plain session). */
+static void in_doubt(struct world *w, enum xlmig_job_step dst_step, const char *src_host)
+{
+	struct fake_dom *away = add(&w->src.fake, "g--migratedaway", XLMIG_DOM_SUSPENDED);
+	struct xlmig_job_record s = { .id = "7", .role = XLMIG_ROLE_SOURCE,
+				      .step = XLMIG_STEP_UNKNOWN, .domain = "g" };
+	struct xlmig_job_record d = { .id = "3", .role = XLMIG_ROLE_DEST, .step = dst_step,
+				      .domain = "g", .domid = 9, .src_job = "7" };
+
+	s.domid = away->domid;
+	snprintf(s.peer, sizeof(s.peer), "127.0.0.1:%u", w->port);
+	snprintf(d.src_host, sizeof(d.src_host), "%s", src_host);
+	xlmig_journal_put(w->src.journal, &s);
+	xlmig_journal_put(w->dst.journal, &d);
+}
+
+/* One round of asking, the destination serving it. */
+static int settle(struct world *w, unsigned *left)
+{
+	struct dest_run d = { .w = w };
+	pthread_t tid;
+	int rc;
+
+	pthread_create(&tid, NULL, fate_dest_main, &d);
+	rc = xlmig_job_settle_in_doubt(&w->src.env, 5000, 0, left);
+	pthread_join(tid, NULL);
+	return rc ? rc : d.rc;
+}
+
+static enum xlmig_job_step step_of(struct host *h, const char *id)
+{
+	struct xlmig_job_record r;
+
+	return xlmig_journal_get(h->journal, id, &r) == XLMIG_OK ? r.step : XLMIG_STEP_QUEUED;
+}
+
+/* Still in doubt: the copy stays paused aside, the record unknown. */
+static void check_still_in_doubt(struct world *w)
+{
+	struct xlmig_domain_info di;
+
+	CHECK_OK(f_lookup(&w->src.fake.hv, "g--migratedaway", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_SUSPENDED);
+	CHECK(find(&w->src.fake, "g") == NULL);
+	CHECK_EQ(step_of(&w->src, "7"), XLMIG_STEP_UNKNOWN);
+}
+
+TEST(job_in_doubt_destination_committed)
+{
+	struct world w;
+	unsigned left = 9;
+
+	CHECK_OK(world_init(&w));
+	add(&w.dst.fake, "g", XLMIG_DOM_RUNNING);
+	in_doubt(&w, XLMIG_STEP_DONE, "");
+	CHECK_OK(settle(&w, &left));
+	CHECK_EQ(left, 0);
+	CHECK(find(&w.src.fake, "g--migratedaway") == NULL);
+	CHECK(find(&w.src.fake, "g") == NULL);
+	CHECK_EQ(step_of(&w.src, "7"), XLMIG_STEP_DONE);
+	world_fini(&w);
+}
+
+TEST(job_in_doubt_destination_rolled_back)
+{
+	struct world w;
+	struct xlmig_domain_info di;
+	struct xlmig_job_record r;
+	unsigned left = 9;
+
+	CHECK_OK(world_init(&w));
+	in_doubt(&w, XLMIG_STEP_FAILED, "");
+	CHECK_OK(settle(&w, &left));
+	CHECK_EQ(left, 0);
+	CHECK_OK(f_lookup(&w.src.fake.hv, "g", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
+	CHECK(find(&w.src.fake, "g--migratedaway") == NULL);
+	CHECK_OK(xlmig_journal_get(w.src.journal, "7", &r));
+	CHECK_EQ(r.step, XLMIG_STEP_FAILED);
+	CHECK(strstr(r.message, "rolled back") != NULL);
+	/* Settled: nothing is asked again. */
+	CHECK_OK(xlmig_job_settle_in_doubt(&w.src.env, 500, 0, &left));
+	CHECK_EQ(left, 0);
+	world_fini(&w);
+}
+
+/* The destination's job at dst_step, from src_host, with dst_dom (if
+ * not NULL) on the destination: the answer settles nothing. */
+static void check_unsettled(enum xlmig_job_step dst_step, const char *src_host, const char *dst_dom)
+{
+	struct world w;
+	unsigned left = 0;
+
+	CHECK_OK(world_init(&w));
+	if (dst_dom)
+		add(&w.dst.fake, dst_dom, XLMIG_DOM_PAUSED);
+	in_doubt(&w, dst_step, src_host);
+	CHECK_OK(settle(&w, &left));
+	CHECK_EQ(left, 1);
+	check_still_in_doubt(&w);
+	if (!unit_failed())
+		world_fini(&w);
+}
+
+/* A failed record whose copy is still there (a destroy that failed, or
+ * a peer whose journal says one thing and whose backend another) is not
+ * a roll-back: resuming here could run the guest twice. */
+TEST(job_in_doubt_destination_copy_remains)
+{
+	check_unsettled(XLMIG_STEP_FAILED, "", "g--incoming");
+}
+
+TEST(job_in_doubt_destination_cancelled_but_named_copy_remains)
+{
+	check_unsettled(XLMIG_STEP_CANCELLED, "", "g");
+}
+
+TEST(job_in_doubt_destination_pending)
+{
+	check_unsettled(XLMIG_STEP_READY, "", "g--incoming");
+}
+
+TEST(job_in_doubt_destination_taking_the_guest)
+{
+	check_unsettled(XLMIG_STEP_GO, "", NULL);
+}
+
+/* The destination answers only about the jobs of the host that asks. */
+TEST(job_in_doubt_other_source_gets_no_answer)
+{
+	check_unsettled(XLMIG_STEP_FAILED, "another-host", NULL);
+}
+
+TEST(job_in_doubt_destination_unreachable)
+{
+	struct world w;
+	unsigned left = 0;
+
+	CHECK_OK(world_init(&w));
+	in_doubt(&w, XLMIG_STEP_FAILED, "");
+	close(w.listen_fd);
+	w.listen_fd = -1;
+	CHECK_OK(xlmig_job_settle_in_doubt(&w.src.env, 1000, 0, &left));
+	CHECK_EQ(left, 1);
+	check_still_in_doubt(&w);
+	if (unit_failed())
+		return;
+	world_fini(&w);
+}
+
+/* A later job for the same guest means an administrator took over: the
+ * old record is not settled behind their back (nothing is asked). */
+TEST(job_in_doubt_superseded_is_left_alone)
+{
+	struct world w;
+	struct xlmig_job_record later = { .id = "8", .role = XLMIG_ROLE_SOURCE,
+					  .step = XLMIG_STEP_DONE, .domain = "g" };
+	unsigned left = 9;
+
+	CHECK_OK(world_init(&w));
+	in_doubt(&w, XLMIG_STEP_FAILED, "");
+	xlmig_journal_put(w.src.journal, &later);
+	CHECK_OK(xlmig_job_settle_in_doubt(&w.src.env, 500, 0, &left));
+	CHECK_EQ(left, 0);
+	check_still_in_doubt(&w);
+	if (unit_failed())
+		return;
+	world_fini(&w);
+}
+
+/* A migration journals on the destination what a FATE query needs. */
+TEST(job_destination_journals_the_source_job)
+{
+	struct world w;
+	struct xlmig_job_record src;
+	struct dest_run d;
+
+	CHECK_OK(world_init(&w));
+	CHECK_OK(migrate(&w, &src, &d, false));
+	CHECK_EQ(d.rec.step, XLMIG_STEP_DONE);
+	CHECK_STR(d.rec.src_job, src.id);
+	world_fini(&w);
+}

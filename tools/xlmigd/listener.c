@@ -241,10 +241,12 @@ static void run_session(struct accepted *a, struct xlmig_incoming *in, const cha
 		refuse_session(conn, rc);
 		return;
 	}
-	if ((rc = xlmig_job_new_dest(&d->env, conn, peer, &job))) {
-		xlmig_error("migration from %s: %s", peer, xlmig_errmsg());
+	if ((rc = xlmig_job_accept(&d->env, conn, peer, &job))) {
+		xlmig_error("session from %s: %s", peer, xlmig_errmsg());
 		goto out;
 	}
+	if (!job)
+		goto out;   /* a FATE query, answered (fate.h) */
 	xlmig_info("job %s: incoming migration from %s on %u channel(s)", xlmig_job_id(job), peer,
 		   xlmig_conn_channels(conn));
 	xlmigd_jobs_post_incoming(d, job);

@@ -290,6 +290,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void on_step(void *opaque, const char *job_id, enum xlmig_job_step step)
 {
 	xlmig_info("job %s: %s", job_id, xlmig_step_name(step));
+	if (step == XLMIG_STEP_UNKNOWN)
+		xlmigd_indoubt_poke(opaque);
 }
 
 static int open_log(const struct xlmig_daemon_config *cfg)
@@ -349,7 +351,8 @@ static int start(struct xlmigd *d)
 		return xlmig_fail(XLMIG_E_NOMEM, "cannot create the event loop");
 	if ((rc = xlmigd_backup_start(d)) || (rc = xlmigd_network_start(d)) || (rc = xlmigd_jobs_init(d)) ||
 	    (rc = xlmigd_watch_start(d)) || (rc = xlmigd_control_start(d)) ||
-	    ((d->tls || d->cfg.insecure) && (rc = xlmigd_listener_start(d))))
+	    ((d->tls || d->cfg.insecure) && (rc = xlmigd_listener_start(d))) ||
+	    (rc = xlmigd_indoubt_start(d)))
 		return rc;
 	return XLMIG_OK;
 }
@@ -358,6 +361,7 @@ static void stop(struct xlmigd *d)
 {
 	xlmigd_control_stop(d);
 	xlmigd_listener_stop(d);
+	xlmigd_indoubt_stop(d);
 	xlmigd_watch_stop(d);
 	xlmigd_jobs_fini(d);
 	xlmigd_backup_stop(d);

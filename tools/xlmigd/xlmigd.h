@@ -4,7 +4,8 @@
  * (control.c serves the control socket, jobs.c runs jobs in threads,
  * listener.c accepts incoming migrations, requests.c answers requests,
  * watch.c follows domains that come and go outside xlmig, backup.c hosts
- * the backup coordinator, backup_snapshot.c runs checkpoints and restores).
+ * the backup coordinator, backup_snapshot.c runs checkpoints and restores,
+ * indoubt.c settles outgoing jobs left in doubt after GO).
  *
  * Threads: the event loop owns the job table.  Job threads never touch it;
  * they post messages (struct xlmigd_note) through a socketpair that the
@@ -58,6 +59,7 @@ struct xlmigd {
 	struct xlmigd_snapshots *snapshots; /* backup_snapshot.c's state */
 	/* The side-record providers every job is given (env.side). */
 	const struct xlmig_side_provider *side[4];
+	void *indoubt;               /* indoubt.c's state */
 };
 
 /* jobs.c */
@@ -84,6 +86,12 @@ void xlmigd_control_stop(struct xlmigd *d);
 /* watch.c */
 int xlmigd_watch_start(struct xlmigd *d);
 void xlmigd_watch_stop(struct xlmigd *d);
+
+/* indoubt.c: the background thread settling jobs in doubt after GO */
+int xlmigd_indoubt_start(struct xlmigd *d);
+/* From any thread: a job fell in doubt, ask its destination now. */
+void xlmigd_indoubt_poke(struct xlmigd *d);
+void xlmigd_indoubt_stop(struct xlmigd *d);
 
 /* listener.c */
 int xlmigd_listener_start(struct xlmigd *d);
