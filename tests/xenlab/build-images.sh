@@ -80,6 +80,14 @@ add_xen_tools() { # root
 	# vif-bridge and friends: bash scripts run by libxl for each vif.
 	cp -a /etc/xen/scripts "$r/etc/xen/"
 	[ -e "$r/bin/bash" ] || ln -s /usr/bin/bash "$r/bin/bash"
+	# What a stuck or slow daemon is looked at with, when the host has it:
+	# strace always (small), perf only for a profiling run (it doubles
+	# the initramfs).
+	[ -x /usr/bin/strace ] && copy_with_libs "$r" /usr/bin/strace
+	if [ "${XENLAB_PERF:-0}" = 1 ] && [ -x /usr/bin/perf ]; then
+		copy_with_libs "$r" /usr/bin/perf
+	fi
+	return 0
 }
 
 add_modules() { # root

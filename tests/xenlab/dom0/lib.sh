@@ -58,6 +58,7 @@ lab_diagnose() {
 		tail -n 8 "$f"
 	done
 	[ -e "$LAB_RUN/xlmigd.log" ] && { echo "--- tail of xlmigd.log"; tail -n 30 "$LAB_RUN/xlmigd.log"; }
+	xlmigd_threads
 	echo "--- xl dmesg (tail)"
 	xl dmesg 2>&1 | tail -n 15
 	echo "--- end of diagnostics"
@@ -303,16 +304,21 @@ xlmigd_start() {
 	if [ -e "$LAB_RUN/xlmigd.pid" ] && kill -0 "$(cat "$LAB_RUN/xlmigd.pid")" 2>/dev/null; then
 		return 0
 	fi
+	# A daemon killed earlier left its socket file: only an answer on
+	# it says the new one serves (it recovers old jobs first).
+	rm -f /run/xlmig/xlmigd.sock
 	xlmigd --foreground --hv xen --key "$XLMIG_KEY" --tls-dir "/etc/xlmig/tls-$LAB_HOST" \
 		>> "$LAB_RUN/xlmigd.log" 2>&1 &
 	echo $! > "$LAB_RUN/xlmigd.pid"
-	local i=0
-	while [ ! -S /run/xlmig/xlmigd.sock ]; do
+	local i=0 t0
+	t0=$(now_ms)
+	until [ -S /run/xlmig/xlmigd.sock ] && xlmig jobs > /dev/null 2>&1; do
 		i=$((i + 1))
 		kill -0 "$(cat "$LAB_RUN/xlmigd.pid")" 2>/dev/null || { tail -n 20 "$LAB_RUN/xlmigd.log"; return 1; }
-		[ $i -gt 40 ] && return 1
+		[ $i -gt ${XLMIGD_START_TRIES:-120} ] && return 1
 		sleep 0.25
 	done
+	lab_log "xlmigd serves after $(( $(now_ms) - t0 )) ms"
 }
 
 # Copy to the console what xlmigd logged since the last call: the save
@@ -325,6 +331,23 @@ xlmigd_log_since_last() {
 	[ "$now" -lt "$seen" ] && seen=0
 	tail -n +$((seen + 1)) "$LAB_RUN/xlmigd.log" | head -n 60 | sed 's/^/xlmigd: /'
 	echo "$now" > "$LAB_RUN/xlmigd.log.seen"
+}
+
+# Where a live xlmigd's threads wait: each one's kernel wait channel,
+# system call and kernel stack, and a second of strace (when dom0 has it).
+xlmigd_threads() {
+	local pid t
+	[ -e "$LAB_RUN/xlmigd.pid" ] || return 0
+	pid=$(cat "$LAB_RUN/xlmigd.pid")
+	[ -d "/proc/$pid" ] || return 0
+	echo "--- xlmigd $pid threads"
+	for t in /proc/$pid/task/*; do
+		echo "thread ${t##*/} $(cat $t/comm) state=$(awk '{print $3}' $t/stat)" \
+			"wchan=$(cat $t/wchan 2>/dev/null) syscall=$(cut -d' ' -f1-4 $t/syscall 2>/dev/null)"
+		sed 's/^/  /' $t/stack 2>/dev/null
+	done
+	ls -l /proc/$pid/fd 2>/dev/null | sed -n 's/.* \([0-9]* -> .*\)/  fd \1/p'
+	command -v strace > /dev/null && timeout 2 strace -f -tt -p "$pid" 2>&1 | head -n 40
 }
 
 xlmigd_stop() {
