@@ -1589,9 +1589,109 @@ int xlmig_job_run(struct xlmig_job *job)
 
 /* ---- recovery after a restart ---- */
 
-static int recover_source(const struct xlmig_job_env *env, struct xlmig_job_record *r)
+/* Recovery asks the hypervisor where the guest is before xlmigd serves
+ * anything.  A toolstack call that never returns (Xen or xenstored
+ * wedged by whatever killed the last daemon) must not keep the daemon
+ * from serving and from saying so: each job is recovered on a thread of
+ * its own, given this long, and what it was doing is kept for the
+ * message when it overruns. */
+#define RECOVER_TIMEOUT_MS 60000
+
+struct recovery {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct xlmig_job_env env;
+	struct xlmig_job_record rec;
+	char doing[XLMIG_NAME_MAX + 64];   /* the backend call under way */
+	bool done, abandoned;
+	unsigned refs;                     /* the thread and the waiter */
+};
+
+static void recovery_put(struct recovery *rv)
 {
-	struct xlmig_hv *h = env->hv;
+	bool last;
+
+	pthread_mutex_lock(&rv->lock);
+	last = --rv->refs == 0;
+	pthread_mutex_unlock(&rv->lock);
+	if (last) {
+		pthread_cond_destroy(&rv->cv);
+		pthread_mutex_destroy(&rv->lock);
+		free(rv);
+	}
+}
+
+/* Every backend call of a recovery goes through here: it is named for
+ * the administrator, and serialised with the jobs that start once the
+ * daemon serves (an overrun recovery may still be running then). */
+static void rv_begin(struct recovery *rv, const char *what, const char *arg)
+{
+	pthread_mutex_lock(&rv->lock);
+	snprintf(rv->doing, sizeof(rv->doing), "%s %s", what, arg);
+	pthread_mutex_unlock(&rv->lock);
+	if (rv->env.hv_lock)
+		pthread_mutex_lock(rv->env.hv_lock);
+}
+
+static void rv_end(struct recovery *rv)
+{
+	if (rv->env.hv_lock)
+		pthread_mutex_unlock(rv->env.hv_lock);
+}
+
+static int rv_lookup(struct recovery *rv, const char *name, struct xlmig_domain_info *di)
+{
+	int rc;
+
+	rv_begin(rv, "looking up domain", name);
+	rc = rv->env.hv->ops->lookup(rv->env.hv, name, di);
+	rv_end(rv);
+	return rc;
+}
+
+static int rv_rename(struct recovery *rv, uint32_t domid, const char *name)
+{
+	int rc;
+
+	rv_begin(rv, "renaming a domain to", name);
+	rc = rv->env.hv->ops->rename(rv->env.hv, domid, name);
+	rv_end(rv);
+	return rc;
+}
+
+static int rv_resume(struct recovery *rv, uint32_t domid, const char *name)
+{
+	int rc;
+
+	rv_begin(rv, "resuming", name);
+	rc = xlmig_hv_resume_if_stopped(rv->env.hv, domid);
+	rv_end(rv);
+	return rc;
+}
+
+static int rv_unpause(struct recovery *rv, uint32_t domid, const char *name)
+{
+	int rc;
+
+	rv_begin(rv, "unpausing", name);
+	rc = rv->env.hv->ops->unpause(rv->env.hv, domid);
+	rv_end(rv);
+	return rc;
+}
+
+static int rv_destroy(struct recovery *rv, uint32_t domid, const char *name)
+{
+	int rc;
+
+	rv_begin(rv, "destroying", name);
+	rc = rv->env.hv->ops->destroy(rv->env.hv, domid);
+	rv_end(rv);
+	return rc;
+}
+
+static void recover_source(struct recovery *rv)
+{
+	struct xlmig_job_record *r = &rv->rec;
 	struct xlmig_domain_info di;
 	char away[XLMIG_NAME_MAX + sizeof(XLMIG_MIGRATED_SUFFIX)];
 	int rc = XLMIG_OK;
@@ -1602,55 +1702,141 @@ static int recover_source(const struct xlmig_job_env *env, struct xlmig_job_reco
 		snprintf(r->message, sizeof(r->message),
 			 "xlmigd restarted after GO: check both hosts, then resume at most one copy ('%s' here)", away);
 		xlmig_error("job %s: %s", r->id, r->message);
-		return XLMIG_OK;
+		return;
 	}
-	if (h->ops->lookup(h, away, &di) == XLMIG_OK)
-		rc = h->ops->rename(h, di.domid, r->domain);
-	if (!rc && h->ops->lookup(h, r->domain, &di) == XLMIG_OK) {
-		rc = xlmig_hv_resume_if_stopped(h, di.domid);
+	if (rv_lookup(rv, away, &di) == XLMIG_OK)
+		rc = rv_rename(rv, di.domid, r->domain);
+	if (!rc && rv_lookup(rv, r->domain, &di) == XLMIG_OK) {
+		rc = rv_resume(rv, di.domid, r->domain);
 		snprintf(r->message, sizeof(r->message), rc ? "rolled back after an xlmigd restart; resuming failed: %s"
 			 : "rolled back after an xlmigd restart%s; the guest runs here", rc ? xlmig_errmsg() : "");
 	} else if (!rc) {
 		snprintf(r->message, sizeof(r->message), "rolled back after an xlmigd restart; domain %s is no longer on this host",
 			 r->domain);
+	} else {
+		snprintf(r->message, sizeof(r->message), "rolled back after an xlmigd restart, but renaming %s back to %s failed: %s "
+			 "(rename it with 'xl rename' and resume it with 'xl unpause' if it is paused)",
+			 away, r->domain, xlmig_errmsg());
 	}
 	r->step = XLMIG_STEP_FAILED;
 	r->err = XLMIG_E_CANCELLED;
-	return XLMIG_OK;
 }
 
-static int recover_dest(const struct xlmig_job_env *env, struct xlmig_job_record *r)
+static void recover_dest(struct recovery *rv)
 {
-	struct xlmig_hv *h = env->hv;
+	struct xlmig_job_record *r = &rv->rec;
 	struct xlmig_domain_info di;
 	char incoming[XLMIG_NAME_MAX + sizeof(XLMIG_INCOMING_SUFFIX)];
 	bool have = false;
 
 	snprintf(incoming, sizeof(incoming), "%s%s", r->domain, XLMIG_INCOMING_SUFFIX);
-	have = r->domain[0] && h->ops->lookup(h, incoming, &di) == XLMIG_OK;
+	have = r->domain[0] && rv_lookup(rv, incoming, &di) == XLMIG_OK;
 	if (r->step >= XLMIG_STEP_GO) {
 		/* The source committed: finishing is the only safe way.  A
 		 * daemon killed between the rename and the unpause left the
 		 * copy under its own name: the journaled domid says it is ours. */
-		bool named = !have && r->domid && h->ops->lookup(h, r->domain, &di) == XLMIG_OK &&
+		bool named = !have && r->domid && rv_lookup(rv, r->domain, &di) == XLMIG_OK &&
 			     di.domid == r->domid;
-		int rc = have ? h->ops->rename(h, di.domid, r->domain) : XLMIG_OK;
+		int rc = have ? rv_rename(rv, di.domid, r->domain) : XLMIG_OK;
 
 		have = have || named;
 		if (have && !rc)
-			rc = h->ops->unpause(h, di.domid);
+			rc = rv_unpause(rv, di.domid, r->domain);
 		r->step = have && !rc ? XLMIG_STEP_DONE : XLMIG_STEP_UNKNOWN;
 		snprintf(r->message, sizeof(r->message), "%s",
 			 r->step == XLMIG_STEP_DONE ? "finished after an xlmigd restart; the guest runs here"
 			 : "xlmigd restarted after GO and the incoming guest is gone: check the source host");
-		return XLMIG_OK;
+		return;
 	}
-	if (have && h->ops->destroy(h, di.domid))
+	if (have && rv_destroy(rv, di.domid, incoming))
 		xlmig_error("job %s: destroying %s failed: %s", r->id, incoming, xlmig_errmsg());
 	r->step = XLMIG_STEP_FAILED;
 	r->err = XLMIG_E_CANCELLED;
 	snprintf(r->message, sizeof(r->message), "rolled back after an xlmigd restart; no copy kept here");
-	return XLMIG_OK;
+}
+
+/* An overrun recovery that finishes after all journals its outcome,
+ * which then replaces the "did not finish" record. */
+static void *recovery_main(void *arg)
+{
+	struct recovery *rv = arg;
+	bool late;
+
+	if (rv->rec.role == XLMIG_ROLE_SOURCE)
+		recover_source(rv);
+	else
+		recover_dest(rv);
+	pthread_mutex_lock(&rv->lock);
+	rv->done = true;
+	late = rv->abandoned;
+	pthread_cond_signal(&rv->cv);
+	pthread_mutex_unlock(&rv->lock);
+	if (late) {
+		xlmig_info("job %s: recovery finished late: %s", rv->rec.id, rv->rec.message);
+		if (xlmig_journal_put(rv->env.journal, &rv->rec))
+			xlmig_error("job %s: journaling the late recovery failed: %s", rv->rec.id, xlmig_errmsg());
+	}
+	recovery_put(rv);
+	return NULL;
+}
+
+/* What to tell the administrator of a job whose recovery overran. */
+static void recovery_overrun(struct xlmig_job_record *r, const char *doing, unsigned ms)
+{
+	const char *suffix = r->role == XLMIG_ROLE_SOURCE ? XLMIG_MIGRATED_SUFFIX : XLMIG_INCOMING_SUFFIX;
+
+	int n;
+
+	r->step = XLMIG_STEP_UNKNOWN;
+	n = snprintf(r->message, sizeof(r->message),
+		 "recovery after the xlmigd restart did not finish within %u s (the hypervisor did not "
+		 "answer while %s): check with 'xl list' that %s runs once, here or on the other host, "
+		 "and remove any '%s%s' copy by hand; the outcome is recorded if the hypervisor answers later",
+		 ms / 1000, doing, r->domain, r->domain, suffix);
+	if (n < 0 || (size_t)n >= sizeof(r->message))
+		xlmig_warn("job %s: the message below is cut short", r->id);
+	xlmig_error("job %s: %s", r->id, r->message);
+}
+
+/* Recover one record and journal it, waiting at most timeout_ms for the
+ * hypervisor. */
+static int recover_one(const struct xlmig_job_env *env, struct xlmig_job_record *r, unsigned timeout_ms)
+{
+	struct recovery *rv = calloc(1, sizeof(*rv));
+	struct timespec until = xlmig_deadline_ms(timeout_ms);
+	pthread_t tid;
+	int err = 0, rc;
+
+	if (!rv)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory recovering job %s", r->id);
+	pthread_mutex_init(&rv->lock, NULL);
+	pthread_cond_init(&rv->cv, NULL);
+	rv->env = *env;
+	rv->rec = *r;
+	rv->refs = 2;
+	snprintf(rv->doing, sizeof(rv->doing), "starting");
+	if ((err = pthread_create(&tid, NULL, recovery_main, rv))) {
+		rv->refs = 1;
+		recovery_put(rv);
+		return xlmig_fail(XLMIG_E_NOMEM, "cannot start the recovery of job %s: %s", r->id, strerror(err));
+	}
+	pthread_detach(tid);
+	pthread_mutex_lock(&rv->lock);
+	err = 0;
+	while (!rv->done && err != ETIMEDOUT)
+		err = pthread_cond_timedwait(&rv->cv, &rv->lock, &until);
+	if (rv->done)
+		*r = rv->rec;
+	else {
+		rv->abandoned = true;
+		recovery_overrun(r, rv->doing, timeout_ms);
+	}
+	/* Under the lock: a late outcome is journaled after this, never
+	 * overwritten by it. */
+	rc = xlmig_journal_put(env->journal, r);
+	pthread_mutex_unlock(&rv->lock);
+	recovery_put(rv);
+	return rc;
 }
 
 /* ---- settling a source in doubt after GO (fate.h) ---- */
@@ -1813,17 +1999,21 @@ int xlmig_job_recover(const struct xlmig_job_env *env, unsigned *n)
 	struct xlmig_job_record *recs = NULL;
 	size_t count = 0;
 	unsigned handled = 0;
+	unsigned timeout_ms = env->recover_timeout_ms ? env->recover_timeout_ms : RECOVER_TIMEOUT_MS;
 	int rc = xlmig_journal_list(env->journal, &recs, &count);
 
 	for (size_t i = 0; !rc && i < count; i++) {
 		struct xlmig_job_record *r = &recs[i];
+		uint64_t t0 = xlmig_now_ns();
+
 		if (xlmig_step_is_final(r->step))
 			continue;
 		xlmig_info("job %s (%s %s) was left at step %s: recovering", r->id,
 			   xlmig_role_name(r->role), r->domain, xlmig_step_name(r->step));
-		rc = r->role == XLMIG_ROLE_SOURCE ? recover_source(env, r) : recover_dest(env, r);
+		rc = recover_one(env, r, timeout_ms);
 		if (!rc)
-			rc = xlmig_journal_put(env->journal, r);
+			xlmig_info("job %s: %s: %s (%" PRIu64 " ms)", r->id, xlmig_step_name(r->step),
+				   r->message, (xlmig_now_ns() - t0) / 1000000);
 		handled++;
 	}
 	free(recs);

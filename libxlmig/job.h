@@ -88,6 +88,8 @@ struct xlmig_job_env {
 	void *opaque;
 	/* What travels with the guest besides its memory (side.h). */
 	struct xlmig_side_set side;
+	/* How long recovery waits on the hypervisor for one job (0 = 60 s). */
+	unsigned recover_timeout_ms;
 };
 
 /* A consistent snapshot of a running job, for `xlmig status`. */
@@ -164,7 +166,10 @@ struct xlmig_json_writer;
 void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_writer *w);
 
 /* At daemon start: finish or roll back every job the journal shows as
- * unfinished.  Returns how many were handled in *n (may be NULL). */
+ * unfinished.  Returns how many were handled in *n (may be NULL).  Each
+ * job gets env->recover_timeout_ms: one whose backend calls take longer
+ * is journaled as unknown, saying what the administrator should check,
+ * and its recovery journals the real outcome if it finishes later. */
 int xlmig_job_recover(const struct xlmig_job_env *env, unsigned *n);
 
 /* Outgoing jobs in doubt after GO (step "unknown", this host's copy

@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@ struct fake_hv {
 	uint32_t next_domid;
 	bool fail_save, fail_restore, fail_unpause, fail_rename;
 	bool hold_save;     /* save waits (in pre-copy) until cancelled */
+	atomic_bool hold_lookup;  /* lookups wait while set (a wedged toolstack) */
 	bool refuse_domid;  /* restore refuses -D at once, as the sim backend */
 	unsigned resumes;
 	/* What the source's facts add: a disk path and a bridge. */
@@ -89,7 +91,11 @@ static int f_list(struct xlmig_hv *hv, struct xlmig_domain_info **out, size_t *n
 
 static int f_lookup(struct xlmig_hv *hv, const char *name, struct xlmig_domain_info *out)
 {
-	struct fake_dom *d = find(F(hv), name);
+	struct fake_dom *d;
+
+	while (atomic_load(&F(hv)->hold_lookup))
+		usleep(5000);
+	d = find(F(hv), name);
 
 	if (!d)
 		return xlmig_fail(XLMIG_E_NOTFOUND, "no domain %s", name);
@@ -685,6 +691,52 @@ TEST(job_recover_rolls_back_or_finishes)
 	/* A second start has nothing left to do. */
 	CHECK_OK(xlmig_job_recover(&h.env, &n));
 	CHECK_EQ(n, 0);
+	xlmig_journal_close(h.journal);
+}
+
+/* A hypervisor that does not answer cannot keep xlmigd from serving:
+ * recovery gives up on the job after its time, says what to check, and
+ * journals the real outcome once the hypervisor answers after all. */
+TEST(job_recover_is_bounded_when_the_hypervisor_hangs)
+{
+	struct host h;
+	struct xlmig_job_record r;
+	struct xlmig_domain_info di;
+	char dir[512];
+	unsigned n = 0;
+	uint64_t t0;
+
+	snprintf(dir, sizeof(dir), "%s/h", unit_tmpdir());
+	CHECK_OK(host_init(&h, dir));
+	h.env.journal = h.journal;
+	h.env.recover_timeout_ms = 300;
+	add(&h.fake, "vm1--migratedaway", XLMIG_DOM_SUSPENDED);
+	put(&h, "1", XLMIG_ROLE_SOURCE, XLMIG_STEP_PRECOPY);
+	atomic_store(&h.fake.hold_lookup, true);
+
+	t0 = xlmig_now_ns();
+	CHECK_OK(xlmig_job_recover(&h.env, &n));
+	CHECK_EQ(n, 1);
+	CHECK((xlmig_now_ns() - t0) / 1000000 < 5000);
+	CHECK_OK(xlmig_journal_get(h.journal, "1", &r));
+	CHECK_EQ(r.step, XLMIG_STEP_UNKNOWN);
+	CHECK(strstr(r.message, "did not finish") != NULL);
+	CHECK(strstr(r.message, "looking up domain vm1--migratedaway") != NULL);
+	CHECK(strstr(r.message, "xl list") != NULL);
+
+	/* The hypervisor answers at last: the rollback completes and its
+	 * outcome replaces the record. */
+	atomic_store(&h.fake.hold_lookup, false);
+	for (int i = 0; i < 1000; i++) {
+		CHECK_OK(xlmig_journal_get(h.journal, "1", &r));
+		if (r.step != XLMIG_STEP_UNKNOWN)
+			break;
+		usleep(10000);
+	}
+	CHECK_EQ(r.step, XLMIG_STEP_FAILED);
+	CHECK(strstr(r.message, "rolled back") != NULL);
+	CHECK_OK(f_lookup(&h.fake.hv, "vm1", &di));
+	CHECK_EQ(di.state, XLMIG_DOM_RUNNING);
 	xlmig_journal_close(h.journal);
 }
 
