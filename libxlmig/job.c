@@ -40,6 +40,7 @@ enum ctrl_type {
 #define SEND_QUEUE_BYTES     (1u << 20)   /* per channel, see source_transfer */
 #define RECV_HOLD_BYTES      (8u << 20)   /* see dest_transfer */
 #define CHECK_DIRTY_WINDOW_MS 500u    /* --check: how long the dirty rate is watched */
+#define XLMIG_AUTO_CHANNELS  4            /* see auto_channels */
 
 struct xlmig_job {
 	struct xlmig_job_env env;
@@ -92,7 +93,7 @@ void xlmig_migrate_opts_default(struct xlmig_migrate_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->port = XLMIG_DEFAULT_PORT;
-	o->channels = 4;
+	o->channels = 0;     /* one per CPU, at most XLMIG_AUTO_CHANNELS */
 	o->compress = true;
 	o->zstd_level = 0;   /* no cap: the transfer picks per batch (adapt.h) */
 	xlmig_policy_config_default(&o->policy);
@@ -501,6 +502,16 @@ void xlmig_job_free(struct xlmig_job *job)
 	free(job);
 }
 
+/* Each channel has its own TLS session and threads at both ends: on a
+ * host with fewer CPUs than channels they only take turns on the same
+ * CPU (a dom0 with one vCPU spent seconds in the extra handshakes). */
+static unsigned auto_channels(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return cpus < 1 ? 1 : (unsigned)XLMIG_MIN(cpus, (long)XLMIG_AUTO_CHANNELS);
+}
+
 static int source_connect(struct xlmig_job *job)
 {
 	struct xlmig_conn_opts co;
@@ -509,7 +520,7 @@ static int source_connect(struct xlmig_job *job)
 	int rc;
 
 	xlmig_conn_opts_default(&co);
-	co.channels = job->opts.channels;
+	co.channels = job->opts.channels ? job->opts.channels : auto_channels();
 	co.compress = job->opts.compress;
 	co.zstd_level = job->opts.zstd_level;
 	co.bandwidth = job->opts.bandwidth;

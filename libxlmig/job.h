@@ -51,7 +51,7 @@
 struct xlmig_migrate_opts {
 	char host[XLMIG_HOST_MAX];
 	uint16_t port;
-	unsigned channels;            /* 1..XLMIG_CHANNELS_MAX */
+	unsigned channels;            /* 1..XLMIG_CHANNELS_MAX, 0 = one per CPU (at most 4) */
 	bool compress;                /* zero/delta/zstd page codecs */
 	int zstd_level;
 	uint64_t bandwidth;           /* bytes/s on the wire, 0 = no cap */
