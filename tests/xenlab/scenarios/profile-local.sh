@@ -1,0 +1,35 @@
+# xenlab-boot: local
+# xenlab-core: no
+# xenlab-timeout: 1500
+# xenlab-about: where the time goes: stock xl, then xlmig through xlmigd, to localhost, each under perf (when the image has it: XENLAB_PERF=1), with xlmig's job statistics
+. /lab/lib.sh
+need_xlmig xlmigd
+command -v perf > /dev/null || lab_log "no perf in this image (build it with XENLAB_PERF=1): figures only"
+
+# profiled METHOD: one local migration, sampled system-wide; the report
+# goes to the console.
+profiled() {
+	local pid=
+	if command -v perf > /dev/null; then
+		perf record -a -e cpu-clock -F 100 -o "$LAB_RUN/perf.$1.data" > "$LAB_RUN/perf.log" 2>&1 &
+		pid=$!
+		sleep 1
+	fi
+	migrate_local "$1" g1
+	if [ -n "$pid" ]; then
+		kill -INT "$pid"
+		wait "$pid" 2>/dev/null
+		echo "--- perf $1: by program and object"
+		perf report -i "$LAB_RUN/perf.$1.data" --stdio --no-children -q --sort comm,dso 2>/dev/null | grep -v '^$' | head -n 30
+		echo "--- perf $1: by symbol"
+		perf report -i "$LAB_RUN/perf.$1.data" --stdio --no-children -q --sort comm,sym 2>/dev/null | grep -v '^$' | head -n 60
+	fi
+}
+
+xlmigd_start || fail "xlmigd did not start"
+profiled xl-xl
+profiled xlmig-xlmigd
+job=$(xlmig jobs 2>/dev/null | awk 'NR > 1 && $2 == "out" { id = $1 } END { print id }')
+echo "--- xlmig status $job --json"
+xlmig status "$job" --json 2>&1 | head -n 120
+pass "profiled"
