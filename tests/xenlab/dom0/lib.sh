@@ -152,7 +152,7 @@ lab_sync() {
 				socat TCP-LISTEN:$LAB_SYNC_PORT,reuseaddr EXEC:/lab/sync-reply.sh
 			line=$(cat "$LAB_RUN/sync.in" 2> /dev/null)
 		else
-			line=$(timeout 10 socat -t 10 - TCP:10.99.0.2:$LAB_SYNC_PORT < "$LAB_RUN/sync.out" 2> /dev/null)
+			line=$(timeout 60 socat -t 60 - TCP:10.99.0.2:$LAB_SYNC_PORT < "$LAB_RUN/sync.out" 2> /dev/null)
 		fi
 		case $line in
 		"$tag "*) echo "${line#"$tag "}"; return 0 ;;
