@@ -137,7 +137,6 @@ host_start b "${STALL_B[@]}" || exit 1
 	ok "b restarted: the job is not active there" || fail "b after restart" "$(xb backup list --all --json)"
 wait_state a "$job3" done 600 && cmp -s "$SHARED/disk.img" "$SHARED/backup.img" && ok "finished on a, complete" || fail "finish" "$(cat "$WORK/agent-a.log")"
 [ "$(field_of a "$job3" resumes)" = 1 ] && ok "resumed exactly once" || fail "resumes" "$(field_of a "$job3" resumes)"
-# Not here yet: xlmigd killed on the source, or on b after GO, during a
-# hand-over; the coordinator's side of those cases is unit-tested
-# (bk_recover_every_step).
+# xlmigd killed on the source or on the destination during a hand-over:
+# t_backup_kill.sh.
 hosts_down
