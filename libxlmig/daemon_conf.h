@@ -37,6 +37,9 @@ struct xlmig_daemon_config {
 	unsigned backup_lease;       /* seconds */
 	unsigned hold_ack;           /* seconds */
 	char *hold_policy;           /* proceed|abort */
+	/* network continuity (announce.h) */
+	unsigned announce_rounds;    /* 0: none */
+	unsigned announce_initial_ms;
 	/* what incoming guests may ask for (guest_policy.h) */
 	char *storage;               /* directories, ':'-separated */
 	char *bridges;               /* names or prefix*, ','-separated */

@@ -12,6 +12,7 @@
  * vif's carries the domain id).
  */
 #include "xlmigd.h"
+#include "announce.h"
 #include "json.h"
 #include "offload.h"
 #include "side.h"
@@ -216,10 +217,39 @@ out:
 	free(a);
 }
 
+/* The guest runs here: tell the network (announce.h). */
+static void announce(struct xlmigd *d, const struct xlmig_side_ctx *ctx)
+{
+	struct xlmig_nic nics[XLMIG_NICS_MAX];
+	struct xlmig_announce_opts o;
+	struct xlmig_domain_info di;
+	char what[96];
+	size_t n = 0;
+	int rc;
+
+	xlmig_announce_opts_default(&o);
+	o.rounds = d->cfg.announce_rounds;
+	o.initial_ms = d->cfg.announce_initial_ms;
+	if (!o.rounds)
+		return;
+	pthread_mutex_lock(&d->hv_lock);
+	rc = d->hv->ops->lookup(d->hv, ctx->domain, &di);
+	pthread_mutex_unlock(&d->hv_lock);
+	if (rc || (rc = guest_nics(d, di.domid, nics, &n))) {
+		xlmig_warn("migration %s: %s is not announced: %s", ctx->job_id, ctx->domain, xlmig_errmsg());
+		return;
+	}
+	snprintf(what, sizeof(what), "migration %s: %s", ctx->job_id, ctx->domain);
+	if (xlmig_announce_start(nics, n, &o, what))
+		xlmig_warn("%s: %s", what, xlmig_errmsg());
+}
+
 static void net_dest_end(void *opaque, const struct xlmig_side_ctx *ctx, bool arrived)
 {
 	/* A migration that failed before its restore ended leaves its record. */
 	free(arrival_take(ctx->job_id));
+	if (arrived)
+		announce(opaque, ctx);
 }
 
 static struct xlmig_side_provider provider = {

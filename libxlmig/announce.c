@@ -1,0 +1,256 @@
+/*
+ * announce.c - gratuitous ARP, unsolicited NA and RARP for a migrated
+ * guest (announce.h).
+ */
+#include "announce.h"
+#include "offload.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ETH_P_RARP_ 0x8035
+#define ETH_P_8021Q_ 0x8100
+#define ETH_MIN_FRAME 60      /* without the FCS */
+
+static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+/* Destination, source, optional 802.1Q tag, ethertype; the header length. */
+static size_t eth_header(uint8_t *b, const uint8_t dst[6], const uint8_t src[6], uint16_t vlan, uint16_t type)
+{
+	size_t o = 12;
+
+	memcpy(b, dst, 6);
+	memcpy(b + 6, src, 6);
+	if (vlan) {
+		xlmig_put_be16(b + o, ETH_P_8021Q_);
+		xlmig_put_be16(b + o + 2, vlan & 0x0fff);
+		o += 4;
+	}
+	xlmig_put_be16(b + o, type);
+	return o + 2;
+}
+
+/* ARP and RARP share one body (RFC 826, RFC 903). */
+static size_t arp_frame(uint8_t *b, uint16_t ethertype, uint16_t op, const uint8_t mac[6],
+			const uint8_t spa[4], const uint8_t tha[6], const uint8_t tpa[4], uint16_t vlan)
+{
+	size_t o = eth_header(b, bcast, mac, vlan, ethertype);
+
+	xlmig_put_be16(b + o, 1);          /* Ethernet */
+	xlmig_put_be16(b + o + 2, 0x0800); /* IPv4 */
+	b[o + 4] = 6;
+	b[o + 5] = 4;
+	xlmig_put_be16(b + o + 6, op);
+	memcpy(b + o + 8, mac, 6);
+	memcpy(b + o + 14, spa, 4);
+	memcpy(b + o + 18, tha, 6);
+	memcpy(b + o + 24, tpa, 4);
+	o += 28;
+	if (o < ETH_MIN_FRAME) {
+		memset(b + o, 0, ETH_MIN_FRAME - o);
+		o = ETH_MIN_FRAME;
+	}
+	return o;
+}
+
+size_t xlmig_announce_garp(uint8_t *buf, const uint8_t mac[6], const uint8_t ip[4], uint16_t vlan)
+{
+	static const uint8_t zero[6];
+
+	/* A request for its own address, sender and target the same: every
+	 * host updates its cache, every switch learns the port. */
+	return arp_frame(buf, 0x0806, 1, mac, ip, zero, ip, vlan);
+}
+
+size_t xlmig_announce_rarp(uint8_t *buf, const uint8_t mac[6], uint16_t vlan)
+{
+	static const uint8_t zero[4];
+
+	/* "Reverse request", as QEMU's announce-self: only its source
+	 * address matters, to the switches. */
+	return arp_frame(buf, ETH_P_RARP_, 3, mac, zero, mac, zero, vlan);
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += xlmig_get_be16(p + i);
+	if (n & 1)
+		sum += (uint32_t)p[n - 1] << 8;
+	return sum;
+}
+
+size_t xlmig_announce_na(uint8_t *buf, const uint8_t mac[6], const uint8_t ip[16], uint16_t vlan)
+{
+	static const uint8_t all_nodes_mac[6] = { 0x33, 0x33, 0, 0, 0, 1 };
+	static const uint8_t all_nodes[16] = { 0xff, 0x02, [15] = 1 };
+	size_t o = eth_header(buf, all_nodes_mac, mac, vlan, 0x86dd), ip6 = o;
+	uint8_t *icmp = buf + o + 40, pseudo[40];
+	const size_t icmp_len = 32;   /* NA (24) + target link-layer option (8) */
+
+	/* IPv6 header: version 6, payload icmp_len, next ICMPv6, hop limit
+	 * 255 (RFC 4861 drops anything else). */
+	memset(buf + ip6, 0, 40);
+	buf[ip6] = 0x60;
+	xlmig_put_be16(buf + ip6 + 4, icmp_len);
+	buf[ip6 + 6] = 58;
+	buf[ip6 + 7] = 255;
+	memcpy(buf + ip6 + 8, ip, 16);
+	memcpy(buf + ip6 + 24, all_nodes, 16);
+	memset(icmp, 0, icmp_len);
+	icmp[0] = 136;              /* neighbour advertisement */
+	icmp[4] = 0x20;             /* override: replace cached link-layer addresses */
+	memcpy(icmp + 8, ip, 16);
+	icmp[24] = 2;               /* target link-layer address */
+	icmp[25] = 1;               /* in units of 8 bytes */
+	memcpy(icmp + 26, mac, 6);
+	/* Checksum over the pseudo-header (RFC 8200 8.1) and the message. */
+	memcpy(pseudo, buf + ip6 + 8, 32);
+	memset(pseudo + 32, 0, 8);
+	xlmig_put_be32(pseudo + 32, icmp_len);
+	pseudo[39] = 58;
+	xlmig_put_be16(icmp + 2, csum_fold(csum_add(csum_add(0, pseudo, 40), icmp, icmp_len)));
+	return o + 40 + icmp_len;
+}
+
+void xlmig_announce_build(const struct xlmig_nic *nic, struct xlmig_announce_frames *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < nic->n_ipv4 && i < XLMIG_NIC_ADDRS_MAX; i++, out->n++)
+		out->len[out->n] = xlmig_announce_garp(out->f[out->n], nic->mac, nic->ipv4[i], nic->vlan);
+	for (size_t i = 0; i < nic->n_ipv6 && i < XLMIG_NIC_ADDRS_MAX; i++, out->n++)
+		out->len[out->n] = xlmig_announce_na(out->f[out->n], nic->mac, nic->ipv6[i], nic->vlan);
+	if (!out->n) {
+		out->len[0] = xlmig_announce_rarp(out->f[0], nic->mac, nic->vlan);
+		out->n = 1;
+	}
+}
+
+void xlmig_announce_opts_default(struct xlmig_announce_opts *o)
+{
+	/* QEMU's announce defaults: 5 rounds, 50 ms, +100 ms, at most 550. */
+	*o = (struct xlmig_announce_opts){ .rounds = 5, .initial_ms = 50, .step_ms = 100, .max_ms = 550 };
+}
+
+int xlmig_announce_send(const char *ifname, const struct xlmig_announce_frames *fr)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_halen = 6 };
+	int fd, rc = XLMIG_OK;
+
+	sll.sll_ifindex = (int)if_nametoindex(ifname);
+	if (!sll.sll_ifindex)
+		return xlmig_fail(XLMIG_E_NOTFOUND, "no interface %s to announce on: %s", ifname, strerror(errno));
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return xlmig_fail(XLMIG_E_IO, "a raw socket to announce on %s: %s (needs CAP_NET_RAW)", ifname,
+				  strerror(errno));
+	for (size_t i = 0; i < fr->n && !rc; i++) {
+		memcpy(sll.sll_addr, fr->f[i], 6);
+		if (sendto(fd, fr->f[i], fr->len[i], 0, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+			rc = xlmig_fail(XLMIG_E_IO, "announcing on %s: %s", ifname, strerror(errno));
+	}
+	close(fd);
+	return rc;
+}
+
+/* ---- rounds, on a thread of their own ---- */
+
+struct announce_job {
+	struct xlmig_announce_opts o;
+	char what[96];
+	size_t n;
+	char ifname[XLMIG_NICS_MAX][IFNAMSIZ];
+	struct xlmig_announce_frames fr[XLMIG_NICS_MAX];
+};
+
+/* Where frames in the guest's name enter the network: the bridge the
+ * host's side of its interface is a port of. */
+static void uplink_of(const char *ifname, char out[IFNAMSIZ])
+{
+	char path[96], target[PATH_MAX];
+	ssize_t n;
+	const char *slash;
+
+	snprintf(out, IFNAMSIZ, "%s", ifname);
+	snprintf(path, sizeof(path), "/sys/class/net/%s/master", ifname);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return;
+	target[n] = 0;
+	slash = strrchr(target, '/');
+	slash = slash ? slash + 1 : target;
+	if (strlen(slash) < IFNAMSIZ)
+		memcpy(out, slash, strlen(slash) + 1);
+}
+
+/* The rounds after the first (sent before the thread started). */
+static void *announce_main(void *arg)
+{
+	struct announce_job *j = arg;
+	unsigned gap = j->o.initial_ms;
+
+	for (unsigned r = 1; r < j->o.rounds; r++) {
+		usleep(gap * 1000u);
+		gap = gap + j->o.step_ms < j->o.max_ms ? gap + j->o.step_ms : j->o.max_ms;
+		for (size_t i = 0; i < j->n; i++)
+			if (xlmig_announce_send(j->ifname[i], &j->fr[i]))
+				xlmig_warn("%s: %s", j->what, xlmig_errmsg());
+	}
+	xlmig_info("%s: announced %zu interface(s) in %u round(s)", j->what, j->n, j->o.rounds);
+	free(j);
+	return NULL;
+}
+
+int xlmig_announce_start(const struct xlmig_nic *nics, size_t n, const struct xlmig_announce_opts *o,
+			 const char *what)
+{
+	struct announce_job *j;
+	pthread_attr_t attr;
+	pthread_t tid;
+	int err;
+
+	if (!o->rounds || !n)
+		return XLMIG_OK;
+	if (!(j = calloc(1, sizeof(*j))))
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for an announce");
+	j->o = *o;
+	snprintf(j->what, sizeof(j->what), "%s", what);
+	for (size_t i = 0; i < n && i < XLMIG_NICS_MAX; i++, j->n++) {
+		uplink_of(nics[i].ifname, j->ifname[i]);
+		xlmig_announce_build(&nics[i], &j->fr[i]);
+	}
+	/* The first round at once, in this thread: the sooner the better. */
+	for (size_t i = 0; i < j->n; i++)
+		if (xlmig_announce_send(j->ifname[i], &j->fr[i]))
+			xlmig_warn("%s: %s", what, xlmig_errmsg());
+	if (j->o.rounds == 1) {
+		free(j);
+		return XLMIG_OK;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	err = pthread_create(&tid, &attr, announce_main, j);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		free(j);
+		return xlmig_fail(XLMIG_E_NOMEM, "cannot start the announce thread: %s", strerror(err));
+	}
+	return XLMIG_OK;
+}
