@@ -23,6 +23,7 @@
 /* What arrived for one incoming job. */
 struct arrival {
 	char job_id[XLMIG_JOB_ID_MAX];
+	uint32_t restored;             /* the guest restored before its record came */
 	struct xlmig_offload_state st;
 	struct arrival *next;
 };
@@ -47,6 +48,9 @@ static struct arrival *arrival_take(const char *job_id)
 	pthread_mutex_unlock(&net.lock);
 	return a;
 }
+
+static void apply_arrival(struct xlmigd *d, const struct xlmig_side_ctx *ctx, const struct arrival *a,
+			  uint32_t domid, struct xlmig_json_writer *w);
 
 static int guest_nics(struct xlmigd *d, uint32_t domid, struct xlmig_nic *nics, size_t *n)
 {
@@ -131,7 +135,16 @@ static int net_dest_consume(void *opaque, const struct xlmig_side_ctx *ctx, cons
 	}
 	snprintf(a->job_id, sizeof(a->job_id), "%s", ctx->job_id);
 	/* One record per migration: a second replaces the first. */
-	free(arrival_take(ctx->job_id));
+	old = arrival_take(ctx->job_id);
+	if (old && old->restored) {
+		/* Restored already: apply now, the guest still paused; the
+		 * outcome is in the log only (READY has gone). */
+		apply_arrival(opaque, ctx, a, old->restored, NULL);
+		free(old);
+		free(a);
+		return XLMIG_OK;
+	}
+	free(old);
 	pthread_mutex_lock(&net.lock);
 	old = net.list;
 	a->next = old;
@@ -161,23 +174,52 @@ static void compare_keys(const struct xlmig_offload_if *src, const struct xlmig_
 static void log_result(const struct xlmig_side_ctx *ctx, const struct xlmig_offload_result *r)
 {
 	for (size_t k = 0; k < r->n; k++)
-		if (r->f[k].outcome != XLMIG_OFF_KEPT && r->f[k].outcome != XLMIG_OFF_KEPT_OFF)
+		if (r->f[k].outcome == XLMIG_OFF_KEPT || r->f[k].outcome == XLMIG_OFF_KEPT_OFF)
+			xlmig_info("migration %s: %s %s: %s", ctx->job_id, r->name, r->f[k].name,
+				   xlmig_offload_outcome_name(r->f[k].outcome));
+		else
 			xlmig_warn("migration %s: %s %s: %s", ctx->job_id, r->name, r->f[k].name,
 				   xlmig_offload_outcome_name(r->f[k].outcome));
+}
+
+/* The record may come after the restore ended (it follows the stream's
+ * END on channel 0, read while this host waits for GO): remember the
+ * guest so that it is applied then, still before GO. */
+static void remember_restored(const struct xlmig_side_ctx *ctx, uint32_t domid)
+{
+	struct arrival *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return;
+	snprintf(a->job_id, sizeof(a->job_id), "%s", ctx->job_id);
+	a->restored = domid;
+	pthread_mutex_lock(&net.lock);
+	a->next = net.list;
+	net.list = a;
+	pthread_mutex_unlock(&net.lock);
 }
 
 /* Apply to the restored guest's interfaces and report. */
 static void net_dest_restored(void *opaque, const struct xlmig_side_ctx *ctx, uint32_t domid,
 			      struct xlmig_json_writer *w)
 {
-	struct xlmigd *d = opaque;
 	struct arrival *a = arrival_take(ctx->job_id);
+
+	if (!a) {
+		remember_restored(ctx, domid);
+		return;
+	}
+	apply_arrival(opaque, ctx, a, domid, w);
+	free(a);
+}
+
+static void apply_arrival(struct xlmigd *d, const struct xlmig_side_ctx *ctx, const struct arrival *a,
+			  uint32_t domid, struct xlmig_json_writer *w)
+{
 	struct xlmig_offload_result *res = NULL;
 	struct xlmig_nic *nics = NULL;
 	size_t n = 0, n_res = 0;
 
-	if (!a)
-		return;
 	res = calloc(XLMIG_OFFLOAD_IFS_MAX, sizeof(*res));
 	nics = calloc(XLMIG_NICS_MAX, sizeof(*nics));
 	if (!res || !nics) {
@@ -209,12 +251,12 @@ static void net_dest_restored(void *opaque, const struct xlmig_side_ctx *ctx, ui
 		log_result(ctx, &res[n_res]);
 		n_res++;
 	}
-	xlmig_offload_results_write(res, n_res, w);
+	if (w)
+		xlmig_offload_results_write(res, n_res, w);
 	xlmig_info("migration %s: offload state applied to %zu of %zu interface(s)", ctx->job_id, n_res, a->st.n);
 out:
 	free(nics);
 	free(res);
-	free(a);
 }
 
 /* The guest runs here: tell the network (announce.h). */
