@@ -75,7 +75,7 @@ grep -q "$vb tx-tcp-segmentation: off, as on the source" "$WORK/b/log" &&
 	grep -q "$vb tx-checksum-ip-generic: kept in hardware" "$WORK/b/log" &&
 	ok "b's log reports each feature as the kernel shows it" || fail "report" "not in b's log"
 if [ "$(jq -r "$r == null" <<<"$out")" = true ]; then
-	skip "report in stats" "the record reached b after its restore (applied, logged only)"
+	echo "# the record reached b after its restore ended: applied and logged there, not in the source's stats"
 else
 [ "$(json "$r.interface" <<<"$out")" = "$vb" ] && [ "$(json "$r.source_interface" <<<"$out")" = "$va" ] &&
 	[ "$(json "$r.features[\"tx-tcp-segmentation\"]" <<<"$out")" = "off, as on the source" ] &&
