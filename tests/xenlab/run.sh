@@ -267,6 +267,9 @@ main() {
 	compare xl-pair xlmig-pair
 	compare xl-pair-busy xlmig-pair-busy
 	compare policy-xen-pair policy-xlmig-pair
+	# The alternating comparisons' medians (compare-local, compare-pair).
+	[ -s "$results/figures.txt" ] && grep -h '^FIGURE compare-[a-z]* medians ' "$results/figures.txt" |
+		sed 's/^FIGURE /compare /' | tee -a "$results/compare.txt"
 	lab_say "$(($(date +%s) - t0))s; logs in $logs"
 	[ $xlfailed = 0 ] || lab_say "$xlfailed of the failures are stock xl's own (XLFAIL), not xlmig's"
 	echo "$passed passed, $failed failed, 0 skipped"

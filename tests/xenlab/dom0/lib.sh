@@ -138,11 +138,13 @@ wire_bytes() {
 }
 
 # lab_sync TAG [VALUE]: meet the peer at TAG; print the peer's VALUE.
+# A scenario that moves the guest several times sets LAB_ROUND, so each
+# move's meetings are its own.
 # Host b serves, host a calls; a meeting at another TAG is answered and
 # waited past on both sides (the other host is behind or ahead).  Fails
 # after LAB_SYNC_TIMEOUT seconds (default 180).
 lab_sync() {
-	local tag="$LAB_SCENARIO:$1" value=${2:--} limit=${LAB_SYNC_TIMEOUT:-180} line="" end
+	local tag="$LAB_SCENARIO${LAB_ROUND:+.$LAB_ROUND}:$1" value=${2:--} limit=${LAB_SYNC_TIMEOUT:-180} line="" end
 	end=$(($(now_ms) + limit * 1000))
 	echo "$tag $value" > "$LAB_RUN/sync.out"
 	while [ "$(now_ms)" -lt $end ]; do
@@ -623,6 +625,7 @@ pair_move_send() { # method name
 	[ "$seen" = fail ] && fail "the receiver found the guest wrong (see its log)"
 	figure "${LAB_MOVE_LABEL:+label=$LAB_MOVE_LABEL }method=$method time_ms=$((t1 - t0))" \
 		"downtime_ms=$seen bound_ms=$(downtime_bound "$method" | cut -d' ' -f1) wire_bytes=$((b1 - b0))"
+	echo "$((t1 - t0)) $seen $((b1 - b0))" > "$LAB_RUN/last-figures"
 	check_downtime "$method" "$seen"
 	LAB_STOCK_XL=0
 }
@@ -650,6 +653,49 @@ pair_move_receive() { # method name
 	# baseline is this host's too, for a move the other way.
 	[ "$method" = xl-xl ] && lab_record_baseline "$gap"
 	LAB_STOCK_XL=0
+}
+
+# ---- stock xl against xlmig, on the same boot and guest ----
+# Moves alternate in the order xl, xlmig, xlmig, xl, xl, xlmig, ... so
+# that each method gets as many early turns as late ones (and, on a pair,
+# as many moves each way).  Each move's time and guest-seen downtime go
+# to $LAB_RUN/compare.METHOD, one "time downtime" line per move.
+LAB_COMPARE_MOVES=${LAB_COMPARE_MOVES:-3}   # per method
+
+compare_method() { # move-index
+	case $(($1 % 4)) in 0|3) echo xl-xl ;; *) echo xlmig-xlmigd ;; esac
+}
+
+compare_add() { # method: the move just made, from last-figures
+	local t d
+	read -r t d _ < "$LAB_RUN/last-figures"
+	echo "$t $d" >> "$LAB_RUN/compare.$1"
+}
+
+median() { # numbers on stdin
+	sort -n | awk '{ v[NR] = $1 } END {
+		if (NR == 0) print 0
+		else if (NR % 2) print v[(NR + 1) / 2]
+		else printf "%d\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# The medians, their ratios and issue 10's target for this idle move:
+# xlmig's total time at most 0.8x stock xl's, its guest-seen downtime at
+# most xl's.  A missed target fails the scenario, saying by how much.
+compare_verdict() {
+	local x=$LAB_RUN/compare.xl-xl m=$LAB_RUN/compare.xlmig-xlmigd xt xd mt md tr dr
+	[ -s "$x" ] && [ -s "$m" ] || fail "no moves to compare"
+	xt=$(cut -d' ' -f1 "$x" | median); xd=$(cut -d' ' -f2 "$x" | median)
+	mt=$(cut -d' ' -f1 "$m" | median); md=$(cut -d' ' -f2 "$m" | median)
+	tr=$(ratio "$mt" "$xt"); dr=$(ratio "$md" "$xd")
+	lab_log "moves (time_ms downtime_ms): xl $(tr '\n' ';' < "$x") xlmig $(tr '\n' ';' < "$m")"
+	figure "medians moves=$(wc -l < "$x")+$(wc -l < "$m") xl_time_ms=$xt xlmig_time_ms=$mt time_ratio=$tr" \
+		"xl_downtime_ms=$xd xlmig_downtime_ms=$md downtime_ratio=$dr"
+	if awk -v mt="$mt" -v xt="$xt" -v md="$md" -v xd="$xd" 'BEGIN { exit !(mt <= 0.8 * xt && md <= xd) }'; then
+		pass "target met: xlmig's time x$tr of xl's (<= 0.8), downtime x$dr (<= 1.0), medians"
+	else
+		fail "target missed: xlmig's time x$tr of xl's (target <= 0.8), downtime x$dr (target <= 1.0), medians of $(wc -l < "$m") moves each"
+	fi
 }
 
 # ---- failures ----
