@@ -29,6 +29,8 @@ enum ctrl_type {
 	CTRL_READY = 3,          /* destination: guest restored, paused */
 	CTRL_GO = 4,             /* source: the guest is yours */
 	CTRL_DONE = 5,           /* destination: {"ok":bool} after unpause */
+	/* 6 and 7 are fate.h's query and answer. */
+	CTRL_SIDE_END = 8,       /* source: every side record is sent */
 };
 
 /* XLMIG_FAULT_MS: only the fault matrix's test build may shorten them. */
@@ -1023,14 +1025,43 @@ static int source_side_begin(struct xlmig_job *job)
 	return xlmig_side_source_begin(&job->env.side, &ctx);
 }
 
-/* After the stream, before READY: the destination holds every record
- * before it can be told GO (channel 0 is ordered). */
+/* Do the peers exchange side records at all (a handshake feature)? */
+static bool side_on(const struct xlmig_job *job)
+{
+	return xlmig_conn_session(job->conn)->features & XLMIG_FEAT_SIDE;
+}
+
+/* After the stream, before READY, then SIDE_END: channel 0 is ordered, so
+ * when the destination reads SIDE_END it has dispatched every record, and
+ * its providers act on the restored guest with all of them before it
+ * answers READY (their report travels in it). */
 static int source_side_send(struct xlmig_job *job)
 {
 	struct xlmig_side_ctx ctx;
+	struct xlmig_buf b = { 0 };
+	struct xlmig_json_writer w;
+	int rc;
 
 	side_ctx(job, &ctx);
-	return xlmig_side_source_send(&job->env.side, &ctx, side_send, job);
+	rc = xlmig_side_source_send(&job->env.side, &ctx, side_send, job);
+	if (rc == XLMIG_OK && side_on(job)) {
+		begin_json(&w, &b);
+		rc = send_json(job, CTRL_SIDE_END, &w);
+	}
+	xlmig_buf_free(&b);
+	return rc;
+}
+
+/* Destination: wait for the source's last side record (see above). */
+static int dest_side_wait(struct xlmig_job *job)
+{
+	struct xlmig_json *end = NULL;
+	int rc = XLMIG_OK;
+
+	if (side_on(job))
+		rc = recv_json(job, CTRL_SIDE_END, CTRL_TIMEOUT_MS, &end);
+	xlmig_json_free(end);
+	return rc;
 }
 
 static int run_source(struct xlmig_job *job)
@@ -1557,6 +1588,8 @@ static int run_dest(struct xlmig_job *job)
 	pthread_mutex_lock(&job->lock);
 	job->rec.domid = domid;
 	pthread_mutex_unlock(&job->lock);
+	if ((rc = dest_side_wait(job)))
+		goto fail;
 	side_restored(job, domid);
 	XLMIG_FAULT(XLMIG_FAULT_DIGEST, &job->cancel);
 	if ((rc = dest_ready(job, domid, verify)) ||
