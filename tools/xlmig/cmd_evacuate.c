@@ -12,8 +12,8 @@
  *   plan       slow dirtiers first, smallest first among equals, heavy
  *              dirtiers last; printed before anything moves (--dry-run
  *              stops there);
- *   queue      migrations, PARALLEL at a time; with auto, a heavy
- *              dirtier goes alone.  xlmigd itself never runs more than its
+ *   queue      migrations, PARALLEL at a time; a heavy dirtier goes
+ *              alone.  xlmigd itself never runs more than its
  *              max_jobs at once.
  * A guest that no destination takes, or whose migration fails, is
  * reported and stays here: a failed migration resumes it on this host
@@ -21,18 +21,16 @@
  *
  * --parallel auto follows bench/evacuate.sh's measurement on the sim
  * hosts (four 128 MiB guests dirtying 0, 2, 8 and 24 MiB/s leave over a
- * 400 Mbit/s tbf-shaped link): two at a time finished in 38 s with
- * 819 MiB on the wire; one at a time took 74 s, the heavy dirtier never
- * converged alone and stayed on the source; four at once took 52 s,
- * re-sent 23% more bytes and had the longest downtimes (up to 1.1 s).
- * Those runs were CPU-bound (2 cores, load near 19), where the known
- * argument for sequential migration (a link shared by guests that keep
- * dirtying) did not win; see xlmig(1).  What that argument does hold
- * for is the guest that dirties fast: migrations sharing the link each
- * send slower, and such a guest then re-sends more than it gains, or
- * never converges.  So auto sends it alone, after the others, with the
- * whole link; "fast" is HEAVY_DIRTY_BPS, the heaviest rate of that
- * measurement, which converged only when alone.
+ * 400 Mbit/s tbf-shaped link, all through xlmig evacuate).  With the
+ * link the bottleneck (a quiet machine) the known argument holds: one at
+ * a time took 11.6 s and 359 MiB on the wire, two at a time 13.2 s and
+ * 452 MiB, four at once 15.4 s and 563 MiB with downtimes up to 1.25 s:
+ * guests that share the link each send slower and re-send what they
+ * dirty meanwhile.  So auto is one at a time, slow dirtiers first.  (On
+ * a CPU-bound host, load near 19, two at a time had won: 38 s against
+ * 74 s; there, pass --parallel.)  A heavy dirtier (HEAVY_DIRTY_BPS, the
+ * heaviest rate of that measurement) always goes last and alone, with
+ * the whole link, whatever the parallelism.
  */
 #include "cmd_client.h"
 #include "commands.h"
@@ -45,7 +43,7 @@
 
 #define MAX_HOSTS 32
 #define POLL_MS 200
-#define AUTO_PARALLEL 2      /* from the measurement, see above */
+#define AUTO_PARALLEL 1      /* from the measurement, see above */
 #define HEAVY_DIRTY_BPS (16ull << 20)
 
 enum gstate { G_STAYS, G_PLANNED, G_RUNNING, G_DONE, G_FAILED };
@@ -70,7 +68,6 @@ struct evac {
 	struct guest *g;
 	size_t n;
 	unsigned parallel;
-	bool auto_parallel;
 	bool dry_run;
 };
 
@@ -80,8 +77,8 @@ static void usage(FILE *out)
 		"usage: xlmig evacuate --to HOST[:PORT] [--to HOST...] [--parallel N|auto] [--dry-run]\n"
 		"Moves every guest of this host to the given hosts: each is checked first\n"
 		"(preflight), the plan is shown, then they migrate PARALLEL at a time\n"
-		"(auto: two at a time, slow dirtiers and small guests first, a heavy\n"
-		"dirtier alone and last, as measured).  A guest that cannot\n"
+		"(auto: one at a time, slow dirtiers and small guests first, heavy\n"
+		"dirtiers last, as measured).  A guest that cannot\n"
 		"move is reported and stays here, running.  Exit 0 when all moved.\n");
 }
 
@@ -282,7 +279,7 @@ static void print_plan(const struct evac *e, FILE *out)
 		xlmig_cli_bytes((double)g->dirty_bps, rate, sizeof(rate));
 		if (g->st == G_PLANNED)
 			fprintf(out, "  %2u. %-20s %10s  dirties %8s/s  -> %s%s\n", ++k, g->name, mem,
-				rate, g->dest, e->auto_parallel && g->heavy ? " (alone)" : "");
+				rate, g->dest, e->parallel > 1 && g->heavy ? " (alone)" : "");
 		else
 			fprintf(out, "   -  %-20s %10s  stays here: %s\n", g->name, mem, g->why);
 	}
@@ -303,11 +300,11 @@ static void report_end(const struct guest *g, const char *step, FILE *out)
 /* How many migrations may run when g starts, g included. */
 static size_t queue_limit(const struct evac *e, const struct guest *g)
 {
-	return e->auto_parallel && g->heavy ? 1 : e->parallel;
+	return g->heavy ? 1 : e->parallel;
 }
 
 /* Migrate the planned guests in the plan's order, e->parallel at a time
- * (a heavy dirtier alone with auto: the heavy ones come last, so none
+ * (a heavy dirtier alone: the heavy ones come last, so none
  * starts beside another). */
 static int run_queue(struct evac *e, struct xlmig_ctl_client *c)
 {
@@ -417,8 +414,7 @@ int xlmig_cmd_evacuate(int argc, char **argv)
 			return ch == 'h' ? 0 : 2;
 		}
 	}
-	e.auto_parallel = e.parallel == 0;
-	if (e.auto_parallel)
+	if (e.parallel == 0)
 		e.parallel = AUTO_PARALLEL;
 	if (optind != argc || !e.nhosts) {
 		fprintf(stderr, "xlmig evacuate: name the destinations with --to HOST (one or more)\n");
