@@ -181,23 +181,12 @@ struct announce_job {
 };
 
 /* Where frames in the guest's name enter the network: the bridge the
- * host's side of its interface is a port of. */
-static void uplink_of(const char *ifname, char out[IFNAMSIZ])
+ * host's side of its interface is a port of, or that side itself. */
+static void uplink_of(const char *ifname, char out[XLMIG_IFNAME_MAX])
 {
-	char path[96], target[PATH_MAX];
-	ssize_t n;
-	const char *slash;
-
-	snprintf(out, IFNAMSIZ, "%s", ifname);
-	snprintf(path, sizeof(path), "/sys/class/net/%s/master", ifname);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n <= 0)
-		return;
-	target[n] = 0;
-	slash = strrchr(target, '/');
-	slash = slash ? slash + 1 : target;
-	if (strlen(slash) < IFNAMSIZ)
-		memcpy(out, slash, strlen(slash) + 1);
+	xlmig_offload_uplink(ifname, out);
+	if (!out[0])
+		snprintf(out, XLMIG_IFNAME_MAX, "%s", ifname);
 }
 
 /* The rounds after the first (sent before the thread started). */

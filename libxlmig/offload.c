@@ -207,8 +207,7 @@ int xlmig_offload_caps_read(const char *ifname, struct xlmig_offload_caps *out)
 	return rc;
 }
 
-/* The bridge IFNAME is a port of, from sysfs; "" when none. */
-static void read_uplink(const char *ifname, char out[XLMIG_IFNAME_MAX])
+void xlmig_offload_uplink(const char *ifname, char out[XLMIG_IFNAME_MAX])
 {
 	char path[96], target[PATH_MAX];
 	ssize_t n;
@@ -264,7 +263,7 @@ int xlmig_offload_capture(const char *ifname, struct xlmig_offload_if *out)
 	out->rx_queues = ch.rx_count;
 	out->tx_queues = ch.tx_count;
 	out->combined_queues = ch.combined_count;
-	read_uplink(ifname, out->uplink);
+	xlmig_offload_uplink(ifname, out->uplink);
 out:
 	close(c.fd);
 	return rc ? xlmig_fail_prefix(rc, "capturing the offload state of %s", ifname) : XLMIG_OK;
@@ -405,7 +404,7 @@ int xlmig_offload_apply(const struct xlmig_offload_if *src, const char *ifname,
 	apply_queues(&c, src, res);
 	if ((rc = read_caps(&c, &dev, idx, &n_bits)))
 		goto out;
-	read_uplink(ifname, uplink);
+	xlmig_offload_uplink(ifname, uplink);
 	have_up = uplink[0] && xlmig_offload_caps_read(uplink, &up) == XLMIG_OK;
 	for (size_t i = 0; i < src->n_features && res->n < XLMIG_OFFLOAD_FEATURES_MAX; i++) {
 		snprintf(res->f[res->n].name, sizeof(res->f[res->n].name), "%s", src->f[i].name);

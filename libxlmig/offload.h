@@ -137,4 +137,7 @@ bool xlmig_offload_result_degraded(const struct xlmig_offload_result *r);
 void xlmig_mac_format(const uint8_t mac[6], char out[18]);
 int xlmig_mac_parse(const char *s, uint8_t mac[6]);
 
+/* The bridge IFNAME is a port of, from sysfs; "" when none. */
+void xlmig_offload_uplink(const char *ifname, char out[XLMIG_IFNAME_MAX]);
+
 #endif
