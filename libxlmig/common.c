@@ -61,13 +61,10 @@ int xlmig_fail_prefix(int err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, errmsg, sizeof(old));
-	/* Build the new message piecewise: truncation is fine, it is a log line. */
-	size_t n = strlen(prefix);
-	memcpy(errmsg, prefix, n);
-	errmsg[n] = '\0';
-	strncat(errmsg, ": ", sizeof(errmsg) - strlen(errmsg) - 1);
-	strncat(errmsg, old[0] ? old : xlmig_strerror(err),
-		sizeof(errmsg) - strlen(errmsg) - 1);
+	/* A cut message is still worth logging; mark where it was cut. */
+	if (snprintf(errmsg, sizeof(errmsg), "%s: %s", prefix,
+		     old[0] ? old : xlmig_strerror(err)) >= (int)sizeof(errmsg))
+		memcpy(errmsg + sizeof(errmsg) - 4, "...", 4);
 	return err;
 }
 

@@ -49,6 +49,22 @@ TEST(common_error_message_and_prefix)
 	CHECK_STR(xlmig_strerror(XLMIG_E_TRUNCATED), "input truncated");
 }
 
+TEST(common_error_prefix_too_long_is_cut_and_marked)
+{
+	char longmsg[2000];
+
+	memset(longmsg, 'a', sizeof(longmsg) - 1);
+	longmsg[sizeof(longmsg) - 1] = '\0';
+	xlmig_fail(XLMIG_E_FORMAT, "%s", longmsg);
+	xlmig_fail_prefix(XLMIG_E_FORMAT, "inspect %s", "f.save");
+	const char *m = xlmig_errmsg();
+	size_t n = strlen(m);
+	CHECK(strncmp(m, "inspect f.save: aaa", 19) == 0);
+	CHECK(n > 19);
+	CHECK_STR(m + n - 3, "...");
+	xlmig_errclear();
+}
+
 TEST(common_hex_encode)
 {
 	static const uint8_t bytes[] = { 0x00, 0x09, 0xa0, 0xff, 0x5c };
