@@ -1489,6 +1489,14 @@ static int dest_ready(struct xlmig_job *job, uint32_t domid, bool verify)
 	struct xlmig_json_writer w;
 	int rc = XLMIG_OK;
 
+	/* PREFLIGHT found the name free, but a guest may have taken it here
+	 * since (an administrator's xl create during the pre-copy).  Refuse
+	 * now, while the source can simply resume: after GO the rename
+	 * would fail with the source's copy already renamed aside. */
+	if ((rc = name_free(job, job->rec.domain))) {
+		xlmig_fail_prefix(rc, "the guest's name was taken here during the migration");
+		goto out;
+	}
 	begin_json(&w, &b);
 	if (verify) {
 		uint64_t t0 = xlmig_now_ns();
