@@ -4,8 +4,12 @@
 # one address, a peer that dribbles bytes or stalls before it has
 # authenticated (dropped at auth_timeout), frames that lie about their
 # length or come out of order, a JOIN for a session that does not exist,
-# a stream for a guest name that exists here, a peer name that is a
-# number, and more migrations than max_incoming.  After each, the control
+# a stream for a guest name that exists here (or is taken while the
+# stream comes), a host of the cluster reflecting a's own HELLO back to
+# a, an on-path attacker writing a forged CTRL GO raw into the TCP stream
+# (mid-session, or after cutting the source's side of it), a peer name
+# that is a number, and more migrations than max_incoming (the on-path
+# host is tests/integration/onpath.py).  After each, the control
 # socket answers and the guests on both hosts run on untouched; a
 # migration from a host that is allowed still runs, and a refused one
 # leaves its guest running on the source.
@@ -145,6 +149,102 @@ out=$(xa migrate h1 "$(addr_b)" --json 2>/dev/null)
 xa destroy h1 >/dev/null 2>&1
 
 unharmed "name checks"
+
+# ---- an on-path host, and a host of the cluster that reflects ----
+
+# A background onpath.py in b's namespace (or a's, for the reflection),
+# killed when the case ends; its lines go to $WORK/onpath.log.
+ONPATH_PORT=$((PORT_B + 11))
+onpath_start() { # ns mode target args...
+	local ns=$1; shift
+	: >"$WORK/onpath.log"
+	ip netns exec "$ns" python3 "$(dirname "$0")/onpath.py" "$1" "$2:$ONPATH_PORT" "${@:3}" \
+		>>"$WORK/onpath.log" 2>&1 &
+	onpath=$!
+	for i in $(seq 50); do
+		grep -q "listening on $2:$ONPATH_PORT" "$WORK/onpath.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+onpath_stop() { kill "$onpath" 2>/dev/null; wait "$onpath" 2>/dev/null; }
+
+# b's own guests run on, and neither host holds a copy of the guest $2
+# it should not: $1 names the case.
+after_onpath() { # case guest
+	unharmed "$1"
+	xa list >/dev/null && runs_on a "$2" && ! has_guest b "$2" && ! has_guest b "$2--incoming" &&
+		! has_guest a "$2--incoming" &&
+		ok "$1: $2 runs on at a, one copy, none left half-made" ||
+		fail "$1" "$2 on a: $(state a "$2"), on b: $(state b "$2") $(state b "$2--incoming")"
+}
+
+# Each daemon's open fds and anonymous memory, to hold them bounded.
+fds_of() { ls "/proc/${PID[$1]}/fd" | wc -l; }
+rss_kb() { awk '/^RssAnon:/ { print $2 }' "/proc/${PID[$1]}/status"; }
+fds_a=$(fds_of a) fds_b=$(fds_of b) rss_b=$(rss_kb b)
+
+xa create r1 --memory 64M --rate 1M >/dev/null || { fail setup "cannot create r1"; exit 1; }
+
+# Reflection: a host of the cluster (it holds b's certificate, which a
+# dials by b's address) answers a's migration by replaying a's own
+# HELLO, and everything after it, to a's own listener.  a refuses the
+# relayed proof, naming why; its migration fails, its guest runs on.
+onpath_start "$NS_B" reflect "$IP_B" "$IP_A:$PORT_A" "$WORK/tls/b/host.crt" "$WORK/tls/b/host.key" \
+	"$WORK/tls/b/ca.crt" || fail "reflection" "onpath.py did not start"
+out=$(xa migrate r1 "$IP_B:$ONPATH_PORT" --json 2>/dev/null)
+onpath_stop
+grep -q "relaying" "$WORK/onpath.log" && grep -q "proof does not match this connection" "$WORK/a/log" &&
+	ok "a's HELLO reflected to its own listener is refused there, named as relayed" ||
+	fail "reflection" "not refused by a's listener: $(grep -c relaying "$WORK/onpath.log") relays"
+[ "$(json .step <<<"$out")" = failed ] && grep -q "proof" <<<"$(json .message <<<"$out")" &&
+	ok "the reflected migration fails, saying the proof did not match" ||
+	fail "reflection" "job $(json .step <<<"$out"): $(json .message <<<"$out")"
+after_onpath "reflection" r1
+
+# A forged GO injected raw into channel 0's TCP stream mid-transfer: not
+# a TLS record of the session, so b drops the session and rolls back; a
+# resumes its guest.  Then the same after the attacker cut a's side of
+# the session: b reads no plain frame after TLS, whatever comes.
+for mode in inject cut; do
+	onpath_start "$NS_B" "$mode" "$IP_B" "$IP_B:$PORT_B" 1048576 ||
+		fail "forged CTRL ($mode)" "onpath.py did not start"
+	out=$(xa migrate r1 "$IP_B:$ONPATH_PORT" --bandwidth 16M --json 2>/dev/null)
+	onpath_stop
+	grep -q "forged CTRL GO written" "$WORK/onpath.log" && [ "$(json .step <<<"$out")" = failed ] &&
+		ok "a forged CTRL GO ($mode) fails the migration: $(json .message <<<"$out" | cut -c1-120)" ||
+		fail "forged CTRL ($mode)" "injected: $(grep -c written "$WORK/onpath.log"), job $(json .step <<<"$out"): $(json .message <<<"$out")"
+	[ $mode = inject ] && why="bad record mac" || why="closed in the middle of a frame"
+	grep -q "(incoming) failed: while receiving: .*$why" "$WORK/b/log" &&
+		ok "forged CTRL ($mode): b drops the session, saying why ($why)" ||
+		fail "forged CTRL ($mode)" "b's log does not say '$why'"
+	after_onpath "forged CTRL ($mode)" r1
+done
+
+# A guest of the same name appears here while the stream comes: b
+# refuses before READY, naming it; the source resumes, b's own guest of
+# that name is untouched.
+job=$(xa migrate r1 "$(addr_b)" --bandwidth 8M --detach)
+wait_step a "$job" 'precopy' || fail "name taken" "the job never reached precopy"
+xb create r1 --memory 64M --rate 1M >/dev/null || fail "name taken" "cannot create r1 on b"
+for i in 1 2 3; do wait_final a "$job" 2>/dev/null && break; done
+msg=$("$XLMIG" -S "$(sock a)" status "$job" --json | jq -r .message)
+[ "$(step_of a "$job")" = failed ] && grep -q "name was taken here during the migration: a domain named r1 already exists" <<<"$msg" &&
+	ok "a stream for a name taken here meanwhile is refused, naming it" ||
+	fail "name taken" "job $(step_of a "$job"): $msg"
+runs_on a r1 && runs_on b r1 && ! has_guest b r1--incoming &&
+	[ "$(xb list --json | jq '[.domains[] | select(.name == "r1")] | length')" = 1 ] &&
+	ok "name taken: r1 runs on at a, b's own r1 runs on, no copy left on b" ||
+	fail "name taken" "a: $(state a r1), b: $(state b r1), b's incoming: $(state b r1--incoming)"
+xa destroy r1 >/dev/null 2>&1; xb destroy r1 >/dev/null 2>&1
+unharmed "on-path cases"
+sleep 1   # the sessions' threads end
+[ "$(fds_of a)" -le $((fds_a + 2)) ] && [ "$(fds_of b)" -le $((fds_b + 2)) ] &&
+	ok "on-path cases: fds bounded (a $fds_a -> $(fds_of a), b $fds_b -> $(fds_of b))" ||
+	fail "on-path fds" "a $fds_a -> $(fds_of a), b $fds_b -> $(fds_of b)"
+[ "$(rss_kb b)" -le $((rss_b + 32768)) ] &&
+	ok "on-path cases: b's memory bounded (RssAnon $rss_b -> $(rss_kb b) kB)" ||
+	fail "on-path memory" "b's RssAnon $rss_b -> $(rss_kb b) kB"
 
 # More migrations than b takes at once (max_incoming 1): the second is
 # refused naming the setting, its guest runs on at a.
