@@ -72,6 +72,8 @@ const struct xlmig_opt xlmig_daemon_opts[] = {
 	  "50", "MS", "gap after the first round; each next one 100 ms longer, at most 550" },
 	{ "storage", "storage", 0, XLMIG_OPT_STR, F(storage), 0, 0, NULL,
 	  XLMIG_POLICY_DEFAULT_STORAGE, "DIRS", "incoming guests' disks only under these (':'-separated)" },
+	{ "boot", "boot", 0, XLMIG_OPT_STR, F(boot), 0, 0, NULL,
+	  XLMIG_POLICY_DEFAULT_BOOT, "DIRS", "incoming guests' kernels, ramdisks, firmware only from these" },
 	{ "bridges", "bridges", 0, XLMIG_OPT_STR, F(bridges), 0, 0, NULL,
 	  XLMIG_POLICY_DEFAULT_BRIDGES, "NAMES", "bridges incoming guests may join (','-separated, br* ok)" },
 	{ "allow_scripts", "allow-scripts", 0, XLMIG_OPT_BOOL, F(allow_scripts), 0, 0, NULL,

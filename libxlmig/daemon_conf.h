@@ -42,6 +42,7 @@ struct xlmig_daemon_config {
 	unsigned announce_initial_ms;
 	/* what incoming guests may ask for (guest_policy.h) */
 	char *storage;               /* directories, ':'-separated */
+	char *boot;                  /* directories, ':'-separated */
 	char *bridges;               /* names or prefix*, ','-separated */
 	bool allow_scripts;
 	bool allow_device_model;

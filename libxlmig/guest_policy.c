@@ -70,25 +70,33 @@ static int split(const char *list, char sep, char **items, unsigned *n)
 	return rc;
 }
 
+/* A ':'-separated list of directories, each canonical and not / itself
+ * (a trailing '/' dropped). */
+static int split_dirs(const char *setting, const char *list, char **items, unsigned *n)
+{
+	int rc = split(list, ':', items, n);
+
+	for (unsigned i = 0; i < *n && !rc; i++) {
+		size_t len = strlen(items[i]);
+
+		if (len > 1 && items[i][len - 1] == '/')
+			items[i][len - 1] = '\0';
+		if (!xlmig_path_canonical(items[i]) || !strcmp(items[i], "/"))
+			rc = xlmig_fail(XLMIG_E_INVAL, "%s: '%s' is not an absolute directory "
+					"without '.', '..' or '//' (and not / itself)", setting, items[i]);
+	}
+	return rc;
+}
+
 int xlmig_guest_policy_init(struct xlmig_guest_policy *p, const char *storage,
-			    const char *bridges)
+			    const char *boot, const char *bridges)
 {
 	int rc;
 
 	memset(p, 0, sizeof(*p));
-	if ((rc = split(storage, ':', p->storage, &p->n_storage)))
+	if ((rc = split_dirs("storage", storage, p->storage, &p->n_storage)) ||
+	    (rc = split_dirs("boot", boot, p->boot, &p->n_boot)))
 		goto out;
-	for (unsigned i = 0; i < p->n_storage; i++) {
-		size_t len = strlen(p->storage[i]);
-
-		if (len > 1 && p->storage[i][len - 1] == '/')
-			p->storage[i][len - 1] = '\0';
-		if (!xlmig_path_canonical(p->storage[i]) || !strcmp(p->storage[i], "/")) {
-			rc = xlmig_fail(XLMIG_E_INVAL, "storage: '%s' is not an absolute directory "
-					"without '.', '..' or '//' (and not / itself)", p->storage[i]);
-			goto out;
-		}
-	}
 	if ((rc = split(bridges, ',', p->bridges, &p->n_bridges)))
 		goto out;
 	for (unsigned i = 0; i < p->n_bridges; i++) {
@@ -117,6 +125,8 @@ void xlmig_guest_policy_free(struct xlmig_guest_policy *p)
 {
 	for (unsigned i = 0; i < p->n_storage; i++)
 		free(p->storage[i]);
+	for (unsigned i = 0; i < p->n_boot; i++)
+		free(p->boot[i]);
 	for (unsigned i = 0; i < p->n_bridges; i++)
 		free(p->bridges[i]);
 	memset(p, 0, sizeof(*p));
@@ -125,9 +135,11 @@ void xlmig_guest_policy_free(struct xlmig_guest_policy *p)
 const struct xlmig_guest_policy *xlmig_guest_policy_default(void)
 {
 	static char storage[] = XLMIG_POLICY_DEFAULT_STORAGE;
+	static char boot0[] = "/var/lib/xen/boot", boot1[] = "/usr/lib/xen/boot";
 	static char bridges[] = XLMIG_POLICY_DEFAULT_BRIDGES;
 	static const struct xlmig_guest_policy def = {
 		.n_storage = 1, .storage = { storage },
+		.n_boot = 2, .boot = { boot0, boot1 },   /* XLMIG_POLICY_DEFAULT_BOOT */
 		.n_bridges = 1, .bridges = { bridges },
 	};
 
@@ -143,17 +155,40 @@ static bool under(const char *path, const char *dir)
 	return !strncmp(path, dir, n) && path[n] == '/' && path[n + 1];
 }
 
+static bool under_any(const char *path, char *const *dirs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (under(path, dirs[i]))
+			return true;
+	return false;
+}
+
 int xlmig_guest_policy_disk(const struct xlmig_guest_policy *p, const char *guest,
 			    const char *path)
 {
 	if (!xlmig_path_canonical(path))
 		return xlmig_fail(XLMIG_E_AUTH, "%s: disk path '%.200s' is refused: not a canonical "
 				  "absolute path", guest, path);
-	for (unsigned i = 0; i < p->n_storage; i++)
-		if (under(path, p->storage[i]))
-			return XLMIG_OK;
+	if (under_any(path, p->storage, p->n_storage))
+		return XLMIG_OK;
 	return xlmig_fail(XLMIG_E_AUTH, "%s: disk %s is outside the storage this host allows "
 			  "incoming guests (storage in xlmigd.conf)", guest, path);
+}
+
+int xlmig_guest_policy_boot(const struct xlmig_guest_policy *p, const char *guest,
+			    const char *what, const char *path, bool bare_ok)
+{
+	/* libxl resolves a bare firmware name in its own firmware directory. */
+	if (bare_ok && path[0] != '.' && strlen(path) <= 64 && xlmig_plain_chars(path))
+		return XLMIG_OK;
+	if (!xlmig_path_canonical(path))
+		return xlmig_fail(XLMIG_E_AUTH, "%s: %s '%.200s' is refused: not a canonical "
+				  "absolute path", guest, what, path);
+	if (!under_any(path, p->boot, p->n_boot))
+		return xlmig_fail(XLMIG_E_AUTH, "%s: %s %s is outside the directories this host "
+				  "loads incoming guests' kernels and firmware from (boot in "
+				  "xlmigd.conf)", guest, what, path);
+	return XLMIG_OK;
 }
 
 static bool bridge_listed(const struct xlmig_guest_policy *p, const char *bridge)
@@ -194,6 +229,13 @@ int xlmig_guest_policy_facts(const struct xlmig_guest_policy *p,
 	for (size_t i = 0; i < g->n_bridges; i++)
 		if (g->bridges[i] && g->bridges[i][0])
 			xlmig_verdict_note(&r, xlmig_guest_policy_bridge(p, g->name, g->bridges[i]));
+	/* The facts do not say which field a boot file came from: a bare
+	 * name is what only a firmware override may be, so it passes here
+	 * and the config's own check decides. */
+	for (size_t i = 0; i < g->n_boot; i++)
+		if (g->boot[i] && g->boot[i][0])
+			xlmig_verdict_note(&r, xlmig_guest_policy_boot(p, g->name, "boot file",
+								       g->boot[i], true));
 	return xlmig_verdict_end(&r, "preflight " REFUSED);
 }
 
@@ -331,6 +373,39 @@ static bool is_set(const struct xlmig_json *obj, const char *key)
 		     (v->type == XLMIG_JSON_ARRAY && v->count));
 }
 
+/* The files libxl loads from dom0 into the guest (libxl_types.idl's
+ * build info): at the top of b_info, or in its type's union. */
+static const struct {
+	const char *type;   /* NULL: b_info itself */
+	const char *key;
+	bool bare_ok;       /* a name libxl looks up in Xen's firmware directory */
+} boot_files[] = {
+	{ NULL, "kernel", false }, { NULL, "ramdisk", false }, { NULL, "device_tree", false },
+	{ "pv", "kernel", false }, { "pv", "ramdisk", false },
+	{ "hvm", "firmware", true }, { "hvm", "system_firmware", false },
+	{ "hvm", "smbios_firmware", false }, { "hvm", "acpi_firmware", false },
+};
+
+static void check_boot(struct cfg_check *c, const struct xlmig_json *b)
+{
+	const struct xlmig_json *type = b ? xlmig_json_member(b, "type") : NULL;
+
+	for (size_t i = 0; b && i < XLMIG_ARRAY_SIZE(boot_files); i++) {
+		const struct xlmig_json *obj = b;
+		const char *path;
+		char what[48];
+
+		if (boot_files[i].type && !(obj = type ? xlmig_json_member(type, boot_files[i].type) : NULL))
+			continue;
+		if (obj->type != XLMIG_JSON_OBJECT || !(path = cfg_str(c, obj, boot_files[i].key)))
+			continue;
+		snprintf(what, sizeof(what), "%s%s%s", boot_files[i].type ? boot_files[i].type : "",
+			 boot_files[i].type ? " " : "", boot_files[i].key);
+		xlmig_verdict_note(&c->r, xlmig_guest_policy_boot(c->p, c->guest, what, path,
+								  boot_files[i].bare_ok));
+	}
+}
+
 static void check_build(struct cfg_check *c, const struct xlmig_json *root)
 {
 	static const char *const dm[] = {
@@ -354,6 +429,7 @@ static void check_build(struct cfg_check *c, const struct xlmig_json *root)
 	if (!c->p->allow_bootloader && (is_set(b, "bootloader") || is_set(pv, "bootloader")))
 		xlmig_verdict_note(&c->r, xlmig_fail(XLMIG_E_AUTH, "a bootloader run in dom0 "
 					 "(allow_bootloader in xlmigd.conf)"));
+	check_boot(c, b);
 }
 
 int xlmig_guest_policy_config(const struct xlmig_guest_policy *p, const char *guest,

@@ -7,6 +7,13 @@
  *
  *   storage             disks (and 9p shares) only under these
  *                       directories, as canonical absolute paths
+ *   boot                kernels, ramdisks, device trees and firmware
+ *                       files only under these directories (libxl loads
+ *                       them from dom0 into the guest when it boots or
+ *                       reboots: a peer naming /etc/shadow as a ramdisk
+ *                       would hand it to the guest); an HVM firmware
+ *                       override may also be a bare name, which libxl
+ *                       looks up in Xen's own firmware directory
  *   bridges             the bridges a NIC may join (a trailing '*' matches
  *                       a prefix: "xenbr*")
  *   allow_scripts       hotplug scripts other than Xen's own (a bare name,
@@ -17,8 +24,9 @@
  *   allow_passthrough   PCI, device-tree and USB host devices
  *
  * Two checks read the same rules: xlmig_guest_policy_facts() on the
- * PREFLIGHT facts, before the destination probes any path or bridge (so a
- * peer learns nothing of a path the policy would refuse), and
+ * PREFLIGHT facts (disks, bridges and boot files), before the destination
+ * probes any path or bridge (so a peer learns nothing of a path the policy
+ * would refuse; boot files are checked, never probed), and
  * xlmig_guest_policy_config() on the libxl JSON config the stream
  * carries, before the backend parses it.  Every refusal names the item,
  * the rule and the setting that would allow it.
@@ -36,6 +44,8 @@
 struct xlmig_guest_policy {
 	unsigned n_storage;
 	char *storage[XLMIG_POLICY_MAX_ITEMS];  /* canonical, no trailing '/' */
+	unsigned n_boot;
+	char *boot[XLMIG_POLICY_MAX_ITEMS];     /* the same */
 	unsigned n_bridges;
 	char *bridges[XLMIG_POLICY_MAX_ITEMS];  /* names or "prefix*" */
 	bool allow_scripts;
@@ -46,13 +56,14 @@ struct xlmig_guest_policy {
 
 /* The defaults, as xlmigd.conf(5) states them. */
 #define XLMIG_POLICY_DEFAULT_STORAGE "/var/lib/xen/images"
+#define XLMIG_POLICY_DEFAULT_BOOT    "/var/lib/xen/boot:/usr/lib/xen/boot"
 #define XLMIG_POLICY_DEFAULT_BRIDGES "xenbr*"
 
-/* storage: directories separated by ':'; bridges: names separated by ','
- * (either may be empty: nothing of that kind allowed).  Each item is
+/* storage, boot: directories separated by ':'; bridges: names separated
+ * by ',' (any may be empty: nothing of that kind allowed).  Each item is
  * checked (canonical absolute directories, interface names). */
 int xlmig_guest_policy_init(struct xlmig_guest_policy *p, const char *storage,
-			    const char *bridges);
+			    const char *boot, const char *bridges);
 void xlmig_guest_policy_free(struct xlmig_guest_policy *p);
 /* The policy with the defaults above, for callers without a configuration. */
 const struct xlmig_guest_policy *xlmig_guest_policy_default(void);
@@ -67,7 +78,12 @@ int xlmig_guest_policy_disk(const struct xlmig_guest_policy *p, const char *gues
 			    const char *path);
 int xlmig_guest_policy_bridge(const struct xlmig_guest_policy *p, const char *guest,
 			      const char *bridge);
-/* Every disk and bridge of the PREFLIGHT facts. */
+/* One file libxl loads into the guest (what names it in errors: "kernel",
+ * "ramdisk", ...).  A bare name is taken only where bare_ok (an HVM
+ * firmware override, which libxl resolves in Xen's firmware directory). */
+int xlmig_guest_policy_boot(const struct xlmig_guest_policy *p, const char *guest,
+			    const char *what, const char *path, bool bare_ok);
+/* Every disk, bridge and boot file of the PREFLIGHT facts. */
 int xlmig_guest_policy_facts(const struct xlmig_guest_policy *p,
 			     const struct xlmig_preflight_guest *g);
 /* The libxl domain config (JSON text) a stream carries.  All refusals in

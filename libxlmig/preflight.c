@@ -184,6 +184,7 @@ void xlmig_preflight_guest_write(const struct xlmig_preflight_guest *g,
 	}
 	write_strings(w, "disks", g->disks, g->n_disks);
 	write_strings(w, "bridges", g->bridges, g->n_bridges);
+	write_strings(w, "boot", g->boot, g->n_boot);
 	xlmig_json_object_close(w);
 }
 
@@ -268,6 +269,8 @@ int xlmig_preflight_guest_read(const struct xlmig_json *obj, struct xlmig_prefli
 		rc = read_strings(obj, "disks", g, xlmig_preflight_add_disk);
 	if (!rc)
 		rc = read_strings(obj, "bridges", g, xlmig_preflight_add_bridge);
+	if (!rc)
+		rc = read_strings(obj, "boot", g, xlmig_preflight_add_boot);
 out:
 	if (rc)
 		xlmig_preflight_guest_free(g);

@@ -56,6 +56,8 @@ void xlmig_preflight_guest_free(struct xlmig_preflight_guest *g)
 		free(g->disks[i]);
 	for (size_t i = 0; i < g->n_bridges; i++)
 		free(g->bridges[i]);
+	for (size_t i = 0; i < g->n_boot; i++)
+		free(g->boot[i]);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -83,4 +85,9 @@ int xlmig_preflight_add_disk(struct xlmig_preflight_guest *g, const char *path)
 int xlmig_preflight_add_bridge(struct xlmig_preflight_guest *g, const char *bridge)
 {
 	return add_item(g->bridges, &g->n_bridges, "bridge", bridge);
+}
+
+int xlmig_preflight_add_boot(struct xlmig_preflight_guest *g, const char *path)
+{
+	return add_item(g->boot, &g->n_boot, "boot file", path);
 }

@@ -30,6 +30,8 @@ struct xlmig_preflight_guest {
 	size_t n_disks;
 	char *bridges[XLMIG_PREFLIGHT_MAX_ITEMS];  /* bridge names, malloc'd */
 	size_t n_bridges;
+	char *boot[XLMIG_PREFLIGHT_MAX_ITEMS];     /* kernel, ramdisk, firmware... */
+	size_t n_boot;
 };
 
 /* What a destination offers. */
@@ -42,9 +44,11 @@ struct xlmig_preflight_host {
 };
 
 void xlmig_preflight_guest_free(struct xlmig_preflight_guest *g);
-/* Add a disk path / bridge (copied); LIMIT past XLMIG_PREFLIGHT_MAX_ITEMS. */
+/* Add a disk path / bridge / file libxl loads into the guest (copied);
+ * LIMIT past XLMIG_PREFLIGHT_MAX_ITEMS. */
 int xlmig_preflight_add_disk(struct xlmig_preflight_guest *g, const char *path);
 int xlmig_preflight_add_bridge(struct xlmig_preflight_guest *g, const char *bridge);
+int xlmig_preflight_add_boot(struct xlmig_preflight_guest *g, const char *path);
 
 /* The featureset words found in an X86_CPUID_POLICY record body (an
  * array of {leaf, subleaf, eax, ebx, ecx, edx} le32); words whose leaf is

@@ -98,6 +98,29 @@ static int add_bridges(struct xlmig_preflight_guest *g, const libxl_domain_confi
 	return rc;
 }
 
+/* The files libxl loads from dom0 into the guest at boot, which the
+ * destination's policy must allow (guest_policy.h). */
+static int add_boot(struct xlmig_preflight_guest *g, const libxl_domain_config *cfg)
+{
+	const libxl_domain_build_info *b = &cfg->b_info;
+	const char *files[9] = { b->kernel, b->ramdisk, b->device_tree };
+	int rc = XLMIG_OK;
+
+	if (b->type == LIBXL_DOMAIN_TYPE_PV) {
+		files[3] = b->u.pv.kernel;
+		files[4] = b->u.pv.ramdisk;
+	} else if (b->type == LIBXL_DOMAIN_TYPE_HVM) {
+		files[5] = b->u.hvm.firmware;
+		files[6] = b->u.hvm.system_firmware;
+		files[7] = b->u.hvm.smbios_firmware;
+		files[8] = b->u.hvm.acpi_firmware;
+	}
+	for (size_t i = 0; i < XLMIG_ARRAY_SIZE(files) && !rc; i++)
+		if (files[i] && files[i][0] && !listed(g->boot, g->n_boot, files[i]))
+			rc = xlmig_preflight_add_boot(g, files[i]);
+	return rc;
+}
+
 static void xen_version(libxl_ctx *ctx, unsigned *major, unsigned *minor)
 {
 	const libxl_version_info *v = libxl_get_version_info(ctx);
@@ -127,7 +150,7 @@ int xlmig_xen_preflight_collect(struct xlmig_hv *hv, const char *domain,
 		rc = xlmig_xen_libxl_fail(lrc, di.domid, "libxl_retrieve_domain_configuration");
 		goto out;
 	}
-	if ((rc = add_disks(g, &cfg)) || (rc = add_bridges(g, &cfg)))
+	if ((rc = add_disks(g, &cfg)) || (rc = add_bridges(g, &cfg)) || (rc = add_boot(g, &cfg)))
 		goto out;
 	/* The config's own figure includes the overheads Xen adds (shadow,
 	 * video RAM, page tables), as xl's freemem() asks for. */

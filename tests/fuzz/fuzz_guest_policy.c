@@ -3,11 +3,13 @@
  * (guest_policy.h): the libxl JSON config a source sends, and the disk
  * and bridge names of its PREFLIGHT facts.
  *
- * The input is the config text; its lines are also tried as disk paths
- * and bridge names.  Whatever the input: no crash, no read out of bounds,
- * and a path the policy accepts is canonical and under a storage
- * directory, a bridge it accepts is a plain interface name, so no peer
- * input can make PREFLIGHT probe outside them.
+ * The input is the config text; its lines are also tried as disk paths,
+ * bridge names and boot files (kernel, ramdisk, firmware).  Whatever the
+ * input: no crash, no read out of bounds, and a path the policy accepts is
+ * canonical and under a storage directory, a boot file under a boot
+ * directory (or, as a firmware override only, a bare name without '/'), a
+ * bridge a plain interface name, so no peer input can make PREFLIGHT
+ * probe outside them or libxl load a file from elsewhere.
  *
  * XLMIG_FUZZ_WRITE_SEEDS=DIR writes configs as xl saves them (disks,
  * nics with scripts, passthrough, device-model and bootloader overrides)
@@ -30,6 +32,11 @@ static void write_seeds(const char *dir)
 		 "\"p9s\":[{\"path\":\"/root\"}]}"),
 		("{\"disks\":[{\"pdev_path\":\"/var/lib/xen/images/../../../etc/shadow\","
 		 "\"script\":\"block-iscsi\"}],\"nics\":[{\"bridge\":\"../../etc\"}]}"),
+		("{\"b_info\":{\"kernel\":\"/var/lib/xen/boot/vmlinuz\",\"ramdisk\":\"/etc/shadow\","
+		 "\"device_tree\":\"/usr/lib/xen/boot/dt\",\"type\":{\"pv\":{\"kernel\":\"/boot/x\","
+		 "\"ramdisk\":\"/var/lib/xen/boot/../../../root/k\"}}}}\n/usr/lib/xen/boot/hvmloader"),
+		("{\"b_info\":{\"type\":{\"hvm\":{\"firmware\":\"hvmloader\",\"system_firmware\":"
+		 "\"ovmf.bin\",\"smbios_firmware\":\"/var/lib/xen/boot/s\",\"acpi_firmware\":7}}}}"),
 	};
 
 	fuzz_put_text_seeds(dir, "guest_policy", seeds, XLMIG_ARRAY_SIZE(seeds));
@@ -59,6 +66,13 @@ static void check_names(const struct xlmig_guest_policy *p, const uint8_t *data,
 				abort();
 			if (xlmig_guest_policy_bridge(p, "g", line) == XLMIG_OK &&
 			    (!xlmig_ifname_ok(line) || strncmp(line, "xenbr", 5) || strchr(line, '/')))
+				abort();
+			if (xlmig_guest_policy_boot(p, "g", "kernel", line, false) == XLMIG_OK &&
+			    (!xlmig_path_canonical(line) || (strncmp(line, "/var/lib/xen/boot/", 18) &&
+							     strncmp(line, "/usr/lib/xen/boot/", 18))))
+				abort();
+			if (xlmig_guest_policy_boot(p, "g", "firmware", line, true) == XLMIG_OK &&
+			    line[0] != '/' && (strchr(line, '/') || line[0] == '.'))
 				abort();
 		}
 		start = i + 1;

@@ -264,7 +264,7 @@ static int load_tls(struct xlmigd *d)
 static int load_policy(struct xlmigd *d)
 {
 	struct xlmig_guest_policy *p = &d->policy;
-	int rc = xlmig_guest_policy_init(p, d->cfg.storage, d->cfg.bridges);
+	int rc = xlmig_guest_policy_init(p, d->cfg.storage, d->cfg.boot, d->cfg.bridges);
 
 	if (rc)
 		return rc;

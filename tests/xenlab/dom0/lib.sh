@@ -309,8 +309,10 @@ xlmigd_start() {
 	# A daemon killed earlier left its socket file: only an answer on
 	# it says the new one serves (it recovers old jobs first).
 	rm -f /run/xlmig/xlmigd.sock
+	# The lab's guests boot from $LAB_GUEST_DIR: the incoming-guest
+	# policy must allow their kernel and ramdisk there (xlmigd.conf(5) boot).
 	xlmigd --foreground --hv xen --key "$XLMIG_KEY" --tls-dir "/etc/xlmig/tls-$LAB_HOST" \
-		>> "$LAB_RUN/xlmigd.log" 2>&1 &
+		--boot "$LAB_GUEST_DIR" >> "$LAB_RUN/xlmigd.log" 2>&1 &
 	echo $! > "$LAB_RUN/xlmigd.pid"
 	local i=0 t0
 	t0=$(now_ms)
