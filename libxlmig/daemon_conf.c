@@ -25,7 +25,7 @@ const struct xlmig_opt xlmig_daemon_opts[] = {
 	{ "socket", "socket", 'S', XLMIG_OPT_STR, F(socket_path), 0, 0, NULL,
 	  XLMIG_CTL_DEFAULT_PATH, "PATH", "control socket" },
 	{ "listen", "listen", 'l', XLMIG_OPT_STR, F(listen_addr), 0, 0, NULL,
-	  NULL, "ADDR", "address for incoming migrations (default: all; 127.0.0.1 if insecure)" },
+	  NULL, "ADDR", "address for incoming migrations (default: loopback and the default route's interface)" },
 	{ "port", "port", 'p', XLMIG_OPT_UINT, F(port), 1, 65535, NULL,
 	  XSTR(XLMIG_DEFAULT_PORT), "N", "port for incoming migrations" },
 	{ "key_file", "key", 'k', XLMIG_OPT_STR, F(key_file), 0, 0, NULL,

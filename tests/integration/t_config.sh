@@ -71,3 +71,33 @@ st=$?
 [ $st != 0 ] && grep -q "setup-tls" <<<"$out" && [ "$(state a lonely)" = running ] &&
 	ok "no TLS identity: a migration is refused, the guest runs on" ||
 	fail "no identity migrate" "status $st, state $(state a lonely): $out"
+
+# The default listen addresses: the migration network, not every address.
+# a gets a default route through its veth and a second interface (a veth
+# of its own) on another network: restarted without listen, it listens on
+# loopback (::1 too where lo has it) and its veth's address only; with no
+# default route, on every address, and says so.
+if [ $USE_NETNS = 1 ]; then
+	ip -n "$NS_A" link add xlmig-other type veth peer name xlmig-other1 && ip -n "$NS_A" addr add 10.231.9.1/24 dev xlmig-other &&
+		ip -n "$NS_A" link set xlmig-other up && ip -n "$NS_A" route add default via "$IP_B" ||
+		fail "listen default" "cannot set up a's networks"
+	host_start a || exit 1
+	listening=$("${ns[@]}" ss -ltnpH 2>/dev/null | grep "pid=${PID[a]}," | awk '{print $4}' | sort | xargs)
+	[ "${listening/ \[::1\]:$PORT_A/}" = "$IP_A:$PORT_A 127.0.0.1:$PORT_A" ] &&
+		grep -Eq "listening for migrations on 127.0.0.1, (::1, )?$IP_A port $PORT_A: loopback and $VETH_A" "$WORK/a/log" &&
+		ok "by default xlmigd listens on loopback and the default route's interface ($listening)" ||
+		fail "listen default" "listening on '$listening'"
+	xb create far --memory 64M >/dev/null
+	out=$(xb migrate far "$IP_A:$PORT_A" --json)
+	[ "$(json .step <<<"$out")" = done ] && runs_on a far &&
+		ok "a migration reaches a on the default route's address" ||
+		fail "listen default" "b -> a: $(json .message <<<"$out")"
+	ip -n "$NS_A" route del default
+	host_start a || exit 1
+	listening=$("${ns[@]}" ss -ltnpH 2>/dev/null | grep "pid=${PID[a]}," | awk '{print $4}' | xargs)
+	[ "$listening" = "0.0.0.0:$PORT_A" ] && grep -q "no default route: listening for migrations on every address" "$WORK/a/log" &&
+		ok "without a default route xlmigd listens on every address and warns" ||
+		fail "listen no route" "listening on '$listening'"
+else
+	skip "listen default" "needs network namespaces (root)"
+fi

@@ -3,10 +3,12 @@
  * connections and hands each to a thread, which reads its first message:
  * a HELLO starts a session (handshake, wait for its channels, then the
  * destination job runs in that same thread); a JOIN attaches its channel
- * to the session it names.
+ * to the session it names.  It listens where `listen` says, or by default
+ * on loopback and the migration network (listen_addrs.h).
  */
 #include "xlmigd.h"
 #include "conn.h"
+#include "listen_addrs.h"
 
 #include <errno.h>
 #include <event2/listener.h>
@@ -33,7 +35,8 @@ struct pending {
 
 struct listener {
 	struct xlmigd *d;
-	struct evconnlistener *ev;
+	struct evconnlistener *ev[XLMIG_LISTEN_MAX];  /* one per address */
+	unsigned nev;
 	struct event *resume;           /* re-enables accepting after EMFILE */
 	pthread_mutex_t lock;
 	struct pending *pending;
@@ -348,8 +351,8 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 {
 	struct listener *l = arg;
 
-	if (l->ev && !l->d->stopping)
-		evconnlistener_enable(l->ev);
+	for (unsigned i = 0; i < l->nev && !l->d->stopping; i++)
+		evconnlistener_enable(l->ev[i]);
 }
 
 /* accept() failed: out of fds, the listener would be woken at once again
@@ -366,12 +369,73 @@ static void on_accept_error(struct evconnlistener *ev, void *arg)
 	evtimer_add(l->resume, &(struct timeval){ .tv_sec = ACCEPT_PAUSE_MS / 1000 });
 }
 
+/* Listen on one address (NULL: every address) and watch the socket. */
+static int listen_on(struct listener *l, const char *addr, const char *port)
+{
+	struct xlmigd *d = l->d;
+	struct evconnlistener *ev;
+	uint16_t bound = 0;
+	int fd = -1, rc;
+
+	if (l->nev == XLMIG_LISTEN_MAX)
+		return xlmig_fail(XLMIG_E_LIMIT, "more than %u listen addresses", XLMIG_LISTEN_MAX);
+	if ((rc = xlmig_tcp_listen(addr, port, &fd, &bound)))
+		return xlmig_fail_prefix(rc, "listening for migrations (use --port or --listen)");
+	if (d->cfg.insecure && !xlmig_tcp_local_is_loopback(fd)) {
+		close(fd);
+		return xlmig_fail(XLMIG_E_INVAL, "--insecure (plain channels) listens on loopback "
+				  "only, not on %s: configure TLS with xlmig setup-tls",
+				  addr ? addr : "every address");
+	}
+	/* The loop must never block in accept(). */
+	evutil_make_socket_nonblocking(fd);
+	/* Accepted sockets are close-on-exec: libxl forks hotplug scripts and
+	 * device models from this process. */
+	ev = evconnlistener_new(d->base, on_accept, l,
+				LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (!ev) {
+		close(fd);
+		return xlmig_fail(XLMIG_E_NOMEM, "cannot watch the migration socket");
+	}
+	evconnlistener_set_error_cb(ev, on_accept_error);
+	l->ev[l->nev++] = ev;
+	return XLMIG_OK;
+}
+
+/* Where to listen: the configured address, or loopback and the
+ * migration network; a host without a default route has no migration
+ * network to name, and keeps every address (said in the log). */
+static int listen_default(struct listener *l, const char *port)
+{
+	struct xlmig_listen_addrs la;
+	char list[XLMIG_LISTEN_MAX * (INET6_ADDRSTRLEN + 2)] = "";
+	int rc = xlmig_listen_addrs_default(&la);
+
+	if (rc)
+		return xlmig_fail_prefix(rc, "finding the migration network (set listen in "
+					 "xlmigd.conf)");
+	if (la.n == 0) {
+		xlmig_warn("no default route: listening for migrations on every address; set "
+			   "listen in xlmigd.conf to the migration network's address");
+		return listen_on(l, NULL, port);
+	}
+	for (unsigned i = 0; i < la.n && !rc; i++) {
+		size_t used = strlen(list);
+
+		snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "", la.addr[i]);
+		rc = listen_on(l, la.addr[i], port);
+	}
+	if (!rc)
+		xlmig_info("listening for migrations on %s port %s: loopback and %s, which carry "
+			   "the default route (listen in xlmigd.conf to choose)", list, port, la.ifaces);
+	return rc;
+}
+
 int xlmigd_listener_start(struct xlmigd *d)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 	char port[8];
-	uint16_t bound = 0;
-	int fd = -1, rc;
+	int rc;
 
 	if (!l)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
@@ -379,28 +443,13 @@ int xlmigd_listener_start(struct xlmigd *d)
 	pthread_mutex_init(&l->lock, NULL);
 	d->listener = l;
 	snprintf(port, sizeof(port), "%u", d->cfg.port);
-	if ((rc = xlmig_tcp_listen(d->cfg.listen_addr, port, &fd, &bound)))
-		return xlmig_fail_prefix(rc, "listening for migrations (use --port or --listen)");
-	if (d->cfg.insecure && !xlmig_tcp_local_is_loopback(fd)) {
-		close(fd);
-		return xlmig_fail(XLMIG_E_INVAL, "--insecure (plain channels) listens on loopback "
-				  "only, not on %s: configure TLS with xlmig setup-tls",
-				  d->cfg.listen_addr ? d->cfg.listen_addr : "every address");
-	}
-	/* The loop must never block in accept(). */
-	evutil_make_socket_nonblocking(fd);
-	/* Accepted sockets are close-on-exec: libxl forks hotplug scripts and
-	 * device models from this process. */
-	l->ev = evconnlistener_new(d->base, on_accept, l,
-				   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	l->resume = evtimer_new(d->base, on_resume, l);
-	if (!l->ev || !l->resume) {
-		if (!l->ev)
-			close(fd);
+	if (!(l->resume = evtimer_new(d->base, on_resume, l)))
 		return xlmig_fail(XLMIG_E_NOMEM, "cannot watch the migration socket");
-	}
-	evconnlistener_set_error_cb(l->ev, on_accept_error);
-	return XLMIG_OK;
+	if (d->cfg.listen_addr)
+		rc = listen_on(l, d->cfg.listen_addr, port);
+	else
+		rc = listen_default(l, port);
+	return rc;
 }
 
 void xlmigd_listener_stop(struct xlmigd *d)
@@ -409,9 +458,9 @@ void xlmigd_listener_stop(struct xlmigd *d)
 
 	if (!l)
 		return;
-	if (l->ev)
-		evconnlistener_free(l->ev);
-	l->ev = NULL;
+	for (unsigned i = 0; i < l->nev; i++)
+		evconnlistener_free(l->ev[i]);
+	l->nev = 0;
 	if (l->resume)
 		event_free(l->resume);
 	l->resume = NULL;
