@@ -18,14 +18,13 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "tls.h"
+#include "tls_peers.h"
 
 #define CERT_FILE_MAX  (64u * 1024)
-#define PEERS_FILE_MAX (64u * 1024)
 #define EXPORTER_LABEL "EXPORTER-xlmig-channel"
 /* TLS 1.3 only; AES-GCM first, as AES-NI makes it the cheapest here. */
 #define CIPHERSUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
@@ -33,9 +32,7 @@
 struct xlmig_tls {
 	SSL_CTX *ctx;
 	char name[XLMIG_CHAN_NAME_MAX];
-	char **peers;
-	unsigned npeers;
-	bool any_peer;
+	struct xlmig_tls_peers peers;
 };
 
 /* ---- errors ---- */
@@ -60,32 +57,6 @@ static int read_trusted(const char *dir, const char *file, bool secret, char *bu
 {
 	snprintf(path, path_len, "%s/%s", dir, file);
 	return xlmig_file_read_checked(path, secret, buf, size, len);
-}
-
-/* The certificate's name: its subject's common name, printable only. */
-static int cert_name(X509 *cert, char *out, size_t len)
-{
-	X509_NAME *subj = X509_get_subject_name(cert);
-	int i = subj ? X509_NAME_get_index_by_NID(subj, NID_commonName, -1) : -1;
-	ASN1_STRING *data = i >= 0 ? X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i)) : NULL;
-	unsigned char *utf8 = NULL;
-	int n = data ? ASN1_STRING_to_UTF8(&utf8, data) : -1;
-	int rc = XLMIG_OK;
-
-	if (n <= 0 || (size_t)n >= len) {
-		rc = xlmig_fail(XLMIG_E_AUTH, "certificate without a usable common name");
-		goto out;
-	}
-	for (int k = 0; k < n; k++)
-		if (utf8[k] <= ' ' || utf8[k] >= 0x7f || utf8[k] == '#') {
-			rc = xlmig_fail(XLMIG_E_AUTH, "certificate name with unprintable characters");
-			goto out;
-		}
-	memcpy(out, utf8, (size_t)n);
-	out[n] = '\0';
-out:
-	OPENSSL_free(utf8);
-	return rc;
 }
 
 int xlmig_tls_read_pem(const char *dir, const char *file, EVP_PKEY **key, X509 **cert)
@@ -132,7 +103,7 @@ static int load_cert(struct xlmig_tls *t, const char *dir)
 
 	if (rc == XLMIG_OK && SSL_CTX_use_certificate(t->ctx, cert) != 1)
 		rc = xlmig_fail(XLMIG_E_FORMAT, "%s/host.crt: %s", dir, ssl_reason(why, sizeof(why)));
-	if (rc == XLMIG_OK && (rc = cert_name(cert, t->name, sizeof(t->name))) != XLMIG_OK)
+	if (rc == XLMIG_OK && (rc = xlmig_tls_cert_name(cert, t->name, sizeof(t->name))) != XLMIG_OK)
 		xlmig_fail_prefix(rc, "%s/host.crt", dir);
 	X509_free(cert);
 	return rc;
@@ -173,29 +144,9 @@ static int check_own_cert(struct xlmig_tls *t, const char *dir)
 	return XLMIG_OK;
 }
 
-static int add_peer(struct xlmig_tls *t, const char *name, size_t len)
-{
-	char **grown;
-
-	if (len == 1 && name[0] == '*') {
-		t->any_peer = true;
-		return XLMIG_OK;
-	}
-	if (t->npeers == XLMIG_TLS_PEERS_MAX)
-		return xlmig_fail(XLMIG_E_LIMIT, "more than %u hosts", XLMIG_TLS_PEERS_MAX);
-	grown = realloc(t->peers, (t->npeers + 1) * sizeof(*t->peers));
-	if (!grown)
-		return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
-	t->peers = grown;
-	if (!(t->peers[t->npeers] = strndup(name, len)))
-		return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
-	t->npeers++;
-	return XLMIG_OK;
-}
-
 static int load_peers(struct xlmig_tls *t, const char *dir)
 {
-	char buf[PEERS_FILE_MAX], path[512];
+	char buf[XLMIG_TLS_PEERS_FILE_MAX], path[512];
 	size_t len;
 	int rc;
 
@@ -203,22 +154,8 @@ static int load_peers(struct xlmig_tls *t, const char *dir)
 	if (rc == XLMIG_E_NOTFOUND)
 		return xlmig_fail_prefix(rc, "list the hosts that may send migrations here, one "
 					 "a line ('*' for every host of the CA)");
-	for (char *line = buf, *next; rc == XLMIG_OK && line && *line; line = next) {
-		size_t n;
-
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if ((n = strcspn(line, "#")) < strlen(line))
-			line[n] = '\0';
-		line += strspn(line, " \t\r");
-		n = strcspn(line, " \t\r");
-		if (n && line[n + strspn(line + n, " \t\r")] != '\0')
-			rc = xlmig_fail(XLMIG_E_FORMAT, "%s: one host name a line, not '%s'", path,
-					line);
-		else if (n)
-			rc = add_peer(t, line, n);
-	}
+	if (rc == XLMIG_OK)
+		rc = xlmig_tls_peers_parse(buf, len, &t->peers);
 	if (rc != XLMIG_OK)
 		xlmig_fail_prefix(rc, "%s", path);
 	return rc;
@@ -286,9 +223,7 @@ void xlmig_tls_free(struct xlmig_tls *t)
 	if (!t)
 		return;
 	SSL_CTX_free(t->ctx);
-	for (unsigned i = 0; i < t->npeers; i++)
-		free(t->peers[i]);
-	free(t->peers);
+	xlmig_tls_peers_free(&t->peers);
 	free(t);
 }
 
@@ -296,17 +231,12 @@ const char *xlmig_tls_name(const struct xlmig_tls *t) { return t->name; }
 
 unsigned xlmig_tls_peer_count(const struct xlmig_tls *t)
 {
-	return t->any_peer ? UINT_MAX : t->npeers;
+	return t->peers.any ? UINT_MAX : t->peers.n;
 }
 
 bool xlmig_tls_peer_allowed(const struct xlmig_tls *t, const char *name)
 {
-	if (t->any_peer)
-		return true;
-	for (unsigned i = 0; i < t->npeers; i++)
-		if (!strcasecmp(t->peers[i], name))
-			return true;
-	return false;
+	return xlmig_tls_peers_allow(&t->peers, name);
 }
 
 /* ---- the channel transport ---- */
@@ -505,7 +435,7 @@ static int fill_binding(struct xlmig_tls *t, struct tls_conn *c, struct xlmig_ch
 	snprintf(b->local, sizeof(b->local), "%s", t->name);
 	if (!peer)
 		return xlmig_fail(XLMIG_E_AUTH, "the peer presented no certificate");
-	rc = cert_name(peer, b->peer, sizeof(b->peer));
+	rc = xlmig_tls_cert_name(peer, b->peer, sizeof(b->peer));
 	if (rc != XLMIG_OK)
 		return xlmig_fail_prefix(rc, "the peer's certificate");
 	if (X509_digest(peer, EVP_sha256(), b->peer_fp, &fplen) != 1 || fplen != 32 ||

@@ -10,7 +10,8 @@
  *   host.crt   this host's certificate (its names and addresses as SANs)
  *   host.key   its private key: owned by the daemon's user, mode 0600
  *   peers      the hosts that may send migrations here, one certificate
- *              name a line ('#' comments; '*' for every host of the CA)
+ *              name a line ('#' comments; '*' for every host of the CA;
+ *              read, with certificate names, by tls_peers.h)
  *
  * Both ends present certificates.  The dialling side checks that the
  * destination's certificate names the host it dialled (name or address);
@@ -32,7 +33,6 @@
 #include "common.h"
 
 #define XLMIG_TLS_DEFAULT_DIR "/etc/xlmig/tls"
-#define XLMIG_TLS_PEERS_MAX   1024u
 
 struct xlmig_tls;
 struct evp_pkey_st;
