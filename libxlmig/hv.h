@@ -107,6 +107,11 @@ struct xlmig_nic {
 	char ifname[16];            /* the host's end: a Xen vif, a sim veth */
 	uint8_t mac[6];             /* the guest's MAC */
 	uint16_t vlan;              /* 802.1Q tag on the way out, 0: none */
+	/* The guest has not connected its end yet (Xen: the vif's backend
+	 * is not Connected, as on a restored guest before it runs): the
+	 * kernel grants the features that need the guest's consent only
+	 * once it has. */
+	bool awaiting_guest;
 	size_t n_ipv4, n_ipv6;      /* the guest's addresses, where known */
 	uint8_t ipv4[XLMIG_NIC_ADDRS_MAX][4];
 	uint8_t ipv6[XLMIG_NIC_ADDRS_MAX][16];

@@ -19,25 +19,31 @@
 /* The features xlmig carries, by the kernel's names.  soft: the stack
  * does it in software when the device cannot (checksums, segmentation as
  * GSO, GRO in the stack); tx: the work happens on the way out, so the
- * uplink must offload it too for it to stay in hardware. */
+ * uplink must offload it too for it to stay in hardware; cover: an uplink
+ * feature that does this one's work too.  A bridge shows checksumming
+ * for every protocol as tx-checksum-ip-generic alone (the kernel folds a
+ * port's IPv4 and IPv6 checksum features into it), so a Xen vif's
+ * IPv4/IPv6 checksums stay in hardware behind a bridge that shows only
+ * the generic one. */
 static const struct known {
 	const char *name;
 	bool soft, tx;
+	const char *cover;
 } known[] = {
-	{ "rx-checksum",             true,  false },
-	{ "tx-checksum-ip-generic",  true,  true },
-	{ "tx-checksum-ipv4",        true,  true },
-	{ "tx-checksum-ipv6",        true,  true },
-	{ "tx-scatter-gather",       true,  true },
-	{ "tx-tcp-segmentation",     true,  true },
-	{ "tx-tcp6-segmentation",    true,  true },
-	{ "tx-generic-segmentation", true,  false },
-	{ "tx-udp-fragmentation",    true,  true },
-	{ "tx-udp-segmentation",     true,  true },
-	{ "rx-gro",                  false, false },
-	{ "rx-gro-hw",               true,  false },
-	{ "rx-lro",                  false, false },
-	{ "rx-gro-list",             false, false },
+	{ "rx-checksum",             true,  false, NULL },
+	{ "tx-checksum-ip-generic",  true,  true,  NULL },
+	{ "tx-checksum-ipv4",        true,  true,  "tx-checksum-ip-generic" },
+	{ "tx-checksum-ipv6",        true,  true,  "tx-checksum-ip-generic" },
+	{ "tx-scatter-gather",       true,  true,  NULL },
+	{ "tx-tcp-segmentation",     true,  true,  NULL },
+	{ "tx-tcp6-segmentation",    true,  true,  NULL },
+	{ "tx-generic-segmentation", true,  false, NULL },
+	{ "tx-udp-fragmentation",    true,  true,  NULL },
+	{ "tx-udp-segmentation",     true,  true,  NULL },
+	{ "rx-gro",                  false, false, NULL },
+	{ "rx-gro-hw",               true,  false, NULL },
+	{ "rx-lro",                  false, false, NULL },
+	{ "rx-gro-list",             false, false, NULL },
 };
 
 static const struct known *known_find(const char *name)
@@ -158,18 +164,26 @@ static int eth_get_features(struct ethtool_ctx *c, uint32_t n_bits, struct ethto
 	return XLMIG_OK;
 }
 
-enum word { AVAILABLE, ACTIVE, NEVER_CHANGED };
+enum word { AVAILABLE, REQUESTED, ACTIVE, NEVER_CHANGED };
 
 static bool bit(const struct ethtool_gfeatures *g, int i, enum word which)
 {
 	const struct ethtool_get_features_block *b = &g->features[i / 32];
-	uint32_t w = which == AVAILABLE ? b->available : which == ACTIVE ? b->active : b->never_changed;
+	uint32_t w = which == AVAILABLE ? b->available : which == REQUESTED ? b->requested
+		   : which == ACTIVE ? b->active : b->never_changed;
 	return w & (1u << (i % 32));
 }
 
-/* The carried features as the device reports them now. */
+/* The carried features as the device reports them now.  awaiting_guest:
+ * the guest's end of the device has not connected yet, and the driver
+ * holds back what needs the guest's consent until it does (netback keeps
+ * a vif's TSO, TSO6 and IPv6 checksums off until netfront offers them,
+ * then grants what was requested): such a feature counts as on when it
+ * is requested and the device can change it.  Only features the guest
+ * had on the source are judged by this (xlmig_offload_judge), and the
+ * same guest offers them again when it reconnects. */
 static int read_caps(struct ethtool_ctx *c, struct xlmig_offload_caps *out, int idx[XLMIG_ARRAY_SIZE(known)],
-		     uint32_t *n_bits)
+		     uint32_t *n_bits, bool awaiting_guest)
 {
 	struct ethtool_gfeatures *g = NULL;
 	int rc;
@@ -183,7 +197,8 @@ static int read_caps(struct ethtool_ctx *c, struct xlmig_offload_caps *out, int 
 			continue;
 		f = &out->f[out->n++];
 		snprintf(f->name, sizeof(f->name), "%s", known[k].name);
-		f->on = bit(g, idx[k], ACTIVE);
+		f->on = bit(g, idx[k], ACTIVE) ||
+			(awaiting_guest && bit(g, idx[k], REQUESTED) && bit(g, idx[k], AVAILABLE));
 		/* Fixed: not in what the device lets change, or never to be. */
 		f->fixed = !bit(g, idx[k], AVAILABLE) ||
 			   bit(g, idx[k], NEVER_CHANGED);
@@ -202,7 +217,7 @@ int xlmig_offload_caps_read(const char *ifname, struct xlmig_offload_caps *out)
 
 	if ((rc = eth_open(&c, ifname)))
 		return rc;
-	rc = read_caps(&c, out, idx, &n_bits);
+	rc = read_caps(&c, out, idx, &n_bits, false);
 	close(c.fd);
 	return rc;
 }
@@ -255,7 +270,7 @@ int xlmig_offload_capture(const char *ifname, struct xlmig_offload_if *out)
 	if ((rc = eth_open(&c, ifname)))
 		return rc;
 	snprintf(out->name, sizeof(out->name), "%s", ifname);
-	if ((rc = read_caps(&c, &caps, idx, &n_bits)) || (rc = read_mtu(&c, &out->mtu)))
+	if ((rc = read_caps(&c, &caps, idx, &n_bits, false)) || (rc = read_mtu(&c, &out->mtu)))
 		goto out;
 	out->n_features = caps.n;
 	memcpy(out->f, caps.f, sizeof(caps.f[0]) * caps.n);
@@ -296,6 +311,8 @@ enum xlmig_offload_outcome xlmig_offload_judge(const struct xlmig_offload_featur
 	 * stack do it before the frame leaves the host. */
 	if (uplink && k && k->tx) {
 		u = xlmig_offload_caps_find(uplink, src->name);
+		if ((!u || !u->on) && k->cover)
+			u = xlmig_offload_caps_find(uplink, k->cover);
 		if (!u || !u->on)
 			return without;
 	}
@@ -379,7 +396,7 @@ static void apply_queues(struct ethtool_ctx *c, const struct xlmig_offload_if *s
 	}
 }
 
-int xlmig_offload_apply(const struct xlmig_offload_if *src, const char *ifname,
+int xlmig_offload_apply(const struct xlmig_offload_if *src, const char *ifname, bool awaiting_guest,
 			struct xlmig_offload_result *res)
 {
 	struct xlmig_offload_caps dev, up;
@@ -402,7 +419,7 @@ int xlmig_offload_apply(const struct xlmig_offload_if *src, const char *ifname,
 		xlmig_warn("%s: %s", ifname, xlmig_errmsg());
 	apply_mtu(&c, src, res);
 	apply_queues(&c, src, res);
-	if ((rc = read_caps(&c, &dev, idx, &n_bits)))
+	if ((rc = read_caps(&c, &dev, idx, &n_bits, awaiting_guest)))
 		goto out;
 	xlmig_offload_uplink(ifname, uplink);
 	have_up = uplink[0] && xlmig_offload_caps_read(uplink, &up) == XLMIG_OK;

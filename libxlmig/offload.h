@@ -108,8 +108,11 @@ int xlmig_offload_capture(const char *ifname, struct xlmig_offload_if *out);
 int xlmig_offload_caps_read(const char *ifname, struct xlmig_offload_caps *out);
 
 /* Apply src's settings to IFNAME and say what became of each; only an
- * interface that cannot be read at all is an error. */
-int xlmig_offload_apply(const struct xlmig_offload_if *src, const char *ifname,
+ * interface that cannot be read at all is an error.  awaiting_guest: the
+ * guest has not connected its end of IFNAME yet (a restored Xen guest's
+ * vif before netfront reconnects), so what the driver holds back until
+ * then is judged by what was requested (see struct xlmig_nic). */
+int xlmig_offload_apply(const struct xlmig_offload_if *src, const char *ifname, bool awaiting_guest,
 			struct xlmig_offload_result *res);
 
 /* The outcome of one feature from what the source had and what the

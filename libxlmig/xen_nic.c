@@ -6,6 +6,13 @@
  * MAC, the "ip" list from the vif's configuration, an optional
  * "vifname" and netback's feature keys.  The dom0-side interface is
  * vifname, else vifD.N as the hotplug script names it.
+ *
+ * The backend's "state" says whether the guest's netfront has connected
+ * (XenbusStateConnected).  A restored guest, still paused, has not: its
+ * vif exists, but netback holds back TSO, TSO6 and IPv6 checksums (and
+ * scatter-gather, were it asked) until netfront offers them, so what the
+ * kernel shows then is not what the guest will get (struct xlmig_nic's
+ * awaiting_guest).
  */
 #include "xen_nic.h"
 #include "offload.h"
@@ -18,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <xenstore.h>
+#include <xen/io/xenbus.h>
 
 /* The keys carried from each side (netif.h); the rest are ring
  * plumbing that a new connection makes afresh. */
@@ -73,7 +81,7 @@ static void add_addrs(const char *list, struct xlmig_nic *nic)
 
 static int read_vif(struct xs_handle *xsh, uint32_t domid, const char *devid, struct xlmig_nic *nic)
 {
-	char front[128], *back = NULL, *mac = NULL, *ip = NULL, *name = NULL;
+	char front[128], *back = NULL, *mac = NULL, *ip = NULL, *name = NULL, *state = NULL, *end;
 	int rc = XLMIG_OK;
 
 	memset(nic, 0, sizeof(*nic));
@@ -97,6 +105,8 @@ static int read_vif(struct xs_handle *xsh, uint32_t domid, const char *devid, st
 	}
 	if ((ip = xs_get(xsh, back, "ip")))
 		add_addrs(ip, nic);
+	state = xs_get(xsh, back, "state");
+	nic->awaiting_guest = !state || strtol(state, &end, 10) != XenbusStateConnected || *end;
 	add_keys(xsh, back, "backend", backend_keys, XLMIG_ARRAY_SIZE(backend_keys), nic);
 	add_keys(xsh, front, "frontend", frontend_keys, XLMIG_ARRAY_SIZE(frontend_keys), nic);
 out:
@@ -104,6 +114,7 @@ out:
 	free(mac);
 	free(ip);
 	free(name);
+	free(state);
 	return rc;
 }
 

@@ -51,6 +51,30 @@ TEST(offload_judge_outcomes)
 	CHECK_STR(xlmig_offload_outcome_name(XLMIG_OFF_SOFTWARE), "fell back to software");
 }
 
+/* A Xen vif offloads IPv4 and IPv6 checksums; the bridge it is a port of
+ * shows checksumming for every protocol as the generic feature alone. */
+TEST(offload_judge_bridge_checksum)
+{
+	struct xlmig_offload_caps dev = { .n = 2 }, up = { .n = 3 };
+	struct xlmig_offload_feature v4 = feat("tx-checksum-ipv4", true, false);
+	struct xlmig_offload_feature v6 = feat("tx-checksum-ipv6", true, false);
+	struct xlmig_offload_feature sg = feat("tx-scatter-gather", true, false);
+
+	dev.f[0] = feat("tx-checksum-ipv4", true, false);
+	dev.f[1] = feat("tx-checksum-ipv6", true, false);
+	up.f[0] = feat("tx-checksum-ipv4", false, true);
+	up.f[1] = feat("tx-checksum-ipv6", false, true);
+	up.f[2] = feat("tx-checksum-ip-generic", true, false);
+	CHECK_EQ(xlmig_offload_judge(&v4, &dev, &up), XLMIG_OFF_KEPT);
+	CHECK_EQ(xlmig_offload_judge(&v6, &dev, &up), XLMIG_OFF_KEPT);
+	/* An uplink that checksums nothing leaves it to the stack. */
+	up.f[2].on = false;
+	CHECK_EQ(xlmig_offload_judge(&v4, &dev, &up), XLMIG_OFF_SOFTWARE);
+	/* The generic feature covers checksums only. */
+	up.f[2].on = true;
+	CHECK_EQ(xlmig_offload_judge(&sg, &dev, &up), XLMIG_OFF_SOFTWARE);
+}
+
 static void sample(struct xlmig_offload_state *st)
 {
 	struct xlmig_offload_if *i = &st->ifs[0];
@@ -170,7 +194,7 @@ TEST(offload_capture_and_apply_kernel)
 	}
 	src.mtu = 1500;
 	memcpy(src.mac, "\x00\x16\x3e\x00\x00\x07", 6);
-	CHECK_OK(xlmig_offload_apply(&src, "lo", &res));
+	CHECK_OK(xlmig_offload_apply(&src, "lo", false, &res));
 	CHECK_STR(res.name, "lo");
 	CHECK_EQ(res.mtu, XLMIG_OFF_KEPT);
 	CHECK_EQ(res.mtu_value, 1500);
@@ -188,6 +212,44 @@ TEST(offload_capture_and_apply_kernel)
 		if (!strcmp(now.f[i].name, "tx-tcp-segmentation"))
 			CHECK(!now.f[i].on);
 	CHECK_EQ(xlmig_offload_capture("no-such-if0", &now), XLMIG_E_IO);
+}
+
+/* A device that holds a requested feature back until its guest
+ * connects (a restored Xen vif) is judged by what was requested; one
+ * whose guest is there, by what is active.  Here the kernel holds TSO
+ * back on a veth because scatter-gather is off. */
+TEST(offload_apply_awaiting_guest)
+{
+	struct xlmig_offload_if src;
+	struct xlmig_offload_result res;
+	const struct xlmig_offload_feature *f;
+	struct xlmig_offload_caps caps;
+	enum xlmig_offload_outcome tso[2] = { XLMIG_OFF_FAILED, XLMIG_OFF_FAILED };
+
+	if (!own_netns() || system("ip link add vt0 type veth peer name vt1 2>/dev/null") != 0)
+		SKIP("cannot make a veth in a network namespace here (needs CAP_SYS_ADMIN and ip)");
+	CHECK_OK(xlmig_offload_caps_read("vt0", &caps));
+	f = xlmig_offload_caps_find(&caps, "tx-tcp-segmentation");
+	if (!f || f->fixed || !xlmig_offload_caps_find(&caps, "tx-scatter-gather"))
+		SKIP("this kernel's veth cannot change TSO and scatter-gather");
+	CHECK_OK(xlmig_offload_capture("vt0", &src));
+	for (size_t i = 0; i < src.n_features; i++) {
+		if (!strcmp(src.f[i].name, "tx-tcp-segmentation"))
+			src.f[i].on = true;
+		if (!strcmp(src.f[i].name, "tx-scatter-gather"))
+			src.f[i].on = false;
+	}
+	for (int awaiting = 0; awaiting < 2; awaiting++) {
+		CHECK_OK(xlmig_offload_apply(&src, "vt0", awaiting, &res));
+		for (size_t i = 0; i < res.n; i++)
+			if (!strcmp(res.f[i].name, "tx-tcp-segmentation"))
+				tso[awaiting] = res.f[i].outcome;
+	}
+	/* The kernel shows TSO off either way: requested, not granted. */
+	CHECK_OK(xlmig_offload_caps_read("vt0", &caps));
+	CHECK(!xlmig_offload_caps_find(&caps, "tx-tcp-segmentation")->on);
+	CHECK_EQ(tso[0], XLMIG_OFF_SOFTWARE);
+	CHECK_EQ(tso[1], XLMIG_OFF_KEPT);
 }
 
 TEST(offload_results_json)

@@ -243,7 +243,7 @@ static void apply_arrival(struct xlmigd *d, const struct xlmig_side_ctx *ctx, co
 				   ctx->job_id, mac, src->name);
 			continue;
 		}
-		if (xlmig_offload_apply(src, nic->ifname, &res[n_res])) {
+		if (xlmig_offload_apply(src, nic->ifname, nic->awaiting_guest, &res[n_res])) {
 			xlmig_warn("migration %s: %s", ctx->job_id, xlmig_errmsg());
 			continue;
 		}
