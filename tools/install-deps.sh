@@ -11,7 +11,7 @@ libssl-dev clang libclang-rt-14-dev iproute2 zstd valgrind tdb-tools procps
 python3 jq systemd systemd-container dpkg-dev debhelper fakeroot lintian
 resource-agents bash-completion ethtool iputils-ping"
 lab_pkgs="qemu-system-x86 xen-hypervisor-4.17-amd64 xen-utils-4.17
-linux-image-amd64 busybox-static cpio socat kmod"
+linux-image-amd64 busybox-static cpio socat kmod ethtool"
 
 case ${1:-all} in
 build) pkgs=$build_pkgs ;;

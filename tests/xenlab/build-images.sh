@@ -75,6 +75,9 @@ add_xen_tools() { # root
 	done
 	# glibc dlopens libgcc_s for pthread_cancel; xl aborts without it.
 	cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$r/lib/x86_64-linux-gnu/"
+	# ethtool: how offload-pair changes a vif's offloads on the source
+	# and reads them back on the destination, as an administrator would.
+	copy_with_libs "$r" /usr/sbin/ethtool
 	mkdir -p "$r/etc/xen" "$r/var/lib/xen" "$r/var/lib/xenstored" "$r/var/log/xen/console"
 	cp /etc/xen/xl.conf "$r/etc/xen/"
 	# vif-bridge and friends: bash scripts run by libxl for each vif.
