@@ -106,6 +106,19 @@ void xlmig_codec_free(struct xlmig_codec *c)
 	free(c);
 }
 
+int xlmig_codec_reset(struct xlmig_codec *c)
+{
+	struct xlmig_pagecache *fresh = NULL;
+
+	if (c->opts.cache_bytes && xlmig_pagecache_new(c->opts.cache_bytes, &fresh) != XLMIG_OK)
+		return xlmig_fail_prefix(XLMIG_E_NOMEM, "resetting a page codec");
+	xlmig_pagecache_free(c->cache);
+	c->cache = fresh;
+	c->role = ROLE_NONE;
+	c->seq = 0;
+	return XLMIG_OK;
+}
+
 int xlmig_codec_set_level(struct xlmig_codec *c, int level)
 {
 	if (level < 0 || level > 19)

@@ -57,6 +57,10 @@ struct xlmig_codec;
  * same cache_bytes (it is negotiated in the handshake). */
 struct xlmig_codec *xlmig_codec_new(const struct xlmig_codec_opts *opts);
 void xlmig_codec_free(struct xlmig_codec *c);
+/* Back to what xlmig_codec_new() made (no role yet, sequence 0, an empty
+ * delta cache, the same options), keeping the zstd contexts and buffers:
+ * for many short streams through one codec, as a fuzzer runs them. */
+int xlmig_codec_reset(struct xlmig_codec *c);
 
 /* The zstd level for the DATA pages of the next frames: 1..19, or 0 to
  * send them raw (and code deltas as run lists only).  The decoder needs

@@ -219,6 +219,34 @@ TEST(codec_delta_sync_under_eviction)
 	xlmig_codec_free(dec);
 }
 
+/* A reset codec is as new: sequence 0, nothing cached (a decoder reset
+ * alone refuses the encoder's next frame, which refers to its cache);
+ * both reset, a new stream round-trips. */
+TEST(codec_reset_is_as_new)
+{
+	struct xlmig_codec *enc = codec(64 * PS, false), *dec = codec(64 * PS, false);
+	static uint8_t pages[4 * PS], out[4 * PS];
+	struct xlmig_buf frame = { 0 };
+	uint64_t pfns[4];
+
+	CHECK(enc && dec);
+	seq_pfns(pfns, 4, 100);
+	for (int i = 0; i < 4; i++)
+		fill_text(pages + i * PS);
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, 4, NULL));
+	for (int i = 0; i < 4; i++)
+		nudge(pages + i * PS);
+	CHECK_OK(xlmig_codec_encode(enc, pfns, pages, 4, &frame, NULL));   /* deltas, seq 1 */
+	CHECK_OK(xlmig_codec_reset(dec));
+	CHECK_EQ(xlmig_codec_decode(dec, frame.data, frame.len, pfns, 4, out, NULL), XLMIG_E_FORMAT);
+	CHECK_OK(xlmig_codec_reset(enc));
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, 4, NULL));
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, 4, NULL));
+	xlmig_buf_free(&frame);
+	xlmig_codec_free(enc);
+	xlmig_codec_free(dec);
+}
+
 TEST(codec_cache_disabled)
 {
 	enum { N = 16 };
