@@ -12,6 +12,10 @@
  * through an encoder and a decoder with a tiny delta cache; every page
  * must come back exact.
  *
+ * One encoder and one decoder serve every input, reset before each
+ * (xlmig_codec_reset: same state as new, no zstd context set up again),
+ * so each input is judged alone and costs only its own pages.
+ *
  * XLMIG_FUZZ_WRITE_SEEDS=DIR writes the seed corpus (valid frames and a
  * page program) into DIR and exits.
  */
@@ -20,13 +24,14 @@
 #include <stdlib.h>
 
 #define PS XLMIG_PAGE_SIZE
-#define N 16                       /* pages per frame, pfns 0..N-1 */
-#define PRIME 3                    /* valid frames before the fuzzed one */
-#define CACHE (8 * PS)             /* small: evictions happen */
+#define N 8                        /* pages per frame, pfns 0..N-1 */
+#define PRIME 2                    /* valid frames before the fuzzed one */
+#define CACHE (4 * PS)             /* small: evictions happen */
 
 static uint64_t pfns[N];
 static uint8_t want[PRIME + 1][N * PS];
 static struct xlmig_buf frames[PRIME + 1];
+static struct xlmig_codec *enc, *dec;   /* reset for every input */
 
 static uint64_t mix(uint64_t *s)
 {
@@ -50,7 +55,7 @@ static struct xlmig_codec *new_codec(void)
  * small changes each frame so later frames carry deltas. */
 static void build_frames(void)
 {
-	struct xlmig_codec *enc = new_codec();
+	struct xlmig_codec *seeder = new_codec();
 	uint64_t s = 1;
 
 	for (int i = 0; i < N; i++) {
@@ -68,13 +73,19 @@ static void build_frames(void)
 			for (int k = 0; k < 24; k++)
 				want[f][mix(&s) % sizeof(want[f])] ^= (uint8_t)(1 + mix(&s) % 255);
 		}
-		if (xlmig_codec_encode(enc, pfns, want[f], N, &frames[f], NULL))
+		if (xlmig_codec_encode(seeder, pfns, want[f], N, &frames[f], NULL))
 			abort();
 	}
-	xlmig_codec_free(enc);
+	xlmig_codec_free(seeder);
 }
 
-static void decode_or_die(struct xlmig_codec *dec, int f, uint8_t *out)
+static void reset(struct xlmig_codec *c)
+{
+	if (xlmig_codec_reset(c) != XLMIG_OK)
+		abort();
+}
+
+static void decode_or_die(int f, uint8_t *out)
 {
 	if (xlmig_codec_decode(dec, frames[f].data, frames[f].len, pfns, N, out, NULL) ||
 	    memcmp(out, want[f], N * PS))
@@ -84,17 +95,16 @@ static void decode_or_die(struct xlmig_codec *dec, int f, uint8_t *out)
 static void fuzz_decode(const uint8_t *data, size_t size)
 {
 	static uint8_t out[N * PS];
-	struct xlmig_codec *dec = new_codec();
 	int rc;
 
+	reset(dec);
 	for (int f = 0; f < PRIME; f++)
-		decode_or_die(dec, f, out);
+		decode_or_die(f, out);
 	rc = xlmig_codec_decode(dec, data, size, pfns, N, out, NULL);
 	if (rc && rc != XLMIG_E_FORMAT)
 		abort();
 	if (rc)
-		decode_or_die(dec, PRIME, out);
-	xlmig_codec_free(dec);
+		decode_or_die(PRIME, out);
 }
 
 /* One page of the program from the input at *p. */
@@ -127,11 +137,12 @@ static void program_page(uint8_t *page, const uint8_t **p, const uint8_t *end,
 static void fuzz_identity(const uint8_t *data, size_t size)
 {
 	static uint8_t mem[12][PS], batch[N * PS], out[N * PS];
-	struct xlmig_codec *enc = new_codec(), *dec = new_codec();
-	struct xlmig_buf frame = { 0 };
+	static struct xlmig_buf frame;
 	const uint8_t *p = data, *end = data + size;
 	uint64_t s = size, bp[N];
 
+	reset(enc);
+	reset(dec);
 	memset(mem, 0, sizeof(mem));
 	for (int b = 0; b < 8 && p < end; b++) {
 		uint32_t n = 1 + *p++ % N;
@@ -147,9 +158,6 @@ static void fuzz_identity(const uint8_t *data, size_t size)
 		    memcmp(out, batch, (size_t)n * PS))
 			abort();
 	}
-	xlmig_buf_free(&frame);
-	xlmig_codec_free(enc);
-	xlmig_codec_free(dec);
 }
 
 static void write_seed(const char *dir, const char *name, uint8_t mode,
@@ -185,6 +193,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	build_frames();
+	enc = new_codec();
+	dec = new_codec();
 	if (getenv("XLMIG_FUZZ_WRITE_SEEDS"))
 		write_seeds(getenv("XLMIG_FUZZ_WRITE_SEEDS"));
 	return 0;

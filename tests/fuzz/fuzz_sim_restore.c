@@ -1,7 +1,8 @@
 /*
  * fuzz_sim_restore.c - libFuzzer harness for the sim backend's restore:
  * the input is a migration stream as a peer (or a file) delivers it,
- * read from a socket by xlmig_sim_restore().
+ * read from an fd by xlmig_sim_restore() (a memory file: the restore only
+ * reads, so no peer thread or socket is set up per input).
  *
  * This covers what the sim engine checks on top of the stream parser: the
  * JSON domain config (type, name, memory, vCPUs, the xlmig_sim workload
@@ -50,12 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct xlmig_sim_guest *g = NULL;
 	char name[XLMIG_NAME_MAX];
-	struct fuzz_peer peer;
 	int rc;
 
-	fuzz_peer_start(&peer, data, size);
-	rc = xlmig_sim_restore(peer.fd, &g, name);
-	fuzz_peer_finish(&peer);
+	rc = xlmig_sim_restore(fuzz_input_fd(data, size), &g, name);
 	if ((rc == XLMIG_OK) != (g != NULL))
 		abort();
 	if (rc)

@@ -4,8 +4,9 @@
  * carries, and the whole `xlmig migrate-receive` path.
  *
  * First input byte even: the rest is the start of a stream.  The header
- * is parsed from memory (xlmig_xlhdr_parse) and read from a socket
- * (xlmig_xlhdr_read), which must agree; a header that reads gives its
+ * is parsed from memory (xlmig_xlhdr_parse) and read from an fd
+ * (xlmig_xlhdr_read, from a memory file: no thread or socket), which must
+ * agree; a header that reads gives its
  * config to the name and domain id readers.  First byte odd: the rest is
  * everything an xl sender sends to xlmig migrate-receive (bit 1: with
  * -p): the stream, then GO (held back until READY, as a sender
@@ -33,15 +34,12 @@ static void header(const uint8_t *data, size_t size)
 {
 	struct xlmig_xlhdr mem, sock;
 	char name[XLMIG_NAME_MAX];
-	struct fuzz_peer peer;
 	uint32_t domid;
 	size_t used = 0;
 	int rc_mem, rc_sock;
 
 	rc_mem = xlmig_xlhdr_parse(data, size, &mem, &used);
-	fuzz_peer_start(&peer, data, size);
-	rc_sock = xlmig_xlhdr_read(peer.fd, &sock);
-	fuzz_peer_finish(&peer);
+	rc_sock = xlmig_xlhdr_read(fuzz_input_fd(data, size), &sock);
 	if (rc_mem == XLMIG_OK && (used > size || rc_sock != XLMIG_OK ||
 				   sock.raw.len != used || memcmp(sock.raw.data, data, used) ||
 				   sock.config_len != mem.config_len))

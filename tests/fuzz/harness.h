@@ -1,8 +1,10 @@
 /*
  * harness.h - what the fuzz harnesses share: writing seed files, the
- * seed-writing start-up, a channel over a memory buffer, and a peer
+ * seed-writing start-up, a channel over a memory buffer, the input as an
+ * fd to read (no thread, no socket: for code that only reads), and a peer
  * thread that plays fuzzed bytes into one end of a socketpair while the
- * code under test reads the other end as it would a real peer.
+ * code under test reads the other end as it would a real peer (for code
+ * that must see the peer wait for its answers).
  *
  * Header-only: each harness is built as one translation unit.
  */
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -111,6 +114,22 @@ static inline struct xlmig_chan *fuzz_mem_chan(const uint8_t *data, size_t size,
 	if (xlmig_chan_new(&ops, m, "fuzz", &ch) != XLMIG_OK)
 		abort();
 	return ch;
+}
+
+/* The input as an fd that reads it from the start, then end of input:
+ * one memory file made at the first call and refilled for each input, so
+ * a reader is driven without a thread or a socket per input.  The fd
+ * stays the harness's: the code under test must not close it. */
+static inline int fuzz_input_fd(const void *data, size_t len)
+{
+	static int fd = -1;
+
+	if (fd < 0 && (fd = memfd_create("fuzz-input", MFD_CLOEXEC)) < 0)
+		abort();
+	if (ftruncate(fd, 0) != 0 || (len && pwrite(fd, data, len, 0) != (ssize_t)len) ||
+	    lseek(fd, 0, SEEK_SET) != 0)
+		abort();
+	return fd;
 }
 
 /* The peer: writes its bytes, shuts down its sending side (so the reader
