@@ -187,11 +187,14 @@ int xlmig_sim_net_create(const char *guest, const struct xlmig_sim_nic *nic)
 		return xlmig_fail_prefix(rc, "the network of guest %s", guest);
 	ns_arg(pid, ns);
 	/* The guest is IPv4 only and quiet: no router solicitations or
-	 * duplicate address probes of its own when its link comes back. */
+	 * duplicate address probes of its own when its link comes back
+	 * (the kernel copies "all" into "default", so the ports each host
+	 * plugs in later have IPv6 off too). */
 	if ((rc = GIP(ns, "link", "set", "lo", "up")) ||
 	    (rc = run_ip((const char *const[]){ "nsenter", ns, "sysctl", "-q", "-w",
 						"net.ipv6.conf.all.disable_ipv6=1", NULL }, NULL, 0)) ||
-	    (rc = GIP(ns, "link", "add", "eth0", "type", "bridge")) ||
+	    /* Not a multicast router: no IGMP report for its group. */
+	    (rc = GIP(ns, "link", "add", "eth0", "type", "bridge", "mcast_snooping", "0")) ||
 	    (rc = GIP(ns, "link", "set", "eth0", "address", mac)) ||
 	    (rc = GIP(ns, "link", "set", "eth0", "up")) ||
 	    (nic->ip[0] && (rc = GIP(ns, "addr", "add", nic->ip, "dev", "eth0"))))
