@@ -9,6 +9,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/if_packet.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <pthread.h>
@@ -170,14 +173,87 @@ int xlmig_announce_send(const char *ifname, const struct xlmig_announce_frames *
 	return rc;
 }
 
+/* Append one attribute to a netlink request of room bytes. */
+static void nl_attr(struct nlmsghdr *n, size_t room, uint16_t type, const void *data, size_t len)
+{
+	struct rtattr *a = (struct rtattr *)((uint8_t *)n + NLMSG_ALIGN(n->nlmsg_len));
+
+	if (NLMSG_ALIGN(n->nlmsg_len) + RTA_SPACE(len) > room)
+		return;
+	a->rta_type = type;
+	a->rta_len = (unsigned short)RTA_LENGTH(len);
+	memcpy(RTA_DATA(a), data, len);
+	n->nlmsg_len = (uint32_t)(NLMSG_ALIGN(n->nlmsg_len) + RTA_SPACE(len));
+}
+
+int xlmig_announce_fdb(const char *port, const uint8_t mac[6], uint16_t vlan)
+{
+	struct {
+		struct nlmsghdr n;
+		struct ndmsg ndm;
+		uint8_t attrs[64];
+	} req;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	union {
+		struct nlmsghdr n;
+		uint8_t b[512];
+	} ack;
+	struct nlmsgerr *e;
+	ssize_t got;
+	int fd, rc = XLMIG_OK;
+	unsigned idx = if_nametoindex(port);
+
+	if (!idx)
+		return xlmig_fail(XLMIG_E_NOTFOUND, "no interface %s to point the bridge at: %s", port, strerror(errno));
+	memset(&req, 0, sizeof(req));
+	req.n.nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg));
+	req.n.nlmsg_type = RTM_NEWNEIGH;
+	req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+	req.n.nlmsg_seq = 1;
+	/* As `bridge fdb replace MAC dev PORT master dynamic`: an entry
+	 * that ages and moves like a learned one. */
+	req.ndm.ndm_family = AF_BRIDGE;
+	req.ndm.ndm_ifindex = (int)idx;
+	req.ndm.ndm_state = NUD_REACHABLE;
+	req.ndm.ndm_flags = NTF_MASTER;
+	nl_attr(&req.n, sizeof(req), NDA_LLADDR, mac, 6);
+	if (vlan)
+		nl_attr(&req.n, sizeof(req), NDA_VLAN, &vlan, sizeof(vlan));
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return xlmig_fail(XLMIG_E_IO, "a netlink socket for %s's bridge: %s", port, strerror(errno));
+	if (sendto(fd, &req, req.n.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+		rc = xlmig_fail(XLMIG_E_IO, "pointing the bridge of %s at it: %s", port, strerror(errno));
+		goto out;
+	}
+	got = recv(fd, &ack, sizeof(ack), 0);
+	if (got < (ssize_t)NLMSG_LENGTH(sizeof(*e)) || ack.n.nlmsg_type != NLMSG_ERROR ||
+	    ack.n.nlmsg_len > (size_t)got) {
+		rc = xlmig_fail(XLMIG_E_IO, "pointing the bridge of %s at it: no answer from the kernel", port);
+		goto out;
+	}
+	e = NLMSG_DATA(&ack.n);
+	if (e->error)
+		rc = xlmig_fail(XLMIG_E_IO, "pointing the bridge of %s at it: %s (a port of a Linux bridge?)", port,
+				strerror(-e->error));
+out:
+	close(fd);
+	return rc;
+}
+
 /* ---- rounds, on a thread of their own ---- */
 
 struct announce_job {
 	struct xlmig_announce_opts o;
 	char what[96];
 	size_t n;
-	char ifname[XLMIG_NICS_MAX][IFNAMSIZ];
+	char ifname[XLMIG_NICS_MAX][IFNAMSIZ];     /* where the frames go out */
 	struct xlmig_announce_frames fr[XLMIG_NICS_MAX];
+	/* The guest's port on its bridge, until that bridge points at it
+	 * for the guest's MAC ("" once it does, or when there is none). */
+	char port[XLMIG_NICS_MAX][IFNAMSIZ];
+	uint8_t mac[XLMIG_NICS_MAX][6];
+	uint16_t vlan[XLMIG_NICS_MAX];
 };
 
 /* Where frames in the guest's name enter the network: the bridge the
@@ -189,6 +265,27 @@ static void uplink_of(const char *ifname, char out[XLMIG_IFNAME_MAX])
 		snprintf(out, XLMIG_IFNAME_MAX, "%s", ifname);
 }
 
+/* One round: every interface's frames, and its bridge pointed at its
+ * port.  The bridge here does not learn from the frames it sends
+ * itself, and may have learned the guest's MAC on its uplink (a
+ * broadcast of the guest's, or the announce of its last move, flooded
+ * to this host): it would send the guest's traffic back there until
+ * that entry aged out.  The kernel refuses the entry until the port
+ * forwards (its carrier comes up through the link watch, up to a second
+ * late), so it is tried again each round and a failure told after the
+ * last. */
+static void announce_round(struct announce_job *j, bool last)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		if (j->port[i][0] && xlmig_announce_fdb(j->port[i], j->mac[i], j->vlan[i]) == XLMIG_OK)
+			j->port[i][0] = 0;
+		else if (j->port[i][0] && last)
+			xlmig_warn("%s: %s", j->what, xlmig_errmsg());
+		if (xlmig_announce_send(j->ifname[i], &j->fr[i]))
+			xlmig_warn("%s: %s", j->what, xlmig_errmsg());
+	}
+}
+
 /* The rounds after the first (sent before the thread started). */
 static void *announce_main(void *arg)
 {
@@ -198,9 +295,7 @@ static void *announce_main(void *arg)
 	for (unsigned r = 1; r < j->o.rounds; r++) {
 		usleep(gap * 1000u);
 		gap = gap + j->o.step_ms < j->o.max_ms ? gap + j->o.step_ms : j->o.max_ms;
-		for (size_t i = 0; i < j->n; i++)
-			if (xlmig_announce_send(j->ifname[i], &j->fr[i]))
-				xlmig_warn("%s: %s", j->what, xlmig_errmsg());
+		announce_round(j, r + 1 == j->o.rounds);
 	}
 	xlmig_info("%s: announced %zu interface(s) in %u round(s)", j->what, j->n, j->o.rounds);
 	free(j);
@@ -224,11 +319,13 @@ int xlmig_announce_start(const struct xlmig_nic *nics, size_t n, const struct xl
 	for (size_t i = 0; i < n && i < XLMIG_NICS_MAX; i++, j->n++) {
 		uplink_of(nics[i].ifname, j->ifname[i]);
 		xlmig_announce_build(&nics[i], &j->fr[i]);
+		if (strcmp(j->ifname[i], nics[i].ifname))
+			snprintf(j->port[i], IFNAMSIZ, "%s", nics[i].ifname);
+		memcpy(j->mac[i], nics[i].mac, 6);
+		j->vlan[i] = nics[i].vlan;
 	}
 	/* The first round at once, in this thread: the sooner the better. */
-	for (size_t i = 0; i < j->n; i++)
-		if (xlmig_announce_send(j->ifname[i], &j->fr[i]))
-			xlmig_warn("%s: %s", what, xlmig_errmsg());
+	announce_round(j, j->o.rounds == 1);
 	if (j->o.rounds == 1) {
 		free(j);
 		return XLMIG_OK;

@@ -9,7 +9,9 @@
  * RARP when no address is known (as QEMU's announce-self); 802.1Q tagged
  * where the interface is.  They are sent from the host's side of the
  * interface's bridge (its uplink), on a raw AF_PACKET socket, in rounds
- * whose gaps grow, since a switch or a link may miss the first.
+ * whose gaps grow, since a switch or a link may miss the first.  That
+ * bridge itself learns nothing from frames it sends, so its forwarding
+ * entry for the guest's MAC is pointed at the guest's port (netlink).
  */
 #ifndef XLMIG_ANNOUNCE_H
 #define XLMIG_ANNOUNCE_H
@@ -43,6 +45,10 @@ void xlmig_announce_opts_default(struct xlmig_announce_opts *o);
 
 /* Send the frames once on ifname. */
 int xlmig_announce_send(const char *ifname, const struct xlmig_announce_frames *fr);
+
+/* Point the bridge that port is a port of at it for mac (tagged vlan,
+ * or 0): a dynamic forwarding entry, replacing what it had learned. */
+int xlmig_announce_fdb(const char *port, const uint8_t mac[6], uint16_t vlan);
 
 /* Announce each of a guest's interfaces, in rounds, from a thread of its
  * own (the caller does not wait); on each interface's uplink, or the

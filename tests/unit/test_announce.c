@@ -12,7 +12,9 @@
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -134,4 +136,53 @@ TEST(announce_sent_on_the_wire)
 	CHECK(!memcmp(got, fr.f[0], 60));
 	CHECK_EQ(xlmig_announce_send("no-such-if9", &fr), XLMIG_E_NOTFOUND);
 	close(fd);
+}
+
+/* ab0's forwarding entry for mac_text, as `bridge fdb show` prints it
+ * ("" when it has none). */
+static void fdb_line(const char *mac_text, char *out, size_t len)
+{
+	char line[256];
+	FILE *p = popen("bridge fdb show br ab0 2>/dev/null", "r");
+
+	out[0] = 0;
+	if (!p)
+		return;
+	while (fgets(line, sizeof(line), p))
+		if (!strncmp(line, mac_text, strlen(mac_text)) && strstr(line, " master ab0"))
+			snprintf(out, len, "%s", line);
+	pclose(p);
+}
+
+TEST(announce_points_the_bridge_at_the_port)
+{
+	char e[256];
+
+	/* ab0 has learned the guest's MAC on its uplink (ap0); the guest
+	 * now sits behind ap1. */
+	if (unshare(CLONE_NEWNET) != 0 ||
+	    system("ip link add ab0 type bridge && ip link set ab0 up && "
+		   "ip link add ap0 type veth peer name aq0 && ip link add ap1 type veth peer name aq1 && "
+		   "ip link set ap0 master ab0 up && ip link set aq0 up && "
+		   "bridge fdb add 00:16:3e:0a:0b:0c dev ap0 master dynamic") != 0)
+		SKIP("cannot make a network namespace with a bridge here (needs CAP_SYS_ADMIN, ip and bridge)");
+	fdb_line("00:16:3e:0a:0b:0c", e, sizeof(e));
+	CHECK(strstr(e, "dev ap0 ") != NULL);
+	CHECK_EQ(system("ip link set ap1 master ab0"), 0);
+	/* A port that does not forward yet (its link down): refused, and
+	 * the old entry stays. */
+	CHECK_EQ(xlmig_announce_fdb("ap1", mac, 0), XLMIG_E_IO);
+	fdb_line("00:16:3e:0a:0b:0c", e, sizeof(e));
+	CHECK(strstr(e, "dev ap0 ") != NULL);
+	/* Once it forwards (the link watch may take a while), replaced. */
+	CHECK_EQ(system("ip link set ap1 up && ip link set aq1 up"), 0);
+	for (int i = 0; i < 300 && xlmig_announce_fdb("ap1", mac, 0) != XLMIG_OK; i++)
+		usleep(10000);
+	fdb_line("00:16:3e:0a:0b:0c", e, sizeof(e));
+	CHECK(strstr(e, "dev ap1 ") != NULL);
+	/* Dynamic: it ages and moves as a learned entry does. */
+	CHECK(!strstr(e, "permanent") && !strstr(e, "static"));
+	CHECK_EQ(xlmig_announce_fdb("no-such-if9", mac, 0), XLMIG_E_NOTFOUND);
+	/* Not a bridge port: the kernel says no. */
+	CHECK(xlmig_announce_fdb("aq0", mac, 0) != XLMIG_OK);
 }
