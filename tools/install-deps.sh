@@ -9,7 +9,7 @@ set -u
 build_pkgs="gcc make pkg-config libxen-dev libzstd-dev libevent-dev libtdb-dev
 libssl-dev clang libclang-rt-14-dev iproute2 zstd valgrind tdb-tools procps
 python3 jq systemd systemd-container dpkg-dev debhelper fakeroot lintian
-resource-agents bash-completion ethtool iputils-ping"
+resource-agents bash-completion ethtool iputils-ping tcpdump"
 lab_pkgs="qemu-system-x86 xen-hypervisor-4.17-amd64 xen-utils-4.17
 linux-image-amd64 busybox-static cpio socat kmod ethtool"
 

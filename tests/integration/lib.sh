@@ -16,6 +16,9 @@
 #   ok NAME / fail NAME WHY     one result line
 #   skip NAME WHY               a check that cannot run here (never a pass)
 #   check NAME CMD...           ok if CMD succeeds, else fail
+#   guest_ns_pid G / gns G CMD  a sim guest's network namespace (xlmig create --nic):
+#                               its holder's pid / run CMD inside it
+#   guest_net_down G            end that namespace (a test's exit trap)
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -237,3 +240,15 @@ wait_step() {
 
 wait_final() { wait_step "$1" "$2" 'done|failed|cancelled|unknown'; }
 step_of() { "$XLMIG" -S "$(sock "$1")" status "$2" --json | jq -r .step; }
+
+# ---- a sim guest's network (sim_net.h) ----
+
+# Its namespace is held by a process named in /run/xlmig-simnet/G.
+guest_ns_pid() { sed -n 2p "/run/xlmig-simnet/$1" 2>/dev/null; }
+gns() { local g=$1; shift; nsenter --net=/proc/"$(guest_ns_pid "$g")"/ns/net "$@"; }
+guest_net_down() {
+	local p
+	p=$(guest_ns_pid "$1")
+	[ -n "$p" ] && kill "$p" 2>/dev/null
+	rm -f "/run/xlmig-simnet/$1"
+}

@@ -13,11 +13,7 @@ if [ $USE_NETNS != 1 ] || ! command -v ethtool >/dev/null; then
 	skip offload "needs network namespaces (root) and ethtool"
 	exit 0
 fi
-# The guest's namespace, held by a process named in /run/xlmig-simnet/$G.
-holder() { sed -n 2p "/run/xlmig-simnet/$G" 2>/dev/null; }
-gns() { nsenter --net=/proc/"$(holder)"/ns/net "$@"; }
-guest_net_down() { local p; p=$(holder); [ -n "$p" ] && kill "$p" 2>/dev/null; rm -f "/run/xlmig-simnet/$G"; }
-trap 'guest_net_down; cleanup' EXIT
+trap 'guest_net_down $G; cleanup' EXIT
 for ns in "$NS_A" "$NS_B"; do
 	ip -n "$ns" link add br0 type bridge && ip -n "$ns" link set br0 up ||
 		{ fail setup "no bridge in $ns"; exit 0; }
@@ -42,7 +38,7 @@ xa create "$G" --memory 64M --nic bridge=br0,ip=10.77.0.5/24 >/dev/null ||
 	{ fail setup "xlmig create --nic failed"; exit 0; }
 va=$(vif_of "$NS_A")
 [ -n "$va" ] && [ "$(ip -n "$NS_A" -o link show "$va" | grep -o 'master br0')" = "master br0" ] &&
-	gns ip -o addr show eth0 | grep -q 10.77.0.5/24 &&
+	gns $G ip -o addr show eth0 | grep -q 10.77.0.5/24 &&
 	ok "the sim guest has a real interface: $va on a's br0, 10.77.0.5 in its namespace" ||
 	fail "interface" "no vs interface on a's br0 ($va)"
 
@@ -96,7 +92,7 @@ va=$(vif_of "$NS_A")
 	fail "fallback" "$(jq -c "$r" <<<"$out")"
 grep -q "tx-tcp-segmentation: fell back to software" "$WORK/a/log" &&
 	ok "a's log says which feature fell back" || fail "fallback" "not in a's log"
-p=$(holder)
+p=$(guest_ns_pid $G)
 # The holder runs sleep until the guest's last host lets go of it.
 holding() { readlink "/proc/$p/exe" 2>/dev/null | grep -q sleep; }
 xa destroy "$G" >/dev/null
