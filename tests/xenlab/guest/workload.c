@@ -5,14 +5,17 @@
  *
  * It runs as the guest's only program, on its console (hvc0), and prints:
  *   XLG start boot=ID tick=MS                 once, at start
- *   XLG n=N boot=ID bt=MS dirty=R             once a second (N from 1)
+ *   XLG n=N boot=ID bt=MS dirty=R wrote=P     once a second (N from 1)
  *   XLG gap n=N boot=ID ms=MS                 after a pause longer than
  *                                             GAP_REPORT_MS
  * bt is CLOCK_BOOTTIME, which goes on across a suspend (Linux adds the
  * time the Xen wall clock says passed), so the gap between two ticks is
- * the time the guest was stopped, as the guest itself saw it.  The ID
- * comes from the kernel's boot_id: a guest that was rebooted instead of
- * migrated shows a new one.
+ * the time the guest was stopped, as the guest itself saw it.  R is the
+ * dirtying rate asked for (MiB/s), P the pages it wrote since the last
+ * line: what it achieved, less than asked when it cannot keep up (under
+ * the emulator, a write the hypervisor's dirty log traps costs a lot).
+ * The ID comes from the kernel's boot_id: a guest that was rebooted
+ * instead of migrated shows a new one.
  *
  * Commands arrive on stdin, one per line:
  *   dirty RATE WSS   dirty RATE MiB/s spread over a WSS MiB buffer
@@ -42,6 +45,7 @@ struct dirtier {
 	size_t next;            /* next page to write */
 	unsigned rate_mib;      /* MiB per second */
 	double owed;            /* pages owed to the rate, fractional */
+	uint64_t written;       /* pages written since the last report */
 	uint64_t seed;
 };
 
@@ -101,6 +105,7 @@ static void dirtier_run(struct dirtier *d, uint64_t elapsed_ms)
 		for (int i = 0; i < 8; i++)
 			p[i] = next_random(&d->seed);
 		d->next = (d->next + 1) % d->pages;
+		d->written++;
 	}
 	d->owed -= (double)(size_t)d->owed;
 }
@@ -196,8 +201,9 @@ int main(void)
 		dirtier_run(&d, mono - last_mono);
 		if (mono >= next_print) {
 			next_print = mono + 1000 - (mono - next_print) % 1000;
-			printf("XLG n=%" PRIu64 " boot=%s bt=%" PRIu64 " dirty=%u\n", ++n, boot,
-			       bt, d.rate_mib);
+			printf("XLG n=%" PRIu64 " boot=%s bt=%" PRIu64 " dirty=%u wrote=%" PRIu64 "\n",
+			       ++n, boot, bt, d.rate_mib, d.written);
+			d.written = 0;
 		}
 		last_bt = bt;
 		last_mono = mono;
