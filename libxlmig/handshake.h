@@ -62,7 +62,10 @@ enum {
 	XLMIG_FEAT_DELTA = 1u << 1,     /* delta cache in the page codec */
 	XLMIG_FEAT_MULTICHAN = 1u << 2, /* more than one channel */
 	XLMIG_FEAT_SIDE = 1u << 3,      /* side records */
-	XLMIG_FEAT_ALL = 0xfu,
+	XLMIG_FEAT_GMAC = 1u << 4,      /* END's stream digest is GMAC, not SHA-256
+					 * (stream_digest.h); a host without it
+					 * drops the bit, and both keep SHA-256 */
+	XLMIG_FEAT_ALL = 0x1fu,
 };
 
 #define XLMIG_MAX_CHANNELS    16u

@@ -375,6 +375,8 @@ void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_w
 	xlmig_json_kv_uint(w, "pages_sent", st->pages_sent);
 	xlmig_json_kv_uint(w, "iterations", st->iterations);
 	xlmig_json_kv_str(w, "policy_reason", st->policy_reason);
+	if (st->stream_digest)
+		xlmig_json_kv_str(w, "stream_digest", st->stream_digest);
 	if (st->dirty_rate_known)
 		xlmig_json_kv_uint(w, "dirty_rate_bps", st->dirty_rate_bps);
 	xlmig_json_key(w, "codec");
@@ -775,6 +777,7 @@ static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info
 	job->stats.bytes_stream = job->xs.stream_bytes;
 	job->stats.codec = job->xs.codec;
 	job->stats.adapt = job->xs.adapt;
+	job->stats.stream_digest = xlmig_stream_digest_name(job->xs.digest_kind);
 	job->stats.pages_total = p->res.pages_total;
 	job->stats.pages_sent = p->res.pages_sent;
 	job->stats.iterations = p->res.iterations;
@@ -1464,6 +1467,7 @@ static int dest_transfer(struct xlmig_job *job, uint32_t *domid)
 	job->stats.bytes_wire = job->xs.wire_bytes;
 	job->stats.bytes_stream = job->xs.stream_bytes;
 	job->stats.codec = job->xs.codec;
+	job->stats.stream_digest = xlmig_stream_digest_name(job->xs.digest_kind);
 	*domid = c.domid;
 	if (c.rc && (!rc || restore_first))
 		rc = xlmig_fail(c.rc, "restoring the guest: %s", c.msg);

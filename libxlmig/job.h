@@ -123,6 +123,7 @@ struct xlmig_job_stats {
 	unsigned n_iter;
 	struct xlmig_iteration iter[XLMIG_POLICY_MAX_ITER_LOG];
 	char policy_reason[128];      /* why pre-copy stopped */
+	const char *stream_digest;    /* the END frame's digest, by name (NULL: none yet) */
 	struct xlmig_codec_stats codec;
 	struct xlmig_adapt_stats adapt;   /* source: encodings chosen, why */
 	bool dirty_rate_known;        /* --check: the guest's dirty rate was measured */

@@ -10,7 +10,8 @@
  * or round robin), one writer thread per channel, all paying the session's
  * token bucket.  Each channel's queue is bounded in bytes, so memory stays
  * bounded whatever the speeds of the producer and the links.  The END
- * frame carries the SHA-256 and length of the stream read.  A thread
+ * frame carries the digest (SHA-256, or GMAC where both hosts have it:
+ * stream_digest.h) and length of the stream read.  A thread
  * watches channel 0 for the destination's ERROR/ABORT (and keeps any CTRL
  * message for later), so a failure there stops the sender at once.
  *
@@ -39,6 +40,7 @@
 #include "codec.h"
 #include "common.h"
 #include "conn.h"
+#include "stream_digest.h"
 
 #include <stdatomic.h>
 
@@ -70,7 +72,8 @@ struct xlmig_xfer_stats {
 	 * is queued takes to leave. */
 	_Atomic uint64_t backlog_bytes;
 	_Atomic uint64_t link_Bps;
-	uint8_t digest[32];             /* SHA-256 of the stream */
+	uint8_t digest[32];             /* the stream's digest (stream_digest.h) */
+	enum xlmig_stream_digest_kind digest_kind;
 };
 
 /* cancel (may be NULL): once true, the transfer stops (XLMIG_E_CANCELLED). */

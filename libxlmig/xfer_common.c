@@ -6,6 +6,8 @@
  */
 #include "xfer_private.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 
 void xlmig_xfer_opts_default(struct xlmig_xfer_opts *o)
@@ -53,26 +55,43 @@ bool xlmig_xfer_cancelled(const atomic_bool *cancel)
 	return cancel && atomic_load(cancel);
 }
 
-int xlmig_xfer_digest_new(EVP_MD_CTX **out)
+/* GMAC's key: SHA-256 of a label, the session's transcript (both hosts'
+ * nonces) and id, and on TLS channel 0's exporter secret, so that it is
+ * new for every session and, on TLS, known to the two hosts alone. */
+static int session_digest_key(const struct xlmig_handshake_session *s, uint8_t key[32])
 {
-	*out = EVP_MD_CTX_new();
-	if (!*out || EVP_DigestInit_ex(*out, EVP_sha256(), NULL) != 1)
-		return xlmig_fail(XLMIG_E_NOMEM, "cannot set up SHA-256");
-	return XLMIG_OK;
+	static const char label[] = "xlmig-1 stream digest key";
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int len = 0;
+	bool ok;
+
+	ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(md, label, sizeof(label) - 1) == 1 &&
+	     EVP_DigestUpdate(md, s->transcript, sizeof(s->transcript)) == 1 &&
+	     EVP_DigestUpdate(md, s->id, sizeof(s->id)) == 1 &&
+	     (!s->tls || EVP_DigestUpdate(md, s->secret, sizeof(s->secret)) == 1) &&
+	     EVP_DigestFinal_ex(md, key, &len) == 1 && len == 32;
+	EVP_MD_CTX_free(md);
+	return ok ? XLMIG_OK : xlmig_fail(XLMIG_E_IO, "cannot derive the stream digest's key in OpenSSL");
 }
 
-int xlmig_xfer_digest_add(EVP_MD_CTX *md, const void *data, size_t len)
+int xlmig_xfer_digest_for(const struct xlmig_conn *c, struct xlmig_stream_digest **out,
+			  enum xlmig_stream_digest_kind *kind)
 {
-	if (EVP_DigestUpdate(md, data, len) != 1)
-		return xlmig_fail(XLMIG_E_IO, "SHA-256 failed");
-	return XLMIG_OK;
-}
+	const struct xlmig_handshake_session *s = xlmig_conn_session(c);
+	uint8_t key[XLMIG_STREAM_DIGEST_KEY_LEN];
+	int rc;
 
-int xlmig_xfer_digest_end(EVP_MD_CTX *md, uint8_t out[32])
-{
-	if (EVP_DigestFinal_ex(md, out, NULL) != 1)
-		return xlmig_fail(XLMIG_E_IO, "SHA-256 failed");
-	return XLMIG_OK;
+	*out = NULL;
+	*kind = XLMIG_STREAM_DIGEST_SHA256;
+	if (!(s->features & XLMIG_FEAT_GMAC))
+		return xlmig_stream_digest_new(*kind, NULL, out);
+	if ((rc = session_digest_key(s, key)) != XLMIG_OK)
+		return rc;
+	*kind = XLMIG_STREAM_DIGEST_GMAC;
+	rc = xlmig_stream_digest_new(*kind, key, out);
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
 }
 
 struct xlmig_codec *xlmig_xfer_codec_for(const struct xlmig_conn *c, int level)

@@ -7,9 +7,9 @@
 #define XLMIG_XFER_PRIVATE_H
 
 #include "stream.h"
+#include "stream_digest.h"
 #include "xfer.h"
 
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -34,10 +34,11 @@ int xlmig_xfer_failure_raise(struct xlmig_xfer_failure *f);
 
 bool xlmig_xfer_cancelled(const atomic_bool *cancel);
 
-/* SHA-256 of the stream, as the END frame carries it. */
-int xlmig_xfer_digest_new(EVP_MD_CTX **out);
-int xlmig_xfer_digest_add(EVP_MD_CTX *md, const void *data, size_t len);
-int xlmig_xfer_digest_end(EVP_MD_CTX *md, uint8_t out[32]);
+/* The stream digest the END frame carries, of the kind the session
+ * negotiated (GMAC keyed from the session, else SHA-256); its kind in
+ * *kind. */
+int xlmig_xfer_digest_for(const struct xlmig_conn *c, struct xlmig_stream_digest **out,
+			  enum xlmig_stream_digest_kind *kind);
 
 /* The page codec for the session's negotiated features. */
 struct xlmig_codec *xlmig_xfer_codec_for(const struct xlmig_conn *c, int level);

@@ -53,7 +53,7 @@ struct receiver {
 	int out_flags;
 	struct xlmig_codec *codec;
 	ZSTD_DCtx *zd;
-	EVP_MD_CTX *md;
+	struct xlmig_stream_digest *md;
 	struct xlmig_buf rec;
 	uint64_t pfns[XLMIG_MAX_PAGES_PER_RECORD];
 };
@@ -231,7 +231,7 @@ static void *reader_main(void *arg)
 /* Write to the consumer, giving up promptly on stop or cancel. */
 static int write_out(struct receiver *r, const uint8_t *p, size_t len)
 {
-	int rc = xlmig_xfer_digest_add(r->md, p, len);
+	int rc = xlmig_stream_digest_add(r->md, p, len);
 
 	while (rc == XLMIG_OK && len) {
 		struct pollfd pfd = { .fd = r->out_fd, .events = POLLOUT };
@@ -352,7 +352,7 @@ static int check_end(struct receiver *r, const struct xlmig_frame *f)
 	int rc = xlmig_wire_end_parse(f->payload.data, f->payload.len, want, &bytes);
 
 	if (rc == XLMIG_OK)
-		rc = xlmig_xfer_digest_end(r->md, r->st->digest);
+		rc = xlmig_stream_digest_end(r->md, r->st->digest);
 	if (rc != XLMIG_OK)
 		return rc;
 	if (bytes != r->st->stream_bytes || memcmp(want, r->st->digest, 32) != 0)
@@ -458,7 +458,7 @@ static int receiver_setup(struct receiver *r)
 	if (r->out_flags < 0 || fcntl(r->out_fd, F_SETFL, r->out_flags | O_NONBLOCK) < 0)
 		return xlmig_fail(XLMIG_E_IO, "cannot use fd %d for the stream: %s", r->out_fd,
 				  strerror(errno));
-	rc = xlmig_xfer_digest_new(&r->md);
+	rc = xlmig_xfer_digest_for(r->c, &r->md, &r->st->digest_kind);
 	for (unsigned i = 0; i < r->n && rc == XLMIG_OK; i++) {
 		r->rd[i].r = r;
 		r->rd[i].idx = i;
@@ -498,7 +498,7 @@ static void receiver_free(struct receiver *r)
 		fcntl(r->out_fd, F_SETFL, r->out_flags);
 	xlmig_codec_free(r->codec);
 	ZSTD_freeDCtx(r->zd);
-	EVP_MD_CTX_free(r->md);
+	xlmig_stream_digest_free(r->md);
 	xlmig_buf_free(&r->rec);
 	pthread_cond_destroy(&r->arrived);
 	pthread_cond_destroy(&r->consumed);

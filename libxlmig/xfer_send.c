@@ -56,7 +56,7 @@ struct sender {
 	ZSTD_CCtx *zc;
 	int level;
 	bool zstd;
-	EVP_MD_CTX *md;
+	struct xlmig_stream_digest *md;
 	uint64_t seq;
 	struct xlmig_buf pending;      /* STREAM bytes not yet framed */
 	uint64_t pfns[XLMIG_MAX_PAGES_PER_RECORD];
@@ -381,7 +381,7 @@ static int send_end(struct sender *s)
 	int rc = flush_stream(s);
 
 	if (rc == XLMIG_OK)
-		rc = xlmig_xfer_digest_end(s->md, s->st->digest);
+		rc = xlmig_stream_digest_end(s->md, s->st->digest);
 	if (rc == XLMIG_OK)
 		rc = xlmig_wire_end_build(&payload, s->st->digest, s->st->stream_bytes);
 	XLMIG_FAULT(XLMIG_FAULT_DIGEST, s->cancel);
@@ -443,7 +443,7 @@ static int pump_stream(struct sender *s, int fd)
 				xlmig_fail_prefix(rc, "the stream from the hypervisor ended early");
 			break;
 		}
-		rc = xlmig_xfer_digest_add(s->md, buf, (size_t)n);
+		rc = xlmig_stream_digest_add(s->md, buf, (size_t)n);
 		if (rc == XLMIG_OK) {
 			atomic_fetch_add(&s->st->stream_bytes, (uint64_t)n);
 			rc = xlmig_parser_feed(s->parser, buf, (size_t)n);
@@ -482,7 +482,7 @@ static int sender_setup(struct sender *s)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for the stream encoder");
 	if (s->o.stream_chunk == 0 || s->o.queue_bytes == 0)
 		return xlmig_fail(XLMIG_E_INVAL, "transfer queue and chunk sizes must be positive");
-	rc = xlmig_xfer_digest_new(&s->md);
+	rc = xlmig_xfer_digest_for(s->c, &s->md, &s->st->digest_kind);
 	for (unsigned i = 0; i < s->n && rc == XLMIG_OK; i++) {
 		s->w[i].s = s;
 		s->w[i].idx = i;
@@ -555,7 +555,7 @@ static void sender_free(struct sender *s)
 	xlmig_codec_free(s->codec);
 	xlmig_adapt_destroy(&s->adapt);
 	ZSTD_freeCCtx(s->zc);
-	EVP_MD_CTX_free(s->md);
+	xlmig_stream_digest_free(s->md);
 	xlmig_buf_free(&s->pending);
 	pthread_cond_destroy(&s->changed);
 	pthread_mutex_destroy(&s->lock);

@@ -588,3 +588,38 @@ TEST(handshake_keys_left_out_of_core_dumps)
 		unit_fail(__FILE__, __LINE__, "the key's mapping would be dumped (VmFlags:%s)", flags);
 	xlmig_key_free(k);
 }
+
+/* The features a client offering `asked` and a server allowing
+ * `allowed` agree on, as each end sees them; -1 when they do not agree. */
+static long long agreed_features(uint32_t asked, uint32_t allowed)
+{
+	struct server s = { .key = &key_a };
+	struct xlmig_handshake_offer offer;
+	struct xlmig_handshake_session cs;
+	struct xlmig_chan *c = NULL;
+	long long got = -1;
+
+	xlmig_handshake_offer_default(&s.limits);
+	xlmig_handshake_offer_default(&offer);
+	s.limits.features = allowed;
+	offer.features = asked;
+	if (run_pair(&key_a, &offer, &s, &cs, &c) == XLMIG_OK && s.rc == XLMIG_OK &&
+	    cs.features == s.sess.features)
+		got = cs.features;
+	xlmig_chan_free(c);
+	xlmig_chan_free(s.ch);
+	return got;
+}
+
+/* A host from before GMAC (features 0xf) and a new one keep SHA-256 for
+ * the stream digest, whichever of them dials; two new ones use GMAC. */
+TEST(handshake_gmac_only_when_both_have_it)
+{
+	const uint32_t old_features = XLMIG_FEAT_ZSTD | XLMIG_FEAT_DELTA | XLMIG_FEAT_MULTICHAN |
+				      XLMIG_FEAT_SIDE;
+
+	CHECK_EQ(agreed_features(old_features, XLMIG_FEAT_ALL), old_features);
+	CHECK_EQ(agreed_features(XLMIG_FEAT_ALL, old_features), old_features);
+	CHECK_EQ(agreed_features(XLMIG_FEAT_ALL, XLMIG_FEAT_ALL), XLMIG_FEAT_ALL);
+	CHECK(XLMIG_FEAT_ALL & XLMIG_FEAT_GMAC);
+}

@@ -1,0 +1,119 @@
+/*
+ * stream_digest.c - SHA-256 or per-session GMAC over a stream, through
+ * OpenSSL (see stream_digest.h for why two).
+ */
+#include "stream_digest.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <stdlib.h>
+
+#define GMAC_IV_LEN  12u
+#define GMAC_TAG_LEN 16u
+
+struct xlmig_stream_digest {
+	enum xlmig_stream_digest_kind kind;
+	EVP_MD_CTX *md;       /* SHA-256 */
+	EVP_MAC_CTX *mac;     /* GMAC */
+};
+
+const char *xlmig_stream_digest_name(enum xlmig_stream_digest_kind kind)
+{
+	return kind == XLMIG_STREAM_DIGEST_GMAC ? "GMAC" : "SHA-256";
+}
+
+/* The IV comes from the key (SHA-256 of a label and the key): one key,
+ * one stream, so the pair is never reused. */
+static int gmac_init(EVP_MAC_CTX *mac, const uint8_t *key)
+{
+	static const char label[] = "xlmig-1 stream digest iv";
+	uint8_t h[32];
+	unsigned int hlen = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	OSSL_PARAM params[3];
+	bool ok;
+
+	ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(md, label, sizeof(label) - 1) == 1 &&
+	     EVP_DigestUpdate(md, key, XLMIG_STREAM_DIGEST_KEY_LEN) == 1 &&
+	     EVP_DigestFinal_ex(md, h, &hlen) == 1 && hlen == sizeof(h);
+	EVP_MD_CTX_free(md);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, (char *)"AES-256-GCM", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_IV, h, GMAC_IV_LEN);
+	params[2] = OSSL_PARAM_construct_end();
+	ok = ok && EVP_MAC_init(mac, key, XLMIG_STREAM_DIGEST_KEY_LEN, params) == 1;
+	return ok ? XLMIG_OK : XLMIG_E_IO;
+}
+
+int xlmig_stream_digest_new(enum xlmig_stream_digest_kind kind, const uint8_t *key,
+			    struct xlmig_stream_digest **out)
+{
+	struct xlmig_stream_digest *d = calloc(1, sizeof(*d));
+	EVP_MAC *gmac = NULL;
+	int rc = XLMIG_OK;
+
+	*out = NULL;
+	if (!d)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for the stream digest");
+	d->kind = kind;
+	if (kind == XLMIG_STREAM_DIGEST_SHA256) {
+		d->md = EVP_MD_CTX_new();
+		if (!d->md || EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) != 1)
+			rc = xlmig_fail(XLMIG_E_NOMEM, "cannot set up SHA-256 in OpenSSL");
+		goto out;
+	}
+	if (kind != XLMIG_STREAM_DIGEST_GMAC || !key) {
+		rc = xlmig_fail(XLMIG_E_INVAL, "stream digest kind %d without its key", (int)kind);
+		goto out;
+	}
+	gmac = EVP_MAC_fetch(NULL, "GMAC", NULL);
+	d->mac = gmac ? EVP_MAC_CTX_new(gmac) : NULL;
+	if (!d->mac || gmac_init(d->mac, key) != XLMIG_OK)
+		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "cannot set up GMAC (AES-256-GCM) in OpenSSL: "
+				"check that its default provider is available");
+out:
+	EVP_MAC_free(gmac);
+	if (rc != XLMIG_OK)
+		xlmig_stream_digest_free(d);
+	else
+		*out = d;
+	return rc;
+}
+
+int xlmig_stream_digest_add(struct xlmig_stream_digest *d, const void *data, size_t len)
+{
+	bool ok = d->md ? EVP_DigestUpdate(d->md, data, len) == 1
+			: EVP_MAC_update(d->mac, data, len) == 1;
+
+	if (!ok)
+		return xlmig_fail(XLMIG_E_IO, "%s of the stream failed in OpenSSL",
+				  xlmig_stream_digest_name(d->kind));
+	return XLMIG_OK;
+}
+
+int xlmig_stream_digest_end(struct xlmig_stream_digest *d, uint8_t out[XLMIG_STREAM_DIGEST_LEN])
+{
+	unsigned int mdlen = 0;
+	size_t taglen = 0;
+	bool ok;
+
+	memset(out, 0, XLMIG_STREAM_DIGEST_LEN);
+	if (d->md)
+		ok = EVP_DigestFinal_ex(d->md, out, &mdlen) == 1 && mdlen == XLMIG_STREAM_DIGEST_LEN;
+	else
+		ok = EVP_MAC_final(d->mac, out, &taglen, GMAC_TAG_LEN) == 1 && taglen == GMAC_TAG_LEN;
+	if (!ok)
+		return xlmig_fail(XLMIG_E_IO, "%s of the stream failed in OpenSSL",
+				  xlmig_stream_digest_name(d->kind));
+	return XLMIG_OK;
+}
+
+void xlmig_stream_digest_free(struct xlmig_stream_digest *d)
+{
+	if (d) {
+		EVP_MD_CTX_free(d->md);
+		EVP_MAC_CTX_free(d->mac);
+		free(d);
+	}
+}
