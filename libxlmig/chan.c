@@ -11,8 +11,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -167,6 +169,17 @@ uint64_t xlmig_chan_bytes_sent(const struct xlmig_chan *ch) { return atomic_load
 uint64_t xlmig_chan_bytes_received(const struct xlmig_chan *ch)
 {
 	return atomic_load(&ch->received);
+}
+
+uint64_t xlmig_chan_unacked_bytes(const struct xlmig_chan *ch)
+{
+	int fd = ch->ops->pollfd ? ch->ops->pollfd(ch->ctx, true) : -1;
+	int n = 0;
+
+	/* Only a TCP socket answers; anything else has nothing to say. */
+	if (fd < 0 || ioctl(fd, SIOCOUTQ, &n) != 0 || n < 0)
+		return 0;
+	return (uint64_t)n;
 }
 
 const struct xlmig_chan_binding *xlmig_chan_binding(const struct xlmig_chan *ch)

@@ -90,6 +90,10 @@ const struct xlmig_chan_binding *xlmig_chan_binding(const struct xlmig_chan *ch)
 int xlmig_chan_set_binding(struct xlmig_chan *ch, const struct xlmig_chan_binding *b);
 uint64_t xlmig_chan_bytes_sent(const struct xlmig_chan *ch);
 uint64_t xlmig_chan_bytes_received(const struct xlmig_chan *ch);
+/* Bytes written that the peer has not acknowledged yet: still in the
+ * socket's send queue or in flight on the link (TCP's SIOCOUTQ), 0 where
+ * the transport cannot tell (a pipe).  What a last write still waits for. */
+uint64_t xlmig_chan_unacked_bytes(const struct xlmig_chan *ch);
 
 /* ---- TCP ---- */
 

@@ -38,6 +38,7 @@ struct xlmig_conn {
 	xlmig_side_fn side_fn;
 	void *side_opaque;
 	int peer_failed;                /* an ERROR/ABORT frame came (atomic) */
+	uint64_t peer_progress;         /* the latest PROGRESS (atomic) */
 };
 
 struct xlmig_incoming {
@@ -516,6 +517,30 @@ void xlmig_conn_interrupt(struct xlmig_conn *c)
 			xlmig_chan_interrupt(c->ch[i]);
 }
 
+int xlmig_conn_send_progress(struct xlmig_conn *c, uint64_t stream_bytes, int timeout_ms)
+{
+	struct xlmig_buf b = { 0 };
+	int rc;
+
+	if (!xlmig_conn_has_progress(c))
+		return XLMIG_OK;
+	rc = xlmig_wire_progress_build(&b, stream_bytes);
+	if (rc == XLMIG_OK)
+		rc = xlmig_wire_send(c->ch[0], XLMIG_FRAME_PROGRESS, 0, 0, b.data, b.len, timeout_ms);
+	xlmig_buf_free(&b);
+	return rc;
+}
+
+uint64_t xlmig_conn_peer_progress(const struct xlmig_conn *c)
+{
+	return __atomic_load_n(&c->peer_progress, __ATOMIC_ACQUIRE);
+}
+
+bool xlmig_conn_has_progress(const struct xlmig_conn *c)
+{
+	return (c->sess.features & XLMIG_FEAT_PROGRESS) != 0;
+}
+
 bool xlmig_conn_peer_failed(const struct xlmig_conn *c)
 {
 	return __atomic_load_n(&c->peer_failed, __ATOMIC_ACQUIRE) != 0;
@@ -631,6 +656,18 @@ int xlmig_conn_dispatch(struct xlmig_conn *c, const struct xlmig_frame *f)
 					  "the %s sent a side record (type %u) nobody here handles",
 					  xlmig_conn_peer_role(c), type);
 		return c->side_fn(c->side_opaque, type, data, len);
+	case XLMIG_FRAME_PROGRESS: {
+		uint64_t bytes;
+
+		/* Only the destination reports, and only when both agreed. */
+		if (c->server || !xlmig_conn_has_progress(c))
+			return xlmig_fail(XLMIG_E_FORMAT, "the %s sent a PROGRESS frame it was not asked for",
+					  xlmig_conn_peer_role(c));
+		rc = xlmig_wire_progress_parse(f->payload.data, f->payload.len, &bytes);
+		if (rc == XLMIG_OK)
+			__atomic_store_n(&c->peer_progress, bytes, __ATOMIC_RELEASE);
+		return rc;
+	}
 	default:
 		return xlmig_fail(XLMIG_E_FORMAT, "unexpected %s frame on channel 0",
 				  xlmig_frame_type_name(f->hdr.type));

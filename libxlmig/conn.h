@@ -129,6 +129,13 @@ void xlmig_conn_report_failure(struct xlmig_conn *c, int code);
 /* The peer said it failed or cancelled (an ERROR/ABORT frame), as
  * opposed to the session breaking or timing out. */
 bool xlmig_conn_peer_failed(const struct xlmig_conn *c);
+/* Destination: tell the source how much of the stream the restore has
+ * taken (a PROGRESS frame; nothing when the session lacks
+ * XLMIG_FEAT_PROGRESS).  Source: the latest such figure, and whether the
+ * destination reports at all. */
+int xlmig_conn_send_progress(struct xlmig_conn *c, uint64_t stream_bytes, int timeout_ms);
+uint64_t xlmig_conn_peer_progress(const struct xlmig_conn *c);
+bool xlmig_conn_has_progress(const struct xlmig_conn *c);
 /* Wake every thread blocked on the session; the session is then dead. */
 void xlmig_conn_interrupt(struct xlmig_conn *c);
 

@@ -65,7 +65,9 @@ enum {
 	XLMIG_FEAT_GMAC = 1u << 4,      /* END's stream digest is GMAC, not SHA-256
 					 * (stream_digest.h); a host without it
 					 * drops the bit, and both keep SHA-256 */
-	XLMIG_FEAT_ALL = 0x1fu,
+	XLMIG_FEAT_PROGRESS = 1u << 5,  /* the destination reports in PROGRESS
+					 * frames how much of the stream it took */
+	XLMIG_FEAT_ALL = 0x3fu,
 };
 
 #define XLMIG_MAX_CHANNELS    16u

@@ -68,6 +68,13 @@ struct xlmig_job {
 	struct xlmig_xfer_stats xs;         /* grows while the transfer runs */
 	uint64_t start_ns;
 	_Atomic uint64_t sync_ns;           /* slowest journal step so far */
+	/* Source: when the guest stopped and when the save ended (the
+	 * producer's thread sets the latter); 0 = not yet. */
+	uint64_t paused_at_ns;
+	_Atomic uint64_t save_end_ns;
+	uint64_t window_at[XLMIG_WIN_DONE + 1];  /* source: when each phase ended */
+	uint64_t window_since;              /* destination: window_took()'s origin */
+	_Atomic uint64_t xfer_start_ns;     /* source: the transfer began */
 	uint64_t rate_ns, rate_bytes;       /* last send-rate sample */
 	uint64_t iter_stream0, iter_bytes;  /* current iteration: start, expected size */
 	/* --verify figures: memory digest and counter at each end */
@@ -176,6 +183,8 @@ static int new_job(const struct xlmig_job_env *env, enum xlmig_job_role role,
 	pthread_mutex_init(&job->lock, NULL);
 	job->rec.role = role;
 	job->start_ns = xlmig_now_ns();
+	for (unsigned i = 0; i < XLMIG_WIN_N; i++)
+		job->stats.window_ms[i] = -1;
 	if ((rc = xlmig_journal_new_id(env->journal, job->rec.id))) {
 		pthread_mutex_destroy(&job->lock);
 		free(job);
@@ -183,6 +192,26 @@ static int new_job(const struct xlmig_job_env *env, enum xlmig_job_role role,
 	}
 	*out = job;
 	return XLMIG_OK;
+}
+
+/* READY is shown (xlmig status, the log) but not journaled: a daemon
+ * restarted in it recovers exactly as in PRECOPY (the source resumes
+ * its guest, the destination destroys its copy, and a FATE query gets
+ * the same answer), so its synced write bought nothing and cost two of
+ * the four syncs inside the downtime window (30-40 ms each on a loaded
+ * disk).  GO, which changes what recovery does, is journaled before it
+ * is acted on, as every other step. */
+static void show_step(struct xlmig_job *job, enum xlmig_job_step step)
+{
+	char id[XLMIG_JOB_ID_MAX];
+
+	pthread_mutex_lock(&job->lock);
+	job->rec.step = step;
+	job->prog.step = step;
+	snprintf(id, sizeof(id), "%s", job->rec.id);
+	pthread_mutex_unlock(&job->lock);
+	if (job->env.on_step)
+		job->env.on_step(job->env.opaque, id, step);
 }
 
 /* ---- CTRL messages: a JSON object body ---- */
@@ -355,6 +384,80 @@ static void set_conn(struct xlmig_job *job, struct xlmig_conn *conn)
 
 /* ---- statistics ---- */
 
+static const char *const window_names[XLMIG_WIN_N] = {
+	[XLMIG_WIN_SAVE_END] = "save_end_ms",
+	[XLMIG_WIN_SENT] = "sent_ms",
+	[XLMIG_WIN_SIDE_SENT] = "side_sent_ms",
+	[XLMIG_WIN_READY] = "ready_ms",
+	[XLMIG_WIN_SAVE_JOINED] = "save_joined_ms",
+	[XLMIG_WIN_RENAMED] = "renamed_ms",
+	[XLMIG_WIN_GO_SYNCED] = "go_synced_ms",
+	[XLMIG_WIN_DONE] = "done_ms",
+	[XLMIG_WIN_DST_RESTORE] = "dest_restore_ms",
+	[XLMIG_WIN_DST_SIDE] = "dest_side_ms",
+	[XLMIG_WIN_DST_VERIFY] = "dest_verify_ms",
+	[XLMIG_WIN_DST_GO_SYNC] = "dest_go_sync_ms",
+	[XLMIG_WIN_DST_RENAME] = "dest_rename_ms",
+	[XLMIG_WIN_DST_UNPAUSE] = "dest_unpause_ms",
+};
+
+const char *xlmig_window_phase_name(enum xlmig_window_phase ph)
+{
+	return (unsigned)ph < XLMIG_WIN_N ? window_names[ph] : "?";
+}
+
+/* Source: phase ph ended now. */
+static void window_mark(struct xlmig_job *job, enum xlmig_window_phase ph)
+{
+	job->window_at[ph] = xlmig_now_ns();
+}
+
+/* Source: the phases as ms after the guest's stop, once the save has
+ * said when that was. */
+static void window_source_ms(struct xlmig_job *job)
+{
+	job->window_at[XLMIG_WIN_SAVE_END] = atomic_load(&job->save_end_ns);
+	for (unsigned i = 0; i <= XLMIG_WIN_DONE; i++)
+		if (job->paused_at_ns && job->window_at[i] >= job->paused_at_ns)
+			job->stats.window_ms[i] = (double)(job->window_at[i] - job->paused_at_ns) / 1e6;
+}
+
+/* Destination: phase ph took from *since until now; *since moves on. */
+static void window_took(struct xlmig_job *job, enum xlmig_window_phase ph, uint64_t *since)
+{
+	uint64_t now = xlmig_now_ns();
+
+	job->stats.window_ms[ph] = (double)(now - *since) / 1e6;
+	*since = now;
+}
+
+/* Destination: its phases from first to last as members of the message
+ * open in w (READY carries those before it, DONE the rest). */
+static void window_send(const struct xlmig_job *job, struct xlmig_json_writer *w,
+			enum xlmig_window_phase first, enum xlmig_window_phase last)
+{
+	for (unsigned i = first; i <= last; i++)
+		if (job->stats.window_ms[i] >= 0)
+			xlmig_json_kv_double(w, window_names[i], job->stats.window_ms[i]);
+}
+
+/* Source: the destination's phases from its READY or DONE. */
+static void window_recv(struct xlmig_job *job, const struct xlmig_json *msg)
+{
+	for (unsigned i = XLMIG_WIN_DST_RESTORE; i < XLMIG_WIN_N; i++) {
+		const struct xlmig_json *v = xlmig_json_member(msg, window_names[i]);
+		char *end = NULL;
+		double ms;
+
+		if (!v || v->type != XLMIG_JSON_NUMBER)
+			continue;
+		ms = strtod(v->text, &end);
+		/* A figure for the stats only: anything odd is left out. */
+		if (end && *end == '\0' && ms >= 0 && ms < 1e9)
+			job->stats.window_ms[i] = ms;
+	}
+}
+
 void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_writer *w)
 {
 	const struct xlmig_codec_stats *c = &st->codec;
@@ -389,6 +492,12 @@ void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_w
 	xlmig_json_kv_uint(w, "cpu_ms", c->cpu_ns / 1000000);
 	xlmig_json_object_close(w);
 	xlmig_adapt_stats_write(&st->adapt, w);
+	xlmig_json_key(w, "window");
+	xlmig_json_object_open(w);
+	for (unsigned i = 0; i < XLMIG_WIN_N; i++)
+		if (st->window_ms[i] >= 0)
+			xlmig_json_kv_double(w, window_names[i], st->window_ms[i]);
+	xlmig_json_object_close(w);
 	xlmig_json_key(w, "iters");
 	xlmig_json_array_open(w);
 	for (unsigned i = 0; i < st->n_iter; i++) {
@@ -644,7 +753,10 @@ static int verify_figures(struct xlmig_job *job, uint32_t domid, char digest[65]
 struct producer {
 	struct xlmig_job *job;
 	uint32_t domid;
-	int fd;
+	int fd;                /* the save's end of the pipe */
+	int rfd;               /* the transfer's end, -1 once closed */
+	pthread_t tid;
+	bool running;          /* tid is to be joined */
 	struct xlmig_policy policy;
 	struct xlmig_save_result res;
 	int rc;
@@ -660,32 +772,97 @@ static void widen_pipe(int fd)
 }
 
 /* Inside the downtime window besides the last dirty pages: the journal
- * steps READY and GO on each side (synced; the destination's disk taken
- * to be like ours), the messages and the restore's end, and what is
- * queued for the channels, which leaves at the link's measured rate. */
-#define WINDOW_SYNCS     4
+ * step GO on each side (synced; the destination's disk taken to be like
+ * ours; READY is not journaled, see show_step), the messages and the
+ * restore's end, and what is queued for the channels, which leaves at
+ * the link's measured rate. */
+#define WINDOW_SYNCS     2
 #define WINDOW_FIXED_NS  (5 * 1000000ull)
+
+/* Bytes the channels' sockets hold that the destination has not yet
+ * acknowledged: queued in the kernel or in flight on the link (up to the
+ * socket buffers, 4 MiB each by default, plus the link's own queue: at
+ * 1 Gbit/s 150-200 ms of stream, which the guest's stop waited for). */
+static uint64_t unacked_bytes(struct xlmig_job *job)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < xlmig_conn_channels(job->conn); i++)
+		n += xlmig_chan_unacked_bytes(xlmig_conn_chan(job->conn, i));
+	return n;
+}
+
+/* Stream bytes the save wrote that the transfer has not read yet. */
+static uint64_t pipe_unread(const struct producer *p)
+{
+	int unread = 0;
+
+	if (ioctl(p->fd, FIONREAD, &unread) != 0 || unread < 0)
+		return 0;
+	return (uint64_t)unread;
+}
+
+/* Stream bytes the save wrote that the destination's restore has not
+ * been given yet (in the pipe, the encoder, the channels' queues, both
+ * hosts' sockets, on the link and in the destination's reorder buffer),
+ * from the destination's PROGRESS reports; and the rate at which its
+ * restore has been taking the stream.  false: the destination does not
+ * report (an older xlmig). */
+static bool stream_ahead(const struct producer *p, uint64_t *bytes, double *Bps)
+{
+	struct xlmig_job *job = p->job;
+	uint64_t taken, read, start, now = xlmig_now_ns();
+
+	if (!xlmig_conn_has_progress(job->conn))
+		return false;
+	taken = xlmig_conn_peer_progress(job->conn);
+	read = atomic_load(&job->xs.stream_bytes);
+	start = atomic_load(&job->xfer_start_ns);
+	*bytes = pipe_unread(p) + (read > taken ? read - taken : 0);
+	*Bps = start && now > start ? (double)taken * 1e9 / (double)(now - start) : 0.0;
+	return true;
+}
 
 static uint64_t window_ns(void *opaque)
 {
 	const struct producer *p = opaque;
 	struct xlmig_job *job = p->job;
-	uint64_t backlog = atomic_load(&job->xs.backlog_bytes);
-	uint64_t link = atomic_load(&job->xs.link_Bps);
-	uint64_t ns = WINDOW_FIXED_NS +
-		      WINDOW_SYNCS * atomic_load(&job->sync_ns);
+	uint64_t ns = WINDOW_FIXED_NS + WINDOW_SYNCS * atomic_load(&job->sync_ns);
+	uint64_t ahead, link;
+	double Bps;
 
+	if (stream_ahead(p, &ahead, &Bps)) {
+		if (Bps > 0)
+			ns += (uint64_t)((double)ahead * 1e9 / Bps);
+		return ns;
+	}
+	/* Without reports: what this host still holds or has not seen
+	 * acknowledged, at the link's rate. */
+	ahead = pipe_unread(p) + atomic_load(&job->xs.backlog_bytes) + unacked_bytes(job);
+	link = atomic_load(&job->xs.link_Bps);
 	if (link)
-		ns += (uint64_t)((double)backlog * 1e9 / (double)link);
+		ns += (uint64_t)((double)ahead * 1e9 / (double)link);
 	return ns;
 }
 
 /* Longest a save waits for the stream to leave after a pass. */
 #define SETTLE_MAX_NS (2000 * 1000000ull)
+/* Unacknowledged bytes that count as gone: about a round trip's worth on
+ * a fast link, which the next ACK takes care of. */
+#define SETTLE_UNACKED_BYTES (64u << 10)
+/* Stream bytes not yet at the destination's restore that count as gone:
+ * the non-page bytes the encoder may hold back for its next STREAM frame. */
+#define SETTLE_AHEAD_BYTES (256u << 10)
 
-/* Between passes, while the guest runs: wait until the pipe is read and
- * the channels' queues are written, so that what a pass queued is not
- * still ahead of the last one when the guest stops. */
+/* Between passes, while the guest runs: wait until the destination's
+ * restore has taken what the pass sent (its PROGRESS reports; from an
+ * older peer, until the pipe is read, the channels' queues are written
+ * and the sockets' bytes acknowledged), so that none of it is still
+ * ahead of the last pass when the guest stops.  The pipeline drains
+ * meanwhile: only the next pass waits.  A destination whose restore
+ * falls behind held 10-30 MiB in its sockets and reorder buffer, which
+ * the source's own queues never showed (measured at 1 Gbit/s, 2 GiB
+ * idle: 150-250 ms of the window). */
 static void settle(void *opaque)
 {
 	const struct producer *p = opaque;
@@ -694,11 +871,12 @@ static void settle(void *opaque)
 	struct timespec tick = { 0, 1000000 };
 
 	while (!atomic_load(&job->stop_save) && xlmig_now_ns() < deadline) {
-		int unread = 0;
+		uint64_t ahead;
+		double Bps;
 
-		if (ioctl(p->fd, FIONREAD, &unread) != 0)
-			unread = 0;
-		if (unread == 0 && atomic_load(&job->xs.backlog_bytes) == 0)
+		if (stream_ahead(p, &ahead, &Bps) ? ahead <= SETTLE_AHEAD_BYTES
+		    : pipe_unread(p) == 0 && atomic_load(&job->xs.backlog_bytes) == 0 &&
+		      unacked_bytes(job) <= SETTLE_UNACKED_BYTES)
 			break;
 		nanosleep(&tick, NULL);
 	}
@@ -725,6 +903,7 @@ static void *producer_main(void *arg)
 	p->policy.settle = settle;
 	p->policy.window_opaque = p;
 	p->rc = hv(job)->ops->save_live(hv(job), p->domid, p->fd, &so, &p->res);
+	atomic_store(&job->save_end_ns, xlmig_now_ns());
 	if (!p->rc)
 		XLMIG_FAULT(XLMIG_FAULT_STOPCOPY, &job->cancel);
 	close(p->fd);
@@ -737,42 +916,36 @@ static void *producer_main(void *arg)
 	return NULL;
 }
 
-/* Stream the live save over the session. */
-static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info *di,
-			   struct producer *p)
+/* Wait for the save to end (after its stream's END, or stopped because
+ * xfer_rc says the transfer failed) and take its figures.  Anything it
+ * wrote after END fails the migration, as the parser would have. */
+static int source_save_end(struct xlmig_job *job, struct producer *p, int xfer_rc)
 {
-	struct xlmig_xfer_opts xo;
-	pthread_t tid;
-	int fds[2], rc, err;
+	uint8_t tail[4096];
+	uint64_t extra = 0;
+	int rc = xfer_rc;
 
-	xlmig_xfer_opts_default(&xo);
-	/* The save counts a page as sent once it is queued: a deep queue lets
-	 * pre-copy run ahead of the link, and all that backlog then drains
-	 * while the guest is paused.  A shallow one keeps the policy's view
-	 * honest (measured on a 1 GiB guest: downtime 0.5-3 s with 8 MiB per
-	 * channel, 130-180 ms with 1 MiB, same total time). */
-	xo.queue_bytes = SEND_QUEUE_BYTES;
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));
-	widen_pipe(fds[0]);
-	p->job = job;
-	p->domid = di->domid;
-	p->fd = fds[1];
-	if ((err = pthread_create(&tid, NULL, producer_main, p))) {
-		close(fds[0]);
-		close(fds[1]);
-		return xlmig_fail(XLMIG_E_NOMEM, "cannot start the save thread: %s", strerror(err));
-	}
-	job->stats.setup_ns = xlmig_now_ns() - job->start_ns;
-	set_in_xfer(job, true);
-	rc = xlmig_xfer_send(job->conn, fds[0], &xo, &job->xs, &job->cancel);
-	set_in_xfer(job, false);
+	if (!p->running)
+		return rc;
 	if (rc) {
 		/* The save may be blocked writing into the pipe: stop it. */
 		atomic_store(&job->stop_save, true);
+	} else {
+		for (;;) {
+			ssize_t n = read(p->rfd, tail, sizeof(tail));
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			extra += (uint64_t)n;
+		}
 	}
-	close(fds[0]);
-	pthread_join(tid, NULL);
+	close(p->rfd);
+	p->rfd = -1;
+	pthread_join(p->tid, NULL);
+	p->running = false;
+	job->paused_at_ns = p->res.paused_at_ns;
 	job->stats.bytes_wire = job->xs.wire_bytes;
 	job->stats.bytes_stream = job->xs.stream_bytes;
 	job->stats.codec = job->xs.codec;
@@ -790,9 +963,57 @@ static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info
 	if (p->rc && (!rc || (p->rc != XLMIG_E_CANCELLED && p->rc != XLMIG_E_IO &&
 			      p->rc != XLMIG_E_CLOSED)))
 		rc = xlmig_fail(p->rc, "%s", p->msg);
+	else if (!rc && extra)
+		rc = xlmig_fail(XLMIG_E_FORMAT, "the save wrote %llu bytes after its stream's END: "
+				"not committing (a backend bug: report it with the job's log)",
+				(unsigned long long)extra);
 	/* Whatever broke while a cancel was under way, the cancel is why. */
 	if (rc && cancelled(job))
 		rc = xlmig_fail(XLMIG_E_CANCELLED, "cancelled by the administrator during pre-copy");
+	return rc;
+}
+
+/* Stream the live save over the session, up to its END: what the save
+ * does after writing it (unmapping the guest, ending log-dirty, telling
+ * its hypervisor) overlaps the commit's first round trip instead of
+ * delaying the side records and READY (source_save_end() waits for it).
+ * On failure the save is ended here. */
+static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info *di,
+			   struct producer *p)
+{
+	struct xlmig_xfer_opts xo;
+	int fds[2], rc, err;
+
+	xlmig_xfer_opts_default(&xo);
+	/* The save counts a page as sent once it is queued: a deep queue lets
+	 * pre-copy run ahead of the link, and all that backlog then drains
+	 * while the guest is paused.  A shallow one keeps the policy's view
+	 * honest (measured on a 1 GiB guest: downtime 0.5-3 s with 8 MiB per
+	 * channel, 130-180 ms with 1 MiB, same total time). */
+	xo.queue_bytes = SEND_QUEUE_BYTES;
+	xo.stop_at_end = true;
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));
+	widen_pipe(fds[0]);
+	p->job = job;
+	p->domid = di->domid;
+	p->fd = fds[1];
+	p->rfd = fds[0];
+	if ((err = pthread_create(&p->tid, NULL, producer_main, p))) {
+		close(fds[0]);
+		close(fds[1]);
+		p->rfd = -1;
+		return xlmig_fail(XLMIG_E_NOMEM, "cannot start the save thread: %s", strerror(err));
+	}
+	p->running = true;
+	job->stats.setup_ns = xlmig_now_ns() - job->start_ns;
+	atomic_store(&job->xfer_start_ns, xlmig_now_ns());
+	set_in_xfer(job, true);
+	rc = xlmig_xfer_send(job->conn, p->rfd, &xo, &job->xs, &job->cancel);
+	set_in_xfer(job, false);
+	window_mark(job, XLMIG_WIN_SENT);
+	if (rc)
+		rc = source_save_end(job, p, rc);
 	return rc;
 }
 
@@ -890,8 +1111,10 @@ static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_
 	if (rc)
 		return xlmig_fail_prefix(rc, "renaming the source copy to %s", away);
 	job->renamed_away = true;
+	window_mark(job, XLMIG_WIN_RENAMED);
 	if ((rc = set_step(job, XLMIG_STEP_GO)))
 		return rc;
+	window_mark(job, XLMIG_WIN_GO_SYNCED);
 	XLMIG_FAULT(XLMIG_FAULT_GO, &job->cancel);
 	/* Point of no return: from here the guest must never run here again
 	 * unless the destination says it destroyed its copy. */
@@ -917,6 +1140,9 @@ static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_
 	/* With -p the destination answers once the guest has its name and
 	 * stays paused: the downtime ends there, not at a resume. */
 	job->stats.downtime_ns = xlmig_now_ns() - paused_at;
+	window_mark(job, XLMIG_WIN_DONE);
+	if (done)
+		window_recv(job, done);
 	job->stats.left_paused = job->opts.pause_after;
 	xlmig_json_get_str(done, "error", &why);
 	if (!ok) {
@@ -1102,9 +1328,15 @@ static int run_source(struct xlmig_job *job)
 		goto fail;
 	if ((rc = source_transfer(job, &di, p)) || (rc = source_side_send(job)))
 		goto fail;
-	if ((rc = recv_json(job, CTRL_READY, READY_TIMEOUT_MS, &ready)) ||
-	    (rc = check_ready(job, ready)) || (rc = set_step(job, XLMIG_STEP_READY)))
+	window_mark(job, XLMIG_WIN_SIDE_SENT);
+	if ((rc = recv_json(job, CTRL_READY, READY_TIMEOUT_MS, &ready)))
 		goto fail;
+	window_mark(job, XLMIG_WIN_READY);
+	window_recv(job, ready);
+	if ((rc = source_save_end(job, p, XLMIG_OK)) || (rc = check_ready(job, ready)))
+		goto fail;
+	show_step(job, XLMIG_STEP_READY);
+	window_mark(job, XLMIG_WIN_SAVE_JOINED);
 	XLMIG_FAULT(XLMIG_FAULT_READY, &job->cancel);
 	if ((rc = enter_commit(job)))
 		goto fail;
@@ -1115,6 +1347,7 @@ static int run_source(struct xlmig_job *job)
 	}
 	goto out;
 fail:
+	rc = source_save_end(job, p, rc);
 	source_rollback(job, di.domid, rc);
 	goto out;
 fail_early:
@@ -1459,11 +1692,13 @@ static int dest_transfer(struct xlmig_job *job, uint32_t *domid)
 	set_in_xfer(job, true);
 	rc = xlmig_xfer_recv(job->conn, fds[1], &xo, &job->xs, &job->cancel);
 	set_in_xfer(job, false);
+	job->window_since = xlmig_now_ns();
 	/* A restore that gave up before the stream ended (a refused -D, a
 	 * bad record) made the transfer fail writing to it: it is the cause. */
 	restore_first = atomic_load(&c.finished);
 	close(fds[1]);   /* the restore sees the end of the stream */
 	pthread_join(tid, NULL);
+	window_took(job, XLMIG_WIN_DST_RESTORE, &job->window_since);
 	job->stats.bytes_wire = job->xs.wire_bytes;
 	job->stats.bytes_stream = job->xs.stream_bytes;
 	job->stats.codec = job->xs.codec;
@@ -1507,18 +1742,19 @@ static int dest_ready(struct xlmig_job *job, uint32_t domid, bool verify)
 		if ((rc = verify_figures(job, domid, job->digest_dst, &job->counter_dst)))
 			goto out;
 		job->verify_ns = xlmig_now_ns() - t0;
+		window_took(job, XLMIG_WIN_DST_VERIFY, &job->window_since);
 		xlmig_json_kv_str(&w, "digest", job->digest_dst);
 		xlmig_json_kv_uint(&w, "counter", job->counter_dst);
 		xlmig_json_kv_uint(&w, "verify_ms", job->verify_ns / 1000000);
 	}
 	write_ready_side(job, &w);
-	if (!(rc = set_step(job, XLMIG_STEP_READY))) {
-		XLMIG_FAULT(XLMIG_FAULT_READY, &job->cancel);
-		/* Once READY is sent the source decides: a cancel here after
-		 * it sent GO would leave it in doubt, its guest paused. */
-		if (!(rc = enter_commit(job)))
-			rc = send_json(job, CTRL_READY, &w);
-	}
+	window_send(job, &w, XLMIG_WIN_DST_RESTORE, XLMIG_WIN_DST_VERIFY);
+	show_step(job, XLMIG_STEP_READY);
+	XLMIG_FAULT(XLMIG_FAULT_READY, &job->cancel);
+	/* Once READY is sent the source decides: a cancel here after it
+	 * sent GO would leave it in doubt, its guest paused. */
+	if (!(rc = enter_commit(job)))
+		rc = send_json(job, CTRL_READY, &w);
 out:
 	xlmig_buf_free(&b);
 	return rc;
@@ -1534,10 +1770,13 @@ static int dest_start_guest(struct xlmig_job *job, uint32_t domid)
 	hv_lock(job);
 	rc = hv(job)->ops->rename(hv(job), domid, job->rec.domain);
 	hv_unlock(job);
+	window_took(job, XLMIG_WIN_DST_RENAME, &job->window_since);
 	XLMIG_FAULT(XLMIG_FAULT_UNPAUSE, &job->cancel);
 	hv_lock(job);
-	if (!rc && !job->opts.pause_after)
+	if (!rc && !job->opts.pause_after) {
 		rc = hv(job)->ops->unpause(hv(job), domid);
+		window_took(job, XLMIG_WIN_DST_UNPAUSE, &job->window_since);
+	}
 	if (rc) {
 		char msg[512];
 		snprintf(msg, sizeof(msg), "%s", xlmig_errmsg());
@@ -1549,6 +1788,7 @@ static int dest_start_guest(struct xlmig_job *job, uint32_t domid)
 	hv_unlock(job);
 	begin_json(&w, &b);
 	xlmig_json_kv_bool(&w, "ok", rc == XLMIG_OK);
+	window_send(job, &w, XLMIG_WIN_DST_GO_SYNC, XLMIG_WIN_DST_UNPAUSE);
 	if (rc)
 		xlmig_json_kv_str(&w, "error", xlmig_errmsg());
 	src = send_json(job, CTRL_DONE, &w);
@@ -1603,10 +1843,15 @@ static int run_dest(struct xlmig_job *job)
 	if ((rc = dest_side_wait(job)))
 		goto fail;
 	side_restored(job, domid);
+	window_took(job, XLMIG_WIN_DST_SIDE, &job->window_since);
 	XLMIG_FAULT(XLMIG_FAULT_DIGEST, &job->cancel);
 	if ((rc = dest_ready(job, domid, verify)) ||
-	    (rc = recv_json(job, CTRL_GO, GO_TIMEOUT_MS, &go)) || (rc = set_step(job, XLMIG_STEP_GO)))
+	    (rc = recv_json(job, CTRL_GO, GO_TIMEOUT_MS, &go)))
 		goto fail;
+	job->window_since = xlmig_now_ns();
+	if ((rc = set_step(job, XLMIG_STEP_GO)))
+		goto fail;
+	window_took(job, XLMIG_WIN_DST_GO_SYNC, &job->window_since);
 	XLMIG_FAULT(XLMIG_FAULT_GO, &job->cancel);
 	rc = dest_start_guest(job, domid);
 	XLMIG_FAULT(XLMIG_FAULT_CLEANUP, &job->cancel);
@@ -1627,10 +1872,12 @@ int xlmig_job_run(struct xlmig_job *job)
 	struct xlmig_conn *conn;
 	int rc;
 
-	if (job->rec.role == XLMIG_ROLE_SOURCE)
+	if (job->rec.role == XLMIG_ROLE_SOURCE) {
 		rc = run_source(job);
-	else
+		window_source_ms(job);
+	} else {
 		rc = run_dest(job);
+	}
 	save_stats(job);
 	/* Close now, not when the job is freed: the peer learns at once that
 	 * this side is finished (a dropped session is its cue to roll back). */

@@ -108,6 +108,33 @@ struct xlmig_job_progress {
 };
 
 /* Final figures, also written to the journal as JSON. */
+/* The stop-and-copy window phase by phase, to hold against the policy's
+ * prediction: on the source, when each step ended, in ms after the guest
+ * stopped; the destination's steps as how long each took there (clocks of
+ * two hosts are not compared), from the figures it sends in READY and
+ * DONE.  A phase not reached stays at -1. */
+enum xlmig_window_phase {
+	/* source, ms after the stop */
+	XLMIG_WIN_SAVE_END,      /* the save wrote the stream's last byte */
+	XLMIG_WIN_SENT,          /* every frame up to END written to the channels */
+	XLMIG_WIN_SIDE_SENT,     /* side records and SIDE_END sent */
+	XLMIG_WIN_READY,         /* READY received */
+	XLMIG_WIN_SAVE_JOINED,   /* and the save's own end waited for */
+	XLMIG_WIN_RENAMED,       /* the source copy renamed aside */
+	XLMIG_WIN_GO_SYNCED,     /* GO journaled here */
+	XLMIG_WIN_DONE,          /* DONE received: the guest runs there */
+	/* destination, ms each */
+	XLMIG_WIN_DST_RESTORE,   /* stream received .. its restore returned */
+	XLMIG_WIN_DST_SIDE,      /* .. SIDE_END received, providers applied */
+	XLMIG_WIN_DST_VERIFY,    /* --verify's memory digest */
+	XLMIG_WIN_DST_GO_SYNC,   /* GO journaled there */
+	XLMIG_WIN_DST_RENAME,    /* the guest given its name */
+	XLMIG_WIN_DST_UNPAUSE,   /* and unpaused */
+	XLMIG_WIN_N
+};
+/* The phase's name in the stats' "window" object ("save_end_ms", ...). */
+const char *xlmig_window_phase_name(enum xlmig_window_phase ph);
+
 struct xlmig_job_stats {
 	uint64_t total_ns;
 	uint64_t setup_ns;            /* start .. first stream byte */
@@ -124,6 +151,7 @@ struct xlmig_job_stats {
 	struct xlmig_iteration iter[XLMIG_POLICY_MAX_ITER_LOG];
 	char policy_reason[128];      /* why pre-copy stopped */
 	const char *stream_digest;    /* the END frame's digest, by name (NULL: none yet) */
+	double window_ms[XLMIG_WIN_N];/* enum xlmig_window_phase; -1: not reached */
 	struct xlmig_codec_stats codec;
 	struct xlmig_adapt_stats adapt;   /* source: encodings chosen, why */
 	bool dirty_rate_known;        /* --check: the guest's dirty rate was measured */

@@ -28,6 +28,7 @@ static const struct type_rule rules[] = {
 	{ XLMIG_FRAME_CTRL, "CTRL", 0, 4, 4 + XLMIG_WIRE_MAX_CTRL },
 	{ XLMIG_FRAME_ERROR, "ERROR", 0, 4, 4 + XLMIG_WIRE_MAX_TEXT },
 	{ XLMIG_FRAME_ABORT, "ABORT", 0, 4, 4 + XLMIG_WIRE_MAX_TEXT },
+	{ XLMIG_FRAME_PROGRESS, "PROGRESS", 0, 8, 8 },
 };
 
 static const struct type_rule *rule_for(unsigned type)
@@ -156,6 +157,24 @@ int xlmig_wire_end_build(struct xlmig_buf *out, const uint8_t digest[32], uint64
 		return XLMIG_E_NOMEM;
 	memcpy(p, digest, XLMIG_WIRE_DIGEST_LEN);
 	xlmig_put_le64(p + XLMIG_WIRE_DIGEST_LEN, bytes);
+	return XLMIG_OK;
+}
+
+int xlmig_wire_progress_build(struct xlmig_buf *out, uint64_t bytes)
+{
+	uint8_t *p = xlmig_buf_extend(out, 8);
+
+	if (!p)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
+	xlmig_put_le64(p, bytes);
+	return XLMIG_OK;
+}
+
+int xlmig_wire_progress_parse(const uint8_t *p, size_t len, uint64_t *bytes)
+{
+	if (len != 8)
+		return xlmig_fail(XLMIG_E_FORMAT, "PROGRESS payload of %zu bytes (8 expected)", len);
+	*bytes = xlmig_get_le64(p);
 	return XLMIG_OK;
 }
 

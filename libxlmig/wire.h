@@ -27,11 +27,15 @@
  *   END     SHA-256 of the original stream (32 bytes), le64 its length
  *   SIDE    le32 side record type, record bytes (opaque here)
  *   CTRL    le32 message type, up to XLMIG_WIRE_MAX_CTRL bytes
+ *   PROGRESS  le64 stream bytes the destination has rebuilt and handed
+ *           to its restore: destination to source during a transfer, on
+ *           channel 0, when the session has XLMIG_FEAT_PROGRESS, so the
+ *           source knows what is still between it and the restore
  *   ERROR   le32 xlmig error code (positive), then up to
  *   ABORT   XLMIG_WIRE_MAX_TEXT bytes of text: the peer failed (ERROR) or
  *           was cancelled (ABORT)
  *
- * SIDE, CTRL, ERROR and ABORT are outside the stream sequence and travel on
+ * SIDE, CTRL, PROGRESS, ERROR and ABORT are outside the stream sequence and travel on
  * channel 0 only.  Nothing here trusts a byte: every header and payload is
  * checked before a field is used, and no allocation is sized by a length
  * that has not been checked against the frame limit.
@@ -69,6 +73,7 @@ enum xlmig_frame_type {
 	XLMIG_FRAME_CTRL = 33,
 	XLMIG_FRAME_ERROR = 34,
 	XLMIG_FRAME_ABORT = 35,
+	XLMIG_FRAME_PROGRESS = 36,
 };
 
 #define XLMIG_WIRE_F_ZSTD 0x01u
@@ -118,6 +123,8 @@ int xlmig_wire_zblob_len(const uint8_t *p, size_t len, uint32_t limit, uint32_t 
 
 int xlmig_wire_end_build(struct xlmig_buf *out, const uint8_t digest[32], uint64_t bytes);
 int xlmig_wire_end_parse(const uint8_t *p, size_t len, uint8_t digest[32], uint64_t *bytes);
+int xlmig_wire_progress_build(struct xlmig_buf *out, uint64_t bytes);
+int xlmig_wire_progress_parse(const uint8_t *p, size_t len, uint64_t *bytes);
 
 /* SIDE and CTRL: a le32 type then bytes. */
 int xlmig_wire_typed_build(struct xlmig_buf *out, uint32_t type, const void *data, size_t len);

@@ -50,6 +50,9 @@ struct xlmig_xfer_opts {
 	size_t stream_chunk;    /* sender: STREAM frame size (256 KiB) */
 	int zstd_level;         /* sender: 0 = the session's option */
 	bool round_robin;       /* sender: stripe in turn, not by backlog */
+	bool stop_at_end;       /* sender: return once the stream's END is
+				 * sent, leaving the rest of the input (there
+				 * should be none) for the caller to check */
 };
 void xlmig_xfer_opts_default(struct xlmig_xfer_opts *o);
 

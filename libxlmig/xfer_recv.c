@@ -48,6 +48,8 @@ struct receiver {
 	size_t heap_len, heap_cap;
 	size_t held_bytes;
 	uint64_t next_seq;
+	uint64_t reported;             /* stream bytes last told the source */
+	bool no_progress;              /* a report could not be sent: no more */
 
 	int out_fd;
 	int out_flags;
@@ -407,6 +409,34 @@ static struct held *next_in_order(struct receiver *r, int *rc)
 	return h;
 }
 
+/* How often the source hears how much of the stream the restore has
+ * been given (PROGRESS, when the session has it). */
+#define PROGRESS_EVERY (1u << 20)
+
+/* Tell the source every PROGRESS_EVERY bytes, and whenever the next frame
+ * is not here yet: the source may have ended a pass and be waiting to see
+ * all of it taken before it stops the guest.  Advice only: a source that
+ * hung up once END was out must not fail the transfer here, so a report
+ * that cannot be sent ends the reports, not the stream. */
+static void report_progress(struct receiver *r)
+{
+	uint64_t now = atomic_load(&r->st->stream_bytes);
+	bool waiting;
+
+	if (now == r->reported || r->no_progress || !xlmig_conn_has_progress(r->c))
+		return;
+	pthread_mutex_lock(&r->lock);
+	waiting = !(r->heap_len && r->heap[0]->seq == r->next_seq);
+	pthread_mutex_unlock(&r->lock);
+	if (!waiting && now - r->reported < PROGRESS_EVERY)
+		return;
+	r->reported = now;
+	if (xlmig_conn_send_progress(r->c, now, xlmig_conn_opts(r->c)->io_timeout_ms) != XLMIG_OK) {
+		xlmig_debug("no more progress reports to the source: %s", xlmig_errmsg());
+		r->no_progress = true;
+	}
+}
+
 static int decode_all(struct receiver *r)
 {
 	bool end = false;
@@ -432,6 +462,8 @@ static int decode_all(struct receiver *r)
 			end = true;
 			break;
 		}
+		if (rc == XLMIG_OK && !end)
+			report_progress(r);
 		if (rc != XLMIG_OK)
 			xlmig_fail_prefix(rc, "frame %llu", (unsigned long long)h->seq);
 		held_free(h);

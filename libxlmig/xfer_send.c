@@ -417,7 +417,7 @@ static int wait_input(struct sender *s, int fd)
  * unmapping guest memory, telling its hypervisor the save is over) is
  * inside the downtime window otherwise.  Input is still read to its end,
  * and bytes after END fail the transfer (the parser refuses them) before
- * anything commits. */
+ * anything commits; with stop_at_end the caller reads that end itself. */
 static int pump_stream(struct sender *s, int fd)
 {
 	uint8_t *buf = malloc(READ_CHUNK);
@@ -451,6 +451,9 @@ static int pump_stream(struct sender *s, int fd)
 		if (rc == XLMIG_OK && !ended && xlmig_parser_done(s->parser)) {
 			ended = true;
 			rc = send_end(s);
+			/* The caller reads what follows (and fails on it). */
+			if (s->o.stop_at_end)
+				break;
 		}
 	}
 	free(buf);

@@ -51,6 +51,9 @@ static void parse_payload(const struct xlmig_frame *f)
 	case XLMIG_FRAME_END:
 		xlmig_wire_end_parse(p, len, digest, &bytes);
 		break;
+	case XLMIG_FRAME_PROGRESS:
+		xlmig_wire_progress_parse(p, len, &bytes);
+		break;
 	case XLMIG_FRAME_SIDE:
 	case XLMIG_FRAME_CTRL:
 		xlmig_wire_typed_parse(p, len, &type, &data, &len);
@@ -96,6 +99,9 @@ static void frames_seed(const char *dir)
 	xlmig_buf_reset(&pl);
 	xlmig_wire_error_build(&pl, XLMIG_E_AUTH, "refused");
 	frame(&all, XLMIG_FRAME_ERROR, 0, 0, &pl);
+	xlmig_buf_reset(&pl);
+	xlmig_wire_progress_build(&pl, 1u << 20);
+	frame(&all, XLMIG_FRAME_PROGRESS, 0, 0, &pl);
 	fuzz_put_seed(dir, "frames", 0, all.data, all.len);
 	xlmig_buf_free(&all);
 	xlmig_buf_free(&pl);

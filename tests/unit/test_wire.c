@@ -135,6 +135,12 @@ TEST(wire_small_payloads)
 	CHECK_EQ(xlmig_wire_end_parse(b.data, b.len - 1, got, &bytes), XLMIG_E_FORMAT);
 
 	xlmig_buf_reset(&b);
+	CHECK_OK(xlmig_wire_progress_build(&b, 0x123456789abcull));
+	CHECK_OK(xlmig_wire_progress_parse(b.data, b.len, &bytes));
+	CHECK_EQ(bytes, 0x123456789abcull);
+	CHECK_EQ(xlmig_wire_progress_parse(b.data, b.len - 1, &bytes), XLMIG_E_FORMAT);
+
+	xlmig_buf_reset(&b);
 	CHECK_OK(xlmig_wire_typed_build(&b, 77, "abc", 3));
 	CHECK_OK(xlmig_wire_typed_parse(b.data, b.len, &type, &data, &len));
 	CHECK_EQ(type, 77);
