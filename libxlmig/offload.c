@@ -284,6 +284,27 @@ out:
 	return rc ? xlmig_fail_prefix(rc, "capturing the offload state of %s", ifname) : XLMIG_OK;
 }
 
+size_t xlmig_offload_capture_nics(const struct xlmig_nic *nics, size_t n, struct xlmig_offload_state *st,
+				  const char *what)
+{
+	memset(st, 0, sizeof(*st));
+	for (size_t i = 0; i < n && st->n < XLMIG_OFFLOAD_IFS_MAX; i++) {
+		struct xlmig_offload_if *o = &st->ifs[st->n];
+		if (xlmig_offload_capture(nics[i].ifname, o)) {
+			xlmig_warn("%s: %s (its settings are not carried)", what, xlmig_errmsg());
+			continue;
+		}
+		memcpy(o->mac, nics[i].mac, 6);
+		for (size_t k = 0; k < nics[i].n_keys && k < XLMIG_OFFLOAD_XS_MAX; k++) {
+			snprintf(o->xs[k].key, sizeof(o->xs[k].key), "%s", nics[i].keys[k].key);
+			snprintf(o->xs[k].value, sizeof(o->xs[k].value), "%s", nics[i].keys[k].value);
+			o->n_xs++;
+		}
+		st->n++;
+	}
+	return st->n;
+}
+
 /* ---- apply ---- */
 
 const struct xlmig_offload_feature *xlmig_offload_caps_find(const struct xlmig_offload_caps *c,
@@ -493,19 +514,24 @@ static void write_if(struct xlmig_json_writer *w, const struct xlmig_offload_if 
 	xlmig_json_object_close(w);
 }
 
+void xlmig_offload_state_write(const struct xlmig_offload_state *st, struct xlmig_json_writer *w)
+{
+	xlmig_json_object_open(w);
+	xlmig_json_kv_uint(w, "version", 1);
+	xlmig_json_key(w, "interfaces");
+	xlmig_json_array_open(w);
+	for (size_t i = 0; i < st->n; i++)
+		write_if(w, &st->ifs[i]);
+	xlmig_json_array_close(w);
+	xlmig_json_object_close(w);
+}
+
 int xlmig_offload_encode(const struct xlmig_offload_state *st, struct xlmig_buf *out)
 {
 	struct xlmig_json_writer w;
 
 	xlmig_json_writer_init(&w, out);
-	xlmig_json_object_open(&w);
-	xlmig_json_kv_uint(&w, "version", 1);
-	xlmig_json_key(&w, "interfaces");
-	xlmig_json_array_open(&w);
-	for (size_t i = 0; i < st->n; i++)
-		write_if(&w, &st->ifs[i]);
-	xlmig_json_array_close(&w);
-	xlmig_json_object_close(&w);
+	xlmig_offload_state_write(st, &w);
 	return xlmig_json_finish(&w) ? xlmig_fail(XLMIG_E_NOMEM, "cannot encode the offload state") : XLMIG_OK;
 }
 
@@ -607,34 +633,113 @@ static int read_if(const struct xlmig_json *o, struct xlmig_offload_if *i)
 	return XLMIG_OK;
 }
 
-int xlmig_offload_decode(const uint8_t *data, size_t len, struct xlmig_offload_state *out)
+int xlmig_offload_state_read(const struct xlmig_json *root, struct xlmig_offload_state *out)
 {
 	const struct xlmig_json *ifs, *o;
-	struct xlmig_json *root = NULL;
 	unsigned version = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = xlmig_json_parse_limits((const char *)data, len, &record_limits, &root)))
-		goto out;
-	if (root->type != XLMIG_JSON_OBJECT) {
-		rc = xlmig_fail(XLMIG_E_FORMAT, "offload record: not a JSON object");
-		goto out;
-	}
+	if (root->type != XLMIG_JSON_OBJECT)
+		return xlmig_fail(XLMIG_E_FORMAT, "offload record: not a JSON object");
 	if ((rc = get_count(root, "version", UINT_MAX, &version)))
-		goto out;
-	if (version != 1) {
-		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "offload record version %u (this xlmig reads 1)", version);
-		goto out;
-	}
+		return rc;
+	if (version != 1)
+		return xlmig_fail(XLMIG_E_UNSUPPORTED, "offload record version %u (this xlmig reads 1)", version);
 	if ((rc = get_list(root, "interfaces", XLMIG_JSON_ARRAY, XLMIG_OFFLOAD_IFS_MAX, &ifs)))
-		goto out;
+		return rc;
 	for (o = ifs->child; o; o = o->next)
 		if ((rc = read_if(o, &out->ifs[out->n++])))
-			goto out;
-out:
+			return rc;
+	return XLMIG_OK;
+}
+
+int xlmig_offload_decode(const uint8_t *data, size_t len, struct xlmig_offload_state *out)
+{
+	struct xlmig_json *root = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!(rc = xlmig_json_parse_limits((const char *)data, len, &record_limits, &root)))
+		rc = xlmig_offload_state_read(root, out);
 	xlmig_json_free(root);
 	return rc ? xlmig_fail_prefix(rc, "reading the guest's offload state") : XLMIG_OK;
+}
+
+/* ---- forecast (--check) ---- */
+
+void xlmig_offload_forecast_if(const struct xlmig_offload_if *src, const struct xlmig_offload_caps *bridge,
+			       struct xlmig_offload_forecast *out)
+{
+	struct xlmig_offload_caps dev = { 0 };
+
+	/* The guest's new interface does not exist yet: it is taken to be
+	 * a device of the kind the source had, able to do what it did, so
+	 * that only the bridge here decides. */
+	for (size_t k = 0; k < src->n_features && dev.n < XLMIG_OFFLOAD_FEATURES_MAX; k++)
+		dev.f[dev.n++] = src->f[k];
+	for (size_t k = 0; k < src->n_features && out->n < XLMIG_OFFLOAD_FORECAST_MAX; k++) {
+		enum xlmig_offload_outcome o = xlmig_offload_judge(&src->f[k], &dev, bridge);
+		struct xlmig_offload_forecast_item *it = &out->it[out->n];
+		if (o != XLMIG_OFF_SOFTWARE && o != XLMIG_OFF_UNAVAILABLE)
+			continue;
+		snprintf(it->interface, sizeof(it->interface), "%s", src->name);
+		snprintf(it->bridge, sizeof(it->bridge), "%s", src->uplink);
+		snprintf(it->feature, sizeof(it->feature), "%s", src->f[k].name);
+		it->outcome = o;
+		out->n++;
+	}
+}
+
+void xlmig_offload_forecast_write(const struct xlmig_offload_forecast *f, struct xlmig_json_writer *w)
+{
+	xlmig_json_array_open(w);
+	for (size_t i = 0; i < f->n; i++) {
+		xlmig_json_object_open(w);
+		xlmig_json_kv_str(w, "interface", f->it[i].interface);
+		xlmig_json_kv_str(w, "bridge", f->it[i].bridge);
+		xlmig_json_kv_str(w, "feature", f->it[i].feature);
+		xlmig_json_kv_str(w, "outcome", xlmig_offload_outcome_name(f->it[i].outcome));
+		xlmig_json_object_close(w);
+	}
+	xlmig_json_array_close(w);
+}
+
+static int outcome_parse(const char *s, enum xlmig_offload_outcome *o)
+{
+	for (int k = XLMIG_OFF_KEPT; k <= XLMIG_OFF_FAILED; k++) {
+		if (!strcmp(s, xlmig_offload_outcome_name((enum xlmig_offload_outcome)k))) {
+			*o = (enum xlmig_offload_outcome)k;
+			return XLMIG_OK;
+		}
+	}
+	return xlmig_fail(XLMIG_E_FORMAT, "offload forecast: '%.40s' is not an outcome", s);
+}
+
+int xlmig_offload_forecast_read(const struct xlmig_json *arr, struct xlmig_offload_forecast *out)
+{
+	const struct xlmig_json *o;
+	const char *outcome;
+	int rc = XLMIG_OK;
+
+	memset(out, 0, sizeof(*out));
+	if (arr->type != XLMIG_JSON_ARRAY)
+		return xlmig_fail(XLMIG_E_FORMAT, "offload forecast: not an array");
+	if (arr->count > XLMIG_OFFLOAD_FORECAST_MAX)
+		return xlmig_fail(XLMIG_E_LIMIT, "offload forecast: %zu entries, at most %d", arr->count,
+				  XLMIG_OFFLOAD_FORECAST_MAX);
+	for (o = arr->child; o && !rc; o = o->next) {
+		struct xlmig_offload_forecast_item *it = &out->it[out->n++];
+		if (o->type != XLMIG_JSON_OBJECT)
+			rc = xlmig_fail(XLMIG_E_FORMAT, "offload forecast: an entry is not an object");
+		else if (!(rc = get_text(o, "interface", it->interface, sizeof(it->interface))) &&
+			 !(rc = get_text(o, "bridge", it->bridge, sizeof(it->bridge))) &&
+			 !(rc = get_text(o, "feature", it->feature, sizeof(it->feature))) &&
+			 !(rc = xlmig_json_get_str(o, "outcome", &outcome) ?
+				xlmig_fail(XLMIG_E_FORMAT, "offload forecast: an entry has no outcome") : XLMIG_OK))
+			rc = outcome_parse(outcome, &it->outcome);
+	}
+	return rc ? xlmig_fail_prefix(rc, "reading the destination's offload forecast") : XLMIG_OK;
 }
 
 /* ---- report ---- */

@@ -26,6 +26,7 @@
 #define XLMIG_OFFLOAD_H
 
 #include "common.h"
+#include "hv.h"
 
 #define XLMIG_OFFLOAD_NAME_MAX 40     /* a kernel feature name */
 #define XLMIG_OFFLOAD_FEATURES_MAX 16
@@ -125,12 +126,49 @@ enum xlmig_offload_outcome xlmig_offload_judge(const struct xlmig_offload_featur
 const struct xlmig_offload_feature *xlmig_offload_caps_find(const struct xlmig_offload_caps *c,
 							    const char *name);
 
+/* Capture each of a guest's interfaces (the backend's nics op), its MAC
+ * and xenstore keys with it; one that cannot be read is left out and
+ * warned of, prefixed by what.  The number captured. */
+size_t xlmig_offload_capture_nics(const struct xlmig_nic *nics, size_t n, struct xlmig_offload_state *st,
+				  const char *what);
+
 /* The serialised form. */
 int xlmig_offload_encode(const struct xlmig_offload_state *st, struct xlmig_buf *out);
 int xlmig_offload_decode(const uint8_t *data, size_t len, struct xlmig_offload_state *out);
+/* The same object inside another JSON message (PREFLIGHT), with the
+ * same checks. */
+struct xlmig_json;
+struct xlmig_json_writer;
+void xlmig_offload_state_write(const struct xlmig_offload_state *st, struct xlmig_json_writer *w);
+int xlmig_offload_state_read(const struct xlmig_json *obj, struct xlmig_offload_state *out);
+
+/* The forecast `xlmig migrate --check` warns with: per interface and
+ * feature, what would not stay in hardware on the destination.  The
+ * destination judges each interface the source captured against the
+ * bridge of that name here (the guest's new interface does not exist
+ * yet: it is taken to do what the source's did), and answers the
+ * features that would fall back to software or not be available. */
+#define XLMIG_OFFLOAD_FORECAST_MAX (XLMIG_OFFLOAD_IFS_MAX * XLMIG_OFFLOAD_FEATURES_MAX)
+struct xlmig_offload_forecast_item {
+	char interface[XLMIG_IFNAME_MAX];     /* the source's */
+	char bridge[XLMIG_IFNAME_MAX];        /* its bridge, here */
+	char feature[XLMIG_OFFLOAD_NAME_MAX];
+	enum xlmig_offload_outcome outcome;   /* SOFTWARE or UNAVAILABLE */
+};
+struct xlmig_offload_forecast {
+	size_t n;
+	struct xlmig_offload_forecast_item it[XLMIG_OFFLOAD_FORECAST_MAX];
+};
+/* Append src's degraded features against bridge (its caps here). */
+void xlmig_offload_forecast_if(const struct xlmig_offload_if *src, const struct xlmig_offload_caps *bridge,
+			       struct xlmig_offload_forecast *out);
+/* As a JSON array of {interface, bridge, feature, outcome}, and back
+ * (every entry checked: strings that fit, a known outcome, at most
+ * XLMIG_OFFLOAD_FORECAST_MAX). */
+void xlmig_offload_forecast_write(const struct xlmig_offload_forecast *f, struct xlmig_json_writer *w);
+int xlmig_offload_forecast_read(const struct xlmig_json *arr, struct xlmig_offload_forecast *out);
 
 /* Results as a JSON array of objects, for the job's stats. */
-struct xlmig_json_writer;
 void xlmig_offload_results_write(const struct xlmig_offload_result *r, size_t n,
 				 struct xlmig_json_writer *w);
 /* True if any setting of r fell back or is not available. */

@@ -8,6 +8,7 @@
 #include "unit.h"
 
 #include <sched.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -271,4 +272,91 @@ TEST(offload_results_json)
 	CHECK_STR(s, "fell back to software");
 	xlmig_json_free(j);
 	xlmig_buf_free(&b);
+}
+
+TEST(offload_forecast_judges_the_bridge)
+{
+	static struct xlmig_offload_forecast fc;
+	struct xlmig_offload_if src = { .n_features = 4 };
+	struct xlmig_offload_caps br = { .n = 2 };
+
+	snprintf(src.name, sizeof(src.name), "vif3.0");
+	snprintf(src.uplink, sizeof(src.uplink), "xenbr0");
+	src.f[0] = feat("tx-tcp-segmentation", true, false);
+	src.f[1] = feat("tx-scatter-gather", true, false);
+	src.f[2] = feat("rx-gro", true, false);
+	src.f[3] = feat("tx-udp-segmentation", false, false);
+	/* The bridge here segments nothing; it gathers. */
+	br.f[0] = feat("tx-tcp-segmentation", false, true);
+	br.f[1] = feat("tx-scatter-gather", true, false);
+	xlmig_offload_forecast_if(&src, &br, &fc);
+	/* TSO would be done by GSO; SG kept; GRO is a receive feature the
+	 * bridge does not decide; UDP segmentation was off anyway. */
+	CHECK_EQ(fc.n, 1);
+	CHECK_STR(fc.it[0].interface, "vif3.0");
+	CHECK_STR(fc.it[0].bridge, "xenbr0");
+	CHECK_STR(fc.it[0].feature, "tx-tcp-segmentation");
+	CHECK_EQ(fc.it[0].outcome, XLMIG_OFF_SOFTWARE);
+	/* A bridge that does everything: nothing to warn of. */
+	br.f[0].on = true;
+	fc.n = 0;
+	xlmig_offload_forecast_if(&src, &br, &fc);
+	CHECK_EQ(fc.n, 0);
+}
+
+/* A forecast as JSON text, read back. */
+static int forecast_from(const char *text, struct xlmig_offload_forecast *fc)
+{
+	struct xlmig_json *j = NULL;
+	int rc = xlmig_json_parse(text, strlen(text), &j);
+
+	if (!rc)
+		rc = xlmig_offload_forecast_read(j, fc);
+	xlmig_json_free(j);
+	return rc;
+}
+
+TEST(offload_forecast_roundtrip_and_bounds)
+{
+	static struct xlmig_offload_forecast fc, back;
+	struct xlmig_json_writer w;
+	struct xlmig_buf b = { 0 }, big = { 0 };
+
+	fc.n = 2;
+	snprintf(fc.it[0].interface, sizeof(fc.it[0].interface), "vs1.0");
+	snprintf(fc.it[0].bridge, sizeof(fc.it[0].bridge), "br0");
+	snprintf(fc.it[0].feature, sizeof(fc.it[0].feature), "tx-tcp-segmentation");
+	fc.it[0].outcome = XLMIG_OFF_SOFTWARE;
+	fc.it[1] = fc.it[0];
+	fc.it[1].outcome = XLMIG_OFF_UNAVAILABLE;
+	xlmig_json_writer_init(&w, &b);
+	xlmig_offload_forecast_write(&fc, &w);
+	CHECK_OK(xlmig_json_finish(&w));
+	CHECK_OK(xlmig_buf_append(&b, "", 1));
+	CHECK_OK(forecast_from((const char *)b.data, &back));
+	CHECK_EQ(back.n, 2);
+	CHECK_STR(back.it[0].feature, "tx-tcp-segmentation");
+	CHECK_EQ(back.it[0].outcome, XLMIG_OFF_SOFTWARE);
+	CHECK_EQ(back.it[1].outcome, XLMIG_OFF_UNAVAILABLE);
+	CHECK_OK(forecast_from("[]", &back));
+	CHECK_EQ(back.n, 0);
+	/* Refused: not an array, an unknown outcome, a name too long for an
+	 * interface, a missing member, more entries than can be. */
+	CHECK_EQ(forecast_from("{}", &back), XLMIG_E_FORMAT);
+	CHECK_EQ(forecast_from("[{\"interface\":\"a\",\"bridge\":\"b\",\"feature\":\"f\",\"outcome\":\"teleported\"}]", &back),
+		 XLMIG_E_FORMAT);
+	CHECK_EQ(forecast_from("[{\"interface\":\"a-name-of-twenty-chars\",\"bridge\":\"b\",\"feature\":\"f\","
+			       "\"outcome\":\"not available\"}]", &back), XLMIG_E_LIMIT);
+	CHECK_EQ(forecast_from("[{\"interface\":\"a\",\"feature\":\"f\",\"outcome\":\"not available\"}]", &back),
+		 XLMIG_E_FORMAT);
+	CHECK_OK(xlmig_buf_append(&big, "[", 1));
+	for (int i = 0; i <= XLMIG_OFFLOAD_FORECAST_MAX; i++) {
+		const char *e = "{\"interface\":\"a\",\"bridge\":\"b\",\"feature\":\"f\",\"outcome\":\"not available\"},";
+		CHECK_OK(xlmig_buf_append(&big, e, strlen(e)));
+	}
+	big.data[big.len - 1] = ']';
+	CHECK_OK(xlmig_buf_append(&big, "", 1));
+	CHECK_EQ(forecast_from((const char *)big.data, &back), XLMIG_E_LIMIT);
+	xlmig_buf_free(&b);
+	xlmig_buf_free(&big);
 }

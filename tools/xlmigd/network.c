@@ -62,23 +62,6 @@ static int guest_nics(struct xlmigd *d, uint32_t domid, struct xlmig_nic *nics, 
 	return rc;
 }
 
-/* One interface as the source has it: the kernel's view and the
- * backend's keys. */
-static int capture_one(const struct xlmig_nic *nic, struct xlmig_offload_if *out)
-{
-	int rc;
-
-	if ((rc = xlmig_offload_capture(nic->ifname, out)))
-		return rc;
-	memcpy(out->mac, nic->mac, 6);
-	for (size_t k = 0; k < nic->n_keys && k < XLMIG_OFFLOAD_XS_MAX; k++) {
-		snprintf(out->xs[k].key, sizeof(out->xs[k].key), "%s", nic->keys[k].key);
-		snprintf(out->xs[k].value, sizeof(out->xs[k].value), "%s", nic->keys[k].value);
-		out->n_xs++;
-	}
-	return XLMIG_OK;
-}
-
 /* The guest is suspended: its interfaces are as it left them.  Nothing
  * here fails the migration; what cannot be read is not carried. */
 static int net_source_collect(void *opaque, const struct xlmig_side_ctx *ctx, struct xlmig_side_out *out)
@@ -88,6 +71,7 @@ static int net_source_collect(void *opaque, const struct xlmig_side_ctx *ctx, st
 	struct xlmig_nic *nics = calloc(XLMIG_NICS_MAX, sizeof(*nics));
 	struct xlmig_domain_info di;
 	struct xlmig_buf b = { 0 };
+	char what[64];
 	size_t n = 0;
 	int rc;
 
@@ -103,13 +87,8 @@ static int net_source_collect(void *opaque, const struct xlmig_side_ctx *ctx, st
 		rc = XLMIG_OK;
 		goto out;
 	}
-	for (size_t i = 0; i < n && st->n < XLMIG_OFFLOAD_IFS_MAX; i++) {
-		if (capture_one(&nics[i], &st->ifs[st->n]))
-			xlmig_warn("migration %s: %s (its settings are not carried)", ctx->job_id, xlmig_errmsg());
-		else
-			st->n++;
-	}
-	if (!st->n)
+	snprintf(what, sizeof(what), "migration %s", ctx->job_id);
+	if (!xlmig_offload_capture_nics(nics, n, st, what))
 		goto out;
 	if ((rc = xlmig_offload_encode(st, &b)) || (rc = xlmig_side_add(out, b.data, b.len)))
 		goto out;
