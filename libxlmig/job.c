@@ -12,6 +12,7 @@
 #include "guest_policy.h"
 #include "journal.h"
 #include "json.h"
+#include "offload.h"
 #include "preflight.h"
 #include "xfer.h"
 
@@ -85,6 +86,10 @@ struct xlmig_job {
 	 * with the statistics, which is how --check --json shows them. */
 	bool have_facts, preflight_ok;
 	struct xlmig_preflight_guest facts;
+	/* Source: what the destination foresaw of the guest's offloads
+	 * (offload.h; in its PREFLIGHT_OK), or NULL; journaled with the
+	 * statistics, which is how --check warns of it. */
+	struct xlmig_offload_forecast *forecast;
 	/* What the side-record providers reported once the guest was
 	 * restored (side.h), a JSON object: made on the destination, sent
 	 * in READY, journaled with the stats on both hosts. */
@@ -545,6 +550,10 @@ static void save_stats(struct xlmig_job *job)
 	xlmig_json_object_open(&w);
 	xlmig_job_stats_write(&job->stats, &w);
 	write_side_report(job, &w);
+	if (job->forecast) {
+		xlmig_json_key(&w, "offload_forecast");
+		xlmig_offload_forecast_write(job->forecast, &w);
+	}
 	if (job->digest_src[0] || job->digest_dst[0]) {
 		xlmig_json_kv_str(&w, "digest_source", job->digest_src);
 		xlmig_json_kv_str(&w, "digest_dest", job->digest_dst);
@@ -609,6 +618,7 @@ void xlmig_job_free(struct xlmig_job *job)
 		xlmig_conn_close(job->conn);
 	pthread_mutex_destroy(&job->lock);
 	xlmig_preflight_guest_free(&job->facts);
+	free(job->forecast);
 	xlmig_buf_free(&job->side_report);
 	xlmig_buf_free(&job->first);
 	free(job->config);
@@ -684,6 +694,62 @@ static int collect_facts(struct xlmig_job *job, const struct xlmig_domain_info *
 	return rc;
 }
 
+/* The guest's interfaces' offload state, for the destination's
+ * forecast; a guest or backend without interfaces sends none. */
+static void offload_member(struct xlmig_job *job, uint32_t domid, struct xlmig_json_writer *w)
+{
+	struct xlmig_offload_state *st = calloc(1, sizeof(*st));
+	struct xlmig_nic *nics = calloc(XLMIG_NICS_MAX, sizeof(*nics));
+	char what[64];
+	size_t n = 0;
+	int rc;
+
+	if (!st || !nics)
+		goto out;
+	hv_lock(job);
+	rc = xlmig_hv_nics(hv(job), domid, nics, XLMIG_NICS_MAX, &n);
+	hv_unlock(job);
+	snprintf(what, sizeof(what), "job %s", job->rec.id);
+	if (rc == XLMIG_OK && xlmig_offload_capture_nics(nics, n, st, what)) {
+		xlmig_json_key(w, "offload");
+		xlmig_offload_state_write(st, w);
+	}
+out:
+	free(nics);
+	free(st);
+}
+
+static const char *forecast_words(enum xlmig_offload_outcome o)
+{
+	return o == XLMIG_OFF_SOFTWARE ? "would fall back to software" : "would not be available";
+}
+
+/* The destination's forecast, kept for the stats and told in the log. */
+static int read_forecast(struct xlmig_job *job, const struct xlmig_json *reply)
+{
+	const struct xlmig_json *arr = xlmig_json_member(reply, "offload_forecast");
+	struct xlmig_offload_forecast *fc;
+	int rc;
+
+	if (!arr)
+		return XLMIG_OK;
+	if (!(fc = calloc(1, sizeof(*fc))))
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for the offload forecast");
+	if ((rc = xlmig_offload_forecast_read(arr, fc))) {
+		free(fc);
+		return rc;
+	}
+	for (size_t i = 0; i < fc->n; i++)
+		xlmig_warn("job %s: on %s, %s's %s %s (its bridge %s there cannot do it)", job->rec.id,
+			   job->opts.host, fc->it[i].interface, fc->it[i].feature, forecast_words(fc->it[i].outcome),
+			   fc->it[i].bridge);
+	pthread_mutex_lock(&job->lock);
+	free(job->forecast);
+	job->forecast = fc;
+	pthread_mutex_unlock(&job->lock);
+	return XLMIG_OK;
+}
+
 static int source_preflight(struct xlmig_job *job, const struct xlmig_domain_info *di)
 {
 	struct xlmig_buf b = { 0 };
@@ -721,12 +787,13 @@ static int source_preflight(struct xlmig_job *job, const struct xlmig_domain_inf
 		xlmig_json_kv_bool(&w, "check", true);
 	xlmig_json_key(&w, "guest");
 	xlmig_preflight_guest_write(&job->facts, &w);
+	offload_member(job, di->domid, &w);
 	rc = send_json(job, CTRL_PREFLIGHT, &w);
 	if (!rc)
 		rc = recv_json(job, CTRL_PREFLIGHT_OK, PREFLIGHT_TIMEOUT_MS, &reply);
 	job->preflight_ok = rc == XLMIG_OK;
-	if (!rc)
-		rc = check_preflight_ok(job, di, reply);
+	if (!rc && !(rc = check_preflight_ok(job, di, reply)))
+		rc = read_forecast(job, reply);
 	xlmig_json_free(reply);
 	xlmig_buf_free(&b);
 	return rc ? xlmig_fail_prefix(rc, "preflight") : XLMIG_OK;
@@ -1185,10 +1252,12 @@ static int source_checked(struct xlmig_job *job, const struct xlmig_domain_info 
 	job->stats.dirty_rate_bps = rate;
 	pthread_mutex_unlock(&job->lock);
 	if (known)
-		snprintf(msg, sizeof(msg), "preflight OK: %s can take %s, which dirties %.1f MiB/s",
-			 job->opts.host, di->name, (double)rate / (1 << 20));
+		snprintf(msg, sizeof(msg), "preflight OK: %s can take %s, which dirties %.1f MiB/s%s",
+			 job->opts.host, di->name, (double)rate / (1 << 20),
+			 job->forecast && job->forecast->n ? "; some offloads would not stay in hardware there" : "");
 	else
-		snprintf(msg, sizeof(msg), "preflight OK: %s can take %s", job->opts.host, di->name);
+		snprintf(msg, sizeof(msg), "preflight OK: %s can take %s%s", job->opts.host, di->name,
+			 job->forecast && job->forecast->n ? "; some offloads would not stay in hardware there" : "");
 	set_message(job, 0, msg);
 	return set_step(job, XLMIG_STEP_CHECKED);
 }
@@ -1576,6 +1645,54 @@ static int check_guest(struct xlmig_job *job, const struct xlmig_json *pf, const
 	return rc;
 }
 
+/* What would become of the source's interfaces' offloads here, into
+ * the answer (offload.h's forecast).  Only a bridge the policy lets
+ * the guest join is probed: the answer must not tell a peer whether
+ * another interface exists here.  An interface not judged is logged. */
+static int forecast_offload(struct xlmig_job *job, const struct xlmig_json *pf, const char *guest,
+			    struct xlmig_json_writer *w)
+{
+	const struct xlmig_json *off = xlmig_json_member(pf, "offload");
+	struct xlmig_offload_state *st = NULL;
+	struct xlmig_offload_forecast *fc = NULL;
+	struct xlmig_offload_caps caps;
+	size_t judged = 0;
+	int rc = XLMIG_OK;
+
+	if (!off)
+		return XLMIG_OK;
+	st = calloc(1, sizeof(*st));
+	fc = calloc(1, sizeof(*fc));
+	if (!st || !fc) {
+		rc = xlmig_fail(XLMIG_E_NOMEM, "out of memory for the offload forecast");
+		goto out;
+	}
+	if ((rc = xlmig_offload_state_read(off, st))) {
+		xlmig_fail_prefix(rc, "preflight from the source");
+		goto out;
+	}
+	for (size_t i = 0; i < st->n; i++) {
+		const struct xlmig_offload_if *src = &st->ifs[i];
+		if (!src->uplink[0])
+			continue;
+		if (xlmig_guest_policy_bridge(guest_policy(job), guest, src->uplink) ||
+		    xlmig_offload_caps_read(src->uplink, &caps)) {
+			xlmig_info("job %s: no offload forecast for %s: %s", job->rec.id, src->name, xlmig_errmsg());
+			continue;
+		}
+		xlmig_offload_forecast_if(src, &caps, fc);
+		judged++;
+	}
+	if (judged) {
+		xlmig_json_key(w, "offload_forecast");
+		xlmig_offload_forecast_write(fc, w);
+	}
+out:
+	free(fc);
+	free(st);
+	return rc;
+}
+
 /* Check the source's PREFLIGHT and answer it. */
 static int dest_preflight(struct xlmig_job *job, bool *verify)
 {
@@ -1628,6 +1745,8 @@ static int dest_preflight(struct xlmig_job *job, bool *verify)
 		xlmig_json_kv_bool(&w, "check", true);
 	if (job->opts.preserve_domid)
 		xlmig_json_kv_uint(&w, "domid", job->src_domid);
+	if ((rc = forecast_offload(job, pf, name, &w)))
+		goto out;
 	rc = send_json(job, CTRL_PREFLIGHT_OK, &w);
 out:
 	if (rc)

@@ -47,6 +47,21 @@ ena -K "$va" tx-tcp-segmentation off rx-gro off >/dev/null 2>&1 &&
 	ip -n "$NS_A" link set "$va" mtu 1400 && ena -L "$va" rx 2 tx 2 >/dev/null 2>&1 ||
 	{ fail setup "ethtool on $va failed"; exit 0; }
 
+# migrate --check: b forecasts the offloads only on a bridge its policy
+# lets incoming guests join (default xenbr*: br0 is not probed), then,
+# allowed, finds nothing that would leave hardware (b's br0 does all a's
+# does).
+out=$(xa migrate "$G" "$(addr_b)" --check --json)
+[ "$(json .step <<<"$out")" = checked ] && [ "$(json .stats.offload_forecast <<<"$out")" = null ] &&
+	grep -q "no offload forecast for $va: .*bridge br0 is not one incoming guests may join" "$WORK/b/log" &&
+	ok "--check: b does not probe br0, which its policy does not let guests join" ||
+	fail "check" "$(json .step <<<"$out"), forecast $(jq -c .stats.offload_forecast <<<"$out")"
+host_start b -- --bridges br0 && host_start a -- --bridges br0 || { fail setup "xlmigd --bridges br0"; exit 0; }
+out=$(xa migrate "$G" "$(addr_b)" --check)
+grep -q "^preflight OK" <<<"$out" && ! grep -q "^warning" <<<"$out" &&
+	[ "$(xa migrate "$G" "$(addr_b)" --check --json | jq -c .stats.offload_forecast)" = "[]" ] &&
+	ok "--check: b's br0 keeps every offload of $va in hardware, no warning" || fail "check" "$out"
+
 out=$(xa migrate "$G" "$(addr_b)" --json)
 if [ "$(json .step <<<"$out")" != done ]; then
 	fail migrate "job ended $(json .step <<<"$out"): $(json .message <<<"$out")"
@@ -82,6 +97,13 @@ enb -K "$vb" tx-tcp-segmentation on >/dev/null 2>&1
 ena -K br0 tx-tcp-segmentation off >/dev/null 2>&1
 [ "$(feature "$NS_A" br0 tx-tcp-segmentation)" = off ] || { fail setup "cannot turn a's br0 TSO off"; exit 0; }
 addr_a=$IP_A:$PORT_A
+# --check warns before the move, per interface and feature.
+out=$(xb migrate "$G" "$addr_a" --check)
+grep -q "^preflight OK" <<<"$out" &&
+	grep -q "^warning: on $addr_a, interface $vb (bridge br0): tx-tcp-segmentation would fall back to software$" <<<"$out" &&
+	grep -q "on $IP_A, $vb's tx-tcp-segmentation would fall back to software (its bridge br0 there cannot do it)" "$WORK/b/log" &&
+	ok "--check warns that $vb's TSO would fall back to software on a (its br0 cannot)" ||
+	fail "check" "$out"
 out=$(xb migrate "$G" "$addr_a" --json)
 [ "$(json .step <<<"$out")" = done ] || { fail "migrate back" "$(json .message <<<"$out")"; exit 0; }
 out=$(with_stats b "$(json .id <<<"$out")")

@@ -67,17 +67,39 @@ struct follow {
 	const char *target;    /* HOST as given, for the verdict */
 };
 
-/* --check's verdict, one line; the refusal names every failed check. */
+/* The destination's offload forecast: a line per interface and feature
+ * that would not stay in hardware there. */
+static void print_forecast(const struct follow *f, const struct xlmig_json *job)
+{
+	const struct xlmig_json *stats = xlmig_json_member(job, "stats");
+	const struct xlmig_json *fc = stats ? xlmig_json_member(stats, "offload_forecast") : NULL;
+	const struct xlmig_json *e;
+
+	for (size_t i = 0; fc && (e = xlmig_json_index(fc, i)); i++) {
+		const char *ifname = "?", *bridge = "?", *feature = "?", *outcome = "?";
+		xlmig_json_get_str(e, "interface", &ifname);
+		xlmig_json_get_str(e, "bridge", &bridge);
+		xlmig_json_get_str(e, "feature", &feature);
+		xlmig_json_get_str(e, "outcome", &outcome);
+		printf("warning: on %s, interface %s (bridge %s): %s %s\n", f->target, ifname, bridge, feature,
+		       !strcmp(outcome, "fell back to software") ? "would fall back to software" : "would not be available");
+	}
+}
+
+/* --check's verdict, one line, then any offload warnings; the refusal
+ * names every failed check. */
 static void print_verdict(const struct follow *f, const struct xlmig_json *job, const char *step)
 {
 	const char *domain = "", *message = "";
 
 	xlmig_json_get_str(job, "domain", &domain);
 	xlmig_json_get_str(job, "message", &message);
-	if (!strcmp(step, "checked"))
+	if (!strcmp(step, "checked")) {
 		printf("preflight OK: %s can take %s\n", f->target, domain);
-	else
+		print_forecast(f, job);
+	} else {
 		fprintf(stderr, "preflight refused: %s cannot take %s: %s\n", f->target, domain, message);
+	}
 }
 
 /* Poll the job until it reaches a final step; print progress meanwhile. */
