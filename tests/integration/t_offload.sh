@@ -88,8 +88,11 @@ r=.stats.offload[0]
 	[ "$(json "$r.mtu" <<<"$out")" = "kept in hardware" ] && [ "$(json "$r.queues" <<<"$out")" = "kept in hardware" ] &&
 	ok "the source's stats report each feature as the kernel shows it on b" || fail "report" "$(jq -c "$r" <<<"$out")"
 id=$(json .id <<<"$out")
-xa status "$id" | grep -q "interface *$vb (was $va" && ok "xlmig status shows the interface's outcome" ||
-	fail "status" "$(xa status "$id")"
+st=$(xa status "$id")
+grep -q "interface *$vb (was $va, MAC .*): MTU 1400 kept in hardware, queues kept in hardware" <<<"$st" &&
+	grep -q -E "^ +tx-checksum-ip-generic +kept in hardware$" <<<"$st" &&
+	grep -q -E "^ +tx-tcp-segmentation +off, as on the source$" <<<"$st" &&
+	ok "xlmig status shows the interface's outcome and each feature's" || fail "status" "$st"
 
 # Back to a, whose bridge no longer segments TCP: the guest's TSO (on
 # again on b) falls back to software segmentation there.
@@ -112,6 +115,9 @@ va=$(vif_of "$NS_A")
 	[ "$(feature "$NS_A" "$va" tx-tcp-segmentation)" = on ] &&
 	ok "a's bridge cannot segment: TSO reported as fallen back to software (the vif keeps it, GSO segments)" ||
 	fail "fallback" "$(jq -c "$r" <<<"$out")"
+xb status "$(json .id <<<"$out")" | grep -q -E "^ +tx-tcp-segmentation +fell back to software$" &&
+	ok "xlmig status on b shows TSO as fallen back to software on a" ||
+	fail "status" "$(xb status "$(json .id <<<"$out")")"
 grep -q "tx-tcp-segmentation: fell back to software" "$WORK/a/log" &&
 	ok "a's log says which feature fell back" || fail "fallback" "not in a's log"
 p=$(guest_ns_pid $G)
