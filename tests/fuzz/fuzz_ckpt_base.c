@@ -1,0 +1,57 @@
+/*
+ * fuzz_ckpt_base.c - libFuzzer harness for reading a partial checkpoint
+ * file (ckpt_base.h), as a checkpoint taken over from another host finds
+ * it on shared storage: written by anything, cut anywhere.
+ *
+ * Input: the file's bytes.  What reads must keep a prefix of the input
+ * (end within it, the head its first bytes), know no more pages than the
+ * guest has, and answer for every pfn without reading out of bounds.
+ * Nothing may crash, leak or read out of bounds.
+ *
+ * XLMIG_FUZZ_WRITE_SEEDS=DIR writes a real sim stream (sim_stream.h),
+ * whole and cut inside its pages and inside its head, into DIR.
+ */
+#include "ckpt_base.h"
+#include "harness.h"
+#include "sim_stream.h"
+
+#define GUEST_PAGES (XLMIG_SIM_MEM_MIN / XLMIG_PAGE_SIZE)
+
+static void write_seeds(const char *dir)
+{
+	struct fuzz_sim_seed seed = { .vcpus = 1, .pattern = XLMIG_SIM_HOTSET };
+	struct xlmig_buf b = { 0 };
+
+	if (fuzz_sim_stream(&seed, &b) != XLMIG_OK) {
+		fprintf(stderr, "seed: %s\n", xlmig_errmsg());
+		abort();
+	}
+	fuzz_put_seed(dir, "whole", -1, b.data, b.len);
+	fuzz_put_seed(dir, "cut-in-pages", -1, b.data, b.len * 2 / 3);
+	fuzz_put_seed(dir, "cut-in-head", -1, b.data, 100);
+	xlmig_buf_free(&b);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	fuzz_init(write_seeds);
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct xlmig_ckpt_base *b;
+	uint64_t known = 0;
+
+	if (xlmig_ckpt_base_parse(data, size, GUEST_PAGES, &b) != XLMIG_OK)
+		return 0;
+	if (b->end > size || b->head.len > b->end || (b->head.len && memcmp(b->head.data, data, b->head.len)) ||
+	    b->pages_known > GUEST_PAGES)
+		abort();
+	for (uint64_t pfn = 0; pfn <= GUEST_PAGES; pfn++)
+		known += xlmig_ckpt_base_same(b, pfn, NULL);   /* a zero page: no hashing */
+	if (known > b->pages_known)
+		abort();
+	xlmig_ckpt_base_free(b);
+	return 0;
+}
