@@ -5,6 +5,8 @@
  * giving the guest back, running, whatever happens.
  */
 #include "checkpoint.h"
+#include "ckpt_base.h"
+#include "fault.h"
 #include "json.h"
 
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -147,6 +150,102 @@ static int publish(int fd, const char *partial, const char *file, uint64_t *byte
 	return sync_dir_of(file);
 }
 
+/* Open FILE's partial file for writing and lock it: the lock is what
+ * says a checkpoint writes it.  The lock is checked to be on the file the
+ * name still gives (the last writer may have renamed or removed it
+ * between our open and our lock). */
+static int open_locked(const char *partial, int flags, int *out)
+{
+	struct stat by_fd, by_name;
+	int fd = -1;
+
+	*out = -1;
+	for (int tries = 0; tries < 3; tries++) {
+		fd = open(partial, flags | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return xlmig_fail(errno == ENOENT ? XLMIG_E_NOTFOUND : XLMIG_E_IO, "opening %s: %s",
+					  partial, strerror(errno));
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			int e = errno;
+
+			close(fd);
+			return xlmig_fail(e == EWOULDBLOCK ? XLMIG_E_EXISTS : XLMIG_E_IO, "locking %s: %s%s",
+					  partial, strerror(e),
+					  e == EWOULDBLOCK ? " (a checkpoint into it runs: 'xlmig backup list' shows it)" : "");
+		}
+		if (fstat(fd, &by_fd) == 0 && stat(partial, &by_name) == 0 &&
+		    by_fd.st_dev == by_name.st_dev && by_fd.st_ino == by_name.st_ino) {
+			*out = fd;
+			return XLMIG_OK;
+		}
+		close(fd);
+	}
+	return xlmig_fail(XLMIG_E_EXISTS, "%s keeps changing under us: another checkpoint into it ends and starts; try again",
+			  partial);
+}
+
+static int cut_at(int fd, uint64_t len, const char *partial)
+{
+	if (ftruncate(fd, (off_t)len) < 0 || lseek(fd, (off_t)len, SEEK_SET) < 0)
+		return xlmig_fail(XLMIG_E_IO, "cutting %s at %llu bytes: %s", partial,
+				  (unsigned long long)len, strerror(errno));
+	return XLMIG_OK;
+}
+
+/* What the locked partial file on fd already holds, if this checkpoint
+ * can go on writing it (*base, fd placed at its end); else the file is
+ * emptied for a fresh start, with res->start_note saying why. */
+static int continue_partial(struct xlmig_hv *hv, uint32_t domid, int fd, const char *partial,
+			    const struct xlmig_checkpoint_opts *o, struct xlmig_ckpt_base **base,
+			    struct xlmig_checkpoint_result *res)
+{
+	struct xlmig_domain_info di;
+	struct stat st;
+	char id[16];
+	int rc;
+
+	*base = NULL;
+	if (fstat(fd, &st) < 0)
+		return xlmig_fail(XLMIG_E_IO, "reading %s: %s", partial, strerror(errno));
+	snprintf(id, sizeof(id), "%u", domid);
+	if (st.st_size == 0) {
+		if (o->resuming)
+			snprintf(res->start_note, sizeof(res->start_note),
+				 "no partial file to continue here (it is not on storage both hosts see, or nothing was written before the hold): started over");
+	} else if (!hv->ops->save_continues) {
+		snprintf(res->start_note, sizeof(res->start_note),
+			 "the %s backend cannot continue a partial file: started over", hv->ops->name);
+	} else if ((rc = hv->ops->lookup(hv, id, &di))) {
+		return xlmig_fail_prefix(rc, "checkpoint of domain %u", domid);
+	} else if (xlmig_ckpt_base_read(fd, di.mem_bytes / XLMIG_PAGE_SIZE, base)) {
+		snprintf(res->start_note, sizeof(res->start_note), "the partial file cannot be continued (%.180s): started over",
+			 xlmig_errmsg());
+	}
+	return cut_at(fd, *base ? (*base)->end : 0, partial);
+}
+
+/* The backend's save, continuing *base where it can; a base the backend
+ * finds is not this guest's costs nothing and the save starts over. */
+static int save(struct xlmig_hv *hv, uint32_t domid, int fd, const char *partial,
+		struct xlmig_save_opts *so, struct xlmig_ckpt_base *base,
+		struct xlmig_save_result *sr, struct xlmig_checkpoint_result *res)
+{
+	int rc;
+
+	so->base = base;
+	rc = hv->ops->save_live(hv, domid, fd, so, sr);
+	if (rc && base && sr->base_refused) {
+		snprintf(res->start_note, sizeof(res->start_note), "%.200s: started over", xlmig_errmsg());
+		so->base = NULL;
+		rc = cut_at(fd, 0, partial);
+		if (rc == XLMIG_OK)
+			rc = hv->ops->save_live(hv, domid, fd, so, sr);
+	}
+	if (rc == XLMIG_OK && so->base)
+		res->continued_bytes = base->end;
+	return rc;
+}
+
 int xlmig_checkpoint_take(struct xlmig_hv *hv, uint32_t domid, const char *file,
 			  const struct xlmig_checkpoint_opts *o,
 			  struct xlmig_checkpoint_result *res)
@@ -156,27 +255,26 @@ int xlmig_checkpoint_take(struct xlmig_hv *hv, uint32_t domid, const char *file,
 		.policy = &policy, .progress = o->progress, .progress_opaque = o->progress_opaque,
 		.cancel = o->cancel, .no_mem_digest = !o->verify,
 	};
-	struct xlmig_save_result sr;
+	struct xlmig_save_result sr = { 0 };
+	struct xlmig_ckpt_base *base = NULL;
 	char partial[PATH_MAX], msg[512];
 	uint64_t start = xlmig_now_ns();
-	bool resumed = false, published = false;
+	bool resumed = false, published = false, keep;
 	int fd = -1, rc;
 
 	memset(res, 0, sizeof(*res));
 	if (file[0] != '/')
 		return xlmig_fail(XLMIG_E_INVAL, "checkpoint file '%.60s' must be an absolute path", file);
-	if ((rc = xlmig_checkpoint_partial_name(file, partial, sizeof(partial))))
+	if ((rc = xlmig_checkpoint_partial_name(file, partial, sizeof(partial))) ||
+	    (rc = open_locked(partial, O_RDWR | O_CREAT, &fd)))
 		return rc;
-	fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return xlmig_fail(errno == EEXIST ? XLMIG_E_EXISTS : XLMIG_E_IO,
-				  "creating %s: %s%s", partial, strerror(errno),
-				  errno == EEXIST ? " (a checkpoint into it runs, or one was interrupted:"
-						    " remove it if 'xlmig backup list' shows none)" : "");
 	xlmig_policy_init(&policy, &o->policy);
-	rc = hv->ops->save_live(hv, domid, fd, &so, &sr);
+	rc = continue_partial(hv, domid, fd, partial, o, &base, res);
+	if (rc == XLMIG_OK)
+		rc = save(hv, domid, fd, partial, &so, base, &sr, res);
 	if (rc)
 		goto out;
+	XLMIG_FAULT(XLMIG_FAULT_CKPT_PAUSE, o->cancel);
 	rc = resume_after_save(hv, domid, res);
 	resumed = rc == XLMIG_OK;
 	if (rc)
@@ -185,40 +283,61 @@ int xlmig_checkpoint_take(struct xlmig_hv *hv, uint32_t domid, const char *file,
 	res->precopy_ns = sr.precopy_ns;
 	res->pages_total = sr.pages_total;
 	res->pages_sent = sr.pages_sent;
+	res->pages_unchanged = sr.pages_unchanged;
 	res->iterations = sr.iterations;
 	res->have_mem_digest = sr.have_mem_digest;
 	memcpy(res->mem_digest, sr.mem_digest, sizeof(res->mem_digest));
 	rc = publish(fd, partial, file, &res->file_bytes);
 	published = rc == XLMIG_OK;
+	res->bytes_written = res->file_bytes - res->continued_bytes;
 	res->total_ns = xlmig_now_ns() - start;
 out:
-	if (fd >= 0)
-		close(fd);
+	xlmig_ckpt_base_free(base);
 	if (rc) {
 		snprintf(msg, sizeof(msg), "%s", xlmig_errmsg());
 		/* A backend that failed its save may still hold the guest
 		 * suspended; the checkpoint must not cost the guest its run. */
 		if (!resumed && xlmig_hv_resume_if_stopped(hv, domid))
 			xlmig_error("checkpoint of domain %u: %s", domid, xlmig_errmsg());
-		if (!published && unlink(partial) < 0 && errno != ENOENT)
+		/* Held: what was written stays, synced, for whoever takes the
+		 * checkpoint over (here or on the guest's next host). */
+		keep = rc == XLMIG_E_CANCELLED && o->keep_partial && atomic_load(o->keep_partial);
+		if (keep && fsync(fd) < 0)
+			xlmig_error("checkpoint of domain %u: syncing %s: %s", domid, partial, strerror(errno));
+		if (!keep && !published && unlink(partial) < 0 && errno != ENOENT)
 			xlmig_error("checkpoint of domain %u: removing %s: %s", domid, partial, strerror(errno));
 		rc = xlmig_fail(rc, "%s", msg);
 	}
+	if (fd >= 0)
+		close(fd);      /* and the lock goes with it */
 	return rc;
 }
 
-int xlmig_checkpoint_recover(struct xlmig_hv *hv, const char *domain, const char *file)
+int xlmig_checkpoint_discard(const char *file)
 {
-	struct xlmig_domain_info di;
 	char partial[PATH_MAX];
-	int rc = xlmig_checkpoint_partial_name(file, partial, sizeof(partial));
+	int fd, rc = xlmig_checkpoint_partial_name(file, partial, sizeof(partial));
 
+	if (rc == XLMIG_OK)
+		rc = open_locked(partial, O_RDONLY, &fd);
+	if (rc == XLMIG_E_NOTFOUND)
+		return XLMIG_OK;
 	if (rc)
 		return rc;
-	if (unlink(partial) == 0)
-		xlmig_info("interrupted checkpoint of %s: %s removed", domain, partial);
-	else if (errno != ENOENT)
-		rc = xlmig_fail(XLMIG_E_IO, "removing the interrupted checkpoint %s: %s", partial, strerror(errno));
+	if (unlink(partial) < 0 && errno != ENOENT)
+		rc = xlmig_fail(XLMIG_E_IO, "removing %s: %s", partial, strerror(errno));
+	else
+		xlmig_info("partial checkpoint %s removed", partial);
+	close(fd);
+	return rc;
+}
+
+int xlmig_checkpoint_recover(struct xlmig_hv *hv, const char *domain, const char *file,
+			     bool keep_partial)
+{
+	struct xlmig_domain_info di;
+	int rc = keep_partial ? XLMIG_OK : xlmig_checkpoint_discard(file);
+
 	/* Suspended is what an interrupted save leaves; paused or running
 	 * guests are as their administrator or the save's end left them. */
 	if (rc == XLMIG_OK && hv->ops->lookup(hv, domain, &di) == XLMIG_OK &&

@@ -12,6 +12,16 @@
  * the guest runs on as it was and the partial file is removed; a process
  * killed mid-way leaves the partial file and perhaps a suspended guest,
  * which xlmig_checkpoint_recover() settles.
+ *
+ * A checkpoint stopped for a hold (a migration of its guest) keeps its
+ * partial file instead, and the next checkpoint into FILE, here or on
+ * the host the guest moved to when FILE is on storage both see, goes on
+ * writing it (ckpt_base.h): pages the file holds as the guest holds them
+ * now are not written again.  A partial file it cannot continue (none
+ * there, another guest's, a backend that cannot) is started over, and
+ * the result says why.  The writer of a partial file holds an exclusive
+ * flock on it for as long as it writes, so two checkpoints never write
+ * one file, on one host or on two.
  */
 #ifndef XLMIG_CHECKPOINT_H
 #define XLMIG_CHECKPOINT_H
@@ -30,6 +40,11 @@ struct xlmig_checkpoint_opts {
 	bool verify;                     /* take the memory digest at the
 					  * pause where the backend can (costs
 					  * a pass over memory while paused) */
+	/* Read when the save is cancelled: true keeps the partial file for
+	 * a later checkpoint to continue (a hold), else it goes. */
+	const atomic_bool *keep_partial;
+	bool resuming;                   /* a held checkpoint taken over: a
+					  * missing partial file is worth saying */
 };
 
 struct xlmig_checkpoint_result {
@@ -44,6 +59,12 @@ struct xlmig_checkpoint_result {
 	bool have_counter;
 	uint8_t mem_digest[32];          /* memory at the pause (verify) */
 	bool have_mem_digest;
+	uint64_t continued_bytes;        /* of a partial file kept and continued */
+	uint64_t pages_unchanged;        /* pages it held that were not written again */
+	uint64_t bytes_written;          /* by this checkpoint: file_bytes less
+					  * continued_bytes */
+	char start_note[256];            /* why a partial file there was not
+					  * continued (""), for the job's log */
 };
 
 /* What a checkpoint is asked for: the resume token of its backup job,
@@ -76,8 +97,14 @@ int xlmig_checkpoint_take(struct xlmig_hv *hv, uint32_t domid, const char *file,
 
 /* After a process taking a checkpoint of domain (name or id) into file
  * died: the guest runs again if the save left it suspended, and the
- * partial file goes.  A guest that is gone, or running, is left alone. */
-int xlmig_checkpoint_recover(struct xlmig_hv *hv, const char *domain, const char *file);
+ * partial file goes unless keep_partial (a held checkpoint, continued
+ * where it is taken over) or another process writes it.  A guest that is
+ * gone, or running, is left alone. */
+int xlmig_checkpoint_recover(struct xlmig_hv *hv, const char *domain, const char *file,
+			     bool keep_partial);
+/* Remove file's partial file unless a checkpoint writes it (a held
+ * checkpoint that ended without being taken over). */
+int xlmig_checkpoint_discard(const char *file);
 
 struct xlmig_checkpoint_restored {
 	uint32_t domid;

@@ -17,6 +17,9 @@
  *   unpause    -                                   renamed, not unpaused
  *   cleanup    DONE received, own copy not yet     DONE sent, not journaled
  *              destroyed
+ *
+ * and one outside migrations: checkpoint-pause, in a checkpoint
+ * (checkpoint.c) once its final pass is written, the guest still paused.
  */
 #ifdef XLMIG_FAULT_INJECTION
 
@@ -35,7 +38,7 @@ enum action { ACT_NONE = 0, ACT_STALL, ACT_KILL, ACT_CORRUPT, ACT_SIGNAL };
 
 static const char *const phase_names[XLMIG_FAULT_NPHASES] = {
 	"handshake", "precopy1", "iteration", "stopcopy", "digest",
-	"ready", "go", "unpause", "cleanup",
+	"ready", "go", "unpause", "cleanup", "checkpoint-pause",
 };
 
 static struct {

@@ -43,6 +43,8 @@ enum xlmig_fault_phase {
 	XLMIG_FAULT_GO,            /* GO journaled */
 	XLMIG_FAULT_UNPAUSE,       /* destination: renamed, not yet unpaused */
 	XLMIG_FAULT_CLEANUP,       /* after DONE: source copy about to go */
+	XLMIG_FAULT_CKPT_PAUSE,    /* a checkpoint's final pause: its last
+				    * pages written, the guest not resumed */
 	XLMIG_FAULT_NPHASES
 };
 

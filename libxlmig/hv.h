@@ -60,6 +60,11 @@ struct xlmig_save_opts {
 					  * for this domain id (ops->keeps_domid) */
 	bool no_mem_digest;              /* skip the digest at pause: it costs
 					  * a pass over memory while stopped */
+	/* Continue a partial checkpoint file (ckpt_base.h), the fd placed
+	 * at its end: the head is not written again (it must be the head
+	 * this save would write) and the first pass skips the pages the
+	 * file holds as they are now.  Only where ops->save_continues. */
+	const struct xlmig_ckpt_base *base;
 };
 
 struct xlmig_save_result {
@@ -70,6 +75,9 @@ struct xlmig_save_result {
 	uint64_t paused_at_ns;           /* xlmig_now_ns() when the guest stopped */
 	uint8_t mem_digest[32];          /* SHA-256 of memory at pause, where */
 	bool have_mem_digest;            /* the backend can take one (sim) */
+	uint64_t pages_unchanged;        /* opts->base: left as the file holds them */
+	bool base_refused;               /* opts->base is not this guest's save:
+					  * nothing was written, start over */
 };
 
 struct xlmig_restore_opts {
@@ -125,6 +133,7 @@ struct xlmig_nic {
 };
 
 struct xlmig_hv;
+struct xlmig_ckpt_base;
 struct xlmig_guest_policy;
 struct xlmig_json;
 struct xlmig_preflight_guest;
@@ -135,6 +144,8 @@ struct xlmig_hv_ops {
 			     * message, never to choose code paths */
 	/* The restore can create a domain with a given id (xl -D). */
 	bool keeps_domid;
+	/* save_live can continue a partial checkpoint (opts->base). */
+	bool save_continues;
 	void (*close)(struct xlmig_hv *hv);
 	/* All domains except dom0.  *out is malloc'd. */
 	int (*list)(struct xlmig_hv *hv, struct xlmig_domain_info **out, size_t *n);

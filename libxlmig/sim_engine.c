@@ -9,6 +9,7 @@
  * send what is left, then the vCPU state) or abort (the guest runs on).
  */
 #include "sim_engine.h"
+#include "ckpt_base.h"
 #include "json.h"
 #include "stream.h"
 
@@ -125,6 +126,7 @@ struct save_ctx {
 	uint8_t *gathered;          /* BATCH_PAGES pages */
 	uint64_t pages_sent;
 	uint64_t data_sent;         /* of which with data (not holes) */
+	uint64_t pages_unchanged;   /* first pass over a base: left as it holds them */
 	unsigned iterations;
 	bool paused;                /* by the save: undo on failure */
 };
@@ -174,6 +176,18 @@ static bool is_hole(const struct save_ctx *c, uint64_t pfn)
 	return (c->holes[pfn / 64] >> (pfn % 64)) & 1;
 }
 
+/* Continuing a partial file, the first pass leaves a page out when the
+ * file's last copy of it is what the guest holds now.  The dirty log is
+ * on already, so a page written after this look is sent again later. */
+static bool unchanged(const struct save_ctx *c, uint64_t pfn)
+{
+	const struct xlmig_ckpt_base *b = c->opts->base;
+
+	if (!b || c->iterations > 0)
+		return false;
+	return xlmig_ckpt_base_same(b, pfn, is_hole(c, pfn) ? NULL : c->g->mem + pfn * XLMIG_PAGE_SIZE);
+}
+
 /* Send every page whose bit is set, in pfn order, clearing the bits. */
 static int send_marked(struct save_ctx *c)
 {
@@ -189,6 +203,10 @@ static int send_marked(struct save_ctx *c)
 			w &= w - 1;
 			if (pfn >= c->npages)
 				break;
+			if (unchanged(c, pfn)) {
+				c->pages_unchanged++;
+				continue;
+			}
 			if (is_hole(c, pfn)) {
 				c->pfns[c->n++] = (uint64_t)XLMIG_PFINFO_XALLOC << XLMIG_PFN_TYPE_SHIFT | pfn;
 			} else {
@@ -327,6 +345,26 @@ static int write_head(struct save_ctx *c, const char *name)
 	if (rc == XLMIG_OK)
 		rc = xlmig_write_libxc_record(&c->sink, XLMIG_REC_STATIC_DATA_END, NULL, 0);
 	xlmig_buf_free(&cfg);
+	return rc;
+}
+
+/* Continuing a partial file: its head must be the one this save would
+ * write (the same guest, config and format), and nothing is written. */
+static int check_head(struct save_ctx *c, const char *name, struct xlmig_save_result *res)
+{
+	const struct xlmig_buf *want = &c->opts->base->head;
+	struct xlmig_sink real = c->sink;
+	struct xlmig_buf head = { 0 };
+	int rc;
+
+	c->sink = (struct xlmig_sink){ xlmig_sink_buf_write, &head };
+	rc = write_head(c, name);
+	c->sink = real;
+	if (rc == XLMIG_OK && (head.len != want->len || memcmp(head.data, want->data, head.len))) {
+		res->base_refused = true;
+		rc = xlmig_fail(XLMIG_E_FORMAT, "the partial file was not written by a save of this guest as it is now (another guest's, or its config changed)");
+	}
+	xlmig_buf_free(&head);
 	return rc;
 }
 
@@ -481,7 +519,7 @@ int xlmig_sim_engine_save(struct xlmig_sim_view *g, const char *name, int fd,
 	memset(res, 0, sizeof(*res));
 	rc = save_ctx_init(&c, g, fd, opts, &fallback);
 	if (rc == XLMIG_OK)
-		rc = write_head(&c, name);
+		rc = opts->base ? check_head(&c, name, res) : write_head(&c, name);
 	if (rc == XLMIG_OK)
 		rc = precopy(&c);
 	if (rc == XLMIG_OK)
@@ -492,6 +530,7 @@ int xlmig_sim_engine_save(struct xlmig_sim_view *g, const char *name, int fd,
 	}
 	res->pages_total = c.npages;
 	res->pages_sent = c.pages_sent;
+	res->pages_unchanged = c.pages_unchanged;
 	res->iterations = c.iterations;
 	if (res->paused_at_ns)
 		res->precopy_ns = res->paused_at_ns - c.policy->start_ns;

@@ -843,6 +843,7 @@ static void sim_close(struct xlmig_hv *hv)
 
 static const struct xlmig_hv_ops sim_ops = {
 	.name = "sim",
+	.save_continues = true,
 	.close = sim_close,
 	.list = sim_list,
 	.lookup = sim_lookup,

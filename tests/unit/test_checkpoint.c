@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -156,7 +157,7 @@ TEST(checkpoint_that_cannot_write_keeps_the_guest_running_and_leaves_no_file)
 	xlmig_hv_close(hv);
 }
 
-TEST(checkpoint_refuses_a_partial_file_and_recover_removes_it)
+TEST(checkpoint_refuses_a_partial_file_another_writes_and_recover_removes_it)
 {
 	struct xlmig_checkpoint_opts o;
 	struct xlmig_checkpoint_result res;
@@ -169,17 +170,112 @@ TEST(checkpoint_refuses_a_partial_file_and_recover_removes_it)
 	opts_default(&o);
 	CHECK_OK(xlmig_hv_open("sim", &hv));
 	CHECK_OK(make_guest(hv, "vm", 4 * MIB, &id));
+	/* Another checkpoint writes it: it holds the lock. */
 	fd = open(partial, O_WRONLY | O_CREAT, 0600);
-	CHECK(fd >= 0 && close(fd) == 0);
+	CHECK(fd >= 0 && flock(fd, LOCK_EX) == 0);
 	CHECK_EQ(xlmig_checkpoint_take(hv, id, file, &o, &res), XLMIG_E_EXISTS);
-	CHECK(exists(partial));         /* not ours to remove: another may run */
+	CHECK(exists(partial));         /* not ours to remove */
 	CHECK(runs(hv, id));
-	CHECK_OK(xlmig_checkpoint_recover(hv, "vm", file));
+	CHECK_EQ(xlmig_checkpoint_recover(hv, "vm", file, false), XLMIG_E_EXISTS);
+	CHECK(exists(partial));
+	CHECK(close(fd) == 0);
+	CHECK_OK(xlmig_checkpoint_recover(hv, "vm", file, true));
+	CHECK(exists(partial));         /* held: kept for whoever goes on */
+	CHECK_OK(xlmig_checkpoint_recover(hv, "vm", file, false));
 	CHECK(!exists(partial));
 	CHECK(runs(hv, id));
 	/* A guest gone meanwhile is no error. */
-	CHECK_OK(xlmig_checkpoint_recover(hv, "gone", file));
+	CHECK_OK(xlmig_checkpoint_recover(hv, "gone", file, false));
 	CHECK_EQ(xlmig_checkpoint_take(hv, id, "relative.ckpt", &o, &res), XLMIG_E_INVAL);
+	xlmig_hv_close(hv);
+}
+
+/* Stopped after its first pass as a hold stops it: the partial file
+ * stays, whole records only. */
+static void hold_after_first_pass(void *opaque, const struct xlmig_iteration *it, uint64_t total)
+{
+	atomic_store((atomic_bool *)opaque, true);
+}
+
+static int take_held(struct xlmig_hv *hv, uint32_t id, const char *file)
+{
+	struct xlmig_checkpoint_opts o;
+	struct xlmig_checkpoint_result res;
+	atomic_bool cancel = false, keep = true;
+
+	opts_default(&o);
+	o.cancel = &cancel;
+	o.keep_partial = &keep;
+	o.progress = hold_after_first_pass;
+	o.progress_opaque = &cancel;
+	o.policy.downtime_target_ns = 1000;   /* more than one pass */
+	return xlmig_checkpoint_take(hv, id, file, &o, &res);
+}
+
+TEST(checkpoint_held_then_continued_writes_only_changed_pages_and_restores_exactly)
+{
+	struct xlmig_checkpoint_opts o;
+	struct xlmig_checkpoint_result res, fresh;
+	struct xlmig_checkpoint_restored rs;
+	struct xlmig_hv *hv;
+	char file[PATH_MAX], partial[PATH_MAX], file2[PATH_MAX], partial2[PATH_MAX];
+	struct stat st;
+	uint32_t id;
+
+	paths("vm.ckpt", file, partial);
+	paths("vm-fresh.ckpt", file2, partial2);
+	opts_default(&o);
+	CHECK_OK(xlmig_hv_open("sim", &hv));
+	CHECK_OK(make_guest(hv, "vm", 4 * MIB, &id));
+	CHECK_EQ(take_held(hv, id, file), XLMIG_E_CANCELLED);
+	CHECK(stat(partial, &st) == 0 && st.st_size > 0);
+	CHECK(!exists(file));
+	CHECK(runs(hv, id));
+	/* A torn last record, as a writer killed mid-write leaves. */
+	CHECK(truncate(partial, st.st_size - 100) == 0);
+
+	o.resuming = true;
+	CHECK_OK(xlmig_checkpoint_take(hv, id, file, &o, &res));
+	CHECK(!exists(partial));
+	CHECK(res.continued_bytes > 0 && res.continued_bytes < (uint64_t)st.st_size);
+	CHECK(res.pages_unchanged > 0);
+	CHECK_EQ(res.bytes_written, res.file_bytes - res.continued_bytes);
+	CHECK_STR(res.start_note, "");
+	CHECK_OK(xlmig_checkpoint_restore(hv, file, "vm-restored", true, true, &rs));
+	CHECK_EQ(rs.counter, res.counter);
+	CHECK(res.have_mem_digest && !memcmp(rs.mem_digest, res.mem_digest, 32));
+	CHECK_OK(hv->ops->destroy(hv, rs.domid));
+
+	/* Started over, the same guest writes every page. */
+	CHECK_OK(xlmig_checkpoint_take(hv, id, file2, &o, &fresh));
+	CHECK_EQ(fresh.continued_bytes, 0);
+	CHECK_EQ(fresh.bytes_written, fresh.file_bytes);
+	CHECK(fresh.start_note[0] != '\0');   /* resuming, and no partial file */
+	CHECK(res.bytes_written < fresh.bytes_written);
+	xlmig_hv_close(hv);
+}
+
+TEST(checkpoint_starts_over_on_another_guests_partial_file)
+{
+	struct xlmig_checkpoint_opts o;
+	struct xlmig_checkpoint_result res;
+	struct xlmig_checkpoint_restored rs;
+	struct xlmig_hv *hv;
+	char file[PATH_MAX], partial[PATH_MAX];
+	uint32_t vm, other;
+
+	paths("vm.ckpt", file, partial);
+	opts_default(&o);
+	CHECK_OK(xlmig_hv_open("sim", &hv));
+	CHECK_OK(make_guest(hv, "vm", 4 * MIB, &vm));
+	CHECK_OK(make_guest(hv, "other", 0, &other));
+	CHECK_EQ(take_held(hv, vm, file), XLMIG_E_CANCELLED);
+	CHECK(exists(partial));
+	CHECK_OK(xlmig_checkpoint_take(hv, other, file, &o, &res));
+	CHECK_EQ(res.continued_bytes, 0);
+	CHECK(strstr(res.start_note, "started over") != NULL);
+	CHECK_OK(xlmig_checkpoint_restore(hv, file, "other-restored", true, true, &rs));
+	CHECK(!memcmp(rs.mem_digest, res.mem_digest, 32));
 	xlmig_hv_close(hv);
 }
 

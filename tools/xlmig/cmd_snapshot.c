@@ -17,13 +17,15 @@
 
 static const char snapshot_usage[] =
 	"usage: xlmig snapshot DOMAIN FILE [--downtime MS] [--max-iters N] [--verify]\n"
-	"                      [--wait] [--detach] [--json]\n";
+	"                      [--wait] [--detach] [--json]\n"
+	"       xlmig snapshot --status JOB [--json]\n";
 static const char restore_usage[] =
 	"usage: xlmig restore FILE [--name NAME] [--paused] [--verify] [--json]\n";
 
 struct snap_opts {
 	uint64_t downtime_ms, max_iters;
 	const char *name;
+	const char *status_job;          /* --status: follow a running task */
 	bool verify, wait, detach, paused, json;
 };
 
@@ -47,6 +49,7 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, stru
 		{ "downtime", required_argument, NULL, 'd' },
 		{ "max-iters", required_argument, NULL, 'i' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "status", required_argument, NULL, 's' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "detach", no_argument, NULL, 'D' },
@@ -64,6 +67,7 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, stru
 		case 'd': rc = number(cmd, "--downtime", optarg, 600000, &o->downtime_ms); break;
 		case 'i': rc = number(cmd, "--max-iters", optarg, 10000, &o->max_iters); break;
 		case 'n': o->name = optarg; break;
+		case 's': o->status_job = optarg; break;
 		case 'v': o->verify = true; break;
 		case 'w': o->wait = true; break;
 		case 'D': o->detach = true; break;
@@ -157,7 +161,11 @@ int xlmig_cmd_snapshot(int argc, char **argv)
 
 	if (rc)
 		return rc == 1 ? 0 : rc;
-	if (argc - optind != 2) {
+	/* A checkpoint taken over from another host (or detached) is
+	 * followed here to its end, with its figures. */
+	if (o.status_job && argc == optind)
+		return finish("snapshot", o.status_job, o.json);
+	if (argc - optind != 2 || o.status_job) {
 		fputs(snapshot_usage, stderr);
 		return 2;
 	}

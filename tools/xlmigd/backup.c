@@ -284,11 +284,26 @@ int xlmigd_backup_begin_own(struct xlmigd *d, const struct xlmig_bk_begin *bg, s
 
 int xlmigd_backup_report(struct xlmigd *d, const char *id, enum xlmig_bk_state *state)
 {
+	return xlmigd_backup_report_if(d, id, false, state);
+}
+
+/* A report is an agent's word that it goes on (or, held, that it has
+ * stopped: the acknowledgement).  An agent still running when a hold
+ * comes learns of it without acknowledging it when not_if_held. */
+int xlmigd_backup_report_if(struct xlmigd *d, const char *id, bool not_if_held,
+			    enum xlmig_bk_state *state)
+{
 	struct xlmigd_backup *b = d->backup;
 	struct xlmig_bk_job *j;
 	int rc;
 
 	pthread_mutex_lock(&b->lock);
+	j = not_if_held ? xlmig_bk_find(b->coord, id) : NULL;
+	if (j && j->state == XLMIG_BK_HELD) {
+		*state = j->state;
+		pthread_mutex_unlock(&b->lock);
+		return XLMIG_OK;
+	}
 	rc = xlmig_bk_progress(b->coord, id, NULL, 0, false, wall_now(), &j);
 	if (rc == XLMIG_OK) {
 		*state = j->state;

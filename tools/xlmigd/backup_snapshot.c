@@ -12,8 +12,11 @@
  * of its guest starts it is held: the save stops (the guest runs on, the
  * partial file goes, the dirty log is free for the migration), the hold
  * is acknowledged, and the job travels with the guest; where it is
- * resumed (destination, or source after a failed migration) it starts
- * again from its token.  A cancel or an expired lease stops the save.
+ * resumed (destination, or source after a failed migration) it runs
+ * again from its token and continues the partial file the hold kept
+ * (checkpoint.h: only pages changed since they were written are written
+ * again), or starts over, saying why, where it cannot.  A cancel or an
+ * expired lease stops the save and the partial file goes.
  *
  * Each checkpoint and restore runs on a thread of its own (a task); the
  * coordinator's events reach the tasks through xlmigd_snapshot_event(),
@@ -41,6 +44,8 @@ struct task {
 	struct xlmig_checkpoint_params p;
 	bool paused;                     /* restore: leave it paused */
 	atomic_bool cancel;
+	atomic_bool keep_partial;        /* set with held: the partial file stays */
+	bool resuming;                   /* a held job taken over */
 	/* under the tasks' lock */
 	bool running;
 	bool held;                       /* the save stops for a hold */
@@ -114,15 +119,18 @@ static int find_domid(struct xlmigd *d, const char *domain, uint32_t *domid)
 	return rc;
 }
 
-/* After each pre-copy pass: report (lease), and stop for a hold. */
+/* After each pre-copy pass: report (lease), and stop for a hold.  The
+ * save still runs here (its guest may be stopped next), so this report
+ * never acknowledges a hold: the one after the save stopped does. */
 static void on_pass(void *opaque, const struct xlmig_iteration *it, uint64_t pages_total)
 {
 	struct task *t = opaque;
 	enum xlmig_bk_state st;
 
-	if (xlmigd_backup_report(t->d, t->id, &st) == XLMIG_OK && st == XLMIG_BK_HELD) {
+	if (xlmigd_backup_report_if(t->d, t->id, true, &st) == XLMIG_OK && st == XLMIG_BK_HELD) {
 		pthread_mutex_lock(&t->d->snapshots->lock);
 		t->held = true;
+		atomic_store(&t->keep_partial, true);
 		atomic_store(&t->cancel, true);
 		pthread_mutex_unlock(&t->d->snapshots->lock);
 	}
@@ -131,19 +139,28 @@ static void on_pass(void *opaque, const struct xlmig_iteration *it, uint64_t pag
 static void describe(struct task *t)
 {
 	const struct xlmig_checkpoint_result *r = &t->res;
+	char how[320];
 
+	if (r->continued_bytes)
+		snprintf(how, sizeof(how), "continued its partial file of %" PRIu64 " bytes, %" PRIu64
+			 " pages there unchanged and not written again", r->continued_bytes, r->pages_unchanged);
+	else
+		snprintf(how, sizeof(how), "%s", r->start_note[0] ? r->start_note : "written whole");
 	snprintf(t->msg, sizeof(t->msg),
-		 "checkpoint of %s into %s: %" PRIu64 " bytes, %u passes, %" PRIu64 " of %" PRIu64
-		 " pages written, guest paused %.1f ms, %.2f s in all",
-		 t->domain, t->p.file, r->file_bytes, r->iterations, r->pages_sent, r->pages_total,
-		 r->pause_ns / 1e6, r->total_ns / 1e9);
+		 "checkpoint of %s into %s: %" PRIu64 " bytes, %" PRIu64 " written here (%s), %u passes, %"
+		 PRIu64 " of %" PRIu64 " pages written, guest paused %.1f ms, %.2f s in all",
+		 t->domain, t->p.file, r->file_bytes, r->bytes_written, how, r->iterations, r->pages_sent,
+		 r->pages_total, r->pause_ns / 1e6, r->total_ns / 1e9);
 }
 
 /* One attempt: returns true when the job was held (not ended). */
 static bool run_checkpoint(struct task *t)
 {
 	struct xlmigd *d = t->d;
-	struct xlmig_checkpoint_opts o = { .cancel = &t->cancel, .progress = on_pass, .progress_opaque = t };
+	struct xlmig_checkpoint_opts o = {
+		.cancel = &t->cancel, .progress = on_pass, .progress_opaque = t,
+		.keep_partial = &t->keep_partial, .resuming = t->resuming,
+	};
 	struct xlmig_checkpoint_result res;
 	enum xlmig_bk_state st = XLMIG_BK_RUNNING;
 	uint32_t domid = 0;
@@ -182,8 +199,8 @@ static bool run_checkpoint(struct task *t)
 		t->res = res;
 		describe(t);
 	} else if (held) {
-		snprintf(t->msg, sizeof(t->msg), "held: a migration of %s began; the checkpoint starts again where the guest runs next ('xlmig backup show %s')",
-			 t->domain, t->id);
+		snprintf(t->msg, sizeof(t->msg), "held: a migration of %s began; the checkpoint goes on where the guest runs next, continuing %s%s ('xlmig backup show %s')",
+			 t->domain, t->p.file, XLMIG_CHECKPOINT_PARTIAL_SUFFIX, t->id);
 	} else {
 		snprintf(t->msg, sizeof(t->msg), "checkpoint of %s failed: %s", t->domain, xlmig_errmsg());
 	}
@@ -191,7 +208,7 @@ static bool run_checkpoint(struct task *t)
 	if (rc != XLMIG_OK && held) {
 		/* Stopped for a migration: reporting now, paused, is the
 		 * acknowledgement; the job travels with its guest. */
-		xlmig_info("checkpoint %s of %s: stopped for a migration of its guest; it starts again where the guest runs next",
+		xlmig_info("checkpoint %s of %s: stopped for a migration of its guest; it goes on where the guest runs next, from its partial file",
 			   t->id, t->domain);
 		xlmigd_backup_report(d, t->id, &st);
 		return true;
@@ -214,6 +231,8 @@ static void *checkpoint_main(void *arg)
 		again = held && t->again;
 		t->again = false;
 		t->held = false;
+		t->resuming = again;
+		atomic_store(&t->keep_partial, false);
 		atomic_store(&t->cancel, false);
 		pthread_mutex_unlock(&s->lock);
 		if (!again)
@@ -269,7 +288,7 @@ static int task_start(struct xlmigd_snapshots *s, struct task *t)
 	return XLMIG_OK;
 }
 
-static int start_checkpoint(struct xlmigd *d, const struct xlmig_bk_job *j)
+static int start_checkpoint(struct xlmigd *d, const struct xlmig_bk_job *j, bool resuming)
 {
 	struct task *t = calloc(1, sizeof(*t));
 
@@ -277,6 +296,7 @@ static int start_checkpoint(struct xlmigd *d, const struct xlmig_bk_job *j)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a checkpoint");
 	t->d = d;
 	t->kind = TASK_CHECKPOINT;
+	t->resuming = resuming;
 	snprintf(t->id, sizeof(t->id), "%s", j->id);
 	snprintf(t->domain, sizeof(t->domain), "%s", j->domain);
 	/* A token that does not parse fails the job from its thread: this
@@ -284,6 +304,17 @@ static int start_checkpoint(struct xlmigd *d, const struct xlmig_bk_job *j)
 	if (xlmig_checkpoint_params_decode(j->token, j->token_len, &t->p))
 		snprintf(t->token_error, sizeof(t->token_error), "%s", xlmig_errmsg());
 	return task_start(d->snapshots, t);
+}
+
+/* A held checkpoint that ends where no task writes it leaves its partial
+ * file to nobody: it goes (unless some host's checkpoint writes it). */
+static void discard_partial(const struct xlmig_bk_job *j)
+{
+	struct xlmig_checkpoint_params p;
+
+	if (xlmig_checkpoint_params_decode(j->token, j->token_len, &p) == XLMIG_OK &&
+	    xlmig_checkpoint_discard(p.file))
+		xlmig_warn("checkpoint %s ended: %s", j->id, xlmig_errmsg());
 }
 
 void xlmigd_snapshot_event(struct xlmigd *d, const struct xlmig_bk_event *ev)
@@ -302,6 +333,7 @@ void xlmigd_snapshot_event(struct xlmigd *d, const struct xlmig_bk_event *ev)
 	case XLMIG_BK_EV_HOLD:
 		if (t) {
 			t->held = true;
+			atomic_store(&t->keep_partial, true);
 			atomic_store(&t->cancel, true);
 		}
 		break;
@@ -309,7 +341,7 @@ void xlmigd_snapshot_event(struct xlmigd *d, const struct xlmig_bk_event *ev)
 	case XLMIG_BK_EV_GRANTED:
 		if (t)
 			t->again = true;    /* still stopping for the hold */
-		else if (j->here && start_checkpoint(d, j))
+		else if (j->here && start_checkpoint(d, j, ev->type == XLMIG_BK_EV_RESUME))
 			xlmig_error("checkpoint %s not resumed: %s; its lease will expire it", j->id, xlmig_errmsg());
 		break;
 	case XLMIG_BK_EV_EXPIRED:
@@ -317,7 +349,10 @@ void xlmigd_snapshot_event(struct xlmigd *d, const struct xlmig_bk_event *ev)
 		if (t) {
 			t->held = false;
 			t->again = false;
+			atomic_store(&t->keep_partial, false);
 			atomic_store(&t->cancel, true);
+		} else if (j->here) {
+			discard_partial(j);  /* held, then ended without a writer */
 		}
 		break;
 	}
@@ -329,8 +364,11 @@ int xlmigd_snapshot_recover(struct xlmigd *d, const struct xlmig_bk_job *j)
 	struct xlmig_checkpoint_params p;
 	int rc = xlmig_checkpoint_params_decode(j->token, j->token_len, &p);
 
+	/* Held or travelling, it goes on from its partial file where it is
+	 * taken over; one that was writing when xlmigd stopped ends. */
 	if (rc == XLMIG_OK)
-		rc = xlmig_checkpoint_recover(d->hv, j->domain, p.file);
+		rc = xlmig_checkpoint_recover(d->hv, j->domain, p.file,
+					      j->state != XLMIG_BK_RUNNING && j->state != XLMIG_BK_QUIESCING);
 	return rc;
 }
 
@@ -406,7 +444,7 @@ static int req_snapshot(struct xlmigd *d, const struct xlmig_json *args, struct 
 	rc = xlmigd_backup_begin_own(d, &bg, &job, &deferred);
 	if (rc == XLMIG_OK && !deferred) {
 		pthread_mutex_lock(&d->snapshots->lock);
-		rc = start_checkpoint(d, &job);
+		rc = start_checkpoint(d, &job, false);
 		pthread_mutex_unlock(&d->snapshots->lock);
 		if (rc) {
 			char msg[256];
@@ -488,6 +526,11 @@ static void write_task(struct xlmig_json_writer *w, const struct task *t)
 	}
 	xlmig_json_kv_str(w, "domain", t->domain);
 	xlmig_json_kv_uint(w, "file_bytes", t->res.file_bytes);
+	xlmig_json_kv_uint(w, "bytes_written", t->res.bytes_written);
+	xlmig_json_kv_uint(w, "continued_bytes", t->res.continued_bytes);
+	xlmig_json_kv_uint(w, "pages_unchanged", t->res.pages_unchanged);
+	if (t->res.start_note[0])
+		xlmig_json_kv_str(w, "start_note", t->res.start_note);
 	xlmig_json_kv_uint(w, "iterations", t->res.iterations);
 	xlmig_json_kv_uint(w, "pages_total", t->res.pages_total);
 	xlmig_json_kv_uint(w, "pages_sent", t->res.pages_sent);

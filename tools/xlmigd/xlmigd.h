@@ -120,6 +120,8 @@ int xlmigd_backup_request(struct xlmigd *d, const char *cmd, const struct xlmig_
 int xlmigd_backup_begin_own(struct xlmigd *d, const struct xlmig_bk_begin *bg, struct xlmig_bk_job *out,
 			    bool *deferred);
 int xlmigd_backup_report(struct xlmigd *d, const char *id, enum xlmig_bk_state *state);
+int xlmigd_backup_report_if(struct xlmigd *d, const char *id, bool not_if_held,
+			    enum xlmig_bk_state *state);
 int xlmigd_backup_finish(struct xlmigd *d, const char *id, bool ok, const char *message);
 
 /* backup_snapshot.c: xlmig snapshot and restore (started by backup.c) */
