@@ -1362,6 +1362,21 @@ static int dest_side_wait(struct xlmig_job *job)
 	return rc;
 }
 
+/* Once the backup jobs are held: the guest runs or is paused (not left
+ * suspended by a save of its own). */
+static int still_runs(struct xlmig_job *job, struct xlmig_domain_info *di)
+{
+	int rc;
+
+	hv_lock(job);
+	rc = hv(job)->ops->lookup(hv(job), job->rec.domain, di);
+	hv_unlock(job);
+	if (rc == XLMIG_OK && di->state != XLMIG_DOM_RUNNING && di->state != XLMIG_DOM_PAUSED)
+		rc = xlmig_fail(XLMIG_E_INVAL, "domain %s is not running (%s)", di->name,
+				di->state == XLMIG_DOM_SUSPENDED ? "suspended by a save, not ours" : "dying");
+	return rc;
+}
+
 static int run_source(struct xlmig_job *job)
 {
 	struct xlmig_domain_info di;
@@ -1378,7 +1393,10 @@ static int run_source(struct xlmig_job *job)
 	hv_unlock(job);
 	if (rc)
 		goto fail_early;
-	if (di.state != XLMIG_DOM_RUNNING && di.state != XLMIG_DOM_PAUSED) {
+	/* Suspended may be a checkpoint's final pause, which the holds of
+	 * source_side_begin() end (the guest runs again): checked after. */
+	if (di.state != XLMIG_DOM_RUNNING && di.state != XLMIG_DOM_PAUSED &&
+	    di.state != XLMIG_DOM_SUSPENDED) {
 		rc = xlmig_fail(XLMIG_E_INVAL, "domain %s is not running", di.name);
 		goto fail_early;
 	}
@@ -1393,7 +1411,8 @@ static int run_source(struct xlmig_job *job)
 		rc = source_checked(job, &di);
 		goto out;
 	}
-	if ((rc = source_side_begin(job)) || (rc = set_step(job, XLMIG_STEP_PRECOPY)))
+	if ((rc = source_side_begin(job)) || (rc = still_runs(job, &di)) ||
+	    (rc = set_step(job, XLMIG_STEP_PRECOPY)))
 		goto fail;
 	if ((rc = source_transfer(job, &di, p)) || (rc = source_side_send(job)))
 		goto fail;
