@@ -259,8 +259,10 @@ guest_send() { # name command
 	echo "$2" > "$tty"
 }
 
+# xl list's State is its fifth column (Name ID Mem VCPUs State Time):
+# paused, shut down, crashed or dying is not running.
 guest_running() { # name
-	xl list "$1" 2>/dev/null | awk -v n="$1" '$1 == n && $6 !~ /[pcd]/ { ok = 1 } END { exit !ok }'
+	xl list "$1" 2>/dev/null | awk -v n="$1" '$1 == n && $5 !~ /[pscd]/ { ok = 1 } END { exit !ok }'
 }
 
 # A guest that runs, counts, and was booted once.
