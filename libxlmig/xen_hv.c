@@ -44,6 +44,13 @@ static enum xlmig_dom_state state_of(const libxl_dominfo *d)
 		return XLMIG_DOM_DYING;
 	if (d->shutdown && d->shutdown_reason == LIBXL_SHUTDOWN_REASON_SUSPEND)
 		return XLMIG_DOM_SUSPENDED;
+	/* Shut down for any other reason (crashed and kept by
+	 * on_crash="preserve", powered off or rebooting before the toolstack
+	 * acted): it will never run again as it is, and the toolstack
+	 * destroys or restarts it.  Taken for running, it was offered to
+	 * migrations and dirty-rate checks (a crashed guest measured 0). */
+	if (d->shutdown)
+		return XLMIG_DOM_DYING;
 	if (d->paused)
 		return XLMIG_DOM_PAUSED;
 	return XLMIG_DOM_RUNNING;

@@ -20,6 +20,7 @@
  * Commands arrive on stdin, one per line:
  *   dirty RATE WSS   dirty RATE MiB/s spread over a WSS MiB buffer
  *   idle             stop dirtying, free the buffer
+ *   crash            exit, so that the guest's kernel panics
  * The environment variables xlg_dirty and xlg_wss (from the guest kernel
  * command line) set the dirtying at start.
  */
@@ -134,6 +135,11 @@ static void handle_command(struct dirtier *d, char *line)
 	} else if (!strncmp(line, "idle", 4)) {
 		dirtier_stop(d);
 		printf("XLG idle\n");
+	} else if (!strncmp(line, "crash", 5)) {
+		/* The workload is init: its exit panics the kernel, and Xen
+		 * keeps the crashed domain (on_crash="preserve"). */
+		printf("XLG crashing\n");
+		exit(1);
 	}
 }
 
