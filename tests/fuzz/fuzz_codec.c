@@ -118,9 +118,15 @@ static void program_page(uint8_t *page, const uint8_t **p, const uint8_t *end,
 	case 0:
 		memset(page, 0, PS);
 		break;
-	case 1:   /* a pattern from the input */
-		for (size_t b = 0; b < PS && pat; b++)
-			page[b] = (*p)[b % pat];
+	case 1:   /* a pattern from the input, repeated by doubling (a byte
+		   * loop here would cost more than the codec it feeds) */
+		if (pat) {
+			size_t have = XLMIG_MIN(pat, (size_t)PS);
+
+			memcpy(page, *p, have);
+			for (; have < PS; have *= 2)
+				memcpy(page + have, page, XLMIG_MIN(have, PS - have));
+		}
 		*p += pat;
 		break;
 	case 2:   /* a few bytes of the previous copy changed */
@@ -129,8 +135,11 @@ static void program_page(uint8_t *page, const uint8_t **p, const uint8_t *end,
 		*p += pat;
 		break;
 	default:
-		for (size_t b = 0; b < PS; b++)
-			page[b] = (uint8_t)mix(s);
+		for (size_t b = 0; b < PS; b += sizeof(uint64_t)) {
+			uint64_t v = mix(s);
+
+			memcpy(page + b, &v, sizeof(v));
+		}
 	}
 }
 

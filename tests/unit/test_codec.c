@@ -679,6 +679,69 @@ TEST(codec_xorrle_roundtrip_and_checks)
 		CHECK_EQ(xlmig_xorrle_check(bad[k], bad_len[k]), XLMIG_E_FORMAT);
 }
 
+/* The run list by its definition, a byte at a time: a literal ends at
+ * the first run of at least 3 zero bytes, or of zeros up to the page's end. */
+static size_t xorrle_by_definition(const uint8_t *x, uint8_t *out)
+{
+	size_t pos = 0, o = 0;
+
+	for (;;) {
+		size_t start = pos, end, n[2];
+
+		while (start < PS && !x[start])
+			start++;
+		if (start == PS)
+			return o;
+		end = start + 1;
+		while (end < PS) {
+			size_t z = end;
+
+			while (z < PS && !x[z])
+				z++;
+			if (z == PS || z - end >= 3)
+				break;
+			end = z == end ? end + 1 : z;
+		}
+		n[0] = start - pos;
+		n[1] = end - start;
+		for (int k = 0; k < 2; k++) {
+			if (n[k] < 0x80) {
+				out[o++] = (uint8_t)n[k];
+			} else {
+				out[o++] = (uint8_t)(n[k] | 0x80);
+				out[o++] = (uint8_t)(n[k] >> 7);
+			}
+		}
+		memcpy(out + o, x + start, end - start);
+		o += end - start;
+		pos = end;
+	}
+}
+
+TEST(codec_xorrle_encodes_by_definition)
+{
+	static uint8_t x[PS], enc[PS + 64], ref[3 * PS];
+	static const unsigned zero_percent[] = { 0, 10, 50, 70, 90, 99 };
+
+	for (size_t d = 0; d < XLMIG_ARRAY_SIZE(zero_percent); d++) {
+		for (int t = 0; t < 50; t++) {
+			int len;
+			size_t rlen;
+
+			for (size_t i = 0; i < PS; i++)
+				x[i] = (rnd() % 100 < zero_percent[d]) ? 0 : (uint8_t)(1 + rnd() % 255);
+			len = xlmig_xorrle_encode(x, enc, sizeof(enc));
+			rlen = xorrle_by_definition(x, ref);
+			if (rlen > sizeof(enc)) {
+				CHECK_EQ(len, -1);
+				continue;
+			}
+			CHECK_EQ((size_t)len, rlen);
+			CHECK(memcmp(enc, ref, rlen) == 0);
+		}
+	}
+}
+
 TEST(codec_memimage_deterministic_mix)
 {
 	enum { NP = 4096 };
