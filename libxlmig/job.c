@@ -40,6 +40,7 @@ enum ctrl_type {
 #define GO_TIMEOUT_MS        XLMIG_FAULT_MS(60000)
 #define DONE_TIMEOUT_MS      XLMIG_FAULT_MS(60000)
 #define CTRL_TIMEOUT_MS      XLMIG_FAULT_MS(10000)
+#define PEER_REASON_MS       1000      /* for a failed peer's ERROR frame */
 #define SEND_QUEUE_BYTES     (1u << 20)   /* per channel, see source_transfer */
 #define RECV_HOLD_BYTES      (8u << 20)   /* see dest_transfer */
 #define CHECK_DIRTY_WINDOW_MS 500u    /* --check: how long the dirty rate is watched */
@@ -1040,6 +1041,27 @@ static int source_save_end(struct xlmig_job *job, struct producer *p, int xfer_r
 	return rc;
 }
 
+/* A send to the destination broke (rc): a destination whose restore
+ * failed reports why and hangs up, so its ERROR frame may be waiting in
+ * our socket, and its reason tells the administrator more than the
+ * broken pipe does.  Nothing else reads channel 0 once the stream is
+ * sent. */
+static int source_peer_reason(struct xlmig_job *job, int rc)
+{
+	char msg[XLMIG_JOB_MSG_MAX];
+	struct xlmig_json *ready = NULL;
+	int peer_rc;
+
+	if (rc != XLMIG_E_IO && rc != XLMIG_E_CLOSED)
+		return rc;
+	snprintf(msg, sizeof(msg), "%s", xlmig_errmsg());
+	peer_rc = recv_json(job, CTRL_READY, PEER_REASON_MS, &ready);
+	xlmig_json_free(ready);
+	if (peer_rc != XLMIG_OK && xlmig_conn_peer_failed(job->conn))
+		return peer_rc;
+	return xlmig_fail(rc, "%s", msg);
+}
+
 /* Stream the live save over the session, up to its END: what the save
  * does after writing it (unmapping the guest, ending log-dirty, telling
  * its hypervisor) overlaps the commit's first round trip instead of
@@ -1080,7 +1102,7 @@ static int source_transfer(struct xlmig_job *job, const struct xlmig_domain_info
 	set_in_xfer(job, false);
 	window_mark(job, XLMIG_WIN_SENT);
 	if (rc)
-		rc = source_save_end(job, p, rc);
+		rc = source_save_end(job, p, source_peer_reason(job, rc));
 	return rc;
 }
 
@@ -1347,7 +1369,7 @@ static int source_side_send(struct xlmig_job *job)
 		rc = send_json(job, CTRL_SIDE_END, &w);
 	}
 	xlmig_buf_free(&b);
-	return rc;
+	return source_peer_reason(job, rc);
 }
 
 /* Destination: wait for the source's last side record (see above). */
