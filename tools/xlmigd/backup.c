@@ -141,12 +141,15 @@ static void wait_change(struct xlmigd_backup *b)
 }
 
 /* Before the stream: wait for a quiesce to thaw, hold the running jobs
- * and wait until each agent acknowledged or its time ran out. */
+ * and wait until each agent acknowledged or its time ran out, then until
+ * no checkpoint of xlmig's own is still inside its save (its guest may
+ * be suspended in the final pause, with no job left to hold). */
 static int mig_source_begin(void *opaque, const struct xlmig_side_ctx *ctx)
 {
 	struct xlmigd *d = opaque;
 	struct xlmigd_backup *b = d->backup;
 	enum xlmig_bk_verdict v;
+	uint64_t deadline;
 	int rc = XLMIG_OK;
 
 	migration_hook(d, "migration-pre", ctx, d->backup_cfg.host, ctx->peer, "");
@@ -154,6 +157,9 @@ static int mig_source_begin(void *opaque, const struct xlmig_side_ctx *ctx)
 	while ((v = xlmig_bk_mig_begin(b->coord, ctx->domain, ctx->job_id, wall_now())) == XLMIG_BK_WAIT &&
 	       !atomic_load(ctx->cancel))
 		wait_change(b);
+	/* The holds, and then the saves of xlmig's own checkpoints, get the
+	 * hold time between them. */
+	deadline = xlmig_now_ns() + (uint64_t)d->backup_cfg.hold_ack_secs * 1000000000ull;
 	settle(d);
 	while (v == XLMIG_BK_GO && (v = xlmig_bk_mig_holds(b->coord, ctx->domain, wall_now())) == XLMIG_BK_WAIT &&
 	       !atomic_load(ctx->cancel)) {
@@ -167,6 +173,8 @@ static int mig_source_begin(void *opaque, const struct xlmig_side_ctx *ctx)
 	else if (v == XLMIG_BK_ABORT)
 		rc = xlmig_fail(XLMIG_E_TIMEOUT, "a backup job of %s did not acknowledge its hold within %us and the hold policy is abort ('xlmig backup list %s' shows it)",
 				ctx->domain, d->backup_cfg.hold_ack_secs, ctx->domain);
+	else
+		rc = xlmigd_snapshot_wait_saves(d, ctx->domain, deadline, ctx->cancel);
 	return rc;
 }
 

@@ -48,6 +48,9 @@ struct task {
 	bool resuming;                   /* a held job taken over */
 	/* under the tasks' lock */
 	bool running;
+	bool saving;                     /* checkpoint: inside its save, the
+					  * guest's log-dirty mode (and maybe
+					  * the guest, suspended) its own */
 	bool held;                       /* the save stops for a hold */
 	bool again;                      /* resumed while still stopping */
 	bool stopped_for_hold;           /* its last attempt ended for a hold */
@@ -60,7 +63,7 @@ struct task {
 
 struct xlmigd_snapshots {
 	pthread_mutex_t lock;
-	pthread_cond_t idle;             /* a task finished */
+	pthread_cond_t idle;             /* a task finished or left its save */
 	struct task *tasks;              /* newest first */
 	unsigned running;
 	uint64_t next_restore;
@@ -153,6 +156,16 @@ static void describe(struct task *t)
 		 r->pages_total, r->pause_ns / 1e6, r->total_ns / 1e9);
 }
 
+static void set_saving(struct task *t, bool saving)
+{
+	struct xlmigd_snapshots *s = t->d->snapshots;
+
+	pthread_mutex_lock(&s->lock);
+	t->saving = saving;
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* One attempt: returns true when the job was held (not ended). */
 static bool run_checkpoint(struct task *t)
 {
@@ -185,12 +198,16 @@ static bool run_checkpoint(struct task *t)
 		pthread_mutex_unlock(&d->snapshots->lock);
 		return true;
 	}
+	/* From here until the save has stopped (and its guest runs again)
+	 * a migration of the guest waits: xlmigd_snapshot_wait_saves(). */
+	set_saving(t, rc == XLMIG_OK);
 	if (rc == XLMIG_OK)
 		rc = find_domid(d, t->domain, &domid);
 	if (rc == XLMIG_OK) {
 		xlmig_info("checkpoint %s of %s into %s: starting", t->id, t->domain, t->p.file);
 		rc = xlmig_checkpoint_take(d->hv, domid, t->p.file, &o, &res);
 	}
+	set_saving(t, false);
 	pthread_mutex_lock(&d->snapshots->lock);
 	held = t->held;
 	t->rc = rc;
@@ -304,6 +321,60 @@ static int start_checkpoint(struct xlmigd *d, const struct xlmig_bk_job *j, bool
 	if (xlmig_checkpoint_params_decode(j->token, j->token_len, &t->p))
 		snprintf(t->token_error, sizeof(t->token_error), "%s", xlmig_errmsg());
 	return task_start(d->snapshots, t);
+}
+
+static const struct task *saving_task(const struct xlmigd_snapshots *s, const char *domain)
+{
+	for (const struct task *t = s->tasks; t; t = t->next)
+		if (t->kind == TASK_CHECKPOINT && t->running && t->saving && !strcmp(t->domain, domain))
+			return t;
+	return NULL;
+}
+
+/* The acknowledgement of a hold is not enough for a migration: a job that
+ * ended (cancelled, its lease run out) while its save still stops is not
+ * held at all, and the save may be in its final pause with the guest
+ * suspended.  So the migration also waits for the save itself. */
+int xlmigd_snapshot_wait_saves(struct xlmigd *d, const char *domain, uint64_t deadline_ns,
+			       const atomic_bool *cancel)
+{
+	struct xlmigd_snapshots *s = d->snapshots;
+	const struct task *t;
+	bool told = false;
+	int rc = XLMIG_OK;
+
+	if (!s)
+		return XLMIG_OK;
+	pthread_mutex_lock(&s->lock);
+	while ((t = saving_task(s, domain))) {
+		struct timespec ts;
+
+		if (cancel && atomic_load(cancel)) {
+			rc = xlmig_fail(XLMIG_E_CANCELLED, "cancelled while checkpoint %s of %s stopped its save",
+					t->id, domain);
+			break;
+		}
+		if (xlmig_now_ns() >= deadline_ns) {
+			rc = xlmig_fail(XLMIG_E_TIMEOUT, "checkpoint %s of %s has not stopped its save within the hold time (hold_ack), and the save owns the guest's log-dirty mode: migrate again once 'xlmig backup show %s' says held or ended",
+					t->id, domain, t->id);
+			break;
+		}
+		if (!told)
+			xlmig_info("checkpoint %s of %s: the migration waits for its save to stop", t->id, domain);
+		told = true;
+		/* Woken when a save ends; the cancel is looked at each 100 ms. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->idle, &s->lock, &ts);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc == XLMIG_OK && told)
+		xlmig_info("the checkpoints of %s have stopped their saves: the migration goes on", domain);
+	return rc;
 }
 
 /* A held checkpoint that ends where no task writes it leaves its partial

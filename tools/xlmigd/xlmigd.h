@@ -130,6 +130,10 @@ int xlmigd_snapshot_init(struct xlmigd *d);
 void xlmigd_snapshot_stop(struct xlmigd *d);
 /* A coordinator event (under its lock): checkpoints start, resume, stop. */
 void xlmigd_snapshot_event(struct xlmigd *d, const struct xlmig_bk_event *ev);
+/* A migration of domain, its backup jobs held: wait until no checkpoint
+ * of it is inside its save (until deadline_ns, xlmig_now_ns()'s clock). */
+int xlmigd_snapshot_wait_saves(struct xlmigd *d, const char *domain, uint64_t deadline_ns,
+			       const atomic_bool *cancel);
 /* At start-up, for a checkpoint job found unfinished: its guest runs
  * again if it was left suspended, its partial file goes. */
 int xlmigd_snapshot_recover(struct xlmigd *d, const struct xlmig_bk_job *j);
