@@ -43,9 +43,10 @@ ended() { grep -c "backup-ended job=$1 " "$WORK/events" 2>/dev/null || true; }
 # ---- held by a migration, continued on b ----
 STALL_A=(-- "${OPTS_A[@]}"); STALL_B=(-- "${OPTS_B[@]}")
 hosts_up
-# A guest that dirties fast keeps the checkpoint in pre-copy when the
-# migration comes (a slower one may already be in its final pause).
-RATE=${XLMIG_T_RATE:-64}; HOLD_AT=${XLMIG_T_HOLD_AT:-32}   # MiB/s dirtied; MiB written before the hold
+# A guest dirtying 16 MiB/s: the checkpoint may be in pre-copy or already
+# in its final pause when the migration comes (the migration then waits
+# for its save to stop; the section below holds it there on purpose).
+RATE=${XLMIG_T_RATE:-16}; HOLD_AT=${XLMIG_T_HOLD_AT:-32}   # MiB/s dirtied; MiB written before the hold
 ITERS=${XLMIG_T_ITERS:-1000}
 xa create vm --memory 512M --rate "${RATE}M" >/dev/null
 P="$SHARED/vm.ckpt.xlmig-partial"
@@ -94,6 +95,38 @@ echo "FIGURE checkpoint-started-over guest_mib=512 rate_mib_s=$RATE bytes_writte
 # both: the totals are figures, the first pass is what continuing saves.
 [ "$over" -gt 0 ] 2>/dev/null && ok "started over on b: $over bytes written; continued: $wrote" ||
 	fail "figures" "started over: $f"
+hosts_down
+
+# ---- a migration that comes while a checkpoint is in its final pause ----
+# The checkpoint is held at checkpoint-pause (its guest suspended, its
+# save not over) and its job cancelled: nothing is left to hold, yet the
+# save still owns the guest.  The migration must wait until the save has
+# stopped and given the guest back, not fail finding it suspended.
+rm -f "$WORK/events" "$SHARED"/*
+FDIR="$WORK/faultdir"; mkdir -p "$FDIR"; HIT="$FDIR/checkpoint-pause.hit"
+STALL_A=(XLMIG_FAULT=checkpoint-pause:signal XLMIG_FAULT_DIR="$FDIR" -- "${OPTS_A[@]}"); STALL_B=(-- "${OPTS_B[@]}")
+hosts_up
+xa create vm --memory 128M --rate 16M >/dev/null
+j=$(xa snapshot vm "$SHARED/vm.ckpt" --detach --json | jq -r .job)
+for i in $(seq 600); do [ -e "$HIT" ] && break; sleep 0.1; done
+if [ ! -e "$HIT" ]; then
+	fail "final pause" "xlmigd a never reached checkpoint-pause"
+else
+	[ "$(state a vm)" = suspended ] && ok "checkpoint $j in its final pause: the guest is suspended" ||
+		fail "final pause" "guest $(state a vm)"
+	xa backup cancel "$j" >/dev/null
+	mig=$(xa migrate vm "$(addr_b)" --detach)
+	for i in $(seq 100); do grep -q "checkpoint $j of vm: the migration waits for its save to stop" "$WORK/a/log" && break; sleep 0.1; done
+	grep -q "checkpoint $j of vm: the migration waits for its save to stop" "$WORK/a/log" &&
+		ok "the migration waits for the checkpoint's save to stop" ||
+		fail "wait" "$(step_of a "$mig"): $(xa status "$mig" 2>&1 | tail -2)"
+	rm -f "$HIT"                    # the checkpoint leaves its final pause
+	wait_final a "$mig"
+	[ "$(step_of a "$mig")" = done ] && ok "then it moved the guest" ||
+		fail "migration" "$(step_of a "$mig"): $(xa status "$mig" 2>&1 | tail -2)"
+	for i in $(seq 100); do runs_on b vm && break; sleep 0.1; done
+	check "the guest runs on b" runs_on b vm
+fi
 hosts_down
 
 # ---- xlmigd killed inside the checkpoint's final pause ----
