@@ -277,6 +277,12 @@ int xlmig_checkpoint_take(struct xlmig_hv *hv, uint32_t domid, const char *file,
 	XLMIG_FAULT(XLMIG_FAULT_CKPT_PAUSE, o->cancel);
 	rc = resume_after_save(hv, domid, res);
 	resumed = rc == XLMIG_OK;
+	/* A cancel or a hold that came in the final pause: the guest runs
+	 * again, and the file is kept partial or removed, never published
+	 * for a job that did not end "done". */
+	if (rc == XLMIG_OK && o->cancel && atomic_load(o->cancel))
+		rc = xlmig_fail(XLMIG_E_CANCELLED, "cancelled in the checkpoint's final pause: "
+				"the guest runs on, the file is not published");
 	if (rc)
 		goto out;
 	res->pause_ns = xlmig_now_ns() - sr.paused_at_ns;
