@@ -28,15 +28,6 @@ EOS
 }
 OPTS_A=(--hooks-dir "$(hooks_for a)" --host-name hostA --hold-ack 10)
 OPTS_B=(--hooks-dir "$(hooks_for b)" --host-name hostB --hold-ack 10)
-field_of() { "$XLMIG" -S "$(sock "$1")" backup show "$2" --json 2>/dev/null | jq -r ".$3"; }
-wait_state() { # HOST JOB STATE-REGEX [tenths]
-	local i
-	for i in $(seq "${4:-300}"); do
-		[[ "$(field_of "$1" "$2" state)" =~ ^($3)$ ]] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 size_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
 ended() { grep -c "backup-ended job=$1 " "$WORK/events" 2>/dev/null || true; }
 
@@ -62,7 +53,7 @@ wait_final a "$mig"
 held_bytes=$(grep -o "checkpoint $j of vm: stopped for a migration" "$WORK/a/log" | head -1)
 [ -n "$held_bytes" ] && ok "a stopped it for the migration and kept its partial file" ||
 	fail "hold" "$(grep "checkpoint $j" "$WORK/a/log" | tail -3)"
-wait_state b "$j" done 1200 && ok "the checkpoint finished on b" ||
+backup_wait_state b "$j" done 1200 && ok "the checkpoint finished on b" ||
 	fail "checkpoint on b" "$(xb backup show "$j" --json 2>&1)"
 r=$(xb snapshot --status "$j" --json)
 cont=$(jq -r .continued_bytes <<<"$r"); wrote=$(jq -r .bytes_written <<<"$r")
@@ -73,8 +64,8 @@ if [ "$cont" -gt 0 ] 2>/dev/null && [ "$same" -gt 0 ] && [ "$wrote" -lt "$total"
 else
 	fail "continued" "$r"
 fi
-[ "$(field_of b "$j" resumes)" = 1 ] && [ "$(field_of a "$j" here)" = false ] && ok "resumed once, on b; history on a" ||
-	fail "checkpoint hand-over" "resumes $(field_of b "$j" resumes), here on a $(field_of a "$j" here)"
+[ "$(backup_field b "$j" resumes)" = 1 ] && [ "$(backup_field a "$j" here)" = false ] && ok "resumed once, on b; history on a" ||
+	fail "checkpoint hand-over" "resumes $(backup_field b "$j" resumes), here on a $(backup_field a "$j" here)"
 [ ! -e "$P" ] && ok "no partial file left" || fail "partial" "left"
 rs=$(xb restore "$SHARED/vm.ckpt" --name vm-copy --paused --verify --json)
 [ "$(jq -r .succeeded <<<"$rs")" = true ] && ok "the continued checkpoint restores on b" || fail "restore" "$rs"
@@ -126,6 +117,9 @@ else
 		fail "migration" "$(step_of a "$mig"): $(xa status "$mig" 2>&1 | tail -2)"
 	for i in $(seq 100); do runs_on b vm && break; sleep 0.1; done
 	check "the guest runs on b" runs_on b vm
+	[ ! -e "$SHARED/vm.ckpt" ] && [ ! -e "$SHARED/vm.ckpt.xlmig-partial" ] &&
+		ok "the checkpoint cancelled in its final pause published no file" ||
+		fail "cancelled checkpoint" "$(ls -l "$SHARED")"
 fi
 hosts_down
 
@@ -152,13 +146,13 @@ else
 		fail "resume" "$(grep -i checkpoint "$WORK/a/log" | tail -3)"
 	[ ! -e "$SHARED/vm.ckpt" ] && [ ! -e "$SHARED/vm.ckpt.xlmig-partial" ] &&
 		ok "no file passes for a checkpoint, no partial file" || fail "files" "$(ls -l "$SHARED")"
-	[ "$(field_of a "$j" state)" = failed ] && [ "$(ended "$j")" = 1 ] &&
-		ok "the job ended once, failed: $(field_of a "$j" message)" ||
-		fail "job" "$(field_of a "$j" state), ended $(ended "$j") times"
+	[ "$(backup_field a "$j" state)" = failed ] && [ "$(ended "$j")" = 1 ] &&
+		ok "the job ended once, failed: $(backup_field a "$j" message)" ||
+		fail "job" "$(backup_field a "$j" state), ended $(ended "$j") times"
 	host_stop a
 	host_start a "${STALL_A[@]}" || exit 1
 	sleep 1
-	[ "$(field_of a "$j" state)" = failed ] && [ "$(ended "$j")" = 1 ] && runs_on a vm &&
+	[ "$(backup_field a "$j" state)" = failed ] && [ "$(ended "$j")" = 1 ] && runs_on a vm &&
 		ok "a second restart ends nothing again" || fail "second restart" "ended $(ended "$j") times"
 	r=$(xa snapshot vm "$SHARED/vm.ckpt" --verify --json)
 	[ "$(jq -r .succeeded <<<"$r")" = true ] && ok "a new checkpoint of the guest then succeeds" || fail "again" "$r"
