@@ -239,6 +239,28 @@ static int read_conf(const char *guest, struct xlmig_sim_nic *nic, pid_t *pid, b
 	return XLMIG_OK;
 }
 
+/* This host's end of a guest's port carries no IPv6 of its own: with it
+ * on, the end's duplicate address probe and MLD report (from ::, with the
+ * end's own MAC) crossed the guest's bridge to the other host's port
+ * while both were plugged, so the guest looked as if it spoke. */
+static void host_end_ipv6_off(const char *host)
+{
+	char path[96];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", host);
+	f = fopen(path, "w");
+	if (!f) {
+		if (errno != ENOENT)   /* no IPv6 in this kernel: nothing to turn off */
+			xlmig_warn("sim: %s: %s", path, strerror(errno));
+		return;
+	}
+	bool failed = fputs("1\n", f) < 0;
+
+	if (fclose(f) != 0 || failed)
+		xlmig_warn("sim: cannot turn IPv6 off on %s", host);
+}
+
 int xlmig_sim_net_plug(const char *guest, uint32_t domid, bool up)
 {
 	struct xlmig_sim_nic nic;
@@ -261,6 +283,7 @@ int xlmig_sim_net_plug(const char *guest, uint32_t domid, bool up)
 	run_ip((const char *const[]){ "ip", "link", "del", host, NULL }, NULL, 0);
 	if ((rc = IP("link", "add", host, "type", "veth", "peer", "name", peer, "netns", pidarg)))
 		return xlmig_fail_prefix(rc, "plugging guest %s into this host", guest);
+	host_end_ipv6_off(host);
 	if ((rc = GIP(ns, "link", "set", peer, "master", "eth0", "up")) ||
 	    (rc = IP("link", "set", host, "alias", alias)))
 		goto fail;
