@@ -19,6 +19,7 @@
 #   guest_ns_pid G / gns G CMD  a sim guest's network namespace (xlmig create --nic):
 #                               its holder's pid / run CMD inside it
 #   guest_net_down G            end that namespace (a test's exit trap)
+#   backup_field H J F / backup_wait_state H J RE [tenths]  a backup job's field / wait for its state
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -240,6 +241,18 @@ wait_step() {
 
 wait_final() { wait_step "$1" "$2" 'done|failed|cancelled|unknown'; }
 step_of() { "$XLMIG" -S "$(sock "$1")" status "$2" --json | jq -r .step; }
+
+# A backup job's FIELD on a host, and a wait (in tenths of a second,
+# 30 s by default) for its state to match a regex.
+backup_field() { "$XLMIG" -S "$(sock "$1")" backup show "$2" --json 2>/dev/null | jq -r ".$3"; }
+backup_wait_state() { # HOST JOB STATE-REGEX [tenths]
+	local i
+	for i in $(seq "${4:-300}"); do
+		[[ "$(backup_field "$1" "$2" state)" =~ ^($3)$ ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 
 # ---- a sim guest's network (sim_net.h) ----
 

@@ -41,15 +41,6 @@ agent_start() {
 		"$EX/xlmig-chunk-agent" begin vm "$SHARED/disk.img" "$SHARED/backup.img" 64 \
 		>>"$WORK/agent-a.log" 2>&1 &
 }
-field_of() { "$XLMIG" -S "$(sock "$1")" backup show "$2" --json 2>/dev/null | jq -r ".$3"; }
-wait_state() { # HOST JOB STATE-REGEX [tenths]
-	local i
-	for i in $(seq "${4:-300}"); do
-		[[ "$(field_of "$1" "$2" state)" =~ ^($3)$ ]] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 active_on() { # HOST JOB: 1 if the job is active (here, not final) there
 	"$XLMIG" -S "$(sock "$1")" backup list --json 2>/dev/null |
 		jq --arg j "$2" '[.jobs[] | select(.id == $j)] | length'
@@ -72,7 +63,7 @@ handover() { # NAME FAULT_A FAULT_B WHERE
 	agent_start
 	for i in $(seq 100); do
 		job=$(xa backup list vm --json | jq -r '.jobs[0].id // empty')
-		[ -n "$job" ] && [ -n "$(field_of a "$job" token_text)" ] && break
+		[ -n "$job" ] && [ -n "$(backup_field a "$job" token_text)" ] && break
 		sleep 0.1
 	done
 	[ -n "$job" ] || { fail "$name" "the agent never began: $(cat "$WORK/agent-a.log")"; hosts_down; return; }
@@ -102,20 +93,20 @@ handover() { # NAME FAULT_A FAULT_B WHERE
 	else
 		fail "$name" "guest on a: $(state a vm), on b: $(state b vm)"
 	fi
-	if wait_state "$where" "$job" done 900 && cmp -s "$SHARED/disk.img" "$SHARED/backup.img"; then
+	if backup_wait_state "$where" "$job" done 900 && cmp -s "$SHARED/disk.img" "$SHARED/backup.img"; then
 		ok "$name: job $job finished on $where with a complete backup"
 	else
-		fail "$name" "job on $where: $(field_of "$where" "$job" state); agent: $(tail -3 "$WORK"/agent-*.log)"
+		fail "$name" "job on $where: $(backup_field "$where" "$job" state); agent: $(tail -3 "$WORK"/agent-*.log)"
 	fi
-	[ "$(resumed_on "$job" "host$(tr a-b A-B <<<"$where")")" = 1 ] && [ "$(field_of "$where" "$job" resumes)" = 1 ] &&
+	[ "$(resumed_on "$job" "host$(tr a-b A-B <<<"$where")")" = 1 ] && [ "$(backup_field "$where" "$job" resumes)" = 1 ] &&
 		ok "$name: resumed exactly once, on $where" ||
-		fail "$name" "resume hooks: $(cat "$WORK/events" 2>/dev/null | tr '\n' ';') resumes=$(field_of "$where" "$job" resumes)"
+		fail "$name" "resume hooks: $(cat "$WORK/events" 2>/dev/null | tr '\n' ';') resumes=$(backup_field "$where" "$job" resumes)"
 	# A source that lost its destination after GO is in doubt (its copy
 	# paused as vm--migratedaway), and a destination may still wait for
 	# a GO that will not come: the job waits there in transit, never
 	# resumed, until the migration settles or a restart settles it by
 	# where the guest runs.
-	st=$(field_of "$other" "$job" state)
+	st=$(backup_field "$other" "$job" state)
 	if [ "$(resumed_on "$job" "host$(tr a-b A-B <<<"$other")")" = 0 ] &&
 	   { [ "$(active_on "$other" "$job")" = 0 ] || [ "$st" = in-transit ]; }; then
 		ok "$name: never resumed on $other (there: ${st:-none}$([ "$st" = in-transit ] && echo ', waiting for its migration to settle'))"

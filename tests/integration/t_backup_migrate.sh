@@ -42,16 +42,7 @@ agent_start() { # HOST [DOMAIN]: start the example agent on HOST's agents' socke
 		>>"$WORK/agent-$1.log" 2>&1 &
 }
 job_on() { "$XLMIG" -S "$(sock "$1")" backup list --all "${2:-vm}" --json | jq -r '.jobs[-1].id // empty'; }
-field_of() { "$XLMIG" -S "$(sock "$1")" backup show "$2" --json 2>/dev/null | jq -r ".$3"; }
-offset_of() { field_of "$1" "$2" token_text | sed -n 's/^offset=\([0-9]*\).*/\1/p'; }
-wait_state() { # HOST JOB STATE-REGEX [tenths]
-	local i
-	for i in $(seq "${4:-300}"); do
-		[[ "$(field_of "$1" "$2" state)" =~ ^($3)$ ]] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+offset_of() { backup_field "$1" "$2" token_text | sed -n 's/^offset=\([0-9]*\).*/\1/p'; }
 addr_a() { if [ $USE_NETNS = 1 ]; then echo "$IP_A:$PORT_A"; else echo "127.0.0.1:$PORT_A"; fi; }
 count() { grep -c "$1" "$WORK/events-$2" 2>/dev/null || true; }
 
@@ -66,10 +57,10 @@ off0=$(offset_of a "$job")
 mig=$(xa migrate vm "$(addr_b)" --detach --downtime 10000) || fail "migrate" "refused"
 wait_final a "$mig"
 [ "$(step_of a "$mig")" = done ] && ok "migration done while a backup ran" || fail "migration" "$(step_of a "$mig")"
-[ "$(field_of a "$job" here)" = false ] && [ "$(field_of a "$job" host)" = "$(addr_b | sed "s/:.*//")" ] &&
-	ok "a: the job left with its guest for $(field_of a "$job" host)" || fail "a after the move" "$(xa backup show "$job" --json)"
-wait_state b "$job" done 600 && ok "b: the job finished there" || fail "b" "$(xb backup show "$job" --json 2>&1; cat "$WORK/agent-b.log")"
-[ "$(field_of b "$job" resumes)" = 1 ] && ok "b: resumed exactly once" || fail "resumes" "$(field_of b "$job" resumes)"
+[ "$(backup_field a "$job" here)" = false ] && [ "$(backup_field a "$job" host)" = "$(addr_b | sed "s/:.*//")" ] &&
+	ok "a: the job left with its guest for $(backup_field a "$job" host)" || fail "a after the move" "$(xa backup show "$job" --json)"
+backup_wait_state b "$job" done 600 && ok "b: the job finished there" || fail "b" "$(xb backup show "$job" --json 2>&1; cat "$WORK/agent-b.log")"
+[ "$(backup_field b "$job" resumes)" = 1 ] && ok "b: resumed exactly once" || fail "resumes" "$(backup_field b "$job" resumes)"
 grep -q "resumes at offset [1-9]" "$WORK/agent-b.log" && ok "b: the agent carried on from its token ($(grep -o 'resumes at offset [0-9]*' "$WORK/agent-b.log"))" ||
 	fail "resume offset" "$(cat "$WORK/agent-b.log")"
 cmp -s "$SHARED/disk.img" "$SHARED/backup.img" && ok "the backup equals the disk it copied" || fail "backup content" "differs"
@@ -94,7 +85,7 @@ wait "$waiter"
 grep -q "granted on .* (the guest moved there)" "$WORK/wait.out" && ok "--wait: granted where the guest runs now ($(tail -1 "$WORK/wait.out"))" ||
 	fail "--wait" "$(cat "$WORK/wait.out")"
 late=$(xa backup list vm2 --json | jq -r '.jobs[0].id // empty')
-[ -n "$late" ] && [ "$(field_of a "$late" state)" = running ] && ok "a: the deferred job runs there" || fail "granted job" "$(xa backup list --all --json)"
+[ -n "$late" ] && [ "$(backup_field a "$late" state)" = running ] && ok "a: the deferred job runs there" || fail "granted job" "$(xa backup list --all --json)"
 xa backup end "$late" >/dev/null
 
 # ---- held, then resumed on a after a cancelled migration ----
@@ -105,11 +96,11 @@ for i in $(seq 100); do job2=$(job_on a vm3); [ -n "$job2" ] && break; sleep 0.1
 for i in $(seq 100); do [ "$(offset_of a "$job2")" -gt 0 ] 2>/dev/null && break; sleep 0.1; done
 mig=$(xa migrate vm3 "$(addr_b)" --detach --bandwidth 5M) || { fail "migrate vm3" "refused"; hosts_down; exit 0; }
 wait_step a "$mig" precopy
-wait_state a "$job2" held 100 && ok "cancelled migration: the job is held" || fail "hold" "$(field_of a "$job2" state)"
+backup_wait_state a "$job2" held 100 && ok "cancelled migration: the job is held" || fail "hold" "$(backup_field a "$job2" state)"
 xa cancel "$mig" >/dev/null
 wait_final a "$mig"
-wait_state a "$job2" "resuming|running|done" && ok "after the cancel the job resumes on a" || fail "resume on a" "$(field_of a "$job2" state)"
-wait_state a "$job2" done 600 && cmp -s "$SHARED/disk.img" "$SHARED/backup.img" &&
+backup_wait_state a "$job2" "resuming|running|done" && ok "after the cancel the job resumes on a" || fail "resume on a" "$(backup_field a "$job2" state)"
+backup_wait_state a "$job2" done 600 && cmp -s "$SHARED/disk.img" "$SHARED/backup.img" &&
 	ok "and finishes there with a complete backup" || fail "finish on a" "$(cat "$WORK/agent-a.log")"
 [ "$(xb backup list --all --json | jq --arg j "$job2" '[.jobs[] | select(.id == $j and .here)] | length')" = 0 ] &&
 	ok "b never took it" || fail "b" "has $job2"
@@ -126,17 +117,17 @@ for i in $(seq 100); do job3=$(job_on a); [ -n "$job3" ] && break; sleep 0.1; do
 for i in $(seq 100); do [ "$(offset_of a "$job3")" -gt 0 ] 2>/dev/null && break; sleep 0.1; done
 mig=$(xa migrate vm "$(addr_b)" --detach --downtime 10000)
 # In transit on a once the stream ended; b then stalls at ready, and dies.
-wait_state a "$job3" in-transit 300 && ok "a: the job is in transit at the end of the stream" || fail "in transit on a" "$(field_of a "$job3" state)"
+backup_wait_state a "$job3" in-transit 300 && ok "a: the job is in transit at the end of the stream" || fail "in transit on a" "$(backup_field a "$job3" state)"
 sleep 1
 host_kill b
 wait_final a "$mig"
-wait_state a "$job3" "resuming|running|done" && ok "b killed at ready: the job resumes on a" || fail "resume on a" "$(field_of a "$job3" state)"
+backup_wait_state a "$job3" "resuming|running|done" && ok "b killed at ready: the job resumes on a" || fail "resume on a" "$(backup_field a "$job3" state)"
 STALL_B=("${OPTS_B[@]}")
 host_start b "${STALL_B[@]}" || exit 1
 [ "$(xb backup list --json | jq --arg j "$job3" '[.jobs[] | select(.id == $j)] | length')" = 0 ] &&
 	ok "b restarted: the job is not active there" || fail "b after restart" "$(xb backup list --all --json)"
-wait_state a "$job3" done 600 && cmp -s "$SHARED/disk.img" "$SHARED/backup.img" && ok "finished on a, complete" || fail "finish" "$(cat "$WORK/agent-a.log")"
-[ "$(field_of a "$job3" resumes)" = 1 ] && ok "resumed exactly once" || fail "resumes" "$(field_of a "$job3" resumes)"
+backup_wait_state a "$job3" done 600 && cmp -s "$SHARED/disk.img" "$SHARED/backup.img" && ok "finished on a, complete" || fail "finish" "$(cat "$WORK/agent-a.log")"
+[ "$(backup_field a "$job3" resumes)" = 1 ] && ok "resumed exactly once" || fail "resumes" "$(backup_field a "$job3" resumes)"
 # xlmigd killed on the source or on the destination during a hand-over:
 # t_backup_kill.sh.
 hosts_down
