@@ -39,6 +39,7 @@ struct proxy {
 	uint64_t cut_after;  /* drop every link after this many bytes (0: never) */
 	int64_t flip_at;     /* corrupt this byte of channel 0 (-1: never) */
 	atomic_uint_fast64_t total;
+	atomic_bool cut;     /* cut_after reached: every relay drops its link */
 	atomic_bool stop;
 	pthread_t thread;
 	struct relay r[XLMIG_MAX_CHANNELS];
@@ -72,8 +73,10 @@ static int relay_chunk(struct relay *r, int from, int to, bool forward, uint64_t
 		buf[px->flip_at - (int64_t)*pos] ^= 0x5a;
 	if (forward)
 		*pos += (uint64_t)n;
-	if (px->cut_after && atomic_fetch_add(&px->total, (uint64_t)n) > px->cut_after)
+	if (px->cut_after && atomic_fetch_add(&px->total, (uint64_t)n) > px->cut_after) {
+		atomic_store(&px->cut, true);
 		return -1;
+	}
 	if (forward && (int)r->index == px->slow_index)
 		usleep(5000);
 	return write_all(to, buf, (size_t)n);
@@ -84,7 +87,10 @@ static void *relay_main(void *arg)
 	struct relay *r = arg;
 	uint64_t pos = 0;
 
-	while (!atomic_load(&r->px->stop)) {
+	/* A cut drops every channel's link, not only the one whose bytes
+	 * crossed the mark: a channel idle at that moment (its sender
+	 * already failed on another) would otherwise stay up for ever. */
+	while (!atomic_load(&r->px->stop) && !atomic_load(&r->px->cut)) {
 		struct pollfd pfd[2] = { { .fd = r->a, .events = POLLIN },
 					 { .fd = r->b, .events = POLLIN } };
 
