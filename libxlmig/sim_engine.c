@@ -917,15 +917,29 @@ static int on_item(void *opaque, const struct xlmig_item *it)
 	}
 }
 
-static int read_stream(int fd, struct xlmig_parser *p)
+/* Where a restore's stream comes from: an fd read in large chunks, or
+ * bytes already in memory (the stream as a fuzzer or a test holds it: no
+ * chunk buffer, no read per input). */
+struct restore_src {
+	int fd;
+	const uint8_t *data;
+	size_t len;
+};
+
+static int read_stream(const struct restore_src *src, struct xlmig_parser *p)
 {
-	uint8_t *chunk = malloc(RESTORE_CHUNK);
+	uint8_t *chunk = NULL;
 	int rc = XLMIG_OK;
 
+	if (src->data) {
+		rc = xlmig_parser_feed(p, src->data, src->len);
+		goto out;
+	}
+	chunk = malloc(RESTORE_CHUNK);
 	if (!chunk)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for the restore buffer");
 	while (rc == XLMIG_OK && !xlmig_parser_done(p)) {
-		ssize_t n = read(fd, chunk, RESTORE_CHUNK);
+		ssize_t n = read(src->fd, chunk, RESTORE_CHUNK);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -936,14 +950,15 @@ static int read_stream(int fd, struct xlmig_parser *p)
 		else
 			rc = xlmig_parser_feed(p, chunk, (size_t)n);
 	}
+out:
 	if (rc == XLMIG_OK)
 		rc = xlmig_parser_finish(p);
 	free(chunk);
 	return rc;
 }
 
-int xlmig_sim_engine_restore(int fd, const struct xlmig_sim_factory *f, bool *created,
-			     char name[XLMIG_NAME_MAX])
+static int restore_from(const struct restore_src *src, const struct xlmig_sim_factory *f,
+			bool *created, char name[XLMIG_NAME_MAX])
 {
 	struct restore_ctx r = { .f = f };
 	struct xlmig_parser *p = xlmig_parser_new(on_item, &r);
@@ -952,7 +967,7 @@ int xlmig_sim_engine_restore(int fd, const struct xlmig_sim_factory *f, bool *cr
 	*created = false;
 	if (!p)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a stream parser");
-	rc = read_stream(fd, p);
+	rc = read_stream(src, p);
 	if (rc == XLMIG_OK && !r.libxl_end)
 		rc = xlmig_fail(XLMIG_E_TRUNCATED, "stream ended before libxl END");
 	if (rc != XLMIG_OK)
@@ -963,6 +978,14 @@ int xlmig_sim_engine_restore(int fd, const struct xlmig_sim_factory *f, bool *cr
 	free(r.written);
 	xlmig_parser_free(p);
 	return rc;
+}
+
+int xlmig_sim_engine_restore(int fd, const struct xlmig_sim_factory *f, bool *created,
+			     char name[XLMIG_NAME_MAX])
+{
+	struct restore_src src = { .fd = fd };
+
+	return restore_from(&src, f, created, name);
 }
 
 /* ---- the engine on a guest of this process ---- */
@@ -1037,12 +1060,13 @@ static int local_create(void *o, const char *name, uint64_t mem_bytes, unsigned 
 	return rc;
 }
 
-int xlmig_sim_restore(int fd, struct xlmig_sim_guest **out, char name[XLMIG_NAME_MAX])
+static int local_restore(const struct restore_src *src, struct xlmig_sim_guest **out,
+			 char name[XLMIG_NAME_MAX])
 {
 	struct xlmig_sim_guest *g = NULL;
 	struct xlmig_sim_factory f = { local_create, &g };
 	bool created;
-	int rc = xlmig_sim_engine_restore(fd, &f, &created, name);
+	int rc = restore_from(src, &f, &created, name);
 
 	if (rc != XLMIG_OK) {
 		xlmig_sim_guest_free(g);
@@ -1050,4 +1074,20 @@ int xlmig_sim_restore(int fd, struct xlmig_sim_guest **out, char name[XLMIG_NAME
 	}
 	*out = g;
 	return rc;
+}
+
+int xlmig_sim_restore(int fd, struct xlmig_sim_guest **out, char name[XLMIG_NAME_MAX])
+{
+	struct restore_src src = { .fd = fd };
+
+	return local_restore(&src, out, name);
+}
+
+int xlmig_sim_restore_mem(const void *data, size_t len, struct xlmig_sim_guest **out,
+			  char name[XLMIG_NAME_MAX])
+{
+	/* A non-NULL pointer marks the source as memory, even when empty. */
+	struct restore_src src = { .fd = -1, .data = data ? data : (const void *)"", .len = len };
+
+	return local_restore(&src, out, name);
 }

@@ -72,5 +72,9 @@ int xlmig_sim_save(struct xlmig_sim_guest *g, const char *name, int fd,
 /* Restore a stream from fd into a new paused guest; *out is set only on
  * success; on failure nothing is left. */
 int xlmig_sim_restore(int fd, struct xlmig_sim_guest **out, char name[XLMIG_NAME_MAX]);
+/* The same from a whole stream in memory (len bytes at data), with the
+ * fd's checks: what follows the final END is an error. */
+int xlmig_sim_restore_mem(const void *data, size_t len, struct xlmig_sim_guest **out,
+			  char name[XLMIG_NAME_MAX]);
 
 #endif

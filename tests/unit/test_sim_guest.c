@@ -556,3 +556,44 @@ TEST(sim_engine_settles_between_passes)
 	xlmig_sim_guest_free(r);
 	xlmig_sim_guest_free(g);
 }
+
+/* A stream restored from memory gives the guest its fd gives, and is
+ * refused the same way when cut short or followed by stray bytes
+ * (nothing is left behind then). */
+TEST(sim_restore_mem_matches_fd)
+{
+	struct xlmig_sim_guest *g = mixed_guest(), *r = NULL;
+	struct xlmig_save_opts opts = { 0 };
+	struct xlmig_save_result res;
+	struct xlmig_buf s = { 0 };
+	char name[XLMIG_NAME_MAX];
+	uint8_t d1[32], d2[32];
+	int fd = memfd_create("stream", MFD_CLOEXEC);
+
+	CHECK(g != NULL && fd >= 0);
+	CHECK_OK(xlmig_sim_save(g, "inmem", fd, &opts, &res));
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	CHECK_OK(xlmig_read_all(fd, 1u << 30, &s));
+	CHECK(s.len > 0);
+
+	CHECK_OK(xlmig_sim_restore_mem(s.data, s.len, &r, name));
+	CHECK_STR(name, "inmem");
+	CHECK(xlmig_sim_guest_paused(r));
+	CHECK_OK(xlmig_sim_guest_digest(g, d1));
+	CHECK_OK(xlmig_sim_guest_digest(r, d2));
+	CHECK(memcmp(d1, d2, 32) == 0);
+	xlmig_sim_guest_free(r);
+
+	r = g;   /* must be cleared by a failure */
+	CHECK_EQ(xlmig_sim_restore_mem(s.data, s.len - 1, &r, name), XLMIG_E_TRUNCATED);
+	CHECK(r == NULL);
+	CHECK(xlmig_buf_append(&s, "x", 1) == XLMIG_OK);
+	CHECK(xlmig_sim_restore_mem(s.data, s.len, &r, name) != XLMIG_OK);
+	CHECK(r == NULL);
+	CHECK(xlmig_sim_restore_mem(NULL, 0, &r, name) != XLMIG_OK);
+	CHECK(r == NULL);
+
+	xlmig_buf_free(&s);
+	close(fd);
+	xlmig_sim_guest_free(g);
+}
