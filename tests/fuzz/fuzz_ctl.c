@@ -3,8 +3,9 @@
  * the input is what the other end of a control socket sends (a local
  * client to xlmigd, or xlmigd's replies to the xlmig command line).
  *
- * The bytes arrive through a socketpair and are cut into lines by
- * xlmig_ctl_recv(), as the command line reads replies; each line is read
+ * The bytes are read from a memory file and cut into lines by
+ * xlmig_ctl_recv(), as the command line reads replies (no peer thread
+ * or socket per input: the replies go to /dev/null); each line is read
  * as a request the way xlmigd decodes one (a JSON object with a "cmd"
  * string, then typed arguments), answered with xlmig_ctl_send(), and
  * read as a reply too.  Lines must come out whole and in order: their
@@ -101,12 +102,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct xlmig_ctl_client c = { .fd = -1 };
-	struct fuzz_peer peer;
 	size_t off = 0;
 	char *line;
 
-	fuzz_peer_start(&peer, data, size);
-	c.fd = peer.fd;
+	c.fd = fuzz_input_fd(data, size);
 	while (xlmig_ctl_recv(&c, &line, 5000) == XLMIG_OK) {
 		const uint8_t *nl = off < size ? memchr(data + off, '\n', size - off) : NULL;
 		struct xlmig_buf reply = { 0 };
@@ -122,12 +121,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += len + 1;
 		decode_request(line, &reply);
 		if (xlmig_buf_append(&reply, "", 1) == XLMIG_OK &&
-		    xlmig_ctl_send(peer.fd, (const char *)reply.data) != XLMIG_OK)
-			abort();   /* the peer drains: sending a reply works */
+		    xlmig_ctl_send(fuzz_devnull(), (const char *)reply.data) != XLMIG_OK)
+			abort();   /* sending a reply works */
 		xlmig_buf_free(&reply);
 		free(line);
 	}
 	xlmig_buf_free(&c.in);
-	fuzz_peer_finish(&peer);
 	return 0;
 }

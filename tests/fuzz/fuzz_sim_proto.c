@@ -5,7 +5,8 @@
  *
  * The first byte picks how the rest is read: 0 as requests (as the sim
  * host reads them), 1..17 as replies to that request type (as xlmigd's
- * sim backend reads them).  The bytes arrive through a socketpair and are
+ * sim backend reads them).  The bytes arrive queued in a socketpair (it
+ * receives with recvmsg; no peer thread per input) and are
  * cut into frames by xlmig_simp_recv(); each frame is parsed, and one
  * that parses must be written back byte for byte the same: the parser
  * accepts nothing the writer would not produce.
@@ -94,16 +95,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct xlmig_buf frame = { 0 };
-	struct fuzz_peer peer;
-	int fds[XLMIG_SIMP_MAX_FDS];
+	int sock, fds[XLMIG_SIMP_MAX_FDS];
 	size_t nfds;
 	uint16_t mode;
 
 	if (size < 1)
 		return 0;
 	mode = data[0] % (XLMIG_SIMP_TYPE_MAX + 1);
-	fuzz_peer_start(&peer, data + 1, size - 1);
-	while (xlmig_simp_recv(peer.fd, &frame, fds, &nfds) == XLMIG_OK) {
+	sock = fuzz_input_sock(data + 1, size - 1);
+	while (xlmig_simp_recv(sock, &frame, fds, &nfds) == XLMIG_OK) {
 		if (nfds)
 			abort();   /* nobody sent any */
 		if (mode == 0)
@@ -111,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 			check_reply(&frame, mode);
 	}
-	fuzz_peer_finish(&peer);
+	close(sock);
 	xlmig_buf_free(&frame);
 	return 0;
 }

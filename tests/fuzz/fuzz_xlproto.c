@@ -1,6 +1,8 @@
 /*
  * fuzz_xlproto.c - libFuzzer harness for xl's migration protocol state
- * machines (xlproto.h), driven by a fuzzed peer over a socketpair.
+ * machines (xlproto.h), driven by a fuzzed peer: the machine reads what
+ * the peer sent from a memory file and writes to /dev/null (the peer
+ * sends regardless of what it is told, so no thread or socket plays it).
  *
  * The first input byte chooses the side under test and which of its
  * actions fail (fault injection); the rest is what the peer sends.
@@ -96,13 +98,11 @@ static void receiver(uint8_t flags, const uint8_t *d, size_t size)
 	struct actions a = { .flags = flags };
 	struct xlmig_xlrecv_result res;
 	bool paused = flags & F_VARIANT;
-	struct fuzz_peer peer;
 	bool go;
 	int rc;
 
-	fuzz_peer_start(&peer, d, size);
-	rc = xlmig_xlproto_receive(peer.fd, peer.fd, paused, &recv_ops, &a, &res);
-	fuzz_peer_finish(&peer);
+	rc = xlmig_xlproto_receive(fuzz_devnull(), fuzz_input_fd(d, size), paused, &recv_ops, &a,
+				   &res);
 	go = size >= 1 && has(d, size, 1 + (size_t)d[0], XLMIG_XLPROTO_GO, XLMIG_XLPROTO_GO_LEN);
 	if ((a.rename && !(a.stream_ok && go)) || (a.second && (!a.rename_ok || paused)))
 		abort();   /* started without a restored guest and GO */
@@ -169,13 +169,10 @@ static void sender(uint8_t flags, const uint8_t *d, size_t size)
 	const size_t status_at = report_at + XLMIG_XLPROTO_REPORT_LEN;
 	struct actions a = { .flags = flags };
 	struct xlmig_xlsend_result res;
-	struct fuzz_peer peer;
 	bool banner, ready, reported, go_back;
 	int rc;
 
-	fuzz_peer_start(&peer, d, size);
-	rc = xlmig_xlproto_send(peer.fd, peer.fd, "fuzz", &send_ops, &a, &res);
-	fuzz_peer_finish(&peer);
+	rc = xlmig_xlproto_send(fuzz_devnull(), fuzz_input_fd(d, size), "fuzz", &send_ops, &a, &res);
 	banner = has(d, size, 0, XLMIG_XLPROTO_BANNER, XLMIG_XLPROTO_BANNER_LEN);
 	ready = banner && has(d, size, ready_at, XLMIG_XLPROTO_READY, XLMIG_XLPROTO_READY_LEN);
 	reported = ready && has(d, size, report_at, XLMIG_XLPROTO_REPORT, XLMIG_XLPROTO_REPORT_LEN) &&

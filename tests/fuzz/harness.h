@@ -1,16 +1,19 @@
 /*
  * harness.h - what the fuzz harnesses share: writing seed files, the
  * seed-writing start-up, a channel over a memory buffer, the input as an
- * fd to read (no thread, no socket: for code that only reads), and a peer
- * thread that plays fuzzed bytes into one end of a socketpair while the
- * code under test reads the other end as it would a real peer (for code
- * that must see the peer wait for its answers).
+ * fd to read (no thread, no socket: for code that only reads and writes
+ * its answers to /dev/null) or queued in a socket (for code that must
+ * receive from one), and a peer thread that plays fuzzed bytes into one
+ * end of a socketpair while the code under test reads the other end as
+ * it would a real peer (only for code that must see the peer wait for
+ * its answers).
  *
  * Header-only: each harness is built as one translation unit.
  */
 #ifndef XLMIG_FUZZ_HARNESS_H
 #define XLMIG_FUZZ_HARNESS_H
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -130,6 +133,35 @@ static inline int fuzz_input_fd(const void *data, size_t len)
 	    lseek(fd, 0, SEEK_SET) != 0)
 		abort();
 	return fd;
+}
+
+/* Where the code under test's answers go when nobody reads them: a
+ * peer that only drains needs no thread when its end is /dev/null. */
+static inline int fuzz_devnull(void)
+{
+	static int fd = -1;
+
+	if (fd < 0 && (fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
+		abort();
+	return fd;
+}
+
+/* The input queued in a socket, then end of input, for code that must
+ * read a socket (recvmsg): a socketpair whose other end has written the
+ * input and is closed, so no thread plays the peer.  The input must fit
+ * the socket's buffer (the harness caps its length with -max_len; a
+ * larger one is cut there).  The caller closes the fd returned. */
+static inline int fuzz_input_sock(const void *data, size_t len)
+{
+	int sv[2];
+	ssize_t n = 0;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	if (len && (n = send(sv[1], data, len, MSG_DONTWAIT | MSG_NOSIGNAL)) <= 0)
+		abort();
+	close(sv[1]);
+	return sv[0];
 }
 
 /* The peer: writes its bytes, shuts down its sending side (so the reader

@@ -5,13 +5,19 @@
 # skip, not a silent zero.  Each fuzzer's executions and coverage are
 # printed on its line.
 #
-#   tests/fuzz/run.sh SECONDS [RUNS]  B=DIR selects the build (default build)
+#   tests/fuzz/run.sh SECONDS [RUNS]  B=DIR selects the build (default build),
+#                                     FUZZ_ONLY="codec wire" some fuzzers only
 #
 # RUNS is a per-fuzzer budget for quick checks (make check): a fast parser
 # is done in a second instead of holding the whole SECONDS.
 # Builds nothing: each $B/fuzz/fuzz_NAME runs over a temporary copy of
 # tests/fuzz/corpus/NAME/ (so the tree is never modified).  A crashing
 # input is kept in $B/fuzz-artifacts/ and its log tail is shown.
+#
+# tests/fuzz/options/NAME, if there is one, gives that fuzzer's own
+# libFuzzer flags, one a line ('#' starts a comment): -max_len=N where a
+# larger input adds only time, and "dict A B ..." to use the dictionaries
+# tests/fuzz/dict/A.dict, B.dict, ... (joined: libFuzzer takes one).
 set -u
 cd "$(dirname "$0")/../.."
 secs=${1:?usage: tests/fuzz/run.sh SECONDS [RUNS]}
@@ -26,12 +32,29 @@ shopt -s nullglob
 for fuzzer in "$B"/fuzz/fuzz_*; do
 	[ -f "$fuzzer" ] && [ -x "$fuzzer" ] || continue
 	name=$(basename "$fuzzer")
+	if [ -n "${FUZZ_ONLY:-}" ] && ! [[ " $FUZZ_ONLY " == *" ${name#fuzz_} "* ]]; then
+		continue
+	fi
 	work=$(mktemp -d "${TMPDIR:-/tmp}/xlmig-$name.XXXXXX")
 	mkdir -p "$work/corpus" "$work/artifacts"
 	if [ -d "tests/fuzz/corpus/${name#fuzz_}" ]; then
 		cp -R "tests/fuzz/corpus/${name#fuzz_}/." "$work/corpus/"
 	fi
-	if "$fuzzer" -max_total_time="$secs" "${budget[@]}" -timeout=20 -rss_limit_mb=2048 \
+	flags=()
+	if [ -f "tests/fuzz/options/${name#fuzz_}" ]; then
+		while read -r opt rest; do
+			case "$opt" in
+			'' | '#'*) ;;
+			dict)
+				for d in $rest; do
+					cat "tests/fuzz/dict/$d.dict" >>"$work/dict" || exit 2
+				done
+				flags+=(-dict="$work/dict") ;;
+			*) flags+=("$opt") ;;
+			esac
+		done <"tests/fuzz/options/${name#fuzz_}"
+	fi
+	if "$fuzzer" -max_total_time="$secs" "${budget[@]}" "${flags[@]}" -timeout=20 -rss_limit_mb=2048 \
 		-artifact_prefix="$work/artifacts/" "$work/corpus" >"$work/log" 2>&1; then
 		# The last status line: executions, coverage, features, speed.
 		stat=$(grep -E '^#[0-9]+' "$work/log" | tail -n 1 |
