@@ -6,6 +6,7 @@
  */
 #include "checkpoint.h"
 #include "ckpt_base.h"
+#include "ckpt_filter.h"
 #include "fault.h"
 #include "json.h"
 
@@ -212,9 +213,6 @@ static int continue_partial(struct xlmig_hv *hv, uint32_t domid, int fd, const c
 		if (o->resuming)
 			snprintf(res->start_note, sizeof(res->start_note),
 				 "no partial file to continue here (it is not on storage both hosts see, or nothing was written before the hold): started over");
-	} else if (!hv->ops->save_continues) {
-		snprintf(res->start_note, sizeof(res->start_note),
-			 "the %s backend cannot continue a partial file: started over", hv->ops->name);
 	} else if ((rc = hv->ops->lookup(hv, id, &di))) {
 		return xlmig_fail_prefix(rc, "checkpoint of domain %u", domid);
 	} else if (xlmig_ckpt_base_read(fd, di.mem_bytes / XLMIG_PAGE_SIZE, base)) {
@@ -224,8 +222,10 @@ static int continue_partial(struct xlmig_hv *hv, uint32_t domid, int fd, const c
 	return cut_at(fd, *base ? (*base)->end : 0, partial);
 }
 
-/* The backend's save, continuing *base where it can; a base the backend
- * finds is not this guest's costs nothing and the save starts over. */
+/* The backend's save, continuing *base: by the backend itself where it
+ * can, else through the filter (ckpt_filter.h).  A base the backend finds
+ * is not this guest's costs nothing and the save starts over; the filter
+ * starts over by itself. */
 static int save(struct xlmig_hv *hv, uint32_t domid, int fd, const char *partial,
 		struct xlmig_save_opts *so, struct xlmig_ckpt_base *base,
 		struct xlmig_save_result *sr, struct xlmig_checkpoint_result *res)
@@ -233,6 +233,13 @@ static int save(struct xlmig_hv *hv, uint32_t domid, int fd, const char *partial
 	int rc;
 
 	so->base = base;
+	if (base && !hv->ops->save_continues) {
+		rc = xlmig_ckpt_filter_save(hv, domid, fd, so, base, sr, res->start_note,
+					    sizeof(res->start_note));
+		if (rc == XLMIG_OK && res->start_note[0] == '\0')
+			res->continued_bytes = base->end;
+		return rc;
+	}
 	rc = hv->ops->save_live(hv, domid, fd, so, sr);
 	if (rc && base && sr->base_refused) {
 		snprintf(res->start_note, sizeof(res->start_note), "%.200s: started over", xlmig_errmsg());

@@ -6,14 +6,20 @@
  * Input: the file's bytes.  What reads must keep a prefix of the input
  * (end within it, the head its first bytes), know no more pages than the
  * guest has, and answer for every pfn without reading out of bounds.
- * Nothing may crash, leak or read out of bounds.
+ * Nothing may crash, leak or read out of bounds.  The same input then
+ * goes through the filter that continues a file over that base
+ * (ckpt_filter.h) into /dev/null: it may leave out each pfn once at
+ * most.
  *
  * XLMIG_FUZZ_WRITE_SEEDS=DIR writes a real sim stream (sim_stream.h),
  * whole and cut inside its pages and inside its head, into DIR.
  */
 #include "ckpt_base.h"
+#include "ckpt_filter.h"
 #include "harness.h"
 #include "sim_stream.h"
+
+#include <fcntl.h>
 
 #define GUEST_PAGES (XLMIG_SIM_MEM_MIN / XLMIG_PAGE_SIZE)
 
@@ -32,10 +38,26 @@ static void write_seeds(const char *dir)
 	xlmig_buf_free(&b);
 }
 
+static int null_fd = -1;
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	fuzz_init(write_seeds);
-	return 0;
+	null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	return null_fd < 0;
+}
+
+static void filter_through(const struct xlmig_ckpt_base *b, const uint8_t *data, size_t size)
+{
+	struct xlmig_ckpt_filter *f;
+
+	if (xlmig_ckpt_filter_new(b, null_fd, &f) != XLMIG_OK)
+		return;
+	if (xlmig_ckpt_filter_feed(f, data, size) == XLMIG_OK)
+		(void)xlmig_ckpt_filter_finish(f);
+	if (xlmig_ckpt_filter_unchanged(f) > GUEST_PAGES)
+		abort();
+	xlmig_ckpt_filter_free(f);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -62,6 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();   /* a pfn beyond the guest has no content */
 	if (known != b->pages_known || answered > known)
 		abort();
+	filter_through(b, data, size);
 	xlmig_ckpt_base_free(b);
 	return 0;
 }
