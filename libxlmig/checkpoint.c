@@ -1,12 +1,15 @@
 /*
  * checkpoint.c - live checkpoints into files and their restore (see
  * checkpoint.h).  The save itself is the backend's, as for a migration;
- * what is here is the file's life (partial name, sync, rename) and
- * giving the guest back, running, whatever happens.
+ * what is here is the file's life (partial name, sync, rename), giving
+ * the guest back, running, whatever happens, and for a compressed file
+ * (ckpt_zip.h) its packing and unpacking on a thread between the backend
+ * and the file.
  */
 #include "checkpoint.h"
 #include "ckpt_base.h"
 #include "ckpt_filter.h"
+#include "ckpt_zip.h"
 #include "fault.h"
 #include "json.h"
 
@@ -14,6 +17,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -32,6 +36,7 @@ int xlmig_checkpoint_params_encode(const struct xlmig_checkpoint_params *p, stru
 	xlmig_json_kv_str(&w, "file", p->file);
 	xlmig_json_kv_uint(&w, "downtime_ms", p->downtime_ms);
 	xlmig_json_kv_uint(&w, "max_iters", p->max_iters);
+	xlmig_json_kv_uint(&w, "compress", p->compress);
 	xlmig_json_kv_bool(&w, "verify", p->verify);
 	xlmig_json_object_close(&w);
 	return xlmig_json_finish(&w);
@@ -65,7 +70,8 @@ int xlmig_checkpoint_params_from_json(const struct xlmig_json *o, struct xlmig_c
 				  XLMIG_CHECKPOINT_PATH_MAX);
 	snprintf(p->file, sizeof(p->file), "%s", file);
 	if ((rc = opt_u64(o, "downtime_ms", XLMIG_CHECKPOINT_DOWNTIME_MAX_MS, &p->downtime_ms)) ||
-	    (rc = opt_u64(o, "max_iters", XLMIG_CHECKPOINT_ITERS_MAX, &p->max_iters)))
+	    (rc = opt_u64(o, "max_iters", XLMIG_CHECKPOINT_ITERS_MAX, &p->max_iters)) ||
+	    (rc = opt_u64(o, "compress", XLMIG_CKZ_LEVEL_MAX, &p->compress)))
 		return rc;
 	rc = xlmig_json_get_bool(o, "verify", &p->verify);
 	if (rc && rc != XLMIG_E_NOTFOUND)
@@ -213,6 +219,9 @@ static int continue_partial(struct xlmig_hv *hv, uint32_t domid, int fd, const c
 		if (o->resuming)
 			snprintf(res->start_note, sizeof(res->start_note),
 				 "no partial file to continue here (it is not on storage both hosts see, or nothing was written before the hold): started over");
+	} else if (o->compress_level) {
+		snprintf(res->start_note, sizeof(res->start_note),
+			 "a compressed checkpoint is not continued (its codec frames are one sequence a new writer cannot join): started over");
 	} else if ((rc = hv->ops->lookup(hv, id, &di))) {
 		return xlmig_fail_prefix(rc, "checkpoint of domain %u", domid);
 	} else if (xlmig_ckpt_base_read(fd, di.mem_bytes / XLMIG_PAGE_SIZE, base)) {
@@ -222,12 +231,89 @@ static int continue_partial(struct xlmig_hv *hv, uint32_t domid, int fd, const c
 	return cut_at(fd, *base ? (*base)->end : 0, partial);
 }
 
+/* A compressed checkpoint's packing, or a compressed file's unpacking,
+ * on a thread of its own between the backend and a pipe.  It closes the
+ * pipe's end it owns as soon as it stops, so the backend on the other
+ * end sees an error instead of blocking on a reader that is gone. */
+struct filter {
+	int in, out, own;                /* own: the pipe end to close */
+	int level;                       /* pack at this level; 0: unpack */
+	int rc;
+	char msg[256];
+	struct xlmig_ckz_stats st;
+	pthread_t tid;
+};
+
+static void *filter_main(void *arg)
+{
+	struct filter *f = arg;
+
+	f->rc = f->level ? xlmig_ckz_pack_fd(f->in, f->out, f->level, &f->st)
+			 : xlmig_ckz_unpack_fd(f->in, f->out, &f->st);
+	if (f->rc)
+		snprintf(f->msg, sizeof(f->msg), "%s", xlmig_errmsg());
+	close(f->own);
+	return NULL;
+}
+
+/* Start f between fd and a new pipe: *backend_fd is the pipe's other end,
+ * for the backend (the write end when packing, else the read end). */
+static int filter_start(struct filter *f, int fd, int level, int *backend_fd)
+{
+	int p[2], err;
+
+	memset(f, 0, sizeof(*f));
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));
+	f->level = level;
+	f->in = level ? p[0] : fd;
+	f->out = level ? fd : p[1];
+	f->own = level ? p[0] : p[1];
+	*backend_fd = level ? p[1] : p[0];
+	err = pthread_create(&f->tid, NULL, filter_main, f);
+	if (err) {
+		close(p[0]);
+		close(p[1]);
+		return xlmig_fail(XLMIG_E_NOMEM, "cannot start a thread: %s", strerror(err));
+	}
+	return XLMIG_OK;
+}
+
+/* The backend's end is closed and the filter joined: the result of
+ * both, the backend's rc first unless the filter's failure caused it
+ * (the filter stopped on its own: a full disk, a damaged file). */
+static int filter_end(struct filter *f, int backend_fd, int rc)
+{
+	close(backend_fd);
+	pthread_join(f->tid, NULL);
+	if (f->rc && (rc == XLMIG_OK || (f->rc != XLMIG_E_TRUNCATED && f->rc != XLMIG_E_CLOSED)))
+		return xlmig_fail(f->rc, "%s", f->msg);
+	return rc;
+}
+
+static int save_live(struct xlmig_hv *hv, uint32_t domid, int fd, int level,
+		     struct xlmig_save_opts *so, struct xlmig_save_result *sr,
+		     struct xlmig_checkpoint_result *res)
+{
+	struct filter f;
+	int rc, into;
+
+	if (!level)
+		return hv->ops->save_live(hv, domid, fd, so, sr);
+	if ((rc = filter_start(&f, fd, level, &into)))
+		return rc;
+	rc = filter_end(&f, into, hv->ops->save_live(hv, domid, into, so, sr));
+	res->stream_bytes = f.st.stream_bytes;
+	memcpy(res->stream_sha256, f.st.stream_sha256, sizeof(res->stream_sha256));
+	return rc;
+}
+
 /* The backend's save, continuing *base: by the backend itself where it
  * can, else through the filter (ckpt_filter.h).  A base the backend finds
  * is not this guest's costs nothing and the save starts over; the filter
  * starts over by itself. */
 static int save(struct xlmig_hv *hv, uint32_t domid, int fd, const char *partial,
-		struct xlmig_save_opts *so, struct xlmig_ckpt_base *base,
+		struct xlmig_save_opts *so, struct xlmig_ckpt_base *base, int level,
 		struct xlmig_save_result *sr, struct xlmig_checkpoint_result *res)
 {
 	int rc;
@@ -240,7 +326,7 @@ static int save(struct xlmig_hv *hv, uint32_t domid, int fd, const char *partial
 			res->continued_bytes = base->end;
 		return rc;
 	}
-	rc = hv->ops->save_live(hv, domid, fd, so, sr);
+	rc = save_live(hv, domid, fd, level, so, sr, res);
 	if (rc && base && sr->base_refused) {
 		snprintf(res->start_note, sizeof(res->start_note), "%.200s: started over", xlmig_errmsg());
 		so->base = NULL;
@@ -278,7 +364,7 @@ int xlmig_checkpoint_take(struct xlmig_hv *hv, uint32_t domid, const char *file,
 	xlmig_policy_init(&policy, &o->policy);
 	rc = continue_partial(hv, domid, fd, partial, o, &base, res);
 	if (rc == XLMIG_OK)
-		rc = save(hv, domid, fd, partial, &so, base, &sr, res);
+		rc = save(hv, domid, fd, partial, &so, base, o->compress_level, &sr, res);
 	if (rc)
 		goto out;
 	XLMIG_FAULT(XLMIG_FAULT_CKPT_PAUSE, o->cancel);
@@ -302,6 +388,8 @@ int xlmig_checkpoint_take(struct xlmig_hv *hv, uint32_t domid, const char *file,
 	memcpy(res->mem_digest, sr.mem_digest, sizeof(res->mem_digest));
 	rc = publish(fd, partial, file, &res->file_bytes);
 	published = rc == XLMIG_OK;
+	if (!o->compress_level)
+		res->stream_bytes = res->file_bytes;
 	res->bytes_written = res->file_bytes - res->continued_bytes;
 	res->total_ns = xlmig_now_ns() - start;
 out:
@@ -364,6 +452,30 @@ int xlmig_checkpoint_recover(struct xlmig_hv *hv, const char *domain, const char
 	return rc;
 }
 
+/* A compressed file is unpacked on the way into the backend's restore. */
+static int restore_from(struct xlmig_hv *hv, int fd, const struct xlmig_restore_opts *ro, uint32_t *domid)
+{
+	uint8_t magic[XLMIG_CKZ_MAGIC_LEN];
+	struct filter f;
+	ssize_t n = pread(fd, magic, sizeof(magic), 0);
+	bool created;
+	int rc, from;
+
+	if (n < 0 || !xlmig_ckz_is_container(magic, (size_t)n))
+		return hv->ops->restore(hv, fd, ro, domid);
+	if ((rc = filter_start(&f, fd, 0, &from)))
+		return rc;
+	rc = hv->ops->restore(hv, from, ro, domid);
+	created = rc == XLMIG_OK;
+	rc = filter_end(&f, from, rc);
+	/* The backend may have restored a guest before the unpacking found
+	 * the file damaged past the stream it gave (its END block): that
+	 * guest is not proven to be the file's, and goes. */
+	if (rc && created && hv->ops->destroy(hv, *domid))
+		xlmig_error("destroying domain %u restored from a damaged file: %s", *domid, xlmig_errmsg());
+	return rc;
+}
+
 int xlmig_checkpoint_restore(struct xlmig_hv *hv, const char *file, const char *name,
 			     bool paused, bool verify, struct xlmig_checkpoint_restored *out)
 {
@@ -376,7 +488,7 @@ int xlmig_checkpoint_restore(struct xlmig_hv *hv, const char *file, const char *
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return xlmig_fail(XLMIG_E_IO, "opening checkpoint %s: %s", file, strerror(errno));
-	rc = hv->ops->restore(hv, fd, &ro, &out->domid);
+	rc = restore_from(hv, fd, &ro, &out->domid);
 	close(fd);
 	if (rc) {
 		rc = xlmig_fail_prefix(rc, "restoring %s", file);

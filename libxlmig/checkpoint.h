@@ -19,7 +19,11 @@
  * writing it (ckpt_base.h): pages the file holds as the guest holds them
  * now are not written again.  A partial file it cannot continue (none
  * there, another guest's, a backend that cannot) is started over, and
- * the result says why.  The writer of a partial file holds an exclusive
+ * the result says why.  A compressed checkpoint (the container of
+ * ckpt_zip.h) is never continued: its codec frames are one sequence
+ * that a new writer cannot join without reading and decoding it all, so
+ * a held compressed checkpoint starts over where it is taken over, and
+ * says so.  The writer of a partial file holds an exclusive
  * flock on it for as long as it writes, so two checkpoints never write
  * one file, on one host or on two.
  */
@@ -45,6 +49,9 @@ struct xlmig_checkpoint_opts {
 	const atomic_bool *keep_partial;
 	bool resuming;                   /* a held checkpoint taken over: a
 					  * missing partial file is worth saying */
+	int compress_level;              /* 0: Xen's own format; 1..19: the
+					  * compressed container (ckpt_zip.h)
+					  * at that zstd level */
 };
 
 struct xlmig_checkpoint_result {
@@ -52,6 +59,11 @@ struct xlmig_checkpoint_result {
 	uint64_t pages_sent;             /* including re-sends */
 	unsigned iterations;
 	uint64_t file_bytes;
+	uint64_t stream_bytes;           /* of the save stream (file_bytes
+					  * unless compressed) */
+	uint8_t stream_sha256[32];       /* compressed: of the save stream as
+					  * the backend wrote it, which
+					  * unpacking must give back */
 	uint64_t precopy_ns;             /* guest running, pages being written */
 	uint64_t pause_ns;               /* guest stopped: final pass to resume */
 	uint64_t total_ns;               /* to the rename of the synced file */
@@ -74,6 +86,7 @@ struct xlmig_checkpoint_params {
 	char file[XLMIG_CHECKPOINT_PATH_MAX + 1];  /* absolute */
 	uint64_t downtime_ms;            /* 0 = the policy's default */
 	uint64_t max_iters;              /* 0 = the policy's default */
+	uint64_t compress;               /* 0 = Xen's format, else a zstd level */
 	bool verify;
 };
 #define XLMIG_CHECKPOINT_DOWNTIME_MAX_MS 600000u
@@ -115,7 +128,8 @@ struct xlmig_checkpoint_restored {
 	uint64_t restore_ns;
 };
 
-/* Create a guest from checkpoint file under name (NULL: the saved one),
+/* Create a guest from checkpoint file, in Xen's format or compressed
+ * (unpacked on the way), under name (NULL: the saved one),
  * read its counter and (verify) its memory digest while still paused,
  * then unpause it unless paused.  A failed restore leaves no domain. */
 int xlmig_checkpoint_restore(struct xlmig_hv *hv, const char *file, const char *name,

@@ -2,9 +2,11 @@
  * taken while the guest dirties memory and restored with the counter and
  * memory digest of the final pause; cancelled, failing to write, or
  * finding a partial file, the guest runs on and no file is left that
- * could pass for a checkpoint. */
+ * could pass for a checkpoint.  Compressed (ckpt_zip.h), the file is the
+ * uncompressed one once unpacked, and restores directly. */
 #include "unit.h"
 #include "checkpoint.h"
+#include "ckpt_zip.h"
 #include "sim_hv.h"
 
 #include <errno.h>
@@ -63,7 +65,9 @@ static bool runs(struct xlmig_hv *hv, uint32_t id)
 	       xlmig_hv_counter_passes(hv, id, c, RUNS_WITHIN_MS) == XLMIG_OK;
 }
 
-TEST(checkpoint_of_a_busy_guest_restores_to_its_final_pause)
+/* A guest dirtying memory checkpointed at zstd level (0: Xen's format)
+ * and restored: the counter and digest of the final pause. */
+static void busy_guest_round_trip(int level)
 {
 	struct xlmig_checkpoint_opts o;
 	struct xlmig_checkpoint_result res;
@@ -74,6 +78,7 @@ TEST(checkpoint_of_a_busy_guest_restores_to_its_final_pause)
 
 	paths("vm.ckpt", file, partial);
 	opts_default(&o);
+	o.compress_level = level;
 	CHECK_OK(xlmig_hv_open("sim", &hv));
 	CHECK_OK(make_guest(hv, "vm", 16 * MIB, &id));
 	CHECK_OK(xlmig_checkpoint_take(hv, id, file, &o, &res));
@@ -84,6 +89,7 @@ TEST(checkpoint_of_a_busy_guest_restores_to_its_final_pause)
 	CHECK(res.iterations >= 1);
 	CHECK(res.pages_sent >= res.pages_total);
 	CHECK(res.file_bytes > 0);
+	CHECK(level ? res.file_bytes < res.stream_bytes : res.file_bytes == res.stream_bytes);
 	CHECK(res.pause_ns > 0 && res.pause_ns <= res.total_ns);
 
 	CHECK_OK(xlmig_checkpoint_restore(hv, file, "vm-restored", true, true, &rs));
@@ -95,6 +101,16 @@ TEST(checkpoint_of_a_busy_guest_restores_to_its_final_pause)
 	/* The name is taken now: a second restore creates nothing. */
 	CHECK_EQ(xlmig_checkpoint_restore(hv, file, "vm-restored", false, false, &rs), XLMIG_E_EXISTS);
 	xlmig_hv_close(hv);
+}
+
+TEST(checkpoint_of_a_busy_guest_restores_to_its_final_pause)
+{
+	busy_guest_round_trip(0);
+}
+
+TEST(checkpoint_compressed_of_a_busy_guest_restores_to_its_final_pause)
+{
+	busy_guest_round_trip(1);
 }
 
 static void cancel_after_first_pass(void *opaque, const struct xlmig_iteration *it, uint64_t total)
@@ -197,13 +213,14 @@ static void hold_after_first_pass(void *opaque, const struct xlmig_iteration *it
 	atomic_store((atomic_bool *)opaque, true);
 }
 
-static int take_held(struct xlmig_hv *hv, uint32_t id, const char *file)
+static int take_held(struct xlmig_hv *hv, uint32_t id, const char *file, int level)
 {
 	struct xlmig_checkpoint_opts o;
 	struct xlmig_checkpoint_result res;
 	atomic_bool cancel = false, keep = true;
 
 	opts_default(&o);
+	o.compress_level = level;
 	o.cancel = &cancel;
 	o.keep_partial = &keep;
 	o.progress = hold_after_first_pass;
@@ -246,7 +263,7 @@ static void held_then_continued_case(bool filtered)
 	opts_default(&o);
 	CHECK_OK(xlmig_hv_open("sim", &hv));
 	CHECK_OK(make_guest(hv, "vm", 4 * MIB, &id));
-	CHECK_EQ(take_held(hv, id, file), XLMIG_E_CANCELLED);
+	CHECK_EQ(take_held(hv, id, file, 0), XLMIG_E_CANCELLED);
 	CHECK(stat(partial, &st) == 0 && st.st_size > 0);
 	CHECK(!exists(file));
 	CHECK(runs(hv, id));
@@ -298,7 +315,7 @@ static void another_guests_file_case(bool filtered)
 	CHECK_OK(xlmig_hv_open("sim", &hv));
 	CHECK_OK(make_guest(hv, "vm", 4 * MIB, &vm));
 	CHECK_OK(make_guest(hv, "other", 0, &other));
-	CHECK_EQ(take_held(hv, vm, file), XLMIG_E_CANCELLED);
+	CHECK_EQ(take_held(hv, vm, file, 0), XLMIG_E_CANCELLED);
 	CHECK(exists(partial));
 	CHECK_OK(take_as(filtered, hv, other, file, &o, &res));
 	CHECK_EQ(res.continued_bytes, 0);
@@ -369,4 +386,155 @@ TEST(checkpoint_params_round_trip_and_refusals)
 	CHECK_EQ(decode_text("{\"file\":\"/a\",\"verify\":1}", &q), XLMIG_E_INVAL);
 	CHECK_EQ(decode_text("[\"/a\"]", &q), XLMIG_E_FORMAT);
 	CHECK(decode_text("{\"file\":", &q) != XLMIG_OK);
+}
+
+/* The whole of the file at path. */
+static int slurp(const char *path, struct xlmig_buf *out)
+{
+	int fd = open(path, O_RDONLY), rc;
+
+	if (fd < 0)
+		return XLMIG_E_IO;
+	rc = xlmig_read_all(fd, 1ull << 30, out);
+	close(fd);
+	return rc;
+}
+
+/* path unpacked into back; its stream's SHA-256 into st. */
+static int unpack_file(const char *path, const char *back, struct xlmig_ckz_stats *st)
+{
+	int in = open(path, O_RDONLY), out = open(back, O_RDWR | O_CREAT | O_TRUNC, 0600), rc;
+
+	rc = in < 0 || out < 0 ? XLMIG_E_IO : xlmig_ckz_unpack_fd(in, out, st);
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return rc;
+}
+
+/* A compressed checkpoint unpacks to the very stream the backend wrote
+ * (its SHA-256, taken as it was written), is smaller than the same
+ * guest's uncompressed checkpoint, and restores to its final pause; an
+ * uncompressed checkpoint file packed and unpacked is itself again. */
+TEST(checkpoint_compressed_unpacks_to_the_saved_stream_and_restores)
+{
+	struct xlmig_checkpoint_opts o;
+	struct xlmig_checkpoint_result plain, packed;
+	struct xlmig_checkpoint_restored rs;
+	struct xlmig_ckz_stats st;
+	struct xlmig_buf a = { 0 }, b = { 0 };
+	struct xlmig_hv *hv;
+	char file[PATH_MAX], partial[PATH_MAX], zfile[PATH_MAX], zpartial[PATH_MAX];
+	char back[PATH_MAX], repacked[PATH_MAX];
+	int in, out;
+	uint32_t id;
+
+	paths("vm.ckpt", file, partial);
+	paths("vm.ckpt.z", zfile, zpartial);
+	snprintf(back, sizeof(back), "%s/vm.back", unit_tmpdir());
+	snprintf(repacked, sizeof(repacked), "%s/vm.repacked", unit_tmpdir());
+	opts_default(&o);
+	CHECK_OK(xlmig_hv_open("sim", &hv));
+	CHECK_OK(make_guest(hv, "vm", 0, &id));
+	CHECK_OK(xlmig_checkpoint_take(hv, id, file, &o, &plain));
+	CHECK_EQ(plain.stream_bytes, plain.file_bytes);
+	o.compress_level = 3;
+	CHECK_OK(xlmig_checkpoint_take(hv, id, zfile, &o, &packed));
+	CHECK(!exists(zpartial));
+	CHECK(runs(hv, id));
+	CHECK(packed.file_bytes < packed.stream_bytes * 3 / 4);
+	CHECK(packed.file_bytes < plain.file_bytes * 3 / 4);
+
+	CHECK_OK(unpack_file(zfile, back, &st));
+	CHECK_EQ(st.stream_bytes, packed.stream_bytes);
+	CHECK(!memcmp(st.stream_sha256, packed.stream_sha256, 32));
+	CHECK_OK(xlmig_checkpoint_restore(hv, back, "vm-back", true, true, &rs));
+	CHECK_EQ(rs.counter, packed.counter);
+	CHECK(!memcmp(rs.mem_digest, packed.mem_digest, 32));
+	CHECK_OK(hv->ops->destroy(hv, rs.domid));
+	CHECK_OK(xlmig_checkpoint_restore(hv, zfile, "vm-restored", true, true, &rs));
+	CHECK(rs.have_counter && rs.have_mem_digest);
+	CHECK_EQ(rs.counter, packed.counter);
+	CHECK(!memcmp(rs.mem_digest, packed.mem_digest, 32));
+
+	in = open(file, O_RDONLY);
+	out = open(repacked, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(in >= 0 && out >= 0);
+	CHECK_OK(xlmig_ckz_pack_fd(in, out, 3, NULL));
+	close(in);
+	close(out);
+	CHECK_OK(unpack_file(repacked, back, NULL));
+	CHECK_OK(slurp(file, &a));
+	CHECK_OK(slurp(back, &b));
+	CHECK(a.len == b.len && !memcmp(a.data, b.data, a.len));
+	xlmig_buf_free(&a);
+	xlmig_buf_free(&b);
+	xlmig_hv_close(hv);
+}
+
+/* A held compressed checkpoint is not continued: it starts over, says
+ * so, and its result restores exactly. */
+TEST(checkpoint_compressed_held_starts_over_saying_why)
+{
+	struct xlmig_checkpoint_opts o;
+	struct xlmig_checkpoint_result res;
+	struct xlmig_checkpoint_restored rs;
+	struct xlmig_hv *hv;
+	char file[PATH_MAX], partial[PATH_MAX];
+	uint32_t id;
+
+	paths("vm.ckpt", file, partial);
+	CHECK_OK(xlmig_hv_open("sim", &hv));
+	CHECK_OK(make_guest(hv, "vm", 4 * MIB, &id));
+	CHECK_EQ(take_held(hv, id, file, 3), XLMIG_E_CANCELLED);
+	CHECK(exists(partial) && !exists(file));
+	CHECK(runs(hv, id));
+
+	opts_default(&o);
+	o.compress_level = 3;
+	o.resuming = true;
+	CHECK_OK(xlmig_checkpoint_take(hv, id, file, &o, &res));
+	CHECK_EQ(res.continued_bytes, 0);
+	CHECK_EQ(res.bytes_written, res.file_bytes);
+	CHECK(strstr(res.start_note, "compressed") && strstr(res.start_note, "started over"));
+	CHECK_OK(xlmig_checkpoint_restore(hv, file, "vm-restored", true, true, &rs));
+	CHECK_EQ(rs.counter, res.counter);
+	CHECK(!memcmp(rs.mem_digest, res.mem_digest, 32));
+	xlmig_hv_close(hv);
+}
+
+/* Damage only the END block's digest finds: the guest the restore made
+ * from the stream goes again, and the error says the file is damaged. */
+TEST(checkpoint_compressed_restore_of_a_damaged_file_leaves_no_domain)
+{
+	struct xlmig_checkpoint_opts o;
+	struct xlmig_checkpoint_result res;
+	struct xlmig_checkpoint_restored rs;
+	struct xlmig_domain_info *v = NULL;
+	struct xlmig_hv *hv;
+	char file[PATH_MAX], partial[PATH_MAX];
+	uint8_t last;
+	size_t n = 0;
+	uint32_t id;
+	int fd;
+
+	paths("vm.ckpt", file, partial);
+	opts_default(&o);
+	o.compress_level = 3;
+	CHECK_OK(xlmig_hv_open("sim", &hv));
+	CHECK_OK(make_guest(hv, "vm", 0, &id));
+	CHECK_OK(xlmig_checkpoint_take(hv, id, file, &o, &res));
+	fd = open(file, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(pread(fd, &last, 1, (off_t)res.file_bytes - 1) == 1);
+	last ^= 1;
+	CHECK(pwrite(fd, &last, 1, (off_t)res.file_bytes - 1) == 1);
+	close(fd);
+	CHECK(xlmig_checkpoint_restore(hv, file, "vm2", false, false, &rs) != XLMIG_OK);
+	CHECK(strstr(xlmig_errmsg(), "damaged") != NULL);
+	CHECK_OK(hv->ops->list(hv, &v, &n));
+	free(v);
+	CHECK_EQ(n, 1);
+	xlmig_hv_close(hv);
 }

@@ -6,8 +6,13 @@
  * the stream writer, which gives the identical bytes for a valid stream.
  * A capture of what `xl migrate` wrote carries xl's own messages after
  * the stream's final END (its GO): they are named, and left out of
- * --rewrite, which gives back the stream alone.
+ * --rewrite, which gives back the stream alone.  A compressed checkpoint
+ * (ckpt_zip.h, `xlmig snapshot --compress`) is recognised by its magic
+ * and unpacked on the way in: what is shown is the stream it holds, with
+ * a line on the container, and --rewrite gives back that stream in Xen's
+ * own format.
  */
+#include "ckpt_zip.h"
 #include "commands.h"
 #include "common.h"
 #include "json.h"
@@ -56,6 +61,9 @@ struct inspect {
 	struct { const char *name; int status; uint64_t offset; } xl_msgs[MAX_XL_MSGS];
 	unsigned n_xl_msgs, xl_msgs_dropped;
 	const struct xlmig_sink *rewrite;
+	/* a compressed checkpoint, unpacked into the parser */
+	struct xlmig_ckz_reader *ckz;
+	struct xlmig_ckz_stats ckz_st;
 };
 
 /* ---- a buffered file sink for --rewrite ---- */
@@ -250,29 +258,68 @@ static int on_item(void *opaque, const struct xlmig_item *it)
 
 /* ---- reading ---- */
 
-static int read_stream(int fd, struct xlmig_parser *p)
+static int parser_sink(void *p, const void *data, size_t len)
 {
+	return xlmig_parser_feed(p, data, len);
+}
+
+/* The next bytes of the file: a compressed checkpoint's go through its
+ * reader, whose output is the stream. */
+static int feed(struct inspect *in, struct xlmig_parser *p, const uint8_t *data, size_t len)
+{
+	return in->ckz ? xlmig_ckz_reader_feed(in->ckz, data, len) : xlmig_parser_feed(p, data, len);
+}
+
+static int finish(struct inspect *in, struct xlmig_parser *p)
+{
+	int rc = in->ckz ? xlmig_ckz_reader_finish(in->ckz) : XLMIG_OK;
+
+	if (in->ckz)
+		in->ckz_st = *xlmig_ckz_reader_stats(in->ckz);
+	return rc ? rc : xlmig_parser_finish(p);
+}
+
+/* What the file's first bytes say it is: a compressed checkpoint gets a
+ * reader feeding the parser. */
+static int recognise(struct inspect *in, struct xlmig_parser *p, const uint8_t *head, size_t len,
+		     struct xlmig_sink *into_parser)
+{
+	into_parser->write = parser_sink;
+	into_parser->opaque = p;
+	if (!xlmig_ckz_is_container(head, len))
+		return XLMIG_OK;
+	return xlmig_ckz_reader_new(into_parser, &in->ckz);
+}
+
+static int read_stream(int fd, struct inspect *in, struct xlmig_parser *p)
+{
+	struct xlmig_sink into_parser;
 	uint8_t *buf = malloc(READ_CHUNK);
+	uint64_t offset = 0;
 	int rc = XLMIG_OK;
 
 	if (!buf)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory");
 	for (;;) {
-		ssize_t n = read(fd, buf, READ_CHUNK);
+		ssize_t n = read(fd, buf, offset ? READ_CHUNK : XLMIG_CKZ_MAGIC_LEN);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = xlmig_fail(XLMIG_E_IO, "read failed at offset %" PRIu64 ": %s",
-					xlmig_parser_offset(p), strerror(errno));
+			rc = xlmig_fail(XLMIG_E_IO, "read failed at offset %" PRIu64 ": %s", offset,
+					strerror(errno));
 			break;
 		}
 		if (n == 0) {
-			rc = xlmig_parser_finish(p);
+			rc = finish(in, p);
 			break;
 		}
-		rc = xlmig_parser_feed(p, buf, (size_t)n);
-		if (rc)
+		/* A pipe may give fewer than the magic's bytes first: such a
+		 * short start is never a container. */
+		if (offset == 0)
+			rc = recognise(in, p, buf, (size_t)n, &into_parser);
+		offset += (uint64_t)n;
+		if (rc || (rc = feed(in, p, buf, (size_t)n)))
 			break;
 	}
 	free(buf);
@@ -300,6 +347,14 @@ static void print_counts(const char *layer, const struct rec_count *c, unsigned 
 
 static void print_text(const struct inspect *in, const char *file)
 {
+	const struct xlmig_ckz_stats *z = &in->ckz_st;
+
+	if (in->ckz)
+		printf("container:    xlmig compressed checkpoint (XLMIGCKZ version %u), %" PRIu64
+		       " bytes, %.1f%% of its stream; %" PRIu64 " PAGES blocks: %" PRIu64 " zero, %" PRIu64
+		       " zstd, %" PRIu64 " raw pages\n", XLMIG_CKZ_VERSION, z->file_bytes,
+		       in->total_bytes ? 100.0 * (double)z->file_bytes / (double)in->total_bytes : 0.0,
+		       z->blocks[XLMIG_CKZ_PAGES], z->pages_zero, z->pages_zstd, z->pages_raw);
 	printf("stream:       %s (%" PRIu64 " bytes)\n", file, in->total_bytes);
 	if (in->has_xl) {
 		printf("xl header:    mandatory flags %#x (%s%s), optional flags %#x, config %u bytes\n",
@@ -376,6 +431,18 @@ static int print_json(const struct inspect *in)
 	xlmig_json_writer_init(&w, &out);
 	xlmig_json_object_open(&w);
 	xlmig_json_kv_uint(&w, "bytes", in->total_bytes);
+	if (in->ckz) {
+		xlmig_json_key(&w, "container");
+		xlmig_json_object_open(&w);
+		xlmig_json_kv_str(&w, "format", "XLMIGCKZ");
+		xlmig_json_kv_uint(&w, "version", XLMIG_CKZ_VERSION);
+		xlmig_json_kv_uint(&w, "bytes", in->ckz_st.file_bytes);
+		xlmig_json_kv_uint(&w, "page_blocks", in->ckz_st.blocks[XLMIG_CKZ_PAGES]);
+		xlmig_json_kv_uint(&w, "pages_zero", in->ckz_st.pages_zero);
+		xlmig_json_kv_uint(&w, "pages_zstd", in->ckz_st.pages_zstd);
+		xlmig_json_kv_uint(&w, "pages_raw", in->ckz_st.pages_raw);
+		xlmig_json_object_close(&w);
+	}
 	if (in->has_xl) {
 		xlmig_json_key(&w, "xl");
 		xlmig_json_object_open(&w);
@@ -454,8 +521,10 @@ static void usage(FILE *f)
 	fprintf(f, "usage: xlmig inspect FILE|- [--json] [--rewrite OUT]\n"
 		   "  Show what a Xen save file or migration stream holds; '-' reads stdin.\n"
 		   "  xl's messages after the stream (a capture of xl migrate) are named.\n"
+		   "  A compressed checkpoint (xlmig snapshot --compress) is unpacked.\n"
 		   "  --json         machine-readable output\n"
-		   "  --rewrite OUT  write the stream back out through xlmig's writer\n");
+		   "  --rewrite OUT  write the stream back out through xlmig's writer\n"
+		   "                 (in Xen's own format, a compressed checkpoint too)\n");
 }
 
 static int open_input(const char *file, int *fd)
@@ -491,7 +560,7 @@ static int inspect(const char *file, bool json, const char *rewrite)
 		p = xlmig_parser_new(on_item, in);
 		if (p)
 			xlmig_parser_accept_xl_messages(p);
-		rc = p ? read_stream(fd, p) : XLMIG_E_NOMEM;
+		rc = p ? read_stream(fd, in, p) : XLMIG_E_NOMEM;
 	}
 	if (!rc && rewrite)
 		rc = out_flush(&out);
@@ -506,6 +575,7 @@ static int inspect(const char *file, bool json, const char *rewrite)
 	if (fd > STDIN_FILENO)
 		close(fd);
 	xlmig_parser_free(p);
+	xlmig_ckz_reader_free(in->ckz);
 	xlmig_buf_free(&out.buf);
 	free(in->bitmap);
 	free(in);

@@ -4,6 +4,7 @@
  * the requests snapshot, restore and snapshot-status of the control
  * protocol.  Both wait for the daemon's task and print its figures.
  */
+#include "ckpt_zip.h"
 #include "cmd_client.h"
 #include "commands.h"
 
@@ -17,13 +18,14 @@
 
 static const char snapshot_usage[] =
 	"usage: xlmig snapshot DOMAIN FILE [--downtime MS] [--max-iters N] [--verify]\n"
-	"                      [--wait] [--detach] [--json]\n"
+	"                      [--compress[=LEVEL]] [--wait] [--detach] [--json]\n"
 	"       xlmig snapshot --status JOB [--json]\n";
 static const char restore_usage[] =
 	"usage: xlmig restore FILE [--name NAME] [--paused] [--verify] [--json]\n";
 
 struct snap_opts {
 	uint64_t downtime_ms, max_iters;
+	uint64_t compress;               /* zstd level, 0: Xen's format */
 	const char *name;
 	const char *status_job;          /* --status: follow a running task */
 	bool verify, wait, detach, paused, json;
@@ -48,6 +50,7 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, stru
 	static const struct option longopts[] = {
 		{ "downtime", required_argument, NULL, 'd' },
 		{ "max-iters", required_argument, NULL, 'i' },
+		{ "compress", optional_argument, NULL, 'z' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "status", required_argument, NULL, 's' },
 		{ "verify", no_argument, NULL, 'v' },
@@ -66,6 +69,11 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, stru
 		switch (c) {
 		case 'd': rc = number(cmd, "--downtime", optarg, 600000, &o->downtime_ms); break;
 		case 'i': rc = number(cmd, "--max-iters", optarg, 10000, &o->max_iters); break;
+		case 'z':
+			o->compress = XLMIG_CKZ_LEVEL_DEFAULT;
+			if (optarg)
+				rc = number(cmd, "--compress", optarg, XLMIG_CKZ_LEVEL_MAX, &o->compress);
+			break;
 		case 'n': o->name = optarg; break;
 		case 's': o->status_job = optarg; break;
 		case 'v': o->verify = true; break;
@@ -178,6 +186,8 @@ int xlmig_cmd_snapshot(int argc, char **argv)
 		xlmig_json_kv_uint(&w, "downtime_ms", o.downtime_ms);
 	if (o.max_iters)
 		xlmig_json_kv_uint(&w, "max_iters", o.max_iters);
+	if (o.compress)
+		xlmig_json_kv_uint(&w, "compress", o.compress);
 	xlmig_json_kv_bool(&w, "verify", o.verify);
 	xlmig_json_kv_bool(&w, "wait", o.wait);
 	rc = xlmig_cli_call_once(&w, &req, &reply);
@@ -213,7 +223,7 @@ int xlmig_cmd_restore(int argc, char **argv)
 
 	if (rc)
 		return rc == 1 ? 0 : rc;
-	if (argc - optind != 1 || o.downtime_ms || o.max_iters || o.wait || o.detach) {
+	if (argc - optind != 1 || o.downtime_ms || o.max_iters || o.compress || o.wait || o.detach) {
 		fputs(restore_usage, stderr);
 		return 2;
 	}

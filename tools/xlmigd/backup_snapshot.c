@@ -150,10 +150,10 @@ static void describe(struct task *t)
 	else
 		snprintf(how, sizeof(how), "%s", r->start_note[0] ? r->start_note : "written whole");
 	snprintf(t->msg, sizeof(t->msg),
-		 "checkpoint of %s into %s: %" PRIu64 " bytes, %" PRIu64 " written here (%s), %u passes, %"
+		 "checkpoint of %s into %s: %" PRIu64 " bytes%s, %" PRIu64 " written here (%s), %u passes, %"
 		 PRIu64 " of %" PRIu64 " pages written, guest paused %.1f ms, %.2f s in all",
-		 t->domain, t->p.file, r->file_bytes, r->bytes_written, how, r->iterations, r->pages_sent,
-		 r->pages_total, r->pause_ns / 1e6, r->total_ns / 1e9);
+		 t->domain, t->p.file, r->file_bytes, t->p.compress ? " compressed" : "", r->bytes_written, how,
+		 r->iterations, r->pages_sent, r->pages_total, r->pause_ns / 1e6, r->total_ns / 1e9);
 }
 
 static void set_saving(struct task *t, bool saving)
@@ -186,6 +186,7 @@ static bool run_checkpoint(struct task *t)
 	if (t->p.max_iters)
 		o.policy.max_iterations = (unsigned)t->p.max_iters;
 	o.verify = t->p.verify;
+	o.compress_level = (int)t->p.compress;
 	/* Reporting first confirms a resume, and says if a hold came
 	 * before the save could start. */
 	rc = t->token_error[0] ? xlmig_fail(XLMIG_E_FORMAT, "%s", t->token_error)
@@ -597,6 +598,10 @@ static void write_task(struct xlmig_json_writer *w, const struct task *t)
 	}
 	xlmig_json_kv_str(w, "domain", t->domain);
 	xlmig_json_kv_uint(w, "file_bytes", t->res.file_bytes);
+	xlmig_json_kv_uint(w, "stream_bytes", t->res.stream_bytes);
+	xlmig_json_kv_uint(w, "compress", t->p.compress);
+	if (t->p.compress)
+		write_digest(w, "stream_sha256", t->res.stream_sha256);
 	xlmig_json_kv_uint(w, "bytes_written", t->res.bytes_written);
 	xlmig_json_kv_uint(w, "continued_bytes", t->res.continued_bytes);
 	xlmig_json_kv_uint(w, "pages_unchanged", t->res.pages_unchanged);
