@@ -2,6 +2,7 @@
  * xfer_recv.c - the receiving half of a stream transfer: frames from every
  * channel, put back in order, the identical stream out (see xfer.h).
  */
+#include "bufpool.h"
 #include "xfer_private.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 struct held {
 	uint64_t seq;
 	struct xlmig_frame f;
+	size_t high;         /* what its buffer may pin: bufpool.h */
 };
 
 struct receiver;
@@ -54,21 +56,25 @@ struct receiver {
 	int out_fd;
 	int out_flags;
 	struct xlmig_codec *codec;
+	struct xlmig_bufpool *pool;    /* used frames' buffers, for the readers */
 	ZSTD_DCtx *zd;
 	struct xlmig_stream_digest *md;
 	struct xlmig_buf rec;
 	uint64_t pfns[XLMIG_MAX_PAGES_PER_RECORD];
 };
 
+/* A frame read into a larger buffer reused from the pool pins what that
+ * buffer held before, and the bound counts that. */
 static size_t held_cost(const struct held *h)
 {
-	return h->f.hdr.len + HELD_OVERHEAD;
+	return h->high + HELD_OVERHEAD;
 }
 
-static void held_free(struct held *h)
+/* Free a frame, its buffer kept for a reader's next frame. */
+static void held_free(struct receiver *r, struct held *h)
 {
 	if (h) {
-		xlmig_frame_free(&h->f);
+		xlmig_bufpool_put(r->pool, &h->f.payload, h->high);
 		free(h);
 	}
 }
@@ -181,17 +187,19 @@ static int read_one(struct receiver *r, struct reader *rd, struct xlmig_chan *ch
 
 	if (!h)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a frame");
+	h->high = xlmig_bufpool_get(r->pool, &h->f.payload);
 	rc = xlmig_wire_recv(ch, sess->max_payload, io_ms, io_ms, &h->f);
 	if (rc == XLMIG_OK && !xlmig_frame_is_sequenced(h->f.hdr.type)) {
 		rc = rd->idx == 0 ? xlmig_conn_dispatch(r->c, &h->f)
 				  : xlmig_fail(XLMIG_E_FORMAT, "%s frame on channel %u",
 					       xlmig_frame_type_name(h->f.hdr.type), rd->idx);
 	} else if (rc == XLMIG_OK) {
+		h->high = XLMIG_MAX(h->high, (size_t)h->f.hdr.len);
 		rc = hold(r, rd, h);
 		if (rc == XLMIG_OK)
 			h = NULL;
 	}
-	held_free(h);
+	held_free(r, h);
 	return rc;
 }
 
@@ -466,7 +474,7 @@ static int decode_all(struct receiver *r)
 			report_progress(r);
 		if (rc != XLMIG_OK)
 			xlmig_fail_prefix(rc, "frame %llu", (unsigned long long)h->seq);
-		held_free(h);
+		held_free(r, h);
 	}
 	if (rc == XLMIG_OK && r->heap_len)
 		rc = xlmig_fail(XLMIG_E_FORMAT, "the source sent frames after END");
@@ -484,7 +492,8 @@ static int receiver_setup(struct receiver *r)
 	r->n = xlmig_conn_channels(r->c);
 	r->codec = xlmig_xfer_codec_for(r->c, 0);
 	r->zd = ZSTD_createDCtx();
-	if (!r->codec || !r->zd)
+	r->pool = xlmig_bufpool_new();
+	if (!r->codec || !r->zd || !r->pool)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for the stream decoder");
 	r->out_flags = fcntl(r->out_fd, F_GETFL);
 	if (r->out_flags < 0 || fcntl(r->out_fd, F_SETFL, r->out_flags | O_NONBLOCK) < 0)
@@ -524,12 +533,13 @@ static void receiver_stop(struct receiver *r, int rc)
 static void receiver_free(struct receiver *r)
 {
 	while (r->heap_len)
-		held_free(heap_pop(r));
+		held_free(r, heap_pop(r));
 	free(r->heap);
 	if (r->out_flags >= 0)
 		fcntl(r->out_fd, F_SETFL, r->out_flags);
 	xlmig_codec_free(r->codec);
 	ZSTD_freeDCtx(r->zd);
+	xlmig_bufpool_free(r->pool);
 	xlmig_stream_digest_free(r->md);
 	xlmig_buf_free(&r->rec);
 	pthread_cond_destroy(&r->arrived);

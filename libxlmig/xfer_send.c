@@ -2,6 +2,7 @@
  * xfer_send.c - the sending half of a stream transfer: the producer's
  * stream in, numbered frames striped over the channels (see xfer.h).
  */
+#include "bufpool.h"
 #include "fault.h"
 #include "xfer_private.h"
 
@@ -17,8 +18,8 @@
 struct qframe {
 	struct qframe *next;
 	uint8_t hdr[XLMIG_WIRE_HDR_LEN];
-	uint8_t *payload;
-	size_t len;
+	struct xlmig_buf payload;      /* back to the pool once sent */
+	size_t high;                   /* what its buffer may pin: bufpool.h */
 };
 
 struct sender;
@@ -52,6 +53,7 @@ struct sender {
 
 	struct xlmig_parser *parser;
 	struct xlmig_codec *codec;
+	struct xlmig_bufpool *pool;    /* sent frames' buffers, for the next */
 	struct xlmig_adapt adapt;      /* each batch's encoding */
 	ZSTD_CCtx *zc;
 	int level;
@@ -59,13 +61,14 @@ struct sender {
 	struct xlmig_stream_digest *md;
 	uint64_t seq;
 	struct xlmig_buf pending;      /* STREAM bytes not yet framed */
+	size_t pending_high;           /* what its buffer may pin */
 	uint64_t pfns[XLMIG_MAX_PAGES_PER_RECORD];
 };
 
-static void qframe_free(struct qframe *q)
+static void qframe_free(struct sender *s, struct qframe *q)
 {
 	if (q) {
-		free(q->payload);
+		xlmig_bufpool_put(s->pool, &q->payload, q->high);
 		free(q);
 	}
 }
@@ -86,10 +89,11 @@ static unsigned pick_writer(struct sender *s)
 	return best;
 }
 
-/* Queue a frame (payload taken over); chan < 0 lets the striping choose.
- * Waits while the chosen queue is full. */
+/* Queue a frame (payload taken over, high as bufpool.h says); chan < 0
+ * lets the striping choose.  Waits while the chosen queue is full: the
+ * queue's bound counts what each buffer may pin, at least its frame. */
 static int enqueue(struct sender *s, uint8_t type, uint8_t flags, struct xlmig_buf *payload,
-		   int chan)
+		   size_t high, int chan)
 {
 	struct xlmig_frame_hdr h = { .type = type, .flags = flags, .len = (uint32_t)payload->len,
 				     .seq = s->seq };
@@ -100,13 +104,14 @@ static int enqueue(struct sender *s, uint8_t type, uint8_t flags, struct xlmig_b
 	if (!q)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a frame");
 	xlmig_wire_hdr_encode(q->hdr, &h);
-	q->payload = payload->data;
-	q->len = payload->len;
+	q->payload = *payload;
+	q->high = XLMIG_MAX(high, payload->len);
 	*payload = (struct xlmig_buf){ 0 };
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		w = &s->w[chan >= 0 ? (unsigned)chan : pick_writer(s)];
-		if (atomic_load(&s->fail.stop) || w->queued == 0 || w->queued + q->len <= s->o.queue_bytes)
+		if (atomic_load(&s->fail.stop) || w->queued == 0 ||
+		    w->queued + q->high <= s->o.queue_bytes)
 			break;
 		pthread_cond_wait(&s->changed, &s->lock);
 	}
@@ -118,15 +123,15 @@ static int enqueue(struct sender *s, uint8_t type, uint8_t flags, struct xlmig_b
 		else
 			w->head = q;
 		w->tail = q;
-		w->queued += q->len;
-		atomic_fetch_add(&s->st->backlog_bytes, q->len);
+		w->queued += q->high;
+		atomic_fetch_add(&s->st->backlog_bytes, q->payload.len);
 		q = NULL;
 		s->seq++;
 		s->st->frames++;
 		pthread_cond_broadcast(&s->changed);
 	}
 	pthread_mutex_unlock(&s->lock);
-	qframe_free(q);
+	qframe_free(s, q);
 	return rc;
 }
 
@@ -147,12 +152,12 @@ static struct qframe *next_frame(struct sender *s, struct writer *w)
 	return q;
 }
 
-static void frame_done(struct sender *s, struct writer *w, size_t len)
+static void frame_done(struct sender *s, struct writer *w, const struct qframe *q)
 {
 	pthread_mutex_lock(&s->lock);
-	w->queued -= len;
-	atomic_fetch_sub(&s->st->backlog_bytes, len);
-	atomic_fetch_add(&s->st->wire_bytes, XLMIG_WIRE_HDR_LEN + len);
+	w->queued -= q->high;
+	atomic_fetch_sub(&s->st->backlog_bytes, q->payload.len);
+	atomic_fetch_add(&s->st->wire_bytes, XLMIG_WIRE_HDR_LEN + q->payload.len);
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -168,19 +173,20 @@ static void *writer_main(void *arg)
 	while (rc == XLMIG_OK && (q = next_frame(s, w))) {
 		struct iovec iov[2] = {
 			{ .iov_base = q->hdr, .iov_len = XLMIG_WIRE_HDR_LEN },
-			{ .iov_base = q->payload, .iov_len = q->len },
+			{ .iov_base = q->payload.data, .iov_len = q->payload.len },
 		};
 
 		xlmig_adapt_link_begin(&s->adapt);
-		rc = xlmig_ratelimit_take(xlmig_conn_ratelimit(s->c), XLMIG_WIRE_HDR_LEN + q->len,
-					  &s->fail.stop);
+		rc = xlmig_ratelimit_take(xlmig_conn_ratelimit(s->c),
+					  XLMIG_WIRE_HDR_LEN + q->payload.len, &s->fail.stop);
 		if (rc == XLMIG_OK)
 			rc = xlmig_chan_writev(ch, iov, 2, xlmig_conn_opts(s->c)->io_timeout_ms);
-		xlmig_adapt_link_end(&s->adapt, rc == XLMIG_OK ? XLMIG_WIRE_HDR_LEN + q->len : 0);
+		xlmig_adapt_link_end(&s->adapt,
+				     rc == XLMIG_OK ? XLMIG_WIRE_HDR_LEN + q->payload.len : 0);
 		atomic_store(&s->st->link_Bps, (uint64_t)xlmig_adapt_link_bps(&s->adapt));
 		if (rc == XLMIG_OK)
-			frame_done(s, w, q->len);
-		qframe_free(q);
+			frame_done(s, w, q);
+		qframe_free(s, q);
 	}
 	if (rc != XLMIG_OK) {
 		xlmig_xfer_failure_set(&s->fail, rc);
@@ -251,22 +257,30 @@ static bool zblob_compress(struct sender *s, const uint8_t *src, size_t len, str
 
 static int flush_stream(struct sender *s)
 {
-	struct xlmig_buf payload = { 0 };
+	struct xlmig_buf payload;
+	size_t high;
 	uint8_t flags = 0;
 	int rc;
 
 	if (!s->pending.len)
 		return XLMIG_OK;
+	high = xlmig_bufpool_get(s->pool, &payload);
 	if (zblob_compress(s, s->pending.data, s->pending.len, &payload)) {
 		flags = XLMIG_WIRE_F_ZSTD;
 	} else {
-		xlmig_buf_free(&payload);
+		/* The bytes go as they are: pending's buffer becomes the
+		 * frame and the pool's collects the next chunk. */
+		struct xlmig_buf spare = payload;
+		size_t spare_high = high;
+
 		payload = s->pending;
-		s->pending = (struct xlmig_buf){ 0 };
+		high = XLMIG_MAX(s->pending_high, payload.len);
+		s->pending = spare;
+		s->pending_high = spare_high;
 	}
 	xlmig_buf_reset(&s->pending);
-	rc = enqueue(s, XLMIG_FRAME_STREAM, flags, &payload, -1);
-	xlmig_buf_free(&payload);
+	rc = enqueue(s, XLMIG_FRAME_STREAM, flags, &payload, high, -1);
+	xlmig_bufpool_put(s->pool, &payload, high);
 	if (rc == XLMIG_OK)
 		s->st->frames_stream++;
 	return rc;
@@ -329,7 +343,8 @@ static int encode_batch(struct sender *s, const uint8_t *pages, uint32_t n,
 
 static int send_pages(struct sender *s, const struct xlmig_item *it, uint32_t prefix_len)
 {
-	struct xlmig_buf payload = { 0 };
+	struct xlmig_buf payload;
+	size_t high;
 	uint32_t n, stored;
 	bool z;
 	int rc;
@@ -338,6 +353,7 @@ static int send_pages(struct sender *s, const struct xlmig_item *it, uint32_t pr
 	xlmig_xfer_data_pfns(it->u.page.pfns, it->u.page.count, s->pfns, &n);
 	if (n != it->u.page.data_pages)
 		return add_stream_bytes(s, it->raw, it->raw_len);
+	high = xlmig_bufpool_get(s->pool, &payload);
 	rc = flush_stream(s);
 	if (rc == XLMIG_OK)
 		rc = xlmig_wire_pages_hdr_build(&payload, prefix_len, 0, n);
@@ -357,11 +373,11 @@ static int send_pages(struct sender *s, const struct xlmig_item *it, uint32_t pr
 				payload.len);
 		goto out;
 	}
-	rc = enqueue(s, XLMIG_FRAME_PAGES, z ? XLMIG_WIRE_F_ZSTD : 0, &payload, -1);
+	rc = enqueue(s, XLMIG_FRAME_PAGES, z ? XLMIG_WIRE_F_ZSTD : 0, &payload, high, -1);
 	if (rc == XLMIG_OK)
 		s->st->frames_pages++;
 out:
-	xlmig_buf_free(&payload);
+	xlmig_bufpool_put(s->pool, &payload, high);
 	return rc;
 }
 
@@ -388,7 +404,7 @@ static int send_end(struct sender *s)
 	/* On channel 0, after any side record the caller sent there, so the
 	 * destination has them all when it sees END. */
 	if (rc == XLMIG_OK)
-		rc = enqueue(s, XLMIG_FRAME_END, 0, &payload, 0);
+		rc = enqueue(s, XLMIG_FRAME_END, 0, &payload, 0, 0);
 	xlmig_buf_free(&payload);
 	return rc;
 }
@@ -481,7 +497,8 @@ static int sender_setup(struct sender *s)
 			 s->o.zstd_level ? s->o.zstd_level : co->zstd_level);
 	s->zc = ZSTD_createCCtx();
 	s->parser = xlmig_parser_new(on_item, s);
-	if (!s->codec || !s->zc || !s->parser)
+	s->pool = xlmig_bufpool_new();
+	if (!s->codec || !s->zc || !s->parser || !s->pool)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for the stream encoder");
 	if (s->o.stream_chunk == 0 || s->o.queue_bytes == 0)
 		return xlmig_fail(XLMIG_E_INVAL, "transfer queue and chunk sizes must be positive");
@@ -552,7 +569,7 @@ static void sender_free(struct sender *s)
 			struct qframe *q = s->w[i].head;
 
 			s->w[i].head = q->next;
-			qframe_free(q);
+			qframe_free(s, q);
 		}
 	xlmig_parser_free(s->parser);
 	xlmig_codec_free(s->codec);
@@ -560,6 +577,7 @@ static void sender_free(struct sender *s)
 	ZSTD_freeCCtx(s->zc);
 	xlmig_stream_digest_free(s->md);
 	xlmig_buf_free(&s->pending);
+	xlmig_bufpool_free(s->pool);
 	pthread_cond_destroy(&s->changed);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->fail.lock);
