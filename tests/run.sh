@@ -40,7 +40,7 @@ ran_logs=()
 # sometimes waits out that timeout instead, which the unit and ASan
 # suites have not shown; the cause is not yet known.
 VALGRIND_TESTS="test_json.c test_common.c test_policy.c test_wire.c test_xlproto.c
-test_preflight.c test_ctl.c test_journal.c test_xl_config.c test_migrate_args.c stream_roundtrip_hvm stream_page_data
+test_preflight.c test_ctl.c test_journal.c test_bufpool.c test_xl_config.c test_migrate_args.c stream_roundtrip_hvm stream_page_data
 stream_unknown codec_roundtrip codec_xorrle test_job.c test_handshake.c
 xfer_identity_one_channel_compressed xfer_identity_four_channels_plain
 xfer_corruption_in_flight_fails xfer_cancel_on_source
