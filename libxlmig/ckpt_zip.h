@@ -44,7 +44,9 @@
 /* A PAGES block of 1024 pages whose frame is raw, and some room. */
 #define XLMIG_CKZ_BLOCK_MAX   (8u + 1024u * 8 + 1024u * 4096 + 4096)
 #define XLMIG_CKZ_LEVEL_MAX   19
-#define XLMIG_CKZ_LEVEL_DEFAULT 3
+/* As the migration stream's: on a 1 GiB guest of the 40/30/30 mix, level
+ * 3 made the file 2.5% smaller than level 1 in twice the time. */
+#define XLMIG_CKZ_LEVEL_DEFAULT 1
 
 enum xlmig_ckz_block {
 	XLMIG_CKZ_STREAM = 1,

@@ -61,11 +61,11 @@ has_guest a vm-cut && fail "cut restore" "left a domain" || ok "a failed restore
 # rewritten into Xen's format it is the stream the save wrote (its SHA-256
 # as the checkpoint took it), and both restore to the final pause.
 xa create mix --memory 256M --rate 1M --mix zero=40,file=30,random=30 >/dev/null
-rp=$(xa snapshot mix "$D/mix.ckpt" --json)
+rp=$(xa snapshot mix "$D/mix.ckpt" --verify --json)
 rz=$(xa snapshot mix "$D/mix.ckpt.z" --compress --verify --json)
 [ "$(jq -r .succeeded <<<"$rp")" = true ] && [ "$(jq -r .succeeded <<<"$rz")" = true ] &&
 	ok "snapshot --compress of a running guest" || fail "snapshot --compress" "$rz"
-echo "FIGURE checkpoint-compress guest_mib=256 mix=40/30/30 plain_bytes=$(jq -r .file_bytes <<<"$rp") plain_ms=$(jq -r .total_ms <<<"$rp") compressed_bytes=$(jq -r .file_bytes <<<"$rz") stream_bytes=$(jq -r .stream_bytes <<<"$rz") compressed_ms=$(jq -r .total_ms <<<"$rz") pause_ms=$(jq -r .pause_ms <<<"$rz")"
+echo "FIGURE checkpoint-compress guest_mib=256 mix=40/30/30 plain_bytes=$(jq -r .file_bytes <<<"$rp") plain_ms=$(jq -r .total_ms <<<"$rp") plain_pause_ms=$(jq -r .pause_ms <<<"$rp") compressed_bytes=$(jq -r .file_bytes <<<"$rz") stream_bytes=$(jq -r .stream_bytes <<<"$rz") compressed_ms=$(jq -r .total_ms <<<"$rz") pause_ms=$(jq -r .pause_ms <<<"$rz")"
 awk -v z="$(jq -r .file_bytes <<<"$rz")" -v s="$(jq -r .stream_bytes <<<"$rz")" 'BEGIN { exit !(z > 0 && z < s * 0.75) }' &&
 	ok "the compressed file is under 3/4 of its stream" || fail "compressed size" "$(jq -c '{file_bytes,stream_bytes}' <<<"$rz")"
 "$XLMIG" inspect "$D/mix.ckpt.z" | grep -q '^container: *xlmig compressed checkpoint (XLMIGCKZ version 1)' &&

@@ -8,7 +8,8 @@
 # again.  The result restores there to the counter and memory digest of
 # its final pause, and the bytes it wrote on the destination are printed
 # against those of a checkpoint of the same guest started over (FIGURE
-# lines).  Then xlmigd killed inside a checkpoint's final pause (the
+# lines).  A compressed checkpoint held the same way starts over on the
+# destination, saying why, and restores there.  Then xlmigd killed inside a checkpoint's final pause (the
 # guest suspended, its last pages written): after the restart the guest
 # runs, no file passes for a checkpoint, and the job ended exactly once.
 . "$(dirname "$0")/lib.sh"
@@ -86,6 +87,27 @@ echo "FIGURE checkpoint-started-over guest_mib=512 rate_mib_s=$RATE bytes_writte
 # both: the totals are figures, the first pass is what continuing saves.
 [ "$over" -gt 0 ] 2>/dev/null && ok "started over on b: $over bytes written; continued: $wrote" ||
 	fail "figures" "started over: $f"
+xb destroy vm >/dev/null
+
+# A compressed checkpoint held by a migration is not continued: it starts
+# over on b, saying why, and restores there.
+xa create cz --memory 128M --rate "${RATE}M" >/dev/null
+PZ="$SHARED/cz.ckpt.xlmig-partial"
+j=$(xa snapshot cz "$SHARED/cz.ckpt" --compress --downtime 1 --max-iters "$ITERS" --verify --detach --json | jq -r .job)
+for i in $(seq 1500); do [ "$(size_of "$PZ")" -gt $((4 << 20)) ] && break; sleep 0.02; done
+mig=$(xa migrate cz "$(addr_b)" --detach --downtime 10000)
+wait_final a "$mig"
+[ "$(step_of a "$mig")" = done ] && ok "the migration held the compressed checkpoint and moved the guest" ||
+	fail "compressed: migration" "$(step_of a "$mig")"
+backup_wait_state b "$j" done 1200 && ok "the compressed checkpoint finished on b" ||
+	fail "compressed on b" "$(xb backup show "$j" --json 2>&1)"
+r=$(xb snapshot --status "$j" --json)
+echo "# compressed, on b: $(jq -c '{file_bytes,stream_bytes,bytes_written,continued_bytes,start_note}' <<<"$r")"
+jq -e '.continued_bytes == 0 and (.start_note | test("compressed checkpoint is not continued"))' <<<"$r" >/dev/null &&
+	ok "b started it over, saying why" || fail "compressed start over" "$r"
+rs=$(xb restore "$SHARED/cz.ckpt" --name cz-copy --paused --verify --json)
+[ "$(jq -r .mem_digest <<<"$rs")" = "$(jq -r .mem_digest <<<"$r")" ] && [ "$(jq -r .counter <<<"$rs")" = "$(jq -r .counter <<<"$r")" ] &&
+	ok "it restores on b to the counter and digest of its final pause" || fail "compressed restore" "$rs"
 hosts_down
 
 # ---- a migration that comes while a checkpoint is in its final pause ----
