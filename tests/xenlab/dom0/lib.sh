@@ -356,6 +356,20 @@ xlmigd_threads() {
 	command -v strace > /dev/null && timeout 2 strace -f -tt -p "$pid" 2>&1 | head -n 40
 }
 
+# The last outgoing job xlmigd ran here ("" if none).
+xlmigd_last_job() {
+	xlmig jobs 2>/dev/null | awk 'NR > 1 && $2 == "out" { id = $1 } END { print id }'
+}
+
+# That job's statistics on one line, to the console: setup, the window's
+# phases, the codec's choices and why, each pass (where the time went).
+xlmigd_job_stats() {
+	local job
+	job=$(xlmigd_last_job)
+	[ -n "$job" ] || return 0
+	echo "stats: job $job $(xlmig status "$job" --json 2>&1 | tr -d '\n')"
+}
+
 xlmigd_stop() {
 	[ -e "$LAB_RUN/xlmigd.pid" ] || return 0
 	kill "$(cat "$LAB_RUN/xlmigd.pid")" 2>/dev/null
@@ -545,6 +559,7 @@ migrate_local() {
 	method_receiver_wait 30 || lab_log "receiver did not finish"
 	sed 's/^/sender: /' "$LAB_RUN/send.log"
 	xlmigd_log_since_last
+	[ "$method" = xlmig-xlmigd ] && xlmigd_job_stats
 	guest_log "$name" | tail -n 12 | sed 's/^/guest: /'
 	[ $rc = 0 ] || fail "$method migration exited $rc: $(send_error)"
 	check_arrived "$name" "$id0" "$n0" "$boot"
@@ -622,6 +637,7 @@ pair_move_send() { # method name
 	b1=$(wire_bytes)
 	sed 's/^/sender: /' "$LAB_RUN/send.log"
 	xlmigd_log_since_last
+	[ "$method" = xlmig-xlmigd ] && xlmigd_job_stats
 	lab_sync sent $rc > /dev/null || fail "the receiver went away"
 	[ $rc = 0 ] || fail "$method migration exited $rc: $(send_error)"
 	check_left "$name"
