@@ -38,14 +38,22 @@ static void ewma(double *v, double x)
 	*v = *v > 0 ? (1 - EWMA_NEW) * *v + EWMA_NEW * x : x;
 }
 
+/* The encoder's guest bytes per second with choice i on the CPU it gets
+ * now (an unknown share is taken as a whole CPU). */
+static double encoder_rate(const struct xlmig_adapt *a, int i)
+{
+	return a->rate[i] * (a->share > 0 ? a->share : 1.0);
+}
+
 /* Guest bytes per second the pipeline would move with choice i: the
  * slower of the encoder and the link carrying compressed bytes.  An
  * unknown link is taken as no bottleneck. */
 static double throughput(const struct xlmig_adapt *a, int i)
 {
-	double link = a->link > 0 ? a->link * a->ratio[i] : a->rate[i];
+	double enc = encoder_rate(a, i);
+	double link = a->link > 0 ? a->link * a->ratio[i] : enc;
 
-	return a->rate[i] < link ? a->rate[i] : link;
+	return enc < link ? enc : link;
 }
 
 static const char *level_name(int i, char *buf, size_t len)
@@ -78,10 +86,12 @@ static void decide(struct xlmig_adapt *a)
 		a->st.switches++;
 	a->choice = best;
 	snprintf(a->st.reason, sizeof(a->st.reason),
-		 "%s: %.0f MB/s of pages (encoder %.0f MB/s, ratio %.2f, link %.0f MB/s); %s",
+		 "%s: %.0f MB/s of pages (encoder %.0f MB/s on %.0f%% of a CPU, ratio %.2f, "
+		 "link %.0f MB/s); %s",
 		 level_name(best, n1, sizeof(n1)), throughput(a, best) / 1e6,
-		 a->rate[best] / 1e6, a->ratio[best], a->link / 1e6,
-		 a->link > 0 && a->rate[best] >= a->link * a->ratio[best] ?
+		 encoder_rate(a, best) / 1e6, (a->share > 0 ? a->share : 1.0) * 100,
+		 a->ratio[best], a->link / 1e6,
+		 a->link > 0 && encoder_rate(a, best) >= a->link * a->ratio[best] ?
 		 "the link is the bottleneck" : "the encoder is the bottleneck");
 }
 
@@ -120,17 +130,25 @@ static int index_of(int level)
 }
 
 void xlmig_adapt_batch(struct xlmig_adapt *a, int level, uint64_t data_in,
-		       uint64_t data_out, uint64_t ns, uint64_t frame_in,
-		       uint64_t frame_out)
+		       uint64_t data_out, uint64_t ns, uint64_t cpu_ns,
+		       uint64_t frame_in, uint64_t frame_out)
 {
 	int i = index_of(level), before;
 
+	if (!ns)
+		ns = 1;
+	if (!cpu_ns || cpu_ns > ns)
+		cpu_ns = ns;   /* unknown, or clocks read apart: a whole CPU */
 	pthread_mutex_lock(&a->lock);
 	a->st.batches[i]++;
 	a->st.bytes_in[i] += frame_in;
 	a->st.bytes_out[i] += frame_out;
 	if (!a->fixed && data_in >= MIN_SAMPLE && data_out) {
-		ewma(&a->rate[i], (double)data_in * 1e9 / (double)(ns ? ns : 1));
+		/* The share from every batch, whatever its encoding, so each
+		 * encoding's cost, measured once, is judged on the CPU now. */
+		ewma(&a->share, (double)cpu_ns / (double)ns);
+		a->st.cpu_share = a->share;
+		ewma(&a->rate[i], (double)data_in * 1e9 / (double)cpu_ns);
 		ewma(&a->ratio[i], (double)data_in / (double)data_out);
 	}
 	if (a->probing) {
@@ -235,6 +253,7 @@ void xlmig_adapt_stats_write(const struct xlmig_adapt_stats *st, struct xlmig_js
 	xlmig_json_kv_uint(w, "probes", st->probes);
 	xlmig_json_kv_uint(w, "switches", st->switches);
 	xlmig_json_kv_double(w, "link_MBps", st->link_bps / 1e6);
+	xlmig_json_kv_double(w, "cpu_share", st->cpu_share);
 	xlmig_json_kv_str(w, "reason", st->reason);
 	xlmig_json_object_close(w);
 }

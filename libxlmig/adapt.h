@@ -7,17 +7,25 @@
  * its bandwidth or the cap).  For each candidate encoding L (raw, which
  * still elides zero pages and codes deltas, or zstd at a few levels) the
  * module keeps a moving estimate of
- *     r_L  the encoder's throughput in wall-clock time (so a CPU shared
- *          with a busy guest or other work shows as a slower encoder),
+ *     r_L  the encoder's throughput per second of the CPU time it used
+ *          (what the encoding costs),
  *     q_L  the compression ratio on the pages that were really coded,
+ * of the share s of a CPU the encoding thread gets (its CPU time over
+ * the wall-clock time of each batch, whatever the encoding: a CPU shared
+ * with a busy guest, the save, the other end of a local migration or
+ * other work shows as a small s),
  * and of the link's throughput W, measured by the channel writers as
  * bytes per second of the time they were blocked writing or waiting for
  * tokens, counting time when several write at once only once (a fast
  * link blocks them little, so W comes out high).  The
- * pipeline then moves min(r_L, W x q_L) guest bytes per second with L,
+ * pipeline then moves min(s x r_L, W x q_L) guest bytes per second with L,
  * and the module picks the L with the most.  Raw wins when the link is
  * faster than compression or the CPU is short; zstd wins when the link
- * is the bottleneck, at the level whose extra ratio still pays.
+ * is the bottleneck, at the level whose extra ratio still pays.  r_L is
+ * in CPU time and s is measured on every batch because a wall-clock rate
+ * is only as good as the moment it was taken: raw, measured once in a
+ * starved moment and rarely probed again, kept a loopback migration on
+ * zstd at 19 MB/s of pages while raw would have done several times that.
  *
  * Estimates of encodings not in use go stale, so now and then one batch
  * is coded with a neighbour of the current choice (a probe).  Probes back
@@ -49,6 +57,7 @@ struct xlmig_adapt_stats {
 	uint64_t probes;                           /* batches spent probing */
 	uint64_t switches;                         /* changes of choice */
 	double link_bps;                           /* last link estimate */
+	double cpu_share;                          /* last estimate of s */
 	char reason[160];                          /* why the last choice */
 };
 
@@ -57,7 +66,8 @@ struct xlmig_adapt {
 	bool fixed;               /* one encoding only (no zstd negotiated) */
 	int max_choice;           /* highest index allowed */
 	int choice;               /* current index */
-	double rate[XLMIG_ADAPT_CHOICES];   /* r_L, bytes/s; 0 = unknown */
+	double rate[XLMIG_ADAPT_CHOICES];   /* r_L, bytes per CPU-second; 0 = unknown */
+	double share;             /* s, 0..1; 0 = unknown */
 	double ratio[XLMIG_ADAPT_CHOICES];  /* q_L; 0 = unknown */
 	double link;              /* W, bytes/s; 0 = unknown */
 	double link_at_probe;     /* W when the last probe backoff was set */
@@ -81,11 +91,12 @@ int xlmig_adapt_choose(struct xlmig_adapt *a);
 /* After coding a batch with the level choose() gave: data_in guest bytes
  * of pages that were really coded (zero pages and deltas do not count:
  * their cost does not depend on the level), data_out the bytes they took,
- * ns the wall-clock time of the whole encode, frame_in/frame_out the
- * batch's guest bytes and frame bytes for the stats. */
+ * ns the wall-clock time of the whole encode and cpu_ns the CPU time the
+ * coding thread spent in it (0: not known, taken as ns), frame_in and
+ * frame_out the batch's guest bytes and frame bytes for the stats. */
 void xlmig_adapt_batch(struct xlmig_adapt *a, int level, uint64_t data_in,
-		       uint64_t data_out, uint64_t ns, uint64_t frame_in,
-		       uint64_t frame_out);
+		       uint64_t data_out, uint64_t ns, uint64_t cpu_ns,
+		       uint64_t frame_in, uint64_t frame_out);
 
 /* Around a writer's frame: begin before it waits for tokens and writes,
  * end with the bytes it put on the link. */
@@ -102,7 +113,7 @@ void xlmig_adapt_stats(struct xlmig_adapt *a, struct xlmig_adapt_stats *out);
 
 /* The stats as the JSON member "codec_choice": per encoding ("raw",
  * "zstd-1", ...) batches, bytes in and out; probes, switches, the last
- * link estimate and the reason for the last choice. */
+ * link and CPU share estimates and the reason for the last choice. */
 struct xlmig_json_writer;
 void xlmig_adapt_stats_write(const struct xlmig_adapt_stats *st, struct xlmig_json_writer *w);
 

@@ -337,6 +337,7 @@ static int encode_batch(struct sender *s, const uint8_t *pages, uint32_t n,
 	if (rc == XLMIG_OK)
 		xlmig_adapt_batch(&s->adapt, level, s->st->codec.data_in - before.data_in,
 				  s->st->codec.data_out - before.data_out, xlmig_now_ns() - t0,
+				  s->st->codec.cpu_ns - before.cpu_ns,
 				  (uint64_t)n * XLMIG_PAGE_SIZE, payload->len - mark);
 	return rc;
 }

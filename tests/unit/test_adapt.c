@@ -12,13 +12,15 @@
 
 #define MB 1000000.0
 
-/* A made-up encoder: MB/s and ratio per candidate. */
+/* A made-up encoder: MB/s on a whole CPU and ratio per candidate, and
+ * the share of a CPU it gets (0 = a whole one). */
 struct model {
 	double rate[XLMIG_ADAPT_CHOICES];
 	double ratio[XLMIG_ADAPT_CHOICES];
+	double share;
 };
 
-static const struct model cpu_ok = { { 2000, 400, 150 }, { 1.3, 2.0, 2.2 } };
+static const struct model cpu_ok = { { 2000, 400, 150 }, { 1.3, 2.0, 2.2 }, 0 };
 
 static int idx(int level)
 {
@@ -34,9 +36,10 @@ static int step(struct xlmig_adapt *a, const struct model *m, double link_mbps)
 	uint64_t in = 4u << 20;
 	int level = xlmig_adapt_choose(a), i = idx(level);
 	uint64_t out = (uint64_t)((double)in / m->ratio[i]);
-	uint64_t ns = (uint64_t)((double)in / (m->rate[i] * MB) * 1e9);
+	uint64_t cpu_ns = (uint64_t)((double)in / (m->rate[i] * MB) * 1e9);
+	uint64_t ns = (uint64_t)((double)cpu_ns / (m->share > 0 ? m->share : 1.0));
 
-	xlmig_adapt_batch(a, level, in, out, ns, in, out);
+	xlmig_adapt_batch(a, level, in, out, ns, cpu_ns, in, out);
 	xlmig_adapt_link_sample(a, (uint64_t)(link_mbps * MB / 10), 100000000ull);
 	return level;
 }
@@ -90,11 +93,34 @@ TEST(adapt_higher_level_on_a_slow_link)
 /* The same link, but the encoder gets a tenth of the CPU: raw. */
 TEST(adapt_raw_when_the_cpu_is_busy)
 {
-	static const struct model busy = { { 200, 40, 15 }, { 1.3, 2.0, 2.2 } };
+	static const struct model busy = { { 2000, 400, 150 }, { 1.3, 2.0, 2.2 }, 0.1 };
 	struct xlmig_adapt a;
+	struct xlmig_adapt_stats st;
 
 	xlmig_adapt_init(&a, true, 0);
 	CHECK_EQ(settle(&a, &busy, 125, 100), 0);
+	xlmig_adapt_stats(&a, &st);
+	CHECK(st.cpu_share > 0.09 && st.cpu_share < 0.11);
+	CHECK(strstr(st.reason, "10% of a CPU") != NULL);
+	xlmig_adapt_destroy(&a);
+}
+
+/* Raw measured first while its thread waited for the CPU (5 % of it),
+ * then the CPU freer (50 %) for the others, on a fast local link: the
+ * first choice after measuring is raw.  Judged by wall-clock rates, raw
+ * (100 MB/s then) lost to zstd-1 (200 MB/s), and from zstd-3 the probes
+ * never went back to raw. */
+TEST(adapt_raw_measured_while_starved_is_not_kept_out)
+{
+	static const struct model starved = { { 2000, 400, 150 }, { 1.3, 2.0, 2.2 }, 0.05 };
+	static const struct model freer = { { 2000, 400, 150 }, { 1.3, 2.0, 2.2 }, 0.5 };
+	struct xlmig_adapt a;
+
+	xlmig_adapt_init(&a, true, 0);
+	CHECK_EQ(step(&a, &starved, 200), 0);
+	CHECK_EQ(step(&a, &freer, 200), 1);
+	CHECK_EQ(step(&a, &freer, 200), 3);
+	CHECK_EQ(xlmig_adapt_choose(&a), 0);
 	xlmig_adapt_destroy(&a);
 }
 
