@@ -718,6 +718,104 @@ compare_verdict() {
 	fi
 }
 
+# ---- live checkpoints (xlmig snapshot) ----
+# A checkpoint is proven by restoring it: the restored guest counts on
+# from the value it had at the checkpoint's final pause, in the same
+# boot, and its first reported pause is one the original reported during
+# the checkpoint (the checkpoint's own).  snapshot-local (full run) and
+# xlmig-snapshot-local (core) share this.
+
+# The ticks at which guest NAME of boot BOOT reported a pause, counter
+# FROM to TO: the checkpoint's is one of them.
+pause_ticks() { # name boot from to
+	guest_log "$1" | sed -n "s/^XLG gap n=\([0-9]*\) boot=$2 .*/\1/p" |
+		awk -v from="$3" -v to="$4" '$1 >= from && $1 <= to { printf "%s ", $1 }'
+}
+
+# restored_from NAME LINES BOOT FROM TO TICKS: after its first LINES
+# lines, NAME's console shows the counter of boot BOOT going on from a
+# value in [FROM, TO + 1], then passing it by 2, and its first pause (the
+# time since the checkpoint) at one of TICKS, where the original paused
+# during the checkpoint: restored from the checkpoint's instant, not
+# rebooted, and running.  FIRST = that first value.
+restored_from() {
+	local end=$(($(now_ms) + 60000)) first="" last="" tick
+	while [ "$(now_ms)" -lt $end ]; do
+		first=$(guest_log "$1" | tail -n +$(($2 + 1)) | sed -n "s/^XLG n=\([0-9]*\) boot=$3 .*/\1/p" | head -n 1)
+		last=$(guest_log "$1" | tail -n +$(($2 + 1)) | sed -n "s/^XLG n=\([0-9]*\) boot=$3 .*/\1/p" | tail -n 1)
+		[ -n "$first" ] && [ "$last" -ge $((first + 2)) ] && break
+		sleep 0.5
+	done
+	guest_log "$1" | tail -n +$(($2 + 1)) | head -n 6 | sed "s/^/$1 restored: /"
+	[ -n "$first" ] || fail "$1 restored from the checkpoint never counted in boot $3 (rebooted or stuck: $(guest_log "$1" | tail -n 1))"
+	[ "$last" -ge $((first + 2)) ] || fail "$1 restored from the checkpoint stopped counting at $last"
+	[ "$first" -ge "$4" ] && [ "$first" -le $(($5 + 1)) ] ||
+		fail "$1 restored from the checkpoint counts from $first, not from the checkpoint's value ($4 to $5)"
+	tick=$(guest_log "$1" | tail -n +$(($2 + 1)) | sed -n "s/^XLG gap n=\([0-9]*\) boot=$3 .*/\1/p" | head -n 1)
+	case " $6 " in
+	*" $tick "*) ;;
+	*) fail "$1 restored from the checkpoint first paused at tick ${tick:-none}, the original at ${6:-none} during the checkpoint" ;;
+	esac
+	FIRST=$first
+}
+
+# checkpoint_take NAME FILE: xlmig snapshot of the running guest through
+# xlmigd into FILE; the guest must run on as the same domain and boot,
+# and the file be there whole (no partial file left).  Sets CKPT_ID,
+# CKPT_BOOT, CKPT_N0 and CKPT_N1 (the counter before and after),
+# CKPT_MS (how long the command took), CKPT_GAP (the longest pause the
+# guest saw), CKPT_TICKS (the ticks of its pauses meanwhile), CKPT_PAUSE
+# and CKPT_PASSES (as xlmig reports them), CKPT_BYTES (the file's size).
+checkpoint_take() {
+	local name=$1 file=$2 t0 t1 rc=0 msg
+	xlmigd_start || fail "xlmigd did not start"
+	guest_ensure "$name"
+	CKPT_ID=$(xl domid "$name")
+	CKPT_BOOT=$(guest_boot_id "$name")
+	CKPT_N0=$(guest_last_n "$name")
+	rm -f "$file" "$file.xlmig-partial"
+	t0=$(now_ms)
+	xlmig snapshot "$name" "$file" > "$LAB_RUN/snap.log" 2>&1 || rc=$?
+	t1=$(now_ms)
+	CKPT_N1=$(guest_last_n "$name")
+	sed 's/^/snapshot: /' "$LAB_RUN/snap.log"
+	xlmigd_log_since_last
+	[ $rc = 0 ] || fail "xlmig snapshot $name exited $rc: $(tail -n 1 "$LAB_RUN/snap.log")"
+	[ -s "$file" ] || fail "xlmig snapshot succeeded but $file is missing or empty"
+	[ -e "$file.xlmig-partial" ] && fail "the partial file $file.xlmig-partial was left behind"
+	check_stayed "$name" "$CKPT_ID" "$CKPT_N1" "$CKPT_BOOT"
+	CKPT_MS=$((t1 - t0))
+	CKPT_GAP=$(guest_max_gap "$name" "$CKPT_BOOT" "$CKPT_N0" "$(guest_last_n "$name")")
+	CKPT_TICKS=$(pause_ticks "$name" "$CKPT_BOOT" "$CKPT_N0" "$CKPT_N1")
+	lab_log "the guest paused at ticks $CKPT_TICKS during the checkpoint"
+	msg=$(cat "$LAB_RUN/snap.log")
+	CKPT_PAUSE=$(echo "$msg" | sed -n 's/.*guest paused \([0-9.]*\) ms.*/\1/p')
+	CKPT_PASSES=$(echo "$msg" | sed -n 's/.*, \([0-9]*\) passes,.*/\1/p')
+	CKPT_BYTES=$(wc -c < "$file")
+}
+
+# checkpoint_xl_restore NAME FILE: stock xl restore of the checkpoint
+# taken of NAME (checkpoint_take), the original destroyed first (the
+# file names it); the restored guest must go on from the checkpoint.
+# Sets CKPT_XL_FROM (its first counter value) and CKPT_XL_MS.
+checkpoint_xl_restore() {
+	local name=$1 file=$2 r0 r1
+	xl destroy "$name" || fail "xl destroy $name failed"
+	# The restored guest's console starts a log of its own: the
+	# original's (under NAME--incoming after a local migration, which
+	# guest_log reads after NAME's) would otherwise come after it.
+	rm -f "$LAB_CONSOLE_LOGS/guest-$name.log" "$LAB_CONSOLE_LOGS/guest-$name--incoming.log"
+	r0=$(now_ms)
+	LAB_STOCK_XL=1
+	xl restore "$file" > "$LAB_RUN/xlrestore.log" 2>&1 ||
+		fail "xl restore of xlmig's checkpoint failed: $(tail -n 2 "$LAB_RUN/xlrestore.log")"
+	LAB_STOCK_XL=0
+	r1=$(now_ms)
+	restored_from "$name" 0 "$CKPT_BOOT" "$CKPT_N0" "$CKPT_N1" "$CKPT_TICKS"
+	CKPT_XL_FROM=$FIRST
+	CKPT_XL_MS=$((r1 - r0))
+}
+
 # ---- failures ----
 
 # The guest is still here as the same domain, running, counting on from
