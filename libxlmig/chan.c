@@ -232,15 +232,18 @@ static uint64_t deadline_after(const struct xlmig_chan *ch, int timeout_ms)
 }
 
 /* Wait until the transport is ready for a direction, the deadline passes,
- * or the channel is interrupted. */
-static int wait_ready(struct xlmig_chan *ch, bool for_write, uint64_t deadline_ns)
+ * or the channel is interrupted; or, when nudge_fd >= 0, until that fd is
+ * readable, which ends the wait as the deadline would (the caller's own
+ * flags say why). */
+static int wait_ready(struct xlmig_chan *ch, bool for_write, uint64_t deadline_ns, int nudge_fd)
 {
 	int fd = ch->ops->pollfd(ch->ctx, for_write);
 
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 			{ .fd = fd, .events = for_write ? POLLOUT : POLLIN },
 			{ .fd = ch->wake_fd, .events = POLLIN },
+			{ .fd = nudge_fd, .events = POLLIN },   /* poll skips fd -1 */
 		};
 		int n;
 
@@ -248,7 +251,7 @@ static int wait_ready(struct xlmig_chan *ch, bool for_write, uint64_t deadline_n
 			return xlmig_fail(XLMIG_E_CANCELLED, "%s: channel stopped", ch->name);
 		if (fd < 0 || (!for_write && ch->ops->pending(ch->ctx)))
 			return XLMIG_OK;
-		n = poll(pfd, 2, remaining_ms(deadline_ns));
+		n = poll(pfd, 3, remaining_ms(deadline_ns));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -264,7 +267,12 @@ static int wait_ready(struct xlmig_chan *ch, bool for_write, uint64_t deadline_n
 
 int xlmig_chan_wait_readable(struct xlmig_chan *ch, int timeout_ms)
 {
-	return wait_ready(ch, false, deadline_after(ch, timeout_ms));
+	return wait_ready(ch, false, deadline_after(ch, timeout_ms), -1);
+}
+
+int xlmig_chan_wait_readable_or(struct xlmig_chan *ch, int nudge_fd, int timeout_ms)
+{
+	return wait_ready(ch, false, deadline_after(ch, timeout_ms), nudge_fd);
 }
 
 int xlmig_chan_read_full(struct xlmig_chan *ch, void *buf, size_t len, int timeout_ms)
@@ -278,7 +286,7 @@ int xlmig_chan_read_full(struct xlmig_chan *ch, void *buf, size_t len, int timeo
 		ssize_t n = ch->ops->read(ch->ctx, p + got, len - got);
 
 		if (n == -EAGAIN || n == -EINTR) {
-			rc = wait_ready(ch, false, deadline);
+			rc = wait_ready(ch, false, deadline, -1);
 			if (rc != XLMIG_OK)
 				goto out;
 			continue;
@@ -309,7 +317,7 @@ static int write_all(struct xlmig_chan *ch, const uint8_t *p, size_t len, uint64
 		ssize_t n = ch->ops->write(ch->ctx, p, len);
 
 		if (n == -EAGAIN || n == -EINTR) {
-			int rc = wait_ready(ch, true, deadline);
+			int rc = wait_ready(ch, true, deadline, -1);
 
 			if (rc != XLMIG_OK)
 				return rc;

@@ -71,6 +71,11 @@ void xlmig_chan_free(struct xlmig_chan *ch);
 int xlmig_chan_read_full(struct xlmig_chan *ch, void *buf, size_t len, int timeout_ms);
 /* 0 when a read would not block (data or end of input is there). */
 int xlmig_chan_wait_readable(struct xlmig_chan *ch, int timeout_ms);
+/* The same, but nudge_fd becoming readable (an eventfd its owner writes
+ * when the waiting thread should look at its flags) ends the wait at
+ * once, as the timeout does: XLMIG_E_TIMEOUT.  Unlike an interrupt, a
+ * nudge leaves the channel usable. */
+int xlmig_chan_wait_readable_or(struct xlmig_chan *ch, int nudge_fd, int timeout_ms);
 /* All bytes of all iov entries, atomically with respect to other writers. */
 int xlmig_chan_writev(struct xlmig_chan *ch, const struct iovec *iov, int iovcnt,
 		      int timeout_ms);

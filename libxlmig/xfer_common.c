@@ -4,11 +4,16 @@
  * and the per-channel counters.  The halves are xfer_send.c and
  * xfer_recv.c (see xfer.h for both pipelines).
  */
+#include "chan.h"
 #include "xfer_private.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 void xlmig_xfer_opts_default(struct xlmig_xfer_opts *o)
 {
@@ -19,12 +24,40 @@ void xlmig_xfer_opts_default(struct xlmig_xfer_opts *o)
 	};
 }
 
-void xlmig_xfer_failure_init(struct xlmig_xfer_failure *f)
+int xlmig_xfer_failure_init(struct xlmig_xfer_failure *f)
 {
 	pthread_mutex_init(&f->lock, NULL);
 	f->code = XLMIG_OK;
 	f->msg[0] = '\0';
 	atomic_init(&f->stop, false);
+	f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (f->wake_fd < 0)
+		return xlmig_fail(XLMIG_E_IO, "eventfd for the transfer's threads: %s (too many open files?)",
+				  strerror(errno));
+	return XLMIG_OK;
+}
+
+void xlmig_xfer_failure_destroy(struct xlmig_xfer_failure *f)
+{
+	if (f->wake_fd >= 0)
+		close(f->wake_fd);
+	f->wake_fd = -1;
+	pthread_mutex_destroy(&f->lock);
+}
+
+void xlmig_xfer_wake(struct xlmig_xfer_failure *f)
+{
+	uint64_t one = 1;
+
+	/* Never read back: once woken, every wait returns at once. */
+	if (f->wake_fd >= 0 && write(f->wake_fd, &one, sizeof(one)) < 0) {
+		/* The counter is non-zero already: the wake-up is there. */
+	}
+}
+
+int xlmig_xfer_wait_readable(struct xlmig_xfer_failure *f, struct xlmig_chan *ch)
+{
+	return xlmig_chan_wait_readable_or(ch, f->wake_fd, POLL_MS);
 }
 
 void xlmig_xfer_failure_set(struct xlmig_xfer_failure *f, int code)
@@ -36,6 +69,7 @@ void xlmig_xfer_failure_set(struct xlmig_xfer_failure *f, int code)
 	}
 	atomic_store(&f->stop, true);
 	pthread_mutex_unlock(&f->lock);
+	xlmig_xfer_wake(f);
 }
 
 int xlmig_xfer_failure_raise(struct xlmig_xfer_failure *f)

@@ -17,18 +17,30 @@
 #define PREFIX_FIXED     16u          /* record header + PAGE_DATA header */
 
 /* The first failure of any thread of a transfer, with its message (the
- * message is per thread, so it is copied here). */
+ * message is per thread, so it is copied here); and the transfer's
+ * wake-up: threads waiting for a channel to be readable also wait on
+ * wake_fd, so a stop or the transfer's end reaches them at once instead
+ * of at their next POLL_MS look (inside the downtime window, each such
+ * look cost up to 50 ms). */
 struct xlmig_xfer_failure {
 	pthread_mutex_t lock;
 	int code;
 	char msg[512];
 	atomic_bool stop;              /* set with code; read without the lock */
+	int wake_fd;                   /* eventfd, readable once woken */
 };
 
-void xlmig_xfer_failure_init(struct xlmig_xfer_failure *f);
+int xlmig_xfer_failure_init(struct xlmig_xfer_failure *f);
+void xlmig_xfer_failure_destroy(struct xlmig_xfer_failure *f);
 /* Record code (the first one wins, with this thread's message) and stop
  * every thread of the transfer. */
 void xlmig_xfer_failure_set(struct xlmig_xfer_failure *f, int code);
+/* Wake every thread waiting on a channel now (they look at their flags);
+ * final, like stop. */
+void xlmig_xfer_wake(struct xlmig_xfer_failure *f);
+/* A transfer thread's wait for channel ch to be readable: XLMIG_OK when
+ * it is, XLMIG_E_TIMEOUT after POLL_MS or once woken. */
+int xlmig_xfer_wait_readable(struct xlmig_xfer_failure *f, struct xlmig_chan *ch);
 /* Re-raise the recorded failure in the calling thread. */
 int xlmig_xfer_failure_raise(struct xlmig_xfer_failure *f);
 

@@ -214,7 +214,7 @@ static void *reader_main(void *arg)
 		wait_for_room(r, rd);
 		if (atomic_load(&r->fail.stop))
 			break;
-		rc = xlmig_chan_wait_readable(ch, POLL_MS);
+		rc = xlmig_xfer_wait_readable(&r->fail, ch);
 		if (rc == XLMIG_E_TIMEOUT) {
 			rc = XLMIG_OK;
 			continue;
@@ -485,10 +485,12 @@ static int receiver_setup(struct receiver *r)
 {
 	int rc = XLMIG_OK;
 
-	xlmig_xfer_failure_init(&r->fail);
+	rc = xlmig_xfer_failure_init(&r->fail);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->arrived, NULL);
 	pthread_cond_init(&r->consumed, NULL);
+	if (rc != XLMIG_OK)
+		return rc;
 	r->n = xlmig_conn_channels(r->c);
 	r->codec = xlmig_xfer_codec_for(r->c, 0);
 	r->zd = ZSTD_createDCtx();
@@ -520,6 +522,7 @@ static void receiver_stop(struct receiver *r, int rc)
 	atomic_store(&r->fail.stop, true);
 	pthread_cond_broadcast(&r->consumed);
 	pthread_mutex_unlock(&r->lock);
+	xlmig_xfer_wake(&r->fail);
 	if (rc != XLMIG_OK) {
 		if (!peer_failed)
 			xlmig_conn_report_failure(r->c, rc);
@@ -545,7 +548,7 @@ static void receiver_free(struct receiver *r)
 	pthread_cond_destroy(&r->arrived);
 	pthread_cond_destroy(&r->consumed);
 	pthread_mutex_destroy(&r->lock);
-	pthread_mutex_destroy(&r->fail.lock);
+	xlmig_xfer_failure_destroy(&r->fail);
 	free(r);
 }
 

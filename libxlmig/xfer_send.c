@@ -209,7 +209,7 @@ static void *watcher_main(void *arg)
 	int rc = XLMIG_OK;
 
 	while (rc == XLMIG_OK && !atomic_load(&s->watch_done) && !atomic_load(&s->fail.stop)) {
-		rc = xlmig_chan_wait_readable(ch, POLL_MS);
+		rc = xlmig_xfer_wait_readable(&s->fail, ch);
 		if (rc == XLMIG_E_TIMEOUT) {
 			rc = XLMIG_OK;
 			continue;
@@ -484,9 +484,11 @@ static int sender_setup(struct sender *s)
 	const struct xlmig_conn_opts *co = xlmig_conn_opts(s->c);
 	int rc;
 
-	xlmig_xfer_failure_init(&s->fail);
+	rc = xlmig_xfer_failure_init(&s->fail);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->changed, NULL);
+	if (rc != XLMIG_OK)
+		return rc;
 	s->n = xlmig_conn_channels(s->c);
 	s->level = s->o.zstd_level ? s->o.zstd_level
 		   : co->zstd_level ? co->zstd_level : XLMIG_CODEC_DEFAULT_LEVEL;
@@ -559,6 +561,7 @@ static void sender_stop(struct sender *s, int rc)
 		if (s->w[i].started && !s->w[i].joined)
 			pthread_join(s->w[i].thread, NULL);
 	atomic_store(&s->watch_done, true);
+	xlmig_xfer_wake(&s->fail);
 	if (s->watcher_started)
 		pthread_join(s->watcher, NULL);
 }
@@ -581,7 +584,7 @@ static void sender_free(struct sender *s)
 	xlmig_bufpool_free(s->pool);
 	pthread_cond_destroy(&s->changed);
 	pthread_mutex_destroy(&s->lock);
-	pthread_mutex_destroy(&s->fail.lock);
+	xlmig_xfer_failure_destroy(&s->fail);
 	free(s);
 }
 

@@ -2,6 +2,7 @@
  * test_wire.c - frame headers and payloads: round trips and every
  * malformed case; frame I/O over a socketpair.
  */
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -203,6 +204,31 @@ TEST(wire_frame_io)
 	CHECK_EQ(xlmig_wire_recv(a, XLMIG_WIRE_MAX_PAYLOAD, 1000, 1000, &f), XLMIG_E_CLOSED);
 	xlmig_chan_free(a);
 	xlmig_frame_free(&f);
+}
+
+/* A nudge ends a wait for data at once, as a timeout would, and leaves
+ * the channel usable (an interrupt is final). */
+TEST(wire_chan_wait_ends_when_nudged)
+{
+	struct xlmig_chan *ch;
+	uint64_t one = 1, t0;
+	int peer, nudge = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	CHECK(nudge >= 0);
+	CHECK_OK(chan_pair(&ch, &peer));
+	CHECK_EQ(xlmig_chan_wait_readable_or(ch, nudge, 20), XLMIG_E_TIMEOUT);
+	CHECK_EQ(write(nudge, &one, sizeof(one)), (ssize_t)sizeof(one));
+	t0 = xlmig_now_ns();
+	CHECK_EQ(xlmig_chan_wait_readable_or(ch, nudge, 10000), XLMIG_E_TIMEOUT);
+	CHECK(xlmig_now_ns() - t0 < 2000ull * 1000000);
+	CHECK(!xlmig_chan_interrupted(ch));
+	/* Data still wins: readable is readable, nudged or not. */
+	CHECK_EQ(write(peer, "x", 1), 1);
+	CHECK_OK(xlmig_chan_wait_readable_or(ch, nudge, 10000));
+	CHECK_OK(xlmig_chan_wait_readable_or(ch, -1, 10000));
+	xlmig_chan_free(ch);
+	close(peer);
+	close(nudge);
 }
 
 TEST(wire_frame_truncated_and_lying)
