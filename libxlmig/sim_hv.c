@@ -46,6 +46,8 @@ struct sim_client {
 	bool watch_lost;           /* its sim host went away: said once */
 	uint32_t ids[WATCH_MAX_IDS];   /* domains at the last look, sorted */
 	size_t n_ids;
+	pthread_mutex_t kept_lock;
+	struct kept_map *kept;     /* saved guests still mapped (see keep_map) */
 };
 
 static const struct xlmig_hv_ops sim_ops;
@@ -166,6 +168,58 @@ static void unmap_guest(struct sim_map *m)
 	m->mem = NULL;
 	m->shared = NULL;
 	m->mem_fd = -1;
+}
+
+/* A saved guest's mapping, kept until its domain is destroyed or
+ * resumed.  Unmapping a guest whose pages the save read tears down
+ * hundreds of thousands of page table entries under this process's
+ * mmap lock: 50-250 ms measured for 1 GiB on a loaded host, during which
+ * every thread of xlmigd that maps, unmaps or faults (the transfer's
+ * large buffers come from mmap) waits.  Right after a save that is the
+ * downtime window; once the source's copy is destroyed it is not. */
+struct kept_map {
+	struct sim_map m;
+	struct kept_map *next;
+};
+
+static void keep_map(struct sim_client *c, const struct sim_map *m)
+{
+	struct kept_map *k = malloc(sizeof(*k));
+
+	if (!k) {
+		struct sim_map copy = *m;
+
+		unmap_guest(&copy);   /* no room to defer it: now, then */
+		return;
+	}
+	k->m = *m;
+	pthread_mutex_lock(&c->kept_lock);
+	k->next = c->kept;
+	c->kept = k;
+	pthread_mutex_unlock(&c->kept_lock);
+}
+
+/* Unmap what a save of domid left mapped (every domain: all). */
+static void release_kept(struct sim_client *c, uint32_t domid, bool all)
+{
+	struct kept_map **pp, *k, *mine = NULL;
+
+	pthread_mutex_lock(&c->kept_lock);
+	for (pp = &c->kept; (k = *pp);) {
+		if (all || k->m.domid == domid) {
+			*pp = k->next;
+			k->next = mine;
+			mine = k;
+		} else {
+			pp = &k->next;
+		}
+	}
+	pthread_mutex_unlock(&c->kept_lock);
+	while ((k = mine)) {
+		mine = k->next;
+		unmap_guest(&k->m);
+		free(k);
+	}
 }
 
 static int map_fd(int fd, size_t len, void **out)
@@ -391,7 +445,10 @@ static int sim_unpause(struct xlmig_hv *hv, uint32_t domid)
 
 static int sim_resume(struct xlmig_hv *hv, uint32_t domid)
 {
-	int rc = call_simple(hv, XLMIG_SIMP_RESUME, domid);
+	int rc;
+
+	release_kept(client_of(hv), domid, false);
+	rc = call_simple(hv, XLMIG_SIMP_RESUME, domid);
 
 	if (rc == XLMIG_OK)
 		xlmig_sim_net_set_up(domid, true);
@@ -400,7 +457,10 @@ static int sim_resume(struct xlmig_hv *hv, uint32_t domid)
 
 static int sim_destroy(struct xlmig_hv *hv, uint32_t domid)
 {
-	int rc = call_simple(hv, XLMIG_SIMP_DESTROY, domid);
+	int rc;
+
+	release_kept(client_of(hv), domid, false);
+	rc = call_simple(hv, XLMIG_SIMP_DESTROY, domid);
 
 	if (rc == XLMIG_OK)
 		xlmig_sim_net_unplug(domid);
@@ -485,10 +545,17 @@ static int sim_save_live(struct xlmig_hv *hv, uint32_t domid, int fd,
 	rc = call(c, &q, &p);
 	if (rc)
 		return xlmig_fail_prefix(rc, "saving domain %u", domid);
+	/* A mapping an earlier save of this domain left goes now. */
+	release_kept(c, domid, false);
 	rc = map_guest(c, domid, &m);
 	if (rc == XLMIG_OK)
 		rc = xlmig_sim_engine_save(&m.view, p.name, fd, opts, res);
-	unmap_guest(&m);
+	/* Saved, the guest stays suspended for the commit: its mapping goes
+	 * when its copy here is destroyed or resumed (keep_map). */
+	if (rc == XLMIG_OK)
+		keep_map(c, &m);
+	else
+		unmap_guest(&m);
 	/* Whatever happened, the guest must not stay slowed down or logged;
 	 * unless the save succeeded it must run on. */
 	erc = end_save(c, domid, rc == XLMIG_OK);
@@ -834,9 +901,11 @@ static void sim_close(struct xlmig_hv *hv)
 		close(c->fd);
 	if (c->watch_fd >= 0)
 		close(c->watch_fd);
+	release_kept(c, 0, true);
 	xlmig_sim_server_free(c->embedded);
 	xlmig_buf_free(&c->rx);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->kept_lock);
 	free(c);
 	free(hv);
 }
@@ -879,6 +948,7 @@ static int new_client(struct xlmig_hv **out, struct sim_client **cp)
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory opening the sim backend");
 	}
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->kept_lock, NULL);
 	c->fd = c->watch_fd = -1;
 	hv->ops = &sim_ops;
 	hv->priv = c;

@@ -408,6 +408,58 @@ TEST(sim_hv_resume_after_save_runs_the_same_guest)
 	xlmig_hv_close(hv);
 }
 
+/* Mappings of sim guests' memory in this process (/proc/self/maps). */
+static int guest_mappings(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "xlmig-sim-memory") != NULL;
+	fclose(f);
+	return n;
+}
+
+/* A saved guest's memory stays mapped until its copy is destroyed or
+ * resumed: unmapping it right after the save stalled the transfer's
+ * threads inside the downtime window. */
+TEST(sim_hv_saved_guest_stays_mapped_until_destroyed_or_resumed)
+{
+	struct xlmig_hv *hv;
+	struct reader r;
+	struct saver s = { 0 };
+	uint32_t id;
+	int rfd, before;
+
+	CHECK_OK(xlmig_hv_open("sim", &hv));
+	CHECK_OK(make_guest(hv, "vm", 64 * MIB, 0, XLMIG_SIM_UNIFORM, 0, 10, &id));
+	before = guest_mappings();   /* the embedded sim host's own */
+	CHECK(before >= 1);
+	for (int round = 0; round < 2; round++) {
+		memset(&s, 0, sizeof(s));
+		rfd = start_save(&s, hv, id, NULL);
+		CHECK(rfd >= 0);
+		CHECK_EQ(start_reader(&r, rfd, 0, false, NULL), 0);
+		pthread_join(s.thread, NULL);
+		pthread_join(r.thread, NULL);
+		xlmig_buf_free(&r.keep);
+		CHECK_OK(s.rc);
+		CHECK_EQ(guest_mappings(), before + 1);
+		if (round == 0) {
+			/* A failed migration: resumed in place, the mapping gone. */
+			CHECK_OK(hv->ops->resume(hv, id));
+			CHECK_EQ(guest_mappings(), before);
+		}
+	}
+	/* Moved: the source's copy destroyed, with it every mapping. */
+	CHECK_OK(hv->ops->destroy(hv, id));
+	CHECK_EQ(guest_mappings(), 0);
+	xlmig_hv_close(hv);
+}
+
 /* ---- stream layout ---- */
 
 struct layout {
