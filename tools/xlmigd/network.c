@@ -20,33 +20,74 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What this host keeps for one job between two of its provider calls. */
+struct job_entry {
+	char job_id[XLMIG_JOB_ID_MAX];
+	struct job_entry *next;
+};
+
 /* What arrived for one incoming job. */
 struct arrival {
-	char job_id[XLMIG_JOB_ID_MAX];
+	struct job_entry e;            /* first: an entry is its arrival */
 	uint32_t restored;             /* the guest restored before its record came */
 	struct xlmig_offload_state st;
-	struct arrival *next;
+};
+
+/* An outgoing job's guest's interfaces, found while the guest still ran:
+ * looking them up through the hypervisor once it is suspended put that
+ * request inside the downtime window, queued behind the save's own end
+ * (40-125 ms on the sim backend). */
+struct departure {
+	struct job_entry e;            /* first */
+	size_t n;
+	struct xlmig_nic nics[XLMIG_NICS_MAX];
 };
 
 static struct {
 	pthread_mutex_t lock;
-	struct arrival *list;
+	struct job_entry *arrivals, *departures;
 } net = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static struct arrival *arrival_take(const char *job_id)
+static struct job_entry *entry_take(struct job_entry **list, const char *job_id)
 {
-	struct arrival **pp, *a = NULL;
+	struct job_entry **pp, *e = NULL;
 
 	pthread_mutex_lock(&net.lock);
-	for (pp = &net.list; *pp; pp = &(*pp)->next) {
+	for (pp = list; *pp; pp = &(*pp)->next) {
 		if (!strcmp((*pp)->job_id, job_id)) {
-			a = *pp;
-			*pp = a->next;
+			e = *pp;
+			*pp = e->next;
 			break;
 		}
 	}
 	pthread_mutex_unlock(&net.lock);
-	return a;
+	return e;
+}
+
+static void entry_put(struct job_entry **list, struct job_entry *e, const char *job_id)
+{
+	snprintf(e->job_id, sizeof(e->job_id), "%s", job_id);
+	pthread_mutex_lock(&net.lock);
+	e->next = *list;
+	*list = e;
+	pthread_mutex_unlock(&net.lock);
+}
+
+static struct arrival *arrival_take(const char *job_id)
+{
+	return (struct arrival *)entry_take(&net.arrivals, job_id);
+}
+
+static void entries_free(struct job_entry **list)
+{
+	struct job_entry *e;
+
+	pthread_mutex_lock(&net.lock);
+	while ((e = *list)) {
+		*list = e->next;
+		free(e);
+	}
+	pthread_mutex_unlock(&net.lock);
 }
 
 static void apply_arrival(struct xlmigd *d, const struct xlmig_side_ctx *ctx, const struct arrival *a,
@@ -62,33 +103,58 @@ static int guest_nics(struct xlmigd *d, uint32_t domid, struct xlmig_nic *nics, 
 	return rc;
 }
 
-/* The guest is suspended: its interfaces are as it left them.  Nothing
- * here fails the migration; what cannot be read is not carried. */
-static int net_source_collect(void *opaque, const struct xlmig_side_ctx *ctx, struct xlmig_side_out *out)
+/* The guest's interfaces, through the hypervisor. */
+static int find_nics(struct xlmigd *d, const char *domain, struct xlmig_nic *nics, size_t *n)
 {
-	struct xlmigd *d = opaque;
-	struct xlmig_offload_state *st = calloc(1, sizeof(*st));
-	struct xlmig_nic *nics = calloc(XLMIG_NICS_MAX, sizeof(*nics));
 	struct xlmig_domain_info di;
-	struct xlmig_buf b = { 0 };
-	char what[64];
-	size_t n = 0;
 	int rc;
 
-	if (!st || !nics) {
+	pthread_mutex_lock(&d->hv_lock);
+	rc = d->hv->ops->lookup(d->hv, domain, &di);
+	pthread_mutex_unlock(&d->hv_lock);
+	return rc ? rc : guest_nics(d, di.domid, nics, n);
+}
+
+/* The guest still runs: find its interfaces now, so that collecting
+ * their state in the window reads only the interfaces themselves.
+ * Nothing here fails the migration: without them, collect looks again. */
+static int net_source_begin(void *opaque, const struct xlmig_side_ctx *ctx)
+{
+	struct departure *dep = calloc(1, sizeof(*dep));
+
+	if (!dep || find_nics(opaque, ctx->domain, dep->nics, &dep->n)) {
+		xlmig_debug("migration %s: interfaces not found before the move (%s); looked up again after the stop",
+			    ctx->job_id, dep ? xlmig_errmsg() : "out of memory");
+		free(dep);
+		return XLMIG_OK;
+	}
+	entry_put(&net.departures, &dep->e, ctx->job_id);
+	return XLMIG_OK;
+}
+
+/* The guest is suspended: its interfaces are as it left them, read now
+ * through the kernel (a few ioctls each), so a change made during
+ * pre-copy is carried.  Nothing here fails the migration; what cannot be
+ * read is not carried. */
+static int net_source_collect(void *opaque, const struct xlmig_side_ctx *ctx, struct xlmig_side_out *out)
+{
+	struct departure *dep = (struct departure *)entry_take(&net.departures, ctx->job_id);
+	struct xlmig_offload_state *st = calloc(1, sizeof(*st));
+	struct xlmig_buf b = { 0 };
+	char what[64];
+	int rc = XLMIG_OK;
+
+	if (!st || (!dep && !(dep = calloc(1, sizeof(*dep))))) {
 		rc = xlmig_fail(XLMIG_E_NOMEM, "out of memory for the offload state");
 		goto out;
 	}
-	pthread_mutex_lock(&d->hv_lock);
-	rc = d->hv->ops->lookup(d->hv, ctx->domain, &di);
-	pthread_mutex_unlock(&d->hv_lock);
-	if (rc || (rc = guest_nics(d, di.domid, nics, &n))) {
+	/* A departure found at begin carries its job's id; a fresh one looks now. */
+	if (!dep->e.job_id[0] && find_nics(opaque, ctx->domain, dep->nics, &dep->n)) {
 		xlmig_info("migration %s: no offload state carried: %s", ctx->job_id, xlmig_errmsg());
-		rc = XLMIG_OK;
 		goto out;
 	}
 	snprintf(what, sizeof(what), "migration %s", ctx->job_id);
-	if (!xlmig_offload_capture_nics(nics, n, st, what))
+	if (!xlmig_offload_capture_nics(dep->nics, dep->n, st, what))
 		goto out;
 	if ((rc = xlmig_offload_encode(st, &b)) || (rc = xlmig_side_add(out, b.data, b.len)))
 		goto out;
@@ -96,9 +162,15 @@ static int net_source_collect(void *opaque, const struct xlmig_side_ctx *ctx, st
 		   ctx->job_id, st->n, ctx->domain);
 out:
 	xlmig_buf_free(&b);
-	free(nics);
+	free(dep);
 	free(st);
 	return rc;
+}
+
+/* Collect may not come (a failure before the stream ended). */
+static void net_source_end(void *opaque, const struct xlmig_side_ctx *ctx, bool moved)
+{
+	free(entry_take(&net.departures, ctx->job_id));
 }
 
 static int net_dest_consume(void *opaque, const struct xlmig_side_ctx *ctx, const uint8_t *data, size_t len)
@@ -112,7 +184,6 @@ static int net_dest_consume(void *opaque, const struct xlmig_side_ctx *ctx, cons
 		free(a);
 		return rc;
 	}
-	snprintf(a->job_id, sizeof(a->job_id), "%s", ctx->job_id);
 	/* One record per migration: a second replaces the first. */
 	old = arrival_take(ctx->job_id);
 	if (old && old->restored) {
@@ -124,11 +195,7 @@ static int net_dest_consume(void *opaque, const struct xlmig_side_ctx *ctx, cons
 		return XLMIG_OK;
 	}
 	free(old);
-	pthread_mutex_lock(&net.lock);
-	old = net.list;
-	a->next = old;
-	net.list = a;
-	pthread_mutex_unlock(&net.lock);
+	entry_put(&net.arrivals, &a->e, ctx->job_id);
 	return XLMIG_OK;
 }
 
@@ -170,12 +237,8 @@ static void remember_restored(const struct xlmig_side_ctx *ctx, uint32_t domid)
 
 	if (!a)
 		return;
-	snprintf(a->job_id, sizeof(a->job_id), "%s", ctx->job_id);
 	a->restored = domid;
-	pthread_mutex_lock(&net.lock);
-	a->next = net.list;
-	net.list = a;
-	pthread_mutex_unlock(&net.lock);
+	entry_put(&net.arrivals, &a->e, ctx->job_id);
 }
 
 /* Apply to the restored guest's interfaces and report. */
@@ -243,20 +306,15 @@ static void announce(struct xlmigd *d, const struct xlmig_side_ctx *ctx)
 {
 	struct xlmig_nic nics[XLMIG_NICS_MAX];
 	struct xlmig_announce_opts o;
-	struct xlmig_domain_info di;
 	char what[96];
 	size_t n = 0;
-	int rc;
 
 	xlmig_announce_opts_default(&o);
 	o.rounds = d->cfg.announce_rounds;
 	o.initial_ms = d->cfg.announce_initial_ms;
 	if (!o.rounds)
 		return;
-	pthread_mutex_lock(&d->hv_lock);
-	rc = d->hv->ops->lookup(d->hv, ctx->domain, &di);
-	pthread_mutex_unlock(&d->hv_lock);
-	if (rc || (rc = guest_nics(d, di.domid, nics, &n))) {
+	if (find_nics(d, ctx->domain, nics, &n)) {
 		xlmig_warn("migration %s: %s is not announced: %s", ctx->job_id, ctx->domain, xlmig_errmsg());
 		return;
 	}
@@ -276,7 +334,9 @@ static void net_dest_end(void *opaque, const struct xlmig_side_ctx *ctx, bool ar
 static struct xlmig_side_provider provider = {
 	.name = "network continuity",
 	.type = XLMIG_SIDE_OFFLOAD_STATE,
+	.source_begin = net_source_begin,
 	.source_collect = net_source_collect,
+	.source_end = net_source_end,
 	.dest_consume = net_dest_consume,
 	.dest_end = net_dest_end,
 	.report_key = "offload",
@@ -291,10 +351,6 @@ int xlmigd_network_start(struct xlmigd *d)
 
 void xlmigd_network_stop(struct xlmigd *d)
 {
-	struct arrival *a;
-
-	while ((a = net.list)) {
-		net.list = a->next;
-		free(a);
-	}
+	entries_free(&net.arrivals);
+	entries_free(&net.departures);
 }
