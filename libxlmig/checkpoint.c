@@ -17,10 +17,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -231,81 +234,159 @@ static int continue_partial(struct xlmig_hv *hv, uint32_t domid, int fd, const c
 	return cut_at(fd, *base ? (*base)->end : 0, partial);
 }
 
-/* A compressed checkpoint's packing, or a compressed file's unpacking,
- * on a thread of its own between the backend and a pipe.  It closes the
- * pipe's end it owns as soon as it stops, so the backend on the other
- * end sees an error instead of blocking on a reader that is gone. */
-struct filter {
-	int in, out, own;                /* own: the pipe end to close */
-	int level;                       /* pack at this level; 0: unpack */
+/* What a save goes through on its way to the file, on a thread of its
+ * own at the far end of a socket pair from the backend: packed
+ * (ckpt_zip.h), filtered onto the partial file it continues
+ * (ckpt_filter.h), or copied as it comes.  Every save goes through it so
+ * that a cancel (a hold) stops the save at once: the stage shuts its
+ * socket down and the backend's next write fails.  A backend that looks
+ * at the cancel only between passes (Xen's libxenguest) would otherwise
+ * write its whole first pass first, longer than a migration waits for a
+ * hold. */
+struct save_stage {
+	int sock[2];                     /* [0] the backend's, [1] the stage's */
+	int fd;                          /* the file */
+	struct xlmig_sink file;          /* onto fd, for the packer */
+	struct xlmig_ckz_writer *zip;    /* pack, or ... */
+	struct xlmig_ckpt_filter *filter;/* ... continue the file, or copy */
+	const atomic_bool *cancel;
 	int rc;
+	bool at_end;                     /* rc is the stream's verdict at its end */
 	char msg[256];
-	struct xlmig_ckz_stats st;
 	pthread_t tid;
 };
 
-static void *filter_main(void *arg)
-{
-	struct filter *f = arg;
+#define STAGE_CHUNK (1u << 20)
+#define STAGE_POLL_MS 50
 
-	f->rc = f->level ? xlmig_ckz_pack_fd(f->in, f->out, f->level, &f->st)
-			 : xlmig_ckz_unpack_fd(f->in, f->out, &f->st);
-	if (f->rc)
-		snprintf(f->msg, sizeof(f->msg), "%s", xlmig_errmsg());
-	close(f->own);
+static int stage_take(struct save_stage *st, const uint8_t *data, size_t len)
+{
+	if (st->zip)
+		return xlmig_ckz_writer_feed(st->zip, data, len);
+	if (st->filter)
+		return xlmig_ckpt_filter_feed(st->filter, data, len);
+	return xlmig_write_full(st->fd, data, len);
+}
+
+static int stage_finish(struct save_stage *st)
+{
+	st->at_end = true;
+	if (st->zip)
+		return xlmig_ckz_writer_finish(st->zip);
+	return st->filter ? xlmig_ckpt_filter_finish(st->filter) : XLMIG_OK;
+}
+
+static void *stage_main(void *arg)
+{
+	struct save_stage *st = arg;
+	uint8_t *buf = malloc(STAGE_CHUNK);
+	ssize_t n = 1;
+	int rc = buf ? XLMIG_OK : xlmig_fail(XLMIG_E_NOMEM, "out of memory for the checkpoint's writer");
+
+	while (rc == XLMIG_OK && n != 0) {
+		struct pollfd pfd = { .fd = st->sock[1], .events = POLLIN };
+
+		if (st->cancel && atomic_load(st->cancel)) {
+			rc = xlmig_fail(XLMIG_E_CANCELLED, "checkpoint cancelled");
+			break;
+		}
+		if (poll(&pfd, 1, STAGE_POLL_MS) <= 0)
+			continue;
+		n = read(st->sock[1], buf, STAGE_CHUNK);
+		if (n > 0)
+			rc = stage_take(st, buf, (size_t)n);
+		else if (n < 0 && errno != EINTR && errno != EAGAIN)
+			rc = xlmig_fail(XLMIG_E_IO, "reading the save stream: %s", strerror(errno));
+	}
+	if (rc == XLMIG_OK)
+		rc = stage_finish(st);
+	if (rc)
+		snprintf(st->msg, sizeof(st->msg), "%s", xlmig_errmsg());
+	st->rc = rc;
+	/* The backend's next write fails instead of waiting for a reader
+	 * that is gone. */
+	shutdown(st->sock[1], SHUT_RDWR);
+	free(buf);
 	return NULL;
 }
 
-/* Start f between fd and a new pipe: *backend_fd is the pipe's other end,
- * for the backend (the write end when packing, else the read end). */
-static int filter_start(struct filter *f, int fd, int level, int *backend_fd)
+static int sink_fd_of(void *stage, const void *data, size_t len)
 {
-	int p[2], err;
-
-	memset(f, 0, sizeof(*f));
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));
-	f->level = level;
-	f->in = level ? p[0] : fd;
-	f->out = level ? fd : p[1];
-	f->own = level ? p[0] : p[1];
-	*backend_fd = level ? p[1] : p[0];
-	err = pthread_create(&f->tid, NULL, filter_main, f);
-	if (err) {
-		close(p[0]);
-		close(p[1]);
-		return xlmig_fail(XLMIG_E_NOMEM, "cannot start a thread: %s", strerror(err));
-	}
-	return XLMIG_OK;
+	return xlmig_write_full(((struct save_stage *)stage)->fd, data, len);
 }
 
-/* The backend's end is closed and the filter joined: the result of
- * both, the backend's rc first unless the filter's failure caused it
- * (the filter stopped on its own: a full disk, a damaged file). */
-static int filter_end(struct filter *f, int backend_fd, int rc)
+static int stage_start(struct save_stage *st, int fd, int level, const struct xlmig_ckpt_base *base,
+		       const atomic_bool *cancel)
 {
-	close(backend_fd);
-	pthread_join(f->tid, NULL);
-	if (f->rc && (rc == XLMIG_OK || (f->rc != XLMIG_E_TRUNCATED && f->rc != XLMIG_E_CLOSED)))
-		return xlmig_fail(f->rc, "%s", f->msg);
+	int rc = XLMIG_OK, err;
+
+	memset(st, 0, sizeof(*st));
+	st->sock[0] = st->sock[1] = -1;
+	st->fd = fd;
+	st->file = (struct xlmig_sink){ sink_fd_of, st };
+	st->cancel = cancel;
+	if (level)
+		rc = xlmig_ckz_writer_new(&st->file, level, &st->zip);
+	else if (base)
+		rc = xlmig_ckpt_filter_new(base, fd, &st->filter);
+	if (rc == XLMIG_OK && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st->sock) < 0)
+		rc = xlmig_fail(XLMIG_E_IO, "a socket pair for the checkpoint's writer: %s", strerror(errno));
+	if (rc == XLMIG_OK && (err = pthread_create(&st->tid, NULL, stage_main, st)))
+		rc = xlmig_fail(XLMIG_E_NOMEM, "cannot start a thread: %s", strerror(err));
+	if (rc) {
+		if (st->sock[0] >= 0) {
+			close(st->sock[0]);
+			close(st->sock[1]);
+		}
+		xlmig_ckz_writer_free(st->zip);
+		xlmig_ckpt_filter_free(st->filter);
+	}
+	return rc;
+}
+
+/* The backend's save has returned rc: the result of both.  The stage's
+ * own failure or cancel explains the backend's broken connection; a
+ * stream cut short is what a failed save leaves. */
+static int stage_end(struct save_stage *st, int rc, struct xlmig_save_result *sr,
+		     struct xlmig_checkpoint_result *res)
+{
+	const char *over;
+
+	close(st->sock[0]);
+	pthread_join(st->tid, NULL);
+	close(st->sock[1]);
+	if (st->rc && (rc == XLMIG_OK || !st->at_end))
+		rc = xlmig_fail(st->rc, "%s", st->msg);
+	if (st->zip) {
+		const struct xlmig_ckz_stats *z = xlmig_ckz_writer_stats(st->zip);
+
+		res->stream_bytes = z->stream_bytes;
+		memcpy(res->stream_sha256, z->stream_sha256, sizeof(res->stream_sha256));
+	}
+	if (st->filter && rc == XLMIG_OK) {
+		sr->pages_unchanged = xlmig_ckpt_filter_unchanged(st->filter);
+		over = xlmig_ckpt_filter_started_over(st->filter);
+		snprintf(res->start_note, sizeof(res->start_note), "%s", over ? over : "");
+	}
+	xlmig_ckz_writer_free(st->zip);
+	xlmig_ckpt_filter_free(st->filter);
 	return rc;
 }
 
 static int save_live(struct xlmig_hv *hv, uint32_t domid, int fd, int level,
-		     struct xlmig_save_opts *so, struct xlmig_save_result *sr,
-		     struct xlmig_checkpoint_result *res)
+		     const struct xlmig_ckpt_base *filter_base, struct xlmig_save_opts *so,
+		     struct xlmig_save_result *sr, struct xlmig_checkpoint_result *res)
 {
-	struct filter f;
-	int rc, into;
+	struct xlmig_sigpipe_guard g;
+	struct save_stage st;
+	int rc = stage_start(&st, fd, level, filter_base, so->cancel);
 
-	if (!level)
-		return hv->ops->save_live(hv, domid, fd, so, sr);
-	if ((rc = filter_start(&f, fd, level, &into)))
+	if (rc)
 		return rc;
-	rc = filter_end(&f, into, hv->ops->save_live(hv, domid, into, so, sr));
-	res->stream_bytes = f.st.stream_bytes;
-	memcpy(res->stream_sha256, f.st.stream_sha256, sizeof(res->stream_sha256));
-	return rc;
+	xlmig_sigpipe_block(&g);
+	rc = hv->ops->save_live(hv, domid, st.sock[0], so, sr);
+	xlmig_sigpipe_restore(&g);
+	return stage_end(&st, rc, sr, res);
 }
 
 /* The backend's save, continuing *base: by the backend itself where it
@@ -318,24 +399,79 @@ static int save(struct xlmig_hv *hv, uint32_t domid, int fd, const char *partial
 {
 	int rc;
 
-	so->base = base;
 	if (base && !hv->ops->save_continues) {
-		rc = xlmig_ckpt_filter_save(hv, domid, fd, so, base, sr, res->start_note,
-					    sizeof(res->start_note));
+		so->base = NULL;
+		rc = save_live(hv, domid, fd, level, base, so, sr, res);
 		if (rc == XLMIG_OK && res->start_note[0] == '\0')
 			res->continued_bytes = base->end;
 		return rc;
 	}
-	rc = save_live(hv, domid, fd, level, so, sr, res);
+	so->base = base;
+	rc = save_live(hv, domid, fd, level, NULL, so, sr, res);
 	if (rc && base && sr->base_refused) {
 		snprintf(res->start_note, sizeof(res->start_note), "%.200s: started over", xlmig_errmsg());
 		so->base = NULL;
 		rc = cut_at(fd, 0, partial);
 		if (rc == XLMIG_OK)
-			rc = hv->ops->save_live(hv, domid, fd, so, sr);
+			rc = save_live(hv, domid, fd, level, NULL, so, sr, res);
 	}
 	if (rc == XLMIG_OK && so->base)
 		res->continued_bytes = base->end;
+	return rc;
+}
+
+/* A compressed file's unpacking, on a thread of its own between the file
+ * and a pipe into the backend's restore.  It closes its pipe end as soon
+ * as it stops, so the backend sees an error instead of blocking on a
+ * writer that is gone. */
+struct unpacker {
+	int in, out;
+	int rc;
+	char msg[256];
+	struct xlmig_ckz_stats st;
+	pthread_t tid;
+};
+
+static void *unpacker_main(void *arg)
+{
+	struct unpacker *u = arg;
+
+	u->rc = xlmig_ckz_unpack_fd(u->in, u->out, &u->st);
+	if (u->rc)
+		snprintf(u->msg, sizeof(u->msg), "%s", xlmig_errmsg());
+	close(u->out);
+	return NULL;
+}
+
+/* Start u from fd; *backend_fd is the pipe's read end, for the restore. */
+static int unpacker_start(struct unpacker *u, int fd, int *backend_fd)
+{
+	int p[2], err;
+
+	memset(u, 0, sizeof(*u));
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));
+	u->in = fd;
+	u->out = p[1];
+	*backend_fd = p[0];
+	err = pthread_create(&u->tid, NULL, unpacker_main, u);
+	if (err) {
+		close(p[0]);
+		close(p[1]);
+		return xlmig_fail(XLMIG_E_NOMEM, "cannot start a thread: %s", strerror(err));
+	}
+	return XLMIG_OK;
+}
+
+/* The backend's end is closed and the unpacker joined: the result of
+ * both, the backend's rc first unless the unpacker's failure caused it
+ * (a damaged file). */
+static int unpacker_end(struct unpacker *u, int backend_fd, int rc)
+{
+	close(backend_fd);
+	pthread_join(u->tid, NULL);
+	if (u->rc && (rc == XLMIG_OK || (u->rc != XLMIG_E_TRUNCATED && u->rc != XLMIG_E_CLOSED)))
+		return xlmig_fail(u->rc, "%s", u->msg);
 	return rc;
 }
 
@@ -456,18 +592,18 @@ int xlmig_checkpoint_recover(struct xlmig_hv *hv, const char *domain, const char
 static int restore_from(struct xlmig_hv *hv, int fd, const struct xlmig_restore_opts *ro, uint32_t *domid)
 {
 	uint8_t magic[XLMIG_CKZ_MAGIC_LEN];
-	struct filter f;
+	struct unpacker u;
 	ssize_t n = pread(fd, magic, sizeof(magic), 0);
 	bool created;
-	int rc, from;
+	int rc, from = -1;
 
 	if (n < 0 || !xlmig_ckz_is_container(magic, (size_t)n))
 		return hv->ops->restore(hv, fd, ro, domid);
-	if ((rc = filter_start(&f, fd, 0, &from)))
+	if ((rc = unpacker_start(&u, fd, &from)))
 		return rc;
 	rc = hv->ops->restore(hv, from, ro, domid);
 	created = rc == XLMIG_OK;
-	rc = filter_end(&f, from, rc);
+	rc = unpacker_end(&u, from, rc);
 	/* The backend may have restored a guest before the unpacking found
 	 * the file damaged past the stream it gave (its END block): that
 	 * guest is not proven to be the file's, and goes. */

@@ -7,16 +7,12 @@
  */
 #include "ckpt_filter.h"
 #include "ckpt_base.h"
-#include "hv.h"
 #include "stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-#define PUMP_CHUNK (1u << 20)
 
 struct xlmig_ckpt_filter {
 	const struct xlmig_ckpt_base *base;
@@ -197,88 +193,4 @@ void xlmig_ckpt_filter_free(struct xlmig_ckpt_filter *f)
 	free(f->pfns);
 	free(f->pages);
 	free(f);
-}
-
-/* ---- a save through the filter ---- */
-
-struct pump {
-	struct xlmig_ckpt_filter *f;
-	int rfd;
-	int rc;
-	bool at_end;        /* rc is the stream's verdict at its end */
-	char msg[512];
-};
-
-/* Feed the filter until the backend closes its end.  On an error the read
- * end is closed, so that the backend's next write fails (EPIPE) instead
- * of blocking on a pipe nobody reads. */
-static void *pump_main(void *arg)
-{
-	struct pump *p = arg;
-	uint8_t *buf = malloc(PUMP_CHUNK);
-	ssize_t n = 1;
-
-	p->rc = buf ? XLMIG_OK : xlmig_fail(XLMIG_E_NOMEM, "out of memory for the checkpoint's filter");
-	while (p->rc == XLMIG_OK && n > 0) {
-		n = read(p->rfd, buf, PUMP_CHUNK);
-		if (n > 0)
-			p->rc = xlmig_ckpt_filter_feed(p->f, buf, (size_t)n);
-		else if (n < 0 && errno == EINTR)
-			n = 1;
-		else if (n < 0)
-			p->rc = xlmig_fail(XLMIG_E_IO, "reading the save stream: %s", strerror(errno));
-	}
-	if (p->rc == XLMIG_OK) {
-		p->at_end = true;
-		p->rc = xlmig_ckpt_filter_finish(p->f);
-	}
-	if (p->rc != XLMIG_OK)
-		snprintf(p->msg, sizeof(p->msg), "%s", xlmig_errmsg());
-	close(p->rfd);
-	free(buf);
-	return NULL;
-}
-
-int xlmig_ckpt_filter_save(struct xlmig_hv *hv, uint32_t domid, int fd,
-			   const struct xlmig_save_opts *so, const struct xlmig_ckpt_base *base,
-			   struct xlmig_save_result *sr, char *started_over, size_t note_len)
-{
-	struct xlmig_save_opts whole = *so;
-	struct pump p = { 0 };
-	pthread_t tid;
-	int pipefd[2] = { -1, -1 }, rc, err;
-	const char *why;
-
-	whole.base = NULL;
-	started_over[0] = '\0';
-	if ((rc = xlmig_ckpt_filter_new(base, fd, &p.f)))
-		return rc;
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		rc = xlmig_fail(XLMIG_E_IO, "a pipe for the checkpoint's filter: %s", strerror(errno));
-		goto out;
-	}
-	p.rfd = pipefd[0];
-	if ((err = pthread_create(&tid, NULL, pump_main, &p))) {
-		close(pipefd[0]);
-		rc = xlmig_fail(XLMIG_E_NOMEM, "a thread for the checkpoint's filter: %s", strerror(err));
-		goto out;
-	}
-	rc = hv->ops->save_live(hv, domid, pipefd[1], &whole, sr);
-	close(pipefd[1]);
-	pipefd[1] = -1;
-	pthread_join(tid, NULL);
-	/* A failure of the filter's own explains the backend's broken pipe;
-	 * a stream cut short is what a failed or cancelled save leaves. */
-	if (p.rc != XLMIG_OK && (rc == XLMIG_OK || !p.at_end))
-		rc = xlmig_fail(p.rc, "%s", p.msg);
-	if (rc == XLMIG_OK) {
-		sr->pages_unchanged = xlmig_ckpt_filter_unchanged(p.f);
-		why = xlmig_ckpt_filter_started_over(p.f);
-		snprintf(started_over, note_len, "%s", why ? why : "");
-	}
-out:
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
-	xlmig_ckpt_filter_free(p.f);
-	return rc;
 }

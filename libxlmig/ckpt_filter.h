@@ -28,9 +28,6 @@
 
 struct xlmig_ckpt_base;
 struct xlmig_ckpt_filter;
-struct xlmig_hv;
-struct xlmig_save_opts;
-struct xlmig_save_result;
 
 /* A filter writing onto fd, which is placed at the end of what base
  * keeps of the file (ckpt_base's end). */
@@ -45,13 +42,5 @@ uint64_t xlmig_ckpt_filter_unchanged(const struct xlmig_ckpt_filter *f);
 /* Why the file started over, or NULL when it was continued. */
 const char *xlmig_ckpt_filter_started_over(const struct xlmig_ckpt_filter *f);
 void xlmig_ckpt_filter_free(struct xlmig_ckpt_filter *f);
-
-/* hv's save_live of domid onto fd through a filter over base (a pipe
- * between the backend and a thread that feeds the filter).  sr's
- * pages_unchanged says what was left out; *started_over (note_len
- * bytes) says why the file was emptied, or is "" when it was continued. */
-int xlmig_ckpt_filter_save(struct xlmig_hv *hv, uint32_t domid, int fd,
-			   const struct xlmig_save_opts *so, const struct xlmig_ckpt_base *base,
-			   struct xlmig_save_result *sr, char *started_over, size_t note_len);
 
 #endif

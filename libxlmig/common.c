@@ -258,6 +258,29 @@ ssize_t xlmig_write_nosigpipe(int fd, const void *data, size_t len)
 	return n;
 }
 
+void xlmig_sigpipe_block(struct xlmig_sigpipe_guard *g)
+{
+	sigset_t pipe_only, pending;
+
+	sigemptyset(&pipe_only);
+	sigaddset(&pipe_only, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_only, &g->old);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE);
+}
+
+void xlmig_sigpipe_restore(struct xlmig_sigpipe_guard *g)
+{
+	sigset_t pipe_only, pending;
+
+	sigemptyset(&pipe_only);
+	sigaddset(&pipe_only, SIGPIPE);
+	sigpending(&pending);
+	if (!g->was_pending && sigismember(&pending, SIGPIPE))
+		sigtimedwait(&pipe_only, NULL, &(struct timespec){ 0 });
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
 int xlmig_read_full(int fd, void *data, size_t len)
 {
 	uint8_t *p = data;

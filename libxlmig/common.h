@@ -11,6 +11,7 @@
 #ifndef XLMIG_COMMON_H
 #define XLMIG_COMMON_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -142,6 +143,17 @@ int xlmig_read_full(int fd, void *data, size_t len);
  * pipe whose reader has gone (which would kill the process): the signal
  * is blocked in the calling thread for the write and taken back. */
 ssize_t xlmig_write_nosigpipe(int fd, const void *data, size_t len);
+/* Code that writes to a pipe or socket by write() (OpenSSL, a backend's
+ * save) raises SIGPIPE when the reader has gone; a library must not kill
+ * its process for that.  Around such a call the signal is blocked in this
+ * thread, and one the call raised is taken back before the mask is
+ * restored: the call sees EPIPE. */
+struct xlmig_sigpipe_guard {
+	sigset_t old;
+	bool was_pending;
+};
+void xlmig_sigpipe_block(struct xlmig_sigpipe_guard *g);
+void xlmig_sigpipe_restore(struct xlmig_sigpipe_guard *g);
 /* Append everything up to EOF to out (XLMIG_E_LIMIT past limit bytes in
  * all), and keep a NUL after it that out->len does not count, so text
  * can be used as a string. */

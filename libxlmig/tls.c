@@ -285,46 +285,17 @@ static ssize_t tls_read(void *ctx, void *buf, size_t len)
 }
 
 /* OpenSSL writes to the socket with write(), which raises SIGPIPE when
- * the peer has gone; a library must not kill its process for that.  Around
- * each call that may write, the signal is blocked in this thread, and one
- * the call raised is taken back before the mask is restored. */
-struct sigpipe_guard {
-	sigset_t old;
-	bool was_pending;
-};
-
-static void sigpipe_block(struct sigpipe_guard *g)
-{
-	sigset_t pipe_only, pending;
-
-	sigemptyset(&pipe_only);
-	sigaddset(&pipe_only, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe_only, &g->old);
-	sigpending(&pending);
-	g->was_pending = sigismember(&pending, SIGPIPE);
-}
-
-static void sigpipe_restore(struct sigpipe_guard *g)
-{
-	sigset_t pipe_only, pending;
-
-	sigemptyset(&pipe_only);
-	sigaddset(&pipe_only, SIGPIPE);
-	sigpending(&pending);
-	if (!g->was_pending && sigismember(&pending, SIGPIPE))
-		sigtimedwait(&pipe_only, NULL, &(struct timespec){ 0 });
-	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-}
-
+ * the peer has gone: each call that may write runs inside a SIGPIPE
+ * guard (common.h). */
 static ssize_t tls_write(void *ctx, const void *buf, size_t len)
 {
 	struct tls_conn *c = ctx;
-	struct sigpipe_guard g;
+	struct xlmig_sigpipe_guard g;
 	size_t n = 0;
 	ssize_t r;
 	int ret;
 
-	sigpipe_block(&g);
+	xlmig_sigpipe_block(&g);
 	pthread_mutex_lock(&c->lock);
 	errno = 0;
 	ret = SSL_write_ex(c->ssl, buf, len, &n);
@@ -332,7 +303,7 @@ static ssize_t tls_write(void *ctx, const void *buf, size_t len)
 	if (r == 0)
 		r = -EPIPE;  /* a write never ends input */
 	pthread_mutex_unlock(&c->lock);
-	sigpipe_restore(&g);
+	xlmig_sigpipe_restore(&g);
 	return r;
 }
 
@@ -361,11 +332,11 @@ static void tls_close(void *ctx)
 	struct tls_conn *c = ctx;
 
 	if (c->ssl && SSL_is_init_finished(c->ssl)) {
-		struct sigpipe_guard g;
+		struct xlmig_sigpipe_guard g;
 
-		sigpipe_block(&g);
+		xlmig_sigpipe_block(&g);
 		SSL_shutdown(c->ssl);  /* best effort: one non-blocking try */
-		sigpipe_restore(&g);
+		xlmig_sigpipe_restore(&g);
 	}
 	SSL_free(c->ssl);
 	ERR_clear_error();
@@ -389,14 +360,14 @@ static int drive_handshake(struct tls_conn *c, int timeout_ms)
 
 	for (;;) {
 		struct pollfd pfd = { .fd = c->fd };
-		struct sigpipe_guard g;
+		struct xlmig_sigpipe_guard g;
 		uint64_t now;
 		int ret, err;
 
-		sigpipe_block(&g);
+		xlmig_sigpipe_block(&g);
 		errno = 0;
 		ret = SSL_do_handshake(c->ssl);
-		sigpipe_restore(&g);
+		xlmig_sigpipe_restore(&g);
 		if (ret == 1)
 			return XLMIG_OK;
 		err = SSL_get_error(c->ssl, ret);
