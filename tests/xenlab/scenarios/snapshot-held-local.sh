@@ -60,23 +60,11 @@ rm -f "$OVER"
 	fail "continued, the checkpoint wrote $wrote bytes; started over, $over"
 
 # Stock xl restore of the continued file, the original gone first: the
-# guest counts on in the same boot from the checkpoint's time.
-xl destroy g1 || fail "xl destroy g1 failed"
-lines=$(guest_log g1 | wc -l)
-LAB_STOCK_XL=1
-xl restore "$FILE" > "$LAB_RUN/xlrestore.log" 2>&1 || fail "xl restore of the continued checkpoint failed: $(tail -n 2 "$LAB_RUN/xlrestore.log")"
-LAB_STOCK_XL=0
-end=$(($(now_ms) + 60000)) first="" last=""
-while [ "$(now_ms)" -lt $end ]; do
-	vals=$(guest_log g1 | tail -n +$((lines + 1)) | sed -n "s/^XLG n=\([0-9]*\) boot=$boot .*/\1/p")
-	first=$(echo "$vals" | head -n 1) last=$(echo "$vals" | tail -n 1)
-	[ -n "$first" ] && [ "$last" -ge $((first + 2)) ] && break
-	sleep 0.5
-done
-[ -n "$first" ] && [ "$last" -ge $((first + 2)) ] ||
-	fail "the restored guest did not count on in boot $boot: $(guest_log g1 | tail -n 2)"
-[ "$first" -ge "$n0" ] && [ "$first" -le $((n1 + 1)) ] ||
-	fail "the restored guest counts from $first, outside the checkpoint's span ($n0 to $n1)"
+# guest counts on in the same boot from the checkpoint's final pause.
+CKPT_BOOT=$boot CKPT_N0=$n0 CKPT_N1=$n1
+CKPT_TICKS=$(pause_ticks g1 "$boot" "$n0" "$n1")
+checkpoint_xl_restore g1 "$FILE"
+first=$CKPT_XL_FROM
 figure "held_at_bytes=$held_at continued_bytes=$kept bytes_written=$wrote pages_unchanged=$same" \
 	"started_over_bytes=$over file_bytes=$(size_of "$FILE") restored_from=$first span=$n0-$n1"
 lab_destroy_all
