@@ -816,6 +816,72 @@ checkpoint_xl_restore() {
 	CKPT_XL_MS=$((r1 - r0))
 }
 
+file_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+# checkpoint_held NAME FILE HOW: xlmig snapshot of the running guest
+# through xlmigd into FILE, held part-way through its first pass by a
+# migration of the guest to this host, which then ends (HOW=migrate) or
+# is cancelled (HOW=cancel); either way the checkpoint goes on here once
+# the guest runs again, continuing its partial file (through the filter:
+# the xen backend's save cannot skip pages).  It must end done, having
+# kept what the file held and left pages as the file held them.  Sets
+# CKPT_BOOT, CKPT_N0, CKPT_N1 and CKPT_TICKS (as checkpoint_take),
+# CKPT_HELD_AT (the file's size when the migration began), CKPT_KEPT,
+# CKPT_WROTE, CKPT_SAME (continued bytes, bytes written after the hold,
+# pages not written again) and CKPT_BYTES.
+checkpoint_held() {
+	local name=$1 file=$2 how=$3 job mig end state status
+	xlmigd_start || fail "xlmigd did not start"
+	guest_ensure "$name"
+	CKPT_BOOT=$(guest_boot_id "$name")
+	CKPT_N0=$(guest_last_n "$name")
+	rm -f "$file" "$file.xlmig-partial"
+	xlmig snapshot "$name" "$file" --detach --json > "$LAB_RUN/snap.json" 2>&1 ||
+		fail "xlmig snapshot --detach failed: $(cat "$LAB_RUN/snap.json")"
+	job=$(sed -n 's/.*"job": *"\([^"]*\)".*/\1/p' "$LAB_RUN/snap.json")
+	[ -n "$job" ] || fail "xlmig snapshot --detach printed no job: $(cat "$LAB_RUN/snap.json")"
+	end=$(($(now_ms) + 120000))
+	while [ "$(file_size "$file.xlmig-partial")" -lt $((24 << 20)) ] && [ "$(now_ms)" -lt $end ]; do sleep 0.2; done
+	CKPT_HELD_AT=$(file_size "$file.xlmig-partial")
+	[ "$CKPT_HELD_AT" -ge $((24 << 20)) ] || fail "the checkpoint wrote only $CKPT_HELD_AT bytes in 120 s"
+	lab_log "checkpoint $job at $CKPT_HELD_AT bytes: a migration of $name holds it ($how)"
+	if [ "$how" = migrate ]; then
+		xlmig migrate "$name" 127.0.0.1 > "$LAB_RUN/send.log" 2>&1 ||
+			fail "the migration failed: $(tail -n 2 "$LAB_RUN/send.log")"
+	else
+		mig=$(xlmig migrate "$name" 127.0.0.1 --detach 2> "$LAB_RUN/send.log")
+		[ -n "$mig" ] || fail "xlmig migrate --detach printed no job id: $(cat "$LAB_RUN/send.log")"
+		end=$(($(now_ms) + 120000))
+		until xlmig backup show "$job" --json 2>&1 | grep -q '"state": *"held"'; do
+			[ "$(now_ms)" -lt $end ] || fail "checkpoint $job was never held by migration $mig"
+			sleep 0.2
+		done
+		xlmig cancel "$mig" || fail "xlmig cancel $mig failed"
+	fi
+	end=$(($(now_ms) + 300000))
+	while [ "$(now_ms)" -lt $end ]; do
+		state=$(xlmig backup show "$job" --json 2>&1 | sed -n 's/.*"state": *"\([^"]*\)".*/\1/p' | head -n 1)
+		case $state in done|failed|expired|cancelled) break ;; esac
+		sleep 1
+	done
+	xlmigd_log_since_last | grep -i "checkpoint\|hold\|backup\|cancel" | head -n 20
+	status=$(xlmig snapshot --status "$job" --json 2>&1)
+	echo "$status" | sed 's/^/status: /' | head -n 20
+	[ "$state" = done ] || fail "checkpoint $job ended '$state' after the hold: $(xlmig backup show "$job" 2>&1 | tail -n 3)"
+	CKPT_N1=$(guest_last_n "$name")
+	CKPT_TICKS=$(pause_ticks "$name" "$CKPT_BOOT" "$CKPT_N0" "$CKPT_N1")
+	CKPT_KEPT=$(echo "$status" | sed -n 's/.*"continued_bytes": *\([0-9]*\).*/\1/p')
+	CKPT_WROTE=$(echo "$status" | sed -n 's/.*"bytes_written": *\([0-9]*\).*/\1/p')
+	CKPT_SAME=$(echo "$status" | sed -n 's/.*"pages_unchanged": *\([0-9]*\).*/\1/p')
+	CKPT_BYTES=$(file_size "$file")
+	echo "$status" | grep -q '"start_note": *"[^"]' &&
+		fail "the checkpoint started over: $(echo "$status" | sed -n 's/.*"start_note": *"\([^"]*\)".*/\1/p')"
+	[ "${CKPT_KEPT:-0}" -gt 0 ] && [ "${CKPT_SAME:-0}" -gt 0 ] && [ "${CKPT_WROTE:-0}" -lt "$CKPT_BYTES" ] ||
+		fail "the checkpoint did not continue its partial file: continued_bytes=$CKPT_KEPT pages_unchanged=$CKPT_SAME written=$CKPT_WROTE of $CKPT_BYTES"
+	[ -e "$file.xlmig-partial" ] && fail "the partial file was left behind"
+	return 0
+}
+
 # ---- failures ----
 
 # The guest is still here as the same domain, running, counting on from

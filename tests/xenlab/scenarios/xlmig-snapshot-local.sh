@@ -1,7 +1,7 @@
 # xenlab-boot: local
 # xenlab-core: yes
-# xenlab-timeout: 240
-# xenlab-about: xlmig snapshot of the running PVH guest through xlmigd (xen backend): the guest runs on, and stock xl restore of the file goes on counting from the checkpoint (snapshot-local, in the full run, adds xlmig inspect, xlmig restore and xl save -c)
+# xenlab-timeout: 300
+# xenlab-about: xlmig snapshot of the running PVH guest through xlmigd (xen backend), held part-way by a migration of the guest that is then cancelled: the checkpoint goes on here from its partial file (through the filter), the guest runs on, and stock xl restore of the file goes on counting from the checkpoint (snapshot-local and snapshot-held-local, in the full run, add an uninterrupted checkpoint with xlmig inspect, xlmig restore and xl save -c, and one held by a migration that ends)
 #
 # The core's checkpoint, on the local boot the core already makes: it
 # takes over the guest the migrations there left running, and is the last
@@ -11,11 +11,10 @@
 need_xlmig xlmigd
 FILE=$LAB_RUN/g1.ckpt
 
-checkpoint_take g1 "$FILE"
+checkpoint_held g1 "$FILE" cancel
 checkpoint_xl_restore g1 "$FILE"
-figure "snapshot_ms=$CKPT_MS pause_ms=${CKPT_PAUSE:-?} guest_gap_ms=$CKPT_GAP passes=${CKPT_PASSES:-?} file_bytes=$CKPT_BYTES" \
-	"counter_before=$CKPT_N0 counter_after=$CKPT_N1 xl_restore_from=$CKPT_XL_FROM xl_restore_ms=$CKPT_XL_MS" \
-	"checkpoint_ticks=$(echo $CKPT_TICKS | tr ' ' ,)"
+figure "held_at_bytes=$CKPT_HELD_AT continued_bytes=$CKPT_KEPT bytes_written=$CKPT_WROTE pages_unchanged=$CKPT_SAME file_bytes=$CKPT_BYTES" \
+	"counter_before=$CKPT_N0 counter_after=$CKPT_N1 xl_restore_from=$CKPT_XL_FROM xl_restore_ms=$CKPT_XL_MS"
 lab_destroy_all
 rm -f "$FILE"
-pass "checkpoint $CKPT_BYTES bytes, guest paused ${CKPT_PAUSE:-?} ms (it saw $CKPT_GAP ms), restored by stock xl restore from counter $CKPT_XL_FROM"
+pass "held by a cancelled migration, continued: $CKPT_WROTE of $CKPT_BYTES bytes written after the hold ($CKPT_SAME pages kept); xl restore counts on from $CKPT_XL_FROM"
