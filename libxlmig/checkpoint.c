@@ -310,11 +310,6 @@ static void *stage_main(void *arg)
 	return NULL;
 }
 
-static int sink_fd_of(void *stage, const void *data, size_t len)
-{
-	return xlmig_write_full(((struct save_stage *)stage)->fd, data, len);
-}
-
 static int stage_start(struct save_stage *st, int fd, int level, const struct xlmig_ckpt_base *base,
 		       const atomic_bool *cancel)
 {
@@ -323,7 +318,7 @@ static int stage_start(struct save_stage *st, int fd, int level, const struct xl
 	memset(st, 0, sizeof(*st));
 	st->sock[0] = st->sock[1] = -1;
 	st->fd = fd;
-	st->file = (struct xlmig_sink){ sink_fd_of, st };
+	st->file = (struct xlmig_sink){ xlmig_sink_fd_write, &st->fd };
 	st->cancel = cancel;
 	if (level)
 		rc = xlmig_ckz_writer_new(&st->file, level, &st->zip);
