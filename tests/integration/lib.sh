@@ -90,6 +90,9 @@ simhost_start() {
 	local h=$1 ns=$NS_A i
 	[ "$h" = b ] && ns=$NS_B
 	mkdir -p "$WORK/$h"
+	# A killed sim host leaves its socket behind: waiting for the file
+	# would return at once, and a request sent there is refused.
+	rm -f "$(simsock "$h")"
 	local cmd=("$SIMHOST" --foreground --socket "$(simsock "$h")" --log-level debug
 		   --log-file "$WORK/$h/simhost.log")
 	if [ $USE_NETNS = 1 ]; then
@@ -98,8 +101,9 @@ simhost_start() {
 		"${cmd[@]}" </dev/null >>"$WORK/$h/simhost.out" 2>&1 &
 	fi
 	SPID[$h]=$!
+	# The file exists from bind(), before listen(): wait for an answer.
 	for i in $(seq 100); do
-		[ -S "$(simsock "$h")" ] && return 0
+		[ -S "$(simsock "$h")" ] && socat -u OPEN:/dev/null "UNIX-CONNECT:$(simsock "$h")" 2>/dev/null && return 0
 		kill -0 "${SPID[$h]}" 2>/dev/null || break
 		sleep 0.05
 	done
