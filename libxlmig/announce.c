@@ -243,9 +243,17 @@ out:
 
 /* ---- rounds, on a thread of their own ---- */
 
+/* The bridge's entry is a local netlink call, so it is retried on this
+ * tick until the port forwards rather than at the frames' next round
+ * (up to half a second away), and given up after FDB_WAIT_MS. */
+#define FDB_TICK_MS 10
+#define FDB_WAIT_MS 3000
+
 struct announce_job {
 	struct xlmig_announce_opts o;
 	char what[96];
+	uint64_t start_ns;
+	bool waiting;                              /* a bridge not pointed yet */
 	size_t n;
 	char ifname[XLMIG_NICS_MAX][IFNAMSIZ];     /* where the frames go out */
 	struct xlmig_announce_frames fr[XLMIG_NICS_MAX];
@@ -265,37 +273,78 @@ static void uplink_of(const char *ifname, char out[XLMIG_IFNAME_MAX])
 		snprintf(out, XLMIG_IFNAME_MAX, "%s", ifname);
 }
 
-/* One round: every interface's frames, and its bridge pointed at its
- * port.  The bridge here does not learn from the frames it sends
- * itself, and may have learned the guest's MAC on its uplink (a
- * broadcast of the guest's, or the announce of its last move, flooded
- * to this host): it would send the guest's traffic back there until
- * that entry aged out.  The kernel refuses the entry until the port
- * forwards (its carrier comes up through the link watch, up to a second
- * late), so it is tried again each round and a failure told after the
- * last. */
-static void announce_round(struct announce_job *j, bool last)
+static unsigned job_ms(const struct announce_job *j)
 {
-	for (size_t i = 0; i < j->n; i++) {
-		if (j->port[i][0] && xlmig_announce_fdb(j->port[i], j->mac[i], j->vlan[i]) == XLMIG_OK)
-			j->port[i][0] = 0;
-		else if (j->port[i][0] && last)
-			xlmig_warn("%s: %s", j->what, xlmig_errmsg());
-		if (xlmig_announce_send(j->ifname[i], &j->fr[i]))
-			xlmig_warn("%s: %s", j->what, xlmig_errmsg());
-	}
+	return (unsigned)((xlmig_now_ns() - j->start_ns) / 1000000u);
 }
 
-/* The rounds after the first (sent before the thread started). */
+/* Point each bridge still waiting at its guest's port.  The bridge here
+ * does not learn from the frames it sends itself, and may have learned
+ * the guest's MAC on its uplink (a broadcast of the guest's, or the
+ * announce of its last move, flooded to this host): it would send the
+ * guest's traffic back there until that entry aged out.  The kernel
+ * refuses the entry until the port forwards: until it has a carrier (a
+ * vif's comes when the guest's frontend connects) and the kernel has
+ * applied it.  A failure is told once give_up.  True while some bridge
+ * still waits. */
+static bool point_bridges(struct announce_job *j, bool give_up)
+{
+	bool waiting = false;
+
+	for (size_t i = 0; i < j->n; i++) {
+		bool carrier = false;
+
+		if (!j->port[i][0])
+			continue;
+		/* Without this, up to a second of lost traffic (offload.h). */
+		if (xlmig_offload_link_sync(j->port[i], &carrier) == XLMIG_OK && !carrier && !give_up) {
+			waiting = true;
+			continue;
+		}
+		if (xlmig_announce_fdb(j->port[i], j->mac[i], j->vlan[i]) == XLMIG_OK) {
+			xlmig_info("%s: %s's bridge points at it after %u ms", j->what, j->port[i], job_ms(j));
+			j->port[i][0] = 0;
+		} else if (give_up) {
+			xlmig_warn("%s: %s", j->what, xlmig_errmsg());
+			j->port[i][0] = 0;
+		} else {
+			waiting = true;
+		}
+	}
+	return waiting;
+}
+
+/* One round of every interface's frames. */
+static void send_frames(struct announce_job *j)
+{
+	for (size_t i = 0; i < j->n; i++)
+		if (xlmig_announce_send(j->ifname[i], &j->fr[i]))
+			xlmig_warn("%s: %s", j->what, xlmig_errmsg());
+}
+
+/* The rounds after the first (sent before the thread started), and the
+ * bridges' entries on their own tick until they are in. */
 static void *announce_main(void *arg)
 {
 	struct announce_job *j = arg;
-	unsigned gap = j->o.initial_ms;
+	unsigned gap = j->o.initial_ms, next = gap, r = 1;
+	bool waiting = j->waiting;
 
-	for (unsigned r = 1; r < j->o.rounds; r++) {
-		usleep(gap * 1000u);
-		gap = gap + j->o.step_ms < j->o.max_ms ? gap + j->o.step_ms : j->o.max_ms;
-		announce_round(j, r + 1 == j->o.rounds);
+	while (r < j->o.rounds || waiting) {
+		unsigned now = job_ms(j), until = r < j->o.rounds ? next : FDB_WAIT_MS;
+
+		if (waiting && until > now + FDB_TICK_MS)
+			until = now + FDB_TICK_MS;
+		if (until > now)
+			usleep((until - now) * 1000u);
+		if (waiting)
+			waiting = point_bridges(j, job_ms(j) >= FDB_WAIT_MS);
+		if (r < j->o.rounds && job_ms(j) >= next) {
+			send_frames(j);
+			gap = gap + j->o.step_ms < j->o.max_ms ? gap + j->o.step_ms : j->o.max_ms;
+			next += gap;
+			r++;
+		}
 	}
 	xlmig_info("%s: announced %zu interface(s) in %u round(s)", j->what, j->n, j->o.rounds);
 	free(j);
@@ -325,8 +374,10 @@ int xlmig_announce_start(const struct xlmig_nic *nics, size_t n, const struct xl
 		j->vlan[i] = nics[i].vlan;
 	}
 	/* The first round at once, in this thread: the sooner the better. */
-	announce_round(j, j->o.rounds == 1);
-	if (j->o.rounds == 1) {
+	j->start_ns = xlmig_now_ns();
+	j->waiting = point_bridges(j, false);
+	send_frames(j);
+	if (j->o.rounds == 1 && !j->waiting) {
 		free(j);
 		return XLMIG_OK;
 	}

@@ -222,6 +222,22 @@ int xlmig_offload_caps_read(const char *ifname, struct xlmig_offload_caps *out)
 	return rc;
 }
 
+int xlmig_offload_link_sync(const char *ifname, bool *carrier)
+{
+	struct ethtool_value v = { .cmd = ETHTOOL_GLINK };
+	struct ethtool_ctx c;
+	int rc;
+
+	if ((rc = eth_open(&c, ifname)))
+		return rc;
+	if (eth_ioctl(&c, &v) != 0)
+		rc = xlmig_fail(XLMIG_E_IO, "%s: ETHTOOL_GLINK: %s", ifname, strerror(errno));
+	else
+		*carrier = v.data != 0;
+	close(c.fd);
+	return rc;
+}
+
 void xlmig_offload_uplink(const char *ifname, char out[XLMIG_IFNAME_MAX])
 {
 	char path[96], target[PATH_MAX];
