@@ -179,11 +179,11 @@ void xlmig_mac_format(const uint8_t mac[6], char out[18]);
 int xlmig_mac_parse(const char *s, uint8_t mac[6]);
 
 /* Whether IFNAME has a carrier, asked as `ethtool IFNAME` does.  The
- * asking matters: the kernel then applies the device's pending link
- * change at once.  A new port (a vif whose frontend just connected, a
- * sim guest's veth) otherwise waits for the kernel's link watch, which
- * handles such devices at most once a second, and its bridge does not
- * forward to it until then. */
+ * asking matters: since Linux 6.7 the kernel then applies the device's
+ * pending link change at once.  A new port (a vif whose frontend just
+ * connected, a sim guest's veth) otherwise waits for the kernel's link
+ * watch, which handles such devices at most once a second, and its
+ * bridge does not forward to it until then.  Older kernels just answer. */
 int xlmig_offload_link_sync(const char *ifname, bool *carrier);
 
 /* The bridge IFNAME is a port of, from sysfs; "" when none. */
