@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -22,6 +23,34 @@ void xlmig_xfer_opts_default(struct xlmig_xfer_opts *o)
 		.reorder_bytes = 32u << 20,
 		.stream_chunk = 256u << 10,
 	};
+}
+
+struct xlmig_xfer_spent {
+	void (*free_fn)(void *);
+	void *obj;
+};
+
+void xlmig_xfer_spend(const struct xlmig_xfer_opts *o, void (*free_fn)(void *), void *obj)
+{
+	struct xlmig_xfer_spent *sp = o->spent ? malloc(sizeof(*sp)) : NULL;
+
+	if (o->spent)
+		*o->spent = sp;
+	if (!sp) {
+		/* Not asked, or no memory to defer it: free it now. */
+		free_fn(obj);
+		return;
+	}
+	sp->free_fn = free_fn;
+	sp->obj = obj;
+}
+
+void xlmig_xfer_spent_free(struct xlmig_xfer_spent *sp)
+{
+	if (sp) {
+		sp->free_fn(sp->obj);
+		free(sp);
+	}
 }
 
 int xlmig_xfer_failure_init(struct xlmig_xfer_failure *f)

@@ -58,6 +58,10 @@ struct xlmig_codec *xlmig_xfer_codec_for(const struct xlmig_conn *c, int level);
  * in *n. */
 void xlmig_xfer_data_pfns(const uint8_t *pfns, uint32_t count, uint64_t *out, uint32_t *n);
 
+/* Free obj with its free_fn now, or leave both for the caller where
+ * o asks for that (xlmig_xfer_spent). */
+void xlmig_xfer_spend(const struct xlmig_xfer_opts *o, void (*free_fn)(void *), void *obj);
+
 /* Per-channel byte counters: read at the start, turned into the
  * transfer's per-channel figures at the end. */
 void xlmig_xfer_chan_counters(struct xlmig_conn *c, bool sent, uint64_t *out);

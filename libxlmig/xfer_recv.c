@@ -533,13 +533,13 @@ static void receiver_stop(struct receiver *r, int rc)
 			pthread_join(r->rd[i].thread, NULL);
 }
 
-static void receiver_free(struct receiver *r)
+static void receiver_free(void *arg)
 {
+	struct receiver *r = arg;
+
 	while (r->heap_len)
 		held_free(r, heap_pop(r));
 	free(r->heap);
-	if (r->out_flags >= 0)
-		fcntl(r->out_fd, F_SETFL, r->out_flags);
 	xlmig_codec_free(r->codec);
 	ZSTD_freeDCtx(r->zd);
 	xlmig_bufpool_free(r->pool);
@@ -579,6 +579,10 @@ int xlmig_xfer_recv(struct xlmig_conn *c, int out_fd, const struct xlmig_xfer_op
 	rc = xlmig_xfer_failure_raise(&r->fail);
 	stats->elapsed_ns = xlmig_now_ns() - start;
 	xlmig_xfer_fill_chan_stats(c, stats, false, base);
-	receiver_free(r);
+	/* The output fd is the caller's again before the transfer returns
+	 * (it may close it at once); the rest may be freed later. */
+	if (r->out_flags >= 0)
+		fcntl(r->out_fd, F_SETFL, r->out_flags);
+	xlmig_xfer_spend(o, receiver_free, r);
 	return rc;
 }

@@ -566,8 +566,10 @@ static void sender_stop(struct sender *s, int rc)
 		pthread_join(s->watcher, NULL);
 }
 
-static void sender_free(struct sender *s)
+static void sender_free(void *arg)
 {
+	struct sender *s = arg;
+
 	for (unsigned i = 0; i < s->n; i++)
 		while (s->w[i].head) {
 			struct qframe *q = s->w[i].head;
@@ -615,6 +617,6 @@ int xlmig_xfer_send(struct xlmig_conn *c, int stream_fd, const struct xlmig_xfer
 	stats->elapsed_ns = xlmig_now_ns() - start;
 	xlmig_xfer_fill_chan_stats(c, stats, true, base);
 	xlmig_adapt_stats(&s->adapt, &stats->adapt);
-	sender_free(s);
+	xlmig_xfer_spend(o, sender_free, s);
 	return rc;
 }
