@@ -8,7 +8,12 @@
 # with its ratios to the baseline of the same scenario and round, since
 # the machine is shared and absolute figures are noisy.
 #
-#   bench/netns.sh [--quick] [--out FILE] [--only TEXT]
+#   bench/netns.sh [--quick] [--out FILE] [--only TEXT] [--scenario S]...
+#                  [--no-baseline]
+#
+# --scenario SIZE-LINK-RATE (e.g. 1G-1gbit-25M) runs that scenario instead
+# of the plan (repeatable); --no-baseline leaves the xl-equivalent out
+# (for A/B loops of two builds, B=DIR selecting each build's binaries).
 #
 # The plan (about 16 minutes on 2 cores under load; --quick is a 3-minute
 # subset), each dimension of the issue's matrix at least once:
@@ -34,12 +39,19 @@ set -u
 QUICK=0
 OUT=$ROOT/bench/results/netns-$(date -u +%Y%m%dT%H%M%SZ).json
 ONLY=
+SCENARIOS=
+BASELINE=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
 	--out) OUT=$2; shift ;;
 	--only) ONLY=$2; shift ;;
-	*) echo "usage: bench/netns.sh [--quick] [--out FILE] [--only TEXT]" >&2; exit 2 ;;
+	--scenario)
+		[[ ${2:-} =~ ^[0-9]+G-(unshaped|1gbit|10gbit)-[0-9]+M?$ ]] ||
+			{ echo "bench/netns.sh: --scenario SIZE-LINK-RATE, e.g. 1G-1gbit-25M" >&2; exit 2; }
+		SCENARIOS+="${2//-/ }"$'\n'; shift ;;
+	--no-baseline) BASELINE=0 ;;
+	*) echo "usage: bench/netns.sh [--quick] [--out FILE] [--only TEXT] [--scenario S]... [--no-baseline]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -64,6 +76,7 @@ else
 1G 1gbit 0
 4G 1gbit 0"
 fi
+[ -n "$SCENARIOS" ] && PLAN=${SCENARIOS%$'\n'}
 
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a - b }'; }
 pid_of() { echo "${PID[$1]}"; }
@@ -173,6 +186,11 @@ round=1
 while read -r size link rate; do
 	[ -n "$ONLY" ] && [[ "$size-$link-$rate" != *"$ONLY"* ]] && continue
 	link_up "$link" || { echo "bench/netns.sh: cannot shape the link to $link" >&2; exit 1; }
+	if [ $BASELINE = 0 ]; then
+		run_one "$size" "$link" "$rate" xlmig $round | tee -a "$OUT"
+		[ "${PIPESTATUS[0]}" = 0 ] || exit 1
+		continue
+	fi
 	base=$(run_one "$size" "$link" "$rate" base $round) || exit 1
 	mine=$(run_one "$size" "$link" "$rate" xlmig $round) || exit 1
 	echo "$base" | tee -a "$OUT"
