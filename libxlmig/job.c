@@ -75,6 +75,9 @@ struct xlmig_job {
 	 * window's syncs: predicted 1027 ms, measured 235. */
 	_Atomic uint64_t sync_ns;
 	_Atomic uint64_t hv_call_ns;        /* source: a hypervisor request, measured */
+	/* Source: the pipeline's own latency, measured at the latest pass's
+	 * settle (settle()); 0 = not measured. */
+	_Atomic uint64_t pipe_lat_ns;
 	/* Source: when the guest stopped and when the save ended (the
 	 * producer's thread sets the latter); 0 = not yet. */
 	uint64_t paused_at_ns;
@@ -848,15 +851,31 @@ static void widen_pipe(int fd)
 	(void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
 }
 
+/* A lookup of the guest, and what it cost: what a request to the
+ * hypervisor costs here now (window_ns). */
+static int timed_lookup(struct xlmig_job *job, struct xlmig_domain_info *di)
+{
+	uint64_t t0 = xlmig_now_ns();
+	int rc;
+
+	hv_lock(job);
+	rc = hv(job)->ops->lookup(hv(job), job->rec.domain, di);
+	hv_unlock(job);
+	atomic_store(&job->hv_call_ns, xlmig_now_ns() - t0);
+	return rc;
+}
+
 /* Inside the downtime window besides the last dirty pages: the journal
  * step GO on each side (synced; the destination's disk taken to be like
  * ours; READY is not journaled, see show_step), the hypervisor requests
- * (the save's vCPU read, the source's rename, the destination's rename
- * and unpause: each taken to cost what a lookup here did just before
- * pre-copy), the messages and the restore's end, and what is queued for
- * the channels, which leaves at the link's measured rate. */
+ * (the save's vCPU read, the restore's vCPU load, the source's rename,
+ * the destination's rename and unpause: each taken to cost what a lookup
+ * here did at the latest settle, or just before pre-copy; the restore's
+ * was left out, and the restore's end took 30-54 ms of 55-108 ms windows
+ * on a loaded sim host), the messages and the restore's end, and what is
+ * queued for the channels, which leaves at the link's measured rate. */
 #define WINDOW_SYNCS     2
-#define WINDOW_HV_CALLS  4
+#define WINDOW_HV_CALLS  5
 #define WINDOW_FIXED_NS  (5 * 1000000ull)
 
 /* Bytes the channels' sockets hold that the destination has not yet
@@ -950,6 +969,7 @@ static void settle(void *opaque)
 	struct xlmig_job *job = p->job;
 	uint64_t deadline = xlmig_now_ns() + SETTLE_MAX_NS;
 	struct timespec tick = { 0, 1000000 };
+	struct xlmig_domain_info di;
 
 	while (!atomic_load(&job->stop_save) && xlmig_now_ns() < deadline) {
 		uint64_t ahead;
@@ -961,6 +981,10 @@ static void settle(void *opaque)
 			break;
 		nanosleep(&tick, NULL);
 	}
+	/* The stop may follow: what a request to the hypervisor costs now,
+	 * not at set-up, is what the window's requests will cost (a sim
+	 * host's replies took 1-30 ms on the same loaded machine). */
+	(void)timed_lookup(job, &di);
 }
 
 /* Runs the backend's live save into the pipe; its end of the pipe is
@@ -1402,14 +1426,9 @@ static int dest_side_wait(struct xlmig_job *job)
  * suspended by a save of its own). */
 static int still_runs(struct xlmig_job *job, struct xlmig_domain_info *di)
 {
-	uint64_t t0 = xlmig_now_ns();
 	int rc;
 
-	hv_lock(job);
-	rc = hv(job)->ops->lookup(hv(job), job->rec.domain, di);
-	hv_unlock(job);
-	/* What a request to the hypervisor costs here now (window_ns). */
-	atomic_store(&job->hv_call_ns, xlmig_now_ns() - t0);
+	rc = timed_lookup(job, di);
 	if (rc == XLMIG_OK && di->state != XLMIG_DOM_RUNNING && di->state != XLMIG_DOM_PAUSED)
 		rc = xlmig_fail(XLMIG_E_INVAL, "domain %s is not running (%s)", di->name,
 				di->state == XLMIG_DOM_SUSPENDED ? "suspended by a save, not ours" : "dying");

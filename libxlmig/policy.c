@@ -68,9 +68,38 @@ static uint64_t policy_now(const struct xlmig_policy *p)
 	return p->now_fn ? p->now_fn() : xlmig_now_ns();
 }
 
+/* Settling drains the pipeline after a pass: the link idles while the
+ * pass's last bytes cross both hosts and the destination's report comes
+ * back (10-50 ms measured on loaded sim hosts), and a guest dirtying
+ * fast dirties that much more before the next pass: a floor under its
+ * dirty set (100 and 150 MiB/s at 1 Gbit/s did not converge).  Only the
+ * pass that ends pre-copy needs it, so a pass settles when the next
+ * decision may be a stop: after the first pass (an idle guest's only
+ * one), when the pages dirtied while this pass is sent are expected to
+ * fit the target with room to spare, and when the next decision is
+ * bound to end pre-copy anyway (a stall, the iteration limit). */
+static bool stop_may_follow(const struct xlmig_policy *p)
+{
+	const struct xlmig_iteration *last;
+	double pass_s, expect_ns;
+
+	if (p->cfg.kind != XLMIG_POLICY_KIND_XLMIG || p->n_iter == 0 || p->bandwidth <= 0)
+		return true;
+	last = &p->iter[p->n_iter - 1];
+	if (last->dirty_after <= 0 || p->non_shrinking + 1 >= p->cfg.stall_iterations ||
+	    last->iteration + 1 >= p->cfg.max_iterations)
+		return true;
+	/* This pass sends what was dirty at the last look; what the guest
+	 * dirties meanwhile is what the next look finds. */
+	pass_s = (double)last->dirty_after / p->bandwidth;
+	expect_ns = (double)p->settled_window_ns + last->dirty_rate * pass_s / p->bandwidth * NS_PER_S;
+	return expect_ns <= 2.0 * (double)p->cfg.downtime_target_ns;
+}
+
 void xlmig_policy_settle(struct xlmig_policy *p)
 {
-	if (p->settle)
+	p->settled = stop_may_follow(p);
+	if (p->settle && p->settled)
 		p->settle(p->window_opaque);
 }
 
@@ -82,6 +111,9 @@ void xlmig_policy_start(struct xlmig_policy *p)
 	p->last_dirty = LONG_MAX;
 	p->non_shrinking = 0;
 	p->n_iter = 0;
+	p->bandwidth = 0;
+	p->settled = true;
+	p->settled_window_ns = 0;
 	p->reason = NULL;
 }
 
@@ -134,7 +166,12 @@ static struct xlmig_iteration *measure(struct xlmig_policy *p,
 	 * iteration alone may be a handful of pages whose rate is mostly
 	 * per-record latency, not link bandwidth. */
 	*bandwidth = (double)st->total_written * NS_PER_S / (double)total_dt;
+	p->bandwidth = *bandwidth;
 	it->window_ns = p->window_ns ? p->window_ns(p->window_opaque) : 0;
+	/* A settled pipeline holds nothing of the pass: its window is the
+	 * part no pre-copy can shrink. */
+	if (p->settled)
+		p->settled_window_ns = it->window_ns;
 	if (st->dirty_count == 0)
 		it->predicted_downtime_ns = it->window_ns;
 	else if (*bandwidth <= 0)
@@ -223,8 +260,10 @@ static int decide_xlmig(struct xlmig_policy *p, const struct xlmig_policy_stats 
 				  (unsigned long long)(it->predicted_downtime_ns / NS_PER_MS),
 				  (unsigned long long)(p->cfg.downtime_target_ns / NS_PER_MS));
 	/* The part pre-copy can shrink is already small and the rest of the
-	 * window alone misses the target: more iterations cannot help. */
-	if (it->window_ns >= p->cfg.downtime_target_ns &&
+	 * window alone misses the target: more iterations cannot help.  (A
+	 * pass not settled counts what is still on its way in the window,
+	 * which the next, settled, pass does not.) */
+	if (p->settled && it->window_ns >= p->cfg.downtime_target_ns &&
 	    it->predicted_downtime_ns - it->window_ns <= p->cfg.downtime_target_ns / 10) {
 		char why[96];
 

@@ -87,6 +87,11 @@ struct xlmig_policy {
 	unsigned long last_written;
 	long last_dirty;
 	unsigned non_shrinking;      /* iterations in a row with no progress */
+	double bandwidth;            /* pages/s over the pre-copy so far, as of
+				      * the latest measurement; 0 = none yet */
+	bool settled;                /* the latest pass was settled (or the
+				      * save does not settle at all) */
+	uint64_t settled_window_ns;  /* window_ns after the latest settled pass */
 	unsigned throttle_pct;       /* current throttle the guest should get */
 	const char *reason;          /* why it stopped or aborted (NULL while
 				      * it continues); points into reason_buf */
@@ -99,10 +104,11 @@ struct xlmig_policy {
 	 * unpause.  Added to every prediction; NULL = nothing. */
 	uint64_t (*window_ns)(void *opaque);
 	/* Called by a save between writing an iteration's pages and reading
-	 * the dirty log (xlmig_policy_settle()): waits until what is queued
-	 * downstream has left, while the guest still runs, so that a stop
-	 * decided next finds nothing ahead of the last pass in the window.
-	 * Shares window_opaque; NULL = no wait. */
+	 * the dirty log (xlmig_policy_settle()), when the next decision may
+	 * be a stop: waits until what is queued downstream has left, while
+	 * the guest still runs, so that a stop decided next finds nothing
+	 * ahead of the last pass in the window.  Shares window_opaque; NULL
+	 * = no wait. */
 	void (*settle)(void *opaque);
 	void *window_opaque;
 	/* The clock; NULL = xlmig_now_ns.  Tests put a fake clock here. */
@@ -114,7 +120,8 @@ void xlmig_policy_config_default(struct xlmig_policy_config *cfg);
 int xlmig_policy_kind_parse(const char *s, enum xlmig_policy_kind *out);
 void xlmig_policy_init(struct xlmig_policy *p, const struct xlmig_policy_config *cfg);
 /* A save calls this after each iteration's pages are written, before it
- * reads the dirty log (see settle above). */
+ * reads the dirty log (see settle above; the xlmig policy settles only
+ * a pass after which it may stop, Xen's every pass). */
 void xlmig_policy_settle(struct xlmig_policy *p);
 /* Call once when pre-copy starts (before iteration 0 is sent). */
 void xlmig_policy_start(struct xlmig_policy *p);

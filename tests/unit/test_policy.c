@@ -388,3 +388,79 @@ TEST(precopy_window_over_target_stops_early)
 	CHECK_EQ(step(&p, S, 1, 100000, 0), XLMIG_POLICY_STOP_AND_COPY);
 	CHECK(strstr(p.reason, "idle guest") != NULL);
 }
+
+static unsigned settles;
+static void count_settle(void *opaque)
+{
+	(void)opaque;
+	settles++;
+}
+
+/* Settling drains the pipeline after a pass, an idle link each time: the
+ * xlmig policy settles only a pass after which it may stop (the first;
+ * one whose expected dirty set fits twice the target; one before a
+ * stall or the iteration limit ends pre-copy), Xen's every pass. */
+TEST(precopy_settles_only_when_a_stop_may_follow)
+{
+	struct xlmig_policy_config cfg;
+	struct xlmig_policy p;
+
+	xlmig_policy_config_default(&cfg);
+	start_policy(&p, &cfg);
+	p.settle = count_settle;
+	settles = 0;
+	xlmig_policy_settle(&p);       /* the first pass */
+	CHECK_EQ(settles, 1);
+	/* 100000 pages/s; 60000 dirty in 1 s: sending them takes 0.6 s, in
+	 * which 36000 more are dirtied, 360 ms to send: no stop next. */
+	CHECK_EQ(step(&p, S, 1, 100000, 60000), XLMIG_POLICY_CONTINUE);
+	xlmig_policy_settle(&p);
+	CHECK_EQ(settles, 1);
+	CHECK(!p.settled);
+	/* 15000 dirty in 0.5 s (30000/s; 150000 pages in 1.5 s): 150 ms to
+	 * send, 4500 more pages meanwhile, 45 ms: a stop may follow. */
+	CHECK_EQ(step(&p, 500 * MS, 2, 150000, 15000), XLMIG_POLICY_CONTINUE);
+	xlmig_policy_settle(&p);
+	CHECK_EQ(settles, 2);
+	CHECK(p.settled);
+	/* A stall is one measurement away: settle, whatever the set. */
+	start_policy(&p, &cfg);
+	p.settle = count_settle;
+	settles = 0;
+	CHECK_EQ(step(&p, S, 1, 100000, 60000), XLMIG_POLICY_CONTINUE);
+	CHECK_EQ(step(&p, S, 2, 160000, 60000), XLMIG_POLICY_CONTINUE);
+	CHECK_EQ(step(&p, S, 3, 220000, 60000), XLMIG_POLICY_CONTINUE);
+	CHECK_EQ(p.non_shrinking, 2);
+	xlmig_policy_settle(&p);
+	CHECK_EQ(settles, 1);
+	/* Xen's policy: every pass. */
+	cfg.kind = XLMIG_POLICY_KIND_XEN;
+	start_policy(&p, &cfg);
+	p.settle = count_settle;
+	settles = 0;
+	CHECK_EQ(step(&p, S, 1, 100000, 60000), XLMIG_POLICY_CONTINUE);
+	xlmig_policy_settle(&p);
+	CHECK_EQ(settles, 1);
+}
+
+/* A pass not settled has part of itself still on its way, counted in its
+ * window: that window over the target is no reason to stop early, as
+ * the next pass, settled, leaves it behind. */
+TEST(precopy_unsettled_window_over_target_goes_on)
+{
+	struct xlmig_policy_config cfg;
+	struct xlmig_policy p;
+
+	xlmig_policy_config_default(&cfg);
+	start_policy(&p, &cfg);
+	p.window_ns = window_150ms;
+	CHECK_EQ(step(&p, S, 1, 100000, 60000), XLMIG_POLICY_CONTINUE);
+	xlmig_policy_settle(&p);
+	CHECK(!p.settled);
+	CHECK_EQ(step(&p, 100 * MS, 2, 110000, 500), XLMIG_POLICY_CONTINUE);
+	CHECK(p.reason == NULL);
+	xlmig_policy_settle(&p);
+	CHECK(p.settled);
+	CHECK_EQ(step(&p, 100 * MS, 3, 110500, 500), XLMIG_POLICY_STOP_AND_COPY);
+	CHECK(strstr(p.reason, "window alone (150 ms)") != NULL);
+}
