@@ -9,6 +9,7 @@
 #include "stream.h"
 #include "xen_dirty.h"
 #include "xen_err.h"
+#include "xen_memdigest.h"
 #include "xen_nic.h"
 #include "xen_preflight.h"
 #include "xen_save.h"
@@ -344,6 +345,11 @@ static int xen_dirty_rate(struct xlmig_hv *hv, uint32_t domid, unsigned window_m
 	return xlmig_xen_dirty_rate(&priv_of(hv)->h, domid, window_ms, bytes_per_s);
 }
 
+static int xen_mem_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32])
+{
+	return xlmig_xen_hv_mem_digest(&priv_of(hv)->h, domid, out);
+}
+
 static const struct xlmig_hv_ops xen_ops = {
 	.name = "xen",
 	.keeps_domid = true,
@@ -359,6 +365,7 @@ static const struct xlmig_hv_ops xen_ops = {
 	.resume = xen_resume,
 	.set_throttle = xen_set_throttle,
 	.dirty_rate = xen_dirty_rate,
+	.mem_digest = xen_mem_digest,
 	.preflight_guest = xlmig_xen_preflight_collect,
 	.preflight_host = xlmig_xen_preflight_host,
 	.watch_fd = xen_watch_fd,
