@@ -812,7 +812,9 @@ static int source_preflight(struct xlmig_job *job, const struct xlmig_domain_inf
 	return rc ? xlmig_fail_prefix(rc, "preflight") : XLMIG_OK;
 }
 
-/* The verify figures of a stopped guest: memory digest and counter. */
+/* The verify figures of a stopped guest: its memory digest, and its
+ * counter where the backend has one (Xen's has not: there the digest
+ * alone proves the memory, and the counter stays 0 and is not sent). */
 static int verify_figures(struct xlmig_job *job, uint32_t domid, char digest[65], uint64_t *counter)
 {
 	uint8_t d[32];
@@ -820,7 +822,7 @@ static int verify_figures(struct xlmig_job *job, uint32_t domid, char digest[65]
 
 	hv_lock(job);
 	rc = xlmig_hv_mem_digest(hv(job), domid, d);
-	if (!rc)
+	if (!rc && hv(job)->ops->counter)
 		rc = xlmig_hv_counter(hv(job), domid, counter);
 	hv_unlock(job);
 	if (rc)
@@ -1185,6 +1187,7 @@ static int check_ready(struct xlmig_job *job, const struct xlmig_json *ready)
 {
 	const char *digest = "";
 	int64_t verify_ms = 0;
+	bool have_counter;
 	const struct xlmig_json *side = xlmig_json_member(ready, "side");
 
 	/* What the destination made of the side records, for our stats. */
@@ -1199,11 +1202,14 @@ static int check_ready(struct xlmig_job *job, const struct xlmig_json *ready)
 	if (!job->opts.verify)
 		return XLMIG_OK;
 	xlmig_json_get_str(ready, "digest", &digest);
-	xlmig_json_get_u64(ready, "counter", &job->counter_dst);
+	/* Counters are compared where both backends keep one. */
+	have_counter = xlmig_json_get_u64(ready, "counter", &job->counter_dst) == XLMIG_OK &&
+		       hv(job)->ops->counter;
 	xlmig_json_get_i64(ready, "verify_ms", &verify_ms);
 	job->verify_ns = (uint64_t)(verify_ms > 0 ? verify_ms : 0) * 1000000;
 	snprintf(job->digest_dst, sizeof(job->digest_dst), "%s", digest);
-	if (strcmp(job->digest_src, job->digest_dst) || job->counter_src != job->counter_dst)
+	if (strcmp(job->digest_src, job->digest_dst) ||
+	    (have_counter && job->counter_src != job->counter_dst))
 		return xlmig_fail(XLMIG_E_PEER, "--verify: the destination's memory digest or counter differs from the source's at pause (counter %" PRIu64 " vs %" PRIu64 "): migration aborted",
 				  job->counter_src, job->counter_dst);
 	return XLMIG_OK;
@@ -1941,7 +1947,8 @@ static int dest_ready(struct xlmig_job *job, uint32_t domid, bool verify)
 		job->verify_ns = xlmig_now_ns() - t0;
 		window_took(job, XLMIG_WIN_DST_VERIFY, &job->window_since);
 		xlmig_json_kv_str(&w, "digest", job->digest_dst);
-		xlmig_json_kv_uint(&w, "counter", job->counter_dst);
+		if (hv(job)->ops->counter)
+			xlmig_json_kv_uint(&w, "counter", job->counter_dst);
 		xlmig_json_kv_uint(&w, "verify_ms", job->verify_ns / 1000000);
 	}
 	write_ready_side(job, &w);

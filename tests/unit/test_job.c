@@ -42,6 +42,10 @@ struct fake_hv {
 	unsigned resumes;
 	/* What the source's facts add: a disk path and a bridge. */
 	const char *fact_disk, *fact_bridge;
+	/* --verify: the memory digest (every domain's) and counter this
+	 * backend reports; the counter op exists only with has_counter. */
+	uint8_t digest[32];
+	uint64_t counter;
 	/* What the job asked of the backend (xl's -d, -C, -D). */
 	bool save_debug, save_preserve_domid, restore_debug;
 	char save_config[128];
@@ -226,6 +230,35 @@ static const struct xlmig_hv_ops fake_ops = {
 	.preflight_host = f_preflight_host, .close = f_close, .list = f_list, .lookup = f_lookup,
 	.save_live = f_save, .restore = f_restore, .pause = f_pause, .unpause = f_unpause,
 	.rename = f_rename, .destroy = f_destroy, .resume = f_resume, .set_throttle = f_throttle,
+};
+
+static int f_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32])
+{
+	memcpy(out, F(hv)->digest, 32);
+	return XLMIG_OK;
+}
+
+static int f_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *out)
+{
+	*out = F(hv)->counter;
+	return XLMIG_OK;
+}
+
+/* The fake with a memory digest, with or without a counter (xen has no
+ * counter, the sim both). */
+static const struct xlmig_hv_ops fake_digest_ops = {
+	.name = "fake-digest", .keeps_domid = true, .preflight_guest = f_preflight_guest,
+	.preflight_host = f_preflight_host, .close = f_close, .list = f_list, .lookup = f_lookup,
+	.save_live = f_save, .restore = f_restore, .pause = f_pause, .unpause = f_unpause,
+	.rename = f_rename, .destroy = f_destroy, .resume = f_resume, .set_throttle = f_throttle,
+	.mem_digest = f_digest,
+};
+static const struct xlmig_hv_ops fake_digest_counter_ops = {
+	.name = "fake-digest-counter", .keeps_domid = true, .preflight_guest = f_preflight_guest,
+	.preflight_host = f_preflight_host, .close = f_close, .list = f_list, .lookup = f_lookup,
+	.save_live = f_save, .restore = f_restore, .pause = f_pause, .unpause = f_unpause,
+	.rename = f_rename, .destroy = f_destroy, .resume = f_resume, .set_throttle = f_throttle,
+	.mem_digest = f_digest, .counter = f_counter,
 };
 
 /* ---- two hosts ---- */
@@ -414,6 +447,61 @@ TEST(job_migrate_commits)
 	CHECK_EQ(stored.step, XLMIG_STEP_DONE);
 	CHECK_STR(stored.domain, "vm");
 	world_fini(&w);
+}
+
+/* migrate --verify between fakes with ops, each end reporting its digest
+ * (32 bytes of dsrc, of ddst) and counter; the result, and the guest is
+ * in exactly one place: running on the destination, or on the source. */
+static int migrate_verified(const struct xlmig_hv_ops *ops, uint8_t dsrc, uint8_t ddst,
+			    uint64_t csrc, uint64_t cdst)
+{
+	struct world w;
+	struct dest_run d;
+	struct xlmig_migrate_opts o;
+	struct xlmig_job_record src;
+	struct xlmig_domain_info di;
+	int rc;
+
+	if ((rc = world_init(&w)))
+		return rc;
+	w.src.fake.hv.ops = w.dst.fake.hv.ops = ops;
+	memset(w.src.fake.digest, dsrc, 32);
+	memset(w.dst.fake.digest, ddst, 32);
+	w.src.fake.counter = csrc;
+	w.dst.fake.counter = cdst;
+	test_opts(&w, &o);
+	o.verify = true;
+	rc = migrate_with(&w, &o, &src, &d, false, NULL);
+	if (f_lookup(rc ? &w.src.fake.hv : &w.dst.fake.hv, "vm", &di) ||
+	    di.state != XLMIG_DOM_RUNNING || count_domains(rc ? &w.dst.fake : &w.src.fake))
+		unit_fail(__FILE__, __LINE__, "the guest is not in exactly one place, running");
+	world_fini(&w);
+	return rc;
+}
+
+/* Xen's backend digests memory but keeps no counter: --verify rests on
+ * the digest alone there (counters that would differ are never read). */
+TEST(job_verify_without_a_counter_uses_the_digest)
+{
+	CHECK_OK(migrate_verified(&fake_digest_ops, 0xab, 0xab, 1, 2));
+}
+
+TEST(job_verify_without_a_counter_refuses_other_digests)
+{
+	CHECK_EQ(migrate_verified(&fake_digest_ops, 0xab, 0xcd, 0, 0), XLMIG_E_PEER);
+	CHECK(strstr(xlmig_errmsg(), "memory digest") != NULL);
+}
+
+/* Where both ends keep a counter (sim), it must agree as well. */
+TEST(job_verify_with_counters_uses_both)
+{
+	CHECK_OK(migrate_verified(&fake_digest_counter_ops, 0xab, 0xab, 7, 7));
+}
+
+TEST(job_verify_with_counters_refuses_other_counters)
+{
+	CHECK_EQ(migrate_verified(&fake_digest_counter_ops, 0xab, 0xab, 7, 8), XLMIG_E_PEER);
+	CHECK(strstr(xlmig_errmsg(), "counter 7 vs 8") != NULL);
 }
 
 static void check_source_kept(struct world *w)

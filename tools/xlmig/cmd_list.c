@@ -1,7 +1,8 @@
 /*
  * cmd_list.c - `xlmig list`: the domains on this host; with a DOMAIN, its
- * sim counter (and memory digest with --digest), which is how tests and
- * the demo prove a guest kept running across a migration.
+ * sim counter and, with --digest, its memory digest (sim and xen), which
+ * is how tests, the demo and the Xen lab prove a guest kept running across
+ * a migration or came back whole from a checkpoint.
  */
 #include "cmd_client.h"
 #include "commands.h"
@@ -11,7 +12,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: xlmig list [--json]\n"
-		     "       xlmig list DOMAIN [--digest] [--json]   (sim: counter, memory digest)\n");
+		     "       xlmig list DOMAIN [--digest] [--json]   (counter: sim; memory digest: sim, xen)\n");
 }
 
 static void print_table(const struct xlmig_json *reply)
@@ -40,9 +41,10 @@ static void print_info(const struct xlmig_json *reply)
 
 	xlmig_json_get_str(reply, "domain.name", &name);
 	xlmig_json_get_str(reply, "domain.state", &state);
-	xlmig_json_get_u64(reply, "counter", &counter);
 	xlmig_json_get_str(reply, "digest", &digest);
-	printf("%s %s counter=%llu", name, state, (unsigned long long)counter);
+	printf("%s %s", name, state);
+	if (xlmig_json_get_u64(reply, "counter", &counter) == XLMIG_OK)   /* sim only */
+		printf(" counter=%llu", (unsigned long long)counter);
 	if (digest)
 		printf(" digest=%s", digest);
 	printf("\n");

@@ -169,7 +169,8 @@ static int req_guest_info(struct request *r)
 		rc = hv->ops->pause(hv, di.domid);
 		paused_here = rc == XLMIG_OK;
 	}
-	if (!rc)
+	/* A backend without a counter (xen) still gives the digest. */
+	if (!rc && (hv->ops->counter || !want_digest))
 		rc = xlmig_hv_counter(hv, di.domid, &counter);
 	if (!rc && want_digest)
 		rc = xlmig_hv_mem_digest(hv, di.domid, digest);
@@ -182,7 +183,8 @@ static int req_guest_info(struct request *r)
 		return rc;
 	xlmig_json_key(r->w, "domain");
 	write_domain(r->w, &di);
-	xlmig_json_kv_uint(r->w, "counter", counter);
+	if (hv->ops->counter)
+		xlmig_json_kv_uint(r->w, "counter", counter);
 	if (want_digest) {
 		xlmig_hex_encode(digest, sizeof(digest), hex);
 		xlmig_json_kv_str(r->w, "digest", hex);
