@@ -158,6 +158,32 @@ static void dump_page(struct walk *w, uint64_t pfn, const void *page, uint32_t s
 		fprintf(w->dump, "%u %#" PRIx64 " %s\n", w->domid, pfn, hex);
 }
 
+static bool page_is_zero(const uint8_t *page)
+{
+	const uint64_t *w = (const uint64_t *)page;
+
+	for (size_t i = 0; i < XC_PAGE_SIZE / sizeof(*w); i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/* A page's record in the hash: its header, then its bytes unless they
+ * are all zero (the header says which, so records never run together). */
+static int hash_page(EVP_MD_CTX *md, uint64_t pfn, const uint8_t *page)
+{
+	bool zero = page_is_zero(page);
+	uint64_t head = pfn | (zero ? XLMIG_XEN_DIGEST_ZERO : 0);
+	uint8_t le[8];
+
+	for (int b = 0; b < 8; b++)
+		le[b] = (uint8_t)(head >> (8 * b));
+	if (EVP_DigestUpdate(md, le, sizeof(le)) != 1 ||
+	    (!zero && EVP_DigestUpdate(md, page, XC_PAGE_SIZE) != 1))
+		return xlmig_fail(XLMIG_E_NOMEM, "SHA-256 of guest memory failed (OpenSSL)");
+	return XLMIG_OK;
+}
+
 /* The pages of [base, base + n) with data, hashed in pfn order. */
 static int walk_batch(struct walk *w, uint64_t base, unsigned n)
 {
@@ -194,7 +220,6 @@ static int walk_batch(struct walk *w, uint64_t base, unsigned n)
 		return xlmig_xen_errno_fail(errno, w->domid, "xenforeignmemory_map (memory digest)");
 	for (unsigned i = 0; i < nmap && !rc; i++) {
 		const uint8_t *page = map + (size_t)i * XC_PAGE_SIZE;
-		uint8_t le[8];
 
 		if (w->errs[i]) {
 			rc = xlmig_fail(XLMIG_E_HV, "domain %u: pfn %#" PRIx64 " has data but cannot be "
@@ -206,11 +231,7 @@ static int walk_batch(struct walk *w, uint64_t base, unsigned n)
 			dump_page(w, w->gfns[i], page, w->skipped_by[i]);
 		if (w->skipped_by[i])
 			continue;
-		for (int b = 0; b < 8; b++)
-			le[b] = (uint8_t)((uint64_t)w->gfns[i] >> (8 * b));
-		if (EVP_DigestUpdate(w->md, le, sizeof(le)) != 1 ||
-		    EVP_DigestUpdate(w->md, page, XC_PAGE_SIZE) != 1)
-			rc = xlmig_fail(XLMIG_E_NOMEM, "SHA-256 of guest memory failed (OpenSSL)");
+		rc = hash_page(w->md, w->gfns[i], page);
 		w->st->pages++;
 	}
 	xenforeignmemory_unmap(fmem, map, nmap);

@@ -29,8 +29,10 @@
  *    of 0 names no page.  The guest's own structures the params locate
  *    (IDENT_PT, the VM86 TSS, the VM generation id) stay in.
  *
- * Each counted page enters the hash as its pfn (8 bytes, little-endian)
- * then its 4096 bytes.  PV guests are refused: their pages are not in pfn
+ * Each counted page enters the hash as a header of 8 bytes, little-endian:
+ * its pfn, with XLMIG_XEN_DIGEST_ZERO set when the page is all zeros;
+ * then, unless it is, its 4096 bytes.  (Half of a small idle guest is
+ * zeros, and hashing under emulation costs most of a digest's time.)  PV guests are refused: their pages are not in pfn
  * order without the p2m, and their page tables hold machine frames, which
  * a restore changes.
  */
@@ -42,6 +44,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+
+/* In a page's header: the page is all zeros (no pfn reaches bit 63). */
+#define XLMIG_XEN_DIGEST_ZERO (1ull << 63)
 
 /* Whether a page of this getpageframeinfo3 type is in the digest (as in
  * a save's stream): XTAB, XALLOC, BROKEN and unknown types are not. */
