@@ -225,12 +225,14 @@ static int f_preflight_host(struct xlmig_hv *hv, struct xlmig_preflight_host *h)
 	return XLMIG_OK;
 }
 
-static const struct xlmig_hv_ops fake_ops = {
-	.name = "fake", .keeps_domid = true, .preflight_guest = f_preflight_guest,
-	.preflight_host = f_preflight_host, .close = f_close, .list = f_list, .lookup = f_lookup,
-	.save_live = f_save, .restore = f_restore, .pause = f_pause, .unpause = f_unpause,
-	.rename = f_rename, .destroy = f_destroy, .resume = f_resume, .set_throttle = f_throttle,
-};
+/* Every fake's ops; the variants below add optional ones. */
+#define FAKE_OPS                                                                          \
+	.keeps_domid = true, .preflight_guest = f_preflight_guest,                        \
+	.preflight_host = f_preflight_host, .close = f_close, .list = f_list, .lookup = f_lookup, \
+	.save_live = f_save, .restore = f_restore, .pause = f_pause, .unpause = f_unpause, \
+	.rename = f_rename, .destroy = f_destroy, .resume = f_resume, .set_throttle = f_throttle
+
+static const struct xlmig_hv_ops fake_ops = { .name = "fake", FAKE_OPS };
 
 static int f_digest(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32])
 {
@@ -247,18 +249,10 @@ static int f_counter(struct xlmig_hv *hv, uint32_t domid, uint64_t *out)
 /* The fake with a memory digest, with or without a counter (xen has no
  * counter, the sim both). */
 static const struct xlmig_hv_ops fake_digest_ops = {
-	.name = "fake-digest", .keeps_domid = true, .preflight_guest = f_preflight_guest,
-	.preflight_host = f_preflight_host, .close = f_close, .list = f_list, .lookup = f_lookup,
-	.save_live = f_save, .restore = f_restore, .pause = f_pause, .unpause = f_unpause,
-	.rename = f_rename, .destroy = f_destroy, .resume = f_resume, .set_throttle = f_throttle,
-	.mem_digest = f_digest,
+	.name = "fake-digest", FAKE_OPS, .mem_digest = f_digest,
 };
 static const struct xlmig_hv_ops fake_digest_counter_ops = {
-	.name = "fake-digest-counter", .keeps_domid = true, .preflight_guest = f_preflight_guest,
-	.preflight_host = f_preflight_host, .close = f_close, .list = f_list, .lookup = f_lookup,
-	.save_live = f_save, .restore = f_restore, .pause = f_pause, .unpause = f_unpause,
-	.rename = f_rename, .destroy = f_destroy, .resume = f_resume, .set_throttle = f_throttle,
-	.mem_digest = f_digest, .counter = f_counter,
+	.name = "fake-digest-counter", FAKE_OPS, .mem_digest = f_digest, .counter = f_counter,
 };
 
 /* ---- two hosts ---- */
