@@ -313,6 +313,14 @@ xlmigd_start() {
 	rm -f /run/xlmig/xlmigd.sock
 	# The lab's guests boot from $LAB_GUEST_DIR: the incoming-guest
 	# policy must allow their kernel and ramdisk there (xlmigd.conf(5) boot).
+	# LAB_DIGEST_DUMP=1: every memory digest also lists its pages'
+	# digests (xen_memdigest.h), for finding the pages two digests
+	# disagree on; it hashes each page twice, inside the guest's pause.
+	if [ "${LAB_DIGEST_DUMP:-0}" = 1 ]; then
+		export XLMIG_MEM_DIGEST_DUMP=$LAB_RUN/digest-pages.txt
+	else
+		unset XLMIG_MEM_DIGEST_DUMP
+	fi
 	xlmigd --foreground --hv xen --key "$XLMIG_KEY" --tls-dir "/etc/xlmig/tls-$LAB_HOST" \
 		--boot "$LAB_GUEST_DIR" >> "$LAB_RUN/xlmigd.log" 2>&1 &
 	echo $! > "$LAB_RUN/xlmigd.pid"
@@ -759,15 +767,29 @@ restored_from() {
 	FIRST=$first
 }
 
+# json_member TEXT KEY: the value of KEY (a number or a string) in the
+# JSON xlmig printed, one member a line.
+json_member() {
+	echo "$1" | sed -n "s/.*\"$2\": *\"\{0,1\}\([^\",}]*\)\"\{0,1\}.*/\1/p" | head -n 1
+}
+
+# CKPT_VERIFY=1: checkpoint_take and checkpoint_held take --verify
+# checkpoints, whose digest of the guest's memory at the final pause
+# (CKPT_DIGEST) checkpoint_xl_restore then proves the restore by.
+CKPT_VERIFY=${CKPT_VERIFY:-0}
+CKPT_DIGEST=""
+
 # checkpoint_take NAME FILE: xlmig snapshot of the running guest through
 # xlmigd into FILE; the guest must run on as the same domain and boot,
 # and the file be there whole (no partial file left).  Sets CKPT_ID,
 # CKPT_BOOT, CKPT_N0 and CKPT_N1 (the counter before and after),
 # CKPT_MS (how long the command took), CKPT_GAP (the longest pause the
 # guest saw), CKPT_TICKS (the ticks of its pauses meanwhile), CKPT_PAUSE
-# and CKPT_PASSES (as xlmig reports them), CKPT_BYTES (the file's size).
+# and CKPT_PASSES (as xlmig reports them), CKPT_BYTES (the file's size),
+# CKPT_DIGEST (with CKPT_VERIFY=1).
 checkpoint_take() {
-	local name=$1 file=$2 t0 t1 rc=0 msg
+	local name=$1 file=$2 t0 t1 rc=0 msg verify=""
+	[ "$CKPT_VERIFY" = 1 ] && verify="--verify --json"
 	xlmigd_start || fail "xlmigd did not start"
 	guest_ensure "$name"
 	CKPT_ID=$(xl domid "$name")
@@ -775,7 +797,8 @@ checkpoint_take() {
 	CKPT_N0=$(guest_last_n "$name")
 	rm -f "$file" "$file.xlmig-partial"
 	t0=$(now_ms)
-	xlmig snapshot "$name" "$file" > "$LAB_RUN/snap.log" 2>&1 || rc=$?
+	# shellcheck disable=SC2086
+	xlmig snapshot "$name" "$file" $verify > "$LAB_RUN/snap.log" 2>&1 || rc=$?
 	t1=$(now_ms)
 	CKPT_N1=$(guest_last_n "$name")
 	sed 's/^/snapshot: /' "$LAB_RUN/snap.log"
@@ -792,25 +815,64 @@ checkpoint_take() {
 	CKPT_PAUSE=$(echo "$msg" | sed -n 's/.*guest paused \([0-9.]*\) ms.*/\1/p')
 	CKPT_PASSES=$(echo "$msg" | sed -n 's/.*, \([0-9]*\) passes,.*/\1/p')
 	CKPT_BYTES=$(wc -c < "$file")
+	CKPT_DIGEST=""
+	if [ "$CKPT_VERIFY" = 1 ]; then
+		CKPT_PAUSE=$(json_member "$msg" pause_ms)
+		CKPT_PASSES=$(json_member "$msg" iterations)
+		CKPT_DIGEST=$(json_member "$msg" mem_digest)
+		[ -n "$CKPT_DIGEST" ] || fail "xlmig snapshot --verify reported no memory digest"
+	fi
+}
+
+# digest_pages_differ DOMID_A DOMID_B: the pfns whose pages the dump
+# (LAB_DIGEST_DUMP=1) lists differently for the two digests, at most 40.
+digest_pages_differ() {
+	[ -s "$LAB_RUN/digest-pages.txt" ] || { echo "(no page dump: run with LAB_DIGEST_DUMP=1)"; return 0; }
+	awk -v a="$1" -v b="$2" '
+		$1 == a { A[$2] = $3; S[$2] = $4 } $1 == b { B[$2] = $3; S[$2] = $4 }
+		END {
+			for (p in A) if (A[p] != B[p]) print p, S[p], "before=" A[p], "after=" (p in B ? B[p] : "absent")
+			for (p in B) if (!(p in A)) print p, S[p], "before=absent", "after=" B[p]
+		}' "$LAB_RUN/digest-pages.txt" | sort | head -n 40
 }
 
 # checkpoint_xl_restore NAME FILE: stock xl restore of the checkpoint
 # taken of NAME (checkpoint_take), the original destroyed first (the
 # file names it); the restored guest must go on from the checkpoint.
-# Sets CKPT_XL_FROM (its first counter value) and CKPT_XL_MS.
+# With a digest of the checkpoint's final pause (CKPT_DIGEST), it is
+# restored paused (xl restore -p) and its memory digest, through xlmig,
+# must be that digest before it runs.  Sets CKPT_XL_FROM (its first
+# counter value), CKPT_XL_MS and CKPT_XL_DIGEST_MS (the digest's time).
 checkpoint_xl_restore() {
-	local name=$1 file=$2 r0 r1
+	local name=$1 file=$2 r0 r1 paused="" out dig id old
+	old=$(xl domid "$name" 2>/dev/null)
 	xl destroy "$name" || fail "xl destroy $name failed"
 	# The restored guest's console starts a log of its own: the
 	# original's (under NAME--incoming after a local migration, which
 	# guest_log reads after NAME's) would otherwise come after it.
 	rm -f "$LAB_CONSOLE_LOGS/guest-$name.log" "$LAB_CONSOLE_LOGS/guest-$name--incoming.log"
+	[ -n "$CKPT_DIGEST" ] && paused=-p
 	r0=$(now_ms)
 	LAB_STOCK_XL=1
-	xl restore "$file" > "$LAB_RUN/xlrestore.log" 2>&1 ||
+	xl restore $paused "$file" > "$LAB_RUN/xlrestore.log" 2>&1 ||
 		fail "xl restore of xlmig's checkpoint failed: $(tail -n 2 "$LAB_RUN/xlrestore.log")"
 	LAB_STOCK_XL=0
 	r1=$(now_ms)
+	CKPT_XL_DIGEST_MS=""
+	if [ -n "$CKPT_DIGEST" ]; then
+		id=$(xl domid "$name")
+		out=$(xlmig list "$name" --digest 2>&1) || fail "xlmig list $name --digest of the restored guest failed: $out"
+		CKPT_XL_DIGEST_MS=$(($(now_ms) - r1))
+		xlmigd_log_since_last | grep "memory digest"
+		dig=$(echo "$out" | sed -n 's/.* digest=\([0-9a-f]*\).*/\1/p')
+		# The dump shows the pages the rule leaves out differing too.
+		[ "${LAB_DIGEST_DUMP:-0}" = 1 ] && digest_pages_differ "$old" "$id" | sed 's/^/page differs: pfn /'
+		if [ "$dig" != "$CKPT_DIGEST" ]; then
+			fail "the restored guest's memory digest ${dig:-none} is not the checkpoint's at its final pause ($CKPT_DIGEST)"
+		fi
+		lab_log "the restored guest's memory digest is the checkpoint's ($dig, ${CKPT_XL_DIGEST_MS} ms)"
+		xl unpause "$name" || fail "xl unpause $name failed"
+	fi
 	restored_from "$name" 0 "$CKPT_BOOT" "$CKPT_N0" "$CKPT_N1" "$CKPT_TICKS"
 	CKPT_XL_FROM=$FIRST
 	CKPT_XL_MS=$((r1 - r0))
@@ -836,7 +898,8 @@ checkpoint_held() {
 	CKPT_BOOT=$(guest_boot_id "$name")
 	CKPT_N0=$(guest_last_n "$name")
 	rm -f "$file" "$file.xlmig-partial"
-	xlmig snapshot "$name" "$file" --detach --json > "$LAB_RUN/snap.json" 2>&1 ||
+	# shellcheck disable=SC2046
+	xlmig snapshot "$name" "$file" --detach --json $([ "$CKPT_VERIFY" = 1 ] && echo --verify) > "$LAB_RUN/snap.json" 2>&1 ||
 		fail "xlmig snapshot --detach failed: $(cat "$LAB_RUN/snap.json")"
 	job=$(sed -n 's/.*"job": *"\([^"]*\)".*/\1/p' "$LAB_RUN/snap.json")
 	[ -n "$job" ] || fail "xlmig snapshot --detach printed no job: $(cat "$LAB_RUN/snap.json")"
@@ -864,7 +927,7 @@ checkpoint_held() {
 		case $state in done|failed|expired|cancelled) break ;; esac
 		sleep 1
 	done
-	xlmigd_log_since_last | grep -i "checkpoint\|hold\|backup\|cancel" | head -n 20
+	xlmigd_log_since_last | grep -i "checkpoint\|hold\|backup\|cancel\|memory digest" | head -n 20
 	status=$(xlmig snapshot --status "$job" --json 2>&1)
 	echo "$status" | sed 's/^/status: /' | head -n 20
 	[ "$state" = done ] || fail "checkpoint $job ended '$state' after the hold: $(xlmig backup show "$job" 2>&1 | tail -n 3)"
@@ -874,6 +937,12 @@ checkpoint_held() {
 	CKPT_WROTE=$(echo "$status" | sed -n 's/.*"bytes_written": *\([0-9]*\).*/\1/p')
 	CKPT_SAME=$(echo "$status" | sed -n 's/.*"pages_unchanged": *\([0-9]*\).*/\1/p')
 	CKPT_BYTES=$(file_size "$file")
+	CKPT_PAUSE=$(json_member "$status" pause_ms)
+	CKPT_DIGEST=""
+	if [ "$CKPT_VERIFY" = 1 ]; then
+		CKPT_DIGEST=$(json_member "$status" mem_digest)
+		[ -n "$CKPT_DIGEST" ] || fail "the --verify checkpoint reported no memory digest"
+	fi
 	echo "$status" | grep -q '"start_note": *"[^"]' &&
 		fail "the checkpoint started over: $(echo "$status" | sed -n 's/.*"start_note": *"\([^"]*\)".*/\1/p')"
 	[ "${CKPT_KEPT:-0}" -gt 0 ] && [ "${CKPT_SAME:-0}" -gt 0 ] && [ "${CKPT_WROTE:-0}" -lt "$CKPT_BYTES" ] ||
