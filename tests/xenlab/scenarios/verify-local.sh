@@ -1,6 +1,6 @@
 # xenlab-boot: local
 # xenlab-core: no
-# xenlab-timeout: 240
+# xenlab-timeout: 480
 # xenlab-about: xlmig migrate --verify through xlmigd to localhost: the memory digest of the suspended source and of the restored, still paused destination are compared before the commit (Xen's backend has no guest counter: the digest alone verifies); the digests count in the downtime, which is bound by a minute
 . /lab/lib.sh
 need_xlmig xlmigd
