@@ -74,7 +74,8 @@ struct xlmig_save_result {
 	uint64_t precopy_ns;
 	uint64_t paused_at_ns;           /* xlmig_now_ns() when the guest stopped */
 	uint8_t mem_digest[32];          /* SHA-256 of memory at pause, where */
-	bool have_mem_digest;            /* the backend can take one (sim) */
+	bool have_mem_digest;            /* the backend can take one (sim; xen
+					  * for HVM/PVH guests) */
 	uint64_t pages_unchanged;        /* opts->base: left as the file holds them */
 	bool base_refused;               /* opts->base is not this guest's save:
 					  * nothing was written, start over */
@@ -175,7 +176,9 @@ struct xlmig_hv_ops {
 	int (*preflight_host)(struct xlmig_hv *hv, struct xlmig_preflight_host *h);
 
 	/* ---- optional: NULL where the backend cannot ---- */
-	/* SHA-256 of a stopped (paused or suspended) domain's memory. */
+	/* SHA-256 of a stopped (paused or suspended) domain's memory: the
+	 * same for a saved guest and for the guest restored from its save
+	 * (xen: by the rule in xen_memdigest.h). */
 	int (*mem_digest)(struct xlmig_hv *hv, uint32_t domid, uint8_t out[32]);
 	/* The guest's own progress counter (a running guest's grows). */
 	int (*counter)(struct xlmig_hv *hv, uint32_t domid, uint64_t *out);

@@ -57,7 +57,8 @@ struct xlmig_migrate_opts {
 	uint64_t bandwidth;           /* bytes/s on the wire, 0 = no cap */
 	struct xlmig_policy_config policy;
 	bool debug;                   /* xl -d: VERIFY records */
-	bool verify;                  /* sim: compare memory digests at both ends */
+	bool verify;                  /* compare memory digests at both ends (and
+				       * counters where the backend keeps one) */
 	bool check_only;              /* --check: stop at the destination's
 				       * preflight answer (step "checked"),
 				       * the guest untouched, nothing created */
