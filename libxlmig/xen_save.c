@@ -13,7 +13,6 @@
  */
 #include "xen_save.h"
 #include "xen_err.h"
-#include "xen_memdigest.h"
 #include "stream.h"
 
 #include <errno.h>
@@ -587,12 +586,6 @@ int xlmig_xen_save_live(const struct xlmig_xen_handles *h, uint32_t domid, int f
 	} else {
 		xlmig_info("domain %u: save through libxl_domain_suspend (Xen's pre-copy policy)", domid);
 		rc = save_libxl(h, domid, fd, opts, res);
-	}
-	/* The domain is suspended now, its memory what the stream holds:
-	 * the digest is part of the pause, so only when asked for. */
-	if (!rc && !opts->no_mem_digest && type != LIBXL_DOMAIN_TYPE_PV) {
-		rc = xlmig_xen_hv_mem_digest(h, domid, res->mem_digest);
-		res->have_mem_digest = rc == XLMIG_OK;
 	}
 out:
 	free(json);
