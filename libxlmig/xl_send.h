@@ -37,6 +37,9 @@ struct xlmig_xl_send_opts {
 	/* xlmig's own */
 	bool plain;                /* --plain: xl's protocol instead of xlmig jobs */
 	bool xl_receiver;          /* --xl-receiver: target runs stock xl */
+	bool mem_digest;           /* the memory digest at the pause, in the
+				    * report (tests): a pass over memory while
+				    * the guest is stopped, so off by default */
 	struct xlmig_policy_config policy;  /* --policy, --downtime, --max-iters,
 					     * --auto-converge */
 };

@@ -92,6 +92,7 @@ static int start_sender(struct sender *s, struct xlmig_hv *hv, const char *domai
 		xlmig_xl_send_opts_default(&s->o);
 	s->o.domain = domain;
 	s->o.host = "test";
+	s->o.mem_digest = true;    /* compared with the destination's */
 	s->hv = hv;
 	s->fd = fd;
 	return pthread_create(&s->th, NULL, sender_main, s) ? XLMIG_E_IO : XLMIG_OK;
