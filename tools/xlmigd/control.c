@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+struct client;
+
 struct server {
 	struct xlmigd *d;
 	struct evconnlistener *listener;
@@ -27,19 +29,32 @@ struct server {
 	bool have_gid;
 };
 
+/* The servers and every connected client: a client's callbacks point at
+ * its server, so stopping closes the clients before the servers go. */
 struct control {
 	struct server root, agent;
+	struct client *clients;
 };
 
-static void client_close(struct bufferevent *bev)
+struct client {
+	struct client *next, **pprev;
+	struct server *srv;
+	struct bufferevent *bev;
+};
+
+static void client_close(struct client *cl)
 {
-	bufferevent_free(bev);
+	if (cl->next)
+		cl->next->pprev = cl->pprev;
+	*cl->pprev = cl->next;
+	bufferevent_free(cl->bev);
+	free(cl);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
-	struct server *srv = arg;
-	struct xlmigd *d = srv->d;
+	struct client *cl = arg;
+	struct xlmigd *d = cl->srv->d;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	char *line;
 	size_t len;
@@ -47,7 +62,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF))) {
 		struct xlmig_buf reply = { 0 };
 
-		xlmigd_request(d, line, &reply, srv->agent);
+		xlmigd_request(d, line, &reply, cl->srv->agent);
 		if (xlmig_buf_append(&reply, "\n", 1) == XLMIG_OK)
 			bufferevent_write(bev, reply.data, reply.len);
 		xlmig_buf_free(&reply);
@@ -55,14 +70,14 @@ static void on_read(struct bufferevent *bev, void *arg)
 	}
 	if (evbuffer_get_length(in) > XLMIG_CTL_LINE_MAX) {
 		xlmig_warn("control client sent a request over %u bytes; disconnecting it", XLMIG_CTL_LINE_MAX);
-		client_close(bev);
+		client_close(cl);
 	}
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		client_close(bev);
+		client_close(arg);
 }
 
 /* Whether uid (or its primary group gid) is in the agents' group. */
@@ -106,19 +121,27 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd,
 		      struct sockaddr *sa, int socklen, void *arg)
 {
 	struct server *srv = arg;
-	struct bufferevent *bev;
+	struct control *c = srv->d->control;
+	struct client *cl;
 
-	if (!peer_allowed(srv, fd)) {
+	if (!peer_allowed(srv, fd) || !(cl = calloc(1, sizeof(*cl)))) {
 		close(fd);
 		return;
 	}
-	bev = bufferevent_socket_new(srv->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!bev) {
+	cl->bev = bufferevent_socket_new(srv->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!cl->bev) {
+		free(cl);
 		close(fd);
 		return;
 	}
-	bufferevent_setcb(bev, on_read, NULL, on_event, srv);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	cl->srv = srv;
+	cl->next = c->clients;
+	if (cl->next)
+		cl->next->pprev = &cl->next;
+	cl->pprev = &c->clients;
+	c->clients = cl;
+	bufferevent_setcb(cl->bev, on_read, NULL, on_event, cl);
+	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
 }
 
 /* The agents' socket and its directory belong to root and the group. */
@@ -201,6 +224,8 @@ void xlmigd_control_stop(struct xlmigd *d)
 
 	if (!c)
 		return;
+	while (c->clients)
+		client_close(c->clients);
 	unserve(&c->root);
 	unserve(&c->agent);
 	free(c);
