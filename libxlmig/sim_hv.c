@@ -416,7 +416,7 @@ static int sim_lookup(struct xlmig_hv *hv, const char *name_or_id, struct xlmig_
 
 	if (rc)
 		return rc;
-	rc = xlmig_fail(XLMIG_E_NOTFOUND, "no domain '%s' on this sim host", name_or_id);
+	rc = XLMIG_E_NOTFOUND;
 	for (size_t i = 0; i < n; i++) {
 		if (by_id ? doms[i].domid == id : !strcmp(doms[i].name, name_or_id)) {
 			*out = doms[i];
@@ -425,6 +425,10 @@ static int sim_lookup(struct xlmig_hv *hv, const char *name_or_id, struct xlmig_
 		}
 	}
 	free(doms);
+	/* Only a miss sets the error: a found domain leaves the caller's
+	 * last error as it was. */
+	if (rc)
+		xlmig_fail(rc, "no domain '%s' on this sim host", name_or_id);
 	return rc;
 }
 
