@@ -10,7 +10,10 @@
 #    guest stopped for the last pass (it resumes when the restarted
 #    xlmigd recovers): never zero copies, never two, the counter goes on;
 #  - the receiving xlmigd after GO: the restarted one finishes the job
-#    with the copy its sim host kept.
+#    with the copy its sim host kept;
+#  - xlmigd stopped with SIGTERM in a localhost migration held at READY:
+#    the guest runs on as one copy and the source job says it was
+#    cancelled.
 . "$(dirname "$0")/lib.sh"
 # The daemons with fault-injection points (make faults-build).
 use_fault_build || exit 1
@@ -193,3 +196,27 @@ kill_source_simhost() {
 	hosts_down
 }
 kill_source_simhost
+
+# xlmigd stopped cleanly (SIGTERM, as `systemctl stop`) in the middle of
+# a localhost migration held at READY: both ends are cancelled, and after
+# the restart the guest runs on as the one copy and the source job says
+# it was cancelled (not another error left over from the shutdown).
+stop_localhost_at_ready() {
+	STALL_A=("XLMIG_FAULT=ready:stall:20000")
+	hosts_up
+	STALL_A=()
+	xa create vm --memory 64M --rate 1M >/dev/null
+	local job i
+	job=$(xa migrate vm "127.0.0.1:$PORT_A" --detach) || { fail "stop at ready" "migrate refused"; return; }
+	for i in $(seq 200); do grep -q "fault point ready reached" "$WORK/a/log" && break; sleep 0.1; done
+	host_stop a
+	host_start a
+	check "stop at ready (localhost): the guest runs on" runs_on a vm
+	[ "$(running_copies vm)" = 1 ] && ok "stop at ready (localhost): exactly one copy runs" ||
+		fail "stop at ready (localhost)" "$(running_copies vm) running copies"
+	[ "$(step_of a "$job")" = cancelled ] && ! grep -q "job $job failed: no domain" "$WORK/a/log" &&
+		ok "stop at ready (localhost): the source job ended cancelled, saying so" ||
+		fail "stop at ready (localhost)" "job $(step_of a "$job"): $(grep "job $job failed" "$WORK/a/log" | tail -1)"
+	hosts_down
+}
+stop_localhost_at_ready
