@@ -92,6 +92,7 @@ struct xlmig_policy {
 	bool settled;                /* the latest pass was settled (or the
 				      * save does not settle at all) */
 	uint64_t settled_window_ns;  /* window_ns after the latest settled pass */
+	unsigned polished;           /* passes taken past the target met */
 	unsigned throttle_pct;       /* current throttle the guest should get */
 	const char *reason;          /* why it stopped or aborted (NULL while
 				      * it continues); points into reason_buf */

@@ -90,11 +90,47 @@ TEST(precopy_xlmig_stops_when_downtime_target_met)
 	CHECK_EQ((long long)p.iter[0].send_rate, 100000);
 	CHECK_EQ((long long)p.iter[0].dirty_rate, 20000);
 	CHECK_EQ(p.iter[0].predicted_downtime_ns, 200 * MS);
-	/* 20000 more pages in 0.2 s: 120000 in 1.2 s; 5000 dirty = 50 ms. */
-	CHECK_EQ(step(&p, 200 * MS, 2, 120000, 5000), XLMIG_POLICY_STOP_AND_COPY);
-	CHECK_EQ(p.iter[1].predicted_downtime_ns, 50 * MS);
+	/* 20000 more pages in 0.1 s: 120000 in 1.1 s; 6000 dirty = 55 ms.
+	 * They were dirtied at 60000 pages/s, over half the rate they are
+	 * sent at: another pass would not halve the downtime. */
+	CHECK_EQ(step(&p, 100 * MS, 2, 120000, 6000), XLMIG_POLICY_STOP_AND_COPY);
+	CHECK_INT(p.iter[1].predicted_downtime_ns, >=, 55 * MS - 1);
+	CHECK_INT(p.iter[1].predicted_downtime_ns, <=, 55 * MS + 1);
+	CHECK_EQ(p.polished, 0);
 	CHECK_EQ(p.iter[1].decision, XLMIG_POLICY_STOP_AND_COPY);
 	CHECK(strstr(p.reason, "meets the 100 ms target") != NULL);
+}
+
+/* The target met while the dirty set still halves from pass to pass:
+ * more passes, each expected to halve the downtime, at most three. */
+TEST(precopy_xlmig_polishes_while_it_pays)
+{
+	struct xlmig_policy_config cfg;
+	struct xlmig_policy p;
+
+	xlmig_policy_config_default(&cfg);
+	start_policy(&p, &cfg);
+	CHECK_EQ(step(&p, S, 1, 100000, 20000), XLMIG_POLICY_CONTINUE);
+	/* 5000 dirty in 0.2 s (25000/s, a quarter of the send rate): 50 ms
+	 * meets the target, and the next pass should leave 12.5 ms. */
+	CHECK_EQ(step(&p, 200 * MS, 2, 120000, 5000), XLMIG_POLICY_CONTINUE);
+	CHECK(p.reason == NULL);
+	CHECK_EQ(p.polished, 1);
+	/* It did: 1250 pages, 12.5 ms; going on pays again. */
+	CHECK_EQ(step(&p, 50 * MS, 3, 125000, 1250), XLMIG_POLICY_CONTINUE);
+	CHECK_EQ(p.polished, 2);
+	/* A floor: as many pages as before, whatever the pass's length. */
+	CHECK_EQ(step(&p, 12 * MS, 4, 126250, 1250), XLMIG_POLICY_STOP_AND_COPY);
+	CHECK(strstr(p.reason, "meets the 100 ms target") != NULL);
+	/* A set that keeps halving still gets three passes at most. */
+	start_policy(&p, &cfg);
+	CHECK_EQ(step(&p, S, 1, 100000, 20000), XLMIG_POLICY_CONTINUE);
+	CHECK_EQ(step(&p, 200 * MS, 2, 120000, 5000), XLMIG_POLICY_CONTINUE);
+	CHECK_EQ(step(&p, 50 * MS, 3, 125000, 1250), XLMIG_POLICY_CONTINUE);
+	CHECK_EQ(step(&p, 12 * MS, 4, 126250, 312), XLMIG_POLICY_CONTINUE);
+	CHECK_EQ(p.polished, 3);
+	CHECK_EQ(step(&p, 3 * MS, 5, 126562, 78), XLMIG_POLICY_STOP_AND_COPY);
+	CHECK_EQ(p.polished, 3);
 }
 
 TEST(precopy_xlmig_nothing_dirty_stops)
