@@ -477,7 +477,7 @@ int xlmig_checkpoint_take(struct xlmig_hv *hv, uint32_t domid, const char *file,
 	struct xlmig_policy policy;
 	struct xlmig_save_opts so = {
 		.policy = &policy, .progress = o->progress, .progress_opaque = o->progress_opaque,
-		.cancel = o->cancel, .no_mem_digest = !o->verify,
+		.cancel = o->cancel, .mem_digest = o->verify,
 	};
 	struct xlmig_save_result sr = { 0 };
 	struct xlmig_ckpt_base *base = NULL;

@@ -58,8 +58,9 @@ struct xlmig_save_opts {
 	const char *config_override;     /* xl -C: the JSON config to send */
 	bool preserve_domid;             /* xl -D: the config asks the receiver
 					  * for this domain id (ops->keeps_domid) */
-	bool no_mem_digest;              /* skip the digest at pause: it costs
-					  * a pass over memory while stopped */
+	bool mem_digest;                 /* take the digest at pause (a checkpoint's
+					  * --verify): it costs a pass over memory
+					  * while the guest is stopped */
 	/* Continue a partial checkpoint file (ckpt_base.h), the fd placed
 	 * at its end: the head is not written again (it must be the head
 	 * this save would write) and the first pass skips the pages the

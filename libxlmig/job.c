@@ -1000,9 +1000,9 @@ static void *producer_main(void *arg)
 		.cancel = &job->stop_save, .debug = job->opts.debug,
 		.config_override = job->opts.config_override,
 		.preserve_domid = job->opts.preserve_domid,
-		/* The job takes its own digest when asked (--verify); the
-		 * backend's would only lengthen every downtime. */
-		.no_mem_digest = true,
+		/* No .mem_digest: the job takes its own when asked
+		 * (--verify); the backend's would only lengthen every
+		 * downtime. */
 	};
 
 	xlmig_policy_init(&p->policy, &job->opts.policy);

@@ -524,7 +524,7 @@ int xlmig_sim_engine_save(struct xlmig_sim_view *g, const char *name, int fd,
 		rc = precopy(&c);
 	if (rc == XLMIG_OK)
 		rc = stop_and_copy(&c, res);
-	if (rc == XLMIG_OK && !opts->no_mem_digest) {
+	if (rc == XLMIG_OK && opts->mem_digest) {
 		rc = xlmig_sim_mem_digest(g->mem, g->mem_bytes, g->mem_fd, res->mem_digest);
 		res->have_mem_digest = rc == XLMIG_OK;
 	}

@@ -51,7 +51,7 @@ struct xlmig_sim_factory {
  * the save); the caller also ends it, whatever the outcome: log-dirty
  * off, no throttle, and after a failure the guest running again if the
  * engine stopped it.  On success the guest is stopped and res filled in
- * (with the memory digest unless opts->no_mem_digest).
+ * (with the memory digest if opts->mem_digest).
  * XLMIG_E_CONVERGE when the policy aborted (the message is its reason). */
 int xlmig_sim_engine_save(struct xlmig_sim_view *v, const char *name, int fd,
 			  const struct xlmig_save_opts *opts, struct xlmig_save_result *res);

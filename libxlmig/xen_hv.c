@@ -146,7 +146,7 @@ static int xen_save_live(struct xlmig_hv *hv, uint32_t domid, int fd,
 	/* The domain is suspended now, its memory what the stream holds:
 	 * the digest is part of the pause, so only when asked for (the
 	 * save refused a PV guest, which the digest does not cover). */
-	if (!rc && !opts->no_mem_digest) {
+	if (!rc && opts->mem_digest) {
 		drc = xlmig_xen_hv_mem_digest(&priv_of(hv)->h, domid, res->mem_digest);
 		res->have_mem_digest = drc == XLMIG_OK;
 		if (drc != XLMIG_OK && drc != XLMIG_E_UNSUPPORTED)

@@ -577,7 +577,7 @@ int xlmig_xen_save_live(const struct xlmig_xen_handles *h, uint32_t domid, int f
 	/* Asked for a digest at the pause (the backend's save op takes it),
 	 * refuse before a byte is written where there can be none: a PV
 	 * guest's (xen_memdigest.h). */
-	if (!rc && !opts->no_mem_digest && type == LIBXL_DOMAIN_TYPE_PV)
+	if (!rc && opts->mem_digest && type == LIBXL_DOMAIN_TYPE_PV)
 		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "domain %u is PV: it has no memory digest to verify "
 				"the save by (its page tables hold machine frames, which a restore "
 				"changes); save it without --verify", domid);

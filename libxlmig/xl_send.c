@@ -119,7 +119,7 @@ int xlmig_xl_send_fds(struct xlmig_hv *hv, const struct xlmig_xl_send_opts *o,
 	c.save.policy = &policy;
 	c.save.debug = o->debug;
 	c.save.preserve_domid = o->preserve_domid;
-	c.save.no_mem_digest = !o->mem_digest;
+	c.save.mem_digest = o->mem_digest;
 	if (o->config_file) {
 		rc = xlmig_xl_config_load(o->config_file, NULL, &config);
 		if (rc)

@@ -87,8 +87,7 @@ static inline int fuzz_sim_stream(const struct fuzz_sim_seed *seed, struct xlmig
 	struct xlmig_sim_guest *g = NULL, *back = NULL;
 	struct xlmig_policy_config cfg;
 	struct xlmig_policy policy;
-	struct xlmig_save_opts so = { .policy = &policy, .debug = seed->debug,
-					.no_mem_digest = true };
+	struct xlmig_save_opts so = { .policy = &policy, .debug = seed->debug };
 	struct xlmig_save_result res;
 	struct xlmig_parser *p = NULL;
 	struct xlmig_buf raw = { 0 };

@@ -43,7 +43,7 @@ static int note_item(void *opaque, const struct xlmig_item *it)
 static int saved_stream(struct xlmig_sim_guest **g, struct xlmig_buf *out)
 {
 	struct xlmig_sim_workload wl;
-	struct xlmig_save_opts so = { .no_mem_digest = true };
+	struct xlmig_save_opts so = { 0 };
 	struct xlmig_save_result sr;
 	char path[256];
 	int fd, rc;

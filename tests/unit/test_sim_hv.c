@@ -338,6 +338,7 @@ TEST(sim_hv_live_migration_through_a_pipe)
 	dirtier = (struct dirtier){ .hv = src, .domid = id, .pages = 256 };
 	s.opts.progress = dirty_after_iteration;
 	s.opts.progress_opaque = &dirtier;
+	s.opts.mem_digest = true;
 	rfd = start_save(&s, src, id, &policy);
 	CHECK(rfd >= 0);
 	rc = dst->ops->restore(dst, rfd, &ropts, &newid);
@@ -390,12 +391,14 @@ TEST(sim_hv_resume_after_save_runs_the_same_guest)
 
 	CHECK_OK(xlmig_hv_open("sim", &hv));
 	CHECK_OK(make_guest(hv, "vm", 64 * MIB, 8 * MIB, XLMIG_SIM_UNIFORM, 0, 30, &id));
+	s.opts.mem_digest = true;
 	rfd = start_save(&s, hv, id, NULL);
 	CHECK(rfd >= 0);
 	CHECK_EQ(start_reader(&r, rfd, 0, false, NULL), 0);
 	pthread_join(s.thread, NULL);
 	pthread_join(r.thread, NULL);
 	CHECK_OK(s.rc);
+	CHECK(s.res.have_mem_digest);
 	CHECK_EQ(dom_state(hv, "vm"), XLMIG_DOM_SUSPENDED);
 	CHECK_OK(xlmig_hv_mem_digest(hv, id, digest));
 	CHECK(memcmp(digest, s.res.mem_digest, 32) == 0);
