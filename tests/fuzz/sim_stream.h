@@ -2,9 +2,11 @@
  * sim_stream.h - small, real sim save streams for fuzz seeds.
  *
  * A sim guest of the smallest size is saved by the sim engine itself;
- * the stream is then re-encoded item by item with the all-zero pages left
- * out of PAGE_DATA records (a restore leaves zero pages alone, memory
- * starts zeroed), which brings 64 MiB of idle guest down to a few pages.
+ * the stream is then re-encoded item by item with the zero pages left
+ * out of PAGE_DATA records, whether sent as all-zero data or as XALLOC
+ * entries (the sim engine's holes; a restore leaves zero pages alone,
+ * memory starts zeroed), which brings 64 MiB of idle guest down to a few
+ * pages.
  * The result is checked to restore before it is used.
  *
  * Header-only: each harness is built as one translation unit.
@@ -40,7 +42,8 @@ static inline bool fuzz_page_is_zero(const uint8_t *p)
 	return true;
 }
 
-/* PAGE_DATA keeps its entries without data and its non-zero pages. */
+/* PAGE_DATA keeps its non-zero pages and its entries without data but
+ * for XALLOC's (a zero page). */
 static inline int fuzz_squeeze_item(void *opaque, const struct xlmig_item *it)
 {
 	struct fuzz_squeeze *s = opaque;
@@ -53,8 +56,11 @@ static inline int fuzz_squeeze_item(void *opaque, const struct xlmig_item *it)
 	for (uint32_t i = 0; i < it->u.page.count; i++) {
 		uint64_t ent = xlmig_get_le64(it->u.page.pfns + (size_t)i * 8);
 
-		if (!xlmig_pfn_type_has_data((unsigned)(ent >> XLMIG_PFN_TYPE_SHIFT))) {
-			s->pfns[n++] = ent;
+		unsigned type = (unsigned)(ent >> XLMIG_PFN_TYPE_SHIFT);
+
+		if (!xlmig_pfn_type_has_data(type)) {
+			if (type != XLMIG_PFINFO_XALLOC)
+				s->pfns[n++] = ent;
 			continue;
 		}
 		if (!fuzz_page_is_zero(data)) {
