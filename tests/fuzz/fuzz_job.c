@@ -86,48 +86,14 @@ static void run_job(int fd)
 
 /* ---- seeds ---- */
 
-static void frame(struct xlmig_buf *out, uint8_t type, uint64_t seq, const void *p, size_t len)
-{
-	struct xlmig_frame_hdr h = { .type = type, .len = (uint32_t)len, .seq = seq };
-	uint8_t *dst = xlmig_buf_extend(out, XLMIG_WIRE_HDR_LEN + len);
-
-	if (!dst)
-		abort();
-	xlmig_wire_hdr_encode(dst, &h);
-	memcpy(dst + XLMIG_WIRE_HDR_LEN, p, len);
-}
-
 static void ctrl(struct xlmig_buf *out, uint32_t type, const char *json)
 {
 	struct xlmig_buf pl = { 0 };
 
 	if (xlmig_wire_typed_build(&pl, type, json, strlen(json)) != XLMIG_OK)
 		abort();
-	frame(out, XLMIG_FRAME_CTRL, 0, pl.data, pl.len);
+	fuzz_put_frame(out, XLMIG_FRAME_CTRL, 0, 0, pl.data, pl.len);
 	xlmig_buf_free(&pl);
-}
-
-/* What a keyless one-channel source says first: its HELLO (recorded from
- * the handshake code, which then fails for want of a WELCOME) and an
- * AUTH, whose MAC a keyless session does not check. */
-static void prologue(struct xlmig_buf *out)
-{
-	static const uint8_t mac[XLMIG_MAC_LEN];
-	struct xlmig_handshake_offer offer;
-	struct xlmig_handshake_session s;
-	struct xlmig_chan *ch;
-	int nothing = open("/dev/null", O_RDONLY | O_CLOEXEC), p[2];
-
-	if (nothing < 0 || pipe2(p, O_CLOEXEC) || xlmig_chan_from_fds(nothing, p[1], "seed", &ch))
-		abort();
-	xlmig_handshake_offer_default(&offer);
-	offer.channels = 1;
-	xlmig_handshake_client(ch, NULL, &offer, 0, &s);
-	xlmig_chan_free(ch);
-	if (xlmig_read_all(p[0], 1u << 20, out) != XLMIG_OK)
-		abort();
-	close(p[0]);
-	frame(out, XLMIG_FRAME_AUTH, 0, mac, sizeof(mac));
 }
 
 static void write_seeds(const char *dir)
@@ -135,6 +101,7 @@ static void write_seeds(const char *dir)
 	const struct fuzz_sim_seed seed = { .vcpus = 1, .pattern = XLMIG_SIM_UNIFORM };
 	struct xlmig_buf all = { 0 }, stream = { 0 }, end = { 0 };
 	const size_t chunk = 2048;
+	struct xlmig_handshake_offer offer;
 	uint8_t digest[32];
 	uint64_t seq = 0;
 	char pf[160];
@@ -143,18 +110,20 @@ static void write_seeds(const char *dir)
 		fprintf(stderr, "seed: %s\n", xlmig_errmsg());
 		abort();
 	}
-	prologue(&all);
+	xlmig_handshake_offer_default(&offer);
+	offer.channels = 1;
+	fuzz_keyless_prologue(&all, &offer);
 	snprintf(pf, sizeof(pf), "{\"name\":\"fuzz-guest\",\"memory\":%llu,\"backend\":\"sim\"}",
 		 (unsigned long long)XLMIG_SIM_MEM_MIN);
 	ctrl(&all, CTRL_PREFLIGHT, pf);
 	fuzz_put_seed(dir, "preflight", -1, all.data, all.len);
 	for (size_t off = 0; off < stream.len; off += chunk)
-		frame(&all, XLMIG_FRAME_STREAM, seq++, stream.data + off,
-		      XLMIG_MIN(chunk, stream.len - off));
+		fuzz_put_frame(&all, XLMIG_FRAME_STREAM, 0, seq++, stream.data + off,
+			       XLMIG_MIN(chunk, stream.len - off));
 	if (!EVP_Digest(stream.data, stream.len, digest, NULL, EVP_sha256(), NULL) ||
 	    xlmig_wire_end_build(&end, digest, stream.len) != XLMIG_OK)
 		abort();
-	frame(&all, XLMIG_FRAME_END, seq, end.data, end.len);
+	fuzz_put_frame(&all, XLMIG_FRAME_END, 0, seq, end.data, end.len);
 	ctrl(&all, CTRL_GO, "{}");
 	fuzz_put_seed(dir, "migration", -1, all.data, all.len);
 	xlmig_buf_free(&all);

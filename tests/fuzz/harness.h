@@ -8,6 +8,9 @@
  * it would a real peer (only for code that must see the peer wait for
  * its answers).
  *
+ * Also the bytes a peer sends that several harnesses build their seeds
+ * from: a frame, and what a keyless source says first.
+ *
  * Header-only: each harness is built as one translation unit.
  */
 #ifndef XLMIG_FUZZ_HARNESS_H
@@ -25,6 +28,8 @@
 
 #include "chan.h"
 #include "common.h"
+#include "handshake.h"
+#include "wire.h"
 
 /* DIR/NAME holds the mode byte (none if mode < 0), then data. */
 static inline void fuzz_put_seed(const char *dir, const char *name, int mode,
@@ -101,22 +106,69 @@ static inline int fuzz_mem_pollfd(void *ctx, bool for_write) { return -1; }
 static inline bool fuzz_mem_pending(void *ctx) { return true; }
 static inline void fuzz_mem_close(void *ctx) { free(ctx); }
 
+static const struct xlmig_chan_ops fuzz_mem_ops = {
+	.read = fuzz_mem_read, .write = fuzz_mem_write, .pollfd = fuzz_mem_pollfd,
+	.pending = fuzz_mem_pending, .close = fuzz_mem_close,
+};
+
 static inline struct xlmig_chan *fuzz_mem_chan(const uint8_t *data, size_t size,
 					       struct xlmig_buf *record)
 {
-	static const struct xlmig_chan_ops ops = {
-		.read = fuzz_mem_read, .write = fuzz_mem_write, .pollfd = fuzz_mem_pollfd,
-		.pending = fuzz_mem_pending, .close = fuzz_mem_close,
-	};
 	struct fuzz_mem *m = calloc(1, sizeof(*m));
 	struct xlmig_chan *ch = NULL;
 
 	if (!m)
 		abort();
 	*m = (struct fuzz_mem){ .p = data, .len = size, .record = record };
-	if (xlmig_chan_new(&ops, m, "fuzz", &ch) != XLMIG_OK)
+	if (xlmig_chan_new(&fuzz_mem_ops, m, "fuzz", &ch) != XLMIG_OK)
 		abort();
 	return ch;
+}
+
+/* The same, but one channel for every input, its reads restarted at each
+ * call: a channel's set-up (an eventfd, opened and closed) cost more than
+ * parsing a small input.  Only for code that leaves no state in a channel
+ * (no deadline, interruption or binding) and does not free it. */
+static inline struct xlmig_chan *fuzz_mem_chan_again(const uint8_t *data, size_t size,
+						     struct xlmig_buf *record)
+{
+	static struct fuzz_mem m;
+	static struct xlmig_chan *ch;
+
+	if (!ch && xlmig_chan_new(&fuzz_mem_ops, &m, "fuzz", &ch) != XLMIG_OK)
+		abort();
+	m = (struct fuzz_mem){ .p = data, .len = size, .record = record };
+	return ch;
+}
+
+/* A frame (header, then payload) appended to out. */
+static inline void fuzz_put_frame(struct xlmig_buf *out, uint8_t type, uint8_t flags,
+				  uint64_t seq, const void *payload, size_t len)
+{
+	struct xlmig_frame_hdr h = { .type = type, .flags = flags, .len = (uint32_t)len,
+				     .seq = seq };
+	uint8_t *dst = xlmig_buf_extend(out, XLMIG_WIRE_HDR_LEN + len);
+
+	if (!dst)
+		abort();
+	xlmig_wire_hdr_encode(dst, &h);
+	if (len)
+		memcpy(dst + XLMIG_WIRE_HDR_LEN, payload, len);
+}
+
+/* What a keyless source with this offer says first, appended to out: its
+ * HELLO (recorded from the handshake code, which then fails for want of
+ * a WELCOME) and an AUTH, whose MAC a keyless session does not check. */
+static inline void fuzz_keyless_prologue(struct xlmig_buf *out,
+					 const struct xlmig_handshake_offer *offer)
+{
+	static const uint8_t mac[XLMIG_MAC_LEN];
+	struct xlmig_chan *ch = fuzz_mem_chan(NULL, 0, out);
+	struct xlmig_handshake_session s;
+
+	xlmig_handshake_client(ch, NULL, offer, 0, &s);
+	xlmig_chan_free(ch);
+	fuzz_put_frame(out, XLMIG_FRAME_AUTH, 0, 0, mac, sizeof(mac));
 }
 
 /* The input as an fd that reads it from the start, then end of input:
