@@ -33,10 +33,8 @@ static void target_session(struct xlmig_handshake_session *s)
 /* A JOIN recorded for the fixed target session is a valid JOIN (in real
  * sessions the transcript is fresh), so only a completed session
  * handshake counts as an accepted forgery: *forged. */
-static int as_destination(const uint8_t *data, size_t size, struct xlmig_buf *record,
-			  bool *forged)
+static int as_destination(struct xlmig_chan *ch, bool *forged)
 {
-	struct xlmig_chan *ch = fuzz_mem_chan(data, size, record);
 	struct xlmig_handshake_offer limits;
 	struct xlmig_handshake_session s;
 	struct xlmig_handshake_first first;
@@ -50,21 +48,16 @@ static int as_destination(const uint8_t *data, size_t size, struct xlmig_buf *re
 		rc = xlmig_handshake_server(ch, &key, &limits, &first, 0, &s);
 		*forged = rc == XLMIG_OK;
 	}
-	xlmig_chan_free(ch);
 	return rc;
 }
 
-static int as_source(const uint8_t *data, size_t size, struct xlmig_buf *record)
+static int as_source(struct xlmig_chan *ch)
 {
-	struct xlmig_chan *ch = fuzz_mem_chan(data, size, record);
 	struct xlmig_handshake_offer offer;
 	struct xlmig_handshake_session s;
-	int rc;
 
 	xlmig_handshake_offer_default(&offer);
-	rc = xlmig_handshake_client(ch, &key, &offer, 0, &s);
-	xlmig_chan_free(ch);
-	return rc;
+	return xlmig_handshake_client(ch, &key, &offer, 0, &s);
 }
 
 static void write_seeds(const char *dir)
@@ -75,11 +68,15 @@ static void write_seeds(const char *dir)
 	struct xlmig_chan *ch;
 	bool forged;
 
-	as_source(NULL, 0, &hello);                 /* records the HELLO frame */
+	ch = fuzz_mem_chan(NULL, 0, &hello);
+	as_source(ch);                              /* records the HELLO frame */
+	xlmig_chan_free(ch);
 	xlmig_wire_hdr_encode(xlmig_buf_extend(&hello, XLMIG_WIRE_HDR_LEN), &h);
 	memset(xlmig_buf_extend(&hello, XLMIG_MAC_LEN), 0, XLMIG_MAC_LEN);
 	fuzz_put_seed(dir, "hello-auth", 0, hello.data, hello.len);
-	as_destination(hello.data, hello.len, &welcome, &forged); /* WELCOME, refusal */
+	ch = fuzz_mem_chan(hello.data, hello.len, &welcome);
+	as_destination(ch, &forged);                /* WELCOME, refusal */
+	xlmig_chan_free(ch);
 	fuzz_put_seed(dir, "welcome", 1, welcome.data, welcome.len);
 	target_session(&s);
 	ch = fuzz_mem_chan(NULL, 0, &join);
@@ -101,6 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct xlmig_handshake_offer o;
 	struct xlmig_handshake_session s;
+	struct xlmig_chan *ch;
 	const uint8_t *nonce;
 	bool auth, forged = false;
 
@@ -110,10 +108,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	xlmig_handshake_offer_default(&o);
 	xlmig_handshake_parse_welcome(data + 1, size - 1, &o, true, &s);
 	xlmig_handshake_parse_hello(data + 1, size - 1, &o, &auth, &nonce);
+	/* One channel for every input: the handshake leaves no state in it. */
+	ch = fuzz_mem_chan_again(data + 1, size - 1, NULL);
 	if (data[0] & 1)
-		forged = as_source(data + 1, size - 1, NULL) == XLMIG_OK;
+		forged = as_source(ch) == XLMIG_OK;
 	else
-		as_destination(data + 1, size - 1, NULL, &forged);
+		as_destination(ch, &forged);
 	/* Without the key no input can complete a session handshake: the
 	 * proofs cover fresh random nonces. */
 	if (forged)
