@@ -58,6 +58,20 @@ int xlmig_bk_coord_new(const struct xlmig_bk_config *cfg, struct xlmig_bk_coord 
 	return XLMIG_OK;
 }
 
+/* Only the counts: past them, the event ring and the removed ids are
+ * never read. */
+void xlmig_bk_coord_reset(struct xlmig_bk_coord *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->slots[i]);
+	c->n = 0;
+	c->next_id = 1;
+	memset(c->migs, 0, sizeof(c->migs));
+	c->ev_head = c->ev_len = 0;
+	c->ev_dropped = 0;
+	c->n_removed = 0;
+}
+
 void xlmig_bk_coord_free(struct xlmig_bk_coord *c)
 {
 	if (!c)

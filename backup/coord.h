@@ -126,6 +126,11 @@ struct xlmig_bk_coord;
 
 int xlmig_bk_coord_new(const struct xlmig_bk_config *cfg, struct xlmig_bk_coord **out);
 void xlmig_bk_coord_free(struct xlmig_bk_coord *c);
+/* Back to what xlmig_bk_coord_new() made (no jobs, migrations, events or
+ * removals; ids from 1; the same config), keeping its allocations: for
+ * many short runs through one coordinator, as a fuzzer runs them (a new
+ * one is over a megabyte to allocate and zero). */
+void xlmig_bk_coord_reset(struct xlmig_bk_coord *c);
 const struct xlmig_bk_config *xlmig_bk_config(const struct xlmig_bk_coord *c);
 
 /* Put back a job read from the store at start-up (or replace one). */

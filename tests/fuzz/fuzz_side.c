@@ -8,7 +8,9 @@
  * parses is dispatched; records over XLMIG_SIDE_MAX and unknown types
  * must be handled without harm.  Once the guest "arrives", no adopted job
  * may stay in transit, and none is resumed twice.  Nothing may crash,
- * leak or read out of bounds.
+ * leak or read out of bounds.  One coordinator serves every input, reset
+ * before each (xlmig_bk_coord_reset: a new one is over a megabyte to
+ * allocate and zero, which took most of each input's time).
  *
  * XLMIG_FUZZ_WRITE_SEEDS=DIR writes a stream of two travelling jobs, one
  * with an unknown record type between them, into DIR.
@@ -66,16 +68,21 @@ static void write_seeds(const char *dir)
 	xlmig_buf_free(&out);
 }
 
+static struct xlmig_bk_coord *c;
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	struct xlmig_bk_config cfg;
+
 	fuzz_init(write_seeds);
+	xlmig_bk_config_default(&cfg);
+	if (xlmig_bk_coord_new(&cfg, &c))
+		abort();
 	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct xlmig_bk_config cfg;
-	struct xlmig_bk_coord *c;
 	struct xlmig_side_provider p = { .name = "backup", .type = XLMIG_SIDE_BACKUP_HOLD, .dest_consume = consume };
 	const struct xlmig_side_provider *const ps[] = { &p };
 	struct xlmig_side_set set = { .p = ps, .n = 1 };
@@ -83,9 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct xlmig_side_ctx ctx = { .job_id = "1", .domain = "web1", .peer = "a", .cancel = &no_cancel };
 	size_t off = 0;
 
-	xlmig_bk_config_default(&cfg);
-	if (xlmig_bk_coord_new(&cfg, &c))
-		abort();
+	xlmig_bk_coord_reset(c);
 	p.opaque = c;
 	while (size - off >= 4) {
 		uint32_t len = xlmig_get_le32(data + off), type;
@@ -105,6 +110,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (j->here && j->state == XLMIG_BK_IN_TRANSIT && !strcmp(j->mig_job, "1"))
 			abort();   /* arrived, yet still travelling */
 	}
-	xlmig_bk_coord_free(c);
 	return 0;
 }

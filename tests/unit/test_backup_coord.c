@@ -193,6 +193,40 @@ TEST(bk_deferred_while_migrating)
 
 /* A: held, travels, B: resumes with the token, finishes on B; A never
  * resumes or ends it. */
+/* A reset coordinator is a new one: no jobs, migrations, events or dirty
+ * marks, ids from 1 again, the config kept. */
+TEST(bk_coord_reset_is_new)
+{
+	struct xlmig_bk_coord *c = mk("a", false);
+	struct xlmig_bk_begin b = { .domain = "web1", .agent = "v", .wait = true };
+	const struct xlmig_bk_job *dirty[4];
+	struct xlmig_bk_job *j, *first;
+	struct xlmig_bk_event ev;
+	bool d;
+
+	CHECK(c);
+	CHECK((first = begin(c, "web2", false, false, 10, NULL)));
+	CHECK_EQ(xlmig_bk_mig_begin(c, "web1", "7", 11), XLMIG_BK_GO);
+	CHECK_OK(xlmig_bk_begin(c, &b, 12, &j, &d));
+	CHECK(d);
+	xlmig_bk_mig_end(c, "web1", false, NULL, 13);   /* granted: an event */
+	CHECK_EQ(xlmig_bk_count(c), 2);
+	xlmig_bk_coord_reset(c);
+	CHECK_EQ(xlmig_bk_count(c), 0);
+	CHECK_EQ(xlmig_bk_next_id(c), 1);
+	CHECK(!xlmig_bk_next_event(c, &ev));
+	CHECK_EQ(xlmig_bk_events_dropped(c), 0);
+	CHECK_EQ(xlmig_bk_take_dirty(c, dirty, 4), 0);
+	CHECK_EQ(xlmig_bk_mig_state(c, "web1"), XLMIG_BK_MIG_NONE);
+	CHECK_EQ(xlmig_bk_config(c)->lease_secs, 100);
+	/* And it works as a new one: the first job's id again, not deferred. */
+	CHECK_OK(xlmig_bk_begin(c, &b, 20, &j, &d));
+	CHECK(!d);
+	CHECK_STR(j->id, "a-1");
+	CHECK_EQ(xlmig_bk_count(c), 1);
+	xlmig_bk_coord_free(c);
+}
+
 TEST(bk_hold_travel_resume)
 {
 	struct xlmig_bk_coord *a = mk("a", false), *b = mk("b", false);
