@@ -72,8 +72,11 @@ static void write_seeds(const char *dir)
 	xlmig_buf_reset(&stream);
 	xlmig_buf_reset(&packed);
 	xlmig_gen_defaults(&p);
-	p.pages = 64;
-	p.batch = 16;
+	p.pages = 8;    /* packed, under -max_len (64 mixed pages were 137 KiB) */
+	p.content = XLMIG_GEN_TEXT;
+	p.iterations = 1;
+	p.dirty_pages = 2;
+	p.batch = 4;
 	p.holes = true;
 	if (xlmig_gen_stream(&p, &s) || xlmig_ckz_pack_mem(stream.data, stream.len, 1, &packed))
 		abort();
