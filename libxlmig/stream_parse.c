@@ -252,6 +252,8 @@ int xlmig_xlhdr_parse(const uint8_t *data, size_t len, struct xlmig_xlhdr *h, si
 	return XLMIG_OK;
 }
 
+#define XLHDR_READ_CHUNK (64u << 10)
+
 int xlmig_xlhdr_read(int fd, struct xlmig_xlhdr *h)
 {
 	struct xlmig_buf b = { 0 };
@@ -275,15 +277,21 @@ int xlmig_xlhdr_read(int fd, struct xlmig_xlhdr *h)
 		xlmig_fail_prefix(rc, "xl save header");
 		goto out;
 	}
-	p = xlmig_buf_extend(&b, optlen);
-	if (!p) {
-		rc = xlmig_fail(XLMIG_E_NOMEM, "xl save header: out of memory for %u bytes", optlen);
-		goto out;
-	}
-	rc = xlmig_read_full(fd, p, optlen);
-	if (rc) {
-		xlmig_fail_prefix(rc, "reading the xl save header's optional data");
-		goto out;
+	/* In chunks as they come: a sender that announces 16 MiB and sends
+	 * nothing more costs one chunk, not 16 MiB. */
+	for (uint32_t got = 0, n; got < optlen; got += n) {
+		n = XLMIG_MIN(optlen - got, XLHDR_READ_CHUNK);
+		p = xlmig_buf_extend(&b, n);
+		if (!p) {
+			rc = xlmig_fail(XLMIG_E_NOMEM, "xl save header: out of memory for %u bytes",
+					optlen);
+			goto out;
+		}
+		rc = xlmig_read_full(fd, p, n);
+		if (rc) {
+			xlmig_fail_prefix(rc, "reading the xl save header's optional data");
+			goto out;
+		}
 	}
 	rc = xlmig_xlhdr_parse(b.data, b.len, h, NULL);
 out:

@@ -55,6 +55,44 @@ TEST(xl_config_header_from_recorded_bytes)
 	close(p[1]);
 }
 
+/* Read from an fd, optional data longer than the reader's chunk comes
+ * back whole, as from memory; one announced but not sent is refused. */
+TEST(xl_config_header_read_in_chunks)
+{
+	const size_t big = 200u << 10;
+	uint8_t *buf = malloc(52 + big + 1);
+	char *json = malloc(big);
+	struct xlmig_xlhdr h, m;
+	FILE *f = tmpfile();
+	size_t len;
+
+	CHECK(buf && json && f);
+	/* A config with a long run of blanks: valid JSON, 200 KiB. */
+	memset(json, ' ', big - 1);
+	json[big - 1] = 0;
+	json[0] = '{';
+	json[big - 2] = '}';
+	len = recorded_header(buf, json);
+	CHECK(fwrite(buf, 1, len, f) == len && fflush(f) == 0 && fseek(f, 0, SEEK_SET) == 0);
+	CHECK_OK(xlmig_xlhdr_read(fileno(f), &h));
+	CHECK_OK(xlmig_xlhdr_parse(buf, len, &m, NULL));
+	CHECK_EQ(h.raw.len, len);
+	CHECK(!memcmp(h.raw.data, buf, len));
+	CHECK_EQ(h.config_len, m.config_len);
+	xlmig_xlhdr_free(&h);
+	xlmig_xlhdr_free(&m);
+	/* 16 MiB announced, 100 bytes sent. */
+	xlmig_put_le32(buf + 44, XLMIG_MAX_XL_OPTDATA);
+	CHECK(ftruncate(fileno(f), 0) == 0 && fseek(f, 0, SEEK_SET) == 0);
+	CHECK(fwrite(buf, 1, 152, f) == 152 && fflush(f) == 0 && fseek(f, 0, SEEK_SET) == 0);
+	CHECK(xlmig_xlhdr_read(fileno(f), &h) != XLMIG_OK);
+	CHECK(strstr(xlmig_errmsg(), "optional data") != NULL);
+	CHECK_EQ(h.raw.len, 0);
+	fclose(f);
+	free(json);
+	free(buf);
+}
+
 TEST(xl_config_header_rejects_bad_input)
 {
 	const char json[] = "{\"c_info\":{\"name\":\"a b\"}}";
