@@ -111,9 +111,10 @@ for s in $suites; do
 	asan) ASAN_OPTIONS=detect_leaks=1 run_suite asan build/unit-asan ;;
 	valgrind) run_suite valgrind valgrind -q --error-exitcode=1 --leak-check=full \
 		--errors-for-leak-kinds=definite build/unit $VALGRIND_TESTS ;;
-	# Each fuzzer at most 12 s or 200000 inputs: the fast parsers are done
-	# in a second or two (make fuzz runs them for depth; 27 harnesses at
-	# 12 s keep make check within its half hour).
+	# Each fuzzer at most 12 s (fuzz_xfer_recv and fuzz_xl_receive, end to
+	# end, 6: tests/fuzz/options) or 200000 inputs: the fast parsers are
+	# done in a few seconds (make fuzz runs them for depth; 27 harnesses
+	# so keep make check within its half hour).
 	fuzz) run_suite fuzz tests/fuzz/run.sh "${XLMIG_FUZZ_SECONDS:-12}" "${XLMIG_FUZZ_RUNS:-200000}" ;;
 	integration) run_suite integration tests/integration/run.sh ;;
 	faults) run_suite faults tests/faults/run.sh reduced ;;

@@ -16,8 +16,12 @@
 #
 # tests/fuzz/options/NAME, if there is one, gives that fuzzer's own
 # libFuzzer flags, one a line ('#' starts a comment): -max_len=N where a
-# larger input adds only time, and "dict A B ..." to use the dictionaries
-# tests/fuzz/dict/A.dict, B.dict, ... (joined: libFuzzer takes one).
+# larger input adds only time, "dict A B ..." to use the dictionaries
+# tests/fuzz/dict/A.dict, B.dict, ... (joined: libFuzzer takes one), and
+# "check-seconds N" to hold it to N seconds at most in a quick check
+# (when RUNS is given): an end-to-end harness, which reaches a few
+# hundred inputs a second, only replays its seeds and a little more
+# there, and gets its depth from long runs.
 set -u
 cd "$(dirname "$0")/../.."
 secs=${1:?usage: tests/fuzz/run.sh SECONDS [RUNS]}
@@ -41,6 +45,7 @@ for fuzzer in "$B"/fuzz/fuzz_*; do
 		cp -R "tests/fuzz/corpus/${name#fuzz_}/." "$work/corpus/"
 	fi
 	flags=()
+	limit=$secs
 	if [ -f "tests/fuzz/options/${name#fuzz_}" ]; then
 		while read -r opt rest; do
 			case "$opt" in
@@ -50,11 +55,15 @@ for fuzzer in "$B"/fuzz/fuzz_*; do
 					cat "tests/fuzz/dict/$d.dict" >>"$work/dict" || exit 2
 				done
 				flags+=(-dict="$work/dict") ;;
+			check-seconds)
+				if [ -n "$runs" ] && [ "$rest" -lt "$limit" ]; then
+					limit=$rest
+				fi ;;
 			*) flags+=("$opt") ;;
 			esac
 		done <"tests/fuzz/options/${name#fuzz_}"
 	fi
-	if "$fuzzer" -max_total_time="$secs" "${budget[@]}" "${flags[@]}" -timeout=20 -rss_limit_mb=2048 \
+	if "$fuzzer" -max_total_time="$limit" "${budget[@]}" "${flags[@]}" -timeout=20 -rss_limit_mb=2048 \
 		-artifact_prefix="$work/artifacts/" "$work/corpus" >"$work/log" 2>&1; then
 		# The last status line: executions, coverage, features, speed.
 		stat=$(grep -E '^#[0-9]+' "$work/log" | tail -n 1 |
