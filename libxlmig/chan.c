@@ -512,6 +512,30 @@ bool xlmig_tcp_peer_is_loopback(int fd)
 	return getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && sockaddr_is_loopback(&ss);
 }
 
+static bool same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return IN6_ARE_ADDR_EQUAL(&((const struct sockaddr_in6 *)a)->sin6_addr,
+					  &((const struct sockaddr_in6 *)b)->sin6_addr);
+	return false;
+}
+
+bool xlmig_tcp_peer_is_this_host(int fd)
+{
+	struct sockaddr_storage peer, self;
+	socklen_t pl = sizeof(peer), sl = sizeof(self);
+
+	if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&self, &sl) != 0)
+		return false;
+	return sockaddr_is_loopback(&peer) || same_address(&peer, &self);
+}
+
 bool xlmig_tcp_local_is_loopback(int fd)
 {
 	struct sockaddr_storage ss;

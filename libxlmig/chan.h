@@ -119,5 +119,8 @@ int xlmig_tcp_tune(int fd);
  * network (127/8, ::1, an IPv4-mapped 127/8, or a unix socket). */
 bool xlmig_tcp_peer_is_loopback(int fd);
 bool xlmig_tcp_local_is_loopback(int fd);
+/* Whether the socket's peer is this very host (its network namespace):
+ * on the loopback network, or at the socket's own address. */
+bool xlmig_tcp_peer_is_this_host(int fd);
 
 #endif

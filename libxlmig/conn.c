@@ -191,8 +191,10 @@ void xlmig_conn_close(struct xlmig_conn *c)
 
 /* ---- source ---- */
 
+/* Dial one channel; same_host (may be NULL) tells whether the peer is
+ * this very host. */
 static int dial_channel(const char *host, const char *port, const struct xlmig_conn_opts *o,
-			unsigned index, struct xlmig_chan **out)
+			unsigned index, struct xlmig_chan **out, bool *same_host)
 {
 	char name[96];
 	int fd, rc;
@@ -201,7 +203,22 @@ static int dial_channel(const char *host, const char *port, const struct xlmig_c
 	rc = xlmig_tcp_connect(host, port, o->timeout_ms, &fd);
 	if (rc != XLMIG_OK)
 		return rc;
+	if (same_host)
+		*same_host = xlmig_tcp_peer_is_this_host(fd);
 	return secure_channel(o, fd, host, name, out);
+}
+
+/* A migration to this very host (localhost) moves pages from one part of
+ * its memory to another: no byte crosses a wire, and compressing them
+ * would only spend, on both ends, the CPU the two share.  Pages go raw,
+ * zero pages still elided (a localhost move of a 128 MiB guest on a
+ * one-vCPU Xen host spent 9 % of its time in zstd). */
+static void offer_for_this_host(const char *host, struct xlmig_handshake_offer *offer)
+{
+	if (!(offer->features & XLMIG_FEAT_ZSTD))
+		return;
+	offer->features &= ~(uint32_t)XLMIG_FEAT_ZSTD;
+	xlmig_info("%s is this host: pages go uncompressed", host);
 }
 
 int xlmig_conn_connect(const char *host, const char *port, const struct xlmig_conn_opts *o,
@@ -211,6 +228,7 @@ int xlmig_conn_connect(const char *host, const char *port, const struct xlmig_co
 	struct xlmig_handshake_offer offer;
 	struct xlmig_chan *ch = NULL;
 	const struct xlmig_key *k = NULL;
+	bool same_host = false;
 	int rc;
 
 	rc = pick_key(o, key, &k);
@@ -219,7 +237,9 @@ int xlmig_conn_connect(const char *host, const char *port, const struct xlmig_co
 	if (rc != XLMIG_OK)
 		return rc;
 	offer_from_opts(o, false, &offer);
-	rc = dial_channel(host, port, o, 0, &ch);
+	rc = dial_channel(host, port, o, 0, &ch, &same_host);
+	if (rc == XLMIG_OK && same_host && o->raw_to_this_host)
+		offer_for_this_host(host, &offer);
 	if (rc == XLMIG_OK)
 		rc = xlmig_handshake_client(ch, k, &offer, o->timeout_ms, &c->sess);
 	if (rc != XLMIG_OK)
@@ -227,7 +247,7 @@ int xlmig_conn_connect(const char *host, const char *port, const struct xlmig_co
 	attach(c, 0, ch);
 	ch = NULL;
 	for (unsigned i = 1; i < c->sess.channels && rc == XLMIG_OK; i++) {
-		rc = dial_channel(host, port, o, i, &ch);
+		rc = dial_channel(host, port, o, i, &ch, NULL);
 		if (rc == XLMIG_OK)
 			rc = xlmig_handshake_join_client(ch, k, &c->sess, i, o->timeout_ms);
 		if (rc == XLMIG_OK) {

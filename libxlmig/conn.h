@@ -42,6 +42,9 @@ struct xlmig_conn_opts {
 	unsigned channels;          /* wanted (source), default 4 */
 	unsigned max_channels;      /* most granted (destination), default 8 */
 	bool compress;              /* zstd on stream and pages, default on */
+	bool raw_to_this_host;      /* but none when the peer is this very
+				     * host (a localhost migration's pages
+				     * cross no wire); default off */
 	int zstd_level;             /* 0 = codec default */
 	uint64_t cache_bytes;       /* delta cache wanted / most granted */
 	uint64_t bandwidth;         /* bytes/s over all channels, 0 = no cap */

@@ -658,6 +658,7 @@ static int source_connect(struct xlmig_job *job)
 	xlmig_conn_opts_default(&co);
 	co.channels = job->opts.channels ? job->opts.channels : auto_channels();
 	co.compress = job->opts.compress;
+	co.raw_to_this_host = true;
 	co.zstd_level = job->opts.zstd_level;
 	co.bandwidth = job->opts.bandwidth;
 	co.tls = job->env.tls;

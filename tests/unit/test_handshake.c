@@ -371,6 +371,7 @@ TEST(handshake_session_tcp_ctrl_side)
 	CHECK_EQ(xlmig_conn_channels(a.conn), 4);
 	CHECK(memcmp(xlmig_conn_session(c)->id, xlmig_conn_session(a.conn)->id,
 		     XLMIG_SESSION_ID_LEN) == 0);
+	CHECK(xlmig_conn_session(c)->features & XLMIG_FEAT_ZSTD);
 
 	xlmig_conn_set_side_handler(a.conn, on_side, NULL);
 	CHECK_OK(xlmig_conn_send_side(c, 9, "conf", 4));
@@ -386,6 +387,19 @@ TEST(handshake_session_tcp_ctrl_side)
 	CHECK_EQ(xlmig_conn_recv_ctrl(c, &type, &msg, IO_MS), XLMIG_E_PEER);
 	CHECK(strstr(xlmig_errmsg(), "no memory for the guest") != NULL);
 	xlmig_buf_free(&msg);
+	xlmig_conn_close(c);
+	xlmig_conn_close(a.conn);
+	/* Asked not to compress for a peer on this very host (a job's
+	 * localhost migration): no byte crosses a wire. */
+	o.raw_to_this_host = true;
+	a.conn = NULL;
+	pthread_create(&a.thread, NULL, accept_main, &a);
+	CHECK_OK(xlmig_conn_connect("127.0.0.1", port, &o, &key_a, &c));
+	pthread_join(a.thread, NULL);
+	CHECK_OK(a.rc);
+	CHECK(!(xlmig_conn_session(c)->features & XLMIG_FEAT_ZSTD));
+	CHECK(!(xlmig_conn_session(a.conn)->features & XLMIG_FEAT_ZSTD));
+	CHECK_EQ(xlmig_conn_channels(c), 4);
 	xlmig_conn_close(c);
 	xlmig_conn_close(a.conn);
 	close(a.lfd);
