@@ -73,6 +73,17 @@ static uint64_t policy_now(const struct xlmig_policy *p)
 	return p->now_fn ? p->now_fn() : xlmig_now_ns();
 }
 
+/* The downtime expected after one more pass: that pass sends what was
+ * dirty at the measurement it, and what the guest dirties meanwhile is
+ * what the next measurement finds, sent after a settled window. */
+static double next_pass_downtime_ns(const struct xlmig_policy *p,
+				    const struct xlmig_iteration *it, double bandwidth)
+{
+	double pass_s = (double)it->dirty_after / bandwidth;
+
+	return (double)p->settled_window_ns + it->dirty_rate * pass_s / bandwidth * NS_PER_S;
+}
+
 /* Settling drains the pipeline after a pass: the link idles while the
  * pass's last bytes cross both hosts and the destination's report comes
  * back (10-50 ms measured on loaded sim hosts), and a guest dirtying
@@ -86,7 +97,6 @@ static uint64_t policy_now(const struct xlmig_policy *p)
 static bool stop_may_follow(const struct xlmig_policy *p)
 {
 	const struct xlmig_iteration *last;
-	double pass_s, expect_ns;
 
 	if (p->cfg.kind != XLMIG_POLICY_KIND_XLMIG || p->n_iter == 0 || p->bandwidth <= 0)
 		return true;
@@ -94,11 +104,7 @@ static bool stop_may_follow(const struct xlmig_policy *p)
 	if (last->dirty_after <= 0 || p->non_shrinking + 1 >= p->cfg.stall_iterations ||
 	    last->iteration + 1 >= p->cfg.max_iterations)
 		return true;
-	/* This pass sends what was dirty at the last look; what the guest
-	 * dirties meanwhile is what the next look finds. */
-	pass_s = (double)last->dirty_after / p->bandwidth;
-	expect_ns = (double)p->settled_window_ns + last->dirty_rate * pass_s / p->bandwidth * NS_PER_S;
-	return expect_ns <= 2.0 * (double)p->cfg.downtime_target_ns;
+	return next_pass_downtime_ns(p, last, p->bandwidth) <= 2.0 * (double)p->cfg.downtime_target_ns;
 }
 
 void xlmig_policy_settle(struct xlmig_policy *p)
@@ -262,7 +268,6 @@ static bool polish_pays(const struct xlmig_policy *p, const struct xlmig_policy_
 			const struct xlmig_iteration *it, double bandwidth)
 {
 	const struct xlmig_iteration *prev;
-	double pass_s, expect_ns;
 
 	/* A throttled guest pays for every pass in lost CPU: end it now. */
 	if (p->polished >= POLISH_PASSES || p->throttle_pct || p->n_iter < 2 || it->dirty_after <= 0 ||
@@ -271,9 +276,7 @@ static bool polish_pays(const struct xlmig_policy *p, const struct xlmig_policy_
 	prev = &p->iter[p->n_iter - 2];
 	if (prev->dirty_after <= 0 || it->dirty_after * 2 > prev->dirty_after)
 		return false;
-	pass_s = (double)it->dirty_after / bandwidth;
-	expect_ns = (double)p->settled_window_ns + it->dirty_rate * pass_s / bandwidth * NS_PER_S;
-	return expect_ns * 2 <= (double)it->predicted_downtime_ns;
+	return next_pass_downtime_ns(p, it, bandwidth) * 2 <= (double)it->predicted_downtime_ns;
 }
 
 static int decide_xlmig(struct xlmig_policy *p, const struct xlmig_policy_stats *st,
