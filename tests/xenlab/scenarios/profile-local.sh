@@ -13,7 +13,7 @@ command -v perf > /dev/null || lab_log "no perf in this image (build it with XEN
 profiled() {
 	local pid= rc=0
 	if command -v perf > /dev/null; then
-		perf record -a -e cpu-clock -F 100 -o "$LAB_RUN/perf.$1.data" > "$LAB_RUN/perf.log" 2>&1 &
+		perf record -a -g -e cpu-clock -F 100 -o "$LAB_RUN/perf.$1.data" > "$LAB_RUN/perf.log" 2>&1 &
 		pid=$!
 		sleep 1
 	fi
@@ -22,11 +22,14 @@ profiled() {
 		kill -INT "$pid"
 		wait "$pid" 2>/dev/null
 		echo "--- perf $1: by program and object"
-		perf report -i "$LAB_RUN/perf.$1.data" --stdio --no-children -q --sort comm,dso 2>/dev/null | grep -v '^$' | head -n 30
+		perf report -i "$LAB_RUN/perf.$1.data" --stdio --no-children -q -g none --sort comm,dso 2>/dev/null | grep -v '^$' | head -n 30
 		echo "--- perf $1: by symbol"
-		perf report -i "$LAB_RUN/perf.$1.data" --stdio --no-children -q --sort comm,sym 2>/dev/null | grep -v '^$' | head -n 60
+		perf report -i "$LAB_RUN/perf.$1.data" --stdio --no-children -q -g none --sort comm,sym 2>/dev/null | grep -v '^$' | head -n 60
 		echo "--- perf $1: xlmigd by symbol"
-		perf report -i "$LAB_RUN/perf.$1.data" --stdio --no-children -q --comm xlmigd --sort dso,sym 2>/dev/null | grep -v '^$' | head -n 40
+		perf report -i "$LAB_RUN/perf.$1.data" --stdio --no-children -q --comm xlmigd -g none --sort dso,sym 2>/dev/null | grep -v '^$' | head -n 40
+		echo "--- perf $1: the hottest call chains (callee first)"
+		perf report -i "$LAB_RUN/perf.$1.data" --stdio --no-children -q --sort comm,sym \
+			-g folded,0.5,callee,function,percent 2>/dev/null | grep -v '^$' | cut -c1-400 | head -n 100
 	fi
 	[ $rc = 0 ] || exit $rc
 }
