@@ -10,7 +10,9 @@
  * xlmig_incoming_session_id() and attaches the channel (xlmig_conn_join);
  * xlmig_conn_listen_accept() does all of that for a single session on a
  * listening socket.  xlmig_conn_over_fds() makes a one-channel session
- * over an existing fd pair (the `-s SSHCOMMAND` transport).
+ * over an existing fd pair (the `-s SSHCOMMAND` transport), and
+ * xlmig_conn_with_self() one over a socketpair within one process (a
+ * daemon migrating a guest to itself).
  *
  * Channel 0 also carries what is outside the page stream: CTRL messages of
  * the commit protocol (both directions), SIDE records (source to
@@ -78,6 +80,14 @@ int xlmig_conn_connect(const char *host, const char *port, const struct xlmig_co
 int xlmig_conn_over_fds(int rfd, int wfd, bool server, const struct xlmig_conn_opts *o,
 			const struct xlmig_key *key, struct xlmig_conn **out);
 
+/* A session of this process with itself (a localhost migration within
+ * one xlmigd): one channel over fd, an end of a socketpair (owned from
+ * now on), whose other end the destination serves (server true).  Plain:
+ * the kernel joined the ends, so the peer is this process; no TLS, no
+ * key, and the source offers no zstd when o->raw_to_this_host. */
+int xlmig_conn_with_self(int fd, bool server, const struct xlmig_conn_opts *o,
+			 struct xlmig_conn **out);
+
 /* ---- destination ---- */
 
 /* Take fd (an accepted connection, owned from now on), run TLS on it (or
@@ -108,6 +118,11 @@ int xlmig_conn_listen_accept(int listen_fd, const struct xlmig_conn_opts *o,
 
 void xlmig_conn_close(struct xlmig_conn *c);
 const struct xlmig_handshake_session *xlmig_conn_session(const struct xlmig_conn *c);
+/* How the channels go: "tls", "plain" (insecure TCP), "fds" (an fd
+ * pair: ssh, a pipe) or "in-process" (xlmig_conn_with_self). */
+const char *xlmig_conn_transport(const struct xlmig_conn *c);
+/* Made by xlmig_conn_with_self: both ends are this process. */
+bool xlmig_conn_in_process(const struct xlmig_conn *c);
 const struct xlmig_conn_opts *xlmig_conn_opts(const struct xlmig_conn *c);
 unsigned xlmig_conn_channels(const struct xlmig_conn *c);
 bool xlmig_conn_is_server(const struct xlmig_conn *c);

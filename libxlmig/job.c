@@ -497,6 +497,8 @@ void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_w
 	xlmig_json_kv_str(w, "policy_reason", st->policy_reason);
 	if (st->stream_digest)
 		xlmig_json_kv_str(w, "stream_digest", st->stream_digest);
+	if (st->transport)
+		xlmig_json_kv_str(w, "transport", st->transport);
 	if (st->dirty_rate_known)
 		xlmig_json_kv_uint(w, "dirty_rate_bps", st->dirty_rate_bps);
 	xlmig_json_key(w, "codec");
@@ -653,7 +655,7 @@ static int source_connect(struct xlmig_job *job)
 	struct xlmig_conn_opts co;
 	struct xlmig_conn *conn = NULL;
 	char port[8];
-	int rc;
+	int self_fd = -1, rc = XLMIG_OK;
 
 	xlmig_conn_opts_default(&co);
 	co.channels = job->opts.channels ? job->opts.channels : auto_channels();
@@ -664,7 +666,15 @@ static int source_connect(struct xlmig_job *job)
 	co.tls = job->env.tls;
 	co.insecure = job->env.insecure;
 	snprintf(port, sizeof(port), "%u", job->opts.port);
-	rc = xlmig_conn_connect(job->opts.host, port, &co, job->env.key, &conn);
+	if (job->env.dial_self)
+		rc = job->env.dial_self(job->env.opaque, job->opts.host, job->opts.port, &self_fd);
+	if (rc == XLMIG_OK && self_fd >= 0) {
+		xlmig_info("job %s: %s:%s is this xlmigd: the guest moves over one in-process "
+			   "channel", job->rec.id, job->opts.host, port);
+		rc = xlmig_conn_with_self(self_fd, false, &co, &conn);
+	} else if (rc == XLMIG_OK) {
+		rc = xlmig_conn_connect(job->opts.host, port, &co, job->env.key, &conn);
+	}
 	if (rc)
 		return xlmig_fail_prefix(rc, "connecting to %s:%s (is xlmigd running there, "
 					 "with a certificate from the same CA?)",
@@ -1059,6 +1069,7 @@ static int source_save_end(struct xlmig_job *job, struct producer *p, int xfer_r
 	job->stats.codec = job->xs.codec;
 	job->stats.adapt = job->xs.adapt;
 	job->stats.stream_digest = xlmig_stream_digest_name(job->xs.digest_kind);
+	job->stats.transport = xlmig_conn_transport(job->conn);
 	job->stats.pages_total = p->res.pages_total;
 	job->stats.pages_sent = p->res.pages_sent;
 	job->stats.iterations = p->res.iterations;
@@ -1907,6 +1918,7 @@ static int dest_transfer(struct xlmig_job *job, uint32_t *domid)
 	job->stats.bytes_stream = job->xs.stream_bytes;
 	job->stats.codec = job->xs.codec;
 	job->stats.stream_digest = xlmig_stream_digest_name(job->xs.digest_kind);
+	job->stats.transport = xlmig_conn_transport(job->conn);
 	*domid = c.domid;
 	if (c.rc && (!rc || restore_first))
 		rc = xlmig_fail(c.rc, "restoring the guest: %s", c.msg);

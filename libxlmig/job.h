@@ -91,6 +91,13 @@ struct xlmig_job_env {
 	struct xlmig_side_set side;
 	/* How long recovery waits on the hypervisor for one job (0 = 60 s). */
 	unsigned recover_timeout_ms;
+	/* A source job's way to its destination when that is this very
+	 * daemon (may be NULL: always by TCP).  Called from the job's thread
+	 * with the destination's host and port: XLMIG_OK and *fd an end of a
+	 * socketpair whose other end the daemon serves as an incoming
+	 * migration (xlmig_conn_with_self), or XLMIG_OK and *fd -1 when
+	 * host:port is not this daemon's listener. */
+	int (*dial_self)(void *opaque, const char *host, unsigned port, int *fd);
 };
 
 /* A consistent snapshot of a running job, for `xlmig status`. */
@@ -152,6 +159,7 @@ struct xlmig_job_stats {
 	struct xlmig_iteration iter[XLMIG_POLICY_MAX_ITER_LOG];
 	char policy_reason[128];      /* why pre-copy stopped */
 	const char *stream_digest;    /* the END frame's digest, by name (NULL: none yet) */
+	const char *transport;        /* the session's channels (xlmig_conn_transport) */
 	double window_ms[XLMIG_WIN_N];/* enum xlmig_window_phase; -1: not reached */
 	struct xlmig_codec_stats codec;
 	struct xlmig_adapt_stats adapt;   /* source: encodings chosen, why */

@@ -20,7 +20,14 @@ struct xlmig_stream_digest {
 
 const char *xlmig_stream_digest_name(enum xlmig_stream_digest_kind kind)
 {
-	return kind == XLMIG_STREAM_DIGEST_GMAC ? "GMAC" : "SHA-256";
+	switch (kind) {
+	case XLMIG_STREAM_DIGEST_GMAC:
+		return "GMAC";
+	case XLMIG_STREAM_DIGEST_NONE:
+		return "none";
+	default:
+		return "SHA-256";
+	}
 }
 
 /* The IV comes from the key (SHA-256 of a label and the key): one key,
@@ -63,6 +70,8 @@ int xlmig_stream_digest_new(enum xlmig_stream_digest_kind kind, const uint8_t *k
 			rc = xlmig_fail(XLMIG_E_NOMEM, "cannot set up SHA-256 in OpenSSL");
 		goto out;
 	}
+	if (kind == XLMIG_STREAM_DIGEST_NONE)
+		goto out;
 	if (kind != XLMIG_STREAM_DIGEST_GMAC || !key) {
 		rc = xlmig_fail(XLMIG_E_INVAL, "stream digest kind %d without its key", (int)kind);
 		goto out;
@@ -83,8 +92,12 @@ out:
 
 int xlmig_stream_digest_add(struct xlmig_stream_digest *d, const void *data, size_t len)
 {
-	bool ok = d->md ? EVP_DigestUpdate(d->md, data, len) == 1
-			: EVP_MAC_update(d->mac, data, len) == 1;
+	bool ok = true;
+
+	if (d->md)
+		ok = EVP_DigestUpdate(d->md, data, len) == 1;
+	else if (d->mac)
+		ok = EVP_MAC_update(d->mac, data, len) == 1;
 
 	if (!ok)
 		return xlmig_fail(XLMIG_E_IO, "%s of the stream failed in OpenSSL",
@@ -101,8 +114,10 @@ int xlmig_stream_digest_end(struct xlmig_stream_digest *d, uint8_t out[XLMIG_STR
 	memset(out, 0, XLMIG_STREAM_DIGEST_LEN);
 	if (d->md)
 		ok = EVP_DigestFinal_ex(d->md, out, &mdlen) == 1 && mdlen == XLMIG_STREAM_DIGEST_LEN;
-	else
+	else if (d->mac)
 		ok = EVP_MAC_final(d->mac, out, &taglen, GMAC_TAG_LEN) == 1 && taglen == GMAC_TAG_LEN;
+	else
+		ok = true;
 	if (!ok)
 		return xlmig_fail(XLMIG_E_IO, "%s of the stream failed in OpenSSL",
 				  xlmig_stream_digest_name(d->kind));

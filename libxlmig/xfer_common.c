@@ -146,6 +146,9 @@ int xlmig_xfer_digest_for(const struct xlmig_conn *c, struct xlmig_stream_digest
 	int rc;
 
 	*out = NULL;
+	*kind = XLMIG_STREAM_DIGEST_NONE;
+	if (xlmig_conn_in_process(c))
+		return xlmig_stream_digest_new(*kind, NULL, out);
 	*kind = XLMIG_STREAM_DIGEST_SHA256;
 	if (!(s->features & XLMIG_FEAT_GMAC))
 		return xlmig_stream_digest_new(*kind, NULL, out);

@@ -22,6 +22,10 @@ self_case() {
 		return
 	fi
 	ok "$tag: done in $(json .stats.total_ms <<<"$out") ms, downtime $(json .stats.downtime_ms <<<"$out") ms"
+	[ "$(json .stats.transport <<<"$out")" = in-process ] &&
+		[ "$(json .stats.stream_digest <<<"$out")" = none ] &&
+		ok "$tag: over one in-process channel, not the network, and no stream digest" ||
+		fail "$tag" "its channels went by $(json .stats.transport <<<"$out"), stream digest $(json .stats.stream_digest <<<"$out")"
 	local after cs cd now
 	after=$(domid a "$name")
 	[ -n "$after" ] && [ "$after" != null ] && [ "$after" != "$before" ] &&

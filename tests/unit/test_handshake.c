@@ -509,6 +509,51 @@ TEST(handshake_session_over_pipes)
 	xlmig_conn_close(c);
 }
 
+static void *self_server_main(void *arg)
+{
+	struct pipe_end *e = arg;
+
+	e->rc = xlmig_conn_with_self(e->rfd, true, &e->o, &e->conn);
+	return NULL;
+}
+
+/* A daemon's session with itself: plain whatever the options say (no
+ * TLS identity or key is needed or used), one channel, no zstd offered
+ * for a localhost move, and its transport named in-process. */
+TEST(handshake_session_with_self)
+{
+	struct xlmig_conn_opts o;
+	struct xlmig_conn *c = NULL;
+	struct pipe_end srv;
+	struct xlmig_buf msg = { 0 };
+	uint32_t type;
+	pthread_t t;
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	xlmig_conn_opts_default(&o);
+	o.channels = 4;
+	o.raw_to_this_host = true;
+	CHECK(!o.insecure && !o.tls);
+	srv = (struct pipe_end){ .rfd = sv[1], .o = o };
+	pthread_create(&t, NULL, self_server_main, &srv);
+	CHECK_OK(xlmig_conn_with_self(sv[0], false, &o, &c));
+	pthread_join(t, NULL);
+	CHECK_OK(srv.rc);
+	CHECK_EQ(xlmig_conn_channels(c), 1);
+	CHECK(!(xlmig_conn_session(c)->features & XLMIG_FEAT_ZSTD));
+	CHECK(xlmig_conn_session(c)->features & XLMIG_FEAT_GMAC);
+	CHECK_STR(xlmig_conn_transport(c), "in-process");
+	CHECK_STR(xlmig_conn_transport(srv.conn), "in-process");
+	CHECK(xlmig_conn_in_process(c) && xlmig_conn_in_process(srv.conn));
+	CHECK_OK(xlmig_conn_send_ctrl(srv.conn, 3, "ready", 5, IO_MS));
+	CHECK_OK(xlmig_conn_recv_ctrl(c, &type, &msg, IO_MS));
+	CHECK_EQ(type, 3);
+	xlmig_buf_free(&msg);
+	xlmig_conn_close(srv.conn);
+	xlmig_conn_close(c);
+}
+
 /* A peer that sends one byte every 20 ms never trips a read's own
  * timeout; the channel's deadline (set from accept to authenticated)
  * stops it anyway, and lifting the deadline lets reads wait again. */

@@ -88,3 +88,15 @@ TEST(stream_digest_gmac_needs_a_key)
 	CHECK(d == NULL);
 	CHECK(strstr(xlmig_errmsg(), "key") != NULL);
 }
+
+/* An in-process session's "none": zeros whatever was added, and named
+ * so in the job's statistics. */
+TEST(stream_digest_none_is_zeros)
+{
+	uint8_t out[32], zero[32] = { 0 };
+
+	memset(out, 0xa5, sizeof(out));
+	CHECK_OK(digest_of(XLMIG_STREAM_DIGEST_NONE, NULL, (const uint8_t *)"abcdef", 6, 2, out));
+	CHECK(memcmp(out, zero, 32) == 0);
+	CHECK_STR(xlmig_stream_digest_name(XLMIG_STREAM_DIGEST_NONE), "none");
+}

@@ -5,6 +5,12 @@
  * destination job runs in that same thread); a JOIN attaches its channel
  * to the session it names.  It listens where `listen` says, or by default
  * on loopback and the migration network (listen_addrs.h).
+ *
+ * A migration from this daemon to itself (xlmig migrate NAME localhost)
+ * does not go through the network at all: its source job dials itself
+ * (xlmigd_listener_dial_self, the job env's dial_self) and gets one end
+ * of a socketpair whose other end a thread here serves as any incoming
+ * session.
  */
 #include "xlmigd.h"
 #include "conn.h"
@@ -12,8 +18,11 @@
 
 #include <errno.h>
 #include <event2/listener.h>
+#include <ifaddrs.h>
+#include <netdb.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define CHANNELS_TIMEOUT_MS 15000
@@ -36,6 +45,7 @@ struct pending {
 struct listener {
 	struct xlmigd *d;
 	struct evconnlistener *ev[XLMIG_LISTEN_MAX];  /* one per address */
+	struct sockaddr_storage bound[XLMIG_LISTEN_MAX]; /* each one's address */
 	unsigned nev;
 	struct event *resume;           /* re-enables accepting after EMFILE */
 	pthread_mutex_t lock;
@@ -54,6 +64,7 @@ struct accepted {
 	struct listener *l;
 	int fd;
 	bool counted;                   /* still in l->unauth */
+	bool self;                      /* this daemon's own socketpair */
 	uint64_t accepted_ns;           /* the auth deadline counts from here */
 	char host[64];
 	char peer[XLMIG_PEER_MAX];
@@ -207,23 +218,15 @@ static void refuse_session(struct xlmig_conn *conn, int rc)
 	xlmig_conn_close(conn);
 }
 
-static void run_session(struct accepted *a, struct xlmig_incoming *in, const char *peer)
+/* An authenticated session (conn, taken over): its channels, then its
+ * job, run in this thread. */
+static void serve_session(struct listener *l, struct xlmig_conn *conn, const char *peer)
 {
-	struct listener *l = a->l;
 	struct xlmigd *d = l->d;
-	struct xlmig_conn_opts co;
-	struct xlmig_conn *conn = NULL;
 	struct xlmig_job *job = NULL;
 	struct pending p;
 	int rc;
 
-	incoming_opts(d, &co);
-	rc = xlmig_conn_accept(in, &co, d->key, &conn);
-	unauth_release(a);
-	if (rc) {
-		xlmig_warn("refused a migration from %s: %s", peer, xlmig_errmsg());
-		return;
-	}
 	if ((rc = pending_add(l, conn, &p))) {
 		xlmig_conn_report_failure(conn, rc);
 		xlmig_conn_close(conn);
@@ -262,6 +265,35 @@ out:
 	atomic_fetch_sub(&l->incoming, 1);
 }
 
+static void run_session(struct accepted *a, struct xlmig_incoming *in, const char *peer)
+{
+	struct xlmig_conn_opts co;
+	struct xlmig_conn *conn = NULL;
+	int rc;
+
+	incoming_opts(a->l->d, &co);
+	rc = xlmig_conn_accept(in, &co, a->l->d->key, &conn);
+	unauth_release(a);
+	if (rc) {
+		xlmig_warn("refused a migration from %s: %s", peer, xlmig_errmsg());
+		return;
+	}
+	serve_session(a->l, conn, peer);
+}
+
+static void run_self_session(struct accepted *a)
+{
+	struct xlmig_conn_opts co;
+	struct xlmig_conn *conn = NULL;
+
+	incoming_opts(a->l->d, &co);
+	if (xlmig_conn_with_self(a->fd, true, &co, &conn)) {
+		xlmig_warn("migration from this xlmigd itself: %s", xlmig_errmsg());
+		return;
+	}
+	serve_session(a->l, conn, a->peer);
+}
+
 static void *connection_main(void *arg)
 {
 	struct accepted *a = arg;
@@ -271,6 +303,11 @@ static void *connection_main(void *arg)
 	uint64_t spent_ms = (xlmig_now_ns() - a->accepted_ns) / 1000000;
 	int rc;
 
+	if (a->self) {
+		run_self_session(a);
+		free(a);
+		return NULL;
+	}
 	/* One deadline from accept to authenticated, however the peer paces
 	 * its bytes (conn.h): a slow or stalled one is dropped at it. */
 	incoming_opts(a->l->d, &co);
@@ -309,13 +346,25 @@ static void describe(const struct sockaddr *sa, char *out, size_t len, char *hos
 	snprintf(host_out, host_len, "%s", host);
 }
 
+/* Serve a (on its own, detached thread). */
+static int start_connection(struct accepted *a)
+{
+	pthread_attr_t attr;
+	pthread_t tid;
+	int err;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	err = pthread_create(&tid, &attr, connection_main, a);
+	pthread_attr_destroy(&attr);
+	return err ? xlmig_fail(XLMIG_E_NOMEM, "cannot start a thread: %s", strerror(err)) : XLMIG_OK;
+}
+
 static void on_accept(struct evconnlistener *ev, evutil_socket_t fd,
 		      struct sockaddr *sa, int socklen, void *arg)
 {
 	struct listener *l = arg;
 	struct accepted *a = calloc(1, sizeof(*a));
-	pthread_attr_t attr;
-	pthread_t tid;
 
 	if (!a || l->d->stopping) {
 		free(a);
@@ -336,15 +385,12 @@ static void on_accept(struct evconnlistener *ev, evutil_socket_t fd,
 	}
 	a->counted = true;
 	xlmig_tcp_tune(fd);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&tid, &attr, connection_main, a) != 0) {
+	if (start_connection(a) != XLMIG_OK) {
 		xlmig_error("cannot start a thread for the connection from %s", a->peer);
 		unauth_release(a);
 		close(fd);
 		free(a);
 	}
-	pthread_attr_destroy(&attr);
 }
 
 static void on_resume(evutil_socket_t fd, short what, void *arg)
@@ -398,6 +444,9 @@ static int listen_on(struct listener *l, const char *addr, const char *port)
 		return xlmig_fail(XLMIG_E_NOMEM, "cannot watch the migration socket");
 	}
 	evconnlistener_set_error_cb(ev, on_accept_error);
+	socklen_t blen = sizeof(l->bound[l->nev]);
+	if (getsockname(fd, (struct sockaddr *)&l->bound[l->nev], &blen) < 0)
+		memset(&l->bound[l->nev], 0, sizeof(l->bound[l->nev]));
 	l->ev[l->nev++] = ev;
 	return XLMIG_OK;
 }
@@ -465,4 +514,118 @@ void xlmigd_listener_stop(struct xlmigd *d)
 		event_free(l->resume);
 	l->resume = NULL;
 	/* Threads still running hold l: it lives until the process ends. */
+}
+
+/* Is sa one of this host's own addresses (loopback included)? */
+static bool address_is_ours(const struct sockaddr *sa)
+{
+	struct ifaddrs *ifs = NULL;
+	bool ours = false;
+
+	if (getifaddrs(&ifs) < 0)
+		return false;
+	for (const struct ifaddrs *i = ifs; i && !ours; i = i->ifa_next) {
+		const struct sockaddr *a = i->ifa_addr;
+
+		if (!a || a->sa_family != sa->sa_family)
+			continue;
+		if (a->sa_family == AF_INET)
+			ours = ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
+			       ((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr;
+		else if (a->sa_family == AF_INET6)
+			ours = IN6_ARE_ADDR_EQUAL(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+						  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+	}
+	freeifaddrs(ifs);
+	return ours;
+}
+
+/* Does a connection to sa at port reach one of this daemon's listeners?
+ * Where a listener holds that very address, or the wildcard and the
+ * address is this host's own, no other process can be listening there. */
+static bool reaches_us(const struct listener *l, const struct sockaddr *sa, unsigned port)
+{
+	for (unsigned i = 0; i < l->nev; i++) {
+		const struct sockaddr *b = (const struct sockaddr *)&l->bound[i];
+		bool same = false, wildcard = false;
+
+		if (b->sa_family != sa->sa_family)
+			continue;
+		if (b->sa_family == AF_INET) {
+			const struct sockaddr_in *bi = (const void *)b, *si = (const void *)sa;
+
+			if (ntohs(bi->sin_port) != port)
+				continue;
+			same = bi->sin_addr.s_addr == si->sin_addr.s_addr;
+			wildcard = bi->sin_addr.s_addr == htonl(INADDR_ANY);
+		} else if (b->sa_family == AF_INET6) {
+			const struct sockaddr_in6 *bi = (const void *)b, *si = (const void *)sa;
+
+			if (ntohs(bi->sin6_port) != port)
+				continue;
+			same = IN6_ARE_ADDR_EQUAL(&bi->sin6_addr, &si->sin6_addr);
+			wildcard = IN6_IS_ADDR_UNSPECIFIED(&bi->sin6_addr);
+		}
+		if (same || (wildcard && address_is_ours(sa)))
+			return true;
+	}
+	return false;
+}
+
+/* Is host:port this daemon?  Every address host names must reach us: a
+ * name some of whose addresses are elsewhere is left to TCP. */
+static bool is_this_daemon(const struct listener *l, const char *host, unsigned port)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	bool all = false;
+
+	if (!port || getaddrinfo(host, NULL, &hints, &res) != 0)
+		return false;
+	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		all = reaches_us(l, ai->ai_addr, port);
+		if (!all)
+			break;
+	}
+	freeaddrinfo(res);
+	return all;
+}
+
+int xlmigd_listener_dial_self(void *opaque, const char *host, unsigned port, int *fd)
+{
+	struct xlmigd *d = opaque;
+	struct listener *l = d->listener;
+	struct accepted *a = NULL;
+	int sv[2] = { -1, -1 }, rc = XLMIG_OK;
+
+	*fd = -1;
+	if (!l || d->stopping || !is_this_daemon(l, host, port))
+		return XLMIG_OK;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = xlmig_fail(XLMIG_E_IO, "socketpair for a migration to this host: %s",
+				strerror(errno));
+		goto out;
+	}
+	if (!(a = calloc(1, sizeof(*a)))) {
+		rc = xlmig_fail(XLMIG_E_NOMEM, "out of memory");
+		goto out;
+	}
+	a->l = l;
+	a->fd = sv[1];
+	a->self = true;
+	a->accepted_ns = xlmig_now_ns();
+	snprintf(a->peer, sizeof(a->peer), "this xlmigd");
+	snprintf(a->host, sizeof(a->host), "localhost");
+	if ((rc = start_connection(a)) != XLMIG_OK)
+		goto out;
+	*fd = sv[0];
+	sv[0] = sv[1] = -1;
+	a = NULL;
+out:
+	free(a);
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	return rc;
 }

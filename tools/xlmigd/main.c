@@ -341,6 +341,7 @@ static int start(struct xlmigd *d)
 		.hv = d->hv, .hv_lock = &d->hv_lock, .journal = d->journal,
 		.key = d->key, .tls = d->tls, .insecure = d->cfg.insecure,
 		.policy = &d->policy, .on_step = on_step, .opaque = d,
+		.dial_self = xlmigd_listener_dial_self,
 	};
 	if ((rc = xlmig_job_recover(&d->env, &recovered)))
 		return xlmig_fail_prefix(rc, "recovering unfinished jobs");

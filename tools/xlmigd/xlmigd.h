@@ -96,6 +96,8 @@ void xlmigd_indoubt_stop(struct xlmigd *d);
 /* listener.c */
 int xlmigd_listener_start(struct xlmigd *d);
 void xlmigd_listener_stop(struct xlmigd *d);
+/* The job env's dial_self (job.h): opaque is the daemon. */
+int xlmigd_listener_dial_self(void *opaque, const char *host, unsigned port, int *fd);
 
 /* requests.c: answer one request line; the reply is appended to out.
  * From the backup agents' socket (agent), only the backup verbs. */
