@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -241,6 +242,13 @@ int xlmig_write_full(int fd, const void *data, size_t len)
 
 ssize_t xlmig_write_nosigpipe(int fd, const void *data, size_t len)
 {
+	struct iovec one = { .iov_base = (void *)data, .iov_len = len };
+
+	return xlmig_writev_nosigpipe(fd, &one, 1);
+}
+
+ssize_t xlmig_writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt)
+{
 	struct timespec zero = { 0, 0 };
 	sigset_t pipe_set, old;
 	ssize_t n;
@@ -249,7 +257,7 @@ ssize_t xlmig_write_nosigpipe(int fd, const void *data, size_t len)
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-	n = write(fd, data, len);
+	n = writev(fd, iov, iovcnt);
 	err = errno;
 	if (n < 0 && err == EPIPE)
 		sigtimedwait(&pipe_set, NULL, &zero);

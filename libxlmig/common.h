@@ -143,6 +143,9 @@ int xlmig_read_full(int fd, void *data, size_t len);
  * pipe whose reader has gone (which would kill the process): the signal
  * is blocked in the calling thread for the write and taken back. */
 ssize_t xlmig_write_nosigpipe(int fd, const void *data, size_t len);
+/* The same for writev(2). */
+struct iovec;
+ssize_t xlmig_writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt);
 /* Code that writes to a pipe or socket by write() (OpenSSL, a backend's
  * save) raises SIGPIPE when the reader has gone; a library must not kill
  * its process for that.  Around such a call the signal is blocked in this

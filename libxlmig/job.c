@@ -1894,6 +1894,8 @@ static int dest_transfer(struct xlmig_job *job, uint32_t *domid)
 	 * (a 2 GiB guest at 1 Gbit/s: 380 ms downtime with 32 MiB held). */
 	xo.reorder_bytes = RECV_HOLD_BYTES;
 	xo.spent = &job->xfer_spent;
+	/* The restore makes a new guest: its pages start zero (xfer.h). */
+	xo.xalloc_zero_pages = true;
 	snprintf(c.name, sizeof(c.name), "%s%s", job->rec.domain, XLMIG_INCOMING_SUFFIX);
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return xlmig_fail(XLMIG_E_IO, "pipe: %s", strerror(errno));

@@ -65,6 +65,15 @@ struct xlmig_xfer_opts {
 				 * should be none) for the caller to check */
 	struct xlmig_xfer_spent **spent; /* NULL: freed before returning;
 				 * else set (NULL if nothing is left) */
+	bool xalloc_zero_pages; /* receiver: a zero page over one the restore
+				 * was never given content for goes out as
+				 * XALLOC (allocate only), without its 4 KiB;
+				 * for a restore into a new guest, whose fresh
+				 * pages are zero (Xen scrubs what it hands a
+				 * domain, the sim's memory starts as holes).
+				 * The stream out then differs from the one
+				 * sent; its digest and length are the sent
+				 * stream's. */
 };
 void xlmig_xfer_opts_default(struct xlmig_xfer_opts *o);
 

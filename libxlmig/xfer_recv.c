@@ -3,12 +3,15 @@
  * channel, put back in order, the identical stream out (see xfer.h).
  */
 #include "bufpool.h"
+#include "pfnset.h"
 #include "xfer_private.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -61,6 +64,9 @@ struct receiver {
 	struct xlmig_stream_digest *md;
 	struct xlmig_buf rec;
 	uint64_t pfns[XLMIG_MAX_PAGES_PER_RECORD];
+	/* o.xalloc_zero_pages: the pages the restore was given content for */
+	struct xlmig_pfnset *filled;
+	struct iovec iov[1 + XLMIG_MAX_PAGES_PER_RECORD];
 };
 
 /* A frame read into a larger buffer reused from the pool pins what that
@@ -238,22 +244,24 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-/* Write to the consumer, giving up promptly on stop or cancel. */
-static int write_out(struct receiver *r, const uint8_t *p, size_t len)
+/* Write iov[0..n) to the consumer (iov is used up), giving up promptly
+ * on stop or cancel. */
+static int write_iov(struct receiver *r, struct iovec *iov, int n)
 {
-	int rc = xlmig_stream_digest_add(r->md, p, len);
-
-	while (rc == XLMIG_OK && len) {
+	while (n) {
 		struct pollfd pfd = { .fd = r->out_fd, .events = POLLOUT };
-		ssize_t n = xlmig_write_nosigpipe(r->out_fd, p, len);
+		ssize_t w = xlmig_writev_nosigpipe(r->out_fd, iov, XLMIG_MIN(n, IOV_MAX));
 
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			atomic_fetch_add(&r->st->stream_bytes, (uint64_t)n);
+		if (w > 0) {
+			for (; n && (size_t)w >= iov->iov_len; n--, iov++)
+				w -= (ssize_t)iov->iov_len;
+			if (n) {
+				iov->iov_base = (uint8_t *)iov->iov_base + w;
+				iov->iov_len -= (size_t)w;
+			}
 			continue;
 		}
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
 			return xlmig_fail(XLMIG_E_IO, "writing the stream to the restore: %s",
 					  strerror(errno));
 		if (xlmig_xfer_cancelled(r->cancel))
@@ -262,6 +270,85 @@ static int write_out(struct receiver *r, const uint8_t *p, size_t len)
 			return XLMIG_E_CANCELLED;
 		poll(&pfd, 1, POLL_MS);
 	}
+	return XLMIG_OK;
+}
+
+/* Stream bytes as sent: into the digest, to the consumer, counted. */
+static int write_out(struct receiver *r, const uint8_t *p, size_t len)
+{
+	struct iovec one = { .iov_base = (void *)p, .iov_len = len };
+	int rc = xlmig_stream_digest_add(r->md, p, len);
+
+	if (rc == XLMIG_OK)
+		rc = write_iov(r, &one, 1);
+	if (rc == XLMIG_OK)
+		atomic_fetch_add(&r->st->stream_bytes, len);
+	return rc;
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	uint64_t acc = 0;
+
+	for (unsigned i = 0; i < XLMIG_PAGE_SIZE; i += 8)
+		acc |= xlmig_get_le64(p + i);
+	return acc == 0;
+}
+
+/* Decide for one data page of a rebuilt record whether the restore needs
+ * its bytes: not for a zero page over a page it was never given content
+ * for (that one is zero already), which becomes XALLOC in the entry. */
+static bool page_needed(struct receiver *r, uint8_t *entry, const uint8_t *page)
+{
+	uint64_t e = xlmig_get_le64(entry), pfn = e & XLMIG_PFN_MASK;
+	unsigned type = (unsigned)(e >> XLMIG_PFN_TYPE_SHIFT);
+	bool zero = page_is_zero(page);
+
+	if (zero && type == XLMIG_PFINFO_NOTAB && !xlmig_pfnset_may_hold(r->filled, pfn)) {
+		xlmig_put_le64(entry, pfn | (uint64_t)XLMIG_PFINFO_XALLOC << XLMIG_PFN_TYPE_SHIFT);
+		return false;
+	}
+	if (zero)
+		xlmig_pfnset_remove(r->filled, pfn);
+	else
+		xlmig_pfnset_add(r->filled, pfn);   /* one it cannot keep: may_hold says so */
+	return true;
+}
+
+/* A rebuilt PAGE_DATA record (count entries) to the consumer, its zero
+ * pages spared where the restore does not need them (xalloc_zero_pages).
+ * The digest and the count are the record as sent; what is written has
+ * the spared entries as XALLOC, without their data, and its length says
+ * so.  The kept pages go out in place, by writev. */
+static int write_sparing_zeros(struct receiver *r, uint32_t count)
+{
+	uint8_t *rec = r->rec.data, *page = rec + PREFIX_FIXED + 8 * (size_t)count;
+	size_t sent_len = r->rec.len;
+	uint32_t kept = 0;
+	int n = 1, rc = xlmig_stream_digest_add(r->md, rec, sent_len);
+
+	r->iov[0] = (struct iovec){ .iov_base = rec, .iov_len = PREFIX_FIXED + 8 * (size_t)count };
+	for (uint32_t i = 0; rc == XLMIG_OK && i < count; i++) {
+		uint8_t *entry = rec + PREFIX_FIXED + 8 * (size_t)i;
+
+		if (!xlmig_pfn_type_has_data((unsigned)(xlmig_get_le64(entry) >> XLMIG_PFN_TYPE_SHIFT)))
+			continue;
+		if (page_needed(r, entry, page)) {
+			struct iovec *last = &r->iov[n - 1];
+
+			if (n > 1 && (uint8_t *)last->iov_base + last->iov_len == page)
+				last->iov_len += XLMIG_PAGE_SIZE;
+			else
+				r->iov[n++] = (struct iovec){ .iov_base = page, .iov_len = XLMIG_PAGE_SIZE };
+			kept++;
+		}
+		page += XLMIG_PAGE_SIZE;
+	}
+	xlmig_put_le32(rec + 4, 8 + 8 * count + kept * XLMIG_PAGE_SIZE);
+	if (rc == XLMIG_OK)
+		rc = write_iov(r, r->iov, n);
+	if (rc == XLMIG_OK)
+		atomic_fetch_add(&r->st->stream_bytes, sent_len);
 	return rc;
 }
 
@@ -350,7 +437,9 @@ static int put_pages(struct receiver *r, const struct xlmig_frame *f)
 						&r->st->codec)
 			   : xlmig_fail(XLMIG_E_NOMEM, "out of memory for %u pages", n);
 	}
-	if (rc == XLMIG_OK)
+	if (rc == XLMIG_OK && r->filled)
+		rc = write_sparing_zeros(r, count);
+	else if (rc == XLMIG_OK)
 		rc = write_out(r, r->rec.data, r->rec.len);
 	return rc;
 }
@@ -502,6 +591,8 @@ static int receiver_setup(struct receiver *r)
 		return xlmig_fail(XLMIG_E_IO, "cannot use fd %d for the stream: %s", r->out_fd,
 				  strerror(errno));
 	rc = xlmig_xfer_digest_for(r->c, &r->md, &r->st->digest_kind);
+	if (rc == XLMIG_OK && r->o.xalloc_zero_pages)
+		rc = xlmig_pfnset_new(&r->filled);
 	for (unsigned i = 0; i < r->n && rc == XLMIG_OK; i++) {
 		r->rd[i].r = r;
 		r->rd[i].idx = i;
@@ -544,6 +635,7 @@ static void receiver_free(void *arg)
 	ZSTD_freeDCtx(r->zd);
 	xlmig_bufpool_free(r->pool);
 	xlmig_stream_digest_free(r->md);
+	xlmig_pfnset_free(r->filled);
 	xlmig_buf_free(&r->rec);
 	pthread_cond_destroy(&r->arrived);
 	pthread_cond_destroy(&r->consumed);
