@@ -56,6 +56,7 @@ static int receive(const uint8_t *data, size_t size)
 	o.timeout_ms = o.io_timeout_ms = 2000;
 	xlmig_xfer_opts_default(&xo);
 	xo.reorder_bytes = 64u << 10;
+	xo.xalloc_zero_pages = true;   /* as a job's restore has it */
 	rc = xlmig_conn_over_fds(fd, dup(fuzz_devnull()), true, &o, NULL, &c);
 	if (rc == XLMIG_OK) {
 		rc = xlmig_xfer_recv(c, fuzz_devnull(), &xo, &st, NULL);
