@@ -700,6 +700,16 @@ compare_add() { # method: the move just made, from last-figures
 	echo "$t $d" >> "$LAB_RUN/compare.$1"
 }
 
+# compare_add on a pair: the sender has the move's figures; both hosts
+# keep them, so that either gives the same verdict.
+compare_add_pair() { # method
+	local mine=- theirs
+	[ "$LAB_ROLE" = src ] && read -r mine < "$LAB_RUN/last-figures"
+	theirs=$(lab_sync figures "$mine") || fail "the peer host did not share the move's figures"
+	[ "$LAB_ROLE" = src ] || echo "$theirs" > "$LAB_RUN/last-figures"
+	compare_add "$1"
+}
+
 median() { # numbers on stdin
 	sort -n | awk '{ v[NR] = $1 } END {
 		if (NR == 0) print 0
