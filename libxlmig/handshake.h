@@ -67,7 +67,9 @@ enum {
 					 * drops the bit, and both keep SHA-256 */
 	XLMIG_FEAT_PROGRESS = 1u << 5,  /* the destination reports in PROGRESS
 					 * frames how much of the stream it took */
-	XLMIG_FEAT_ALL = 0x3fu,
+	XLMIG_FEAT_POLY1305 = 1u << 6,  /* END's stream digest is Poly1305, which
+					 * goes before GMAC where both have it */
+	XLMIG_FEAT_ALL = 0x7fu,
 };
 
 #define XLMIG_MAX_CHANNELS    16u

@@ -1,6 +1,6 @@
 /*
- * stream_digest.c - SHA-256 or per-session GMAC over a stream, through
- * OpenSSL (see stream_digest.h for why two).
+ * stream_digest.c - SHA-256, or per-session Poly1305 or GMAC, over a
+ * stream, through OpenSSL (see stream_digest.h for why each).
  */
 #include "stream_digest.h"
 
@@ -10,12 +10,12 @@
 #include <stdlib.h>
 
 #define GMAC_IV_LEN  12u
-#define GMAC_TAG_LEN 16u
+#define MAC_TAG_LEN  16u             /* GMAC's and Poly1305's */
 
 struct xlmig_stream_digest {
 	enum xlmig_stream_digest_kind kind;
 	EVP_MD_CTX *md;       /* SHA-256 */
-	EVP_MAC_CTX *mac;     /* GMAC */
+	EVP_MAC_CTX *mac;     /* GMAC, Poly1305 */
 };
 
 const char *xlmig_stream_digest_name(enum xlmig_stream_digest_kind kind)
@@ -23,6 +23,8 @@ const char *xlmig_stream_digest_name(enum xlmig_stream_digest_kind kind)
 	switch (kind) {
 	case XLMIG_STREAM_DIGEST_GMAC:
 		return "GMAC";
+	case XLMIG_STREAM_DIGEST_POLY1305:
+		return "Poly1305";
 	case XLMIG_STREAM_DIGEST_NONE:
 		return "none";
 	default:
@@ -53,11 +55,20 @@ static int gmac_init(EVP_MAC_CTX *mac, const uint8_t *key)
 	return ok ? XLMIG_OK : XLMIG_E_IO;
 }
 
+/* Poly1305 takes the key alone, one key per stream. */
+static int mac_init(EVP_MAC_CTX *mac, bool gmac, const uint8_t *key)
+{
+	if (gmac)
+		return gmac_init(mac, key);
+	return EVP_MAC_init(mac, key, XLMIG_STREAM_DIGEST_KEY_LEN, NULL) == 1 ? XLMIG_OK : XLMIG_E_IO;
+}
+
 int xlmig_stream_digest_new(enum xlmig_stream_digest_kind kind, const uint8_t *key,
 			    struct xlmig_stream_digest **out)
 {
 	struct xlmig_stream_digest *d = calloc(1, sizeof(*d));
-	EVP_MAC *gmac = NULL;
+	EVP_MAC *mac = NULL;
+	bool gmac = kind == XLMIG_STREAM_DIGEST_GMAC;
 	int rc = XLMIG_OK;
 
 	*out = NULL;
@@ -72,17 +83,17 @@ int xlmig_stream_digest_new(enum xlmig_stream_digest_kind kind, const uint8_t *k
 	}
 	if (kind == XLMIG_STREAM_DIGEST_NONE)
 		goto out;
-	if (kind != XLMIG_STREAM_DIGEST_GMAC || !key) {
+	if ((!gmac && kind != XLMIG_STREAM_DIGEST_POLY1305) || !key) {
 		rc = xlmig_fail(XLMIG_E_INVAL, "stream digest kind %d without its key", (int)kind);
 		goto out;
 	}
-	gmac = EVP_MAC_fetch(NULL, "GMAC", NULL);
-	d->mac = gmac ? EVP_MAC_CTX_new(gmac) : NULL;
-	if (!d->mac || gmac_init(d->mac, key) != XLMIG_OK)
-		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "cannot set up GMAC (AES-256-GCM) in OpenSSL: "
-				"check that its default provider is available");
+	mac = EVP_MAC_fetch(NULL, gmac ? "GMAC" : "POLY1305", NULL);
+	d->mac = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	if (!d->mac || mac_init(d->mac, gmac, key) != XLMIG_OK)
+		rc = xlmig_fail(XLMIG_E_UNSUPPORTED, "cannot set up %s in OpenSSL: check that its "
+				"default provider is available", xlmig_stream_digest_name(kind));
 out:
-	EVP_MAC_free(gmac);
+	EVP_MAC_free(mac);
 	if (rc != XLMIG_OK)
 		xlmig_stream_digest_free(d);
 	else
@@ -115,7 +126,7 @@ int xlmig_stream_digest_end(struct xlmig_stream_digest *d, uint8_t out[XLMIG_STR
 	if (d->md)
 		ok = EVP_DigestFinal_ex(d->md, out, &mdlen) == 1 && mdlen == XLMIG_STREAM_DIGEST_LEN;
 	else if (d->mac)
-		ok = EVP_MAC_final(d->mac, out, &taglen, GMAC_TAG_LEN) == 1 && taglen == GMAC_TAG_LEN;
+		ok = EVP_MAC_final(d->mac, out, &taglen, MAC_TAG_LEN) == 1 && taglen == MAC_TAG_LEN;
 	else
 		ok = true;
 	if (!ok)

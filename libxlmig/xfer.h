@@ -10,7 +10,7 @@
  * or round robin), one writer thread per channel, all paying the session's
  * token bucket.  Each channel's queue is bounded in bytes, so memory stays
  * bounded whatever the speeds of the producer and the links.  The END
- * frame carries the digest (SHA-256, or GMAC where both hosts have it:
+ * frame carries the digest (SHA-256, or Poly1305 or GMAC where both hosts have it:
  * stream_digest.h) and length of the stream read.  A thread
  * watches channel 0 for the destination's ERROR/ABORT (and keeps any CTRL
  * message for later), so a failure there stops the sender at once.

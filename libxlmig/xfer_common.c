@@ -118,7 +118,7 @@ bool xlmig_xfer_cancelled(const atomic_bool *cancel)
 	return cancel && atomic_load(cancel);
 }
 
-/* GMAC's key: SHA-256 of a label, the session's transcript (both hosts'
+/* The MAC's key (Poly1305 or GMAC): SHA-256 of a label, the session's transcript (both hosts'
  * nonces) and id, and on TLS channel 0's exporter secret, so that it is
  * new for every session and, on TLS, known to the two hosts alone. */
 static int session_digest_key(const struct xlmig_handshake_session *s, uint8_t key[32])
@@ -150,11 +150,12 @@ int xlmig_xfer_digest_for(const struct xlmig_conn *c, struct xlmig_stream_digest
 	if (xlmig_conn_in_process(c))
 		return xlmig_stream_digest_new(*kind, NULL, out);
 	*kind = XLMIG_STREAM_DIGEST_SHA256;
-	if (!(s->features & XLMIG_FEAT_GMAC))
+	if (!(s->features & (XLMIG_FEAT_POLY1305 | XLMIG_FEAT_GMAC)))
 		return xlmig_stream_digest_new(*kind, NULL, out);
 	if ((rc = session_digest_key(s, key)) != XLMIG_OK)
 		return rc;
-	*kind = XLMIG_STREAM_DIGEST_GMAC;
+	*kind = s->features & XLMIG_FEAT_POLY1305 ? XLMIG_STREAM_DIGEST_POLY1305
+						  : XLMIG_STREAM_DIGEST_GMAC;
 	rc = xlmig_stream_digest_new(*kind, key, out);
 	OPENSSL_cleanse(key, sizeof(key));
 	return rc;

@@ -47,7 +47,7 @@ int xlmig_xfer_failure_raise(struct xlmig_xfer_failure *f);
 bool xlmig_xfer_cancelled(const atomic_bool *cancel);
 
 /* The stream digest the END frame carries, of the kind the session
- * negotiated (GMAC keyed from the session, else SHA-256); its kind in
+ * negotiated (Poly1305 or GMAC keyed from the session, else SHA-256); its kind in
  * *kind. */
 int xlmig_xfer_digest_for(const struct xlmig_conn *c, struct xlmig_stream_digest **out,
 			  enum xlmig_stream_digest_kind *kind);

@@ -23,8 +23,8 @@ migrate_case() {
 		[ -n "$(json .stats.digest_dest <<<"$out")" ] &&
 		ok "$tag: memory digest equal at both ends" ||
 		fail "$tag" "memory digests differ"
-	[ "$(json .stats.transport <<<"$out")" = tls ] && [ "$(json .stats.stream_digest <<<"$out")" = GMAC ] &&
-		ok "$tag: between hosts over TLS, the stream checked by GMAC" ||
+	[ "$(json .stats.transport <<<"$out")" = tls ] && [ "$(json .stats.stream_digest <<<"$out")" = Poly1305 ] &&
+		ok "$tag: between hosts over TLS, the stream checked by Poly1305" ||
 		fail "$tag" "its channels went by $(json .stats.transport <<<"$out"), stream digest $(json .stats.stream_digest <<<"$out")"
 	local cs cd now
 	cs=$(json .stats.counter_source <<<"$out"); cd=$(json .stats.counter_dest <<<"$out")

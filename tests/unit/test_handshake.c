@@ -682,3 +682,16 @@ TEST(handshake_gmac_only_when_both_have_it)
 	CHECK_EQ(agreed_features(XLMIG_FEAT_ALL, XLMIG_FEAT_ALL), XLMIG_FEAT_ALL);
 	CHECK(XLMIG_FEAT_ALL & XLMIG_FEAT_GMAC);
 }
+
+/* A host from before Poly1305 (features 0x3f) and a new one agree on
+ * GMAC, whichever dials; two new ones on Poly1305 (xfer_common.c). */
+TEST(handshake_poly1305_only_when_both_have_it)
+{
+	const uint32_t before = 0x3f;
+
+	CHECK_EQ(agreed_features(before, XLMIG_FEAT_ALL), before);
+	CHECK_EQ(agreed_features(XLMIG_FEAT_ALL, before), before);
+	CHECK(before & XLMIG_FEAT_GMAC);
+	CHECK(!(before & XLMIG_FEAT_POLY1305));
+	CHECK(agreed_features(XLMIG_FEAT_ALL, XLMIG_FEAT_ALL) & XLMIG_FEAT_POLY1305);
+}

@@ -100,3 +100,25 @@ TEST(stream_digest_none_is_zeros)
 	CHECK(memcmp(out, zero, 32) == 0);
 	CHECK_STR(xlmig_stream_digest_name(XLMIG_STREAM_DIGEST_NONE), "none");
 }
+
+/* RFC 8439, 2.5.2: what a peer of another build computes must agree. */
+TEST(stream_digest_poly1305_is_poly1305)
+{
+	static const uint8_t key[32] = {
+		0x85, 0xd6, 0xbe, 0x78, 0x57, 0x55, 0x6d, 0x33, 0x7f, 0x44, 0x52, 0xfe, 0x42, 0xd5,
+		0x06, 0xa8, 0x01, 0x03, 0x80, 0x8a, 0xfb, 0x0d, 0xb2, 0xfd, 0x4a, 0xbf, 0xf6, 0xaf,
+		0x41, 0x49, 0xf5, 0x1b };
+	static const uint8_t tag[16] = {
+		0xa8, 0x06, 0x1d, 0xc1, 0x30, 0x51, 0x36, 0xc6, 0xc2, 0x2b, 0x8b, 0xaf, 0x0c, 0x01,
+		0x27, 0xa9 };
+	static const char msg[] = "Cryptographic Forum Research Group";
+	uint8_t out[32], zero[16] = { 0 };
+	struct xlmig_stream_digest *d;
+
+	CHECK_OK(digest_of(XLMIG_STREAM_DIGEST_POLY1305, key, (const uint8_t *)msg,
+			   sizeof(msg) - 1, 5, out));
+	CHECK(memcmp(out, tag, 16) == 0);
+	CHECK(memcmp(out + 16, zero, 16) == 0);
+	CHECK_STR(xlmig_stream_digest_name(XLMIG_STREAM_DIGEST_POLY1305), "Poly1305");
+	CHECK_EQ(xlmig_stream_digest_new(XLMIG_STREAM_DIGEST_POLY1305, NULL, &d), XLMIG_E_INVAL);
+}
