@@ -154,18 +154,6 @@ static int take_role(struct xlmig_codec *c, enum codec_role role, uint32_t n)
 	return XLMIG_OK;
 }
 
-static bool page_is_zero(const uint8_t *p)
-{
-	for (size_t off = 0; off < XLMIG_PAGE_SIZE; off += 64) {
-		uint64_t w[8];
-
-		memcpy(w, p + off, sizeof(w));
-		if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7])
-			return false;
-	}
-	return true;
-}
-
 static void set_kind(uint8_t *kinds, uint32_t i, enum page_kind k)
 {
 	kinds[i / 4] |= (uint8_t)(k << (2 * (i % 4)));
@@ -235,7 +223,7 @@ static void classify(struct xlmig_codec *c, const uint64_t *pfns,
 		bool hit = false;
 		int len = -1;
 
-		if (page_is_zero(page)) {
+		if (xlmig_page_is_zero(page)) {
 			int64_t s = c->cache ? xlmig_pagecache_find(c->cache, pfns[i]) : -1;
 
 			if (s >= 0)

@@ -473,3 +473,17 @@ int xlmig_verdict_end(struct xlmig_verdict *v, const char *what)
 	xlmig_buf_free(&v->why);
 	return rc;
 }
+
+bool xlmig_page_is_zero(const void *page)
+{
+	const uint8_t *p = page;
+
+	for (size_t off = 0; off < XLMIG_PAGE_SIZE; off += 64) {
+		uint64_t w[8];
+
+		memcpy(w, p + off, sizeof(w));
+		if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7])
+			return false;
+	}
+	return true;
+}

@@ -195,6 +195,8 @@ int xlmig_parse_size(const char *s, uint64_t *out);
 
 #define XLMIG_PAGE_SHIFT 12
 #define XLMIG_PAGE_SIZE  4096u
+/* Is the page all zero bytes?  Stops at the first 64 bytes that are not. */
+bool xlmig_page_is_zero(const void *page);
 #define XLMIG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define XLMIG_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define XLMIG_MAX(a, b) ((a) > (b) ? (a) : (b))

@@ -669,15 +669,6 @@ out:
 	return rc;
 }
 
-static bool page_is_zero(const uint8_t *p)
-{
-	uint64_t acc = 0;
-
-	for (unsigned i = 0; i < XLMIG_PAGE_SIZE; i += 8)
-		acc |= xlmig_get_le64(p + i);
-	return acc == 0;
-}
-
 /* The new guest's memory is all holes, and reading one would allocate
  * it: a page this restore has not written is known to be zero and is
  * never read.  A zero page (sent as one, or as XALLOC) over such a page
@@ -728,7 +719,7 @@ static int put_page(struct restore_ctx *r, struct run *run, uint64_t pfn, const 
 {
 	int rc = XLMIG_OK;
 
-	if (src && !page_is_zero(src)) {
+	if (src && !xlmig_page_is_zero(src)) {
 		if (run->n && (pfn != run->pfn + run->n ||
 			       src != run->data + run->n * XLMIG_PAGE_SIZE))
 			rc = flush_run(r, run);
@@ -753,8 +744,8 @@ static bool page_matches(const struct restore_ctx *r, uint64_t pfn, const uint8_
 	const uint8_t *dst = r->g->mem + pfn * XLMIG_PAGE_SIZE;
 
 	if (!was_written(r, pfn))
-		return !src || page_is_zero(src);
-	return src ? memcmp(dst, src, XLMIG_PAGE_SIZE) == 0 : page_is_zero(dst);
+		return !src || xlmig_page_is_zero(src);
+	return src ? memcmp(dst, src, XLMIG_PAGE_SIZE) == 0 : xlmig_page_is_zero(dst);
 }
 
 static int apply_pages(struct restore_ctx *r, const struct xlmig_item *it)

@@ -158,21 +158,11 @@ static void dump_page(struct walk *w, uint64_t pfn, const void *page, uint32_t s
 		fprintf(w->dump, "%u %#" PRIx64 " %s\n", w->domid, pfn, hex);
 }
 
-static bool page_is_zero(const uint8_t *page)
-{
-	const uint64_t *w = (const uint64_t *)page;
-
-	for (size_t i = 0; i < XC_PAGE_SIZE / sizeof(*w); i++)
-		if (w[i])
-			return false;
-	return true;
-}
-
 /* A page's record in the hash: its header, then its bytes unless they
  * are all zero (the header says which, so records never run together). */
 static int hash_page(EVP_MD_CTX *md, uint64_t pfn, const uint8_t *page)
 {
-	bool zero = page_is_zero(page);
+	bool zero = xlmig_page_is_zero(page);
 	uint64_t head = pfn | (zero ? XLMIG_XEN_DIGEST_ZERO : 0);
 	uint8_t le[8];
 

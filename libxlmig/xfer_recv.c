@@ -286,15 +286,6 @@ static int write_out(struct receiver *r, const uint8_t *p, size_t len)
 	return rc;
 }
 
-static bool page_is_zero(const uint8_t *p)
-{
-	uint64_t acc = 0;
-
-	for (unsigned i = 0; i < XLMIG_PAGE_SIZE; i += 8)
-		acc |= xlmig_get_le64(p + i);
-	return acc == 0;
-}
-
 /* Decide for one data page of a rebuilt record whether the restore needs
  * its bytes: not for a zero page over a page it was never given content
  * for (that one is zero already), which becomes XALLOC in the entry. */
@@ -302,7 +293,7 @@ static bool page_needed(struct receiver *r, uint8_t *entry, const uint8_t *page)
 {
 	uint64_t e = xlmig_get_le64(entry), pfn = e & XLMIG_PFN_MASK;
 	unsigned type = (unsigned)(e >> XLMIG_PFN_TYPE_SHIFT);
-	bool zero = page_is_zero(page);
+	bool zero = xlmig_page_is_zero(page);
 
 	if (zero && type == XLMIG_PFINFO_NOTAB && !xlmig_pfnset_may_hold(r->filled, pfn)) {
 		xlmig_put_le64(entry, pfn | (uint64_t)XLMIG_PFINFO_XALLOC << XLMIG_PFN_TYPE_SHIFT);

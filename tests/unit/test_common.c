@@ -125,3 +125,19 @@ TEST(common_read_full_reports_truncation)
 	CHECK_EQ(xlmig_read_full(p[0], buf, 8), XLMIG_E_CLOSED);
 	close(p[0]);
 }
+
+/* A byte anywhere, in the first word or the last, makes a page non-zero. */
+TEST(common_page_is_zero)
+{
+	static uint8_t page[XLMIG_PAGE_SIZE];
+
+	memset(page, 0, sizeof(page));
+	CHECK(xlmig_page_is_zero(page));
+	for (unsigned at = 0; at < XLMIG_PAGE_SIZE; at += 511) {
+		page[at] = 1;
+		CHECK(!xlmig_page_is_zero(page));
+		page[at] = 0;
+	}
+	page[XLMIG_PAGE_SIZE - 1] = 0x80;
+	CHECK(!xlmig_page_is_zero(page));
+}
