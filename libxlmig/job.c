@@ -482,6 +482,7 @@ void xlmig_job_stats_write(const struct xlmig_job_stats *st, struct xlmig_json_w
 	xlmig_json_kv_uint(w, "total_ms", st->total_ns / 1000000);
 	xlmig_json_kv_uint(w, "setup_ms", st->setup_ns / 1000000);
 	xlmig_json_kv_uint(w, "downtime_ms", st->downtime_ns / 1000000);
+	xlmig_json_kv_uint(w, "window_learned_ms", st->window_learned_ns / 1000000);
 	/* What the policy expected when it stopped the guest, to hold
 	 * against the measured figure above. */
 	xlmig_json_kv_uint(w, "predicted_downtime_ms", st->n_iter ?
@@ -940,7 +941,8 @@ static uint64_t window_ns(void *opaque)
 	const struct producer *p = opaque;
 	struct xlmig_job *job = p->job;
 	uint64_t ns = WINDOW_FIXED_NS + WINDOW_SYNCS * atomic_load(&job->sync_ns) +
-		      WINDOW_HV_CALLS * atomic_load(&job->hv_call_ns);
+		      WINDOW_HV_CALLS * atomic_load(&job->hv_call_ns) +
+		      job->stats.window_learned_ns;
 	uint64_t ahead, link;
 	double Bps;
 
@@ -1017,6 +1019,8 @@ static void *producer_main(void *arg)
 	};
 
 	xlmig_policy_init(&p->policy, &job->opts.policy);
+	if (job->env.window_learned_ns)
+		job->stats.window_learned_ns = atomic_load(job->env.window_learned_ns);
 	p->policy.window_ns = window_ns;
 	p->policy.settle = settle;
 	p->policy.window_opaque = p;
@@ -1239,6 +1243,25 @@ static int source_in_doubt(struct xlmig_job *job, int rc, const char *away)
 }
 
 /* READY received: rename away, journal GO, say GO, wait for DONE. */
+/* After DONE: what the window took beyond the prediction (which already
+ * counted what was learned before) moves the learned figure halfway to
+ * it.  --verify's digests are inside its window and not every move's. */
+#define WINDOW_LEARNED_MAX_NS (10 * 1000000000ull)
+
+static void learn_window(struct xlmig_job *job)
+{
+	const struct xlmig_job_stats *st = &job->stats;
+	uint64_t modelled, missed, learned;
+
+	if (!job->env.window_learned_ns || !st->n_iter || job->opts.verify)
+		return;
+	modelled = st->iter[st->n_iter - 1].predicted_downtime_ns;
+	modelled -= XLMIG_MIN(modelled, st->window_learned_ns);
+	missed = st->downtime_ns > modelled ? st->downtime_ns - modelled : 0;
+	learned = st->window_learned_ns ? (st->window_learned_ns + missed) / 2 : missed;
+	atomic_store(job->env.window_learned_ns, XLMIG_MIN(learned, WINDOW_LEARNED_MAX_NS));
+}
+
 static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_at)
 {
 	struct xlmig_buf b = { 0 };
@@ -1286,6 +1309,7 @@ static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_
 	 * stays paused: the downtime ends there, not at a resume. */
 	job->stats.downtime_ns = xlmig_now_ns() - paused_at;
 	window_mark(job, XLMIG_WIN_DONE);
+	learn_window(job);
 	if (done)
 		window_recv(job, done);
 	job->stats.left_paused = job->opts.pause_after;

@@ -98,6 +98,14 @@ struct xlmig_job_env {
 	 * migration (xlmig_conn_with_self), or XLMIG_OK and *fd -1 when
 	 * host:port is not this daemon's listener. */
 	int (*dial_self)(void *opaque, const char *host, unsigned port, int *fd);
+	/* What this host's downtime windows took beyond the pre-copy
+	 * policy's prediction, learned from the migrations it sent (may be
+	 * NULL: nothing learned); shared by the daemon's jobs.  A source
+	 * adds it to every prediction and, after DONE, moves it halfway to
+	 * what its own window left unpredicted.  On Xen that is most of the
+	 * window: the suspend and the save's last records, the restore's
+	 * end (300 ms of a 400 ms window in the emulated lab). */
+	_Atomic uint64_t *window_learned_ns;
 };
 
 /* A consistent snapshot of a running job, for `xlmig status`. */
@@ -148,6 +156,7 @@ struct xlmig_job_stats {
 	uint64_t setup_ns;            /* start .. first stream byte */
 	uint64_t downtime_ns;         /* paused on source .. running on destination
 				       * (with -p: .. renamed, still paused, there) */
+	uint64_t window_learned_ns;   /* env.window_learned_ns when the job began */
 	bool left_paused;             /* -p: the guest waits, paused, on the destination */
 	uint64_t bytes_wire;
 	uint64_t bytes_stream;

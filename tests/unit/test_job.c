@@ -37,6 +37,7 @@ struct fake_hv {
 	uint32_t next_domid;
 	bool fail_save, fail_restore, fail_unpause, fail_rename;
 	bool hold_save;     /* save waits (in pre-copy) until cancelled */
+	bool policy_pass;   /* save asks the policy once, as a real one does */
 	atomic_bool hold_lookup;  /* lookups wait while set (a wedged toolstack) */
 	bool refuse_domid;  /* restore refuses -D at once, as the sim backend */
 	unsigned resumes;
@@ -137,6 +138,16 @@ static int f_save(struct xlmig_hv *hv, uint32_t domid, int fd, const struct xlmi
 	}
 	xlmig_gen_defaults(&p);
 	p.pages = 256;
+	if (F(hv)->policy_pass && o->policy) {
+		struct xlmig_policy_stats ps = { .iteration = 1, .total_written = 256,
+						 .dirty_count = 0 };
+
+		xlmig_policy_start(o->policy);
+		xlmig_policy_decide(o->policy, &ps);
+		if (o->progress && o->policy->n_iter)
+			o->progress(o->progress_opaque, &o->policy->iter[o->policy->n_iter - 1],
+				    p.pages);
+	}
 	d->state = XLMIG_DOM_SUSPENDED;
 	memset(res, 0, sizeof(*res));
 	res->paused_at_ns = xlmig_now_ns();
@@ -416,6 +427,35 @@ static int count_domains(struct fake_hv *f)
 	for (int i = 0; i < FAKE_MAX; i++)
 		n += f->doms[i].used;
 	return n;
+}
+
+/* A source adds what its host's windows took beyond the prediction to
+ * every prediction, and after DONE moves that figure halfway to what its
+ * own window left unpredicted. */
+TEST(job_learns_what_the_window_takes_beyond_the_prediction)
+{
+	struct world w;
+	struct xlmig_job_record src;
+	struct xlmig_job_stats st;
+	struct xlmig_migrate_opts o;
+	struct dest_run d;
+	_Atomic uint64_t learned = 250 * 1000000ull;
+	uint64_t predicted, modelled, missed;
+
+	CHECK_OK(world_init(&w));
+	w.src.fake.policy_pass = true;
+	w.src.env.window_learned_ns = &learned;
+	test_opts(&w, &o);
+	CHECK_OK(migrate_with(&w, &o, &src, &d, false, &st));
+	CHECK_EQ(src.step, XLMIG_STEP_DONE);
+	CHECK_EQ(st.window_learned_ns, 250 * 1000000ull);
+	CHECK_INT(st.n_iter, >=, 1);
+	predicted = st.iter[st.n_iter - 1].predicted_downtime_ns;
+	CHECK_INT(predicted, >=, 250 * 1000000ull);   /* counted in the prediction */
+	modelled = predicted - 250 * 1000000ull;
+	missed = st.downtime_ns > modelled ? st.downtime_ns - modelled : 0;
+	CHECK_EQ(atomic_load(&learned), (250 * 1000000ull + missed) / 2);
+	world_fini(&w);
 }
 
 TEST(job_migrate_commits)

@@ -342,6 +342,7 @@ static int start(struct xlmigd *d)
 		.key = d->key, .tls = d->tls, .insecure = d->cfg.insecure,
 		.policy = &d->policy, .on_step = on_step, .opaque = d,
 		.dial_self = xlmigd_listener_dial_self,
+		.window_learned_ns = &d->window_learned_ns,
 	};
 	if ((rc = xlmig_job_recover(&d->env, &recovered)))
 		return xlmig_fail_prefix(rc, "recovering unfinished jobs");

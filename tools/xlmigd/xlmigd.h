@@ -44,6 +44,7 @@ struct xlmigd {
 	struct xlmig_tls *tls;       /* NULL only with --insecure */
 	struct xlmig_guest_policy policy; /* what incoming guests may ask for */
 	struct xlmig_job_env env;
+	_Atomic uint64_t window_learned_ns; /* env.window_learned_ns (job.h) */
 	int note_fd[2];              /* [1] written by job threads */
 	struct event *note_ev;
 	struct xlmigd_job *jobs;     /* live jobs, oldest first */
