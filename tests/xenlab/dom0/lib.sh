@@ -710,6 +710,57 @@ compare_add_pair() { # method
 	compare_add "$1"
 }
 
+# lab_profiled NAME COMMAND...: COMMAND (one move) sampled system-wide by
+# perf on this host, when the image has it (XENLAB_PERF=1).  The report
+# goes to the console also when the move failed its checks (a slow move
+# is the one whose profile is wanted): its verdict is printed first, and
+# the scenario ends after the report.
+lab_profiled() {
+	local name=$1 pid= rc=0 data
+	shift
+	data=$LAB_RUN/perf.$name.data
+	if command -v perf > /dev/null; then
+		perf record -a -g -e cpu-clock -F 100 -o "$data" > "$LAB_RUN/perf.log" 2>&1 &
+		pid=$!
+		sleep 1
+	fi
+	( "$@" ) || rc=$?
+	if [ -n "$pid" ]; then
+		kill -INT "$pid"
+		wait "$pid" 2>/dev/null
+		echo "--- perf $name: by program and object"
+		perf report -i "$data" --stdio --no-children -q -g none --sort comm,dso 2>/dev/null | grep -v '^$' | head -n 30
+		echo "--- perf $name: by symbol"
+		perf report -i "$data" --stdio --no-children -q -g none --sort comm,sym 2>/dev/null | grep -v '^$' | head -n 60
+		echo "--- perf $name: the hottest call chains (callee first)"
+		perf report -i "$data" --stdio --no-children -q --sort comm,sym \
+			-g folded,0.5,callee,function,percent 2>/dev/null | grep -v '^$' | cut -c1-400 | head -n 100
+	fi
+	[ $rc = 0 ] || exit $rc
+}
+
+# compare_run local|pair: the alternating moves of one comparison, then
+# its verdict.
+compare_run() {
+	local i=0 m
+	need_xlmig xlmigd
+	xlmigd_start || fail "xlmigd did not start"
+	rm -f "$LAB_RUN"/compare.*
+	while [ $i -lt $((2 * LAB_COMPARE_MOVES)) ]; do
+		m=$(compare_method $i)
+		lab_log "move $((i + 1)) of $((2 * LAB_COMPARE_MOVES)): $m"
+		if [ "$1" = local ]; then
+			migrate_local "$m" g1
+			compare_add "$m"
+		else
+			pair_move "$m" g1
+			compare_add_pair "$m"
+		fi
+		i=$((i + 1))
+	done
+	compare_verdict
+}
+
 median() { # numbers on stdin
 	sort -n | awk '{ v[NR] = $1 } END {
 		if (NR == 0) print 0

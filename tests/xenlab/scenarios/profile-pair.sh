@@ -1,0 +1,11 @@
+# xenlab-boot: pair
+# xenlab-core: no
+# xenlab-timeout: 1500
+# xenlab-about: where the time goes between two hosts: stock xl, then xlmig through xlmigd, each move sampled by perf on both hosts (when the image has it: XENLAB_PERF=1), with xlmig's job statistics
+. /lab/lib.sh
+need_xlmig xlmigd
+command -v perf > /dev/null || lab_log "no perf in this image (build it with XENLAB_PERF=1): figures only"
+xlmigd_start || fail "xlmigd did not start"
+lab_profiled xl-xl pair_move xl-xl g1
+lab_profiled xlmig-xlmigd pair_move xlmig-xlmigd g1
+pass "profiled"
