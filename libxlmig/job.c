@@ -1259,7 +1259,13 @@ static void learn_window(struct xlmig_job *job)
 	modelled -= XLMIG_MIN(modelled, st->window_learned_ns);
 	missed = st->downtime_ns > modelled ? st->downtime_ns - modelled : 0;
 	learned = st->window_learned_ns ? (st->window_learned_ns + missed) / 2 : missed;
-	atomic_store(job->env.window_learned_ns, XLMIG_MIN(learned, WINDOW_LEARNED_MAX_NS));
+	learned = XLMIG_MIN(learned, WINDOW_LEARNED_MAX_NS);
+	atomic_store(job->env.window_learned_ns, learned);
+	/* Kept for the next daemon too: after DONE, outside the window. */
+	if (job->env.journal &&
+	    xlmig_journal_put_u64(job->env.journal, XLMIG_WINDOW_LEARNED_KEY, learned))
+		xlmig_warn("job %s: cannot keep the learned downtime window: %s", job->rec.id,
+			   xlmig_errmsg());
 }
 
 static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_at)

@@ -74,6 +74,8 @@ void xlmig_migrate_opts_default(struct xlmig_migrate_opts *o);
 
 /* What a job shares with its daemon. */
 struct xlmig_journal;
+#define XLMIG_WINDOW_LEARNED_KEY "window-learned-ns"
+
 struct xlmig_job_env {
 	struct xlmig_hv *hv;
 	pthread_mutex_t *hv_lock;     /* serialises backend calls across jobs */
@@ -106,6 +108,8 @@ struct xlmig_job_env {
 	 * window: the suspend and the save's last records, the restore's
 	 * end (300 ms of a 400 ms window in the emulated lab). */
 	_Atomic uint64_t *window_learned_ns;
+	/* (journal.h's figure under XLMIG_WINDOW_LEARNED_KEY keeps it across
+	 * restarts: the daemon loads it, the job stores what it learned.) */
 };
 
 /* A consistent snapshot of a running job, for `xlmig status`. */

@@ -352,6 +352,32 @@ static int job_key(char *key, size_t cap, const char *prefix, const char *id)
 	return XLMIG_OK;
 }
 
+int xlmig_journal_put_u64(struct xlmig_journal *st, const char *name, uint64_t v)
+{
+	uint8_t num[8];
+	char key[64];
+	int rc = job_key(key, sizeof(key), "fact", name);
+
+	xlmig_put_le64(num, v);
+	return rc ? rc : store_synced(st, key, num, sizeof(num));
+}
+
+int xlmig_journal_get_u64(struct xlmig_journal *st, const char *name, uint64_t *v)
+{
+	char key[64];
+	TDB_DATA d;
+	int rc = job_key(key, sizeof(key), "fact", name);
+
+	if (rc)
+		return rc;
+	d = fetch(st, key);
+	rc = d.dptr && d.dsize == 8 ? XLMIG_OK : XLMIG_E_NOTFOUND;
+	if (rc == XLMIG_OK)
+		*v = xlmig_get_le64(d.dptr);
+	free(d.dptr);
+	return rc;
+}
+
 int xlmig_journal_put(struct xlmig_journal *st, struct xlmig_job_record *rec)
 {
 	struct xlmig_buf text = { 0 };

@@ -33,6 +33,11 @@ int xlmig_journal_new_id(struct xlmig_journal *st, char id[XLMIG_JOB_ID_MAX]);
  * this very host (a localhost migration). */
 #define XLMIG_HOST_ID_LEN 32
 int xlmig_journal_host_id(struct xlmig_journal *st, char id[XLMIG_HOST_ID_LEN + 1]);
+/* A figure this host learned and keeps across restarts, by name (a short
+ * key such as "window-learned-ns"): get gives XLMIG_E_NOTFOUND when none
+ * was kept. */
+int xlmig_journal_put_u64(struct xlmig_journal *st, const char *name, uint64_t v);
+int xlmig_journal_get_u64(struct xlmig_journal *st, const char *name, uint64_t *v);
 /* Write a record durably (a synced tdb transaction); updated is set. */
 int xlmig_journal_put(struct xlmig_journal *st, struct xlmig_job_record *rec);
 int xlmig_journal_get(struct xlmig_journal *st, const char *id,

@@ -455,6 +455,10 @@ TEST(job_learns_what_the_window_takes_beyond_the_prediction)
 	modelled = predicted - 250 * 1000000ull;
 	missed = st.downtime_ns > modelled ? st.downtime_ns - modelled : 0;
 	CHECK_EQ(atomic_load(&learned), (250 * 1000000ull + missed) / 2);
+	/* and kept for the next daemon */
+	uint64_t kept = 0;
+	CHECK_OK(xlmig_journal_get_u64(w.src.journal, XLMIG_WINDOW_LEARNED_KEY, &kept));
+	CHECK_EQ(kept, atomic_load(&learned));
 	world_fini(&w);
 }
 

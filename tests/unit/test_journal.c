@@ -92,6 +92,29 @@ TEST(journal_persists_across_reopen)
 	xlmig_journal_close(j);
 }
 
+/* A learned figure survives a restart, is not a job in the history, and
+ * one never kept is NOTFOUND. */
+TEST(journal_keeps_learned_figures)
+{
+	struct xlmig_journal *j;
+	struct xlmig_job_record *all = NULL;
+	uint64_t v = 7;
+	size_t n = 99;
+
+	CHECK_OK(xlmig_journal_open(unit_tmpdir(), &j));
+	CHECK_EQ(xlmig_journal_get_u64(j, "window-learned-ns", &v), XLMIG_E_NOTFOUND);
+	CHECK_EQ(v, 7);
+	CHECK_OK(xlmig_journal_put_u64(j, "window-learned-ns", 312000000));
+	xlmig_journal_close(j);
+	CHECK_OK(xlmig_journal_open(unit_tmpdir(), &j));
+	CHECK_OK(xlmig_journal_get_u64(j, "window-learned-ns", &v));
+	CHECK_EQ(v, 312000000);
+	CHECK_OK(xlmig_journal_list(j, &all, &n));
+	CHECK_EQ(n, 0);
+	free(all);
+	xlmig_journal_close(j);
+}
+
 TEST(journal_list_sorted_by_id)
 {
 	struct xlmig_journal *j;

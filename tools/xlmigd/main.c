@@ -324,6 +324,15 @@ static int open_backend(struct xlmigd *d)
 	return xlmig_hv_open_at(d->cfg.hv_name, &place, &d->hv);
 }
 
+/* What the last daemon learned of this host's downtime windows (job.h). */
+static void load_learned_window(struct xlmigd *d)
+{
+	uint64_t learned;
+
+	if (!xlmig_journal_get_u64(d->journal, XLMIG_WINDOW_LEARNED_KEY, &learned))
+		atomic_store(&d->window_learned_ns, learned);
+}
+
 /* Open everything; recovery runs before any socket is served, so no new
  * job can race with the rollback of an old one. */
 static int start(struct xlmigd *d)
@@ -344,6 +353,7 @@ static int start(struct xlmigd *d)
 		.dial_self = xlmigd_listener_dial_self,
 		.window_learned_ns = &d->window_learned_ns,
 	};
+	load_learned_window(d);
 	if ((rc = xlmig_job_recover(&d->env, &recovered)))
 		return xlmig_fail_prefix(rc, "recovering unfinished jobs");
 	if (recovered)
