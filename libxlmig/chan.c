@@ -512,17 +512,36 @@ bool xlmig_tcp_peer_is_loopback(int fd)
 	return getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && sockaddr_is_loopback(&ss);
 }
 
-static bool same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+bool xlmig_sockaddr_same_address(const struct sockaddr *a, const struct sockaddr *b)
 {
-	if (a->ss_family != b->ss_family)
+	if (a->sa_family != b->sa_family)
 		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	if (a->ss_family == AF_INET6)
-		return IN6_ARE_ADDR_EQUAL(&((const struct sockaddr_in6 *)a)->sin6_addr,
-					  &((const struct sockaddr_in6 *)b)->sin6_addr);
+	if (a->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
+	if (a->sa_family == AF_INET6)
+		return IN6_ARE_ADDR_EQUAL(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+					  &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr);
 	return false;
+}
+
+bool xlmig_sockaddr_is_any(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr ==
+		       htonl(INADDR_ANY);
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
+	return false;
+}
+
+unsigned xlmig_sockaddr_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+	return 0;
 }
 
 bool xlmig_tcp_peer_is_this_host(int fd)
@@ -533,7 +552,8 @@ bool xlmig_tcp_peer_is_this_host(int fd)
 	if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 ||
 	    getsockname(fd, (struct sockaddr *)&self, &sl) != 0)
 		return false;
-	return sockaddr_is_loopback(&peer) || same_address(&peer, &self);
+	return sockaddr_is_loopback(&peer) ||
+	       xlmig_sockaddr_same_address((struct sockaddr *)&peer, (struct sockaddr *)&self);
 }
 
 bool xlmig_tcp_local_is_loopback(int fd)

@@ -122,5 +122,11 @@ bool xlmig_tcp_local_is_loopback(int fd);
 /* Whether the socket's peer is this very host (its network namespace):
  * on the loopback network, or at the socket's own address. */
 bool xlmig_tcp_peer_is_this_host(int fd);
+/* Socket addresses: the same IPv4 or IPv6 address (ports aside); the
+ * wildcard address (INADDR_ANY, ::); the port (0 for other families). */
+struct sockaddr;
+bool xlmig_sockaddr_same_address(const struct sockaddr *a, const struct sockaddr *b);
+bool xlmig_sockaddr_is_any(const struct sockaddr *sa);
+unsigned xlmig_sockaddr_port(const struct sockaddr *sa);
 
 #endif

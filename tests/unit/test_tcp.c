@@ -72,3 +72,26 @@ TEST(tcp_peer_is_this_host)
 	close(p[0]);
 	close(p[1]);
 }
+
+/* The address helpers xlmigd's listener uses to know its own addresses. */
+TEST(tcp_sockaddr_helpers)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(8002) };
+	struct sockaddr_in b = { .sin_family = AF_INET, .sin_port = htons(9) };
+	struct sockaddr_in6 any6 = { .sin6_family = AF_INET6, .sin6_port = htons(8002) };
+	struct sockaddr_in6 lo6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+
+	CHECK(xlmig_sockaddr_is_any((struct sockaddr *)&a));
+	CHECK(xlmig_sockaddr_is_any((struct sockaddr *)&any6));
+	CHECK(!xlmig_sockaddr_is_any((struct sockaddr *)&lo6));
+	CHECK_EQ(xlmig_sockaddr_port((struct sockaddr *)&a), 8002);
+	CHECK_EQ(xlmig_sockaddr_port((struct sockaddr *)&any6), 8002);
+	inet_pton(AF_INET, "10.1.2.3", &a.sin_addr);
+	inet_pton(AF_INET, "10.1.2.3", &b.sin_addr);
+	CHECK(!xlmig_sockaddr_is_any((struct sockaddr *)&a));
+	CHECK(xlmig_sockaddr_same_address((struct sockaddr *)&a, (struct sockaddr *)&b));
+	inet_pton(AF_INET, "10.1.2.4", &b.sin_addr);
+	CHECK(!xlmig_sockaddr_same_address((struct sockaddr *)&a, (struct sockaddr *)&b));
+	CHECK(!xlmig_sockaddr_same_address((struct sockaddr *)&a, (struct sockaddr *)&lo6));
+	CHECK(xlmig_sockaddr_same_address((struct sockaddr *)&lo6, (struct sockaddr *)&lo6));
+}

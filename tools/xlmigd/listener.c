@@ -524,18 +524,8 @@ static bool address_is_ours(const struct sockaddr *sa)
 
 	if (getifaddrs(&ifs) < 0)
 		return false;
-	for (const struct ifaddrs *i = ifs; i && !ours; i = i->ifa_next) {
-		const struct sockaddr *a = i->ifa_addr;
-
-		if (!a || a->sa_family != sa->sa_family)
-			continue;
-		if (a->sa_family == AF_INET)
-			ours = ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
-			       ((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr;
-		else if (a->sa_family == AF_INET6)
-			ours = IN6_ARE_ADDR_EQUAL(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
-						  &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr);
-	}
+	for (const struct ifaddrs *i = ifs; i && !ours; i = i->ifa_next)
+		ours = i->ifa_addr && xlmig_sockaddr_same_address(i->ifa_addr, sa);
 	freeifaddrs(ifs);
 	return ours;
 }
@@ -547,26 +537,11 @@ static bool reaches_us(const struct listener *l, const struct sockaddr *sa, unsi
 {
 	for (unsigned i = 0; i < l->nev; i++) {
 		const struct sockaddr *b = (const struct sockaddr *)&l->bound[i];
-		bool same = false, wildcard = false;
 
-		if (b->sa_family != sa->sa_family)
+		if (b->sa_family != sa->sa_family || xlmig_sockaddr_port(b) != port)
 			continue;
-		if (b->sa_family == AF_INET) {
-			const struct sockaddr_in *bi = (const void *)b, *si = (const void *)sa;
-
-			if (ntohs(bi->sin_port) != port)
-				continue;
-			same = bi->sin_addr.s_addr == si->sin_addr.s_addr;
-			wildcard = bi->sin_addr.s_addr == htonl(INADDR_ANY);
-		} else if (b->sa_family == AF_INET6) {
-			const struct sockaddr_in6 *bi = (const void *)b, *si = (const void *)sa;
-
-			if (ntohs(bi->sin6_port) != port)
-				continue;
-			same = IN6_ARE_ADDR_EQUAL(&bi->sin6_addr, &si->sin6_addr);
-			wildcard = IN6_IS_ADDR_UNSPECIFIED(&bi->sin6_addr);
-		}
-		if (same || (wildcard && address_is_ours(sa)))
+		if (xlmig_sockaddr_same_address(b, sa) ||
+		    (xlmig_sockaddr_is_any(b) && address_is_ours(sa)))
 			return true;
 	}
 	return false;
