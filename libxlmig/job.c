@@ -1242,10 +1242,9 @@ static int source_in_doubt(struct xlmig_job *job, int rc, const char *away)
 	return rc;
 }
 
-/* READY received: rename away, journal GO, say GO, wait for DONE. */
-/* After DONE: what the window took beyond the prediction (which already
- * counted what was learned before) moves the learned figure halfway to
- * it.  --verify's digests are inside its window and not every move's. */
+/* After a DONE that says the guest runs there: what the window took
+ * beyond the prediction (which already counted what was learned before)
+ * moves the learned figure halfway to it.  --verify's digests are inside its window and not every move's. */
 #define WINDOW_LEARNED_MAX_NS (10 * 1000000000ull)
 
 static void learn_window(struct xlmig_job *job)
@@ -1268,6 +1267,7 @@ static void learn_window(struct xlmig_job *job)
 			   xlmig_errmsg());
 }
 
+/* READY received: rename away, journal GO, say GO, wait for DONE. */
 static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_at)
 {
 	struct xlmig_buf b = { 0 };
@@ -1315,7 +1315,6 @@ static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_
 	 * stays paused: the downtime ends there, not at a resume. */
 	job->stats.downtime_ns = xlmig_now_ns() - paused_at;
 	window_mark(job, XLMIG_WIN_DONE);
-	learn_window(job);
 	if (done)
 		window_recv(job, done);
 	job->stats.left_paused = job->opts.pause_after;
@@ -1327,6 +1326,7 @@ static int source_commit(struct xlmig_job *job, uint32_t domid, uint64_t paused_
 		return rc;
 	}
 	xlmig_json_free(done);
+	learn_window(job);
 	XLMIG_FAULT(XLMIG_FAULT_CLEANUP, &job->cancel);
 	hv_lock(job);
 	rc = hv(job)->ops->destroy(hv(job), domid);

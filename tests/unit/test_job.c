@@ -576,13 +576,22 @@ TEST(job_start_failure_after_go_gives_guest_back)
 	struct xlmig_job_record src;
 	struct dest_run d;
 
+	_Atomic uint64_t learned = 250 * 1000000ull;
+	uint64_t kept;
+
 	CHECK_OK(world_init(&w));
 	w.dst.fake.fail_unpause = true;
+	w.src.fake.policy_pass = true;
+	w.src.env.window_learned_ns = &learned;
 	CHECK(migrate(&w, &src, &d, false) != XLMIG_OK);
 	/* As xl: the destination destroyed its copy, the source resumed. */
 	CHECK_EQ(d.rec.step, XLMIG_STEP_FAILED);
 	CHECK_EQ(src.step, XLMIG_STEP_FAILED);
 	check_source_kept(&w);
+	/* A window that did not end with the guest running teaches nothing. */
+	CHECK_EQ(atomic_load(&learned), 250 * 1000000ull);
+	CHECK_EQ(xlmig_journal_get_u64(w.src.journal, XLMIG_WINDOW_LEARNED_KEY, &kept),
+		 XLMIG_E_NOTFOUND);
 	world_fini(&w);
 }
 
