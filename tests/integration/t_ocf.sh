@@ -27,12 +27,18 @@ expect() { # NAME WANT HOST ACTION [VAR=value...]
 }
 
 if command -v ocf-tester >/dev/null; then
+	# ocf-tester also runs the agent as nobody, as Pacemaker may: it
+	# gets a copy where an installed agent would be reachable (mode 755
+	# on the way), not the checkout's, which may sit under a 0700 dir.
+	tester_dir=$(mktemp -d /tmp/xlmig-ocf.XXXXXX) && chmod 755 "$tester_dir" &&
+		install -m 755 "$AGENT" "$tester_dir/guest"
 	if ocf-tester -n vm1 -o name=t1 -o socket="$(sock a)" -o xlmig="$XLMIG" \
-		-o sim_options="--memory 64M" "$AGENT" >"$WORK/tester.log" 2>&1; then
+		-o sim_options="--memory 64M" "$tester_dir/guest" >"$WORK/tester.log" 2>&1; then
 		ok "ocf-tester: $(grep -c '^\*' "$WORK/tester.log") checks, $(tail -1 "$WORK/tester.log")"
 	else
 		fail "ocf-tester" "$(grep -vE '^\* (Your|Checking)' "$WORK/tester.log" | tail -8)"
 	fi
+	rm -rf "$tester_dir"
 else
 	skip ocf-tester "not installed"
 fi
