@@ -18,7 +18,9 @@ const int xlmig_adapt_levels[XLMIG_ADAPT_CHOICES] = { 0, 1, 3 };
 
 void xlmig_adapt_init(struct xlmig_adapt *a, bool zstd_ok, int max_level)
 {
-	*a = (struct xlmig_adapt){ .fixed = !zstd_ok, .probe_every = PROBE_FIRST };
+	*a = (struct xlmig_adapt){ .fixed = !zstd_ok, .probe_every = PROBE_FIRST,
+				   .encoders = 1, .probe_choice = -1 };
+	a->st.encoders = 1;
 	pthread_mutex_init(&a->lock, NULL);
 	a->max_choice = zstd_ok ? XLMIG_ADAPT_CHOICES - 1 : 0;
 	while (max_level > 0 && a->max_choice > 1 &&
@@ -26,6 +28,14 @@ void xlmig_adapt_init(struct xlmig_adapt *a, bool zstd_ok, int max_level)
 		a->max_choice--;
 	snprintf(a->st.reason, sizeof(a->st.reason), "%s",
 		 zstd_ok ? "no measurement yet" : "compression off: raw with zero pages elided");
+}
+
+void xlmig_adapt_set_encoders(struct xlmig_adapt *a, unsigned n)
+{
+	pthread_mutex_lock(&a->lock);
+	a->encoders = n ? n : 1;
+	a->st.encoders = a->encoders;
+	pthread_mutex_unlock(&a->lock);
 }
 
 void xlmig_adapt_destroy(struct xlmig_adapt *a)
@@ -38,11 +48,11 @@ static void ewma(double *v, double x)
 	*v = *v > 0 ? (1 - EWMA_NEW) * *v + EWMA_NEW * x : x;
 }
 
-/* The encoder's guest bytes per second with choice i on the CPU it gets
- * now (an unknown share is taken as a whole CPU). */
+/* The encoders' guest bytes per second with choice i on the CPU each
+ * gets now (an unknown share is taken as a whole CPU). */
 static double encoder_rate(const struct xlmig_adapt *a, int i)
 {
-	return a->rate[i] * (a->share > 0 ? a->share : 1.0);
+	return a->rate[i] * (a->share > 0 ? a->share : 1.0) * a->encoders;
 }
 
 /* Guest bytes per second the pipeline would move with choice i: the
@@ -86,10 +96,11 @@ static void decide(struct xlmig_adapt *a)
 		a->st.switches++;
 	a->choice = best;
 	snprintf(a->st.reason, sizeof(a->st.reason),
-		 "%s: %.0f MB/s of pages (encoder %.0f MB/s on %.0f%% of a CPU, ratio %.2f, "
-		 "link %.0f MB/s); %s",
+		 "%s: %.0f MB/s of pages (encoder %.0f MB/s on %u thread%s at %.0f%% of a CPU, "
+		 "ratio %.2f, link %.0f MB/s); %s",
 		 level_name(best, n1, sizeof(n1)), throughput(a, best) / 1e6,
-		 encoder_rate(a, best) / 1e6, (a->share > 0 ? a->share : 1.0) * 100,
+		 encoder_rate(a, best) / 1e6, a->encoders, a->encoders > 1 ? "s" : "",
+		 (a->share > 0 ? a->share : 1.0) * 100,
 		 a->ratio[best], a->link / 1e6,
 		 a->link > 0 && encoder_rate(a, best) >= a->link * a->ratio[best] ?
 		 "the link is the bottleneck" : "the encoder is the bottleneck");
@@ -103,15 +114,14 @@ int xlmig_adapt_choose(struct xlmig_adapt *a)
 		return 0;
 	pthread_mutex_lock(&a->lock);
 	decide(a);
-	a->probing = false;
-	if (a->max_choice > 0 && ++a->since_probe >= a->probe_every) {
+	if (a->max_choice > 0 && a->probe_choice < 0 && ++a->since_probe >= a->probe_every) {
 		/* Probe a neighbour, alternating below and above. */
 		int i = a->choice + ((a->probe_turn++ & 1) ? 1 : -1);
 
 		if (i < 0 || i > a->max_choice)
 			i = a->choice + (a->choice > 0 ? -1 : 1);
 		a->since_probe = 0;
-		a->probing = true;
+		a->probe_choice = i;
 		a->st.probes++;
 		level = xlmig_adapt_levels[i];
 	} else {
@@ -151,7 +161,7 @@ void xlmig_adapt_batch(struct xlmig_adapt *a, int level, uint64_t data_in,
 		ewma(&a->rate[i], (double)data_in * 1e9 / (double)cpu_ns);
 		ewma(&a->ratio[i], (double)data_in / (double)data_out);
 	}
-	if (a->probing) {
+	if (a->probe_choice == i) {
 		/* A probe that leaves the choice as it was may wait longer
 		 * next time; one that changes it shows things are moving. */
 		before = a->choice;
@@ -161,7 +171,7 @@ void xlmig_adapt_batch(struct xlmig_adapt *a, int level, uint64_t data_in,
 		else if (a->choice != before)
 			a->probe_every = PROBE_FIRST;
 		a->link_at_probe = a->link;
-		a->probing = false;
+		a->probe_choice = -1;
 	}
 	pthread_mutex_unlock(&a->lock);
 }
@@ -219,6 +229,16 @@ void xlmig_adapt_link_end(struct xlmig_adapt *a, uint64_t bytes)
 	pthread_mutex_unlock(&a->lock);
 }
 
+double xlmig_adapt_ratio(struct xlmig_adapt *a, int level)
+{
+	double q;
+
+	pthread_mutex_lock(&a->lock);
+	q = level > 0 ? a->ratio[index_of(level)] : 0;
+	pthread_mutex_unlock(&a->lock);
+	return q > 1 ? q : 1;
+}
+
 double xlmig_adapt_link_bps(struct xlmig_adapt *a)
 {
 	double w;
@@ -254,6 +274,7 @@ void xlmig_adapt_stats_write(const struct xlmig_adapt_stats *st, struct xlmig_js
 	xlmig_json_kv_uint(w, "switches", st->switches);
 	xlmig_json_kv_double(w, "link_MBps", st->link_bps / 1e6);
 	xlmig_json_kv_double(w, "cpu_share", st->cpu_share);
+	xlmig_json_kv_uint(w, "encoders", st->encoders);
 	xlmig_json_kv_str(w, "reason", st->reason);
 	xlmig_json_object_close(w);
 }

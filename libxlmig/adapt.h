@@ -10,7 +10,7 @@
  *     r_L  the encoder's throughput per second of the CPU time it used
  *          (what the encoding costs),
  *     q_L  the compression ratio on the pages that were really coded,
- * of the share s of a CPU the encoding thread gets (its CPU time over
+ * of the share s of a CPU each encoding thread gets (its CPU time over
  * the wall-clock time of each batch, whatever the encoding: a CPU shared
  * with a busy guest, the save, the other end of a local migration or
  * other work shows as a small s),
@@ -18,7 +18,8 @@
  * bytes per second of the time they were blocked writing or waiting for
  * tokens, counting time when several write at once only once (a fast
  * link blocks them little, so W comes out high).  The
- * pipeline then moves min(s x r_L, W x q_L) guest bytes per second with L,
+ * pipeline then moves min(e x s x r_L, W x q_L) guest bytes per second
+ * with L and e threads encoding side by side,
  * and the module picks the L with the most.  Raw wins when the link is
  * faster than compression or the CPU is short; zstd wins when the link
  * is the bottleneck, at the level whose extra ratio still pays.  r_L is
@@ -35,8 +36,10 @@
  * Everything is deterministic given the measurements, so the unit tests
  * drive it with made-up figures.  The decoder needs nothing from here:
  * every encoding is already one the frame format describes.  Calls from
- * the encoding thread (choose, batch) and the writer threads (link) may
- * run concurrently; a mutex keeps the estimates consistent.
+ * the thread that chooses, the threads that encode and report batches
+ * and the writer threads (link) may run concurrently, and a batch may be
+ * reported after later ones were chosen; a mutex keeps the estimates
+ * consistent.
  */
 #ifndef XLMIG_ADAPT_H
 #define XLMIG_ADAPT_H
@@ -58,6 +61,7 @@ struct xlmig_adapt_stats {
 	uint64_t switches;                         /* changes of choice */
 	double link_bps;                           /* last link estimate */
 	double cpu_share;                          /* last estimate of s */
+	unsigned encoders;                         /* threads coding side by side */
 	char reason[160];                          /* why the last choice */
 };
 
@@ -75,7 +79,10 @@ struct xlmig_adapt {
 	unsigned busy_writers;    /* writers inside begin/end now */
 	uint64_t busy_since;      /* when the first of them began */
 	unsigned since_probe, probe_every, probe_turn;
-	bool probing;             /* the batch being coded is a probe */
+	int probe_choice;         /* the probe's choice until its batch is
+				   * reported (batches may be reported later
+				   * than other batches are chosen), else -1 */
+	unsigned encoders;        /* threads encoding side by side */
 	struct xlmig_adapt_stats st;
 };
 
@@ -84,6 +91,9 @@ struct xlmig_adapt {
  * (0 = no cap). */
 void xlmig_adapt_init(struct xlmig_adapt *a, bool zstd_ok, int max_level);
 void xlmig_adapt_destroy(struct xlmig_adapt *a);
+/* How many threads encode batches side by side (1 by default): together
+ * they move n times what one does on the share of a CPU each gets. */
+void xlmig_adapt_set_encoders(struct xlmig_adapt *a, unsigned n);
 
 /* The zstd level for the next batch (0 = raw DATA pages). */
 int xlmig_adapt_choose(struct xlmig_adapt *a);
@@ -104,6 +114,9 @@ void xlmig_adapt_link_begin(struct xlmig_adapt *a);
 void xlmig_adapt_link_end(struct xlmig_adapt *a, uint64_t bytes);
 /* A link measurement taken otherwise: bytes moved in ns of link time. */
 void xlmig_adapt_link_sample(struct xlmig_adapt *a, uint64_t bytes, uint64_t ns);
+
+/* The ratio q_L last seen for a level (1 while unknown, and for raw). */
+double xlmig_adapt_ratio(struct xlmig_adapt *a, int level);
 
 /* The link estimate W in bytes/s, 0 while unknown. */
 double xlmig_adapt_link_bps(struct xlmig_adapt *a);

@@ -51,8 +51,8 @@ struct xlmig_codec {
 	struct xlmig_pagecache *cache;   /* NULL: no delta coding */
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
-	struct xlmig_buf data;   /* DATA pages, gathered or decompressed */
 	struct xlmig_buf delta;  /* encoder: payloads; decoder: zstd XORs */
+	struct xlmig_codec_pending *pending;   /* xlmig_codec_encode's */
 	uint8_t kind[XLMIG_CODEC_MAX_BATCH];
 	uint16_t dlen[XLMIG_CODEC_MAX_BATCH];  /* payload length per page */
 	uint32_t off[XLMIG_CODEC_MAX_BATCH];   /* decoder: where it lies */
@@ -101,7 +101,7 @@ void xlmig_codec_free(struct xlmig_codec *c)
 	xlmig_pagecache_free(c->cache);
 	ZSTD_freeCCtx(c->cctx);
 	ZSTD_freeDCtx(c->dctx);
-	xlmig_buf_free(&c->data);
+	xlmig_codec_pending_free(c->pending);
 	xlmig_buf_free(&c->delta);
 	free(c);
 }
@@ -165,7 +165,7 @@ static enum page_kind get_kind(const uint8_t *kinds, uint32_t i)
 }
 
 static void add_stats(struct xlmig_codec_stats *stats, uint32_t n,
-		      const struct frame *f, size_t frame_len, uint64_t t0)
+		      const struct frame *f, size_t frame_len, uint64_t cpu_ns)
 {
 	if (!stats)
 		return;
@@ -180,7 +180,21 @@ static void add_stats(struct xlmig_codec_stats *stats, uint32_t n,
 	stats->data_in += (uint64_t)f->ndata * XLMIG_PAGE_SIZE;
 	stats->data_out += f->data_len;
 	stats->bytes_out += frame_len;
-	stats->cpu_ns += xlmig_thread_cpu_ns() - t0;
+	stats->cpu_ns += cpu_ns;
+}
+
+void xlmig_codec_stats_add(struct xlmig_codec_stats *to, const struct xlmig_codec_stats *from)
+{
+	to->batches += from->batches;
+	to->pages_zero += from->pages_zero;
+	to->pages_delta += from->pages_delta;
+	to->pages_zstd += from->pages_zstd;
+	to->pages_raw += from->pages_raw;
+	to->bytes_in += from->bytes_in;
+	to->bytes_out += from->bytes_out;
+	to->cpu_ns += from->cpu_ns;
+	to->data_in += from->data_in;
+	to->data_out += from->data_out;
 }
 
 /* ---- encoder ---- */
@@ -254,93 +268,222 @@ static void classify(struct xlmig_codec *c, const uint64_t *pfns,
 	}
 }
 
-/* The DATA pages side by side: the batch itself when every page is
- * DATA (a first pass, mostly), else gathered into c->data. */
-static const uint8_t *data_pages(struct xlmig_codec *c, const uint8_t *pages,
-				 uint32_t n, uint32_t ndata)
+/* A frame between the two steps of an encode (codec.h). */
+struct xlmig_codec_pending {
+	struct xlmig_buf head;   /* header, kinds, delta lengths and payloads */
+	struct xlmig_buf data;   /* the DATA pages side by side, when copied */
+	const uint8_t *src;      /* the DATA pages: data's, or the caller's */
+	uint32_t n, ndelta, ndata;
+	int level;               /* 0: the DATA section goes raw */
+	bool begun;
+	uint64_t cpu_ns;         /* what begin cost */
+};
+
+struct xlmig_codec_zctx {
+	ZSTD_CCtx *cctx;
+};
+
+struct xlmig_codec_pending *xlmig_codec_pending_new(void)
 {
-	if (ndata == n)
-		return pages;
-	for (uint32_t i = 0, k = 0; i < n; i++)   /* c->data is reserved */
+	struct xlmig_codec_pending *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		xlmig_fail(XLMIG_E_NOMEM, "out of memory for a pending page frame");
+	return p;
+}
+
+void xlmig_codec_pending_free(struct xlmig_codec_pending *p)
+{
+	if (!p)
+		return;
+	xlmig_buf_free(&p->head);
+	xlmig_buf_free(&p->data);
+	free(p);
+}
+
+uint64_t xlmig_codec_pending_guest_bytes(const struct xlmig_codec_pending *p)
+{
+	return (uint64_t)p->n * XLMIG_PAGE_SIZE;
+}
+
+size_t xlmig_codec_pending_held(const struct xlmig_codec_pending *p)
+{
+	return p->head.len + (p->src == p->data.data ? (size_t)p->ndata * XLMIG_PAGE_SIZE : 0);
+}
+
+int xlmig_codec_pending_level(const struct xlmig_codec_pending *p)
+{
+	return p->level;
+}
+
+struct xlmig_codec_zctx *xlmig_codec_zctx_new(void)
+{
+	struct xlmig_codec_zctx *z = calloc(1, sizeof(*z));
+
+	if (z)
+		z->cctx = ZSTD_createCCtx();
+	if (!z || !z->cctx) {
+		xlmig_codec_zctx_free(z);
+		xlmig_fail(XLMIG_E_NOMEM, "out of memory creating a zstd context");
+		return NULL;
+	}
+	return z;
+}
+
+void xlmig_codec_zctx_free(struct xlmig_codec_zctx *z)
+{
+	if (z) {
+		ZSTD_freeCCtx(z->cctx);
+		free(z);
+	}
+}
+
+/* The DATA pages side by side for the finishing step: the batch itself
+ * when the caller keeps it until then and every page is DATA (a first
+ * pass, mostly), else copied into p->data (reserved by the caller). */
+static void keep_data_pages(struct xlmig_codec *c, const uint8_t *pages,
+			    struct xlmig_codec_pending *p, bool borrow)
+{
+	if (borrow && p->ndata == p->n) {
+		p->src = pages;
+		return;
+	}
+	for (uint32_t i = 0, k = 0; i < p->n; i++)
 		if (c->kind[i] == KIND_DATA)
-			memcpy(c->data.data + (size_t)k++ * XLMIG_PAGE_SIZE,
+			memcpy(p->data.data + (size_t)k++ * XLMIG_PAGE_SIZE,
 			       pages + (size_t)i * XLMIG_PAGE_SIZE, XLMIG_PAGE_SIZE);
-	return c->data.data;
+	p->src = p->data.data;
+}
+
+/* The first step.  borrow: pages stay valid until finish (the one-call
+ * encode), so a batch of DATA pages only need not be copied. */
+static int encode_begin(struct xlmig_codec *c, const uint64_t *pfns, const uint8_t *pages,
+			uint32_t n, struct xlmig_codec_pending *p, bool borrow)
+{
+	uint64_t t0 = xlmig_thread_cpu_ns();
+	size_t kbytes = (n + 3) / 4;
+	struct frame f = { 0 };
+	uint8_t *hdr, *q;
+	int rc;
+
+	if (p->begun)
+		return xlmig_fail(XLMIG_E_INVAL, "a pending page frame begun twice");
+	rc = take_role(c, ROLE_ENCODER, n);
+	if (rc)
+		return rc;
+	xlmig_buf_reset(&c->delta);
+	xlmig_buf_reset(&p->head);
+	xlmig_buf_reset(&p->data);
+	rc = xlmig_buf_reserve(&c->delta, (size_t)n * DELTA_MAX);
+	if (!rc)
+		rc = xlmig_buf_reserve(&p->head, FRAME_HDR + kbytes + 2 * (size_t)n +
+				       (size_t)n * DELTA_MAX);
+	if (!rc)   /* only touched where pages are copied */
+		rc = xlmig_buf_reserve(&p->data, (size_t)n * XLMIG_PAGE_SIZE);
+	if (rc)
+		return xlmig_fail_prefix(rc, "encoding a batch of %u pages", n);
+
+	hdr = p->head.data;
+	memset(hdr, 0, FRAME_HDR + kbytes);
+	classify(c, pfns, pages, n, hdr + FRAME_HDR, &f);
+	p->n = n;
+	p->ndelta = f.ndelta;
+	p->ndata = f.ndata;
+	p->level = c->opts.no_zstd || c->raw ? 0 : c->opts.zstd_level;
+	keep_data_pages(c, pages, p, borrow);
+
+	q = hdr + FRAME_HDR + kbytes;
+	for (uint32_t k = 0; k < f.ndelta; k++, q += 2)
+		xlmig_put_le16(q, c->dlen[k]);
+	memcpy(q, c->delta.data, c->delta.len);
+	q += c->delta.len;
+	/* Flags and the DATA section's length are the finishing step's. */
+	xlmig_put_le16(hdr, FRAME_MAGIC);
+	hdr[2] = FRAME_VERSION;
+	xlmig_put_le16(hdr + 4, (uint16_t)n);
+	xlmig_put_le32(hdr + 8, c->seq++);
+	xlmig_put_le32(hdr + 12, (uint32_t)c->delta.len);
+	p->head.len = (size_t)(q - hdr);
+	p->begun = true;
+	p->cpu_ns = xlmig_thread_cpu_ns() - t0;
+	return XLMIG_OK;
+}
+
+int xlmig_codec_encode_begin(struct xlmig_codec *c, const uint64_t *pfns,
+			     const uint8_t *pages, uint32_t n,
+			     struct xlmig_codec_pending *p)
+{
+	return encode_begin(c, pfns, pages, n, p, false);
 }
 
 /* The DATA section at dst (room for the raw pages): zstd if smaller. */
-static size_t write_data(struct xlmig_codec *c, const uint8_t *pages,
-			 uint32_t n, const struct frame *f, uint8_t *dst,
-			 uint8_t *flags)
+static size_t write_data(const struct xlmig_codec_pending *p, ZSTD_CCtx *cctx,
+			 uint8_t *dst, uint8_t *flags)
 {
-	size_t len = (size_t)f->ndata * XLMIG_PAGE_SIZE, z;
-	const uint8_t *src;
+	size_t len = (size_t)p->ndata * XLMIG_PAGE_SIZE, z;
 
 	if (!len)
 		return 0;
-	src = data_pages(c, pages, n, f->ndata);
-	if (!c->opts.no_zstd && !c->raw) {
-		z = ZSTD_compressCCtx(c->cctx, dst, len - 1, src, len,
-				      c->opts.zstd_level);
+	if (p->level > 0) {
+		z = ZSTD_compressCCtx(cctx, dst, len - 1, p->src, len, p->level);
 		if (!ZSTD_isError(z)) {
 			*flags |= FLAG_DATA_ZSTD;
 			return z;
 		}
 	}
-	memcpy(dst, src, len);
+	memcpy(dst, p->src, len);
 	return len;
+}
+
+int xlmig_codec_encode_finish(struct xlmig_codec_pending *p, struct xlmig_codec_zctx *z,
+			      struct xlmig_buf *out, struct xlmig_codec_stats *stats)
+{
+	uint64_t t0 = xlmig_thread_cpu_ns();
+	struct frame f = { .ndelta = p->ndelta, .ndata = p->ndata };
+	size_t start = out->len;
+	uint8_t *hdr;
+	int rc;
+
+	if (!p->begun)
+		return xlmig_fail(XLMIG_E_INVAL, "finishing a page frame that was not begun");
+	rc = xlmig_buf_reserve(out, p->head.len + (size_t)p->ndata * XLMIG_PAGE_SIZE);
+	if (rc)
+		return xlmig_fail_prefix(rc, "encoding a batch of %u pages", p->n);
+	hdr = out->data + start;
+	memcpy(hdr, p->head.data, p->head.len);
+	f.data_len = (uint32_t)write_data(p, z->cctx, hdr + p->head.len, &f.flags);
+	hdr[3] = f.flags;
+	xlmig_put_le32(hdr + 16, f.data_len);
+	out->len = start + p->head.len + f.data_len;
+	p->begun = false;
+	p->src = NULL;
+	add_stats(stats, p->n, &f, out->len - start,
+		  p->cpu_ns + xlmig_thread_cpu_ns() - t0);
+	return XLMIG_OK;
 }
 
 int xlmig_codec_encode(struct xlmig_codec *c, const uint64_t *pfns,
 		       const uint8_t *pages, uint32_t n, struct xlmig_buf *out,
 		       struct xlmig_codec_stats *stats)
 {
-	uint64_t t0 = xlmig_thread_cpu_ns();
-	size_t kbytes = (n + 3) / 4, start = out->len;
-	struct frame f = { 0 };
-	uint8_t *hdr, *p;
+	size_t kbytes = (n + 3) / 4;
+	struct xlmig_codec_zctx z;
 	int rc;
 
-	rc = take_role(c, ROLE_ENCODER, n);
+	/* Room for the worst case (every page DATA, sent raw) first, so that
+	 * a failure leaves the cache as it was. */
+	rc = xlmig_buf_reserve(out, FRAME_HDR + kbytes + 2 * (size_t)n +
+			       (size_t)n * XLMIG_PAGE_SIZE);
+	if (!rc && !c->pending)
+		c->pending = xlmig_codec_pending_new();
+	if (!rc && !c->pending)
+		rc = XLMIG_E_NOMEM;
+	if (!rc)
+		rc = encode_begin(c, pfns, pages, n, c->pending, true);
 	if (rc)
-		goto out;
-	/* Worst case: every page is DATA sent raw. */
-	xlmig_buf_reset(&c->data);
-	xlmig_buf_reset(&c->delta);
-	rc = xlmig_buf_reserve(&c->data, (size_t)n * XLMIG_PAGE_SIZE);
-	if (!rc)
-		rc = xlmig_buf_reserve(&c->delta, (size_t)n * DELTA_MAX);
-	if (!rc)
-		rc = xlmig_buf_reserve(out, FRAME_HDR + kbytes + 2 * (size_t)n +
-				       (size_t)n * XLMIG_PAGE_SIZE);
-	if (rc) {
-		xlmig_fail_prefix(rc, "encoding a batch of %u pages", n);
-		goto out;
-	}
-	hdr = out->data + start;
-	memset(hdr, 0, FRAME_HDR + kbytes);
-	classify(c, pfns, pages, n, hdr + FRAME_HDR, &f);
-
-	p = hdr + FRAME_HDR + kbytes;
-	for (uint32_t k = 0; k < f.ndelta; k++, p += 2)
-		xlmig_put_le16(p, c->dlen[k]);
-	memcpy(p, c->delta.data, c->delta.len);
-	p += c->delta.len;
-	f.data_len = (uint32_t)write_data(c, pages, n, &f, p, &f.flags);
-	p += f.data_len;
-
-	xlmig_put_le16(hdr, FRAME_MAGIC);
-	hdr[2] = FRAME_VERSION;
-	hdr[3] = f.flags;
-	xlmig_put_le16(hdr + 4, (uint16_t)n);
-	xlmig_put_le32(hdr + 8, c->seq++);
-	xlmig_put_le32(hdr + 12, (uint32_t)c->delta.len);
-	xlmig_put_le32(hdr + 16, f.data_len);
-	out->len = (size_t)(p - out->data);
-
-	add_stats(stats, n, &f, out->len - start, t0);
-out:
-	return rc;
+		return xlmig_fail_prefix(rc, "encoding a batch of %u pages", n);
+	z.cctx = c->cctx;
+	return xlmig_codec_encode_finish(c->pending, &z, out, stats);
 }
 
 /* ---- decoder ---- */
@@ -602,7 +745,7 @@ int xlmig_codec_decode(struct xlmig_codec *c, const uint8_t *frame, size_t len,
 	place_data(c, n, &f, pages_out);
 	place_pages(c, n, &f, pages_out);
 	c->seq++;
-	add_stats(stats, n, &f, len, t0);
+	add_stats(stats, n, &f, len, xlmig_thread_cpu_ns() - t0);
 out:
 	return rc;
 }

@@ -51,6 +51,9 @@ struct xlmig_codec_stats {
 	uint64_t data_out;    /* their DATA section bytes (zstd or raw) */
 };
 
+/* to += from, field by field. */
+void xlmig_codec_stats_add(struct xlmig_codec_stats *to, const struct xlmig_codec_stats *from);
+
 struct xlmig_codec;
 
 /* The encoder and the decoder of one stream must be created with the
@@ -73,6 +76,44 @@ int xlmig_codec_set_level(struct xlmig_codec *c, int level);
 int xlmig_codec_encode(struct xlmig_codec *c, const uint64_t *pfns,
 		       const uint8_t *pages, uint32_t n, struct xlmig_buf *out,
 		       struct xlmig_codec_stats *stats);
+
+/* Encoding in two steps, so that the costly part, compressing a batch's
+ * DATA pages, can run on other threads than the one that keeps the
+ * stream's order.  xlmig_codec_encode_begin() runs on the encoder, in
+ * stream order: it decides each page's kind, codes the deltas, brings
+ * the delta cache up to date, numbers the frame and copies the DATA
+ * pages into a pending frame.  xlmig_codec_encode_finish() may then run
+ * on any thread, with a compression context of its own, and appends the
+ * finished frame.  Pending frames may be finished concurrently and in
+ * any order; the decoder still needs the frames in the order they were
+ * begun.  xlmig_codec_encode() is both in one, without the copy.
+ *
+ * begin fails (memory) before it touches the cache.  finish fails only
+ * when out cannot grow; the encoder's cache has then moved past a frame
+ * nobody will see, so the stream cannot go on. */
+struct xlmig_codec_pending;
+struct xlmig_codec_zctx;
+
+struct xlmig_codec_pending *xlmig_codec_pending_new(void);
+void xlmig_codec_pending_free(struct xlmig_codec_pending *p);
+/* Guest bytes a begun frame carries (n x 4096) and bytes it holds now
+ * (what a caller bounding its memory counts while it is queued). */
+uint64_t xlmig_codec_pending_guest_bytes(const struct xlmig_codec_pending *p);
+size_t xlmig_codec_pending_held(const struct xlmig_codec_pending *p);
+/* The zstd level begin recorded for it (0: raw). */
+int xlmig_codec_pending_level(const struct xlmig_codec_pending *p);
+
+struct xlmig_codec_zctx *xlmig_codec_zctx_new(void);
+void xlmig_codec_zctx_free(struct xlmig_codec_zctx *z);
+
+/* p must not be pending (new, or finished).  Same rules as encode. */
+int xlmig_codec_encode_begin(struct xlmig_codec *c, const uint64_t *pfns,
+			     const uint8_t *pages, uint32_t n,
+			     struct xlmig_codec_pending *p);
+/* Append p's frame to out; p is then free for another begin.  stats
+ * (may be NULL) gets the whole frame's figures, CPU time of both steps. */
+int xlmig_codec_encode_finish(struct xlmig_codec_pending *p, struct xlmig_codec_zctx *z,
+			      struct xlmig_buf *out, struct xlmig_codec_stats *stats);
 
 /* Decode one frame of n pages into pages_out (n x 4096 bytes).  pfns
  * must be the same array the encoder saw for this frame.  A malformed

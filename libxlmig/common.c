@@ -141,6 +141,13 @@ static uint64_t clock_ns(clockid_t id)
 uint64_t xlmig_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 uint64_t xlmig_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
+unsigned xlmig_online_cpus(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return cpus < 1 ? 1 : (unsigned)cpus;
+}
+
 /* ---- buffers ---- */
 
 int xlmig_buf_reserve(struct xlmig_buf *b, size_t extra)

@@ -646,9 +646,7 @@ void xlmig_job_free(struct xlmig_job *job)
  * CPU (a dom0 with one vCPU spent seconds in the extra handshakes). */
 static unsigned auto_channels(void)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return cpus < 1 ? 1 : (unsigned)XLMIG_MIN(cpus, (long)XLMIG_AUTO_CHANNELS);
+	return XLMIG_MIN(xlmig_online_cpus(), (unsigned)XLMIG_AUTO_CHANNELS);
 }
 
 static int source_connect(struct xlmig_job *job)

@@ -8,7 +8,10 @@
  * codec), everything else into STREAM frames of up to stream_chunk bytes.
  * Frames are numbered and striped over the channels (least backlog first,
  * or round robin), one writer thread per channel, all paying the session's
- * token bucket.  Each channel's queue is bounded in bytes, so memory stays
+ * token bucket.  The reading thread only begins each batch's coding (the
+ * delta cache's part, in stream order); the channel's writer finishes it
+ * (the zstd of its DATA pages, the costly part) just before sending, so
+ * the channels code side by side on as many CPUs as there are channels.  Each channel's queue is bounded in bytes, so memory stays
  * bounded whatever the speeds of the producer and the links.  The END
  * frame carries the digest (SHA-256, or Poly1305 or GMAC where both hosts have it:
  * stream_digest.h) and length of the stream read.  A thread
@@ -90,6 +93,7 @@ struct xlmig_xfer_stats {
 	unsigned channels;
 	uint64_t chan_bytes[XLMIG_MAX_CHANNELS];
 	uint64_t reorder_peak;          /* receiver: most bytes held out of order */
+	unsigned coding_threads;        /* sender: channel writers that coded pages */
 	/* Sender, live (atomic_load while the transfer runs): frame bytes
 	 * queued for the channels now, and the link's measured throughput
 	 * in bytes/s (0 until measured).  Their quotient is how long what

@@ -15,11 +15,15 @@
 #define READ_CHUNK       (1u << 20)
 #define DRAIN_MS         1000         /* a stopping writer's time to finish its frame */
 
+/* A queued frame.  A PAGES frame's pages may still be pending: the
+ * channel's writer finishes their coding (codec.h) before it sends. */
 struct qframe {
 	struct qframe *next;
-	uint8_t hdr[XLMIG_WIRE_HDR_LEN];
+	struct xlmig_frame_hdr h;      /* len set once the payload is whole */
 	struct xlmig_buf payload;      /* back to the pool once sent */
-	size_t high;                   /* what its buffer may pin: bufpool.h */
+	size_t high;                   /* what its buffers may pin: bufpool.h */
+	struct xlmig_codec_pending *pend;   /* pages to code and append */
+	uint64_t counted;              /* what backlog_bytes counts for it */
 };
 
 struct sender;
@@ -27,6 +31,8 @@ struct sender;
 struct writer {
 	struct sender *s;
 	unsigned idx;
+	struct xlmig_codec_zctx *z;    /* for the pages it finishes */
+	uint64_t batches;              /* pages frames it finished */
 	pthread_t thread;
 	bool started, joined;
 	struct qframe *head, *tail;
@@ -54,6 +60,9 @@ struct sender {
 	struct xlmig_parser *parser;
 	struct xlmig_codec *codec;
 	struct xlmig_bufpool *pool;    /* sent frames' buffers, for the next */
+	/* Finished pending frames, for the next batches (under lock). */
+	struct xlmig_codec_pending *spare[2 * XLMIG_MAX_CHANNELS + 2];
+	unsigned nspare;
 	struct xlmig_adapt adapt;      /* each batch's encoding */
 	ZSTD_CCtx *zc;
 	int level;
@@ -65,10 +74,36 @@ struct sender {
 	uint64_t pfns[XLMIG_MAX_PAGES_PER_RECORD];
 };
 
+/* A pending frame for the next batch: a spare one, pages and all. */
+static struct xlmig_codec_pending *pending_get(struct sender *s)
+{
+	struct xlmig_codec_pending *p = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->nspare)
+		p = s->spare[--s->nspare];
+	pthread_mutex_unlock(&s->lock);
+	return p ? p : xlmig_codec_pending_new();
+}
+
+static void pending_put(struct sender *s, struct xlmig_codec_pending *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (s->nspare < XLMIG_ARRAY_SIZE(s->spare)) {
+		s->spare[s->nspare++] = p;
+		p = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	xlmig_codec_pending_free(p);
+}
+
 static void qframe_free(struct sender *s, struct qframe *q)
 {
 	if (q) {
 		xlmig_bufpool_put(s->pool, &q->payload, q->high);
+		pending_put(s, q->pend);
 		free(q);
 	}
 }
@@ -89,24 +124,43 @@ static unsigned pick_writer(struct sender *s)
 	return best;
 }
 
-/* Queue a frame (payload taken over, high as bufpool.h says); chan < 0
- * lets the striping choose.  Waits while the chosen queue is full: the
- * queue's bound counts what each buffer may pin, at least its frame. */
-static int enqueue(struct sender *s, uint8_t type, uint8_t flags, struct xlmig_buf *payload,
-		   size_t high, int chan)
+/* What a pending frame's pages will likely take on the wire, for the
+ * backlog: their bytes now at the ratio the adaptation last saw. */
+static uint64_t pending_estimate(struct sender *s, const struct xlmig_codec_pending *p)
 {
-	struct xlmig_frame_hdr h = { .type = type, .flags = flags, .len = (uint32_t)payload->len,
-				     .seq = s->seq };
+	double q = xlmig_adapt_ratio(&s->adapt, xlmig_codec_pending_level(p));
+
+	return (uint64_t)((double)xlmig_codec_pending_held(p) / (q >= 1 ? q : 1));
+}
+
+/* Queue a frame (payload and pend, which may be NULL, taken over; high
+ * as bufpool.h says); chan < 0 lets the striping choose.  Waits while
+ * the chosen queue is full: the queue's bound counts what each buffer
+ * may pin, at least its frame. */
+static int enqueue(struct sender *s, uint8_t type, uint8_t flags, struct xlmig_buf *payload,
+		   size_t high, struct xlmig_codec_pending **pend, int chan)
+{
 	struct qframe *q = calloc(1, sizeof(*q));
 	struct writer *w;
 	int rc = XLMIG_OK;
 
-	if (!q)
+	if (!q) {
+		if (pend)
+			pending_put(s, *pend), *pend = NULL;
 		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for a frame");
-	xlmig_wire_hdr_encode(q->hdr, &h);
+	}
+	q->h = (struct xlmig_frame_hdr){ .type = type, .flags = flags,
+					 .len = (uint32_t)payload->len, .seq = s->seq };
 	q->payload = *payload;
 	q->high = XLMIG_MAX(high, payload->len);
+	q->counted = payload->len;
 	*payload = (struct xlmig_buf){ 0 };
+	if (pend && *pend) {
+		q->pend = *pend;
+		*pend = NULL;
+		q->high += xlmig_codec_pending_held(q->pend);
+		q->counted += pending_estimate(s, q->pend);
+	}
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		w = &s->w[chan >= 0 ? (unsigned)chan : pick_writer(s)];
@@ -124,7 +178,7 @@ static int enqueue(struct sender *s, uint8_t type, uint8_t flags, struct xlmig_b
 			w->head = q;
 		w->tail = q;
 		w->queued += q->high;
-		atomic_fetch_add(&s->st->backlog_bytes, q->payload.len);
+		atomic_fetch_add(&s->st->backlog_bytes, q->counted);
 		q = NULL;
 		s->seq++;
 		s->st->frames++;
@@ -156,10 +210,46 @@ static void frame_done(struct sender *s, struct writer *w, const struct qframe *
 {
 	pthread_mutex_lock(&s->lock);
 	w->queued -= q->high;
-	atomic_fetch_sub(&s->st->backlog_bytes, q->payload.len);
+	atomic_fetch_sub(&s->st->backlog_bytes, q->counted);
 	atomic_fetch_add(&s->st->wire_bytes, XLMIG_WIRE_HDR_LEN + q->payload.len);
 	pthread_cond_broadcast(&s->changed);
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* Code a frame's pending pages onto its payload, on this writer's
+ * thread (so channels code side by side), and tell the adaptation what
+ * it cost.  The frame's backlog figure becomes its real size. */
+static int finish_pages(struct sender *s, struct writer *w, struct qframe *q)
+{
+	struct xlmig_codec_stats cs = { 0 };
+	int level = xlmig_codec_pending_level(q->pend);
+	uint64_t t0 = xlmig_now_ns(), cpu0 = xlmig_thread_cpu_ns(), counted = q->counted;
+	uint64_t wall, begun_cpu;
+	int rc;
+
+	rc = xlmig_codec_encode_finish(q->pend, w->z, &q->payload, &cs);
+	if (rc != XLMIG_OK)
+		return rc;
+	if (q->payload.len > xlmig_conn_session(s->c)->max_payload)
+		return xlmig_fail(XLMIG_E_LIMIT, "a PAGES frame of %zu bytes is over the limit",
+				  q->payload.len);
+	/* The batch's time: this step's, and the first step's CPU time (on
+	 * the reading thread, taken as its wall-clock time too). */
+	wall = xlmig_now_ns() - t0;
+	begun_cpu = cs.cpu_ns - XLMIG_MIN(cs.cpu_ns, xlmig_thread_cpu_ns() - cpu0);
+	xlmig_adapt_batch(&s->adapt, level, cs.data_in, cs.data_out, wall + begun_cpu,
+			  cs.cpu_ns, cs.bytes_in, cs.bytes_out);
+	q->h.len = (uint32_t)q->payload.len;
+	q->counted = q->payload.len;
+	pthread_mutex_lock(&s->lock);
+	xlmig_codec_stats_add(&s->st->codec, &cs);
+	pthread_mutex_unlock(&s->lock);
+	atomic_fetch_add(&s->st->backlog_bytes, q->counted);
+	atomic_fetch_sub(&s->st->backlog_bytes, counted);
+	pending_put(s, q->pend);
+	q->pend = NULL;
+	w->batches++;
+	return XLMIG_OK;
 }
 
 static void *writer_main(void *arg)
@@ -171,11 +261,20 @@ static void *writer_main(void *arg)
 	int rc = XLMIG_OK;
 
 	while (rc == XLMIG_OK && (q = next_frame(s, w))) {
+		uint8_t hdr[XLMIG_WIRE_HDR_LEN];
 		struct iovec iov[2] = {
-			{ .iov_base = q->hdr, .iov_len = XLMIG_WIRE_HDR_LEN },
-			{ .iov_base = q->payload.data, .iov_len = q->payload.len },
+			{ .iov_base = hdr, .iov_len = XLMIG_WIRE_HDR_LEN },
+			{ 0 },
 		};
 
+		if (q->pend)
+			rc = finish_pages(s, w, q);
+		if (rc != XLMIG_OK) {
+			qframe_free(s, q);
+			break;
+		}
+		xlmig_wire_hdr_encode(hdr, &q->h);
+		iov[1] = (struct iovec){ .iov_base = q->payload.data, .iov_len = q->payload.len };
 		xlmig_adapt_link_begin(&s->adapt);
 		rc = xlmig_ratelimit_take(xlmig_conn_ratelimit(s->c),
 					  XLMIG_WIRE_HDR_LEN + q->payload.len, &s->fail.stop);
@@ -279,7 +378,7 @@ static int flush_stream(struct sender *s)
 		s->pending_high = spare_high;
 	}
 	xlmig_buf_reset(&s->pending);
-	rc = enqueue(s, XLMIG_FRAME_STREAM, flags, &payload, high, -1);
+	rc = enqueue(s, XLMIG_FRAME_STREAM, flags, &payload, high, NULL, -1);
 	xlmig_bufpool_put(s->pool, &payload, high);
 	if (rc == XLMIG_OK)
 		s->st->frames_stream++;
@@ -321,29 +420,28 @@ static bool pages_layout_ok(const struct xlmig_item *it, uint32_t *prefix_len)
 	       (pages == 0 || it->u.page.data == it->raw + *prefix_len);
 }
 
-/* Code n pages with the encoding the measurements favour now, and tell
- * the adaptation what it cost. */
-static int encode_batch(struct sender *s, const uint8_t *pages, uint32_t n,
-			struct xlmig_buf *payload)
+/* Begin coding n pages with the encoding the measurements favour now;
+ * a channel's writer finishes them (finish_pages). */
+static int begin_batch(struct sender *s, const uint8_t *pages, uint32_t n,
+		       struct xlmig_codec_pending **pend)
 {
-	struct xlmig_codec_stats before = s->st->codec;
-	size_t mark = payload->len;
-	int level = xlmig_adapt_choose(&s->adapt);
-	uint64_t t0 = xlmig_now_ns();
-	int rc = xlmig_codec_set_level(s->codec, level);
+	int rc = xlmig_codec_set_level(s->codec, xlmig_adapt_choose(&s->adapt));
 
+	*pend = rc == XLMIG_OK ? pending_get(s) : NULL;
+	if (rc == XLMIG_OK && !*pend)
+		rc = XLMIG_E_NOMEM;
 	if (rc == XLMIG_OK)
-		rc = xlmig_codec_encode(s->codec, s->pfns, pages, n, payload, &s->st->codec);
-	if (rc == XLMIG_OK)
-		xlmig_adapt_batch(&s->adapt, level, s->st->codec.data_in - before.data_in,
-				  s->st->codec.data_out - before.data_out, xlmig_now_ns() - t0,
-				  s->st->codec.cpu_ns - before.cpu_ns,
-				  (uint64_t)n * XLMIG_PAGE_SIZE, payload->len - mark);
+		rc = xlmig_codec_encode_begin(s->codec, s->pfns, pages, n, *pend);
+	if (rc != XLMIG_OK) {
+		pending_put(s, *pend);
+		*pend = NULL;
+	}
 	return rc;
 }
 
 static int send_pages(struct sender *s, const struct xlmig_item *it, uint32_t prefix_len)
 {
+	struct xlmig_codec_pending *pend = NULL;
 	struct xlmig_buf payload;
 	size_t high;
 	uint32_t n, stored;
@@ -365,16 +463,11 @@ static int send_pages(struct sender *s, const struct xlmig_item *it, uint32_t pr
 		rc = xlmig_buf_append(&payload, it->raw, prefix_len);
 	stored = (uint32_t)(payload.len - XLMIG_WIRE_PAGES_HDR);
 	if (rc == XLMIG_OK && n)
-		rc = encode_batch(s, it->u.page.data, n, &payload);
+		rc = begin_batch(s, it->u.page.data, n, &pend);
 	if (rc != XLMIG_OK)
 		goto out;
 	xlmig_put_le32(payload.data + 4, stored);
-	if (payload.len > xlmig_conn_session(s->c)->max_payload) {
-		rc = xlmig_fail(XLMIG_E_LIMIT, "a PAGES frame of %zu bytes is over the limit",
-				payload.len);
-		goto out;
-	}
-	rc = enqueue(s, XLMIG_FRAME_PAGES, z ? XLMIG_WIRE_F_ZSTD : 0, &payload, high, -1);
+	rc = enqueue(s, XLMIG_FRAME_PAGES, z ? XLMIG_WIRE_F_ZSTD : 0, &payload, high, &pend, -1);
 	if (rc == XLMIG_OK)
 		s->st->frames_pages++;
 out:
@@ -405,7 +498,7 @@ static int send_end(struct sender *s)
 	/* On channel 0, after any side record the caller sent there, so the
 	 * destination has them all when it sees END. */
 	if (rc == XLMIG_OK)
-		rc = enqueue(s, XLMIG_FRAME_END, 0, &payload, 0, 0);
+		rc = enqueue(s, XLMIG_FRAME_END, 0, &payload, 0, NULL, 0);
 	xlmig_buf_free(&payload);
 	return rc;
 }
@@ -498,6 +591,7 @@ static int sender_setup(struct sender *s)
 	 * to the highest candidate. */
 	xlmig_adapt_init(&s->adapt, s->zstd,
 			 s->o.zstd_level ? s->o.zstd_level : co->zstd_level);
+	xlmig_adapt_set_encoders(&s->adapt, XLMIG_MIN(s->n, xlmig_online_cpus()));
 	s->zc = ZSTD_createCCtx();
 	s->parser = xlmig_parser_new(on_item, s);
 	s->pool = xlmig_bufpool_new();
@@ -509,7 +603,10 @@ static int sender_setup(struct sender *s)
 	for (unsigned i = 0; i < s->n && rc == XLMIG_OK; i++) {
 		s->w[i].s = s;
 		s->w[i].idx = i;
-		if (pthread_create(&s->w[i].thread, NULL, writer_main, &s->w[i]) != 0)
+		s->w[i].z = xlmig_codec_zctx_new();
+		if (!s->w[i].z)
+			rc = XLMIG_E_NOMEM;
+		else if (pthread_create(&s->w[i].thread, NULL, writer_main, &s->w[i]) != 0)
 			rc = xlmig_fail(XLMIG_E_NOMEM, "cannot start a channel writer thread");
 		else
 			s->w[i].started = true;
@@ -570,13 +667,17 @@ static void sender_free(void *arg)
 {
 	struct sender *s = arg;
 
-	for (unsigned i = 0; i < s->n; i++)
+	for (unsigned i = 0; i < s->n; i++) {
 		while (s->w[i].head) {
 			struct qframe *q = s->w[i].head;
 
 			s->w[i].head = q->next;
 			qframe_free(s, q);
 		}
+		xlmig_codec_zctx_free(s->w[i].z);
+	}
+	while (s->nspare)
+		xlmig_codec_pending_free(s->spare[--s->nspare]);
 	xlmig_parser_free(s->parser);
 	xlmig_codec_free(s->codec);
 	xlmig_adapt_destroy(&s->adapt);
@@ -617,6 +718,8 @@ int xlmig_xfer_send(struct xlmig_conn *c, int stream_fd, const struct xlmig_xfer
 	stats->elapsed_ns = xlmig_now_ns() - start;
 	xlmig_xfer_fill_chan_stats(c, stats, true, base);
 	xlmig_adapt_stats(&s->adapt, &stats->adapt);
+	for (unsigned i = 0; i < s->n; i++)
+		stats->coding_threads += s->w[i].batches > 0;
 	xlmig_xfer_spend(o, sender_free, s);
 	return rc;
 }

@@ -6,6 +6,7 @@
 #include "pagecache.h"
 #include "xorrle.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #define PS XLMIG_PAGE_SIZE
@@ -216,6 +217,103 @@ TEST(codec_delta_sync_under_eviction)
 	free(mem);
 	free(batch);
 	xlmig_codec_free(enc);
+	xlmig_codec_free(dec);
+}
+
+/* One finishing step on its own thread, as a transfer's channel writer
+ * runs it. */
+struct finisher {
+	struct xlmig_codec_pending *p;
+	struct xlmig_buf out;
+	struct xlmig_codec_stats st;
+	int rc;
+};
+
+static void *finish_main(void *arg)
+{
+	struct finisher *f = arg;
+	struct xlmig_codec_zctx *z = xlmig_codec_zctx_new();
+
+	f->rc = z ? xlmig_codec_encode_finish(f->p, z, &f->out, &f->st) : XLMIG_E_NOMEM;
+	xlmig_codec_zctx_free(z);
+	return NULL;
+}
+
+/* Frames begun in stream order and finished concurrently, in any order,
+ * are the frames the one-call encoder makes (byte for byte, so the
+ * decoder cannot tell), and decode in begin order, deltas and all; the
+ * begun frames own their pages (the caller's batch is overwritten before
+ * they finish). */
+TEST(codec_two_step_encode_matches_one_call)
+{
+	enum { NPFN = 256, N = 64, FRAMES = 12 };
+	uint8_t *mem = malloc(NPFN * PS), *batch = malloc(N * PS), *got = malloc(N * PS);
+	uint8_t *sent = malloc((size_t)FRAMES * N * PS);
+	uint64_t pfns[FRAMES][N];
+	struct xlmig_codec *one = codec(1 << 20, false), *two = codec(1 << 20, false);
+	struct xlmig_codec *dec = codec(1 << 20, false);
+	struct finisher fin[FRAMES] = { { 0 } };
+	pthread_t th[FRAMES];
+	struct xlmig_codec_stats st_one = { 0 }, st_two = { 0 };
+
+	CHECK(mem && batch && got && sent && one && two && dec);
+	for (int p = 0; p < NPFN; p++)
+		p % 3 == 0 ? fill_random(mem + p * PS, PS) : p % 3 == 1 ? fill_text(mem + p * PS)
+							 : (void)memset(mem + p * PS, 0, PS);
+	for (int f = 0; f < FRAMES; f++) {
+		for (int i = 0; i < N; i++) {
+			uint64_t pfn = f < 4 ? (uint64_t)(f * N + i) : rnd() % NPFN;
+
+			if (f >= 4)
+				nudge(mem + pfn * PS);
+			pfns[f][i] = pfn;
+			memcpy(batch + i * PS, mem + pfn * PS, PS);
+		}
+		memcpy(sent + (size_t)f * N * PS, batch, N * PS);
+		CHECK_OK(xlmig_codec_set_level(two, f % 3 == 2 ? 0 : 1 + f % 3));
+		CHECK_OK(xlmig_codec_set_level(one, f % 3 == 2 ? 0 : 1 + f % 3));
+		fin[f].p = xlmig_codec_pending_new();
+		CHECK(fin[f].p);
+		CHECK_OK(xlmig_codec_encode_begin(two, pfns[f], batch, N, fin[f].p));
+		CHECK_EQ(xlmig_codec_pending_guest_bytes(fin[f].p), N * PS);
+		memset(batch, 0xa5, N * PS);
+	}
+	for (int f = FRAMES; f-- > 0;)   /* started last first */
+		CHECK_EQ(pthread_create(&th[f], NULL, finish_main, &fin[f]), 0);
+	for (int f = 0; f < FRAMES; f++)
+		CHECK_EQ(pthread_join(th[f], NULL), 0);
+	for (int f = 0; f < FRAMES; f++) {
+		struct xlmig_buf ref = { 0 };
+
+		CHECK_OK(fin[f].rc);
+		CHECK_OK(xlmig_codec_set_level(one, f % 3 == 2 ? 0 : 1 + f % 3));
+		CHECK_OK(xlmig_codec_encode(one, pfns[f], sent + (size_t)f * N * PS, N, &ref,
+					    &st_one));
+		CHECK_EQ(ref.len, fin[f].out.len);
+		CHECK(memcmp(ref.data, fin[f].out.data, ref.len) == 0);
+		CHECK_OK(xlmig_codec_decode(dec, fin[f].out.data, fin[f].out.len, pfns[f], N,
+					    got, NULL));
+		CHECK(memcmp(got, sent + (size_t)f * N * PS, N * PS) == 0);
+		st_two.pages_delta += fin[f].st.pages_delta;
+		st_two.bytes_out += fin[f].st.bytes_out;
+		xlmig_buf_free(&ref);
+	}
+	CHECK_EQ(st_two.pages_delta, st_one.pages_delta);
+	CHECK_INT(st_one.pages_delta, >, 0);
+	CHECK_EQ(st_two.bytes_out, st_one.bytes_out);
+	for (int f = 0; f < FRAMES; f++) {
+		/* finished: free for another begin, and not twice */
+		CHECK(xlmig_codec_encode_finish(fin[f].p, NULL, &fin[f].out, NULL) ==
+		      XLMIG_E_INVAL);
+		xlmig_codec_pending_free(fin[f].p);
+		xlmig_buf_free(&fin[f].out);
+	}
+	free(mem);
+	free(batch);
+	free(got);
+	free(sent);
+	xlmig_codec_free(one);
+	xlmig_codec_free(two);
 	xlmig_codec_free(dec);
 }
 
