@@ -5,6 +5,7 @@
  * connection, a truncated stream and cancel on either side end both
  * sides with an error.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -46,17 +47,26 @@ struct proxy {
 	unsigned n;
 };
 
-static int write_all(int fd, const uint8_t *p, size_t len)
+/* The relay's sockets may be non-blocking (xlmig_tcp_connect's are): a
+ * full one is waited for, not taken for a dropped link (that had cut the
+ * link under a receiver that was only slow, now and then). */
+static int write_all(int fd, const uint8_t *p, size_t len, const atomic_bool *stop)
 {
-	while (len) {
+	while (len && !atomic_load(stop)) {
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
 
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+			poll(&pfd, 1, 50);
+			continue;
+		}
 		if (n <= 0)
 			return -1;
 		p += n;
 		len -= (size_t)n;
 	}
-	return 0;
+	return len ? -1 : 0;
 }
 
 /* Move one chunk from one side to the other; -1 when the link is over. */
@@ -79,7 +89,7 @@ static int relay_chunk(struct relay *r, int from, int to, bool forward, uint64_t
 	}
 	if (forward && (int)r->index == px->slow_index)
 		usleep(5000);
-	return write_all(to, buf, (size_t)n);
+	return write_all(to, buf, (size_t)n, &px->stop);
 }
 
 static void *relay_main(void *arg)
@@ -356,8 +366,12 @@ static void run_init(struct run *r, unsigned channels, bool compress)
 	xlmig_xfer_opts_default(&r->ro);
 }
 
-/* Transfer a stream and check identity, digest and stats. */
-static void identity_case(unsigned channels, bool compress, const struct xlmig_gen_params *p)
+/* Transfer a stream and check identity, digest and stats; smaller: the
+ * wire must carry fewer bytes than the stream (compressible content;
+ * random bytes in small batches may not pay for the frames' headers, and
+ * an encoder short of CPU rightly sends raw). */
+static void identity_case(unsigned channels, bool compress, bool smaller,
+			  const struct xlmig_gen_params *p)
 {
 	struct xlmig_buf stream = { 0 };
 	uint64_t chan_sum = 0;
@@ -388,7 +402,7 @@ static void identity_case(unsigned channels, bool compress, const struct xlmig_g
 		 r.snd.st.codec.pages_zstd + r.snd.st.codec.pages_raw,
 		 r.rst.codec.pages_zero + r.rst.codec.pages_delta + r.rst.codec.pages_zstd +
 		 r.rst.codec.pages_raw);
-	if (compress)
+	if (smaller)
 		CHECK_INT(r.snd.st.wire_bytes, <, stream.len);
 	for (unsigned i = 0; i < channels; i++) {
 		chan_sum += r.snd.st.chan_bytes[i];
@@ -406,7 +420,7 @@ TEST(xfer_identity_one_channel_compressed)
 
 	xlmig_gen_defaults(&p);
 	p.pages = 2048;
-	identity_case(1, true, &p);
+	identity_case(1, true, true, &p);
 }
 
 TEST(xfer_identity_four_channels_compressed)
@@ -417,7 +431,7 @@ TEST(xfer_identity_four_channels_compressed)
 	p.pages = 4096;
 	p.batch = 256;
 	p.dirty_pages = 512;
-	identity_case(4, true, &p);
+	identity_case(4, true, true, &p);
 }
 
 /* Pages of text that a pass changes in a few bytes: deltas from the
@@ -464,7 +478,7 @@ TEST(xfer_identity_four_channels_plain)
 	xlmig_gen_defaults(&p);
 	p.pages = 2048;
 	p.batch = 100;
-	identity_case(4, false, &p);
+	identity_case(4, false, false, &p);
 }
 
 TEST(xfer_identity_random_streams)
@@ -487,7 +501,7 @@ TEST(xfer_identity_random_streams)
 		p.xl_header = rand() % 2;
 		p.libxl = p.xl_header || rand() % 2;
 		p.content = (enum xlmig_gen_content)(1 + rand() % 4);
-		identity_case(1 + (unsigned)(rand() % 4), rand() % 2, &p);
+		identity_case(1 + (unsigned)(rand() % 4), rand() % 2, false, &p);
 		if (unit_failed())
 			unit_fail(__FILE__, __LINE__, "seed %llu, case %d", (unsigned long long)seed, i);
 	}
@@ -534,6 +548,9 @@ TEST(xfer_corruption_in_flight_fails)
 	CHECK_OK(make_stream(&p, &stream));
 	run_init(&r, 1, false);
 	r.setup.px = &px;
+	/* A frame held up by a loaded machine (sanitizers, valgrind) is not
+	 * what this test is about: only the corruption may fail it. */
+	r.setup.io_timeout_ms = 60000;
 	CHECK_OK(run_transfer(&r, &stream));
 	CHECK(r.rrc != XLMIG_OK);
 	CHECK(r.snd.rc != XLMIG_OK || r.rrc == XLMIG_E_FORMAT);
