@@ -53,9 +53,9 @@ struct xlmig_codec {
 	ZSTD_DCtx *dctx;
 	struct xlmig_buf delta;  /* encoder: payloads; decoder: zstd XORs */
 	struct xlmig_codec_pending *pending;   /* xlmig_codec_encode's */
+	struct xlmig_codec_unpacked *unpacked; /* xlmig_codec_decode's */
 	uint8_t kind[XLMIG_CODEC_MAX_BATCH];
 	uint16_t dlen[XLMIG_CODEC_MAX_BATCH];  /* payload length per page */
-	uint32_t off[XLMIG_CODEC_MAX_BATCH];   /* decoder: where it lies */
 	int64_t slot[XLMIG_CODEC_MAX_BATCH];   /* decoder: cache slot or -1 */
 	uint8_t xor_page[XLMIG_PAGE_SIZE];
 	uint8_t zdelta[DELTA_MAX];
@@ -102,6 +102,7 @@ void xlmig_codec_free(struct xlmig_codec *c)
 	ZSTD_freeCCtx(c->cctx);
 	ZSTD_freeDCtx(c->dctx);
 	xlmig_codec_pending_free(c->pending);
+	xlmig_codec_unpacked_free(c->unpacked);
 	xlmig_buf_free(&c->delta);
 	free(c);
 }
@@ -488,87 +489,150 @@ int xlmig_codec_encode(struct xlmig_codec *c, const uint64_t *pfns,
 
 /* ---- decoder ---- */
 
-static int bad_frame(const struct xlmig_codec *c, const char *what, uint64_t a,
-		     uint64_t b)
+/* A frame between the two steps of a decode (codec.h): its layout, and
+ * what was compressed in it, decompressed.  Delta run lists and a raw
+ * DATA section stay in the caller's frame. */
+struct xlmig_codec_unpacked {
+	bool unpacked;
+	uint32_t n, seq;
+	size_t len;                 /* the frame's */
+	struct frame f;
+	uint8_t kind[XLMIG_CODEC_MAX_BATCH];
+	uint16_t dlen[XLMIG_CODEC_MAX_BATCH];  /* payload length per page */
+	uint32_t off[XLMIG_CODEC_MAX_BATCH];   /* where its payload or page lies */
+	struct xlmig_buf zdeltas;   /* the zstd deltas' XORs, whole pages */
+	struct xlmig_buf data;      /* the zstd DATA section, decompressed */
+	const uint8_t *pages;       /* the DATA pages side by side */
+	uint64_t cpu_ns;            /* what unpacking cost */
+};
+
+struct xlmig_codec_dctx {
+	ZSTD_DCtx *dctx;
+};
+
+struct xlmig_codec_unpacked *xlmig_codec_unpacked_new(void)
+{
+	struct xlmig_codec_unpacked *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		xlmig_fail(XLMIG_E_NOMEM, "out of memory for an unpacked page frame");
+	return u;
+}
+
+void xlmig_codec_unpacked_free(struct xlmig_codec_unpacked *u)
+{
+	if (!u)
+		return;
+	xlmig_buf_free(&u->zdeltas);
+	xlmig_buf_free(&u->data);
+	free(u);
+}
+
+size_t xlmig_codec_unpacked_held(const struct xlmig_codec_unpacked *u)
+{
+	return sizeof(*u) + u->zdeltas.len + u->data.len;
+}
+
+struct xlmig_codec_dctx *xlmig_codec_dctx_new(void)
+{
+	struct xlmig_codec_dctx *z = calloc(1, sizeof(*z));
+
+	if (z)
+		z->dctx = ZSTD_createDCtx();
+	if (!z || !z->dctx) {
+		xlmig_codec_dctx_free(z);
+		xlmig_fail(XLMIG_E_NOMEM, "out of memory creating a zstd context");
+		return NULL;
+	}
+	return z;
+}
+
+void xlmig_codec_dctx_free(struct xlmig_codec_dctx *z)
+{
+	if (z) {
+		ZSTD_freeDCtx(z->dctx);
+		free(z);
+	}
+}
+
+static int bad_frame(uint32_t seq, const char *what, uint64_t a, uint64_t b)
 {
 	return xlmig_fail(XLMIG_E_FORMAT, "page frame %u: %s (%llu vs %llu); "
 			  "the stream is corrupt or from an incompatible "
-			  "xlmig", c->seq, what, (unsigned long long)a,
+			  "xlmig", seq, what, (unsigned long long)a,
 			  (unsigned long long)b);
 }
 
-/* Header fields, each checked against what this decoder expects. */
-static int parse_header(const struct xlmig_codec *c, const uint8_t *fr,
-			size_t len, uint32_t n, struct frame *f)
+/* Header fields, each checked against what a frame of n pages may hold;
+ * its number is the decoder's to check. */
+static int parse_header(const uint8_t *fr, size_t len, uint32_t n, struct xlmig_codec_unpacked *u)
 {
+	uint32_t seq = len >= FRAME_HDR ? xlmig_get_le32(fr + 8) : 0;
+
 	if (len < FRAME_HDR)
-		return bad_frame(c, "shorter than the header", len, FRAME_HDR);
+		return bad_frame(seq, "shorter than the header", len, FRAME_HDR);
 	if (xlmig_get_le16(fr) != FRAME_MAGIC)
-		return bad_frame(c, "bad magic", xlmig_get_le16(fr), FRAME_MAGIC);
+		return bad_frame(seq, "bad magic", xlmig_get_le16(fr), FRAME_MAGIC);
 	if (fr[2] != FRAME_VERSION)
-		return bad_frame(c, "unknown frame version", fr[2], FRAME_VERSION);
+		return bad_frame(seq, "unknown frame version", fr[2], FRAME_VERSION);
 	if (fr[3] & ~FLAG_DATA_ZSTD)
-		return bad_frame(c, "unknown flags", fr[3], FLAG_DATA_ZSTD);
+		return bad_frame(seq, "unknown flags", fr[3], FLAG_DATA_ZSTD);
 	if (xlmig_get_le16(fr + 4) != n)
-		return bad_frame(c, "page count differs from the batch",
+		return bad_frame(seq, "page count differs from the batch",
 				 xlmig_get_le16(fr + 4), n);
 	if (xlmig_get_le16(fr + 6) != 0)
-		return bad_frame(c, "reserved field set", xlmig_get_le16(fr + 6), 0);
-	if (xlmig_get_le32(fr + 8) != c->seq)
-		return bad_frame(c, "out of sequence: frames were lost or "
-				 "reordered", xlmig_get_le32(fr + 8), c->seq);
-	f->flags = fr[3];
-	f->delta_len = xlmig_get_le32(fr + 12);
-	f->data_len = xlmig_get_le32(fr + 16);
+		return bad_frame(seq, "reserved field set", xlmig_get_le16(fr + 6), 0);
+	u->n = n;
+	u->seq = seq;
+	u->f.flags = fr[3];
+	u->f.delta_len = xlmig_get_le32(fr + 12);
+	u->f.data_len = xlmig_get_le32(fr + 16);
 	return XLMIG_OK;
 }
 
 /* Kinds, delta lengths and section sizes: every byte of the frame is
  * accounted for exactly. */
-static int parse_layout(struct xlmig_codec *c, const uint8_t *fr, size_t len,
-			uint32_t n, struct frame *f)
+static int parse_layout(const uint8_t *fr, size_t len, struct xlmig_codec_unpacked *u)
 {
+	uint32_t n = u->n;
 	size_t kbytes = (n + 3) / 4, pos = FRAME_HDR + kbytes;
 	const uint8_t *kinds = fr + FRAME_HDR;
+	struct frame *f = &u->f;
 	uint64_t sum = 0, total;
 
 	if (len < pos)
-		return bad_frame(c, "too short for its page kinds", len, pos);
+		return bad_frame(u->seq, "too short for its page kinds", len, pos);
 	if (n % 4 && kinds[kbytes - 1] >> (2 * (n % 4)))
-		return bad_frame(c, "kinds set past the last page",
+		return bad_frame(u->seq, "kinds set past the last page",
 				 kinds[kbytes - 1], 0);
 	for (uint32_t i = 0; i < n; i++) {
-		c->kind[i] = (uint8_t)get_kind(kinds, i);
-		if (c->kind[i] == KIND_DATA)
-			c->off[i] = f->ndata++;
-		else if (c->kind[i] != KIND_ZERO)
+		u->kind[i] = (uint8_t)get_kind(kinds, i);
+		if (u->kind[i] == KIND_DATA)
+			u->off[i] = f->ndata++;
+		else if (u->kind[i] != KIND_ZERO)
 			f->ndelta++;
 	}
-	if (f->ndelta && !c->cache)
-		return bad_frame(c, "delta pages but this decoder has no delta "
-				 "cache (cache sizes differ between the ends?)",
-				 f->ndelta, 0);
 	f->lens = fr + pos;
 	if (len - pos < 2 * (size_t)f->ndelta)
-		return bad_frame(c, "too short for its delta lengths", len,
+		return bad_frame(u->seq, "too short for its delta lengths", len,
 				 pos + 2 * (size_t)f->ndelta);
 	for (uint32_t i = 0, k = 0; i < n; i++) {
-		if (c->kind[i] < KIND_DELTA_RLE)
+		if (u->kind[i] < KIND_DELTA_RLE)
 			continue;
-		c->dlen[i] = xlmig_get_le16(f->lens + 2 * k++);
-		c->off[i] = (uint32_t)sum;
-		sum += c->dlen[i];
+		u->dlen[i] = xlmig_get_le16(f->lens + 2 * k++);
+		u->off[i] = (uint32_t)sum;
+		sum += u->dlen[i];
 	}
 	if (sum != f->delta_len)
-		return bad_frame(c, "delta lengths do not add up to the delta "
+		return bad_frame(u->seq, "delta lengths do not add up to the delta "
 				 "section", sum, f->delta_len);
 	pos += 2 * (size_t)f->ndelta;
 	total = (uint64_t)pos + f->delta_len + f->data_len;
 	if (total != len)
-		return bad_frame(c, "sections do not add up to the frame length",
+		return bad_frame(u->seq, "sections do not add up to the frame length",
 				 total, len);
 	if (!f->ndata && (f->data_len || f->flags))
-		return bad_frame(c, "DATA section without DATA pages",
+		return bad_frame(u->seq, "DATA section without DATA pages",
 				 f->data_len, 0);
 	f->deltas = fr + pos;
 	f->data = f->deltas + f->delta_len;
@@ -576,107 +640,144 @@ static int parse_layout(struct xlmig_codec *c, const uint8_t *fr, size_t len,
 }
 
 /* Decompress one zstd frame of exactly want bytes from src[0..len). */
-static int unzstd_exact(struct xlmig_codec *c, const uint8_t *src, size_t len,
+static int unzstd_exact(ZSTD_DCtx *dctx, uint32_t seq, const uint8_t *src, size_t len,
 			uint8_t *dst, size_t want, const char *what)
 {
 	unsigned long long size = ZSTD_getFrameContentSize(src, len);
 	size_t got;
 
 	if (size != want)
-		return bad_frame(c, what, size, want);
+		return bad_frame(seq, what, size, want);
 	if (ZSTD_findFrameCompressedSize(src, len) != len)
-		return bad_frame(c, "zstd frame does not fill its section",
+		return bad_frame(seq, "zstd frame does not fill its section",
 				 ZSTD_findFrameCompressedSize(src, len), len);
-	got = ZSTD_decompressDCtx(c->dctx, dst, want, src, len);
+	got = ZSTD_decompressDCtx(dctx, dst, want, src, len);
 	if (ZSTD_isError(got))
 		return xlmig_fail(XLMIG_E_FORMAT, "page frame %u: %s: %s",
-				  c->seq, what, ZSTD_getErrorName(got));
+				  seq, what, ZSTD_getErrorName(got));
 	if (got != want)
-		return bad_frame(c, what, got, want);
+		return bad_frame(seq, what, got, want);
 	return XLMIG_OK;
 }
 
 /* Check every delta payload and decompress the zstd ones, and the DATA
- * section into the front of pages_out (place_data moves the pages to
- * their places), so that nothing can fail once the cache is touched. */
-static int unpack_payloads(struct xlmig_codec *c, uint32_t n, struct frame *f,
-			   uint8_t *pages_out)
+ * section into data_dst (room for the DATA pages), so that nothing can
+ * fail once the cache is touched.  The DATA pages then lie side by side
+ * at u->pages: in the frame (raw) or at data_dst. */
+static int unpack_payloads(ZSTD_DCtx *dctx, struct xlmig_codec_unpacked *u, uint8_t *data_dst)
 {
+	const struct frame *f = &u->f;
 	uint32_t nz = 0;
 	size_t need = (size_t)f->ndata * XLMIG_PAGE_SIZE;
 	int rc = XLMIG_OK;
 
-	xlmig_buf_reset(&c->delta);
-	for (uint32_t i = 0; i < n && !rc; i++) {
-		const uint8_t *p = f->deltas + c->off[i];
+	xlmig_buf_reset(&u->zdeltas);
+	for (uint32_t i = 0; i < u->n && !rc; i++) {
+		const uint8_t *p = f->deltas + u->off[i];
 
-		if (c->kind[i] == KIND_DELTA_RLE) {
-			rc = xlmig_xorrle_check(p, c->dlen[i]);
+		if (u->kind[i] == KIND_DELTA_RLE) {
+			rc = xlmig_xorrle_check(p, u->dlen[i]);
 			if (rc)
-				xlmig_fail_prefix(rc, "page frame %u, page %u",
-						  c->seq, i);
-		} else if (c->kind[i] == KIND_DELTA_ZSTD) {
-			uint8_t *dst = xlmig_buf_extend(&c->delta, XLMIG_PAGE_SIZE);
+				xlmig_fail_prefix(rc, "page frame %u, page %u", u->seq, i);
+		} else if (u->kind[i] == KIND_DELTA_ZSTD) {
+			uint8_t *dst = xlmig_buf_extend(&u->zdeltas, XLMIG_PAGE_SIZE);
 
-			rc = dst ? unzstd_exact(c, p, c->dlen[i], dst, XLMIG_PAGE_SIZE,
+			rc = dst ? unzstd_exact(dctx, u->seq, p, u->dlen[i], dst, XLMIG_PAGE_SIZE,
 						"zstd delta of the wrong size")
 				 : XLMIG_E_NOMEM;
-			c->off[i] = nz++;
+			u->off[i] = nz++;
 		}
 	}
 	if (rc || !f->ndata)
 		return rc;
 	if (!(f->flags & FLAG_DATA_ZSTD)) {
 		if (f->data_len != need)
-			return bad_frame(c, "raw DATA section of the wrong size",
+			return bad_frame(u->seq, "raw DATA section of the wrong size",
 					 f->data_len, need);
+		u->pages = f->data;
 		return XLMIG_OK;
 	}
-	return unzstd_exact(c, f->data, f->data_len, pages_out, need,
+	u->pages = data_dst;
+	return unzstd_exact(dctx, u->seq, f->data, f->data_len, data_dst, need,
 			    "zstd DATA section of the wrong size");
 }
 
-/* DATA page k (k-th in the frame) belongs at its index i >= k.  From the
- * raw section each is copied; decompressed ones sit at the front of
- * pages_out and move back, last first, so none is overwritten before
- * it has moved: a source k is always below every index still to fill. */
-static void place_data(struct xlmig_codec *c, uint32_t n,
-		       const struct frame *f, uint8_t *pages_out)
+/* The first step; data_dst NULL: into u->data. */
+static int decode_unpack(ZSTD_DCtx *dctx, const uint8_t *frame, size_t len, uint32_t n,
+			 struct xlmig_codec_unpacked *u, uint8_t *data_dst)
 {
-	bool raw = !(f->flags & FLAG_DATA_ZSTD);
+	uint64_t t0 = xlmig_thread_cpu_ns();
+	int rc;
 
-	for (uint32_t i = n; i-- > 0;) {
-		size_t k = c->off[i];
+	u->unpacked = false;
+	u->f = (struct frame){ 0 };
+	u->pages = NULL;
+	xlmig_buf_reset(&u->data);
+	if (n == 0 || n > XLMIG_CODEC_MAX_BATCH)
+		return xlmig_fail(XLMIG_E_INVAL, "page batch of %u pages: a frame holds 1 to %u",
+				  n, XLMIG_CODEC_MAX_BATCH);
+	rc = parse_header(frame, len, n, u);
+	if (!rc)
+		rc = parse_layout(frame, len, u);
+	if (!rc && !data_dst && (u->f.flags & FLAG_DATA_ZSTD)) {
+		data_dst = xlmig_buf_extend(&u->data, (size_t)u->f.ndata * XLMIG_PAGE_SIZE);
+		if (!data_dst)
+			rc = xlmig_fail(XLMIG_E_NOMEM, "out of memory for %u pages", u->f.ndata);
+	}
+	if (!rc)
+		rc = unpack_payloads(dctx, u, data_dst);
+	u->unpacked = rc == XLMIG_OK;
+	u->len = len;
+	u->cpu_ns = xlmig_thread_cpu_ns() - t0;
+	return rc;
+}
 
-		if (c->kind[i] != KIND_DATA || (!raw && k == i))
+int xlmig_codec_decode_unpack(struct xlmig_codec_dctx *z, const uint8_t *frame, size_t len,
+			      uint32_t n, struct xlmig_codec_unpacked *u)
+{
+	return decode_unpack(z->dctx, frame, len, n, u, NULL);
+}
+
+/* DATA page k (k-th in the frame) belongs at its index i >= k.  From
+ * elsewhere each is copied; decompressed in place at the front of
+ * pages_out, they move back, last first, so none is overwritten before
+ * it has moved: a source k is always below every index still to fill. */
+static void place_data(const struct xlmig_codec_unpacked *u, uint8_t *pages_out)
+{
+	bool in_place = u->pages == pages_out;
+
+	for (uint32_t i = u->n; i-- > 0;) {
+		size_t k = u->off[i];
+
+		if (u->kind[i] != KIND_DATA || (in_place && k == i))
 			continue;
-		memcpy(pages_out + (size_t)i * XLMIG_PAGE_SIZE,
-		       (raw ? f->data : pages_out) + k * XLMIG_PAGE_SIZE,
+		memcpy(pages_out + (size_t)i * XLMIG_PAGE_SIZE, u->pages + k * XLMIG_PAGE_SIZE,
 		       XLMIG_PAGE_SIZE);
 	}
 }
 
 /* Claim each page's cache slot in stream order, as the encoder did; a
  * delta whose page the cache does not hold undoes every claim. */
-static int claim_slots(struct xlmig_codec *c, const uint64_t *pfns, uint32_t n)
+static int claim_slots(struct xlmig_codec *c, const struct xlmig_codec_unpacked *u,
+		       const uint64_t *pfns)
 {
 	int rc = XLMIG_OK;
 
 	if (!c->cache)
 		return XLMIG_OK;
 	xlmig_pagecache_begin(c->cache);
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < u->n; i++) {
 		uint32_t slot;
 		bool hit;
 
-		if (c->kind[i] == KIND_ZERO) {
+		if (u->kind[i] == KIND_ZERO) {
 			c->slot[i] = xlmig_pagecache_find(c->cache, pfns[i]);
 			continue;
 		}
 		rc = xlmig_pagecache_claim(c->cache, pfns[i], &slot, &hit);
 		if (rc)
 			goto out;
-		if (c->kind[i] != KIND_DATA && !hit) {
+		if (u->kind[i] != KIND_DATA && !hit) {
 			rc = xlmig_fail(XLMIG_E_FORMAT, "page frame %u: page %u "
 					"(pfn %#llx) is a delta against a copy the "
 					"delta cache does not hold; the two ends' "
@@ -695,15 +796,15 @@ out:
 }
 
 /* Write the other pages out, and all into the cache, in stream order. */
-static void place_pages(struct xlmig_codec *c, uint32_t n,
-			const struct frame *f, uint8_t *pages_out)
+static void place_pages(struct xlmig_codec *c, const struct xlmig_codec_unpacked *u,
+			uint8_t *pages_out)
 {
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < u->n; i++) {
 		uint8_t *page = pages_out + (size_t)i * XLMIG_PAGE_SIZE;
 		uint8_t *cached = c->cache && c->slot[i] >= 0
 			? xlmig_pagecache_page(c->cache, (uint32_t)c->slot[i]) : NULL;
 
-		switch ((enum page_kind)c->kind[i]) {
+		switch ((enum page_kind)u->kind[i]) {
 		case KIND_ZERO:
 			memset(page, 0, XLMIG_PAGE_SIZE);
 			break;
@@ -711,11 +812,11 @@ static void place_pages(struct xlmig_codec *c, uint32_t n,
 			break;
 		case KIND_DELTA_RLE:
 			memcpy(page, cached, XLMIG_PAGE_SIZE);
-			xlmig_xorrle_apply(page, f->deltas + c->off[i], c->dlen[i]);
+			xlmig_xorrle_apply(page, u->f.deltas + u->off[i], u->dlen[i]);
 			break;
 		case KIND_DELTA_ZSTD:
-			xlmig_xorrle_xor(page, cached, c->delta.data +
-					 (size_t)c->off[i] * XLMIG_PAGE_SIZE);
+			xlmig_xorrle_xor(page, cached, u->zdeltas.data +
+					 (size_t)u->off[i] * XLMIG_PAGE_SIZE);
 			break;
 		}
 		if (cached)
@@ -723,29 +824,46 @@ static void place_pages(struct xlmig_codec *c, uint32_t n,
 	}
 }
 
+int xlmig_codec_decode_apply(struct xlmig_codec *c, struct xlmig_codec_unpacked *u,
+			     const uint64_t *pfns, uint32_t n, uint8_t *pages_out,
+			     struct xlmig_codec_stats *stats)
+{
+	uint64_t t0 = xlmig_thread_cpu_ns();
+	int rc = take_role(c, ROLE_DECODER, n);
+
+	if (!rc && (!u->unpacked || u->n != n))
+		rc = xlmig_fail(XLMIG_E_INVAL, "applying a page frame that was not unpacked "
+				"for these %u pages", n);
+	if (!rc && u->seq != c->seq)
+		rc = bad_frame(u->seq, "out of sequence: frames were lost or reordered",
+			       u->seq, c->seq);
+	if (!rc && u->f.ndelta && !c->cache)
+		rc = bad_frame(u->seq, "delta pages but this decoder has no delta cache "
+			       "(cache sizes differ between the ends?)", u->f.ndelta, 0);
+	if (!rc)
+		rc = claim_slots(c, u, pfns);
+	if (rc)
+		return rc;
+	place_data(u, pages_out);
+	place_pages(c, u, pages_out);
+	c->seq++;
+	u->unpacked = false;
+	add_stats(stats, n, &u->f, u->len, u->cpu_ns + xlmig_thread_cpu_ns() - t0);
+	return XLMIG_OK;
+}
+
 int xlmig_codec_decode(struct xlmig_codec *c, const uint8_t *frame, size_t len,
 		       const uint64_t *pfns, uint32_t n, uint8_t *pages_out,
 		       struct xlmig_codec_stats *stats)
 {
-	uint64_t t0 = xlmig_thread_cpu_ns();
-	struct frame f = { 0 };
-	int rc;
+	int rc = take_role(c, ROLE_DECODER, n);
 
-	rc = take_role(c, ROLE_DECODER, n);
+	if (!rc && !c->unpacked && !(c->unpacked = xlmig_codec_unpacked_new()))
+		rc = XLMIG_E_NOMEM;
+	/* The DATA section straight into pages_out: no copy. */
 	if (!rc)
-		rc = parse_header(c, frame, len, n, &f);
+		rc = decode_unpack(c->dctx, frame, len, n, c->unpacked, pages_out);
 	if (!rc)
-		rc = parse_layout(c, frame, len, n, &f);
-	if (!rc)
-		rc = unpack_payloads(c, n, &f, pages_out);
-	if (!rc)
-		rc = claim_slots(c, pfns, n);
-	if (rc)
-		goto out;
-	place_data(c, n, &f, pages_out);
-	place_pages(c, n, &f, pages_out);
-	c->seq++;
-	add_stats(stats, n, &f, len, xlmig_thread_cpu_ns() - t0);
-out:
+		rc = xlmig_codec_decode_apply(c, c->unpacked, pfns, n, pages_out, stats);
 	return rc;
 }

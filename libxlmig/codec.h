@@ -115,6 +115,32 @@ int xlmig_codec_encode_begin(struct xlmig_codec *c, const uint64_t *pfns,
 int xlmig_codec_encode_finish(struct xlmig_codec_pending *p, struct xlmig_codec_zctx *z,
 			      struct xlmig_buf *out, struct xlmig_codec_stats *stats);
 
+/* Decoding in two steps, as encoding: xlmig_codec_decode_unpack() may run
+ * on any thread, with a context of its own: it checks the frame's layout
+ * (all but its number) and decompresses what is compressed in it into
+ * an unpacked frame, which still points into the frame (keep the frame
+ * until applied).  xlmig_codec_decode_apply() runs on the decoder, in
+ * frame order: it checks the number, applies the deltas against the
+ * cache and writes the pages.  xlmig_codec_decode() is both in one, the
+ * DATA section decompressed straight into pages_out.  A failed apply
+ * changes nothing, as a failed decode. */
+struct xlmig_codec_unpacked;
+struct xlmig_codec_dctx;
+
+struct xlmig_codec_unpacked *xlmig_codec_unpacked_new(void);
+void xlmig_codec_unpacked_free(struct xlmig_codec_unpacked *u);
+/* Bytes it holds besides the frame (for a caller bounding its memory). */
+size_t xlmig_codec_unpacked_held(const struct xlmig_codec_unpacked *u);
+struct xlmig_codec_dctx *xlmig_codec_dctx_new(void);
+void xlmig_codec_dctx_free(struct xlmig_codec_dctx *z);
+
+int xlmig_codec_decode_unpack(struct xlmig_codec_dctx *z, const uint8_t *frame, size_t len,
+			      uint32_t n, struct xlmig_codec_unpacked *u);
+/* stats (may be NULL) gets the frame's figures, CPU time of both steps. */
+int xlmig_codec_decode_apply(struct xlmig_codec *c, struct xlmig_codec_unpacked *u,
+			     const uint64_t *pfns, uint32_t n, uint8_t *pages_out,
+			     struct xlmig_codec_stats *stats);
+
 /* Decode one frame of n pages into pages_out (n x 4096 bytes).  pfns
  * must be the same array the encoder saw for this frame.  A malformed
  * frame returns XLMIG_E_FORMAT; pages_out then holds no useful data. */

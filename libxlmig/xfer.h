@@ -21,7 +21,10 @@
  * Receiver (xlmig_xfer_recv): one reader thread per channel puts frames
  * into a reorder buffer; the caller's thread takes them in sequence order
  * (the codec's delta cache needs the sender's order), rebuilds the stream
- * and writes it to an fd (the consumer).  The buffer is bounded in bytes:
+ * and writes it to an fd (the consumer).  While few frames wait, the
+ * readers unpack each PAGES frame's pages (the zstd part of decoding)
+ * as they read it, side by side; frames that wait behind a slow restore
+ * wait packed and are decoded whole in order.  The buffer is bounded in bytes:
  * once over reorder_bytes, a reader only goes on reading while the last
  * sequence number its channel delivered is below the next one needed.
  * The needed frame can only arrive on such a channel (each channel's
@@ -94,6 +97,8 @@ struct xlmig_xfer_stats {
 	uint64_t chan_bytes[XLMIG_MAX_CHANNELS];
 	uint64_t reorder_peak;          /* receiver: most bytes held out of order */
 	unsigned coding_threads;        /* sender: channel writers that coded pages */
+	_Atomic uint64_t frames_unpacked; /* receiver: PAGES frames whose pages the
+				         * channel readers unpacked */
 	/* Sender, live (atomic_load while the transfer runs): frame bytes
 	 * queued for the channels now, and the link's measured throughput
 	 * in bytes/s (0 until measured).  Their quotient is how long what

@@ -23,6 +23,15 @@ struct held {
 	uint64_t seq;
 	struct xlmig_frame f;
 	size_t high;         /* what its buffer may pin: bufpool.h */
+	size_t extra;        /* what rec and u hold */
+	/* PAGES, prepared by the reader: the record's header and pfn array
+	 * (count entries), its codec frame (in f's payload), and that frame
+	 * unpacked (codec.h) when the reader did */
+	struct xlmig_buf rec;
+	uint32_t count;
+	const uint8_t *codec;
+	size_t codec_len;
+	struct xlmig_codec_unpacked *u;
 };
 
 struct receiver;
@@ -35,6 +44,9 @@ struct reader {
 	bool any;
 	bool closed;         /* the peer closed this channel between frames */
 	uint64_t last_seq;
+	ZSTD_DCtx *zd;                 /* for PAGES frames' pfn arrays */
+	struct xlmig_codec_dctx *z;    /* for their pages */
+	uint64_t pfns[XLMIG_MAX_PAGES_PER_RECORD];
 };
 
 struct receiver {
@@ -60,6 +72,9 @@ struct receiver {
 	int out_flags;
 	struct xlmig_codec *codec;
 	struct xlmig_bufpool *pool;    /* used frames' buffers, for the readers */
+	/* Applied unpacked frames, for the readers' next (under lock). */
+	struct xlmig_codec_unpacked *spare[2 * XLMIG_MAX_CHANNELS];
+	unsigned nspare;
 	ZSTD_DCtx *zd;
 	struct xlmig_stream_digest *md;
 	struct xlmig_buf rec;
@@ -70,17 +85,44 @@ struct receiver {
 };
 
 /* A frame read into a larger buffer reused from the pool pins what that
- * buffer held before, and the bound counts that. */
+ * buffer held before, and the bound counts that, and what the reader
+ * unpacked from it. */
 static size_t held_cost(const struct held *h)
 {
-	return h->high + HELD_OVERHEAD;
+	return h->high + h->extra + HELD_OVERHEAD;
 }
 
-/* Free a frame, its buffer kept for a reader's next frame. */
+static struct xlmig_codec_unpacked *unpacked_get(struct receiver *r)
+{
+	struct xlmig_codec_unpacked *u = NULL;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->nspare)
+		u = r->spare[--r->nspare];
+	pthread_mutex_unlock(&r->lock);
+	return u ? u : xlmig_codec_unpacked_new();
+}
+
+static void unpacked_put(struct receiver *r, struct xlmig_codec_unpacked *u)
+{
+	if (!u)
+		return;
+	pthread_mutex_lock(&r->lock);
+	if (r->nspare < XLMIG_ARRAY_SIZE(r->spare)) {
+		r->spare[r->nspare++] = u;
+		u = NULL;
+	}
+	pthread_mutex_unlock(&r->lock);
+	xlmig_codec_unpacked_free(u);
+}
+
+/* Free a frame, its buffers kept for a reader's next frame. */
 static void held_free(struct receiver *r, struct held *h)
 {
 	if (h) {
 		xlmig_bufpool_put(r->pool, &h->f.payload, h->high);
+		unpacked_put(r, h->u);
+		xlmig_buf_free(&h->rec);
 		free(h);
 	}
 }
@@ -184,6 +226,107 @@ static int hold(struct receiver *r, struct reader *rd, struct held *h)
 	return rc;
 }
 
+static int inflate(ZSTD_DCtx *zd, const uint8_t *p, size_t len, uint32_t limit,
+		   struct xlmig_buf *out)
+{
+	uint32_t raw;
+	uint8_t *dst;
+	size_t n;
+	int rc = xlmig_wire_zblob_len(p, len, limit, &raw);
+
+	if (rc != XLMIG_OK)
+		return rc;
+	dst = xlmig_buf_extend(out, raw);
+	if (!dst)
+		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for %u stream bytes", raw);
+	n = ZSTD_decompressDCtx(zd, dst, raw, p + 4, len - 4);
+	if (ZSTD_isError(n) || n != raw)
+		return xlmig_fail(XLMIG_E_FORMAT, "a compressed block does not decompress to "
+				  "its announced %u bytes", raw);
+	return XLMIG_OK;
+}
+
+/* Check a rebuilt PAGE_DATA prefix: header, count, and that the record
+ * length matches the pages announced. */
+static int check_prefix(const uint8_t *p, uint32_t len, uint32_t data_pages, uint32_t *count)
+{
+	uint32_t body_len;
+
+	if (len < PREFIX_FIXED || xlmig_get_le32(p) != XLMIG_REC_PAGE_DATA)
+		return xlmig_fail(XLMIG_E_FORMAT, "PAGES frame without a PAGE_DATA header");
+	body_len = xlmig_get_le32(p + 4);
+	*count = xlmig_get_le32(p + 8);
+	if (*count == 0 || *count > XLMIG_MAX_PAGES_PER_RECORD ||
+	    len != PREFIX_FIXED + 8 * *count || data_pages > *count ||
+	    body_len != 8 + 8 * *count + (uint64_t)data_pages * XLMIG_PAGE_SIZE)
+		return xlmig_fail(XLMIG_E_FORMAT,
+				  "PAGES frame: %u entries, %u pages and a %u-byte body do not agree",
+				  *count, data_pages, body_len);
+	return XLMIG_OK;
+}
+
+/* Whether readers unpack what they read: while the frames held ahead
+ * of the decoder are few (a quarter of the bound: a couple of batches),
+ * the decoder keeps up with nothing to spare, and
+ * the zstd part of decoding is better done side by side on the channels'
+ * threads; with the buffer filling up, the restore or the decoder's own
+ * order is what holds things, and frames wait packed, at a third of the
+ * memory or less. */
+static bool unpack_here(struct receiver *r)
+{
+	bool few;
+
+	pthread_mutex_lock(&r->lock);
+	few = r->held_bytes < r->o.reorder_bytes / 4;
+	pthread_mutex_unlock(&r->lock);
+	return few;
+}
+
+/* On the reader's thread, as soon as a PAGES frame is read: its record's
+ * header and pfn array rebuilt and checked, and, while the decoder keeps
+ * up (unpack_here), its pages unpacked (the zstd part of decoding), so
+ * that the decoding thread, which must take frames in order, is left
+ * with the delta cache's part.  Channels unpack side by side. */
+static int unpack_pages(struct receiver *r, struct reader *rd, struct held *h)
+{
+	struct xlmig_wire_pages wp;
+	uint32_t n = 0;
+	int rc = xlmig_wire_pages_parse(&h->f.hdr, h->f.payload.data, &wp);
+
+	if (rc == XLMIG_OK && wp.prefix_len > MAX_PREFIX)
+		rc = xlmig_fail(XLMIG_E_FORMAT, "PAGES frame with a %u-byte pfn array",
+				wp.prefix_len);
+	if (rc == XLMIG_OK)
+		rc = wp.prefix_zstd ? inflate(rd->zd, wp.prefix, wp.prefix_stored_len,
+					      wp.prefix_len, &h->rec)
+				    : xlmig_buf_append(&h->rec, wp.prefix, wp.prefix_len);
+	if (rc == XLMIG_OK && h->rec.len != wp.prefix_len)
+		rc = xlmig_fail(XLMIG_E_FORMAT, "PAGES frame: pfn array of %zu bytes, announced %u",
+				h->rec.len, wp.prefix_len);
+	if (rc == XLMIG_OK)
+		rc = check_prefix(h->rec.data, wp.prefix_len, wp.data_pages, &h->count);
+	if (rc == XLMIG_OK) {
+		xlmig_xfer_data_pfns(h->rec.data + PREFIX_FIXED, h->count, rd->pfns, &n);
+		if (n != wp.data_pages)
+			rc = xlmig_fail(XLMIG_E_FORMAT,
+					"PAGES frame: %u pages announced, pfn array has %u",
+					wp.data_pages, n);
+	}
+	h->codec = wp.codec;
+	h->codec_len = wp.codec_len;
+	if (rc == XLMIG_OK && n && unpack_here(r)) {
+		h->u = unpacked_get(r);
+		rc = h->u ? xlmig_codec_decode_unpack(rd->z, wp.codec, wp.codec_len, n, h->u)
+			  : XLMIG_E_NOMEM;
+		atomic_fetch_add(&r->st->frames_unpacked, 1);
+	}
+	if (rc == XLMIG_OK)
+		h->extra = h->rec.len + (h->u ? xlmig_codec_unpacked_held(h->u) : 0);
+	else
+		xlmig_fail_prefix(rc, "frame %llu", (unsigned long long)h->f.hdr.seq);
+	return rc;
+}
+
 static int read_one(struct receiver *r, struct reader *rd, struct xlmig_chan *ch)
 {
 	const struct xlmig_handshake_session *sess = xlmig_conn_session(r->c);
@@ -201,7 +344,10 @@ static int read_one(struct receiver *r, struct reader *rd, struct xlmig_chan *ch
 					       xlmig_frame_type_name(h->f.hdr.type), rd->idx);
 	} else if (rc == XLMIG_OK) {
 		h->high = XLMIG_MAX(h->high, (size_t)h->f.hdr.len);
-		rc = hold(r, rd, h);
+		if (h->f.hdr.type == XLMIG_FRAME_PAGES)
+			rc = unpack_pages(r, rd, h);
+		if (rc == XLMIG_OK)
+			rc = hold(r, rd, h);
 		if (rc == XLMIG_OK)
 			h = NULL;
 	}
@@ -343,26 +489,6 @@ static int write_sparing_zeros(struct receiver *r, uint32_t count)
 	return rc;
 }
 
-static int inflate(struct receiver *r, const uint8_t *p, size_t len, uint32_t limit,
-		   struct xlmig_buf *out)
-{
-	uint32_t raw;
-	uint8_t *dst;
-	size_t n;
-	int rc = xlmig_wire_zblob_len(p, len, limit, &raw);
-
-	if (rc != XLMIG_OK)
-		return rc;
-	dst = xlmig_buf_extend(out, raw);
-	if (!dst)
-		return xlmig_fail(XLMIG_E_NOMEM, "out of memory for %u stream bytes", raw);
-	n = ZSTD_decompressDCtx(r->zd, dst, raw, p + 4, len - 4);
-	if (ZSTD_isError(n) || n != raw)
-		return xlmig_fail(XLMIG_E_FORMAT, "a compressed block does not decompress to "
-				  "its announced %u bytes", raw);
-	return XLMIG_OK;
-}
-
 static int put_stream(struct receiver *r, const struct xlmig_frame *f)
 {
 	int rc;
@@ -370,66 +496,37 @@ static int put_stream(struct receiver *r, const struct xlmig_frame *f)
 	if (!(f->hdr.flags & XLMIG_WIRE_F_ZSTD))
 		return write_out(r, f->payload.data, f->payload.len);
 	xlmig_buf_reset(&r->rec);
-	rc = inflate(r, f->payload.data, f->payload.len, xlmig_conn_session(r->c)->max_payload,
+	rc = inflate(r->zd, f->payload.data, f->payload.len, xlmig_conn_session(r->c)->max_payload,
 		     &r->rec);
 	return rc == XLMIG_OK ? write_out(r, r->rec.data, r->rec.len) : rc;
 }
 
-/* Check a rebuilt PAGE_DATA prefix: header, count, and that the record
- * length matches the pages announced. */
-static int check_prefix(const uint8_t *p, uint32_t len, uint32_t data_pages, uint32_t *count)
+/* The decoding thread's part: the pages through the delta cache, in
+ * order (the whole decode for a frame its reader left packed), after the
+ * record's prefix. */
+static int put_pages(struct receiver *r, struct held *h)
 {
-	uint32_t body_len;
-
-	if (len < PREFIX_FIXED || xlmig_get_le32(p) != XLMIG_REC_PAGE_DATA)
-		return xlmig_fail(XLMIG_E_FORMAT, "PAGES frame without a PAGE_DATA header");
-	body_len = xlmig_get_le32(p + 4);
-	*count = xlmig_get_le32(p + 8);
-	if (*count == 0 || *count > XLMIG_MAX_PAGES_PER_RECORD ||
-	    len != PREFIX_FIXED + 8 * *count || data_pages > *count ||
-	    body_len != 8 + 8 * *count + (uint64_t)data_pages * XLMIG_PAGE_SIZE)
-		return xlmig_fail(XLMIG_E_FORMAT,
-				  "PAGES frame: %u entries, %u pages and a %u-byte body do not agree",
-				  *count, data_pages, body_len);
-	return XLMIG_OK;
-}
-
-static int put_pages(struct receiver *r, const struct xlmig_frame *f)
-{
-	struct xlmig_wire_pages wp;
-	uint32_t count = 0, n = 0;
+	uint32_t n = 0;
 	uint8_t *pages;
-	int rc = xlmig_wire_pages_parse(&f->hdr, f->payload.data, &wp);
+	int rc;
 
-	if (rc == XLMIG_OK && wp.prefix_len > MAX_PREFIX)
-		rc = xlmig_fail(XLMIG_E_FORMAT, "PAGES frame with a %u-byte pfn array",
-				wp.prefix_len);
-	if (rc == XLMIG_OK) {
-		xlmig_buf_reset(&r->rec);
-		rc = wp.prefix_zstd ? inflate(r, wp.prefix, wp.prefix_stored_len, wp.prefix_len,
-					      &r->rec)
-				    : xlmig_buf_append(&r->rec, wp.prefix, wp.prefix_len);
-	}
-	if (rc == XLMIG_OK && r->rec.len != wp.prefix_len)
-		rc = xlmig_fail(XLMIG_E_FORMAT, "PAGES frame: pfn array of %zu bytes, announced %u",
-				r->rec.len, wp.prefix_len);
+	xlmig_buf_reset(&r->rec);
+	rc = xlmig_buf_append(&r->rec, h->rec.data, h->rec.len);
 	if (rc == XLMIG_OK)
-		rc = check_prefix(r->rec.data, wp.prefix_len, wp.data_pages, &count);
-	if (rc == XLMIG_OK) {
-		xlmig_xfer_data_pfns(r->rec.data + PREFIX_FIXED, count, r->pfns, &n);
-		if (n != wp.data_pages)
-			rc = xlmig_fail(XLMIG_E_FORMAT,
-					"PAGES frame: %u pages announced, pfn array has %u",
-					wp.data_pages, n);
-	}
+		xlmig_xfer_data_pfns(r->rec.data + PREFIX_FIXED, h->count, r->pfns, &n);
 	if (rc == XLMIG_OK && n) {
 		pages = xlmig_buf_extend(&r->rec, (size_t)n * XLMIG_PAGE_SIZE);
-		rc = pages ? xlmig_codec_decode(r->codec, wp.codec, wp.codec_len, r->pfns, n, pages,
-						&r->st->codec)
-			   : xlmig_fail(XLMIG_E_NOMEM, "out of memory for %u pages", n);
+		if (!pages)
+			rc = xlmig_fail(XLMIG_E_NOMEM, "out of memory for %u pages", n);
+		else if (h->u)
+			rc = xlmig_codec_decode_apply(r->codec, h->u, r->pfns, n, pages,
+						      &r->st->codec);
+		else
+			rc = xlmig_codec_decode(r->codec, h->codec, h->codec_len, r->pfns, n,
+						pages, &r->st->codec);
 	}
 	if (rc == XLMIG_OK && r->filled)
-		rc = write_sparing_zeros(r, count);
+		rc = write_sparing_zeros(r, h->count);
 	else if (rc == XLMIG_OK)
 		rc = write_out(r, r->rec.data, r->rec.len);
 	return rc;
@@ -543,7 +640,7 @@ static int decode_all(struct receiver *r)
 			break;
 		case XLMIG_FRAME_PAGES:
 			r->st->frames_pages++;
-			rc = put_pages(r, &h->f);
+			rc = put_pages(r, h);
 			break;
 		default:
 			rc = check_end(r, &h->f);
@@ -587,7 +684,11 @@ static int receiver_setup(struct receiver *r)
 	for (unsigned i = 0; i < r->n && rc == XLMIG_OK; i++) {
 		r->rd[i].r = r;
 		r->rd[i].idx = i;
-		if (pthread_create(&r->rd[i].thread, NULL, reader_main, &r->rd[i]) != 0)
+		r->rd[i].zd = ZSTD_createDCtx();
+		r->rd[i].z = xlmig_codec_dctx_new();
+		if (!r->rd[i].zd || !r->rd[i].z)
+			rc = xlmig_fail(XLMIG_E_NOMEM, "out of memory for a channel's decoder");
+		else if (pthread_create(&r->rd[i].thread, NULL, reader_main, &r->rd[i]) != 0)
 			rc = xlmig_fail(XLMIG_E_NOMEM, "cannot start a channel reader thread");
 		else
 			r->rd[i].started = true;
@@ -622,6 +723,12 @@ static void receiver_free(void *arg)
 	while (r->heap_len)
 		held_free(r, heap_pop(r));
 	free(r->heap);
+	for (unsigned i = 0; i < r->n; i++) {
+		ZSTD_freeDCtx(r->rd[i].zd);
+		xlmig_codec_dctx_free(r->rd[i].z);
+	}
+	while (r->nspare)
+		xlmig_codec_unpacked_free(r->spare[--r->nspare]);
 	xlmig_codec_free(r->codec);
 	ZSTD_freeDCtx(r->zd);
 	xlmig_bufpool_free(r->pool);

@@ -591,7 +591,9 @@ static int sender_setup(struct sender *s)
 	 * to the highest candidate. */
 	xlmig_adapt_init(&s->adapt, s->zstd,
 			 s->o.zstd_level ? s->o.zstd_level : co->zstd_level);
-	xlmig_adapt_set_encoders(&s->adapt, XLMIG_MIN(s->n, xlmig_online_cpus()));
+	/* Each channel's writer codes, on the CPUs the reading thread leaves. */
+	xlmig_adapt_set_encoders(&s->adapt,
+				 XLMIG_MIN(s->n, XLMIG_MAX(1u, xlmig_online_cpus() - 1)));
 	s->zc = ZSTD_createCCtx();
 	s->parser = xlmig_parser_new(on_item, s);
 	s->pool = xlmig_bufpool_new();

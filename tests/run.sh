@@ -41,8 +41,8 @@ ran_logs=()
 # suites have not shown; the cause is not yet known.
 VALGRIND_TESTS="test_json.c test_common.c test_policy.c test_wire.c test_xlproto.c
 test_preflight.c test_ctl.c test_journal.c test_bufpool.c test_xl_config.c test_migrate_args.c stream_roundtrip_hvm stream_page_data
-stream_unknown codec_roundtrip codec_xorrle test_job.c test_handshake.c
-xfer_identity_one_channel_compressed xfer_identity_four_channels_plain
+stream_unknown codec_roundtrip codec_xorrle codec_two_step test_job.c test_handshake.c
+xfer_identity_one_channel_compressed xfer_identity_four_channels_plain xfer_pages_coded_on_every_channel
 xfer_corruption_in_flight_fails xfer_cancel_on_source
 xfer_cancel_on_destination xfer_truncated_source_stream xfer_from_a_pipe xfer_skipped_frame_is_an_error
 xfer_source_hangs_up_after_end xfer_restore_gone_is_an_error_not_sigpipe"

@@ -317,6 +317,67 @@ TEST(codec_two_step_encode_matches_one_call)
 	xlmig_codec_free(dec);
 }
 
+/* Frames unpacked ahead, out of order and each with its own context,
+ * then applied in order, decode exactly (deltas resolve against the
+ * cache at apply time); an unpacked frame applied out of its turn is
+ * refused and changes nothing, and cannot be applied twice. */
+TEST(codec_two_step_decode)
+{
+	enum { NPFN = 64, N = 32, FRAMES = 6 };
+	uint8_t *mem = malloc(NPFN * PS), *got = malloc(N * PS);
+	uint8_t *sent = malloc((size_t)FRAMES * N * PS);
+	uint64_t pfns[FRAMES][N];
+	struct xlmig_buf frame[FRAMES] = { { 0 } };
+	struct xlmig_codec_unpacked *u[FRAMES];
+	struct xlmig_codec *enc = codec(1 << 20, false), *dec = codec(1 << 20, false);
+	struct xlmig_codec_dctx *z = xlmig_codec_dctx_new();
+	struct xlmig_codec_stats st = { 0 };
+
+	CHECK(mem && got && sent && enc && dec && z);
+	for (int p = 0; p < NPFN; p++)
+		p % 2 ? fill_text(mem + p * PS) : fill_random(mem + p * PS, PS);
+	for (int f = 0; f < FRAMES; f++) {
+		for (int i = 0; i < N; i++) {
+			uint64_t pfn = f < 2 ? (uint64_t)(f * N + i) : rnd() % NPFN;
+
+			if (f >= 2)
+				nudge(mem + pfn * PS);
+			pfns[f][i] = pfn;
+			memcpy(sent + ((size_t)f * N + i) * PS, mem + pfn * PS, PS);
+		}
+		CHECK_OK(xlmig_codec_set_level(enc, f % 2 ? 0 : 1));
+		CHECK_OK(xlmig_codec_encode(enc, pfns[f], sent + (size_t)f * N * PS, N,
+					    &frame[f], NULL));
+	}
+	for (int f = FRAMES; f-- > 0;) {
+		u[f] = xlmig_codec_unpacked_new();
+		CHECK(u[f]);
+		CHECK_OK(xlmig_codec_decode_unpack(z, frame[f].data, frame[f].len, N, u[f]));
+	}
+	/* frame 1 before frame 0: refused, nothing changed */
+	CHECK(xlmig_codec_decode_apply(dec, u[1], pfns[1], N, got, NULL) == XLMIG_E_FORMAT);
+	for (int f = 0; f < FRAMES; f++) {
+		CHECK_OK(xlmig_codec_decode_apply(dec, u[f], pfns[f], N, got, &st));
+		CHECK(memcmp(got, sent + (size_t)f * N * PS, N * PS) == 0);
+	}
+	CHECK_INT(st.pages_delta, >, 0);
+	CHECK(xlmig_codec_decode_apply(dec, u[0], pfns[0], N, got, NULL) == XLMIG_E_INVAL);
+	/* a malformed frame fails to unpack */
+	frame[0].data[0] ^= 1;
+	CHECK(xlmig_codec_decode_unpack(z, frame[0].data, frame[0].len, N, u[0]) ==
+	      XLMIG_E_FORMAT);
+	for (int f = 0; f < FRAMES; f++) {
+		xlmig_codec_unpacked_free(u[f]);
+		xlmig_buf_free(&frame[f]);
+	}
+	xlmig_codec_dctx_free(z);
+	free(mem);
+	free(got);
+	free(sent);
+	xlmig_codec_free(enc);
+	xlmig_codec_free(dec);
+}
+
 /* A reset codec is as new: sequence 0, nothing cached (a decoder reset
  * alone refuses the encoder's next frame, which refers to its cache);
  * both reset, a new stream round-trips. */

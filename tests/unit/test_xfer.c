@@ -465,7 +465,11 @@ TEST(xfer_pages_coded_on_every_channel)
 	CHECK_OK(r.snd.rc);
 	CHECK(file_equals(r.out_fd, &stream));
 	CHECK_EQ(r.snd.st.coding_threads, 4);
-	CHECK_EQ(r.snd.st.adapt.encoders, XLMIG_MIN(4u, xlmig_online_cpus()));
+	/* the decoder kept up: the readers unpacked (most of) the pages */
+	CHECK_INT(r.rst.frames_unpacked, >, 0);
+	/* the CPUs but the one reading the stream, at most one per channel */
+	CHECK_EQ(r.snd.st.adapt.encoders,
+		 XLMIG_MIN(4u, XLMIG_MAX(1u, xlmig_online_cpus() - 1)));
 	CHECK_INT(r.snd.st.codec.pages_delta, >, 0);
 	close(r.out_fd);
 	xlmig_buf_free(&stream);
@@ -531,6 +535,8 @@ TEST(xfer_reorder_bound_with_slow_channel)
 	/* the slow channel made frames wait, but never more than the bound
 	 * plus one frame per channel */
 	CHECK_INT(r.rst.reorder_peak, >, r.ro.reorder_bytes / 2);
+	/* frames waiting past a quarter of the bound wait packed */
+	CHECK_INT(r.rst.frames_unpacked, <, r.rst.frames_pages);
 	CHECK_INT(r.rst.reorder_peak, <=, r.ro.reorder_bytes + 4 * (frame_max + 128));
 	close(r.out_fd);
 	xlmig_buf_free(&stream);
