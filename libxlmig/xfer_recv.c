@@ -73,7 +73,7 @@ struct receiver {
 	struct xlmig_codec *codec;
 	struct xlmig_bufpool *pool;    /* used frames' buffers, for the readers */
 	/* Applied unpacked frames, for the readers' next (under lock). */
-	struct xlmig_codec_unpacked *spare[2 * XLMIG_MAX_CHANNELS];
+	struct xlmig_codec_unpacked *spare[XLMIG_MAX_CHANNELS];
 	unsigned nspare;
 	ZSTD_DCtx *zd;
 	struct xlmig_stream_digest *md;
@@ -108,7 +108,9 @@ static void unpacked_put(struct receiver *r, struct xlmig_codec_unpacked *u)
 	if (!u)
 		return;
 	pthread_mutex_lock(&r->lock);
-	if (r->nspare < XLMIG_ARRAY_SIZE(r->spare)) {
+	/* One per channel: their pages stay resident outside the reorder
+	 * bound's count. */
+	if (r->nspare < XLMIG_MIN(r->n, XLMIG_ARRAY_SIZE(r->spare))) {
 		r->spare[r->nspare++] = u;
 		u = NULL;
 	}

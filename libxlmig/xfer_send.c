@@ -61,7 +61,7 @@ struct sender {
 	struct xlmig_codec *codec;
 	struct xlmig_bufpool *pool;    /* sent frames' buffers, for the next */
 	/* Finished pending frames, for the next batches (under lock). */
-	struct xlmig_codec_pending *spare[2 * XLMIG_MAX_CHANNELS + 2];
+	struct xlmig_codec_pending *spare[XLMIG_MAX_CHANNELS + 1];
 	unsigned nspare;
 	struct xlmig_adapt adapt;      /* each batch's encoding */
 	ZSTD_CCtx *zc;
@@ -91,7 +91,9 @@ static void pending_put(struct sender *s, struct xlmig_codec_pending *p)
 	if (!p)
 		return;
 	pthread_mutex_lock(&s->lock);
-	if (s->nspare < XLMIG_ARRAY_SIZE(s->spare)) {
+	/* One per channel and the reader's: what keeps them all busy; more
+	 * would only keep pages resident. */
+	if (s->nspare < XLMIG_MIN(s->n + 1, XLMIG_ARRAY_SIZE(s->spare))) {
 		s->spare[s->nspare++] = p;
 		p = NULL;
 	}
