@@ -218,6 +218,17 @@ static void frame_done(struct sender *s, struct writer *w, const struct qframe *
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* What a coded batch cost, to the adaptation and the stats. */
+static void account_batch(struct sender *s, int level, const struct xlmig_codec_stats *cs,
+			  uint64_t wall_ns)
+{
+	xlmig_adapt_batch(&s->adapt, level, cs->data_in, cs->data_out, wall_ns, cs->cpu_ns,
+			  cs->bytes_in, cs->bytes_out);
+	pthread_mutex_lock(&s->lock);
+	xlmig_codec_stats_add(&s->st->codec, cs);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* Code a frame's pending pages onto its payload, on this writer's
  * thread (so channels code side by side), and tell the adaptation what
  * it cost.  The frame's backlog figure becomes its real size. */
@@ -239,13 +250,9 @@ static int finish_pages(struct sender *s, struct writer *w, struct qframe *q)
 	 * the reading thread, taken as its wall-clock time too). */
 	wall = xlmig_now_ns() - t0;
 	begun_cpu = cs.cpu_ns - XLMIG_MIN(cs.cpu_ns, xlmig_thread_cpu_ns() - cpu0);
-	xlmig_adapt_batch(&s->adapt, level, cs.data_in, cs.data_out, wall + begun_cpu,
-			  cs.cpu_ns, cs.bytes_in, cs.bytes_out);
+	account_batch(s, level, &cs, wall + begun_cpu);
 	q->h.len = (uint32_t)q->payload.len;
 	q->counted = q->payload.len;
-	pthread_mutex_lock(&s->lock);
-	xlmig_codec_stats_add(&s->st->codec, &cs);
-	pthread_mutex_unlock(&s->lock);
 	atomic_fetch_add(&s->st->backlog_bytes, q->counted);
 	atomic_fetch_sub(&s->st->backlog_bytes, counted);
 	pending_put(s, q->pend);
@@ -425,10 +432,22 @@ static bool pages_layout_ok(const struct xlmig_item *it, uint32_t *prefix_len)
 /* Begin coding n pages with the encoding the measurements favour now;
  * a channel's writer finishes them (finish_pages). */
 static int begin_batch(struct sender *s, const uint8_t *pages, uint32_t n,
-		       struct xlmig_codec_pending **pend)
+		       struct xlmig_buf *payload, struct xlmig_codec_pending **pend)
 {
-	int rc = xlmig_codec_set_level(s->codec, xlmig_adapt_choose(&s->adapt));
+	int level = xlmig_adapt_choose(&s->adapt);
+	int rc = xlmig_codec_set_level(s->codec, level);
 
+	/* Raw pages are coded at once: a copy either way, and leaving it to
+	 * the writer would add one (the pending frame's own copy). */
+	if (rc == XLMIG_OK && level == 0) {
+		struct xlmig_codec_stats cs = { 0 };
+		uint64_t t0 = xlmig_now_ns();
+
+		rc = xlmig_codec_encode(s->codec, s->pfns, pages, n, payload, &cs);
+		if (rc == XLMIG_OK)
+			account_batch(s, 0, &cs, xlmig_now_ns() - t0);
+		return rc;
+	}
 	*pend = rc == XLMIG_OK ? pending_get(s) : NULL;
 	if (rc == XLMIG_OK && !*pend)
 		rc = XLMIG_E_NOMEM;
@@ -465,10 +484,15 @@ static int send_pages(struct sender *s, const struct xlmig_item *it, uint32_t pr
 		rc = xlmig_buf_append(&payload, it->raw, prefix_len);
 	stored = (uint32_t)(payload.len - XLMIG_WIRE_PAGES_HDR);
 	if (rc == XLMIG_OK && n)
-		rc = begin_batch(s, it->u.page.data, n, &pend);
+		rc = begin_batch(s, it->u.page.data, n, &payload, &pend);
 	if (rc != XLMIG_OK)
 		goto out;
 	xlmig_put_le32(payload.data + 4, stored);
+	if (payload.len > xlmig_conn_session(s->c)->max_payload) {
+		rc = xlmig_fail(XLMIG_E_LIMIT, "a PAGES frame of %zu bytes is over the limit",
+				payload.len);
+		goto out;
+	}
 	rc = enqueue(s, XLMIG_FRAME_PAGES, z ? XLMIG_WIRE_F_ZSTD : 0, &payload, high, &pend, -1);
 	if (rc == XLMIG_OK)
 		s->st->frames_pages++;
