@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <sched.h>
 #include <unistd.h>
 
 static __thread char errmsg[512];
@@ -143,8 +144,13 @@ uint64_t xlmig_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
 unsigned xlmig_online_cpus(void)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	long cpus;
 
+	/* Those this process may run on (a dom0 daemon may be pinned). */
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	return cpus < 1 ? 1 : (unsigned)cpus;
 }
 

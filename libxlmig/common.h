@@ -76,7 +76,7 @@ void xlmig_log(int level, const char *fmt, ...)
 /* Monotonic clock and this thread's CPU time, in nanoseconds. */
 uint64_t xlmig_now_ns(void);
 uint64_t xlmig_thread_cpu_ns(void);
-/* CPUs online now (at least 1). */
+/* CPUs this process may run on now (at least 1). */
 unsigned xlmig_online_cpus(void);
 /* The wall-clock time ms milliseconds from now, as the absolute deadline
  * pthread_cond_timedwait and pthread_timedjoin_np take (CLOCK_REALTIME:

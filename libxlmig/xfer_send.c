@@ -64,6 +64,7 @@ struct sender {
 	struct xlmig_codec_pending *spare[XLMIG_MAX_CHANNELS + 1];
 	unsigned nspare;
 	struct xlmig_adapt adapt;      /* each batch's encoding */
+	bool code_in_writers;          /* compressed batches finished by writers */
 	ZSTD_CCtx *zc;
 	int level;
 	bool zstd;
@@ -438,8 +439,9 @@ static int begin_batch(struct sender *s, const uint8_t *pages, uint32_t n,
 	int rc = xlmig_codec_set_level(s->codec, level);
 
 	/* Raw pages are coded at once: a copy either way, and leaving it to
-	 * the writer would add one (the pending frame's own copy). */
-	if (rc == XLMIG_OK && level == 0) {
+	 * the writer would add one (the pending frame's own copy).  So are
+	 * all on a host with one CPU, where threads would only take turns. */
+	if (rc == XLMIG_OK && (level == 0 || !s->code_in_writers)) {
 		struct xlmig_codec_stats cs = { 0 };
 		uint64_t t0 = xlmig_now_ns();
 
@@ -618,6 +620,7 @@ static int sender_setup(struct sender *s)
 	xlmig_adapt_init(&s->adapt, s->zstd,
 			 s->o.zstd_level ? s->o.zstd_level : co->zstd_level);
 	/* Each channel's writer codes, on the CPUs the reading thread leaves. */
+	s->code_in_writers = xlmig_online_cpus() > 1;
 	xlmig_adapt_set_encoders(&s->adapt,
 				 XLMIG_MIN(s->n, XLMIG_MAX(1u, xlmig_online_cpus() - 1)));
 	s->zc = ZSTD_createCCtx();

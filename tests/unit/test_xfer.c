@@ -467,7 +467,10 @@ TEST(xfer_pages_coded_on_every_channel)
 	CHECK_OK(r.rrc);
 	CHECK_OK(r.snd.rc);
 	CHECK(file_equals(r.out_fd, &stream));
-	CHECK_INT(r.snd.st.coding_threads, >=, 3);
+	if (xlmig_online_cpus() > 1)
+		CHECK_INT(r.snd.st.coding_threads, >=, 3);
+	else   /* one CPU: the reading thread codes, threads would take turns */
+		CHECK_EQ(r.snd.st.coding_threads, 0);
 	/* the decoder kept up: the readers unpacked (most of) the pages */
 	CHECK_INT(r.rst.frames_unpacked, >, 0);
 	/* the CPUs but the one reading the stream, at most one per channel */
