@@ -1,5 +1,6 @@
 /*
- * bufpool.c - a few frame buffers kept for reuse (see bufpool.h).
+ * bufpool.c - a few frame buffers, or objects, kept for reuse (see
+ * bufpool.h).
  */
 #include "bufpool.h"
 
@@ -67,4 +68,43 @@ void xlmig_bufpool_put(struct xlmig_bufpool *p, struct xlmig_buf *b, size_t high
 		*b = (struct xlmig_buf){ 0 };
 	else
 		xlmig_buf_free(b);
+}
+
+void xlmig_objpool_init(struct xlmig_objpool *p, unsigned keep, void (*free_fn)(void *))
+{
+	*p = (struct xlmig_objpool){ .keep = XLMIG_MIN(keep, XLMIG_OBJPOOL_MAX),
+				     .free_fn = free_fn };
+	pthread_mutex_init(&p->lock, NULL);
+}
+
+void xlmig_objpool_destroy(struct xlmig_objpool *p)
+{
+	while (p->n)
+		p->free_fn(p->kept[--p->n]);
+	pthread_mutex_destroy(&p->lock);
+}
+
+void *xlmig_objpool_get(struct xlmig_objpool *p)
+{
+	void *obj = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->n)
+		obj = p->kept[--p->n];
+	pthread_mutex_unlock(&p->lock);
+	return obj;
+}
+
+void xlmig_objpool_put(struct xlmig_objpool *p, void *obj)
+{
+	if (!obj)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (p->n < p->keep) {
+		p->kept[p->n++] = obj;
+		obj = NULL;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (obj)
+		p->free_fn(obj);
 }

@@ -20,6 +20,8 @@
 
 #include "common.h"
 
+#include <pthread.h>
+
 #define XLMIG_BUFPOOL_SLOTS 4
 
 struct xlmig_bufpool;
@@ -35,5 +37,25 @@ size_t xlmig_bufpool_get(struct xlmig_bufpool *p, struct xlmig_buf *b);
 /* Take *b over (kept or freed) and set it to { 0 }; high is the most
  * bytes it held (b->len counts in any case). */
 void xlmig_bufpool_put(struct xlmig_bufpool *p, struct xlmig_buf *b, size_t high);
+
+/* The same for objects of one kind (a transfer's pending or unpacked
+ * page frames, which hold megabytes of their own): at most `keep` kept
+ * (up to XLMIG_OBJPOOL_MAX), the rest freed with free_fn when put. */
+#define XLMIG_OBJPOOL_MAX 17
+
+struct xlmig_objpool {
+	pthread_mutex_t lock;
+	void *kept[XLMIG_OBJPOOL_MAX];
+	unsigned n, keep;
+	void (*free_fn)(void *);
+};
+
+void xlmig_objpool_init(struct xlmig_objpool *p, unsigned keep, void (*free_fn)(void *));
+/* Frees every object kept. */
+void xlmig_objpool_destroy(struct xlmig_objpool *p);
+/* A kept object, or NULL when none is. */
+void *xlmig_objpool_get(struct xlmig_objpool *p);
+/* Keep obj (NULL is ignored), or free it when the pool is full. */
+void xlmig_objpool_put(struct xlmig_objpool *p, void *obj);
 
 #endif

@@ -72,9 +72,7 @@ struct receiver {
 	int out_flags;
 	struct xlmig_codec *codec;
 	struct xlmig_bufpool *pool;    /* used frames' buffers, for the readers */
-	/* Applied unpacked frames, for the readers' next (under lock). */
-	struct xlmig_codec_unpacked *spare[XLMIG_MAX_CHANNELS];
-	unsigned nspare;
+	struct xlmig_objpool spares;   /* applied unpacked frames, for the next */
 	ZSTD_DCtx *zd;
 	struct xlmig_stream_digest *md;
 	struct xlmig_buf rec;
@@ -94,27 +92,13 @@ static size_t held_cost(const struct held *h)
 
 static struct xlmig_codec_unpacked *unpacked_get(struct receiver *r)
 {
-	struct xlmig_codec_unpacked *u = NULL;
+	struct xlmig_codec_unpacked *u = xlmig_objpool_get(&r->spares);
 
-	pthread_mutex_lock(&r->lock);
-	if (r->nspare)
-		u = r->spare[--r->nspare];
-	pthread_mutex_unlock(&r->lock);
 	return u ? u : xlmig_codec_unpacked_new();
 }
 
-static void unpacked_put(struct receiver *r, struct xlmig_codec_unpacked *u)
+static void unpacked_free(void *u)
 {
-	if (!u)
-		return;
-	pthread_mutex_lock(&r->lock);
-	/* One per channel: their pages stay resident outside the reorder
-	 * bound's count. */
-	if (r->nspare < XLMIG_MIN(r->n, XLMIG_ARRAY_SIZE(r->spare))) {
-		r->spare[r->nspare++] = u;
-		u = NULL;
-	}
-	pthread_mutex_unlock(&r->lock);
 	xlmig_codec_unpacked_free(u);
 }
 
@@ -123,7 +107,7 @@ static void held_free(struct receiver *r, struct held *h)
 {
 	if (h) {
 		xlmig_bufpool_put(r->pool, &h->f.payload, h->high);
-		unpacked_put(r, h->u);
+		xlmig_objpool_put(&r->spares, h->u);
 		xlmig_buf_free(&h->rec);
 		free(h);
 	}
@@ -664,13 +648,16 @@ static int receiver_setup(struct receiver *r)
 {
 	int rc = XLMIG_OK;
 
+	r->n = xlmig_conn_channels(r->c);
 	rc = xlmig_xfer_failure_init(&r->fail);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->arrived, NULL);
 	pthread_cond_init(&r->consumed, NULL);
+	/* One per channel: their pages stay resident outside the reorder
+	 * bound's count. */
+	xlmig_objpool_init(&r->spares, r->n, unpacked_free);
 	if (rc != XLMIG_OK)
 		return rc;
-	r->n = xlmig_conn_channels(r->c);
 	r->codec = xlmig_xfer_codec_for(r->c, 0);
 	r->zd = ZSTD_createDCtx();
 	r->pool = xlmig_bufpool_new();
@@ -729,8 +716,7 @@ static void receiver_free(void *arg)
 		ZSTD_freeDCtx(r->rd[i].zd);
 		xlmig_codec_dctx_free(r->rd[i].z);
 	}
-	while (r->nspare)
-		xlmig_codec_unpacked_free(r->spare[--r->nspare]);
+	xlmig_objpool_destroy(&r->spares);
 	xlmig_codec_free(r->codec);
 	ZSTD_freeDCtx(r->zd);
 	xlmig_bufpool_free(r->pool);

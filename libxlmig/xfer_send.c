@@ -60,9 +60,7 @@ struct sender {
 	struct xlmig_parser *parser;
 	struct xlmig_codec *codec;
 	struct xlmig_bufpool *pool;    /* sent frames' buffers, for the next */
-	/* Finished pending frames, for the next batches (under lock). */
-	struct xlmig_codec_pending *spare[XLMIG_MAX_CHANNELS + 1];
-	unsigned nspare;
+	struct xlmig_objpool spares;   /* finished pending frames, for the next */
 	struct xlmig_adapt adapt;      /* each batch's encoding */
 	bool code_in_writers;          /* compressed batches finished by writers */
 	ZSTD_CCtx *zc;
@@ -78,27 +76,18 @@ struct sender {
 /* A pending frame for the next batch: a spare one, pages and all. */
 static struct xlmig_codec_pending *pending_get(struct sender *s)
 {
-	struct xlmig_codec_pending *p = NULL;
+	struct xlmig_codec_pending *p = xlmig_objpool_get(&s->spares);
 
-	pthread_mutex_lock(&s->lock);
-	if (s->nspare)
-		p = s->spare[--s->nspare];
-	pthread_mutex_unlock(&s->lock);
 	return p ? p : xlmig_codec_pending_new();
 }
 
 static void pending_put(struct sender *s, struct xlmig_codec_pending *p)
 {
-	if (!p)
-		return;
-	pthread_mutex_lock(&s->lock);
-	/* One per channel and the reader's: what keeps them all busy; more
-	 * would only keep pages resident. */
-	if (s->nspare < XLMIG_MIN(s->n + 1, XLMIG_ARRAY_SIZE(s->spare))) {
-		s->spare[s->nspare++] = p;
-		p = NULL;
-	}
-	pthread_mutex_unlock(&s->lock);
+	xlmig_objpool_put(&s->spares, p);
+}
+
+static void pending_free(void *p)
+{
 	xlmig_codec_pending_free(p);
 }
 
@@ -605,12 +594,15 @@ static int sender_setup(struct sender *s)
 	const struct xlmig_conn_opts *co = xlmig_conn_opts(s->c);
 	int rc;
 
+	s->n = xlmig_conn_channels(s->c);
 	rc = xlmig_xfer_failure_init(&s->fail);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->changed, NULL);
+	/* One per channel and the reader's: what keeps them all busy; more
+	 * would only keep pages resident. */
+	xlmig_objpool_init(&s->spares, s->n + 1, pending_free);
 	if (rc != XLMIG_OK)
 		return rc;
-	s->n = xlmig_conn_channels(s->c);
 	s->level = s->o.zstd_level ? s->o.zstd_level
 		   : co->zstd_level ? co->zstd_level : XLMIG_CODEC_DEFAULT_LEVEL;
 	s->zstd = (xlmig_conn_session(s->c)->features & XLMIG_FEAT_ZSTD) != 0;
@@ -707,8 +699,7 @@ static void sender_free(void *arg)
 		}
 		xlmig_codec_zctx_free(s->w[i].z);
 	}
-	while (s->nspare)
-		xlmig_codec_pending_free(s->spare[--s->nspare]);
+	xlmig_objpool_destroy(&s->spares);
 	xlmig_parser_free(s->parser);
 	xlmig_codec_free(s->codec);
 	xlmig_adapt_destroy(&s->adapt);

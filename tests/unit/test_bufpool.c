@@ -6,6 +6,7 @@
 #include "unit.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 
 TEST(bufpool_gives_back_a_kept_buffer_empty_with_its_memory)
 {
@@ -116,4 +117,34 @@ TEST(bufpool_between_threads)
 		CHECK(res == NULL);
 	}
 	xlmig_bufpool_free(p);
+}
+
+static unsigned objs_freed;
+
+static void count_free(void *obj)
+{
+	objs_freed++;
+	free(obj);
+}
+
+/* An object pool keeps up to its bound, hands kept objects back, frees
+ * what it cannot keep at once and the rest when destroyed. */
+TEST(objpool_keeps_up_to_its_bound)
+{
+	struct xlmig_objpool p;
+	void *a = malloc(8), *b = malloc(8), *c = malloc(8);
+
+	CHECK(a && b && c);
+	objs_freed = 0;
+	xlmig_objpool_init(&p, 2, count_free);
+	CHECK(xlmig_objpool_get(&p) == NULL);
+	xlmig_objpool_put(&p, NULL);
+	xlmig_objpool_put(&p, a);
+	xlmig_objpool_put(&p, b);
+	xlmig_objpool_put(&p, c);          /* over the bound: freed */
+	CHECK_EQ(objs_freed, 1);
+	CHECK(xlmig_objpool_get(&p) == b);
+	xlmig_objpool_put(&p, b);
+	xlmig_objpool_destroy(&p);         /* a and b */
+	CHECK_EQ(objs_freed, 3);
 }

@@ -220,6 +220,22 @@ TEST(codec_delta_sync_under_eviction)
 	xlmig_codec_free(dec);
 }
 
+/* Batch f of a pre-copy over npfn pages of mem: the first `full` batches
+ * in pfn order (a first pass), then pfns at random, each changed a
+ * little first (a guest writing between passes); pfns and pages out. */
+static void precopy_batch(uint8_t *mem, uint64_t npfn, int f, int full, int n,
+			  uint64_t *pfns, uint8_t *pages)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t pfn = f < full ? (uint64_t)(f * n + i) : rnd() % npfn;
+
+		if (f >= full)
+			nudge(mem + pfn * PS);
+		pfns[i] = pfn;
+		memcpy(pages + (size_t)i * PS, mem + pfn * PS, PS);
+	}
+}
+
 /* One finishing step on its own thread, as a transfer's channel writer
  * runs it. */
 struct finisher {
@@ -261,14 +277,7 @@ TEST(codec_two_step_encode_matches_one_call)
 		p % 3 == 0 ? fill_random(mem + p * PS, PS) : p % 3 == 1 ? fill_text(mem + p * PS)
 							 : (void)memset(mem + p * PS, 0, PS);
 	for (int f = 0; f < FRAMES; f++) {
-		for (int i = 0; i < N; i++) {
-			uint64_t pfn = f < 4 ? (uint64_t)(f * N + i) : rnd() % NPFN;
-
-			if (f >= 4)
-				nudge(mem + pfn * PS);
-			pfns[f][i] = pfn;
-			memcpy(batch + i * PS, mem + pfn * PS, PS);
-		}
+		precopy_batch(mem, NPFN, f, 4, N, pfns[f], batch);
 		memcpy(sent + (size_t)f * N * PS, batch, N * PS);
 		CHECK_OK(xlmig_codec_set_level(two, f % 3 == 2 ? 0 : 1 + f % 3));
 		CHECK_OK(xlmig_codec_set_level(one, f % 3 == 2 ? 0 : 1 + f % 3));
@@ -337,14 +346,7 @@ TEST(codec_two_step_decode)
 	for (int p = 0; p < NPFN; p++)
 		p % 2 ? fill_text(mem + p * PS) : fill_random(mem + p * PS, PS);
 	for (int f = 0; f < FRAMES; f++) {
-		for (int i = 0; i < N; i++) {
-			uint64_t pfn = f < 2 ? (uint64_t)(f * N + i) : rnd() % NPFN;
-
-			if (f >= 2)
-				nudge(mem + pfn * PS);
-			pfns[f][i] = pfn;
-			memcpy(sent + ((size_t)f * N + i) * PS, mem + pfn * PS, PS);
-		}
+		precopy_batch(mem, NPFN, f, 2, N, pfns[f], sent + (size_t)f * N * PS);
 		CHECK_OK(xlmig_codec_set_level(enc, f % 2 ? 0 : 1));
 		CHECK_OK(xlmig_codec_encode(enc, pfns[f], sent + (size_t)f * N * PS, N,
 					    &frame[f], NULL));
