@@ -463,18 +463,21 @@ int xlmig_codec_encode_finish(struct xlmig_codec_pending *p, struct xlmig_codec_
 	return XLMIG_OK;
 }
 
+size_t xlmig_codec_frame_bound(uint32_t n)
+{
+	return FRAME_HDR + (n + 3) / 4 + 2 * (size_t)n + (size_t)n * XLMIG_PAGE_SIZE;
+}
+
 int xlmig_codec_encode(struct xlmig_codec *c, const uint64_t *pfns,
 		       const uint8_t *pages, uint32_t n, struct xlmig_buf *out,
 		       struct xlmig_codec_stats *stats)
 {
-	size_t kbytes = (n + 3) / 4;
 	struct xlmig_codec_zctx z;
 	int rc;
 
-	/* Room for the worst case (every page DATA, sent raw) first, so that
-	 * a failure leaves the cache as it was. */
-	rc = xlmig_buf_reserve(out, FRAME_HDR + kbytes + 2 * (size_t)n +
-			       (size_t)n * XLMIG_PAGE_SIZE);
+	/* Room for the worst case first, so that a failure leaves the cache
+	 * as it was. */
+	rc = xlmig_buf_reserve(out, xlmig_codec_frame_bound(n));
 	if (!rc && !c->pending)
 		c->pending = xlmig_codec_pending_new();
 	if (!rc && !c->pending)

@@ -71,6 +71,9 @@ int xlmig_codec_reset(struct xlmig_codec *c);
  * encoder created with no_zstd. */
 int xlmig_codec_set_level(struct xlmig_codec *c, int level);
 
+/* The most bytes a frame of n pages can take (every page DATA, raw). */
+size_t xlmig_codec_frame_bound(uint32_t n);
+
 /* Encode n pages (pages = n x 4096 bytes, pfns[i] the page's frame
  * number) and append one frame to out.  1 <= n <= XLMIG_CODEC_MAX_BATCH. */
 int xlmig_codec_encode(struct xlmig_codec *c, const uint64_t *pfns,

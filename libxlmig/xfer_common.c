@@ -8,6 +8,7 @@
 #include "xfer_private.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -50,6 +51,10 @@ void xlmig_xfer_spent_free(struct xlmig_xfer_spent *sp)
 	if (sp) {
 		sp->free_fn(sp->obj);
 		free(sp);
+		/* The transfer's threads freed megabytes into their malloc
+		 * arenas, which keep them: a daemon's private memory grew by
+		 * 10-30 MiB over a few migrations.  Give them back. */
+		malloc_trim(0);
 	}
 }
 
