@@ -71,6 +71,14 @@ struct xlmig_xfer_opts {
 				 * should be none) for the caller to check */
 	struct xlmig_xfer_spent **spent; /* NULL: freed before returning;
 				 * else set (NULL if nothing is left) */
+	unsigned coding_threads; /* threads compressing (sender) or
+				 * decompressing (receiver) pages side by side,
+				 * at most one per channel; 0: the CPUs this
+				 * process may run on less one.  Below 2 the
+				 * reading (decoding) thread codes everything:
+				 * one more thread would only pipeline, which
+				 * cost memory (15-20 MiB a side) and saved no
+				 * time on 2 CPUs. */
 	bool xalloc_zero_pages; /* receiver: a zero page over one the restore
 				 * was never given content for goes out as
 				 * XALLOC (allocate only), without its 4 KiB;

@@ -46,6 +46,14 @@ void xlmig_xfer_spend(const struct xlmig_xfer_opts *o, void (*free_fn)(void *), 
 	sp->obj = obj;
 }
 
+unsigned xlmig_xfer_coders(const struct xlmig_xfer_opts *o, unsigned channels)
+{
+	unsigned want = o->coding_threads ? o->coding_threads
+					  : XLMIG_MAX(1u, xlmig_online_cpus() - 1);
+
+	return XLMIG_MIN(want, channels);
+}
+
 void xlmig_xfer_spent_free(struct xlmig_xfer_spent *sp)
 {
 	if (sp) {

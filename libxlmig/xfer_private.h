@@ -46,6 +46,10 @@ int xlmig_xfer_failure_raise(struct xlmig_xfer_failure *f);
 
 bool xlmig_xfer_cancelled(const atomic_bool *cancel);
 
+/* How many threads code pages side by side (xlmig_xfer_opts.coding_threads)
+ * over this many channels. */
+unsigned xlmig_xfer_coders(const struct xlmig_xfer_opts *o, unsigned channels);
+
 /* The stream digest the END frame carries, of the kind the session
  * negotiated (Poly1305 or GMAC keyed from the session, else SHA-256); its kind in
  * *kind. */

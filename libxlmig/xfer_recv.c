@@ -73,6 +73,7 @@ struct receiver {
 	struct xlmig_codec *codec;
 	struct xlmig_bufpool *pool;    /* used frames' buffers, for the readers */
 	struct xlmig_objpool spares;   /* applied unpacked frames, for the next */
+	bool unpack_in_readers;        /* xlmig_xfer_opts.coding_threads >= 2 */
 	ZSTD_DCtx *zd;
 	struct xlmig_stream_digest *md;
 	struct xlmig_buf rec;
@@ -252,7 +253,7 @@ static int check_prefix(const uint8_t *p, uint32_t len, uint32_t data_pages, uin
 }
 
 /* Whether readers unpack what they read: while the frames held ahead
- * of the decoder are few (a quarter of the bound: a couple of batches),
+ * of the decoder are few (an eighth of the bound: a batch or so),
  * the decoder keeps up with nothing to spare, and
  * the zstd part of decoding is better done side by side on the channels'
  * threads; with the buffer filling up, the restore or the decoder's own
@@ -262,8 +263,10 @@ static bool unpack_here(struct receiver *r)
 {
 	bool few;
 
+	if (!r->unpack_in_readers)
+		return false;
 	pthread_mutex_lock(&r->lock);
-	few = r->held_bytes < r->o.reorder_bytes / 4;
+	few = r->held_bytes < r->o.reorder_bytes / 8;
 	pthread_mutex_unlock(&r->lock);
 	return few;
 }
@@ -653,9 +656,10 @@ static int receiver_setup(struct receiver *r)
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->arrived, NULL);
 	pthread_cond_init(&r->consumed, NULL);
-	/* One per channel: their pages stay resident outside the reorder
-	 * bound's count. */
-	xlmig_objpool_init(&r->spares, r->n, unpacked_free);
+	/* One spare: their pages stay resident outside the reorder bound's
+	 * count. */
+	xlmig_objpool_init(&r->spares, 1, unpacked_free);
+	r->unpack_in_readers = xlmig_xfer_coders(&r->o, r->n) >= 2;
 	if (rc != XLMIG_OK)
 		return rc;
 	r->codec = xlmig_xfer_codec_for(r->c, 0);
