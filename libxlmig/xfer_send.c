@@ -464,7 +464,7 @@ static int begin_batch(struct sender *s, const uint8_t *pages, uint32_t n,
 
 		rc = xlmig_codec_encode(s->codec, s->pfns, pages, n, payload, &cs);
 		if (rc == XLMIG_OK)
-			account_batch(s, 0, &cs, xlmig_now_ns() - t0);
+			account_batch(s, level, &cs, xlmig_now_ns() - t0);
 		return rc;
 	}
 	*pend = rc == XLMIG_OK ? pending_get(s) : NULL;

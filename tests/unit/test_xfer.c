@@ -404,6 +404,11 @@ static void identity_case(unsigned channels, bool compress, bool smaller,
 		 r.rst.codec.pages_raw);
 	if (smaller)
 		CHECK_INT(r.snd.st.wire_bytes, <, stream.len);
+	/* the adaptation heard of every batch, at the level it was coded */
+	CHECK_EQ(r.snd.st.adapt.batches[0] + r.snd.st.adapt.batches[1] +
+		 r.snd.st.adapt.batches[2], r.snd.st.codec.batches);
+	if (r.snd.st.codec.pages_zstd)
+		CHECK_INT(r.snd.st.adapt.batches[1] + r.snd.st.adapt.batches[2], >, 0);
 	for (unsigned i = 0; i < channels; i++) {
 		chan_sum += r.snd.st.chan_bytes[i];
 		if (r.snd.st.frames >= 4 * channels)
