@@ -1036,16 +1036,22 @@ wait_incoming() { # name timeout
 	return 1
 }
 
-# The sender of a migration that must fail, in the background; the guest
-# dirties memory so the migration lasts long enough to be interrupted.
+# The sender of a migration that must fail, in the background.  The
+# guest dirties memory and xlmigd's wire is capped (LAB_FAIL_BANDWIDTH), so
+# that the migration is still in pre-copy, the guest running, when the
+# scenario interrupts it: without the cap a compressed idle guest can
+# reach its final pass, the guest suspended, within a status round trip.
+LAB_FAIL_BANDWIDTH=2M
 failing_send_start() { # method name dest
+	local opts="${XLMIG_OPTS:-}"
+	case $1 in xlmig-xlmigd) opts="--bandwidth $LAB_FAIL_BANDWIDTH $opts" ;; esac
 	guest_ensure "$2"
 	guest_send "$2" "dirty 8 32" || fail "cannot reach the guest's console"
 	sleep 1
 	FAIL_ID=$(xl domid "$2")
 	FAIL_N0=$(guest_last_n "$2")
 	FAIL_BOOT=$(guest_boot_id "$2")
-	( method_send "$@"; echo $? > "$LAB_RUN/send.rc" ) &
+	( XLMIG_OPTS="$opts" method_send "$@"; echo $? > "$LAB_RUN/send.rc" ) &
 	FAIL_PID=$!
 	rm -f "$LAB_RUN/send.rc"
 }
