@@ -144,7 +144,7 @@ wire_bytes() {
 # waited past on both sides (the other host is behind or ahead).  Fails
 # after LAB_SYNC_TIMEOUT seconds (default 180).
 lab_sync() {
-	local tag="$LAB_SCENARIO${LAB_ROUND:+.$LAB_ROUND}:$1" value=${2:--} limit=${LAB_SYNC_TIMEOUT:-180} line="" end
+	local tag="$LAB_SCENARIO${LAB_ROUND:+.$LAB_ROUND}:$1" value=${2:--} limit=${LAB_SYNC_TIMEOUT:-180} line="" end t
 	end=$(($(now_ms) + limit * 1000))
 	echo "$tag $value" > "$LAB_RUN/sync.out"
 	while [ "$(now_ms)" -lt $end ]; do
@@ -154,7 +154,13 @@ lab_sync() {
 				socat TCP-LISTEN:$LAB_SYNC_PORT,reuseaddr EXEC:/lab/sync-reply.sh
 			line=$(cat "$LAB_RUN/sync.in" 2> /dev/null)
 		else
-			line=$(timeout 60 socat -t 60 - TCP:10.99.0.2:$LAB_SYNC_PORT < "$LAB_RUN/sync.out" 2> /dev/null)
+			# socat retries the connection itself: a new socat every
+			# half second costs a fork, an exec and a dynamic link,
+			# a quarter of this dom0's CPU while a migration runs.
+			t=$(((end - $(now_ms)) / 1000 + 1))
+			[ $t -le 60 ] || t=60
+			line=$(timeout $t socat -t 60 - TCP:10.99.0.2:$LAB_SYNC_PORT,retry=$((2 * t)),interval=0.5 \
+				< "$LAB_RUN/sync.out" 2> /dev/null)
 		fi
 		case $line in
 		"$tag "*) echo "${line#"$tag "}"; return 0 ;;
