@@ -44,7 +44,7 @@ struct xlmig_conn_opts {
 	unsigned channels;          /* wanted (source), default 4 */
 	unsigned max_channels;      /* most granted (destination), default 8 */
 	bool compress;              /* zstd on stream and pages, default on */
-	bool raw_to_this_host;      /* but none when the peer is this very
+	bool raw_to_this_host;      /* but no zstd or deltas when the peer is this very
 				     * host (a localhost migration's pages
 				     * cross no wire); default off */
 	int zstd_level;             /* 0 = codec default */
@@ -84,7 +84,7 @@ int xlmig_conn_over_fds(int rfd, int wfd, bool server, const struct xlmig_conn_o
  * one xlmigd): one channel over fd, an end of a socketpair (owned from
  * now on), whose other end the destination serves (server true).  Plain:
  * the kernel joined the ends, so the peer is this process; no TLS, no
- * key, and the source offers no zstd when o->raw_to_this_host. */
+ * key, and the source offers no zstd or deltas when o->raw_to_this_host. */
 int xlmig_conn_with_self(int fd, bool server, const struct xlmig_conn_opts *o,
 			 struct xlmig_conn **out);
 

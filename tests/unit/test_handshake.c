@@ -390,15 +390,18 @@ TEST(handshake_session_tcp_ctrl_side)
 	xlmig_conn_close(c);
 	xlmig_conn_close(a.conn);
 	/* Asked not to compress for a peer on this very host (a job's
-	 * localhost migration): no byte crosses a wire. */
+	 * localhost migration): no byte crosses a wire, so no zstd and no
+	 * delta cache on either end. */
 	o.raw_to_this_host = true;
 	a.conn = NULL;
 	pthread_create(&a.thread, NULL, accept_main, &a);
 	CHECK_OK(xlmig_conn_connect("127.0.0.1", port, &o, &key_a, &c));
 	pthread_join(a.thread, NULL);
 	CHECK_OK(a.rc);
-	CHECK(!(xlmig_conn_session(c)->features & XLMIG_FEAT_ZSTD));
-	CHECK(!(xlmig_conn_session(a.conn)->features & XLMIG_FEAT_ZSTD));
+	CHECK(!(xlmig_conn_session(c)->features & (XLMIG_FEAT_ZSTD | XLMIG_FEAT_DELTA)));
+	CHECK(!(xlmig_conn_session(a.conn)->features & (XLMIG_FEAT_ZSTD | XLMIG_FEAT_DELTA)));
+	CHECK_EQ(xlmig_conn_session(c)->cache_bytes, 0);
+	CHECK_EQ(xlmig_conn_session(a.conn)->cache_bytes, 0);
 	CHECK_EQ(xlmig_conn_channels(c), 4);
 	xlmig_conn_close(c);
 	xlmig_conn_close(a.conn);
@@ -541,7 +544,9 @@ TEST(handshake_session_with_self)
 	pthread_join(t, NULL);
 	CHECK_OK(srv.rc);
 	CHECK_EQ(xlmig_conn_channels(c), 1);
-	CHECK(!(xlmig_conn_session(c)->features & XLMIG_FEAT_ZSTD));
+	CHECK(!(xlmig_conn_session(c)->features & (XLMIG_FEAT_ZSTD | XLMIG_FEAT_DELTA)));
+	CHECK(!(xlmig_conn_session(srv.conn)->features & XLMIG_FEAT_DELTA));
+	CHECK_EQ(xlmig_conn_session(srv.conn)->cache_bytes, 0);
 	CHECK(xlmig_conn_session(c)->features & XLMIG_FEAT_GMAC);
 	CHECK_STR(xlmig_conn_transport(c), "in-process");
 	CHECK_STR(xlmig_conn_transport(srv.conn), "in-process");
