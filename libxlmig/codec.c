@@ -18,6 +18,7 @@
  */
 #include "codec.h"
 #include "pagecache.h"
+#include "pfnset.h"
 #include "xorrle.h"
 
 #include <stdlib.h>
@@ -49,6 +50,9 @@ struct xlmig_codec {
 	enum codec_role role;
 	uint32_t seq;                    /* frames coded so far */
 	struct xlmig_pagecache *cache;   /* NULL: no delta coding */
+	struct xlmig_pfnset *sent;       /* cache_resent: pfns sent once */
+	uint32_t nnoted;                 /* decoder: pfns noted this frame */
+	uint64_t noted[XLMIG_CODEC_MAX_BATCH];   /* for undoing a failed one */
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
 	struct xlmig_buf delta;  /* encoder: payloads; decoder: zstd XORs */
@@ -88,6 +92,8 @@ struct xlmig_codec *xlmig_codec_new(const struct xlmig_codec_opts *opts)
 	if (c->opts.cache_bytes &&
 	    xlmig_pagecache_new(c->opts.cache_bytes, &c->cache) != XLMIG_OK)
 		goto fail;
+	if (c->cache && c->opts.cache_resent && xlmig_pfnset_new(&c->sent) != XLMIG_OK)
+		goto fail;
 	return c;
 fail:
 	xlmig_codec_free(c);
@@ -99,6 +105,7 @@ void xlmig_codec_free(struct xlmig_codec *c)
 	if (!c)
 		return;
 	xlmig_pagecache_free(c->cache);
+	xlmig_pfnset_free(c->sent);
 	ZSTD_freeCCtx(c->cctx);
 	ZSTD_freeDCtx(c->dctx);
 	xlmig_codec_pending_free(c->pending);
@@ -110,11 +117,17 @@ void xlmig_codec_free(struct xlmig_codec *c)
 int xlmig_codec_reset(struct xlmig_codec *c)
 {
 	struct xlmig_pagecache *fresh = NULL;
+	struct xlmig_pfnset *sent = NULL;
 
-	if (c->opts.cache_bytes && xlmig_pagecache_new(c->opts.cache_bytes, &fresh) != XLMIG_OK)
+	if ((c->opts.cache_bytes && xlmig_pagecache_new(c->opts.cache_bytes, &fresh) != XLMIG_OK) ||
+	    (c->sent && xlmig_pfnset_new(&sent) != XLMIG_OK)) {
+		xlmig_pagecache_free(fresh);
 		return xlmig_fail_prefix(XLMIG_E_NOMEM, "resetting a page codec");
+	}
 	xlmig_pagecache_free(c->cache);
 	c->cache = fresh;
+	xlmig_pfnset_free(c->sent);
+	c->sent = sent;
 	c->role = ROLE_NONE;
 	c->seq = 0;
 	return XLMIG_OK;
@@ -223,6 +236,24 @@ static int code_delta(struct xlmig_codec *c, const uint8_t *page,
 	return (int)z;
 }
 
+/* With cache_resent, is this the first time pfn's content is sent?  Then
+ * it is noted, and neither cached nor coded as a delta: most pages of a
+ * first pass are never sent again, and caching them only copies them and
+ * evicts the ones that will be.  Both ends note the same pfns in the same
+ * order.  A pfn the set cannot note (past its bounds, or out of memory)
+ * counts as sent before, so it is cached as without cache_resent; should
+ * only one end run out of memory, its first delta against that page
+ * fails the decode, it cannot go wrong silently. */
+static bool first_sight(struct xlmig_codec *c, uint64_t pfn)
+{
+	if (!c->sent || xlmig_pfnset_may_hold(c->sent, pfn) ||
+	    xlmig_pfnset_add(c->sent, pfn) != XLMIG_OK)
+		return false;
+	if (c->role == ROLE_DECODER)
+		c->noted[c->nnoted++] = pfn;
+	return true;
+}
+
 /* Decide each page's kind (into kinds and c->kind), code the deltas into
  * c->delta and bring the cache up to date.  Cannot fail
  * once the buffers are reserved, so the cache never runs ahead of a
@@ -247,7 +278,7 @@ static void classify(struct xlmig_codec *c, const uint64_t *pfns,
 			c->kind[i] = KIND_ZERO;
 			continue;   /* KIND_ZERO is 0: kinds start cleared */
 		}
-		if (c->cache) {
+		if (c->cache && !first_sight(c, pfns[i])) {
 			/* Without a journal a claim cannot fail. */
 			xlmig_pagecache_claim(c->cache, pfns[i], &slot, &hit);
 			if (hit)
@@ -769,12 +800,17 @@ static int claim_slots(struct xlmig_codec *c, const struct xlmig_codec_unpacked 
 	if (!c->cache)
 		return XLMIG_OK;
 	xlmig_pagecache_begin(c->cache);
+	c->nnoted = 0;
 	for (uint32_t i = 0; i < u->n; i++) {
 		uint32_t slot;
 		bool hit;
 
 		if (u->kind[i] == KIND_ZERO) {
 			c->slot[i] = xlmig_pagecache_find(c->cache, pfns[i]);
+			continue;
+		}
+		if (u->kind[i] == KIND_DATA && first_sight(c, pfns[i])) {
+			c->slot[i] = -1;
 			continue;
 		}
 		rc = xlmig_pagecache_claim(c->cache, pfns[i], &slot, &hit);
@@ -791,9 +827,11 @@ static int claim_slots(struct xlmig_codec *c, const struct xlmig_codec_unpacked 
 		c->slot[i] = slot;
 	}
 out:
-	if (rc)
+	if (rc) {
 		xlmig_pagecache_rollback(c->cache);
-	else
+		for (uint32_t k = 0; k < c->nnoted; k++)
+			xlmig_pfnset_remove(c->sent, c->noted[k]);
+	} else
 		xlmig_pagecache_commit(c->cache);
 	return rc;
 }

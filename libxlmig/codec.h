@@ -15,7 +15,11 @@
  * produced them (frames carry a sequence number that the decoder checks).
  * Every nonzero page sent is cached, replacing the pfn's older copy; a
  * page sent as ZERO zeroes the pfn's cached copy if there is one (see
- * pagecache.h for placement and eviction).  A decoder never trusts a
+ * pagecache.h for placement and eviction).  With cache_resent (both ends
+ * must agree: it is negotiated), a page is cached only from its second
+ * send on, so a first pass does not fill the cache with pages that are
+ * never sent again: each pfn's first nonzero page goes as DATA, uncached,
+ * its second as DATA into the cache, its third as a delta if it pays.  A decoder never trusts a
  * frame: every count, length and reference is checked, and a frame that
  * refers to a page the cache does not hold is an error, not a guess.
  *
@@ -37,6 +41,7 @@
 struct xlmig_codec_opts {
 	int zstd_level;       /* 1..19; 0 = XLMIG_CODEC_DEFAULT_LEVEL */
 	size_t cache_bytes;   /* delta cache size; 0 = no delta coding */
+	bool cache_resent;    /* cache a pfn's page only from its second send */
 	bool no_zstd;         /* code DATA pages raw (zero/delta still apply) */
 };
 

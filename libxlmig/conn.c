@@ -76,7 +76,7 @@ static void offer_from_opts(const struct xlmig_conn_opts *o, bool server,
 	if (!o->compress)
 		offer->features &= ~(uint32_t)XLMIG_FEAT_ZSTD;
 	if (!o->cache_bytes)
-		offer->features &= ~(uint32_t)XLMIG_FEAT_DELTA;
+		offer->features &= ~(uint32_t)(XLMIG_FEAT_DELTA | XLMIG_FEAT_DELTA_RESENT);
 	if (offer->channels == 1)
 		offer->features &= ~(uint32_t)XLMIG_FEAT_MULTICHAN;
 }
@@ -223,7 +223,8 @@ static void offer_for_this_host(const char *host, struct xlmig_handshake_offer *
 {
 	if (!(offer->features & (XLMIG_FEAT_ZSTD | XLMIG_FEAT_DELTA)))
 		return;
-	offer->features &= ~(uint32_t)(XLMIG_FEAT_ZSTD | XLMIG_FEAT_DELTA);
+	offer->features &= ~(uint32_t)(XLMIG_FEAT_ZSTD | XLMIG_FEAT_DELTA |
+				       XLMIG_FEAT_DELTA_RESENT);
 	offer->cache_bytes = 0;
 	xlmig_info("%s is this host: pages go uncompressed, without delta coding", host);
 }

@@ -69,7 +69,9 @@ enum {
 					 * frames how much of the stream it took */
 	XLMIG_FEAT_POLY1305 = 1u << 6,  /* END's stream digest is Poly1305, which
 					 * goes before GMAC where both have it */
-	XLMIG_FEAT_ALL = 0x7fu,
+	XLMIG_FEAT_DELTA_RESENT = 1u << 7,   /* the delta cache keeps pages from
+					      * their second send on (codec.h) */
+	XLMIG_FEAT_ALL = 0xffu,
 };
 
 #define XLMIG_MAX_CHANNELS    16u

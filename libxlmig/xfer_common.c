@@ -179,6 +179,7 @@ struct xlmig_codec *xlmig_xfer_codec_for(const struct xlmig_conn *c, int level)
 	struct xlmig_codec_opts co = {
 		.zstd_level = level,
 		.cache_bytes = s->cache_bytes,
+		.cache_resent = s->features & XLMIG_FEAT_DELTA_RESENT,
 		.no_zstd = !(s->features & XLMIG_FEAT_ZSTD),
 	};
 

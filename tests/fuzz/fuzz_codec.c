@@ -12,7 +12,11 @@
  * through an encoder and a decoder with a tiny delta cache; every page
  * must come back exact.
  *
- * One encoder and one decoder serve every input, reset before each
+ * Bit 1 of the first byte picks codecs that cache a page only from its
+ * second send (cache_resent), whose decoder also un-notes what a rejected
+ * frame noted.
+ *
+ * One encoder and one decoder of each kind serve every input, reset before each
  * (xlmig_codec_reset: same state as new, no zstd context set up again),
  * so each input is judged alone and costs only its own pages.
  *
@@ -30,8 +34,10 @@
 
 static uint64_t pfns[N];
 static uint8_t want[PRIME + 1][N * PS];
-static struct xlmig_buf frames[PRIME + 1];
-static struct xlmig_codec *enc, *dec;   /* reset for every input */
+static struct xlmig_buf frames[2][PRIME + 1];    /* [resent] */
+static struct xlmig_codec *encs[2], *decs[2];    /* reset for every input */
+static struct xlmig_codec *enc, *dec;            /* this input's pair */
+static int mode;                                 /* this input's resent */
 
 static uint64_t mix(uint64_t *s)
 {
@@ -41,9 +47,9 @@ static uint64_t mix(uint64_t *s)
 	return z ^ (z >> 27);
 }
 
-static struct xlmig_codec *new_codec(void)
+static struct xlmig_codec *new_codec(bool resent)
 {
-	struct xlmig_codec_opts o = { .cache_bytes = CACHE };
+	struct xlmig_codec_opts o = { .cache_bytes = CACHE, .cache_resent = resent };
 	struct xlmig_codec *c = xlmig_codec_new(&o);
 
 	if (!c)
@@ -53,9 +59,9 @@ static struct xlmig_codec *new_codec(void)
 
 /* Frames 0..PRIME of one stream: text, zero and random pages, then
  * small changes each frame so later frames carry deltas. */
-static void build_frames(void)
+static void build_frames(int resent)
 {
-	struct xlmig_codec *seeder = new_codec();
+	struct xlmig_codec *seeder = new_codec(resent);
 	uint64_t s = 1;
 
 	for (int i = 0; i < N; i++) {
@@ -73,7 +79,7 @@ static void build_frames(void)
 			for (int k = 0; k < 24; k++)
 				want[f][mix(&s) % sizeof(want[f])] ^= (uint8_t)(1 + mix(&s) % 255);
 		}
-		if (xlmig_codec_encode(seeder, pfns, want[f], N, &frames[f], NULL))
+		if (xlmig_codec_encode(seeder, pfns, want[f], N, &frames[resent][f], NULL))
 			abort();
 	}
 	xlmig_codec_free(seeder);
@@ -87,7 +93,8 @@ static void reset(struct xlmig_codec *c)
 
 static void decode_or_die(int f, uint8_t *out)
 {
-	if (xlmig_codec_decode(dec, frames[f].data, frames[f].len, pfns, N, out, NULL) ||
+	if (xlmig_codec_decode(dec, frames[mode][f].data, frames[mode][f].len, pfns, N, out,
+			       NULL) ||
 	    memcmp(out, want[f], N * PS))
 		abort();
 }
@@ -169,7 +176,7 @@ static void fuzz_identity(const uint8_t *data, size_t size)
 	}
 }
 
-static void write_seed(const char *dir, const char *name, uint8_t mode,
+static void write_seed(const char *dir, const char *name, uint8_t first,
 		       const uint8_t *data, size_t len)
 {
 	char path[4096];
@@ -177,7 +184,7 @@ static void write_seed(const char *dir, const char *name, uint8_t mode,
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "wb");
-	if (!f || fputc(mode, f) == EOF || fwrite(data, 1, len, f) != len ||
+	if (!f || fputc(first, f) == EOF || fwrite(data, 1, len, f) != len ||
 	    fclose(f))
 		abort();
 }
@@ -189,10 +196,12 @@ static void write_seeds(const char *dir)
 		3, 0, 0x06, 9, 9, 1, 0x00, 2, 0x0b, 1, 2, 3,
 	};
 
-	write_seed(dir, "frame-next", 0, frames[PRIME].data, frames[PRIME].len);
-	write_seed(dir, "frame-first", 0, frames[0].data, frames[0].len);
-	write_seed(dir, "frame-prev", 0, frames[PRIME - 1].data, frames[PRIME - 1].len);
+	write_seed(dir, "frame-next", 0, frames[0][PRIME].data, frames[0][PRIME].len);
+	write_seed(dir, "frame-first", 0, frames[0][0].data, frames[0][0].len);
+	write_seed(dir, "frame-prev", 0, frames[0][PRIME - 1].data, frames[0][PRIME - 1].len);
+	write_seed(dir, "resent-frame-next", 2, frames[1][PRIME].data, frames[1][PRIME].len);
 	write_seed(dir, "pages-program", 1, program, sizeof(program));
+	write_seed(dir, "resent-pages-program", 3, program, sizeof(program));
 	exit(0);
 }
 
@@ -201,9 +210,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	build_frames();
-	enc = new_codec();
-	dec = new_codec();
+	for (int m = 0; m < 2; m++) {
+		build_frames(m);
+		encs[m] = new_codec(m);
+		decs[m] = new_codec(m);
+	}
 	if (getenv("XLMIG_FUZZ_WRITE_SEEDS"))
 		write_seeds(getenv("XLMIG_FUZZ_WRITE_SEEDS"));
 	return 0;
@@ -213,6 +224,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
+	mode = data[0] >> 1 & 1;
+	enc = encs[mode];
+	dec = decs[mode];
 	if (data[0] % 2 == 0)
 		fuzz_decode(data + 1, size - 1);
 	else

@@ -682,6 +682,91 @@ TEST(codec_failed_decode_leaves_cache_unchanged)
 	xlmig_codec_free(dec);
 }
 
+static struct xlmig_codec *codec_resent(size_t cache)
+{
+	struct xlmig_codec_opts o = { .cache_bytes = cache, .cache_resent = true };
+
+	return xlmig_codec_new(&o);
+}
+
+/* With cache_resent a pfn's first page is not cached, its second is, its
+ * third goes as a delta; zero pages note nothing; a reset forgets. */
+TEST(codec_cache_resent_from_second_send)
+{
+	enum { N = 32 };
+	static uint8_t pages[N * PS];
+	uint64_t pfns[N];
+	struct xlmig_codec *enc = codec_resent(XLMIG_CODEC_DEFAULT_CACHE);
+	struct xlmig_codec *dec = codec_resent(XLMIG_CODEC_DEFAULT_CACHE);
+	struct xlmig_codec_stats st;
+
+	CHECK(enc && dec);
+	seq_pfns(pfns, N, 7000);
+	memset(pages, 0, sizeof(pages));
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, N, NULL));   /* zero: noted nowhere */
+	fill_random(pages, sizeof(pages));
+	for (int send = 1; send <= 3; send++) {
+		for (int i = 0; i < N; i++)
+			nudge(pages + i * PS);
+		st = (struct xlmig_codec_stats){ 0 };
+		CHECK_OK(roundtrip(enc, dec, pfns, pages, N, &st));
+		CHECK_EQ(st.pages_delta, send == 3 ? N : 0);
+	}
+	/* without cache_resent the second send is already a delta */
+	CHECK_OK(xlmig_codec_reset(enc));
+	CHECK_OK(xlmig_codec_reset(dec));
+	for (int send = 1; send <= 2; send++) {
+		nudge(pages);
+		st = (struct xlmig_codec_stats){ 0 };
+		CHECK_OK(roundtrip(enc, dec, pfns, pages, 1, &st));
+		CHECK_EQ(st.pages_delta, 0);   /* reset: first and second send again */
+	}
+	xlmig_codec_free(enc);
+	xlmig_codec_free(dec);
+}
+
+/* A decode that fails un-notes the pfns it noted: the retried right
+ * frame notes them again, and the two ends stay in step. */
+TEST(codec_cache_resent_failed_decode_notes_nothing)
+{
+	enum { W = 8 };
+	static uint8_t pages[W * PS], out[W * PS];
+	uint64_t pfns[W], bad[W];
+	struct xlmig_codec *enc = codec_resent(W * PS), *dec = codec_resent(W * PS);
+	struct xlmig_buf f = { 0 };
+	struct xlmig_codec_stats st = { 0 };
+
+	CHECK(enc && dec);
+	seq_pfns(pfns, W, 100);
+	fill_random(pages, sizeof(pages));
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, W, NULL));   /* noted */
+	for (int i = 0; i < W; i++)
+		nudge(pages + i * PS);
+	CHECK_OK(roundtrip(enc, dec, pfns, pages, W, NULL));   /* cached */
+	/* pfns 200..203 first seen, 104..107 deltas */
+	for (int i = 0; i < W / 2; i++)
+		pfns[i] = 200 + (uint64_t)i;
+	for (int i = 0; i < W; i++)
+		nudge(pages + i * PS);
+	CHECK_OK(xlmig_codec_encode(enc, pfns, pages, W, &f, NULL));
+	memcpy(bad, pfns, sizeof(bad));
+	bad[W - 1] = 300;   /* a delta against a page never sent */
+	CHECK_EQ(xlmig_codec_decode(dec, f.data, f.len, bad, W, out, NULL), XLMIG_E_FORMAT);
+	CHECK_OK(xlmig_codec_decode(dec, f.data, f.len, pfns, W, out, NULL));
+	CHECK(memcmp(out, pages, sizeof(out)) == 0);
+	/* Had the failed frame left 200..203 noted, the retry would have
+	 * cached them on this end only, evicting pfns the encoder still
+	 * holds: 100..103, whose deltas come next. */
+	seq_pfns(bad, W / 2, 100);
+	for (int i = 0; i < W / 2; i++)
+		nudge(pages + i * PS);
+	CHECK_OK(roundtrip(enc, dec, bad, pages, W / 2, &st));
+	CHECK_EQ(st.pages_delta, W / 2);
+	xlmig_buf_free(&f);
+	xlmig_codec_free(enc);
+	xlmig_codec_free(dec);
+}
+
 TEST(codec_bad_arguments)
 {
 	struct xlmig_codec_opts o = { .zstd_level = 25 };

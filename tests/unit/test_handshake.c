@@ -372,6 +372,7 @@ TEST(handshake_session_tcp_ctrl_side)
 	CHECK(memcmp(xlmig_conn_session(c)->id, xlmig_conn_session(a.conn)->id,
 		     XLMIG_SESSION_ID_LEN) == 0);
 	CHECK(xlmig_conn_session(c)->features & XLMIG_FEAT_ZSTD);
+	CHECK(xlmig_conn_session(c)->features & XLMIG_FEAT_DELTA_RESENT);
 
 	xlmig_conn_set_side_handler(a.conn, on_side, NULL);
 	CHECK_OK(xlmig_conn_send_side(c, 9, "conf", 4));
@@ -699,4 +700,18 @@ TEST(handshake_poly1305_only_when_both_have_it)
 	CHECK(before & XLMIG_FEAT_GMAC);
 	CHECK(!(before & XLMIG_FEAT_POLY1305));
 	CHECK(agreed_features(XLMIG_FEAT_ALL, XLMIG_FEAT_ALL) & XLMIG_FEAT_POLY1305);
+}
+
+/* A host from before the resent-only delta cache (features 0x7f) and a
+ * new one keep caching every page, whichever dials (both ends' caches
+ * must follow the same rule); two new ones cache pages from their second
+ * send, and a transfer's codecs follow what was agreed. */
+TEST(handshake_delta_resent_only_when_both_have_it)
+{
+	const uint32_t before = 0x7f;
+
+	CHECK_EQ(agreed_features(before, XLMIG_FEAT_ALL), before);
+	CHECK_EQ(agreed_features(XLMIG_FEAT_ALL, before), before);
+	CHECK(!(before & XLMIG_FEAT_DELTA_RESENT));
+	CHECK(agreed_features(XLMIG_FEAT_ALL, XLMIG_FEAT_ALL) & XLMIG_FEAT_DELTA_RESENT);
 }
