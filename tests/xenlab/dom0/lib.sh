@@ -251,7 +251,9 @@ guest_max_gap() { # name boot from to
 				else if (kv[1] == "boot") b = kv[2]
 				else if (kv[1] == "ms") ms = kv[2] + 0
 			}
-			if (b == boot && n != "" && n + 0 >= from + 0 && n + 0 <= to + 0 && ms > max)
+			# b "" and boot "": compared as strings, for busybox awk
+			# takes a boot id such as 224e5773 for a number (infinity)
+			if (b "" == boot "" && n != "" && n + 0 >= from + 0 && n + 0 <= to + 0 && ms > max)
 				max = ms
 		}
 		END { print max + 0 }'
