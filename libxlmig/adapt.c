@@ -212,8 +212,9 @@ void xlmig_adapt_link_sample(struct xlmig_adapt *a, uint64_t bytes, uint64_t ns)
 }
 
 /* The link's time is the time at least one writer was busy: writers
- * working side by side share one link. */
-void xlmig_adapt_link_end(struct xlmig_adapt *a, uint64_t bytes)
+ * working side by side share one link.  A writer's wait for a CPU is
+ * taken off what it credits. */
+void xlmig_adapt_link_end(struct xlmig_adapt *a, uint64_t bytes, uint64_t cpu_wait_ns)
 {
 	uint64_t now = xlmig_now_ns(), ns = 0;
 
@@ -222,6 +223,7 @@ void xlmig_adapt_link_end(struct xlmig_adapt *a, uint64_t bytes)
 		/* Credit the busy time up to now; any writer still busy goes
 		 * on from here, so overlapping writes count once. */
 		ns = now - a->busy_since;
+		ns -= XLMIG_MIN(ns, cpu_wait_ns);
 		a->busy_since = now;
 		a->busy_writers--;
 	}

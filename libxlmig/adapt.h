@@ -17,7 +17,11 @@
  * and of the link's throughput W, measured by the channel writers as
  * bytes per second of the time they were blocked writing or waiting for
  * tokens, counting time when several write at once only once (a fast
- * link blocks them little, so W comes out high).  The
+ * link blocks them little, so W comes out high), less the time a writer
+ * waited for a CPU meanwhile: on a host short of CPUs a writer ready to
+ * send waits behind the encoder and the save, and counting that wait as
+ * link time made the link look slow and compression win where raw was
+ * faster (make bench's unshaped runs, both ends on two cores).  The
  * pipeline then moves min(e x s x r_L, W x q_L) guest bytes per second
  * with L and e threads encoding side by side,
  * and the module picks the L with the most.  Raw wins when the link is
@@ -109,9 +113,10 @@ void xlmig_adapt_batch(struct xlmig_adapt *a, int level, uint64_t data_in,
 		       uint64_t frame_in, uint64_t frame_out);
 
 /* Around a writer's frame: begin before it waits for tokens and writes,
- * end with the bytes it put on the link. */
+ * end with the bytes it put on the link and how long meanwhile it waited,
+ * runnable, for a CPU (xlmig_thread_wait_ns), which is not link time. */
 void xlmig_adapt_link_begin(struct xlmig_adapt *a);
-void xlmig_adapt_link_end(struct xlmig_adapt *a, uint64_t bytes);
+void xlmig_adapt_link_end(struct xlmig_adapt *a, uint64_t bytes, uint64_t cpu_wait_ns);
 /* A link measurement taken otherwise: bytes moved in ns of link time. */
 void xlmig_adapt_link_sample(struct xlmig_adapt *a, uint64_t bytes, uint64_t ns);
 

@@ -142,6 +142,23 @@ static uint64_t clock_ns(clockid_t id)
 uint64_t xlmig_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 uint64_t xlmig_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
+uint64_t xlmig_thread_wait_ns(void)
+{
+	char buf[96];
+	unsigned long long run = 0, wait = 0;
+	int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
+		return 0;
+	return wait;
+}
+
 unsigned xlmig_online_cpus(void)
 {
 	cpu_set_t set;

@@ -76,6 +76,9 @@ void xlmig_log(int level, const char *fmt, ...)
 /* Monotonic clock and this thread's CPU time, in nanoseconds. */
 uint64_t xlmig_now_ns(void);
 uint64_t xlmig_thread_cpu_ns(void);
+/* How long this thread has waited, runnable, for a CPU (the kernel's
+ * /proc/thread-self/schedstat); 0 where the kernel does not say. */
+uint64_t xlmig_thread_wait_ns(void);
 /* CPUs this process may run on now (at least 1). */
 unsigned xlmig_online_cpus(void);
 /* The wall-clock time ms milliseconds from now, as the absolute deadline

@@ -279,12 +279,18 @@ static int finish_pages(struct sender *s, struct writer *w, struct qframe *q)
 	return XLMIG_OK;
 }
 
+static uint64_t since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
+}
+
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
 	struct sender *s = w->s;
 	struct xlmig_chan *ch = xlmig_conn_chan(s->c, w->idx);
 	struct qframe *q;
+	uint64_t waited;
 	int rc = XLMIG_OK;
 
 	while (rc == XLMIG_OK && (q = next_frame(s, w))) {
@@ -302,13 +308,15 @@ static void *writer_main(void *arg)
 		}
 		xlmig_wire_hdr_encode(hdr, &q->h);
 		iov[1] = (struct iovec){ .iov_base = q->payload.data, .iov_len = q->payload.len };
+		waited = xlmig_thread_wait_ns();
 		xlmig_adapt_link_begin(&s->adapt);
 		rc = xlmig_ratelimit_take(xlmig_conn_ratelimit(s->c),
 					  XLMIG_WIRE_HDR_LEN + q->payload.len, &s->fail.stop);
 		if (rc == XLMIG_OK)
 			rc = xlmig_chan_writev(ch, iov, 2, xlmig_conn_opts(s->c)->io_timeout_ms);
 		xlmig_adapt_link_end(&s->adapt,
-				     rc == XLMIG_OK ? XLMIG_WIRE_HDR_LEN + q->payload.len : 0);
+				     rc == XLMIG_OK ? XLMIG_WIRE_HDR_LEN + q->payload.len : 0,
+				     since(xlmig_thread_wait_ns(), waited));
 		atomic_store(&s->st->link_Bps, (uint64_t)xlmig_adapt_link_bps(&s->adapt));
 		if (rc == XLMIG_OK)
 			frame_done(s, w, q);

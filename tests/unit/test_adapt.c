@@ -185,11 +185,35 @@ TEST(adapt_overlapping_writers_count_once)
 			xlmig_adapt_link_begin(&a);
 		nanosleep(&d, NULL);
 		for (int w = 0; w < 4; w++)
-			xlmig_adapt_link_end(&a, bytes);
+			xlmig_adapt_link_end(&a, bytes, 0);
 	}
 	t1 = xlmig_now_ns();
 	xlmig_adapt_stats(&a, &st);
 	/* Summing each writer's time would give a quarter of this. */
 	CHECK(st.link_bps >= 0.7 * 48.0 * (double)bytes * 1e9 / (double)(t1 - t0));
+	xlmig_adapt_destroy(&a);
+}
+
+/* A writer that spent most of its write waiting for a CPU (behind the
+ * encoder on a host with one) credits only the rest to the link. */
+TEST(adapt_cpu_wait_is_not_link_time)
+{
+	struct xlmig_adapt a;
+	struct timespec d = { 0, 2000000 };
+	uint64_t bytes = 1u << 20;
+	struct xlmig_adapt_stats st;
+
+	xlmig_adapt_init(&a, true, 0);
+	for (int round = 0; round < 100; round++) {
+		uint64_t t0 = xlmig_now_ns();
+
+		xlmig_adapt_link_begin(&a);
+		nanosleep(&d, NULL);
+		/* all but half a millisecond of the round spent waiting */
+		xlmig_adapt_link_end(&a, bytes, xlmig_now_ns() - t0 - 500000);
+	}
+	xlmig_adapt_stats(&a, &st);
+	/* 1 MiB in about half a millisecond of link time, not in 2 */
+	CHECK(st.link_bps >= 2.0 * (double)bytes * 1e9 / 2e6);
 	xlmig_adapt_destroy(&a);
 }

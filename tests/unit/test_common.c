@@ -2,6 +2,8 @@
 #include "unit.h"
 #include "common.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 TEST(common_byte_order)
@@ -140,4 +142,42 @@ TEST(common_page_is_zero)
 	}
 	page[XLMIG_PAGE_SIZE - 1] = 0x80;
 	CHECK(!xlmig_page_is_zero(page));
+}
+
+static void spin_ms(unsigned ms)
+{
+	uint64_t end = xlmig_now_ns() + ms * 1000000ull;
+
+	while (xlmig_now_ns() < end)
+		;
+}
+
+static void *spinner_main(void *arg)
+{
+	spin_ms(*(unsigned *)arg);
+	return NULL;
+}
+
+/* Two threads spinning on one CPU: each waits for it about half the time,
+ * and the kernel's count of that wait is what xlmig_thread_wait_ns reads. */
+TEST(common_thread_wait_counts_time_without_a_cpu)
+{
+	cpu_set_t one, old;
+	unsigned ms = 200;
+	uint64_t w0, w1;
+	pthread_t t;
+
+	if (access("/proc/thread-self/schedstat", R_OK) != 0)
+		SKIP("this kernel has no /proc/thread-self/schedstat");
+	CHECK(sched_getaffinity(0, sizeof(old), &old) == 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	CHECK(sched_setaffinity(0, sizeof(one), &one) == 0);
+	w0 = xlmig_thread_wait_ns();
+	CHECK(pthread_create(&t, NULL, spinner_main, &ms) == 0);   /* inherits the CPU */
+	spin_ms(ms);
+	pthread_join(t, NULL);
+	w1 = xlmig_thread_wait_ns();
+	sched_setaffinity(0, sizeof(old), &old);
+	CHECK(w1 >= w0 + 20000000ull);   /* at least 20 of the ~100 ms */
 }
