@@ -73,6 +73,13 @@ struct frame {
 	const uint8_t *lens, *deltas, *data;
 };
 
+/* The most a frame of n pages holds before its payloads: the header, the
+ * kinds and a length for each page (every page a delta, at worst). */
+static size_t frame_lead(uint32_t n)
+{
+	return FRAME_HDR + (n + 3) / 4 + 2 * (size_t)n;
+}
+
 struct xlmig_codec *xlmig_codec_new(const struct xlmig_codec_opts *opts)
 {
 	struct xlmig_codec *c = calloc(1, sizeof(*c));
@@ -408,8 +415,7 @@ static int encode_begin(struct xlmig_codec *c, const uint64_t *pfns, const uint8
 	xlmig_buf_reset(&p->data);
 	rc = xlmig_buf_reserve(&c->delta, (size_t)n * DELTA_MAX);
 	if (!rc)
-		rc = xlmig_buf_reserve(&p->head, FRAME_HDR + kbytes + 2 * (size_t)n +
-				       (size_t)n * DELTA_MAX);
+		rc = xlmig_buf_reserve(&p->head, frame_lead(n) + (size_t)n * DELTA_MAX);
 	if (!rc)   /* only touched where pages are copied */
 		rc = xlmig_buf_reserve(&p->data, (size_t)n * XLMIG_PAGE_SIZE);
 	if (rc)
@@ -496,7 +502,7 @@ int xlmig_codec_encode_finish(struct xlmig_codec_pending *p, struct xlmig_codec_
 
 size_t xlmig_codec_frame_bound(uint32_t n)
 {
-	return FRAME_HDR + (n + 3) / 4 + 2 * (size_t)n + (size_t)n * XLMIG_PAGE_SIZE;
+	return frame_lead(n) + (size_t)n * XLMIG_PAGE_SIZE;
 }
 
 int xlmig_codec_encode(struct xlmig_codec *c, const uint64_t *pfns,

@@ -247,6 +247,22 @@ static void account_batch(struct sender *s, int level, const struct xlmig_codec_
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* a - b, or 0 where b is the larger (two clocks read apart). */
+static uint64_t sat_sub(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+/* A PAGES frame the session's limit lets through, whichever thread
+ * finished coding it. */
+static int check_pages_frame(const struct sender *s, size_t len)
+{
+	if (len > xlmig_conn_session(s->c)->max_payload)
+		return xlmig_fail(XLMIG_E_LIMIT, "a PAGES frame of %zu bytes is over the limit",
+				  len);
+	return XLMIG_OK;
+}
+
 /* Code a frame's pending pages onto its payload, on this writer's
  * thread (so channels code side by side), and tell the adaptation what
  * it cost.  The frame's backlog figure becomes its real size. */
@@ -259,15 +275,14 @@ static int finish_pages(struct sender *s, struct writer *w, struct qframe *q)
 	int rc;
 
 	rc = xlmig_codec_encode_finish(q->pend, w->z, &q->payload, &cs);
+	if (rc == XLMIG_OK)
+		rc = check_pages_frame(s, q->payload.len);
 	if (rc != XLMIG_OK)
 		return rc;
-	if (q->payload.len > xlmig_conn_session(s->c)->max_payload)
-		return xlmig_fail(XLMIG_E_LIMIT, "a PAGES frame of %zu bytes is over the limit",
-				  q->payload.len);
 	/* The batch's time: this step's, and the first step's CPU time (on
 	 * the reading thread, taken as its wall-clock time too). */
 	wall = xlmig_now_ns() - t0;
-	begun_cpu = cs.cpu_ns - XLMIG_MIN(cs.cpu_ns, xlmig_thread_cpu_ns() - cpu0);
+	begun_cpu = sat_sub(cs.cpu_ns, xlmig_thread_cpu_ns() - cpu0);
 	account_batch(s, level, &cs, wall + begun_cpu);
 	q->h.len = (uint32_t)q->payload.len;
 	q->counted = q->payload.len;
@@ -277,11 +292,6 @@ static int finish_pages(struct sender *s, struct writer *w, struct qframe *q)
 	q->pend = NULL;
 	w->batches++;
 	return XLMIG_OK;
-}
-
-static uint64_t since(uint64_t now, uint64_t then)
-{
-	return now > then ? now - then : 0;
 }
 
 static void *writer_main(void *arg)
@@ -316,7 +326,7 @@ static void *writer_main(void *arg)
 			rc = xlmig_chan_writev(ch, iov, 2, xlmig_conn_opts(s->c)->io_timeout_ms);
 		xlmig_adapt_link_end(&s->adapt,
 				     rc == XLMIG_OK ? XLMIG_WIRE_HDR_LEN + q->payload.len : 0,
-				     since(xlmig_thread_wait_ns(), waited));
+				     sat_sub(xlmig_thread_wait_ns(), waited));
 		atomic_store(&s->st->link_Bps, (uint64_t)xlmig_adapt_link_bps(&s->adapt));
 		if (rc == XLMIG_OK)
 			frame_done(s, w, q);
@@ -522,12 +532,9 @@ static int send_pages(struct sender *s, const struct xlmig_item *it, uint32_t pr
 	if (rc != XLMIG_OK)
 		goto out;
 	xlmig_put_le32(payload.data + 4, stored);
-	if (payload.len > xlmig_conn_session(s->c)->max_payload) {
-		rc = xlmig_fail(XLMIG_E_LIMIT, "a PAGES frame of %zu bytes is over the limit",
-				payload.len);
-		goto out;
-	}
-	rc = enqueue(s, XLMIG_FRAME_PAGES, z ? XLMIG_WIRE_F_ZSTD : 0, &payload, high, &pend, -1);
+	rc = check_pages_frame(s, payload.len);
+	if (rc == XLMIG_OK)
+		rc = enqueue(s, XLMIG_FRAME_PAGES, z ? XLMIG_WIRE_F_ZSTD : 0, &payload, high, &pend, -1);
 	if (rc == XLMIG_OK)
 		s->st->frames_pages++;
 out:

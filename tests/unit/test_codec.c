@@ -712,7 +712,8 @@ TEST(codec_cache_resent_from_second_send)
 		CHECK_OK(roundtrip(enc, dec, pfns, pages, N, &st));
 		CHECK_EQ(st.pages_delta, send == 3 ? N : 0);
 	}
-	/* without cache_resent the second send is already a delta */
+	/* a reset forgets what was sent: the next two sends are a first
+	 * and a second again, neither a delta */
 	CHECK_OK(xlmig_codec_reset(enc));
 	CHECK_OK(xlmig_codec_reset(dec));
 	for (int send = 1; send <= 2; send++) {
