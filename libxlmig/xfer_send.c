@@ -538,6 +538,7 @@ static int send_pages(struct sender *s, const struct xlmig_item *it, uint32_t pr
 	if (rc == XLMIG_OK)
 		s->st->frames_pages++;
 out:
+	pending_put(s, pend);   /* NULL once enqueue took it */
 	xlmig_bufpool_put(s->pool, &payload, high);
 	return rc;
 }
