@@ -87,6 +87,8 @@ struct xlmig_policy {
 	unsigned long last_written;
 	long last_dirty;
 	unsigned non_shrinking;      /* iterations in a row with no progress */
+	unsigned idle_floor;         /* iterations in a row that left an idle
+				      * guest's few pages, not halved */
 	double bandwidth;            /* pages/s over the pre-copy so far, as of
 				      * the latest measurement; 0 = none yet */
 	bool settled;                /* the latest pass was settled (or the
