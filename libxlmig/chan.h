@@ -53,6 +53,7 @@ struct xlmig_chan_binding {
 	char peer[XLMIG_CHAN_NAME_MAX];   /* the peer's certificate name */
 	uint8_t peer_fp[32];              /* SHA-256 of the peer's certificate */
 	uint8_t secret[XLMIG_CHAN_SECRET_LEN]; /* the connection's exporter value */
+	char cipher[40];                  /* the TLS cipher suite's standard name */
 	bool ktls_tx, ktls_rx;            /* records sent / received by the kernel */
 };
 

@@ -26,11 +26,24 @@
 
 #define CERT_FILE_MAX  (64u * 1024)
 #define EXPORTER_LABEL "EXPORTER-xlmig-channel"
-/* TLS 1.3 only; AES-GCM first, as AES-NI makes it the cheapest here. */
-#define CIPHERSUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+/* TLS 1.3 only.  Which AEAD a host lists first is measured when its
+ * identity is opened (aead_rates): AES-GCM where the CPU does AES in
+ * hardware, ChaCha20-Poly1305 where AES is software or emulated (the
+ * Xen lab's emulated hosts: about 48 against 38 MB/s), as OpenSSH
+ * prefers it.  The accepting side's order decides, except that a client
+ * that lists ChaCha20 first gets it (SSL_OP_PRIORITIZE_CHACHA): an end
+ * without fast AES never pays for the other's choice. */
+#define SUITES_AES_FIRST \
+	"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"
+#define SUITES_CHACHA_FIRST \
+	"TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384"
+#define AEAD_PROBE_BYTES (64u * 1024)
+#define AEAD_PROBE_NS    (3 * 1000 * 1000ull)   /* CPU time per cipher */
 
 struct xlmig_tls {
 	SSL_CTX *ctx;
+	enum xlmig_tls_aead first;
+	double aead_bps[2];          /* measured: AES-128-GCM, ChaCha20 */
 	char name[XLMIG_CHAN_NAME_MAX];
 	struct xlmig_tls_peers peers;
 };
@@ -161,6 +174,66 @@ static int load_peers(struct xlmig_tls *t, const char *dir)
 	return rc;
 }
 
+/* ---- which AEAD first ---- */
+
+/* Bytes per CPU-second this thread seals with cipher (0 if it cannot). */
+static double aead_rate(const EVP_CIPHER *cipher, uint8_t *buf)
+{
+	static const uint8_t key[32], iv[12];
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	uint64_t start = xlmig_thread_cpu_ns(), spent = 0, bytes = 0;
+	int len;
+
+	if (!ctx || EVP_EncryptInit_ex(ctx, cipher, NULL, key, iv) != 1)
+		goto out;
+	do {
+		if (EVP_EncryptUpdate(ctx, buf, &len, buf, AEAD_PROBE_BYTES) != 1)
+			goto out;
+		bytes += AEAD_PROBE_BYTES;
+		spent = xlmig_thread_cpu_ns() - start;
+	} while (spent < AEAD_PROBE_NS);
+out:
+	EVP_CIPHER_CTX_free(ctx);
+	return spent ? (double)bytes * 1e9 / (double)spent : 0;
+}
+
+/* Measure both AEADs on this CPU and list the faster first. */
+static void aead_rates(struct xlmig_tls *t)
+{
+	uint8_t *buf = calloc(1, AEAD_PROBE_BYTES);
+
+	if (buf) {
+		t->aead_bps[XLMIG_TLS_AES_GCM] = aead_rate(EVP_aes_128_gcm(), buf);
+		t->aead_bps[XLMIG_TLS_CHACHA20] = aead_rate(EVP_chacha20_poly1305(), buf);
+	}
+	free(buf);
+	t->first = t->aead_bps[XLMIG_TLS_CHACHA20] > t->aead_bps[XLMIG_TLS_AES_GCM] ?
+		   XLMIG_TLS_CHACHA20 : XLMIG_TLS_AES_GCM;
+}
+
+int xlmig_tls_prefer(struct xlmig_tls *t, enum xlmig_tls_aead first)
+{
+	char why[160];
+	const char *suites = first == XLMIG_TLS_CHACHA20 ? SUITES_CHACHA_FIRST : SUITES_AES_FIRST;
+
+	if (SSL_CTX_set_ciphersuites(t->ctx, suites) != 1)
+		return xlmig_fail(XLMIG_E_IO, "cannot set the TLS cipher suites: %s",
+				  ssl_reason(why, sizeof(why)));
+	t->first = first;
+	return XLMIG_OK;
+}
+
+const char *xlmig_tls_preference(const struct xlmig_tls *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s first (this CPU seals %.0f MB/s with AES-128-GCM, %.0f MB/s "
+		 "with ChaCha20-Poly1305)",
+		 t->first == XLMIG_TLS_CHACHA20 ? "ChaCha20-Poly1305" : "AES-128-GCM",
+		 t->aead_bps[XLMIG_TLS_AES_GCM] / 1e6, t->aead_bps[XLMIG_TLS_CHACHA20] / 1e6);
+	return buf;
+}
+
+/* ---- the context ---- */
+
 static int make_ctx(struct xlmig_tls *t)
 {
 	char why[160];
@@ -168,15 +241,18 @@ static int make_ctx(struct xlmig_tls *t)
 	t->ctx = SSL_CTX_new(TLS_method());
 	if (!t->ctx ||
 	    SSL_CTX_set_min_proto_version(t->ctx, TLS1_3_VERSION) != 1 ||
-	    SSL_CTX_set_max_proto_version(t->ctx, TLS1_3_VERSION) != 1 ||
-	    SSL_CTX_set_ciphersuites(t->ctx, CIPHERSUITES) != 1)
+	    SSL_CTX_set_max_proto_version(t->ctx, TLS1_3_VERSION) != 1)
 		return xlmig_fail(XLMIG_E_IO, "cannot set up TLS: %s", ssl_reason(why, sizeof(why)));
+	aead_rates(t);
+	if (xlmig_tls_prefer(t, t->first) != XLMIG_OK)
+		return XLMIG_E_IO;
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	/* Every channel is a fresh full handshake: nothing to resume. */
 	SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(t->ctx, 0);
 	SSL_CTX_set_options(t->ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET |
-			    SSL_OP_IGNORE_UNEXPECTED_EOF
+			    SSL_OP_IGNORE_UNEXPECTED_EOF |
+			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA
 #ifdef SSL_OP_ENABLE_KTLS
 			    | SSL_OP_ENABLE_KTLS
 #endif
@@ -414,6 +490,8 @@ static int fill_binding(struct xlmig_tls *t, struct tls_conn *c, struct xlmig_ch
 				       strlen(EXPORTER_LABEL), NULL, 0, 0) != 1)
 		return xlmig_fail(XLMIG_E_IO, "cannot derive the channel's secret: %s",
 				  ssl_reason(c->why, sizeof(c->why)));
+	snprintf(b->cipher, sizeof(b->cipher), "%s",
+		 SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)));
 	b->ktls_tx = BIO_get_ktls_send(SSL_get_wbio(c->ssl)) > 0;
 	b->ktls_rx = BIO_get_ktls_recv(SSL_get_rbio(c->ssl)) > 0;
 	return XLMIG_OK;

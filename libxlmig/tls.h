@@ -51,6 +51,13 @@ unsigned xlmig_tls_peer_count(const struct xlmig_tls *t);
 /* Whether name is in the peers file. */
 bool xlmig_tls_peer_allowed(const struct xlmig_tls *t, const char *name);
 
+/* The AEAD this host lists first.  xlmig_tls_open measures both on this
+ * CPU and lists the faster first; xlmig_tls_prefer changes the order. */
+enum xlmig_tls_aead { XLMIG_TLS_AES_GCM, XLMIG_TLS_CHACHA20 };
+int xlmig_tls_prefer(struct xlmig_tls *t, enum xlmig_tls_aead first);
+/* The order and the rates it came from, in words, for the daemon's log. */
+const char *xlmig_tls_preference(const struct xlmig_tls *t, char *buf, size_t len);
+
 /* Read dir/file, checked as xlmig_file_read_checked() does (a secret when
  * key is wanted): a PEM private key into *key, or else a certificate into
  * *cert.  For setup-tls, which reads the CA's files the same way. */

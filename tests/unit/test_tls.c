@@ -349,6 +349,39 @@ TEST(tls_session_many_channels)
 	close_ids(&id);
 }
 
+/* Each host lists first the AEAD its CPU seals faster; either end that
+ * lists ChaCha20-Poly1305 first gets it, so an end without fast AES
+ * never pays for the other's choice. */
+TEST(tls_chacha_when_either_end_prefers_it)
+{
+	static const struct { enum xlmig_tls_aead src, dst; const char *suite; } cases[] = {
+		{ XLMIG_TLS_AES_GCM, XLMIG_TLS_AES_GCM, "TLS_AES_128_GCM_SHA256" },
+		{ XLMIG_TLS_CHACHA20, XLMIG_TLS_AES_GCM, "TLS_CHACHA20_POLY1305_SHA256" },
+		{ XLMIG_TLS_AES_GCM, XLMIG_TLS_CHACHA20, "TLS_CHACHA20_POLY1305_SHA256" },
+		{ XLMIG_TLS_CHACHA20, XLMIG_TLS_CHACHA20, "TLS_CHACHA20_POLY1305_SHA256" },
+	};
+	struct ids id = { 0 };
+	struct xlmig_conn *c = NULL;
+	struct acceptor a;
+	char words[160];
+
+	CHECK_OK(open_ids(&id));
+	xlmig_tls_preference(id.a, words, sizeof(words));
+	CHECK(strstr(words, " first (this CPU seals ") != NULL);
+	CHECK(strstr(words, "MB/s with ChaCha20-Poly1305") != NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CHECK_OK(xlmig_tls_prefer(id.a, cases[i].src));
+		CHECK_OK(xlmig_tls_prefer(id.b, cases[i].dst));
+		CHECK_OK(session(id.a, NULL, id.b, NULL, 1, &c, &a));
+		CHECK_OK(a.rc);
+		CHECK_STR(xlmig_chan_binding(xlmig_conn_chan(c, 0))->cipher, cases[i].suite);
+		CHECK_STR(xlmig_chan_binding(xlmig_conn_chan(a.conn, 0))->cipher, cases[i].suite);
+		xlmig_conn_close(c);
+		xlmig_conn_close(a.conn);
+	}
+	close_ids(&id);
+}
+
 /* m, a host of the cluster, relays a's HELLO to b (or reflects it to a):
  * each leg is valid TLS, but the proofs are bound to the connection they
  * were made on, so both ends refuse. */

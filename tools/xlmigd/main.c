@@ -232,6 +232,7 @@ static bool tls_configured(const char *dir)
  * Plain channels listen on loopback only. */
 static int load_tls(struct xlmigd *d)
 {
+	char prefs[160];
 	unsigned peers;
 	int rc;
 
@@ -254,8 +255,9 @@ static int load_tls(struct xlmigd *d)
 	if (peers == 0)
 		xlmig_warn("%s/peers lists no host: no migration will be accepted here",
 			   d->cfg.tls_dir);
-	xlmig_info("TLS 1.3 as '%s', accepting migrations from %s", xlmig_tls_name(d->tls),
-		   peers == UINT_MAX ? "every host of the CA" : "the hosts in the peers file");
+	xlmig_info("TLS 1.3 as '%s', accepting migrations from %s; %s", xlmig_tls_name(d->tls),
+		   peers == UINT_MAX ? "every host of the CA" : "the hosts in the peers file",
+		   xlmig_tls_preference(d->tls, prefs, sizeof(prefs)));
 	return XLMIG_OK;
 }
 
