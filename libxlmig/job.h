@@ -170,7 +170,7 @@ struct xlmig_job_stats {
 	unsigned iterations;
 	unsigned n_iter;
 	struct xlmig_iteration iter[XLMIG_POLICY_MAX_ITER_LOG];
-	char policy_reason[128];      /* why pre-copy stopped */
+	char policy_reason[XLMIG_POLICY_REASON_MAX]; /* why pre-copy stopped */
 	const char *stream_digest;    /* the END frame's digest, by name (NULL: none yet) */
 	const char *transport;        /* the session's channels (xlmig_conn_transport) */
 	double window_ms[XLMIG_WIN_N];/* enum xlmig_window_phase; -1: not reached */

@@ -340,8 +340,8 @@ static int decide_xlmig(struct xlmig_policy *p, const struct xlmig_policy_stats 
 	if (at_idle_floor(p, it)) {
 		char why[128];
 
-		snprintf(why, sizeof(why), "the %ld pages left are an idle guest's, not halved in %u passes "
-			 "and %llu ms of the downtime", it->dirty_after, p->idle_floor,
+		snprintf(why, sizeof(why), "the %ld pages left are an idle guest's floor (not halved "
+			 "in %u passes, %llu ms of the downtime)", it->dirty_after, p->idle_floor,
 			 (unsigned long long)((it->predicted_downtime_ns - it->window_ns) / NS_PER_MS));
 		return end_early(p, it, why);
 	}

@@ -79,6 +79,7 @@ struct xlmig_iteration {
 };
 
 #define XLMIG_POLICY_MAX_ITER_LOG 64
+#define XLMIG_POLICY_REASON_MAX   192   /* bytes of a reason, with its NUL */
 
 struct xlmig_policy {
 	struct xlmig_policy_config cfg;
@@ -98,7 +99,7 @@ struct xlmig_policy {
 	unsigned throttle_pct;       /* current throttle the guest should get */
 	const char *reason;          /* why it stopped or aborted (NULL while
 				      * it continues); points into reason_buf */
-	char reason_buf[192];
+	char reason_buf[XLMIG_POLICY_REASON_MAX];
 	unsigned n_iter;             /* entries in iter[] (the latest ones) */
 	struct xlmig_iteration iter[XLMIG_POLICY_MAX_ITER_LOG];
 	/* What else falls inside the downtime window besides sending the

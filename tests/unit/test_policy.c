@@ -450,7 +450,7 @@ TEST(precopy_xlmig_idle_floor_ends_in_two_passes)
 	CHECK_EQ(step(&p, 286 * MS, 2, 32898, 94), XLMIG_POLICY_CONTINUE);
 	CHECK_EQ(p.idle_floor, 1);
 	CHECK_EQ(step(&p, 55 * MS, 3, 32992, 64), XLMIG_POLICY_STOP_AND_COPY);
-	CHECK(strstr(p.reason, "the 64 pages left are an idle guest's") != NULL);
+	CHECK(strstr(p.reason, "the 64 pages left are an idle guest's floor (not halved in 2 passes") != NULL);
 	CHECK(strstr(p.reason, "within the 1000 ms limit") != NULL);
 
 	/* A small set that still halves now and then goes on (20000
