@@ -175,6 +175,7 @@ struct xlmig_job_stats {
 	const char *transport;        /* the session's channels (xlmig_conn_transport) */
 	double window_ms[XLMIG_WIN_N];/* enum xlmig_window_phase; -1: not reached */
 	struct xlmig_codec_stats codec;
+	uint64_t delta_cache_bytes;   /* the session's delta cache, each end (0: none) */
 	struct xlmig_adapt_stats adapt;   /* source: encodings chosen, why */
 	bool dirty_rate_known;        /* --check: the guest's dirty rate was measured */
 	uint64_t dirty_rate_bps;

@@ -26,6 +26,14 @@ migrate_case() {
 	[ "$(json .stats.transport <<<"$out")" = tls ] && [ "$(json .stats.stream_digest <<<"$out")" = Poly1305 ] &&
 		ok "$tag: between hosts over TLS, the stream checked by Poly1305" ||
 		fail "$tag" "its channels went by $(json .stats.transport <<<"$out"), stream digest $(json .stats.stream_digest <<<"$out")"
+	# --no-compress sends pages as they are: no delta cache on either end
+	local cache
+	cache=$(json .stats.codec.delta_cache_bytes <<<"$out")
+	case " $* " in
+	*" --no-compress "*) [ "$cache" = 0 ] ;;
+	*) [ "${cache:-0}" -gt 0 ] 2>/dev/null ;;
+	esac && ok "$tag: delta cache of $cache bytes a side" ||
+		fail "$tag" "delta cache of ${cache:-(none)} bytes a side"
 	local cs cd now
 	cs=$(json .stats.counter_source <<<"$out"); cd=$(json .stats.counter_dest <<<"$out")
 	now=$(counter "$to" "$name")
