@@ -52,7 +52,8 @@ unsigned xlmig_tls_peer_count(const struct xlmig_tls *t);
 bool xlmig_tls_peer_allowed(const struct xlmig_tls *t, const char *name);
 
 /* The AEAD this host lists first.  xlmig_tls_open measures both on this
- * CPU and lists the faster first; xlmig_tls_prefer changes the order. */
+ * CPU and lists ChaCha20-Poly1305 first only where it is clearly the
+ * faster (AES without hardware help); xlmig_tls_prefer changes the order. */
 enum xlmig_tls_aead { XLMIG_TLS_AES_GCM, XLMIG_TLS_CHACHA20 };
 int xlmig_tls_prefer(struct xlmig_tls *t, enum xlmig_tls_aead first);
 /* The order and the rates it came from, in words, for the daemon's log. */
