@@ -331,16 +331,33 @@ static int suspend_by_evtchn(struct native *n)
 	return rc < 0 ? rc : 0;
 }
 
+/* A PV or PVH guest suspends itself: under auto-converge's cap its
+ * kernel freezes its tasks and devices at the throttled speed, and the
+ * suspend took 1.4 s of a 1.85 s window at 80 % in the lab (stock xl,
+ * unthrottled, took 1 s in all).  The cap goes before the request. */
+static void unthrottle_for_suspend(struct native *n)
+{
+	if (!n->throttle_now)
+		return;
+	if (xlmig_xen_set_throttle(n->h->ctx, n->domid, 0))
+		xlmig_warn("auto-converge: lifting the throttle before the suspend: %s",
+			   xlmig_errmsg());
+	else
+		n->throttle_now = 0;
+}
+
 /* xc_domain_save's suspend callback: nonzero means suspended. */
 static int native_suspend(void *data)
 {
 	struct native *n = data;
+	uint64_t asked_ns;
+	int rc;
+
+	unthrottle_for_suspend(n);
 	/* The guest stops doing useful work as soon as it is asked to
 	 * suspend (it freezes its tasks and devices first), so downtime, as
 	 * the guest sees it, starts at the request, not at the acknowledgement. */
-	uint64_t asked_ns = xlmig_now_ns();
-	int rc;
-
+	asked_ns = xlmig_now_ns();
 	rc = n->xce ? suspend_by_evtchn(n) : suspend_by_xenstore(n);
 	if (rc) {
 		n->suspend_rc = rc;
