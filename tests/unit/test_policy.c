@@ -30,6 +30,20 @@ static int step(struct xlmig_policy *p, uint64_t dt, unsigned iteration,
 	return xlmig_policy_decide(p, &st);
 }
 
+/* The rest of the downtime window, fixed at ns (one test at a time). */
+static uint64_t fixed_window_ns;
+static uint64_t fixed_window(void *opaque)
+{
+	(void)opaque;
+	return fixed_window_ns;
+}
+
+static void set_window(struct xlmig_policy *p, uint64_t ns)
+{
+	fixed_window_ns = ns;
+	p->window_ns = fixed_window;
+}
+
 TEST(precopy_config_defaults_and_kind_parse)
 {
 	struct xlmig_policy_config cfg;
@@ -367,12 +381,6 @@ TEST(precopy_init_sanitises_config)
 /* The rest of the downtime window (queued data, journal syncs) is part of
  * every prediction: 50 ms of dirty pages plus 70 ms of window misses a
  * 100 ms target that the pages alone would meet. */
-static uint64_t window_70ms(void *opaque)
-{
-	(void)opaque;
-	return 70 * MS;
-}
-
 TEST(precopy_window_counts_in_the_prediction)
 {
 	struct xlmig_policy_config cfg;
@@ -380,7 +388,7 @@ TEST(precopy_window_counts_in_the_prediction)
 
 	xlmig_policy_config_default(&cfg);
 	start_policy(&p, &cfg);
-	p.window_ns = window_70ms;
+	set_window(&p, 70 * MS);
 	CHECK_EQ(step(&p, S, 1, 100000, 20000), XLMIG_POLICY_CONTINUE);
 	CHECK_EQ(p.iter[0].predicted_downtime_ns, 270 * MS);
 	CHECK_EQ(p.iter[0].window_ns, 70 * MS);
@@ -392,15 +400,9 @@ TEST(precopy_window_counts_in_the_prediction)
 	CHECK_INT(p.iter[2].predicted_downtime_ns, <, 91 * MS);
 	/* Nothing dirty: the window alone. */
 	start_policy(&p, &cfg);
-	p.window_ns = window_70ms;
+	set_window(&p, 70 * MS);
 	CHECK_EQ(step(&p, S, 1, 100000, 0), XLMIG_POLICY_STOP_AND_COPY);
 	CHECK_EQ(p.iter[0].predicted_downtime_ns, 70 * MS);
-}
-
-static uint64_t window_150ms(void *opaque)
-{
-	(void)opaque;
-	return 150 * MS;
 }
 
 /* A window over the target by itself (slow journal syncs, say): once the
@@ -414,21 +416,15 @@ TEST(precopy_window_over_target_stops_early)
 
 	xlmig_policy_config_default(&cfg);
 	start_policy(&p, &cfg);
-	p.window_ns = window_150ms;
+	set_window(&p, 150 * MS);
 	CHECK_EQ(step(&p, S, 1, 100000, 20000), XLMIG_POLICY_CONTINUE);
 	CHECK_EQ(step(&p, 100 * MS, 2, 110000, 500), XLMIG_POLICY_STOP_AND_COPY);
 	CHECK(strstr(p.reason, "window alone (150 ms)") != NULL);
 	cfg.downtime_max_ns = 120 * MS;
 	start_policy(&p, &cfg);
-	p.window_ns = window_150ms;
+	set_window(&p, 150 * MS);
 	CHECK_EQ(step(&p, S, 1, 100000, 0), XLMIG_POLICY_STOP_AND_COPY);
 	CHECK(strstr(p.reason, "idle guest") != NULL);
-}
-
-static uint64_t window_180ms(void *opaque)
-{
-	(void)opaque;
-	return 180 * MS;
 }
 
 /* An idle guest on the lab's emulated pair: its first pass of 32784
@@ -443,7 +439,7 @@ TEST(precopy_xlmig_idle_floor_ends_in_two_passes)
 
 	xlmig_policy_config_default(&cfg);
 	start_policy(&p, &cfg);
-	p.window_ns = window_180ms;
+	set_window(&p, 180 * MS);
 	CHECK_EQ(step(&p, 0, 0, 0, 32784), XLMIG_POLICY_CONTINUE);
 	CHECK_EQ(step(&p, 12772 * MS, 1, 32784, 114), XLMIG_POLICY_CONTINUE);
 	CHECK_EQ(p.idle_floor, 0);
@@ -456,7 +452,7 @@ TEST(precopy_xlmig_idle_floor_ends_in_two_passes)
 	/* A small set that still halves now and then goes on (20000
 	 * pages/s: its pages are 20-50 ms of the downtime). */
 	start_policy(&p, &cfg);
-	p.window_ns = window_180ms;
+	set_window(&p, 180 * MS);
 	CHECK_EQ(step(&p, 5 * S, 1, 100000, 1000), XLMIG_POLICY_CONTINUE);
 	CHECK_EQ(step(&p, 20 * MS, 2, 101000, 900), XLMIG_POLICY_CONTINUE);
 	CHECK_EQ(p.idle_floor, 1);
@@ -467,7 +463,7 @@ TEST(precopy_xlmig_idle_floor_ends_in_two_passes)
 	 * host: 300 pages/s) is left to the stall count, which waits for
 	 * the set to stop shrinking at all. */
 	start_policy(&p, &cfg);
-	p.window_ns = window_180ms;
+	set_window(&p, 180 * MS);
 	CHECK_EQ(step(&p, 100 * S, 1, 30000, 800), XLMIG_POLICY_CONTINUE);
 	CHECK_EQ(step(&p, 2 * S, 2, 30800, 600), XLMIG_POLICY_CONTINUE);
 	CHECK_EQ(step(&p, 2 * S, 3, 31400, 450), XLMIG_POLICY_CONTINUE);
@@ -538,7 +534,7 @@ TEST(precopy_unsettled_window_over_target_goes_on)
 
 	xlmig_policy_config_default(&cfg);
 	start_policy(&p, &cfg);
-	p.window_ns = window_150ms;
+	set_window(&p, 150 * MS);
 	CHECK_EQ(step(&p, S, 1, 100000, 60000), XLMIG_POLICY_CONTINUE);
 	xlmig_policy_settle(&p);
 	CHECK(!p.settled);
