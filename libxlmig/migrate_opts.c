@@ -20,7 +20,7 @@ const struct xlmig_mopt xlmig_mopts[] = {
 	{ XLMIG_MOPT_CHANNELS, 0, "channels", NULL, "channels", XLMIG_MOPT_UINT,
 	  0, XLMIG_CHANNELS_MAX, 0, JOB, "N", "parallel TCP channels (default: one per CPU, at most 4)" },
 	{ XLMIG_MOPT_NO_COMPRESS, 0, "no-compress", NULL, "compress", XLMIG_MOPT_FLAG,
-	  0, 0, 0, JOB, NULL, "send pages as they are (zero pages still elided)" },
+	  0, 0, 0, JOB, NULL, "send pages as they are (zero pages still elided, no delta cache)" },
 	{ XLMIG_MOPT_ZSTD_LEVEL, 0, "zstd-level", NULL, "zstd_level", XLMIG_MOPT_UINT,
 	  0, 19, 0, JOB, "N", "highest zstd level to use (default: chosen per batch)" },
 	{ XLMIG_MOPT_BANDWIDTH, 0, "bandwidth", NULL, "bandwidth", XLMIG_MOPT_RATE,
