@@ -294,6 +294,15 @@ static bool polish_pays(const struct xlmig_policy *p, const struct xlmig_policy_
 	return next_pass_downtime_ns(p, it, bandwidth) * 2 <= (double)it->predicted_downtime_ns;
 }
 
+/* The dirty pages' part of a prediction: what more passes could shrink,
+ * the rest being the window (UINT64_MAX while no rate is known). */
+static uint64_t pages_part_ns(const struct xlmig_iteration *it)
+{
+	if (it->predicted_downtime_ns == UINT64_MAX)
+		return UINT64_MAX;
+	return it->predicted_downtime_ns - it->window_ns;
+}
+
 /* An idle guest's floor of dirty pages (see IDLE_FLOOR_PASSES) whose part
  * of the predicted downtime is at most half the target: more passes
  * cannot take it below the floor, and stopping now gives up at most
@@ -301,8 +310,7 @@ static bool polish_pays(const struct xlmig_policy *p, const struct xlmig_policy_
 static bool at_idle_floor(const struct xlmig_policy *p, const struct xlmig_iteration *it)
 {
 	return p->idle_floor >= IDLE_FLOOR_PASSES &&
-	       it->predicted_downtime_ns != UINT64_MAX &&
-	       it->predicted_downtime_ns - it->window_ns <= p->cfg.downtime_target_ns / 2;
+	       pages_part_ns(it) <= p->cfg.downtime_target_ns / 2;
 }
 
 static int decide_xlmig(struct xlmig_policy *p, const struct xlmig_policy_stats *st,
@@ -330,7 +338,7 @@ static int decide_xlmig(struct xlmig_policy *p, const struct xlmig_policy_stats 
 	 * pass not settled counts what is still on its way in the window,
 	 * which the next, settled, pass does not.) */
 	if (p->settled && it->window_ns >= p->cfg.downtime_target_ns &&
-	    it->predicted_downtime_ns - it->window_ns <= p->cfg.downtime_target_ns / 10) {
+	    pages_part_ns(it) <= p->cfg.downtime_target_ns / 10) {
 		char why[96];
 
 		snprintf(why, sizeof(why), "the rest of the downtime window alone (%llu ms) "
@@ -342,7 +350,7 @@ static int decide_xlmig(struct xlmig_policy *p, const struct xlmig_policy_stats 
 
 		snprintf(why, sizeof(why), "the %ld pages left are an idle guest's floor (not halved "
 			 "in %u passes, %llu ms of the downtime)", it->dirty_after, p->idle_floor,
-			 (unsigned long long)((it->predicted_downtime_ns - it->window_ns) / NS_PER_MS));
+			 (unsigned long long)(pages_part_ns(it) / NS_PER_MS));
 		return end_early(p, it, why);
 	}
 	if (st->iteration >= p->cfg.max_iterations)
